@@ -1,0 +1,62 @@
+# One entry point for people and CI. Every target creates what it needs on a fresh clone.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+CHECKOV_VENV ?= .venv-checkov
+PYTEST_ARGS ?=
+
+.PHONY: install run demo test test-fast sandbox bench soak package deploy browser checkov clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+	$(PIP) install -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# Debian's Chromium for the browser test (test tools may not download their own browser).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser test"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || echo "chromium could not be installed: the browser test will say so"; }
+
+# checkov lives in its own virtual environment: its pins clash with ours.
+$(CHECKOV_VENV)/.installed:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip --disable-pip-version-check -q install 'checkov>=3.2,<4'
+	touch $@
+
+checkov: $(CHECKOV_VENV)/.installed
+
+run: install
+	$(PY) -m devstack run
+
+demo: install
+	$(PY) -m devstack demo
+
+sandbox: install
+	$(VENV)/bin/webflow-sandbox --host 127.0.0.1 --port 8700
+
+test: install browser checkov
+	CHECKOV_BIN=$(abspath $(CHECKOV_VENV))/bin/checkov $(PY) -m pytest -n 2 $(PYTEST_ARGS)
+
+test-fast: install
+	$(PY) -m pytest -n 2 -m "not browser and not e2e" $(PYTEST_ARGS)
+
+bench: install
+	$(PY) -m bench
+
+soak: install
+	$(PY) -m bench.soak
+
+package: install
+	$(PY) deploy/package.py
+
+deploy: install
+	bash deploy/deploy.sh
+
+clean:
+	rm -rf $(VENV) $(CHECKOV_VENV) .local dist build *.egg-info .pytest_cache

@@ -1,0 +1,1 @@
+"""Code shared by the webflow-functions: configuration, the Webflow client, request handling, storage."""

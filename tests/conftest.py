@@ -1,0 +1,158 @@
+"""Fixtures shared by every test: the Webflow sandbox and fake-gcs-server as real servers on loopback."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support import ServerProcess, start_fake_gcs, start_sandbox
+
+
+@pytest.fixture(autouse=True)
+def _restore_environ() -> Iterator[None]:
+    """Every test gets back the environment it started with."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@dataclass
+class Sandbox:
+    """A running webflow-sandbox and what its /_sandbox/info says."""
+
+    process: ServerProcess
+    root_url: str
+    info: dict[str, Any]
+    http: httpx.Client = field(repr=False)
+
+    @property
+    def api_base_url(self) -> str:
+        return self.info["apiBaseUrl"]
+
+    @property
+    def control_url(self) -> str:
+        return f"{self.root_url}/_sandbox"
+
+    @property
+    def token(self) -> str:
+        return self.info["tokens"]["full"]
+
+    @property
+    def read_only_token(self) -> str:
+        return self.info["tokens"]["readOnly"]
+
+    @property
+    def site_id(self) -> str:
+        return self.info["site"]["id"]
+
+    @property
+    def locales(self) -> dict[str, Any]:
+        return self.info["site"]["locales"]
+
+    @property
+    def collections(self) -> dict[str, str]:
+        return self.info["collections"]
+
+    def reset(self) -> None:
+        """Back to the seed, default config and empty statistics."""
+        self.http.post("/_sandbox/reset").raise_for_status()
+        self.info = self.http.get("/_sandbox/info").raise_for_status().json()
+
+    def stats(self) -> dict[str, Any]:
+        return self.http.get("/_sandbox/stats").raise_for_status().json()
+
+    def configure(self, **config: Any) -> dict[str, Any]:
+        """POST /_sandbox/config, e.g. configure(rateLimitPerMinute=30, faults={...})."""
+        return self.http.post("/_sandbox/config", json=config).raise_for_status().json()
+
+    def api(self, token: str | None = None) -> httpx.Client:
+        """A client on /v2 authenticated with the full token (or the one given)."""
+        return httpx.Client(
+            base_url=self.api_base_url,
+            headers={"Authorization": f"Bearer {token or self.token}"},
+            timeout=30.0,
+        )
+
+
+@pytest.fixture(scope="session")
+def sandbox_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    """One sandbox process per test worker, on a free port, stopped by pid at the end."""
+    process, ready = start_sandbox(log_dir=tmp_path_factory.mktemp("sandbox-log"))
+    root_url = ready["apiBaseUrl"].rsplit("/v2", 1)[0]
+    client = httpx.Client(base_url=root_url, timeout=30.0)
+    try:
+        info = client.get("/_sandbox/info").raise_for_status().json()
+        yield Sandbox(process=process, root_url=root_url, info=info, http=client)
+    finally:
+        client.close()
+        process.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_server: Sandbox) -> Sandbox:
+    """The worker's sandbox, reset to its seed before the test."""
+    sandbox_server.reset()
+    return sandbox_server
+
+
+@pytest.fixture
+def webflow_env(sandbox: Sandbox) -> dict[str, str]:
+    """Point the Webflow settings of the code under test at the sandbox."""
+    env = {
+        "WEBFLOW_API_TOKEN": sandbox.token,
+        "WEBFLOW_API_BASE_URL": sandbox.api_base_url,
+        "WEBFLOW_SITE_ID": sandbox.site_id,
+        "WEBFLOW_COLLECTION_ID": sandbox.collections["posts"],
+    }
+    os.environ.update(env)
+    return env
+
+
+@dataclass
+class FakeGCS:
+    """A running fake-gcs-server with a fresh bucket for the current test."""
+
+    host: str
+    bucket_name: str
+    client: Any = field(repr=False)
+
+    @property
+    def bucket(self) -> Any:
+        return self.client.bucket(self.bucket_name)
+
+
+@pytest.fixture(scope="session")
+def gcs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One fake-gcs-server per test worker; yields its URL."""
+    root = tmp_path_factory.mktemp("gcs-data")
+    process, url = start_fake_gcs(root=root, log_dir=tmp_path_factory.mktemp("gcs-log"))
+    try:
+        yield url
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def gcs(gcs_server: str) -> FakeGCS:
+    """fake-gcs-server reached through STORAGE_EMULATOR_HOST, with a bucket of the test's own."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    os.environ["STORAGE_EMULATOR_HOST"] = gcs_server
+    client = storage.Client(project="test", credentials=AnonymousCredentials())
+    bucket_name = f"test-{uuid.uuid4().hex[:12]}"
+    client.create_bucket(bucket_name)
+    return FakeGCS(host=gcs_server, bucket_name=bucket_name, client=client)
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return Path(__file__).resolve().parents[1]
