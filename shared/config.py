@@ -1,0 +1,139 @@
+"""Configuration read once per instance from the environment."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ConfigError", "WebflowSettings", "load_settings", "split_list"]
+
+
+class ConfigError(Exception):
+    """A missing or malformed configuration variable; the message names it."""
+
+
+def split_list(value: Any) -> list[str]:
+    """Parse a comma-separated string (or a list) into a list of non-empty, stripped strings."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [str(part).strip() for part in value if str(part).strip()]
+    raise ValueError("must be a comma-separated list")
+
+
+class WebflowSettings(BaseSettings):
+    """Settings every function needs to talk to Webflow."""
+
+    model_config = SettingsConfigDict(
+        case_sensitive=False,
+        env_prefix="",
+        extra="ignore",
+        hide_input_in_errors=True,
+        validate_default=True,
+    )
+
+    webflow_api_token: SecretStr
+    webflow_api_base_url: str = "https://api.webflow.com/v2"
+    webflow_site_id: str | None = None
+    webflow_collection_id: str | None = None
+    webflow_rate_limit_per_minute: int = 60
+    webflow_timeout_seconds: float = 30.0
+    webflow_connect_timeout_seconds: float = 5.0
+    webflow_max_retry_seconds: float = 40.0
+    schema_cache_ttl_seconds: float = 300.0
+    log_level: str = "INFO"
+
+    @field_validator("webflow_api_token")
+    @classmethod
+    def _token_not_blank(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("is required")
+        return value
+
+    @field_validator("webflow_api_base_url")
+    @classmethod
+    def _base_url_is_http(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value
+
+    @field_validator("webflow_site_id", "webflow_collection_id", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("webflow_rate_limit_per_minute")
+    @classmethod
+    def _positive_int(cls, value: int) -> int:
+        if value <= 0:
+            raise ValueError("must be a positive integer")
+        return value
+
+    @field_validator(
+        "webflow_timeout_seconds",
+        "webflow_connect_timeout_seconds",
+        "webflow_max_retry_seconds",
+        "schema_cache_ttl_seconds",
+    )
+    @classmethod
+    def _non_negative(cls, value: float) -> float:
+        if value < 0:
+            raise ValueError("must be a non-negative number")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+_TYPE_MESSAGES = {
+    "int_parsing": "must be an integer",
+    "int_from_float": "must be an integer",
+    "float_parsing": "must be a number",
+    "bool_parsing": "must be a boolean (true/false)",
+    "missing": "is required",
+}
+
+
+def _describe(error: dict[str, Any]) -> str:
+    """Render one pydantic error as 'VARIABLE: message' (or 'VARIABLE is required')."""
+    loc = error.get("loc") or ()
+    name = str(loc[0]).upper() if loc else "CONFIGURATION"
+    kind = error.get("type", "")
+    if kind == "missing":
+        return f"{name} is required"
+    message = _TYPE_MESSAGES.get(kind)
+    if message is None:
+        message = str(error.get("msg", "is invalid"))
+        message = message.removeprefix("Value error, ")
+    if name == "WEBFLOW_RATE_LIMIT_PER_MINUTE" and kind in {"int_parsing", "int_from_float"}:
+        message = "must be a positive integer"
+    if message == "is required":
+        return f"{name} is required"
+    return f"{name}: {message}"
+
+
+def load_settings(cls: type[S], **overrides: Any) -> S:
+    """Build settings of ``cls`` from the environment (explicit overrides win).
+
+    Raises:
+        ConfigError: naming every missing or malformed variable.
+    """
+    try:
+        return cls(**overrides)
+    except ValidationError as exc:
+        messages = list(dict.fromkeys(_describe(err) for err in exc.errors()))
+        raise ConfigError("; ".join(messages)) from None

@@ -1,0 +1,120 @@
+"""Unit tests of shared.config."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.config import ConfigError, WebflowSettings, load_settings, split_list
+
+TOKEN = "tok-abcdef0123456789"
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (
+        "WEBFLOW_API_TOKEN",
+        "WEBFLOW_API_BASE_URL",
+        "WEBFLOW_SITE_ID",
+        "WEBFLOW_COLLECTION_ID",
+        "WEBFLOW_RATE_LIMIT_PER_MINUTE",
+        "WEBFLOW_TIMEOUT_SECONDS",
+        "WEBFLOW_MAX_RETRY_SECONDS",
+        "LOG_LEVEL",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_reads_environment_case_insensitively(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("webflow_api_token", TOKEN)
+    monkeypatch.setenv("WEBFLOW_RATE_LIMIT_PER_MINUTE", "120")
+    monkeypatch.setenv("WEBFLOW_SITE_ID", "site1")
+
+    settings = load_settings(WebflowSettings)
+
+    assert settings.webflow_api_token.get_secret_value() == TOKEN
+    assert settings.webflow_rate_limit_per_minute == 120
+    assert settings.webflow_site_id == "site1"
+    assert settings.webflow_api_base_url == "https://api.webflow.com/v2"
+    assert settings.webflow_max_retry_seconds == 40
+
+
+def test_missing_token_names_the_variable() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(WebflowSettings)
+
+    assert str(info.value) == "WEBFLOW_API_TOKEN is required"
+
+
+def test_blank_token_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEBFLOW_API_TOKEN", "   ")
+
+    with pytest.raises(ConfigError, match="WEBFLOW_API_TOKEN is required"):
+        load_settings(WebflowSettings)
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-5", "1.5"])
+def test_bad_rate_limit_names_the_variable(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("WEBFLOW_API_TOKEN", TOKEN)
+    monkeypatch.setenv("WEBFLOW_RATE_LIMIT_PER_MINUTE", value)
+
+    with pytest.raises(ConfigError) as info:
+        load_settings(WebflowSettings)
+
+    assert str(info.value) == "WEBFLOW_RATE_LIMIT_PER_MINUTE: must be a positive integer"
+
+
+def test_malformed_value_never_echoes_the_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEBFLOW_API_TOKEN", TOKEN)
+    monkeypatch.setenv("WEBFLOW_TIMEOUT_SECONDS", "soon")
+
+    with pytest.raises(ConfigError) as info:
+        load_settings(WebflowSettings)
+
+    assert "WEBFLOW_TIMEOUT_SECONDS" in str(info.value)
+    assert TOKEN not in str(info.value)
+    assert info.value.__cause__ is None
+
+
+def test_overrides_beat_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEBFLOW_API_TOKEN", TOKEN)
+    monkeypatch.setenv("WEBFLOW_API_BASE_URL", "http://env.example/v2")
+
+    settings = load_settings(WebflowSettings, webflow_api_base_url="http://127.0.0.1:9/v2/")
+
+    assert settings.webflow_api_base_url == "http://127.0.0.1:9/v2"
+
+
+def test_token_hidden_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEBFLOW_API_TOKEN", TOKEN)
+
+    settings = load_settings(WebflowSettings)
+
+    assert TOKEN not in repr(settings)
+    assert TOKEN not in str(settings.model_dump())
+
+
+def test_subclass_adds_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    class FeatureSettings(WebflowSettings):
+        feature_limit: int = 3
+
+    monkeypatch.setenv("WEBFLOW_API_TOKEN", TOKEN)
+    monkeypatch.setenv("FEATURE_LIMIT", "x")
+
+    with pytest.raises(ConfigError, match="^FEATURE_LIMIT: must be an integer$"):
+        load_settings(FeatureSettings)
+
+
+def test_several_errors_reported_together(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOG_LEVEL", "loud")
+
+    with pytest.raises(ConfigError) as info:
+        load_settings(WebflowSettings)
+
+    assert "WEBFLOW_API_TOKEN is required" in str(info.value)
+    assert "LOG_LEVEL" in str(info.value)
+
+
+def test_split_list_parses_comma_separated_strings() -> None:
+    assert split_list(" a, b ,,c ") == ["a", "b", "c"]
+    assert split_list(None) == []
+    assert split_list(["x", " y "]) == ["x", "y"]
