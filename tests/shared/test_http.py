@@ -1,0 +1,368 @@
+"""Unit tests of shared/http.py: bodies, auth, CORS and the error mapping."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import flask
+import pytest
+from pydantic import BaseModel, Field, SecretStr
+from werkzeug.test import EnvironBuilder
+
+from shared.config import ConfigError
+from shared.errors import (
+    AuthenticationError,
+    BadRequestError,
+    InternalServerError,
+    NotFoundError,
+    RateLimitError,
+    WebflowTimeoutError,
+)
+from shared.http import (
+    AppError,
+    error_response,
+    field_path,
+    handle,
+    http_function,
+    json_response,
+    parse_form,
+    parse_json,
+    preflight_response,
+    cors_headers,
+    read_body,
+    read_json,
+    require_api_key,
+    to_app_error,
+    wants_json,
+    webflow_details,
+)
+from shared.log import redact
+
+
+def make_request(method: str = "POST", **kwargs: Any) -> flask.Request:
+    """A flask Request built from a WSGI environ (no app needed)."""
+    return flask.Request(EnvironBuilder(path="/", method=method, **kwargs).get_environ())
+
+
+def raised(fn: Any, *args: Any, **kwargs: Any) -> AppError:
+    with pytest.raises(AppError) as info:
+        fn(*args, **kwargs)
+    return info.value
+
+
+class Entry(BaseModel):
+    name: str = Field(min_length=1)
+
+
+class Payload(BaseModel):
+    items: list[Entry] = Field(max_length=2)
+
+
+# --- bodies --------------------------------------------------------------------------------
+
+
+def test_read_json_decodes_a_json_body() -> None:
+    request = make_request(json={"a": [1, 2]})
+    assert read_json(request, 1000) == {"a": [1, 2]}
+
+
+def test_read_json_accepts_a_json_suffix_media_type() -> None:
+    request = make_request(data=b'{"a": 1}', content_type="application/vnd.api+json")
+    assert read_json(request, 1000) == {"a": 1}
+
+
+def test_malformed_json_is_400_with_its_position() -> None:
+    error = raised(read_json, make_request(data=b'{"a": ', content_type="application/json"), 1000)
+    assert (error.status, error.code) == (400, "invalid_json")
+    assert "line 1" in error.message
+
+
+def test_non_utf8_json_is_400() -> None:
+    error = raised(read_json, make_request(data=b"\xff\xfe\x00", content_type="application/json"), 1000)
+    assert (error.status, error.code) == (400, "invalid_json")
+
+
+def test_wrong_content_type_is_415() -> None:
+    error = raised(read_json, make_request(data=b"a=1", content_type="text/plain"), 1000)
+    assert (error.status, error.code) == (415, "unsupported_media_type")
+    assert "text/plain" in error.message
+
+
+def test_missing_content_type_is_415() -> None:
+    error = raised(read_json, make_request(data=b"{}"), 1000)
+    assert error.status == 415
+
+
+def test_body_over_the_declared_length_limit_is_413() -> None:
+    request = make_request(data=b"x" * 101, content_type="application/json")
+    assert raised(read_body, request, 100).status == 413
+
+
+def test_chunked_body_over_the_limit_is_413() -> None:
+    environ = EnvironBuilder(method="POST", input_stream=io.BytesIO(b"y" * 500)).get_environ()
+    environ.pop("CONTENT_LENGTH", None)
+    environ["wsgi.input_terminated"] = True
+    request = flask.Request(environ)
+    assert request.content_length is None
+    assert raised(read_body, request, 100).status == 413
+
+
+def test_body_exactly_at_the_limit_is_read_and_cached() -> None:
+    request = make_request(data=b"z" * 100, content_type="application/json")
+    assert read_body(request, 100) == b"z" * 100
+    assert read_body(request, 100) == b"z" * 100
+
+
+def test_parse_json_reports_field_paths() -> None:
+    request = make_request(json={"items": [{"name": "ok"}, {"name": ""}]})
+    error = raised(parse_json, request, Payload, 1000)
+    assert (error.status, error.code) == (400, "invalid_request")
+    assert [d["field"] for d in error.details] == ["items[1].name"]
+
+
+def test_parse_json_reports_too_many_items() -> None:
+    request = make_request(json={"items": [{"name": "a"}] * 3})
+    error = raised(parse_json, request, Payload, 1000)
+    assert error.details[0]["field"] == "items"
+    assert "at most 2" in error.details[0]["message"]
+
+
+def test_parse_json_does_not_echo_input_values() -> None:
+    request = make_request(json={"items": [{"name": 12345678}]})
+    error = raised(parse_json, request, Payload, 1000)
+    assert "12345678" not in json.dumps(error.to_body())
+
+
+def test_parse_form_reads_urlencoded_fields() -> None:
+    request = make_request(data={"name": "Ada", "tag": ["a", "b"]})
+    form = parse_form(request, 1000)
+    assert form.fields["name"] == "Ada"
+    assert form.fields.getlist("tag") == ["a", "b"]
+
+
+def test_parse_form_reads_multipart_files() -> None:
+    request = make_request(data={"name": "Ada", "photo": (io.BytesIO(b"PNGDATA"), "me.png", "image/png")})
+    form = parse_form(request, 10_000)
+    photo = form.files["photo"]
+    assert (photo.filename, photo.mimetype, photo.read()) == ("me.png", "image/png", b"PNGDATA")
+
+
+def test_parse_form_over_the_limit_is_413() -> None:
+    request = make_request(data={"photo": (io.BytesIO(b"x" * 5000), "big.bin")})
+    assert raised(parse_form, request, 1000).status == 413
+
+
+def test_parse_form_rejects_json_with_415() -> None:
+    assert raised(parse_form, make_request(json={}), 1000).status == 415
+
+
+def test_multipart_without_boundary_is_400() -> None:
+    request = make_request(data=b"--x\r\n", content_type="multipart/form-data")
+    error = raised(parse_form, request, 1000)
+    assert (error.status, error.code) == (400, "invalid_form")
+
+
+def test_field_path_renders_indexes_in_brackets() -> None:
+    assert field_path(["items", 3, "fieldData", "email"]) == "items[3].fieldData.email"
+
+
+def test_wants_json_follows_the_accept_header() -> None:
+    assert wants_json(make_request(headers={"Accept": "application/json"}))
+    assert not wants_json(make_request(headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}))
+    assert not wants_json(make_request())
+
+
+# --- API keys ------------------------------------------------------------------------------
+
+
+KEYS = [SecretStr("first-key-123"), SecretStr("second-key-456")]
+
+
+def test_missing_api_key_is_401_with_a_challenge() -> None:
+    error = raised(require_api_key, make_request(), KEYS)
+    assert (error.status, error.code) == (401, "unauthorized")
+    assert error.headers["WWW-Authenticate"].startswith("Bearer ")
+
+
+def test_wrong_api_key_is_401_invalid_token() -> None:
+    request = make_request(headers={"Authorization": "Bearer nope"})
+    error = raised(require_api_key, request, KEYS)
+    assert error.code == "invalid_api_key"
+    assert 'error="invalid_token"' in error.headers["WWW-Authenticate"]
+
+
+def test_any_configured_api_key_is_accepted() -> None:
+    require_api_key(make_request(headers={"Authorization": "Bearer second-key-456"}), KEYS)
+
+
+def test_basic_auth_is_not_an_api_key() -> None:
+    request = make_request(headers={"Authorization": "Basic second-key-456"})
+    assert raised(require_api_key, request, KEYS).status == 401
+
+
+def test_no_configured_keys_rejects_everything() -> None:
+    request = make_request(headers={"Authorization": "Bearer anything"})
+    assert raised(require_api_key, request, []).status == 401
+
+
+def test_checked_api_keys_are_redacted_from_logs() -> None:
+    require_api_key(make_request(headers={"Authorization": "Bearer first-key-123"}), KEYS)
+    assert "second-key-456" not in redact("key=second-key-456")
+
+
+# --- CORS ----------------------------------------------------------------------------------
+
+
+ORIGINS = ["https://example.com"]
+
+
+def test_allowed_origin_is_echoed() -> None:
+    headers = cors_headers(make_request(headers={"Origin": "https://example.com"}), ORIGINS)
+    assert headers["Access-Control-Allow-Origin"] == "https://example.com"
+    assert headers["Vary"] == "Origin"
+
+
+def test_unknown_origin_gets_no_allow_origin() -> None:
+    headers = cors_headers(make_request(headers={"Origin": "https://evil.test"}), ORIGINS)
+    assert "Access-Control-Allow-Origin" not in headers
+
+
+def test_null_origin_is_not_granted_by_wildcard() -> None:
+    headers = cors_headers(make_request(headers={"Origin": "null"}), ["*"])
+    assert "Access-Control-Allow-Origin" not in headers
+
+
+def test_preflight_answers_204_with_methods_and_headers() -> None:
+    request = make_request(
+        "OPTIONS",
+        headers={"Origin": "https://example.com", "Access-Control-Request-Method": "POST"},
+    )
+    response = preflight_response(request, ORIGINS, methods=["POST"])
+    assert response.status_code == 204
+    assert response.headers["Access-Control-Allow-Methods"] == "POST, OPTIONS"
+    assert "Content-Type" in response.headers["Access-Control-Allow-Headers"]
+    assert response.headers["Access-Control-Allow-Origin"] == "https://example.com"
+
+
+def test_preflight_from_unknown_origin_grants_nothing() -> None:
+    request = make_request("OPTIONS", headers={"Origin": "https://evil.test"})
+    response = preflight_response(request, ORIGINS)
+    assert response.status_code == 204
+    assert not [name for name in response.headers.keys() if name.startswith("Access-Control-")]
+
+
+# --- error mapping -------------------------------------------------------------------------
+
+
+def test_webflow_validation_error_is_422_with_translated_details() -> None:
+    exc = BadRequestError(
+        400,
+        "validation_error",
+        "Validation Error",
+        [{"param": "fieldData.email", "description": "Invalid email"}],
+    )
+    error = to_app_error(exc)
+    assert error.status == 422
+    assert error.details == [{"field": "email", "message": "Invalid email"}]
+
+
+def test_webflow_details_can_be_renamed_to_caller_fields() -> None:
+    details = webflow_details([{"param": "fieldData.e-mail", "description": "bad"}], {"e-mail": "email"}.get)
+    assert details == [{"field": "email", "message": "bad"}]
+
+
+def test_webflow_bad_request_is_400() -> None:
+    assert to_app_error(BadRequestError(400, "bad_request", "Bad")).status == 400
+
+
+def test_webflow_not_found_is_422() -> None:
+    assert to_app_error(NotFoundError(404, "collection_not_found", "No such collection")).status == 422
+
+
+def test_webflow_refusing_our_token_is_502() -> None:
+    error = to_app_error(AuthenticationError(401, "not_authorized", "Bad token"))
+    assert (error.status, error.code) == (502, "upstream_not_authorized")
+
+
+def test_webflow_rate_limit_is_503_with_its_retry_after() -> None:
+    error = to_app_error(RateLimitError(429, "too_many_requests", "Slow down", retry_after=12.2))
+    assert (error.status, error.headers["Retry-After"]) == (503, "13")
+
+
+def test_webflow_outage_is_503_with_a_default_retry_after() -> None:
+    error = to_app_error(InternalServerError(502, None, "Bad gateway"))
+    assert (error.status, error.headers["Retry-After"]) == (503, "30")
+
+
+def test_webflow_timeout_is_503() -> None:
+    error = to_app_error(WebflowTimeoutError())
+    assert error.status == 503 and "Retry-After" in error.headers
+
+
+def test_configuration_error_is_500_without_the_variable_value() -> None:
+    error = to_app_error(ConfigError("WEBFLOW_API_TOKEN is required"))
+    assert (error.status, error.code) == (500, "configuration_error")
+
+
+def test_unexpected_error_is_500_json_without_a_trace(capsys: pytest.CaptureFixture[str]) -> None:
+    response = error_response(RuntimeError("secret internals"))
+    body = response.get_json()
+    assert response.status_code == 500
+    assert body == {"code": "internal_error", "message": "Internal error", "details": []}
+    logged = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert logged[-1]["severity"] == "ERROR" and "RuntimeError" in logged[-1]["exception"]
+
+
+# --- handle --------------------------------------------------------------------------------
+
+
+def ok(request: flask.Request) -> flask.Response:
+    return json_response({"ok": True}, 201)
+
+
+def test_handle_runs_the_function() -> None:
+    response = handle(make_request(), ok)
+    assert (response.status_code, response.get_json()) == (201, {"ok": True})
+    assert response.headers["X-Request-Id"]
+
+
+def test_handle_answers_405_with_allow() -> None:
+    response = handle(make_request("GET"), ok, methods=["POST"], allowed_origins=ORIGINS)
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "POST, OPTIONS"
+    assert response.get_json()["code"] == "method_not_allowed"
+
+
+def test_handle_answers_preflight_without_calling_the_function() -> None:
+    def boom(request: flask.Request) -> flask.Response:
+        raise AssertionError("must not run")
+
+    request = make_request("OPTIONS", headers={"Origin": "https://example.com"})
+    response = handle(request, boom, allowed_origins=lambda: ORIGINS)
+    assert response.status_code == 204
+
+
+def test_handle_adds_cors_headers_to_errors() -> None:
+    def fail(request: flask.Request) -> flask.Response:
+        raise AppError(400, "bad", "Bad")
+
+    request = make_request(headers={"Origin": "https://example.com"})
+    response = handle(request, fail, allowed_origins=ORIGINS)
+    assert response.status_code == 400
+    assert response.headers["Access-Control-Allow-Origin"] == "https://example.com"
+
+
+def test_handle_maps_a_failing_origins_source_to_500() -> None:
+    def missing() -> list[str]:
+        raise ConfigError("ALLOWED_ORIGINS: must be a list")
+
+    response = handle(make_request(), ok, allowed_origins=missing)
+    assert response.get_json()["code"] == "configuration_error"
+
+
+def test_http_function_decorator_wraps_handle() -> None:
+    wrapped = http_function(methods=["PUT"])(ok)
+    assert wrapped(make_request("PUT")).status_code == 201
+    assert wrapped(make_request("POST")).status_code == 405
