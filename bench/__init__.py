@@ -1,0 +1,1 @@
+"""Benchmarks, a fault soak and their report: `python -m bench`, `python -m bench.soak`."""

@@ -1,0 +1,181 @@
+"""Real processes on loopback for the benchmarks: the sandbox, fake-gcs-server and functions.
+
+The process helpers of the test suite (tests/support.py) are reused rather than written twice.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+import httpx
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from tests.conftest import Sandbox  # noqa: E402
+from tests.support import ServerProcess, free_port, start_fake_gcs, start_sandbox  # noqa: E402
+
+__all__ = [
+    "FUNCTIONS",
+    "FunctionSpec",
+    "RunningFunction",
+    "SandboxServer",
+    "ServerProcess",
+    "free_port",
+    "function_env",
+    "run_sandbox",
+    "start_fake_gcs",
+    "start_function",
+]
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """Where a function's code lives and which entry point serves it."""
+
+    name: str
+    target: str
+    signature_type: str = "http"
+
+    @property
+    def source(self) -> Path:
+        return REPO_ROOT / "functions" / self.name / "main.py"
+
+
+FUNCTIONS: dict[str, FunctionSpec] = {
+    spec.name: spec
+    for spec in (
+        FunctionSpec("create-items", "create_items"),
+        FunctionSpec("update-items", "update_items"),
+        FunctionSpec("publish-live", "publish_live"),
+        FunctionSpec("upload-asset", "upload_asset_http"),
+    )
+}
+
+API_KEY = "bench-api-key"
+
+
+class SandboxServer(Sandbox):
+    """The test suite's sandbox handle, which the benchmarks also stop themselves."""
+
+    def stop(self) -> None:
+        self.http.close()
+        self.process.stop()
+
+
+def run_sandbox(*, rate_limit: int = 0, log_dir: Path | None = None) -> SandboxServer:
+    """Start a sandbox on a free port of 127.0.0.1 (stop it with .stop())."""
+    process, ready = start_sandbox(rate_limit=rate_limit, log_dir=log_dir)
+    root_url = ready["apiBaseUrl"].rsplit("/v2", 1)[0]
+    client = httpx.Client(base_url=root_url, timeout=30.0)
+    try:
+        info = client.get("/_sandbox/info").raise_for_status().json()
+    except Exception:
+        client.close()
+        process.stop()
+        raise
+    return SandboxServer(process=process, root_url=root_url, info=info, http=client)
+
+
+def function_env(sandbox: SandboxServer, *, rate_limit: int = 0, **extra: str) -> dict[str, str]:
+    """The environment of a function process wired to the sandbox (and whatever else is given)."""
+    import os
+
+    env = dict(os.environ)
+    env.update(
+        {
+            "WEBFLOW_API_TOKEN": sandbox.token,
+            "WEBFLOW_API_BASE_URL": sandbox.api_base_url,
+            "WEBFLOW_SITE_ID": sandbox.site_id,
+            "WEBFLOW_COLLECTION_ID": sandbox.collections["posts"],
+            # The sandbox answers at once: a function under test must not wait on its own pacing
+            # unless the benchmark says so.
+            "WEBFLOW_RATE_LIMIT_PER_MINUTE": str(rate_limit or 1_000_000),
+            "CREATE_ITEMS_API_KEYS": API_KEY,
+            "UPDATE_ITEMS_API_KEYS": API_KEY,
+            "PUBLISH_LIVE_API_KEYS": API_KEY,
+            "UPLOAD_ASSET_API_KEYS": API_KEY,
+            "API_KEYS": API_KEY,
+            "PUBLISH_COLLECTION_IDS": sandbox.collections["posts"],
+            "LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+@dataclass
+class RunningFunction:
+    """A functions-framework process serving one function on a loopback port."""
+
+    spec: FunctionSpec | None
+    process: ServerProcess
+    url: str
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+def function_argv(source: Path, target: str, port: int, signature_type: str = "http") -> list[str]:
+    """functions-framework's command line, as Cloud Functions' Python runtime runs it."""
+    return [
+        sys.executable, "-m", "functions_framework",
+        "--source", str(source), "--target", target, "--signature-type", signature_type,
+        "--host", "127.0.0.1", "--port", str(port),
+    ]
+
+
+def spawn_function(
+    source: Path,
+    target: str,
+    env: Mapping[str, str],
+    *,
+    name: str,
+    signature_type: str = "http",
+    log_dir: Path | None = None,
+) -> tuple[ServerProcess, str]:
+    """Start functions-framework without waiting for it; return the process and its URL."""
+    port = free_port()
+    process = ServerProcess(
+        name, function_argv(source, target, port, signature_type), env=env, log_dir=log_dir
+    ).start()
+    return process, f"http://127.0.0.1:{port}"
+
+
+def start_function(
+    name: str,
+    env: Mapping[str, str],
+    *,
+    log_dir: Path | None = None,
+    timeout: float = 60.0,
+) -> RunningFunction:
+    """Start one of the project's functions and wait until it answers HTTP."""
+    spec = FUNCTIONS[name]
+    process, url = spawn_function(
+        spec.source, spec.target, env, name=name, signature_type=spec.signature_type, log_dir=log_dir
+    )
+    # Any answer below 500 means the framework listens and the module imported.
+    process.wait_http(url + "/", timeout=timeout)
+    return RunningFunction(spec=spec, process=process, url=url)
+
+
+def wait_until(
+    probe: Callable[[], bool], *, timeout: float, interval: float = 0.005
+) -> float:
+    """Call probe until it returns True; return the seconds it took (raise on timeout)."""
+    started = time.perf_counter()
+    deadline = started + timeout
+    while True:
+        try:
+            if probe():
+                return time.perf_counter() - started
+        except httpx.TransportError:
+            pass
+        if time.perf_counter() > deadline:
+            raise TimeoutError("no successful answer in time")
+        time.sleep(interval)

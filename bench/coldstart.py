@@ -1,0 +1,155 @@
+"""Cold start: a fresh functions-framework process, from spawn to its first successful answer."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench._common import function_client, running_stack
+from bench._procs import API_KEY, FUNCTIONS, SandboxServer, function_env, spawn_function
+from bench.report import Section, median
+
+HELLO_WORLD = '''\
+import functions_framework
+import httpx  # noqa: F401  (every function of the project imports it)
+
+
+@functions_framework.http
+def hello(request):
+    return "ok"
+'''
+
+
+@dataclass
+class Probe:
+    """The first real call made to a starting function; success means a 2xx answer."""
+
+    method: str
+    path: str
+    json: Callable[[int], Any] | None = None
+
+    def call(self, client: httpx.Client, url: str, attempt: int) -> bool:
+        body = self.json(attempt) if self.json else None
+        response = client.request(self.method, url + self.path, json=body, timeout=30.0)
+        return 200 <= response.status_code < 300
+
+
+def probes(sandbox: SandboxServer, extra: dict[str, Any]) -> dict[str, Probe]:
+    """One probe per function, each doing that function's everyday work against the sandbox."""
+    update_id = extra["updateItemId"]
+    result = {
+        "create-items": Probe(
+            "POST", "/", lambda n: {"items": [{"fieldData": {"name": f"Cold start {time.time_ns()} {n}"}}]}
+        ),
+        "update-items": Probe(
+            "POST", "/", lambda n: {"items": [{"id": update_id, "fieldData": {"summary": f"cold {n}"}}]}
+        ),
+        "publish-live": Probe("POST", "/", lambda n: {"dryRun": True}),
+    }
+    if extra.get("uploadObject"):
+        result["upload-asset"] = Probe("POST", "/", extra["uploadObject"])
+    return result
+
+
+def _seed_update_target(sandbox: SandboxServer) -> str:
+    """An item for update-items to patch on every cold start."""
+    with sandbox.api() as api:
+        response = api.post(
+            f"/collections/{sandbox.collections['posts']}/items",
+            json={"isDraft": False, "isArchived": False,
+                  "fieldData": {"name": "Cold start target", "slug": "cold-start-target"}},
+        )
+        response.raise_for_status()
+        return response.json()["id"]
+
+
+def time_to_first_success(
+    source: Path, target: str, env: dict[str, str], probe: Probe, attempt: int, *, name: str, log_dir: Path
+) -> float:
+    """Spawn functions-framework and poll with `probe` until it succeeds; seconds from spawn."""
+    with function_client(timeout=30.0) as client:
+        started = time.perf_counter()
+        process, url = spawn_function(source, target, env, name=name, log_dir=log_dir)
+        try:
+            deadline = started + 60.0
+            while True:
+                try:
+                    if probe.call(client, url, attempt):
+                        return time.perf_counter() - started
+                except httpx.TransportError:
+                    pass
+                if process.process is not None and process.process.poll() is not None:
+                    raise RuntimeError(f"{name} exited; log:\n{process.log_tail()}")
+                if time.perf_counter() > deadline:
+                    raise TimeoutError(f"{name} gave no successful answer; log:\n{process.log_tail()}")
+                time.sleep(0.005)
+        finally:
+            process.stop()
+
+
+def measure(
+    *,
+    rounds: int = 5,
+    functions: list[str] | None = None,
+    upload_setup: Callable[[SandboxServer], tuple[dict[str, str], Callable[[int], Any]]] | None = None,
+) -> dict[str, list[float]]:
+    """Interleave the hello-world and each function, `rounds` times; seconds per start."""
+    names = functions or list(FUNCTIONS)
+    with running_stack() as stack:
+        sandbox = stack.sandbox
+        extra: dict[str, Any] = {"updateItemId": _seed_update_target(sandbox)}
+        env_extra: dict[str, str] = {}
+        if "upload-asset" in names and upload_setup is not None:
+            env_extra, extra["uploadObject"] = upload_setup(sandbox)
+        env = function_env(sandbox, **env_extra)
+        by_name = probes(sandbox, extra)
+        hello_dir = Path(tempfile.mkdtemp(prefix="bench-hello-"))
+        (hello_dir / "main.py").write_text(HELLO_WORLD)
+        timings: dict[str, list[float]] = {"hello-world": []}
+        timings.update({name: [] for name in names if name in by_name})
+        for attempt in range(rounds):
+            timings["hello-world"].append(
+                time_to_first_success(
+                    hello_dir / "main.py", "hello", env, Probe("GET", "/"), attempt,
+                    name="hello-world", log_dir=stack.log_dir,
+                )
+            )
+            for name in timings:
+                if name == "hello-world":
+                    continue
+                spec = FUNCTIONS[name]
+                timings[name].append(
+                    time_to_first_success(
+                        spec.source, spec.target, env, by_name[name], attempt,
+                        name=name, log_dir=stack.log_dir,
+                    )
+                )
+    return timings
+
+
+def run(*, rounds: int = 5, upload_setup=None) -> Section:
+    timings = measure(rounds=rounds, upload_setup=upload_setup)
+    hello = median(timings["hello-world"])
+    section = Section(
+        key="coldStart",
+        title=f"Cold start, spawn to first successful answer (median of {rounds})",
+        columns=["function", "median ms", "min ms", "max ms", "× hello-world"],
+        data={"rounds": rounds, "seconds": timings},
+    )
+    for name, values in timings.items():
+        section.rows.append([
+            name, median(values) * 1000, min(values) * 1000, max(values) * 1000,
+            f"{median(values) / hello:.2f}",
+        ])
+    section.notes.append(
+        "Each start is a fresh `python -m functions_framework` process (gunicorn, as the Python "
+        "runtime); the first answer of a function is a real call against the sandbox (create one "
+        "item, patch one item, a publish dry run, upload one object). Target ≤ 1.3× hello-world."
+    )
+    return section
