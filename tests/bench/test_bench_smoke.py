@@ -1,0 +1,72 @@
+"""Each benchmark section runs end to end at a tiny scale and produces figures (timings are not judged)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from bench import coldstart, latency, memory, publishing, throughput
+from bench.__main__ import main
+from bench.report import Section
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+
+
+def numbers_in(section: Section) -> list[float]:
+    return [value for row in section.rows for value in row if isinstance(value, (int, float))]
+
+
+def assert_measured(section: Section) -> None:
+    assert section.error is None
+    assert section.rows
+    assert all(math.isfinite(value) for value in numbers_in(section))
+
+
+def test_throughput_creates_every_item_and_runs_the_baseline() -> None:
+    section = throughput.run(rate_limit=600, items=50, baseline_seconds=1.0)
+
+    assert_measured(section)
+    assert section.data["createItems"]["itemsInSandbox"] == 50
+    assert section.data["createItems"]["webflowRequests"] > 0
+    assert section.data["baseline"]["items"] > 0
+
+
+def test_cold_start_times_each_function_and_the_hello_world() -> None:
+    section = coldstart.run(rounds=1)
+
+    assert_measured(section)
+    assert "hello-world" in section.data["seconds"]
+    assert {"create-items", "update-items", "publish-live"} <= set(section.data["seconds"])
+
+
+def test_latency_samples_both_paths() -> None:
+    section = latency.run(samples=5, warmup=1)
+
+    assert_measured(section)
+    assert len(section.data) and section.data["samples"] == 5
+
+
+def test_asset_memory_measures_each_size() -> None:
+    section = memory.run(sizes_mb=[0.25])
+
+    assert_measured(section)
+
+
+def test_publishing_publishes_the_pending_items() -> None:
+    section = publishing.run(items=30, rate_limit=600)
+
+    assert_measured(section)
+    assert section.data["published"] == 30
+
+
+def test_main_writes_the_markdown_and_json_report(tmp_path: Path) -> None:
+    code = main(["--only", "publishing", "--publish-items", "10", "--results-dir", str(tmp_path)])
+
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert code == 0
+    assert report["machine"]["nproc"] >= 1 and report["machine"]["python"]
+    assert report["sections"]["publishing"]["rows"]
+    assert "Publishing" in (tmp_path / "report.md").read_text()
