@@ -1,0 +1,434 @@
+"""Publish staged CMS changes: chosen items, every item with pending changes, or the whole site."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from shared.config import WebflowSettings, split_list
+from shared.errors import InternalServerError, RateLimitError, WebflowAPIError, WebflowConnectionError
+from shared.http import AppError
+from shared.log import get_logger
+from shared.models import Item, PublishResult
+
+if TYPE_CHECKING:
+    from shared.webflow import WebflowClient
+
+__all__ = [
+    "MAX_ITEM_IDS",
+    "PUBLISH_CHUNK_SIZE",
+    "PendingItem",
+    "PublishReport",
+    "PublishRequest",
+    "PublishSettings",
+    "SitePublishGate",
+    "find_pending_items",
+    "has_unpublished_changes",
+    "oidc_invoker",
+    "publish",
+    "publish_client",
+    "publish_entries",
+]
+
+PUBLISH_CHUNK_SIZE = 100
+MAX_ITEM_IDS = 10_000
+SITE_PUBLISH_INTERVAL_SECONDS = 60.0
+PUBLISH_MAX_RETRIES = 2
+
+logger = get_logger(__name__)
+
+# Failures after which a run stops and leaves the rest for the next run instead of insisting.
+_TRANSIENT = (RateLimitError, InternalServerError, WebflowConnectionError)
+
+
+class PublishSettings(WebflowSettings):
+    """Settings of publish-live (on top of the Webflow ones)."""
+
+    publish_collection_ids: str = ""
+    publish_api_keys: SecretStr | None = None
+    create_items_api_keys: SecretStr | None = None
+    publish_allowed_invokers: str = ""
+    publish_custom_domains: str = ""
+    publish_to_webflow_subdomain: bool = True
+    publish_max_retry_seconds: float = 5.0
+
+    @field_validator("publish_collection_ids")
+    @classmethod
+    def _collections_known(cls, value: str, info: ValidationInfo) -> str:
+        if not split_list(value) and not info.data.get("webflow_collection_id"):
+            raise ValueError("is required when WEBFLOW_COLLECTION_ID is not set")
+        return value
+
+    @field_validator("publish_max_retry_seconds")
+    @classmethod
+    def _non_negative_budget(cls, value: float) -> float:
+        if value < 0:
+            raise ValueError("must be a non-negative number")
+        return value
+
+    @property
+    def collection_ids(self) -> list[str]:
+        """Collections scanned for pending items: PUBLISH_COLLECTION_IDS, else WEBFLOW_COLLECTION_ID."""
+        configured = list(dict.fromkeys(split_list(self.publish_collection_ids)))
+        if configured:
+            return configured
+        return [self.webflow_collection_id] if self.webflow_collection_id else []
+
+    @property
+    def api_keys(self) -> list[str]:
+        """Accepted API keys: PUBLISH_API_KEYS, falling back to CREATE_ITEMS_API_KEYS when unset."""
+        source = self.publish_api_keys or self.create_items_api_keys
+        return split_list(source.get_secret_value()) if source else []
+
+    @property
+    def allowed_invokers(self) -> frozenset[str]:
+        """Service-account emails whose OIDC tokens are accepted (lower case)."""
+        return frozenset(email.lower() for email in split_list(self.publish_allowed_invokers))
+
+    @property
+    def custom_domains(self) -> list[str]:
+        """Custom domain ids a site publish targets."""
+        return split_list(self.publish_custom_domains)
+
+
+class PublishRequest(BaseModel):
+    """Body of a publish-live call; an empty body means {"pending": true}."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, alias_generator=to_camel)
+
+    collection_id: str | None = Field(default=None, min_length=1)
+    item_ids: list[str] | None = Field(default=None, min_length=1, max_length=MAX_ITEM_IDS)
+    cms_locale_ids: list[str] | None = Field(default=None, min_length=1)
+    pending: bool = False
+    site: bool = False
+    dry_run: bool = False
+
+    @field_validator("item_ids", "cms_locale_ids")
+    @classmethod
+    def _no_blank_ids(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and any(not part.strip() for part in value):
+            raise ValueError("ids must not be blank")
+        return value
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> PublishRequest:
+        if sum((self.item_ids is not None, self.pending, self.site)) > 1:
+            raise ValueError("give only one of itemIds, pending and site")
+        if self.cms_locale_ids is not None and self.item_ids is None:
+            raise ValueError("cmsLocaleIds goes with itemIds")
+        return self
+
+    @property
+    def mode(self) -> Literal["items", "pending", "site"]:
+        """Which kind of publish the body asks for."""
+        if self.item_ids is not None:
+            return "items"
+        return "site" if self.site else "pending"
+
+
+@dataclass(frozen=True)
+class PendingItem:
+    """An item to publish in a collection; no cmsLocaleIds means the primary locale only."""
+
+    collection_id: str
+    id: str
+    cms_locale_ids: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The item as it appears in a dry-run answer."""
+        body: dict[str, Any] = {"collectionId": self.collection_id, "id": self.id}
+        if self.cms_locale_ids:
+            body["cmsLocaleIds"] = list(self.cms_locale_ids)
+        return body
+
+
+@dataclass
+class PublishReport:
+    """What a run published, what failed, and how much is left for the next run."""
+
+    dry_run: bool = False
+    published: list[str] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)
+    remaining: int = 0
+    pending: list[PendingItem] | None = None
+    site: dict[str, Any] | None = None
+    stopped: dict[str, Any] | None = None
+
+    def stop(self, error: Exception, remaining: int) -> None:
+        """Record that the run stopped on a transient failure, leaving ``remaining`` items."""
+        self.remaining = remaining
+        retry_after = getattr(error, "retry_after", None)
+        reason = "rate_limited" if isinstance(error, RateLimitError) else "upstream_unavailable"
+        self.stopped = {"reason": reason, "retryAfter": retry_after}
+        logger.warning(
+            "publish run stopped", extra={"reason": reason, "remaining": remaining, "error": str(error)}
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The answer body of publish-live."""
+        body: dict[str, Any] = {
+            "published": self.published,
+            "failed": self.failed,
+            "remaining": self.remaining,
+            "dryRun": self.dry_run,
+        }
+        if self.pending is not None:
+            body["pending"] = [item.to_json() for item in self.pending]
+        if self.site is not None:
+            body["site"] = self.site
+        if self.stopped is not None:
+            body["stopped"] = self.stopped
+        return body
+
+
+def _timestamp(value: str) -> datetime:
+    """Parse an ISO 8601 timestamp such as 2025-07-01T10:00:00.000Z."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def has_unpublished_changes(item: Item) -> bool:
+    """True for an item whose staged state would change the live site if published.
+
+    Archived items and drafts are left alone (since July 2025 a draft flag on a published item marks
+    changes that must not go live yet); otherwise an item is pending when it was never published or
+    was updated after its last publish.
+    """
+    if item.is_archived or item.is_draft:
+        return False
+    if not item.last_published:
+        return True
+    if not item.last_updated:
+        return False
+    return _timestamp(item.last_updated) > _timestamp(item.last_published)
+
+
+def site_cms_locale_ids(client: WebflowClient, site_id: str | None) -> list[str]:
+    """The site's cmsLocaleIds, primary first; empty when the site is not localized or unknown."""
+    if not site_id:
+        return []
+    locales = client.get_site(site_id).locales.all()
+    ids = [locale.cms_locale_id for locale in locales if locale.cms_locale_id]
+    return ids if len(ids) > 1 else []
+
+
+def find_pending_items(
+    client: WebflowClient, collection_id: str, cms_locale_ids: Sequence[str] = ()
+) -> list[PendingItem]:
+    """Page through a collection (every locale in one listing) and return the items to publish.
+
+    Each item appears once, with the locales whose variant has unpublished changes.
+    """
+    locale_filter = ",".join(cms_locale_ids) or None
+    variants: dict[str, list[str]] = {}
+    for item in client.iter_items(collection_id, cms_locale_id=locale_filter):
+        if not has_unpublished_changes(item):
+            continue
+        locales = variants.setdefault(item.id, [])
+        if cms_locale_ids and item.cms_locale_id and item.cms_locale_id not in locales:
+            locales.append(item.cms_locale_id)
+    return [PendingItem(collection_id, item_id, tuple(locales)) for item_id, locales in variants.items()]
+
+
+def _chunks(entries: Sequence[PendingItem], size: int = PUBLISH_CHUNK_SIZE) -> list[Sequence[PendingItem]]:
+    return [entries[start : start + size] for start in range(0, len(entries), size)]
+
+
+def _send_publish(client: WebflowClient, collection_id: str, chunk: Sequence[PendingItem]) -> PublishResult:
+    """One POST .../items/publish for at most 100 items, each with its own locales if any."""
+    ids = [entry.id for entry in chunk]
+    locale_sets = {entry.cms_locale_ids for entry in chunk}
+    if locale_sets == {()}:
+        return client.publish_items(collection_id, ids)
+    if len(locale_sets) == 1:
+        return client.publish_items(collection_id, ids, cms_locale_ids=list(next(iter(locale_sets))))
+    body = {"items": [{"id": entry.id, "cmsLocaleIds": list(entry.cms_locale_ids)} for entry in chunk]}
+    answer = client.request("POST", f"/collections/{collection_id}/items/publish", json=body)
+    return PublishResult.model_validate(answer)
+
+
+def _error_for(item_id: str, errors: Iterable[Any]) -> str:
+    """The message of the publish answer's errors that names this item, else a generic one."""
+    for error in errors:
+        text = error if isinstance(error, str) else str(error)
+        if item_id in text:
+            return text
+    return "not published"
+
+
+def publish_entries(client: WebflowClient, entries: Sequence[PendingItem], report: PublishReport) -> None:
+    """Publish entries in chunks of 100 per collection, recording each item in the report.
+
+    A rate limit or an outage stops the run and counts what was not attempted as remaining.
+    """
+    chunks = [
+        (collection_id, chunk)
+        for collection_id in dict.fromkeys(entry.collection_id for entry in entries)
+        for chunk in _chunks([entry for entry in entries if entry.collection_id == collection_id])
+    ]
+    for position, (collection_id, chunk) in enumerate(chunks):
+        try:
+            result = _send_publish(client, collection_id, chunk)
+        except _TRANSIENT as exc:
+            report.stop(exc, remaining=sum(len(rest) for _, rest in chunks[position:]))
+            return
+        except WebflowAPIError as exc:
+            if exc.status_code not in (400, 404, 409):
+                raise
+            report.failed.extend({"id": entry.id, "error": exc.message} for entry in chunk)
+            continue
+        published = set(result.published_item_ids)
+        for entry in chunk:
+            if entry.id in published:
+                report.published.append(entry.id)
+            else:
+                report.failed.append({"id": entry.id, "error": _error_for(entry.id, result.errors)})
+
+
+class SitePublishGate:
+    """Remembers this instance's last site publish so a second one within a minute is not even sent."""
+
+    def __init__(
+        self, interval: float = SITE_PUBLISH_INTERVAL_SECONDS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._interval = interval
+        self._clock = clock
+        self._last: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def wait_seconds(self, site_id: str) -> float:
+        """Seconds until this instance may publish the site again (0 when it may now)."""
+        with self._lock:
+            last = self._last.get(site_id)
+        if last is None:
+            return 0.0
+        return max(0.0, self._interval - (self._clock() - last))
+
+    def record(self, site_id: str) -> None:
+        """Note a successful publish of the site now."""
+        with self._lock:
+            self._last[site_id] = self._clock()
+
+
+_site_gate = SitePublishGate()
+
+
+def publish_site(
+    client: WebflowClient,
+    settings: PublishSettings,
+    report: PublishReport,
+    gate: SitePublishGate = _site_gate,
+) -> None:
+    """Publish the whole site at most once a minute; a 429 is reported, never retried here."""
+    site_id = settings.webflow_site_id
+    if not site_id:
+        raise AppError(400, "site_not_configured", "Publishing the site needs WEBFLOW_SITE_ID to be set")
+    report.site = {"id": site_id, "published": False}
+    if report.dry_run:
+        report.remaining = 1
+        return
+    wait = gate.wait_seconds(site_id)
+    if wait > 0:
+        report.remaining = 1
+        report.stopped = {"reason": "rate_limited", "retryAfter": round(wait, 1)}
+        return
+    try:
+        client.publish_site(
+            site_id,
+            custom_domains=settings.custom_domains or None,
+            publish_to_webflow_subdomain=settings.publish_to_webflow_subdomain,
+        )
+    except _TRANSIENT as exc:
+        report.stop(exc, remaining=1)
+        return
+    gate.record(site_id)
+    report.site["published"] = True
+
+
+def publish(client: WebflowClient, request: PublishRequest, settings: PublishSettings) -> PublishReport:
+    """Carry out one publish-live request and report per item."""
+    report = PublishReport(dry_run=request.dry_run)
+    if request.mode == "site":
+        publish_site(client, settings, report)
+        return report
+    if request.mode == "items":
+        entries = _requested_entries(request, settings)
+    else:
+        collection_ids = [request.collection_id] if request.collection_id else settings.collection_ids
+        try:
+            locale_ids = site_cms_locale_ids(client, settings.webflow_site_id)
+            entries = []
+            for collection_id in collection_ids:
+                entries.extend(find_pending_items(client, collection_id, locale_ids))
+        except _TRANSIENT as exc:
+            report.stop(exc, remaining=0)
+            return report
+    logger.info("publishing", extra={"mode": request.mode, "items": len(entries), "dryRun": request.dry_run})
+    if request.dry_run:
+        report.pending = entries
+        report.remaining = len(entries)
+        return report
+    publish_entries(client, entries, report)
+    return report
+
+
+def _requested_entries(request: PublishRequest, settings: PublishSettings) -> list[PendingItem]:
+    """The explicit itemIds of a request, deduplicated, in their collection."""
+    collection_id = request.collection_id
+    if collection_id is None:
+        if len(settings.collection_ids) != 1:
+            raise AppError(
+                400, "collection_required", "collectionId is required when several collections are configured"
+            )
+        collection_id = settings.collection_ids[0]
+    locales = tuple(dict.fromkeys(request.cms_locale_ids or ()))
+    return [PendingItem(collection_id, item_id, locales) for item_id in dict.fromkeys(request.item_ids or ())]
+
+
+def publish_client(settings: PublishSettings) -> WebflowClient:
+    """A client with a small retry budget: a rate-limited run stops and leaves work for the next one."""
+    from shared.webflow import WebflowClient
+
+    return WebflowClient(
+        settings.webflow_api_token.get_secret_value(),
+        base_url=settings.webflow_api_base_url,
+        rate_limit_per_minute=settings.webflow_rate_limit_per_minute,
+        timeout=settings.webflow_timeout_seconds,
+        connect_timeout=settings.webflow_connect_timeout_seconds,
+        max_retries=PUBLISH_MAX_RETRIES,
+        max_retry_seconds=settings.publish_max_retry_seconds,
+        schema_cache_ttl=settings.schema_cache_ttl_seconds,
+    )
+
+
+def oidc_invoker(authorization: str | None, allowed_invokers: frozenset[str]) -> str | None:
+    """The email of an allowed invoker named by a bearer OIDC token, else None.
+
+    The token's signature is NOT checked here: in the cloud the function only accepts
+    authenticated invocations, so Cloud Functions' IAM has verified the token before the request
+    arrives. The email claim is decoded to tell the scheduler apart from API-key callers and to log
+    who called; deploy publish-live without unauthenticated access whenever invokers are allowed.
+    """
+    if not allowed_invokers or not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    parts = token.strip().split(".")
+    if scheme.lower() != "bearer" or len(parts) != 3:
+        return None
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (binascii.Error, ValueError):
+        return None
+    email = payload.get("email") if isinstance(payload, dict) else None
+    if not isinstance(email, str) or payload.get("email_verified") is False:
+        return None
+    return email if email.lower() in allowed_invokers else None

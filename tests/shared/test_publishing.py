@@ -1,0 +1,193 @@
+"""Unit tests of shared/publishing.py: what counts as pending, request modes, settings, auth, the site gate."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from pydantic import ValidationError
+
+from shared.config import ConfigError, load_settings
+from shared.models import Item
+from shared.publishing import (
+    PublishRequest,
+    PublishSettings,
+    SitePublishGate,
+    has_unpublished_changes,
+    oidc_invoker,
+)
+
+EARLY = "2025-07-01T10:00:00.000Z"
+LATE = "2025-07-01T10:00:01.000Z"
+TOKEN = "wf-token-for-tests"
+
+
+def _item(**state: object) -> Item:
+    return Item.model_validate({"id": "a" * 24, "fieldData": {"name": "x", "slug": "x"}, **state})
+
+
+def _jwt(claims: dict[str, object]) -> str:
+    def part(data: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part(claims)}.c2lnbmF0dXJl"
+
+
+# --- what is pending -----------------------------------------------------------------------------
+
+
+def test_never_published_item_that_is_not_a_draft_is_pending() -> None:
+    assert has_unpublished_changes(_item(isDraft=False, lastPublished=None, lastUpdated=EARLY))
+
+
+def test_never_published_draft_is_not_pending() -> None:
+    assert not has_unpublished_changes(_item(isDraft=True, lastPublished=None, lastUpdated=EARLY))
+
+
+def test_item_updated_after_its_last_publish_is_pending() -> None:
+    assert has_unpublished_changes(_item(lastPublished=EARLY, lastUpdated=LATE))
+
+
+def test_item_published_after_its_last_update_is_not_pending() -> None:
+    assert not has_unpublished_changes(_item(lastPublished=LATE, lastUpdated=EARLY))
+
+
+def test_item_published_at_its_last_update_is_not_pending() -> None:
+    assert not has_unpublished_changes(_item(lastPublished=EARLY, lastUpdated=EARLY))
+
+
+def test_archived_item_is_never_pending() -> None:
+    assert not has_unpublished_changes(_item(isArchived=True, lastPublished=None, lastUpdated=EARLY))
+
+
+def test_changes_in_draft_on_a_published_item_are_not_pending() -> None:
+    assert not has_unpublished_changes(_item(isDraft=True, lastPublished=EARLY, lastUpdated=LATE))
+
+
+def test_timestamps_compare_as_instants_not_text() -> None:
+    # 12:00+02:00 is 10:00Z: the update one second later is pending, though as text it sorts first.
+    published, updated = "2025-07-01T12:00:00+02:00", "2025-07-01T10:00:01Z"
+    assert has_unpublished_changes(_item(lastPublished=published, lastUpdated=updated))
+
+
+# --- request modes -------------------------------------------------------------------------------
+
+
+def test_empty_body_means_pending() -> None:
+    assert PublishRequest.model_validate({}).mode == "pending"
+
+
+def test_item_ids_mode() -> None:
+    request = PublishRequest.model_validate({"itemIds": ["a" * 24], "cmsLocaleIds": ["l1"]})
+    assert (request.mode, request.cms_locale_ids) == ("items", ["l1"])
+
+
+def test_site_mode_with_dry_run() -> None:
+    request = PublishRequest.model_validate({"site": True, "dryRun": True})
+    assert (request.mode, request.dry_run) == ("site", True)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"itemIds": ["a" * 24], "site": True},
+        {"pending": True, "site": True},
+        {"itemIds": []},
+        {"itemIds": [" "]},
+        {"cmsLocaleIds": ["l1"]},
+        {"unknown": True},
+    ],
+)
+def test_contradictory_or_malformed_bodies_are_rejected(body: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        PublishRequest.model_validate(body)
+
+
+# --- settings ------------------------------------------------------------------------------------
+
+
+def test_collections_default_to_webflow_collection_id() -> None:
+    settings = load_settings(PublishSettings, webflow_api_token=TOKEN, webflow_collection_id="c1")
+    assert settings.collection_ids == ["c1"]
+
+
+def test_publish_collection_ids_are_split_and_deduplicated() -> None:
+    settings = load_settings(
+        PublishSettings, webflow_api_token=TOKEN, webflow_collection_id="c1", publish_collection_ids="c2, c3,c2"
+    )
+    assert settings.collection_ids == ["c2", "c3"]
+
+
+def test_missing_collections_name_the_variable() -> None:
+    with pytest.raises(ConfigError, match="PUBLISH_COLLECTION_IDS"):
+        load_settings(PublishSettings, webflow_api_token=TOKEN, webflow_collection_id=None)
+
+
+def test_api_keys_fall_back_to_create_items_keys() -> None:
+    settings = load_settings(
+        PublishSettings, webflow_api_token=TOKEN, webflow_collection_id="c1", create_items_api_keys="k1,k2"
+    )
+    assert settings.api_keys == ["k1", "k2"]
+
+
+def test_own_api_keys_win_over_create_items_keys() -> None:
+    settings = load_settings(
+        PublishSettings,
+        webflow_api_token=TOKEN,
+        webflow_collection_id="c1",
+        create_items_api_keys="k1",
+        publish_api_keys="p1",
+    )
+    assert settings.api_keys == ["p1"]
+
+
+def test_api_keys_stay_out_of_the_settings_repr() -> None:
+    settings = load_settings(
+        PublishSettings, webflow_api_token=TOKEN, webflow_collection_id="c1", publish_api_keys="secret-key-1"
+    )
+    assert "secret-key-1" not in repr(settings)
+
+
+# --- scheduler identity --------------------------------------------------------------------------
+
+INVOKERS = frozenset({"scheduler@project.iam.gserviceaccount.com"})
+
+
+def test_allowed_invoker_is_recognised() -> None:
+    token = _jwt({"email": "Scheduler@project.iam.gserviceaccount.com", "email_verified": True})
+    assert oidc_invoker(f"Bearer {token}", INVOKERS) == "Scheduler@project.iam.gserviceaccount.com"
+
+
+def test_other_service_account_is_not_an_invoker() -> None:
+    token = _jwt({"email": "someone@project.iam.gserviceaccount.com"})
+    assert oidc_invoker(f"Bearer {token}", INVOKERS) is None
+
+
+def test_unverified_email_is_not_an_invoker() -> None:
+    token = _jwt({"email": "scheduler@project.iam.gserviceaccount.com", "email_verified": False})
+    assert oidc_invoker(f"Bearer {token}", INVOKERS) is None
+
+
+@pytest.mark.parametrize("header", [None, "", "Bearer an-api-key", "Basic x.y.z", "Bearer a.!!!.c"])
+def test_non_tokens_are_not_invokers(header: str | None) -> None:
+    assert oidc_invoker(header, INVOKERS) is None
+
+
+def test_no_allowed_invokers_accepts_no_token() -> None:
+    token = _jwt({"email": "scheduler@project.iam.gserviceaccount.com"})
+    assert oidc_invoker(f"Bearer {token}", frozenset()) is None
+
+
+# --- site publish gate ---------------------------------------------------------------------------
+
+
+def test_site_gate_holds_a_second_publish_for_the_rest_of_the_minute() -> None:
+    now = [1000.0]
+    gate = SitePublishGate(clock=lambda: now[0])
+    assert gate.wait_seconds("site") == 0
+    gate.record("site")
+    now[0] += 20
+    assert gate.wait_seconds("site") == pytest.approx(40)
+    now[0] += 40
+    assert gate.wait_seconds("site") == 0
