@@ -1,0 +1,334 @@
+"""Update orchestration: partial patches of items addressed by id or slug, staged or live."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic.alias_generators import to_camel
+
+from shared.config import WebflowSettings, split_list
+from shared.fields import FieldError, FieldMapper, FieldValidationError, ReferenceResolver
+from shared.http import AppError
+from shared.log import get_logger
+from shared.models import Collection, ErrorInfo, ItemResult, ItemUpdate
+from shared.publishing import PendingItem, PublishReport, publish_entries
+
+if TYPE_CHECKING:
+    from shared.webflow import WebflowClient
+
+__all__ = [
+    "MAX_ITEMS_PER_CALL",
+    "ItemPatch",
+    "UpdateItemsRequest",
+    "UpdateItemsSettings",
+    "UpdateResult",
+    "answer_status",
+    "apply_updates",
+    "update_items",
+]
+
+MAX_ITEMS_PER_CALL = 10_000
+
+logger = get_logger(__name__)
+
+
+class UpdateItemsSettings(WebflowSettings):
+    """Settings of update-items (on top of the Webflow ones)."""
+
+    update_items_api_keys: SecretStr | None = None
+    create_items_api_keys: SecretStr | None = None
+    update_items_max_body_bytes: int = Field(default=10_000_000, gt=0)
+
+    @property
+    def api_keys(self) -> list[str]:
+        """Accepted API keys: UPDATE_ITEMS_API_KEYS, falling back to CREATE_ITEMS_API_KEYS when unset."""
+        source = self.update_items_api_keys or self.create_items_api_keys
+        return split_list(source.get_secret_value()) if source else []
+
+
+class ItemPatch(BaseModel):
+    """One item to change, addressed by its id or its current slug; only the given fields change."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, alias_generator=to_camel)
+
+    id: str | None = Field(default=None, min_length=1)
+    slug: str | None = Field(default=None, min_length=1)
+    cms_locale_id: str | None = Field(default=None, min_length=1)
+    field_data: dict[str, Any] = Field(default_factory=dict)
+    is_archived: bool | None = None
+    is_draft: bool | None = None
+
+    @model_validator(mode="after")
+    def _addressed_once(self) -> ItemPatch:
+        if (self.id is None) == (self.slug is None):
+            raise ValueError("give exactly one of id and slug")
+        if not self.field_data and self.is_archived is None and self.is_draft is None:
+            raise ValueError("nothing to update: give fieldData, isArchived or isDraft")
+        return self
+
+
+class UpdateItemsRequest(BaseModel):
+    """Body of an update-items call."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, alias_generator=to_camel)
+
+    collection_id: str | None = Field(default=None, min_length=1)
+    items: list[ItemPatch] = Field(min_length=1, max_length=MAX_ITEMS_PER_CALL)
+    live: bool = False
+
+
+Status = Literal["updated", "not_found", "failed"]
+
+
+@dataclass
+class UpdateResult:
+    """The outcome of one requested item, at its input index."""
+
+    index: int
+    status: Status
+    id: str | None = None
+    slug: str | None = None
+    live: bool | None = None
+    error: ErrorInfo | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The item's entry in the answer."""
+        body: dict[str, Any] = {"index": self.index, "status": self.status}
+        if self.id is not None:
+            body["id"] = self.id
+        if self.slug is not None:
+            body["slug"] = self.slug
+        if self.live is not None:
+            body["live"] = self.live
+        if self.error is not None:
+            body["error"] = {"code": self.error.code, "message": self.error.message}
+            if self.error.details:
+                body["error"]["details"] = self.error.details
+        return body
+
+
+SlugKey = tuple[str, str | None]
+
+
+def _lookup_slugs(client: WebflowClient, collection_id: str, keys: Sequence[SlugKey]) -> dict[SlugKey, Any]:
+    """Find each (slug, cmsLocaleId) once: the item that holds it now, or None."""
+    found: dict[SlugKey, Any] = {}
+    for key in dict.fromkeys(keys):
+        slug, cms_locale_id = key
+        found[key] = client.find_item_by_slug(collection_id, slug, cms_locale_id=cms_locale_id)
+    return found
+
+
+def _not_found(index: int, patch: ItemPatch) -> UpdateResult:
+    what = f"id {patch.id!r}" if patch.id is not None else f"slug {patch.slug!r}"
+    error = ErrorInfo(code="not_found", message=f"No item with {what}", status_code=404)
+    return UpdateResult(index, "not_found", id=patch.id, slug=patch.slug, error=error)
+
+
+def _is_conflict(result: ItemResult) -> bool:
+    return result.status == "failed" and result.error is not None and result.error.status_code == 409
+
+
+def update_items(
+    client: WebflowClient,
+    collection_id: str,
+    request: UpdateItemsRequest,
+    coerced: Sequence[dict[str, Any]],
+) -> list[UpdateResult]:
+    """Apply the request's patches (field data already coerced) and report per item, in input order.
+
+    Slugs are resolved to ids with one lookup per distinct slug and locale; a slug equal to the
+    item's current one is not re-sent; a new slug that another item holds fails that item alone.
+    With ``live``, items that were never published (409) get a staged patch followed by a publish.
+    """
+    patches = request.items
+    keys: list[SlugKey] = [(p.slug, p.cms_locale_id) for p in patches if p.slug is not None]
+    keys += [
+        (data["slug"], p.cms_locale_id)
+        for p, data in zip(patches, coerced, strict=True)
+        if isinstance(data.get("slug"), str)
+    ]
+    holders = _lookup_slugs(client, collection_id, keys)
+
+    results: dict[int, UpdateResult] = {}
+    pending: list[tuple[int, ItemUpdate]] = []
+    for index, (patch, data) in enumerate(zip(patches, coerced, strict=True)):
+        item_id = patch.id
+        current_slug: str | None = None
+        if patch.slug is not None:
+            holder = holders[(patch.slug, patch.cms_locale_id)]
+            if holder is None:
+                results[index] = _not_found(index, patch)
+                continue
+            item_id, current_slug = holder.id, patch.slug
+        assert item_id is not None
+        field_data = dict(data)
+        new_slug = field_data.get("slug")
+        if isinstance(new_slug, str):
+            holder = holders[(new_slug, patch.cms_locale_id)]
+            if new_slug == current_slug or (holder is not None and holder.id == item_id):
+                # Webflow rejects an item's own unchanged slug as a duplicate: leave it out.
+                del field_data["slug"]
+            elif holder is not None:
+                error = ErrorInfo(
+                    code="duplicate_slug",
+                    message=f"Slug {new_slug!r} is already used by item {holder.id}",
+                    details=[{"field": "slug", "message": "Unique value is already in database"}],
+                    status_code=400,
+                )
+                results[index] = UpdateResult(index, "failed", id=item_id, slug=patch.slug, error=error)
+                continue
+        update = ItemUpdate(
+            id=item_id,
+            field_data=field_data,
+            is_draft=patch.is_draft,
+            is_archived=patch.is_archived,
+            cms_locale_id=patch.cms_locale_id,
+        )
+        pending.append((index, update))
+
+    if pending:
+        _apply(client, collection_id, pending, patches, results, live=request.live)
+    return [results[index] for index in range(len(patches))]
+
+
+def _apply(
+    client: WebflowClient,
+    collection_id: str,
+    pending: list[tuple[int, ItemUpdate]],
+    patches: Sequence[ItemPatch],
+    results: dict[int, UpdateResult],
+    *,
+    live: bool,
+) -> None:
+    """Send the updates (chunked by the client) and record each item's outcome."""
+    updates = [update for _, update in pending]
+    outcomes = client.update_items(collection_id, updates, live=live)
+    conflicts: list[tuple[int, ItemUpdate]] = []
+    for (index, update), outcome in zip(pending, outcomes, strict=True):
+        if live and _is_conflict(outcome):
+            conflicts.append((index, update))
+            continue
+        results[index] = _result(index, update, patches[index], outcome, live=live)
+    if conflicts:
+        _stage_and_publish(client, collection_id, conflicts, patches, results)
+
+
+def _result(
+    index: int, update: ItemUpdate, patch: ItemPatch, outcome: ItemResult, *, live: bool | None
+) -> UpdateResult:
+    """Translate the client's per-item outcome into this function's result."""
+    slug = outcome.item.slug if outcome.item is not None else patch.slug
+    if outcome.status == "updated":
+        return UpdateResult(index, "updated", id=update.id, slug=slug, live=live)
+    if outcome.status == "not_found":
+        return _not_found(index, patch)
+    return UpdateResult(index, "failed", id=update.id, slug=slug, error=outcome.error)
+
+
+def _stage_and_publish(
+    client: WebflowClient,
+    collection_id: str,
+    conflicts: list[tuple[int, ItemUpdate]],
+    patches: Sequence[ItemPatch],
+    results: dict[int, UpdateResult],
+) -> None:
+    """Never-published items cannot be patched live: patch them staged, then publish them."""
+    updates = [update for _, update in conflicts]
+    outcomes = client.update_items(collection_id, updates, live=False)
+    staged: list[tuple[int, ItemUpdate, UpdateResult]] = []
+    for (index, update), outcome in zip(conflicts, outcomes, strict=True):
+        result = _result(index, update, patches[index], outcome, live=None)
+        results[index] = result
+        if result.status == "updated":
+            staged.append((index, update, result))
+    if not staged:
+        return
+    entries = [
+        PendingItem(collection_id, update.id, (update.cms_locale_id,) if update.cms_locale_id else ())
+        for _, update, _ in staged
+    ]
+    report = PublishReport()
+    publish_entries(client, entries, report)
+    published = set(report.published)
+    errors = {failure["id"]: failure["error"] for failure in report.failed}
+    for index, update, result in staged:
+        if update.id in published:
+            result.live = True
+            continue
+        reason = errors.get(update.id) or "publishing stopped: Webflow is rate limiting"
+        result.status = "failed"
+        result.error = ErrorInfo(
+            code="publish_failed",
+            message=f"The staged change was saved but not published: {reason}",
+            status_code=429 if report.stopped else None,
+        )
+    logger.info("live update fell back to staged patch and publish", extra={"items": len(staged)})
+
+
+
+def coerce_patches(
+    client: WebflowClient, request: UpdateItemsRequest, schema: Collection
+) -> list[dict[str, Any]]:
+    """Check and coerce each patch's fieldData against the schema (partial), else one 400 naming all."""
+    mapper = FieldMapper(unmapped="reject")
+    resolve = _reference_resolver(client)
+    coerced: list[dict[str, Any]] = []
+    errors: list[FieldError] = []
+    for index, patch in enumerate(request.items):
+        try:
+            coerced.append(
+                mapper.prepare_item(patch.field_data, schema, partial=True, resolve_references=resolve)
+            )
+        except FieldValidationError as exc:
+            errors += [FieldError(f"items[{index}].fieldData.{e.field}", e.message) for e in exc.errors]
+    if errors:
+        raise FieldValidationError(errors)
+    return coerced
+
+
+def _reference_resolver(client: WebflowClient) -> ReferenceResolver:
+    """Resolve Reference slugs to item ids, looking each slug up once per call."""
+    cache: dict[tuple[str, str], str | None] = {}
+
+    def resolve(collection_id: str, slugs: Sequence[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for slug in slugs:
+            key = (collection_id, slug)
+            if key not in cache:
+                item = client.find_item_by_slug(collection_id, slug)
+                cache[key] = item.id if item is not None else None
+            if cache[key] is not None:
+                found[slug] = cache[key]  # type: ignore[assignment]
+        return found
+
+    return resolve
+
+
+def apply_updates(
+    client: WebflowClient, request: UpdateItemsRequest, settings: UpdateItemsSettings
+) -> list[UpdateResult]:
+    """Validate the request against the collection schema, then apply it (one call per request)."""
+    collection_id = request.collection_id or settings.webflow_collection_id
+    if not collection_id:
+        raise AppError(400, "collection_required", "collectionId is required (no WEBFLOW_COLLECTION_ID is set)")
+    schema = client.get_collection(collection_id)
+    coerced = coerce_patches(client, request, schema)
+    results = update_items(client, collection_id, request, coerced)
+    logger.info(
+        "items updated",
+        extra={
+            "collectionId": collection_id,
+            "live": request.live,
+            "counts": {status: sum(r.status == status for r in results) for status in ("updated", "not_found", "failed")},
+        },
+    )
+    return results
+
+
+def answer_status(results: Sequence[UpdateResult]) -> int:
+    """200 when every item was updated, 207 when some were not (each result says why)."""
+    return 200 if all(result.status == "updated" for result in results) else 207
