@@ -1,4 +1,4 @@
-"""Request parsing, API-key auth, CORS and the one error-to-response mapping of every HTTP function."""
+"""Request parsing, API-key auth, CORS and the one error-to-response mapping of HTTP functions."""
 
 from __future__ import annotations
 
@@ -24,10 +24,10 @@ from shared.errors import WebflowAPIError, WebflowConnectionError
 from shared.log import add_secret, bind_context, get_logger, trace_from_header
 
 __all__ = [
+    "FORM_TYPES",
+    "JSON_TYPES",
     "AppError",
     "FormData",
-    "JSON_TYPES",
-    "FORM_TYPES",
     "cors_headers",
     "error_response",
     "field_path",
@@ -130,7 +130,9 @@ def require_content_type(request: flask.Request, allowed: Sequence[str]) -> str:
     """Return the request's media type, or raise 415 unless it is one of ``allowed``."""
     mimetype = request.mimetype
     if mimetype in allowed or (
-        "application/json" in allowed and mimetype.startswith("application/") and mimetype.endswith("+json")
+        "application/json" in allowed
+        and mimetype.startswith("application/")
+        and mimetype.endswith("+json")
     ):
         return mimetype
     shown = mimetype or "none"
@@ -171,14 +173,16 @@ def read_body(request: flask.Request, max_bytes: int) -> bytes:
 
 
 def read_json(request: flask.Request, max_bytes: int) -> Any:
-    """Check the content type, read the body within the limit and decode it as JSON (400 if malformed)."""
+    """Check the content type, read the body within the limit, decode JSON (400 if malformed)."""
     require_content_type(request, JSON_TYPES)
     body = read_body(request, max_bytes)
     try:
         return json.loads(body)
     except json.JSONDecodeError as exc:
         raise AppError(
-            400, "invalid_json", f"Request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            400,
+            "invalid_json",
+            f"Request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
         ) from None
     except UnicodeDecodeError:
         raise AppError(400, "invalid_json", "Request body is not valid UTF-8 JSON") from None
@@ -191,7 +195,10 @@ def parse_json(request: flask.Request, model: type[M], max_bytes: int) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         raise AppError(
-            400, "invalid_request", "Request body does not match the expected shape", validation_details(exc)
+            400,
+            "invalid_request",
+            "Request body does not match the expected shape",
+            validation_details(exc),
         ) from None
 
 
@@ -199,9 +206,13 @@ def parse_form(request: flask.Request, max_bytes: int) -> FormData:
     """Parse an urlencoded or multipart body within ``max_bytes`` (413), else 415/400."""
     mimetype = require_content_type(request, FORM_TYPES)
     body = read_body(request, max_bytes)
-    parser = FormDataParser(max_form_memory_size=max_bytes, max_content_length=max_bytes, silent=False)
+    parser = FormDataParser(
+        max_form_memory_size=max_bytes, max_content_length=max_bytes, silent=False
+    )
     try:
-        _, fields, files = parser.parse(io.BytesIO(body), mimetype, len(body), request.mimetype_params)
+        _, fields, files = parser.parse(
+            io.BytesIO(body), mimetype, len(body), request.mimetype_params
+        )
     except RequestEntityTooLarge:
         raise _too_large(max_bytes) from None
     except (ValueError, HTTPException) as exc:
@@ -223,12 +234,16 @@ def field_path(location: Iterable[str | int]) -> str:
     return path
 
 
-def validation_details(exc: ValidationError, prefix: Sequence[str | int] = ()) -> list[dict[str, str]]:
+def validation_details(
+    exc: ValidationError, prefix: Sequence[str | int] = ()
+) -> list[dict[str, str]]:
     """One {"field", "message"} per pydantic error; input values are never echoed."""
     details = []
     for error in exc.errors(include_input=False, include_url=False):
         message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
-        details.append({"field": field_path([*prefix, *error.get("loc", ())]) or "body", "message": message})
+        details.append(
+            {"field": field_path([*prefix, *error.get("loc", ())]) or "body", "message": message}
+        )
     return details
 
 
@@ -243,8 +258,12 @@ def webflow_details(
             continue
         param = str(detail.get("param") or detail.get("field") or "")
         param = param.removeprefix("fieldData.").removeprefix("fieldData/")
-        message = str(detail.get("description") or detail.get("message") or detail.get("msg") or "is invalid")
-        translated.append({"field": rename(param) if rename and param else param, "message": message})
+        message = str(
+            detail.get("description") or detail.get("message") or detail.get("msg") or "is invalid"
+        )
+        translated.append(
+            {"field": rename(param) if rename and param else param, "message": message}
+        )
     return translated
 
 
@@ -259,13 +278,15 @@ def require_api_key(
     scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
     presented = presented.strip()
     if scheme.lower() != "bearer" or not presented:
-        raise AppError(401, "unauthorized", "An API key is required", headers={"WWW-Authenticate": challenge})
+        raise AppError(
+            401, "unauthorized", "An API key is required", headers={"WWW-Authenticate": challenge}
+        )
     candidate = presented.encode()
     matched = False
     for key in keys:
         secret = key.get_secret_value() if isinstance(key, SecretStr) else key
         add_secret(secret)
-        # No early exit: every configured key is compared, so timing reveals nothing about which matched.
+        # No early exit: every key is compared, so timing reveals nothing about which one matched.
         matched |= hmac.compare_digest(candidate, secret.encode())
     if not matched:
         raise AppError(
@@ -333,12 +354,16 @@ def _from_webflow(exc: WebflowAPIError) -> AppError:
             headers={"Retry-After": _retry_after(exc.retry_after)},
         )
     if status in (401, 403):
-        # The function's own token was refused: the caller cannot fix that, so it is not a 4xx for them.
+        # Our own token was refused: the caller cannot fix that, so it is not a 4xx for them.
         return AppError(502, "upstream_not_authorized", "The function's Webflow token was refused")
     details = webflow_details(exc.details)
     if status == 400 and exc.code != "validation_error":
-        return AppError(400, exc.code or "bad_request", f"Webflow rejected the request: {exc.message}", details)
-    return AppError(422, exc.code or "unprocessable", f"Webflow rejected the request: {exc.message}", details)
+        return AppError(
+            400, exc.code or "bad_request", f"Webflow rejected the request: {exc.message}", details
+        )
+    return AppError(
+        422, exc.code or "unprocessable", f"Webflow rejected the request: {exc.message}", details
+    )
 
 
 def to_app_error(exc: BaseException) -> AppError:
@@ -346,7 +371,12 @@ def to_app_error(exc: BaseException) -> AppError:
     if isinstance(exc, AppError):
         return exc
     if isinstance(exc, ValidationError):
-        return AppError(400, "invalid_request", "Request does not match the expected shape", validation_details(exc))
+        return AppError(
+            400,
+            "invalid_request",
+            "Request does not match the expected shape",
+            validation_details(exc),
+        )
     if isinstance(exc, WebflowAPIError):
         return _from_webflow(exc)
     if isinstance(exc, WebflowConnectionError):
@@ -368,8 +398,10 @@ def error_response(exc: BaseException) -> flask.Response:
     """Log ``exc`` once and turn it into a JSON error response (never a stack trace)."""
     error = to_app_error(exc)
     extra = {"status": error.status, "code": error.code}
-    if error.status >= 500 and error is not exc and not isinstance(
-        exc, (WebflowAPIError, WebflowConnectionError, ConfigError)
+    if (
+        error.status >= 500
+        and error is not exc
+        and not isinstance(exc, (WebflowAPIError, WebflowConnectionError, ConfigError))
     ):
         _log.error("unexpected error: %s", type(exc).__name__, exc_info=exc, extra=extra)
     elif error.status >= 500:

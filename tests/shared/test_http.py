@@ -22,6 +22,7 @@ from shared.errors import (
 )
 from shared.http import (
     AppError,
+    cors_headers,
     error_response,
     field_path,
     handle,
@@ -30,7 +31,6 @@ from shared.http import (
     parse_form,
     parse_json,
     preflight_response,
-    cors_headers,
     read_body,
     read_json,
     require_api_key,
@@ -80,7 +80,9 @@ def test_malformed_json_is_400_with_its_position() -> None:
 
 
 def test_non_utf8_json_is_400() -> None:
-    error = raised(read_json, make_request(data=b"\xff\xfe\x00", content_type="application/json"), 1000)
+    error = raised(
+        read_json, make_request(data=b"\xff\xfe\x00", content_type="application/json"), 1000
+    )
     assert (error.status, error.code) == (400, "invalid_json")
 
 
@@ -143,7 +145,9 @@ def test_parse_form_reads_urlencoded_fields() -> None:
 
 
 def test_parse_form_reads_multipart_files() -> None:
-    request = make_request(data={"name": "Ada", "photo": (io.BytesIO(b"PNGDATA"), "me.png", "image/png")})
+    request = make_request(
+        data={"name": "Ada", "photo": (io.BytesIO(b"PNGDATA"), "me.png", "image/png")}
+    )
     form = parse_form(request, 10_000)
     photo = form.files["photo"]
     assert (photo.filename, photo.mimetype, photo.read()) == ("me.png", "image/png", b"PNGDATA")
@@ -170,7 +174,9 @@ def test_field_path_renders_indexes_in_brackets() -> None:
 
 def test_wants_json_follows_the_accept_header() -> None:
     assert wants_json(make_request(headers={"Accept": "application/json"}))
-    assert not wants_json(make_request(headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}))
+    assert not wants_json(
+        make_request(headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+    )
     assert not wants_json(make_request())
 
 
@@ -250,7 +256,7 @@ def test_preflight_from_unknown_origin_grants_nothing() -> None:
     request = make_request("OPTIONS", headers={"Origin": "https://evil.test"})
     response = preflight_response(request, ORIGINS)
     assert response.status_code == 204
-    assert not [name for name in response.headers.keys() if name.startswith("Access-Control-")]
+    assert not [name for name, _ in response.headers.items() if name.startswith("Access-Control-")]
 
 
 # --- error mapping -------------------------------------------------------------------------
@@ -269,7 +275,9 @@ def test_webflow_validation_error_is_422_with_translated_details() -> None:
 
 
 def test_webflow_details_can_be_renamed_to_caller_fields() -> None:
-    details = webflow_details([{"param": "fieldData.e-mail", "description": "bad"}], {"e-mail": "email"}.get)
+    details = webflow_details(
+        [{"param": "fieldData.e-mail", "description": "bad"}], {"e-mail": "email"}.get
+    )
     assert details == [{"field": "email", "message": "bad"}]
 
 
@@ -278,7 +286,9 @@ def test_webflow_bad_request_is_400() -> None:
 
 
 def test_webflow_not_found_is_422() -> None:
-    assert to_app_error(NotFoundError(404, "collection_not_found", "No such collection")).status == 422
+    assert (
+        to_app_error(NotFoundError(404, "collection_not_found", "No such collection")).status == 422
+    )
 
 
 def test_webflow_refusing_our_token_is_502() -> None:
