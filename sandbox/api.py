@@ -1,0 +1,249 @@
+"""Data API v2 endpoints: sites, collections and items."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .cms import SORT_FIELDS, parse_targets, require_items_list
+from .errors import ApiError, validation_error
+from .http import Request, Response, Route
+from .server import App
+from .store import Doc
+
+SITE_FIELDS = (
+    "id", "workspaceId", "createdOn", "displayName", "shortName", "lastPublished", "lastUpdated",
+    "previewUrl", "timeZone", "parentFolderId", "customDomains", "locales",
+    "dataCollectionEnabled", "dataCollectionType",
+)  # fmt: skip
+COLLECTION_SUMMARY_FIELDS = ("id", "displayName", "singularName", "slug", "createdOn", "lastUpdated")
+FIELD_KEYS = ("id", "isRequired", "isEditable", "type", "slug", "displayName", "helpText", "validations")
+
+
+def render_site(site: Doc) -> Doc:
+    """A site as GET /sites/{id} answers it."""
+    return {key: site[key] for key in SITE_FIELDS if key in site}
+
+
+def render_collection(collection: Doc) -> Doc:
+    """A collection with its schema."""
+    doc = {key: collection[key] for key in COLLECTION_SUMMARY_FIELDS}
+    doc["fields"] = [
+        {key: fld[key] for key in FIELD_KEYS if key in fld and fld[key] is not None}
+        for fld in collection["fields"]
+    ]
+    return doc
+
+
+class ItemsApi:
+    """Handlers of the site, collection and item endpoints."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.cms = app.cms
+
+    def routes(self) -> list[Route]:
+        """The endpoints, literal paths before templated ones."""
+        items = "/v2/collections/{collection_id}/items"
+        return [
+            Route("GET", "/v2/sites/{site_id}", self.get_site, scope="sites:read"),
+            Route("GET", "/v2/sites/{site_id}/collections", self.list_collections, scope="cms:read"),
+            Route("GET", "/v2/collections/{collection_id}", self.get_collection, scope="cms:read"),
+            Route("GET", items, self.list_items, scope="cms:read"),
+            Route("POST", items, self.create_items, scope="cms:write", write=True),
+            Route("PATCH", items, self.update_items, scope="cms:write", write=True),
+            Route("DELETE", items, self.delete_items, scope="cms:write", write=True),
+            Route("GET", items + "/live", self.list_items_live, scope="cms:read"),
+            Route("POST", items + "/live", self.create_items_live, scope="cms:write", write=True),
+            Route("PATCH", items + "/live", self.update_items_live, scope="cms:write", write=True),
+            Route("DELETE", items + "/live", self.unpublish_items, scope="cms:write", write=True),
+            Route("POST", items + "/bulk", self.create_bulk, scope="cms:write", write=True),
+            Route("POST", items + "/publish", self.publish, scope="cms:write", write=True),
+            Route("GET", items + "/{item_id}", self.get_item, scope="cms:read"),
+            Route("PATCH", items + "/{item_id}", self.update_item, scope="cms:write", write=True),
+            Route("DELETE", items + "/{item_id}", self.delete_item, scope="cms:write", write=True),
+            Route("GET", items + "/{item_id}/live", self.get_item_live, scope="cms:read"),
+            Route("PATCH", items + "/{item_id}/live", self.update_item_live, scope="cms:write", write=True),
+            Route("DELETE", items + "/{item_id}/live", self.unpublish_item, scope="cms:write", write=True),
+        ]
+
+    # ------------------------------------------------------------------ sites & collections
+    def get_site(self, request: Request, site_id: str) -> Response:
+        """GET /sites/{site_id}."""
+        return Response.json(200, render_site(self.app.site_for(request, site_id)))
+
+    def list_collections(self, request: Request, site_id: str) -> Response:
+        """GET /sites/{site_id}/collections."""
+        self.app.site_for(request, site_id)
+        collections = [
+            {key: c[key] for key in COLLECTION_SUMMARY_FIELDS}
+            for c in list(self.app.store.state.collections.values())
+            if c["siteId"] == site_id
+        ]
+        return Response.json(200, {"collections": collections})
+
+    def get_collection(self, request: Request, collection_id: str) -> Response:
+        """GET /collections/{collection_id}: the schema."""
+        return Response.json(200, render_collection(self.app.collection_for(request, collection_id)))
+
+    # ------------------------------------------------------------------ lists and gets
+    def _list(self, request: Request, collection_id: str, live: bool) -> Response:
+        collection = self.app.collection_for(request, collection_id)
+        limit = request.int_arg("limit", 100, minimum=1, maximum=100)
+        offset = request.int_arg("offset", 0, minimum=0)
+        sort_by = request.arg("sortBy")
+        sort_order = request.arg("sortOrder")
+        if sort_by is not None and sort_by not in SORT_FIELDS:
+            raise validation_error([{"param": "sortBy", "description": f"Must be one of {list(SORT_FIELDS)}"}])
+        if sort_order is not None and sort_order not in ("asc", "desc"):
+            raise validation_error([{"param": "sortOrder", "description": "Must be 'asc' or 'desc'"}])
+        page = self.cms.list_items(
+            collection,
+            live=live,
+            locale_id=request.arg("cmsLocaleId"),
+            offset=offset,
+            limit=limit,
+            name=request.arg("name"),
+            slug=request.arg("slug"),
+            sort_by=sort_by,
+            sort_order=sort_order,
+        )
+        return Response.json(200, page)
+
+    def list_items(self, request: Request, collection_id: str) -> Response:
+        """GET /collections/{id}/items (staged)."""
+        return self._list(request, collection_id, live=False)
+
+    def list_items_live(self, request: Request, collection_id: str) -> Response:
+        """GET /collections/{id}/items/live (published)."""
+        return self._list(request, collection_id, live=True)
+
+    def get_item(self, request: Request, collection_id: str, item_id: str) -> Response:
+        """GET /collections/{id}/items/{item_id}."""
+        collection = self.app.collection_for(request, collection_id)
+        item = self.cms.get_item(collection, item_id, live=False, locale_id=request.arg("cmsLocaleId"))
+        return Response.json(200, item)
+
+    def get_item_live(self, request: Request, collection_id: str, item_id: str) -> Response:
+        """GET /collections/{id}/items/{item_id}/live."""
+        collection = self.app.collection_for(request, collection_id)
+        item = self.cms.get_item(collection, item_id, live=True, locale_id=request.arg("cmsLocaleId"))
+        return Response.json(200, item)
+
+    # ------------------------------------------------------------------ create
+    def _create(self, request: Request, collection_id: str, live: bool) -> Response:
+        collection = self.app.collection_for(request, collection_id)
+        body = request.json()
+        skip = request.bool_arg("skipInvalidFiles", True)
+        if isinstance(body, dict) and "items" in body:
+            entries = require_items_list(body)
+            created = self.cms.create_items(collection, entries, live=live, skip_invalid_files=skip)
+            return Response.json(202, {"items": created})
+        if not isinstance(body, dict) or "fieldData" not in body:
+            raise validation_error([{"param": "fieldData", "description": "Field is required"}])
+        created = self.cms.create_items(collection, [body], live=live, skip_invalid_files=skip)
+        return Response.json(202, created[0])
+
+    def create_items(self, request: Request, collection_id: str) -> Response:
+        """POST /collections/{id}/items: one item, or ``{items: [...]}``; staged."""
+        return self._create(request, collection_id, live=False)
+
+    def create_items_live(self, request: Request, collection_id: str) -> Response:
+        """POST /collections/{id}/items/live: created and published."""
+        return self._create(request, collection_id, live=True)
+
+    def create_bulk(self, request: Request, collection_id: str) -> Response:
+        """POST /collections/{id}/items/bulk: items across cmsLocaleIds."""
+        collection = self.app.collection_for(request, collection_id)
+        body = request.json()
+        if not isinstance(body, dict) or "fieldData" not in body:
+            raise validation_error([{"param": "fieldData", "description": "Field is required"}])
+        field_data = body["fieldData"]
+        datas = field_data if isinstance(field_data, list) else [field_data]
+        if not datas:
+            raise validation_error([{"param": "fieldData", "description": "Must contain at least 1 item"}])
+        locale_ids = body.get("cmsLocaleIds")
+        if locale_ids is not None and not (
+            isinstance(locale_ids, list) and locale_ids and all(isinstance(x, str) for x in locale_ids)
+        ):
+            raise validation_error([{"param": "cmsLocaleIds", "description": "Must be a list of ids"}])
+        shared = {key: body[key] for key in ("isDraft", "isArchived") if key in body}
+        entries = [{"fieldData": data, **shared} for data in datas]
+        created = self.cms.create_items(
+            collection,
+            entries,
+            live=False,
+            skip_invalid_files=request.bool_arg("skipInvalidFiles", True),
+            locale_ids=locale_ids or [self.cms.site_locale_ids(collection)[0]],
+        )
+        return Response.json(202, {"items": created})
+
+    # ------------------------------------------------------------------ update
+    def _update_many(self, request: Request, collection_id: str, live: bool) -> Response:
+        collection = self.app.collection_for(request, collection_id)
+        entries = require_items_list(request.json())
+        updated = self.cms.update_items(
+            collection, entries, live=live, skip_invalid_files=request.bool_arg("skipInvalidFiles", True)
+        )
+        return Response.json(200, {"items": updated})
+
+    def update_items(self, request: Request, collection_id: str) -> Response:
+        """PATCH /collections/{id}/items."""
+        return self._update_many(request, collection_id, live=False)
+
+    def update_items_live(self, request: Request, collection_id: str) -> Response:
+        """PATCH /collections/{id}/items/live: 409 for an item never published."""
+        return self._update_many(request, collection_id, live=True)
+
+    def _update_one(self, request: Request, collection_id: str, item_id: str, live: bool) -> Response:
+        collection = self.app.collection_for(request, collection_id)
+        body = request.json()
+        if not isinstance(body, dict):
+            raise validation_error([{"param": "body", "description": "Must be an object"}])
+        entry = dict(body, id=item_id)
+        updated = self.cms.update_items(
+            collection, [entry], live=live, skip_invalid_files=request.bool_arg("skipInvalidFiles", True)
+        )
+        return Response.json(200, updated[0])
+
+    def update_item(self, request: Request, collection_id: str, item_id: str) -> Response:
+        """PATCH /collections/{id}/items/{item_id}."""
+        return self._update_one(request, collection_id, item_id, live=False)
+
+    def update_item_live(self, request: Request, collection_id: str, item_id: str) -> Response:
+        """PATCH /collections/{id}/items/{item_id}/live."""
+        return self._update_one(request, collection_id, item_id, live=True)
+
+    # ------------------------------------------------------------------ publish / unpublish / delete
+    def publish(self, request: Request, collection_id: str) -> Response:
+        """POST /collections/{id}/items/publish -> 202 {publishedItemIds, errors}."""
+        collection = self.app.collection_for(request, collection_id)
+        return Response.json(202, self.cms.publish(collection, request.json()))
+
+    def unpublish_items(self, request: Request, collection_id: str) -> Response:
+        """DELETE /collections/{id}/items/live: unpublish."""
+        collection = self.app.collection_for(request, collection_id)
+        self.cms.unpublish(collection, parse_targets(request.json()))
+        return Response.empty(204)
+
+    def delete_items(self, request: Request, collection_id: str) -> Response:
+        """DELETE /collections/{id}/items."""
+        collection = self.app.collection_for(request, collection_id)
+        self.cms.delete(collection, parse_targets(request.json()))
+        return Response.empty(204)
+
+    def unpublish_item(self, request: Request, collection_id: str, item_id: str) -> Response:
+        """DELETE /collections/{id}/items/{item_id}/live."""
+        collection = self.app.collection_for(request, collection_id)
+        locale = request.arg("cmsLocaleId")
+        self.cms.unpublish(collection, [(item_id, [locale] if locale else None)])
+        return Response.empty(204)
+
+    def delete_item(self, request: Request, collection_id: str, item_id: str) -> Response:
+        """DELETE /collections/{id}/items/{item_id}."""
+        collection = self.app.collection_for(request, collection_id)
+        locale = request.arg("cmsLocaleId")
+        self.cms.delete(collection, [(item_id, [locale] if locale else None)])
+        return Response.empty(204)
+
+
+__all__ = ["ItemsApi", "ApiError", "render_collection", "render_site"]

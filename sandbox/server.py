@@ -1,0 +1,283 @@
+"""The HTTP server: request plumbing, authentication, rate limiting, faults, statistics."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from .cms import Cms
+from .errors import ApiError
+from .faults import FaultConfig, Faults, RateLimiter, too_many_requests
+from .http import JSON_TYPE, Request, Response, Route, Router
+from .store import Doc, Store
+
+log = logging.getLogger("sandbox")
+
+MAX_BODY_BYTES = 64 * 1024 * 1024
+SPURIOUS_RETRY_AFTER_SECONDS = 1
+
+
+class Stats:
+    """Counts of API requests by route and by status."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget every count."""
+        with self._lock:
+            self.total = 0
+            self.by_route: Counter[str] = Counter()
+            self.by_status: Counter[str] = Counter()
+
+    def count(self, route_name: str, status: int) -> None:
+        """Count one answered request."""
+        with self._lock:
+            self.total += 1
+            self.by_route[route_name] += 1
+            self.by_status[str(status)] += 1
+
+    def to_json(self) -> dict[str, Any]:
+        """Render as GET /_sandbox/stats answers."""
+        with self._lock:
+            return {
+                "total": self.total,
+                "byRoute": dict(self.by_route),
+                "byStatus": dict(self.by_status),
+            }
+
+
+class App:
+    """Everything a request needs: state, rules, configuration, routes."""
+
+    def __init__(self, store: Store, *, rate_limit: int, host: str = "127.0.0.1") -> None:
+        self.store = store
+        self.cms = Cms(store)
+        self.initial_rate_limit = rate_limit
+        self.limiter = RateLimiter(rate_limit)
+        self.faults = Faults()
+        self.stats = Stats()
+        self.router = Router()
+        self.host = host
+        self.port = 0
+        self.extensions: list[Any] = []  # objects with reset() (webhook dispatcher, ...)
+
+    # ------------------------------------------------------------------ urls
+    @property
+    def root_url(self) -> str:
+        """``http://HOST:PORT`` as clients reach this server."""
+        host = self.host if self.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    @property
+    def api_base_url(self) -> str:
+        """The Data API base URL (``.../v2``)."""
+        return f"{self.root_url}/v2"
+
+    # ------------------------------------------------------------------ control
+    def reset(self) -> None:
+        """Back to the seed and the start-up configuration; statistics cleared."""
+        self.store.reset()
+        self.limiter.reset(self.initial_rate_limit)
+        self.faults.configure(FaultConfig())
+        self.stats.clear()
+        for extension in self.extensions:
+            extension.reset()
+
+    # ------------------------------------------------------------------ access checks
+    def site_for(self, request: Request, site_id: str) -> Doc:
+        """The site ``site_id`` if the request's token may use it (404/403 otherwise)."""
+        site = self.store.state.sites.get(site_id)
+        if site is None:
+            raise ApiError(404, "resource_not_found", "Site not found")
+        self._check_site(request, site_id)
+        return site
+
+    def collection_for(self, request: Request, collection_id: str) -> Doc:
+        """The collection if the request's token's site owns it (404/403 otherwise)."""
+        collection = self.store.state.collections.get(collection_id)
+        if collection is None:
+            raise ApiError(404, "collection_not_found", "Collection not found")
+        self._check_site(request, collection["siteId"])
+        return collection
+
+    @staticmethod
+    def _check_site(request: Request, site_id: str) -> None:
+        if request.token is not None and request.token.site_id != site_id:
+            raise ApiError(403, "forbidden", "Provided access token is not authorized for this site")
+
+    # ------------------------------------------------------------------ dispatch
+    def authenticate(self, request: Request) -> None:
+        """Attach the request's token, or answer 401 not_authorized."""
+        header = request.headers.get("Authorization") or ""
+        scheme, _, value = header.partition(" ")
+        token = self.store.state.tokens.get(value.strip()) if scheme.lower() == "bearer" else None
+        if token is None:
+            raise ApiError(401, "not_authorized", "Request not authorized")
+        request.token = token
+
+    def dispatch(self, request: Request) -> tuple[Response, bool]:
+        """Answer one request; the flag says to drop the connection without answering."""
+        route, params, path_known = self.router.match(request.method, request.path)
+        if route is None:
+            status, code = (405, "bad_request") if path_known else (404, "resource_not_found")
+            message = "Method not allowed" if path_known else "Route not found"
+            response = Response.json(status, ApiError(status, code, message).body())
+            if request.path.startswith("/v2/"):
+                self.stats.count(f"{request.method} {request.path}", status)
+            return response, False
+        if route.kind != "api":
+            response = self._call(route, request, params)
+            if route.kind == "s3":
+                self.stats.count(route.name, response.status)
+            return response, False
+        rate_headers: dict[str, str] = {}
+        drop = False
+        try:
+            self.authenticate(request)
+            rate_headers = self.limiter.acquire(request.token.token)
+            if route.scope and route.scope not in request.token.scopes:
+                raise ApiError(
+                    403,
+                    "missing_scopes",
+                    f"OAuthForbidden: missing scopes: {route.scope}",
+                    [{"param": "scope", "description": f"Required scope: {route.scope}"}],
+                )
+            decision = self.faults.decide(is_write=route.write)
+            if decision.latency_seconds:
+                time.sleep(decision.latency_seconds)
+            if decision.error:
+                raise ApiError(500, "internal_error", "Internal Server Error")
+            if decision.rate_limited:
+                raise too_many_requests(self.limiter.limit, SPURIOUS_RETRY_AFTER_SECONDS)
+            response = self._call(route, request, params)
+            drop = decision.drop_after_write
+        except ApiError as exc:
+            response = Response.json(exc.status, exc.body(), exc.headers)
+        for name, value in rate_headers.items():
+            response.headers.setdefault(name, value)
+        if "X-RateLimit-Limit" not in response.headers:
+            limit = self.limiter.limit
+            response.headers["X-RateLimit-Limit"] = str(limit if limit > 0 else 100_000)
+            response.headers["X-RateLimit-Remaining"] = response.headers["X-RateLimit-Limit"]
+        self.stats.count(route.name, response.status)
+        return response, drop
+
+    @staticmethod
+    def _call(route: Route, request: Request, params: dict[str, str]) -> Response:
+        try:
+            return route.handler(request, **params)
+        except ApiError as exc:
+            return Response.json(exc.status, exc.body(), exc.headers)
+        except Exception:  # noqa: BLE001 - a sandbox bug must still answer like Webflow would
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            return Response.json(
+                500, ApiError(500, "internal_error", "Internal Server Error").body()
+            )
+
+
+class SandboxHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 keep-alive handler that hands every request to :class:`App`."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "webflow-sandbox"
+    sys_version = ""
+    disable_nagle_algorithm = True
+    server: SandboxServer
+
+    def handle_one_request(self) -> None:  # noqa: D401 - stdlib override
+        """Parse one request and answer it (or drop the connection)."""
+        try:
+            self.raw_requestline = self.rfile.readline(65537)
+            if len(self.raw_requestline) > 65536:
+                self.send_error(414)
+                return
+            if not self.raw_requestline:
+                self.close_connection = True
+                return
+            if not self.parse_request():
+                return
+            self._serve()
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True
+
+    def _read_body(self) -> bytes | None:
+        if (self.headers.get("Transfer-Encoding") or "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY_BYTES:
+            return None
+        return self.rfile.read(length) if length else b""
+
+    def _serve(self) -> None:
+        app = self.server.app
+        try:
+            body = self._read_body()
+        except ValueError:
+            body = None
+        if body is None:
+            self.close_connection = True
+            error = ApiError(413, "bad_request", "Request body too large or malformed")
+            self._write(Response.json(413, error.body()))
+            return
+        request = Request.build(self.command, self.path, self.headers, body)
+        response, drop = app.dispatch(request)
+        if drop:
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        self._write(response)
+
+    def _write(self, response: Response) -> None:
+        self.send_response(response.status)
+        if response.content_type:
+            self.send_header("Content-Type", response.content_type)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        # headers and body leave in one write
+        self._headers_buffer.append(b"\r\n")
+        if self.command != "HEAD":
+            self._headers_buffer.append(response.body)
+        self.flush_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        """Access log at debug level, to stderr."""
+        log.debug("%s - %s", self.address_string(), format % args)
+
+
+class SandboxServer(ThreadingHTTPServer):
+    """Threaded server carrying the :class:`App`."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], app: App) -> None:
+        self.app = app
+        super().__init__(address, SandboxHandler)
+        app.port = self.server_address[1]
+
+
+__all__ = ["App", "SandboxServer", "JSON_TYPE"]

@@ -1,0 +1,270 @@
+"""Validation of item ``fieldData`` against a collection schema, as Webflow does it."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from .ids import is_object_id
+
+Detail = dict[str, str]
+
+SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?$")
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+URL_RE = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
+PHONE_RE = re.compile(r"^\+?[0-9 ()./-]{3,30}$")
+COLOR_RE = re.compile(
+    r"^(#[0-9a-fA-F]{3}|#[0-9a-fA-F]{6}|#[0-9a-fA-F]{8}|rgba?\([0-9., %]+\)|hsla?\([0-9., %]+\))$"
+)
+SLUG_MAX = 256
+NAME_MAX = 256
+FILE_TYPES = frozenset({"Image", "File"})
+
+UNKNOWN_FIELD = "Field not described in schema"
+
+
+def _detail(param: str, description: str) -> Detail:
+    return {"param": param, "description": description}
+
+
+def _is_datetime(value: Any) -> bool:
+    if not isinstance(value, str) or not value:
+        return False
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
+def _file_value_ok(value: Any) -> bool:
+    """Tell whether an Image/File value is ``{fileId?, url?, alt?}`` or a URL string."""
+    if isinstance(value, str):
+        return bool(URL_RE.match(value))
+    if not isinstance(value, dict):
+        return False
+    url = value.get("url")
+    file_id = value.get("fileId")
+    if url is None and file_id is None:
+        return False
+    if url is not None and not (isinstance(url, str) and URL_RE.match(url)):
+        return False
+    if file_id is not None and not is_object_id(file_id):
+        return False
+    alt = value.get("alt")
+    return alt is None or isinstance(alt, str)
+
+
+def _normalise_file(value: Any) -> dict[str, Any]:
+    if isinstance(value, str):
+        return {"fileId": None, "url": value, "alt": None}
+    return {"fileId": value.get("fileId"), "url": value.get("url"), "alt": value.get("alt")}
+
+
+class FieldValidator:
+    """Checks one item's ``fieldData`` against a collection's fields.
+
+    Args:
+        collection: the collection document (with ``fields``).
+        reference_exists: ``(collection_id, item_id) -> bool`` for Reference fields.
+        skip_invalid_files: drop invalid Image/File values instead of failing.
+    """
+
+    def __init__(
+        self,
+        collection: dict[str, Any],
+        reference_exists: Callable[[str, str], bool],
+        *,
+        skip_invalid_files: bool = True,
+    ) -> None:
+        self.fields = {f["slug"]: f for f in collection["fields"]}
+        self.reference_exists = reference_exists
+        self.skip_invalid_files = skip_invalid_files
+
+    def validate(
+        self, field_data: Any, *, partial: bool
+    ) -> tuple[dict[str, Any], list[Detail]]:
+        """Return ``(cleaned fieldData, error details)``.
+
+        Args:
+            field_data: the request's ``fieldData``.
+            partial: True for an update (required fields need not be present).
+        """
+        if not isinstance(field_data, dict):
+            return {}, [_detail("fieldData", "Must be an object")]
+        errors: list[Detail] = []
+        clean: dict[str, Any] = {}
+        for slug, value in field_data.items():
+            schema_field = self.fields.get(slug)
+            if schema_field is None:
+                errors.append(_detail(slug, UNKNOWN_FIELD))
+                continue
+            if value is None or value == "" and slug not in ("name", "slug"):
+                if schema_field.get("isRequired") and not partial:
+                    errors.append(_detail(slug, "Field is required"))
+                clean[slug] = None
+                continue
+            try:
+                result = self._check(schema_field, value)
+            except _Invalid as problem:
+                errors.append(_detail(slug, str(problem)))
+                continue
+            if not isinstance(result, _Drop):
+                clean[slug] = result
+        if not partial:
+            for slug, schema_field in self.fields.items():
+                if schema_field.get("isRequired") and slug not in field_data:
+                    errors.append(_detail(slug, "Field is required"))
+        return clean, errors
+
+    def _check(self, schema_field: dict[str, Any], value: Any) -> Any:
+        """Return the cleaned value or a _Drop; raise _Invalid with the problem."""
+        slug = schema_field["slug"]
+        kind = schema_field["type"]
+        validations = schema_field.get("validations") or {}
+        if slug == "slug":
+            if not isinstance(value, str) or not SLUG_RE.match(value) or len(value) > SLUG_MAX:
+                raise _Invalid(
+                    "Must be a slug: lowercase letters, digits, hyphens and underscores, "
+                    f"at most {SLUG_MAX} characters"
+                )
+            return value
+        if slug == "name":
+            if not isinstance(value, str) or not value.strip():
+                raise _Invalid("Must be a non-empty string")
+            if len(value) > NAME_MAX:
+                raise _Invalid(f"Must be at most {NAME_MAX} characters")
+            return value
+        checker = _CHECKERS.get(kind)
+        if checker is None:
+            return value
+        return checker(self, value, validations)
+
+    # ---------------------------------------------------------------- per type
+    def _plain_text(self, value: Any, validations: dict[str, Any]) -> Any:
+        if not isinstance(value, str):
+            raise _Invalid("Must be a string")
+        max_length = validations.get("maxLength")
+        if isinstance(max_length, int) and len(value) > max_length:
+            raise _Invalid(f"Must be at most {max_length} characters")
+        min_length = validations.get("minLength")
+        if isinstance(min_length, int) and len(value) < min_length:
+            raise _Invalid(f"Must be at least {min_length} characters")
+        return value
+
+    def _rich_text(self, value: Any, validations: dict[str, Any]) -> Any:
+        if not (isinstance(value, str)):
+            raise _Invalid("Must be a string of HTML")
+        return value
+
+    def _number(self, value: Any, validations: dict[str, Any]) -> Any:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise _Invalid("Must be a number")
+        if validations.get("format") == "integer" and value != int(value):
+            raise _Invalid("Must be an integer")
+        if validations.get("allowNegative") is False and value < 0:
+            raise _Invalid("Must not be negative")
+        return value
+
+    def _switch(self, value: Any, validations: dict[str, Any]) -> Any:
+        if not (isinstance(value, bool)):
+            raise _Invalid("Must be a boolean")
+        return value
+
+    def _datetime(self, value: Any, validations: dict[str, Any]) -> Any:
+        if not (_is_datetime(value)):
+            raise _Invalid("Must be an ISO 8601 date")
+        return value
+
+    def _email(self, value: Any, validations: dict[str, Any]) -> Any:
+        ok = isinstance(value, str) and EMAIL_RE.match(value)
+        if not ok:
+            raise _Invalid("Must be a valid email address")
+        return value
+
+    def _link(self, value: Any, validations: dict[str, Any]) -> Any:
+        ok = isinstance(value, str) and URL_RE.match(value)
+        if not ok:
+            raise _Invalid("Must be a valid URL")
+        return value
+
+    def _phone(self, value: Any, validations: dict[str, Any]) -> Any:
+        ok = isinstance(value, str) and PHONE_RE.match(value)
+        if not ok:
+            raise _Invalid("Must be a valid phone number")
+        return value
+
+    def _color(self, value: Any, validations: dict[str, Any]) -> Any:
+        ok = isinstance(value, str) and COLOR_RE.match(value)
+        if not ok:
+            raise _Invalid("Must be a color (#rrggbb)")
+        return value
+
+    def _option(self, value: Any, validations: dict[str, Any]) -> Any:
+        option_ids = {opt.get("id") for opt in validations.get("options", [])}
+        if not isinstance(value, str) or value not in option_ids:
+            raise _Invalid("Must be the id of one of the field's options")
+        return value
+
+    def _reference(self, value: Any, validations: dict[str, Any]) -> Any:
+        target = validations.get("collectionId")
+        if not is_object_id(value):
+            raise _Invalid("Must be an item id")
+        if target and not self.reference_exists(target, value):
+            raise _Invalid(f"Referenced item not found: '{value}'")
+        return value
+
+    def _multi_reference(self, value: Any, validations: dict[str, Any]) -> Any:
+        if not isinstance(value, list):
+            raise _Invalid("Must be a list of item ids")
+        for entry in value:
+            self._reference(entry, validations)
+        return value
+
+    def _file(self, value: Any, validations: dict[str, Any]) -> Any:
+        if _file_value_ok(value):
+            return _normalise_file(value)
+        if self.skip_invalid_files:
+            return _Drop()
+        raise _Invalid("Must be a file: {fileId, url, alt} with a valid URL or file id")
+
+    def _multi_image(self, value: Any, validations: dict[str, Any]) -> Any:
+        if not isinstance(value, list):
+            if self.skip_invalid_files:
+                return _Drop()
+            raise _Invalid("Must be a list of images")
+        kept = [_normalise_file(v) for v in value if _file_value_ok(v)]
+        if len(kept) != len(value) and not self.skip_invalid_files:
+            raise _Invalid("Must be a list of images: {fileId, url, alt} with a valid URL or file id")
+        return kept
+
+
+class _Drop:
+    """Marker: leave this (invalid file) value out, as skipInvalidFiles asks."""
+
+
+class _Invalid(ValueError):
+    """A field value that breaks its schema; the message is the detail's description."""
+
+
+_CHECKERS: dict[str, Callable[[FieldValidator, Any, dict[str, Any]], Any]] = {
+    "PlainText": FieldValidator._plain_text,
+    "RichText": FieldValidator._rich_text,
+    "Number": FieldValidator._number,
+    "Switch": FieldValidator._switch,
+    "DateTime": FieldValidator._datetime,
+    "Email": FieldValidator._email,
+    "Link": FieldValidator._link,
+    "VideoLink": FieldValidator._link,
+    "Phone": FieldValidator._phone,
+    "Color": FieldValidator._color,
+    "Option": FieldValidator._option,
+    "Reference": FieldValidator._reference,
+    "MultiReference": FieldValidator._multi_reference,
+    "Image": FieldValidator._file,
+    "File": FieldValidator._file,
+    "MultiImage": FieldValidator._multi_image,
+}
