@@ -333,15 +333,25 @@ class Storage:
         """Remember the asset created for this generation before sending its bytes."""
         return self._patch(info, {META_PENDING_ASSET: asset_id, META_GENERATION: str(claim.generation)}, "recording the asset")
 
-    def record_success(self, info: ObjectInfo, claim: Claim, asset_id: str, hosted_url: str | None) -> ObjectInfo:
-        """Record the finished upload for the claimed generation and drop the claim."""
-        changes = {
+    def record_success(
+        self,
+        info: ObjectInfo,
+        claim: Claim,
+        asset_id: str,
+        hosted_url: str | None,
+        *,
+        error: str | None = None,
+        extra: Mapping[str, str] | None = None,
+    ) -> ObjectInfo:
+        """Record the finished upload (and why it could not be attached, if so) and drop the claim."""
+        changes: dict[str, str | None] = {
+            **(extra or {}),
             META_ASSET_ID: asset_id,
             META_HOSTED_URL: hosted_url or "",
             META_GENERATION: str(claim.generation),
             META_CLAIM: None,
             META_PENDING_ASSET: None,
-            META_ERROR: None,
+            META_ERROR: error[:_MAX_ERROR_LENGTH] if error else None,
         }
         updated = self._patch_own(info, claim, changes, "recording success")
         self._delete_marker(info, claim)

@@ -1,0 +1,99 @@
+"""upload-asset: Cloud Storage uploads become Webflow assets, attached to CMS items, exactly once."""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any
+
+import flask
+import functions_framework
+from cloudevents.http import CloudEvent
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.assets import ObjectRef, PermanentUploadError, UploadSettings, process_object
+from shared.config import load_settings
+from shared.http import AppError, http_function, json_response, parse_json, require_api_key
+from shared.log import bind_context, get_logger
+from shared.storage import ClaimBusyError, StorageError
+
+FINALIZED = "google.cloud.storage.object.v1.finalized"
+RETRY_AFTER_SECONDS = "30"
+
+logger = get_logger("upload-asset")
+
+
+@functools.cache
+def get_settings() -> UploadSettings:
+    """This instance's settings, read once."""
+    return load_settings(UploadSettings)
+
+
+def reset_state() -> None:
+    """Forget cached settings and clients (tests change the environment between runs)."""
+    from shared.storage import get_storage
+
+    get_settings.cache_clear()
+    get_storage.cache_clear()
+    try:
+        from shared.webflow import get_client
+    except ImportError:
+        return
+    if hasattr(get_client, "cache_clear"):
+        get_client.cache_clear()
+
+
+def _event_data(event: CloudEvent) -> dict[str, Any]:
+    """The event's StorageObjectData as a dict (binary-mode events may carry raw JSON bytes)."""
+    data = event.get_data()
+    if isinstance(data, (bytes, str)):
+        try:
+            data = json.loads(data)
+        except ValueError:
+            data = None
+    return data if isinstance(data, dict) else {}
+
+
+@functions_framework.cloud_event
+def upload_asset(event: CloudEvent) -> None:
+    """CloudEvent entry point: returning acknowledges the event, raising asks Eventarc to redeliver."""
+    event_id = str(event.get("id") or "")
+    with bind_context(event_id=event_id):
+        if event.get("type") != FINALIZED:
+            logger.info("event type ignored", extra={"type": event.get("type")})
+            return
+        try:
+            ref = ObjectRef.from_event_data(_event_data(event), event_time=event.get("time"), event_id=event_id)
+        except PermanentUploadError as exc:
+            logger.error("malformed event acknowledged: %s", exc)
+            return
+        process_object(ref, get_settings())
+
+
+class UploadRequest(BaseModel):
+    """Body of a manual run: the object to upload (its live generation unless one is given)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bucket: str = Field(min_length=3, max_length=222)
+    name: str = Field(min_length=1, max_length=1024)
+    generation: int | None = Field(default=None, gt=0)
+
+
+@functions_framework.http
+@http_function
+def upload_asset_http(request: flask.Request) -> flask.Response:
+    """HTTP entry point: upload one object by bucket and name (manual runs and backfills)."""
+    settings = get_settings()
+    require_api_key(request, settings.api_keys)
+    body = parse_json(request, UploadRequest, settings.upload_max_body_bytes)
+    ref = ObjectRef(bucket=body.bucket, name=body.name, generation=body.generation)
+    try:
+        outcome = process_object(ref, settings)
+    except ClaimBusyError as exc:
+        raise AppError(409, "in_progress", str(exc), headers={"Retry-After": RETRY_AFTER_SECONDS}) from exc
+    except StorageError as exc:
+        raise AppError(503, "storage_unavailable", "Cloud Storage failed; retry later",
+                       headers={"Retry-After": RETRY_AFTER_SECONDS}) from exc
+    status = 422 if outcome.status == "rejected" else 200
+    return json_response(outcome.to_json(), status)

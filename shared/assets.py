@@ -1,0 +1,754 @@
+"""The upload pipeline: a Cloud Storage object becomes a Webflow asset, exactly once, then joins a CMS item.
+
+One call of :func:`process_object` handles one object generation:
+
+1. filter (prefix, age) and check (type, size, content type) before downloading a byte; a violation is
+   recorded in the object's metadata (``webflow-error``) and acknowledged;
+2. claim the generation in the object's metadata ledger (see shared/storage.py);
+3. create the asset (MD5 from md5Hash, or hashed while streaming for composite objects), record its id,
+   stream the bytes into the presigned multipart POST;
+4. attach it to the item its metadata or path names, or create an item in INGEST_COLLECTION_ID;
+5. record success; on any transient failure release the claim and raise so the platform retries.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import posixpath
+import re
+import uuid
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+from anyascii import anyascii
+from pydantic import Field, SecretStr, field_validator
+
+from shared.config import ConfigError, WebflowSettings, split_list
+from shared.errors import (
+    AuthenticationError,
+    NotFoundError,
+    PermissionDeniedError,
+    WebflowAPIError,
+)
+from shared.fields import is_item_id, slugify
+from shared.log import get_logger
+from shared.storage import (
+    CLAIM_MARKER_PREFIX,
+    ClaimBusyError,
+    ObjectInfo,
+    Storage,
+    StorageError,
+)
+
+if TYPE_CHECKING:
+    from shared.models import Asset, AssetUpload, Collection, Item
+    from shared.webflow import WebflowClient
+
+__all__ = [
+    "DOCUMENT_TYPES",
+    "IMAGE_TYPES",
+    "MAX_DOCUMENT_BYTES",
+    "MAX_IMAGE_BYTES",
+    "ObjectRef",
+    "PermanentUploadError",
+    "UploadOutcome",
+    "UploadSettings",
+    "check_object",
+    "parse_target_path",
+    "process_object",
+    "sanitize_file_name",
+]
+
+logger = get_logger(__name__)
+
+MAX_IMAGE_BYTES = 4 * 1024 * 1024
+MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
+MAX_FILE_NAME_LENGTH = 99  # Webflow: "under 100 characters", extension included
+
+# Extension -> content types Cloud Storage may report for it (the first is the canonical one).
+IMAGE_TYPES: dict[str, tuple[str, ...]] = {
+    "png": ("image/png",),
+    "jpg": ("image/jpeg", "image/jpg", "image/pjpeg"),
+    "jpeg": ("image/jpeg", "image/jpg", "image/pjpeg"),
+    "gif": ("image/gif",),
+    "svg": ("image/svg+xml", "image/svg"),
+    "webp": ("image/webp",),
+    "avif": ("image/avif",),
+}
+DOCUMENT_TYPES: dict[str, tuple[str, ...]] = {
+    "pdf": ("application/pdf", "application/x-pdf"),
+    "doc": ("application/msword",),
+    "docx": ("application/vnd.openxmlformats-officedocument.wordprocessingml.document",),
+    "xls": ("application/vnd.ms-excel",),
+    "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",),
+    "ppt": ("application/vnd.ms-powerpoint",),
+    "pptx": ("application/vnd.openxmlformats-officedocument.presentationml.presentation",),
+    "txt": ("text/plain",),
+    "csv": ("text/csv", "application/csv", "text/comma-separated-values", "application/vnd.ms-excel"),
+    "odt": ("application/vnd.oasis.opendocument.text",),
+    "ods": ("application/vnd.oasis.opendocument.spreadsheet",),
+    "odp": ("application/vnd.oasis.opendocument.presentation",),
+}
+# Content types that say nothing about the bytes: the extension decides.
+_UNTYPED = frozenset({"", "application/octet-stream", "binary/octet-stream", "application/x-www-form-urlencoded"})
+
+META_ITEM_ID = "webflow-item-id"
+META_ITEM_SLUG = "webflow-item-slug"
+META_COLLECTION_ID = "webflow-collection-id"
+META_FIELD = "webflow-field"
+META_ALT = "webflow-alt"
+META_INGESTED_ITEM = "webflow-ingested-item-id"
+
+ATTACHABLE_TYPES = frozenset({"Image", "MultiImage", "File"})
+
+Status = Literal["uploaded", "already_processed", "ignored", "stale", "rejected"]
+
+
+class UploadSettings(WebflowSettings):
+    """Settings of upload-asset (on top of the Webflow ones)."""
+
+    upload_prefix: str = Field(default="", description="Comma-separated object name prefixes to handle")
+    max_event_age_seconds: float = Field(default=86_400.0, gt=0)
+    ingest_collection_id: str | None = None
+    ingest_image_field: str = "image"
+    upload_allowed_extensions: str | None = None
+    upload_api_keys: SecretStr | None = None
+    create_items_api_keys: SecretStr | None = None
+    upload_claim_ttl_seconds: float = Field(default=600.0, gt=0)
+    upload_chunk_size_bytes: int = Field(default=256 * 1024, ge=16 * 1024)
+    upload_asset_folder: str | None = None
+    upload_max_body_bytes: int = Field(default=16_384, gt=0)
+
+    @field_validator("ingest_collection_id", "upload_asset_folder", "upload_allowed_extensions", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("upload_allowed_extensions")
+    @classmethod
+    def _known_extensions(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        unknown = [e for e in split_list(value.lower()) if e.lstrip(".") not in IMAGE_TYPES | DOCUMENT_TYPES]
+        if unknown:
+            raise ValueError(f"unsupported extension(s): {', '.join(unknown)}")
+        return value
+
+    @property
+    def prefixes(self) -> list[str]:
+        """Object name prefixes handled ("" means every object)."""
+        return split_list(self.upload_prefix)
+
+    @property
+    def allowed_extensions(self) -> frozenset[str]:
+        """Extensions accepted: UPLOAD_ALLOWED_EXTENSIONS, else everything Webflow accepts."""
+        if self.upload_allowed_extensions is None:
+            return frozenset(IMAGE_TYPES) | frozenset(DOCUMENT_TYPES)
+        return frozenset(e.lstrip(".") for e in split_list(self.upload_allowed_extensions.lower()))
+
+    @property
+    def api_keys(self) -> list[str]:
+        """Accepted API keys of the HTTP entry: UPLOAD_API_KEYS, falling back to CREATE_ITEMS_API_KEYS."""
+        source = self.upload_api_keys or self.create_items_api_keys
+        return split_list(source.get_secret_value()) if source else []
+
+
+class PermanentUploadError(Exception):
+    """The object can never become an asset as it is; acknowledged with the reason recorded."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectRef:
+    """The object an event or request names, with what the event says about it."""
+
+    bucket: str
+    name: str
+    generation: int | None = None
+    component_count: int | None = None
+    event_time: dt.datetime | None = None
+    event_id: str | None = None
+
+    @classmethod
+    def from_event_data(
+        cls, data: Mapping[str, Any], *, event_time: Any = None, event_id: str | None = None
+    ) -> ObjectRef:
+        """Build from a google.cloud.storage.object.v1.finalized event's data (StorageObjectData)."""
+        bucket, name = data.get("bucket"), data.get("name")
+        if not isinstance(bucket, str) or not bucket or not isinstance(name, str) or not name:
+            raise PermanentUploadError("event data names no bucket and object")
+        generation = data.get("generation")
+        count = data.get("componentCount")
+        when = _parse_time(event_time) or _parse_time(data.get("timeCreated"))
+        return cls(
+            bucket=bucket,
+            name=name,
+            generation=int(generation) if generation not in (None, "") else None,
+            component_count=int(count) if count not in (None, "") else None,
+            event_time=when,
+            event_id=event_id,
+        )
+
+
+@dataclasses.dataclass
+class UploadOutcome:
+    """What happened to one object."""
+
+    status: Status
+    bucket: str
+    name: str
+    generation: int | None = None
+    reason: str | None = None
+    asset_id: str | None = None
+    hosted_url: str | None = None
+    item_id: str | None = None
+    collection_id: str | None = None
+    field: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The outcome as a JSON object (camelCase, no empty values)."""
+        body = {
+            "status": self.status,
+            "bucket": self.bucket,
+            "name": self.name,
+            "generation": str(self.generation) if self.generation is not None else None,
+            "reason": self.reason,
+            "assetId": self.asset_id,
+            "hostedUrl": self.hosted_url,
+            "itemId": self.item_id,
+            "collectionId": self.collection_id,
+            "field": self.field,
+        }
+        return {key: value for key, value in body.items() if value is not None}
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """The item field an asset goes into."""
+
+    collection: str  # id or slug
+    field: str
+    item_id: str | None = None
+    item_slug: str | None = None
+
+
+# -- pure checks --------------------------------------------------------------------------------
+
+
+def _parse_time(value: Any) -> dt.datetime | None:
+    """Parse an RFC 3339 timestamp (or pass a datetime through); None when absent or malformed."""
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    if not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def extension_of(name: str) -> str:
+    """The lowercase extension of an object name, without the dot ("" when none)."""
+    base = posixpath.basename(name)
+    stem, dot, ext = base.rpartition(".")
+    return ext.lower() if dot and stem else ""
+
+
+def matches_prefix(name: str, prefixes: list[str]) -> str | None:
+    """The configured prefix the object name falls under (None when it falls under none)."""
+    if name.startswith(CLAIM_MARKER_PREFIX) or name.endswith("/"):
+        return None
+    if not prefixes:
+        return ""
+    for prefix in prefixes:
+        if name.startswith(prefix):
+            return prefix
+    return None
+
+
+def check_object(info: ObjectInfo, allowed_extensions: frozenset[str]) -> str:
+    """Check type, content type and size before any download; return the content type to upload with.
+
+    Raises:
+        PermanentUploadError: with the reason, when Webflow would refuse the file.
+    """
+    ext = extension_of(info.name)
+    if not ext:
+        raise PermanentUploadError("the object name has no file extension")
+    if ext not in allowed_extensions:
+        raise PermanentUploadError(f"extension .{ext} is not allowed")
+    is_image = ext in IMAGE_TYPES
+    accepted = IMAGE_TYPES[ext] if is_image else DOCUMENT_TYPES[ext]
+    reported = (info.content_type or "").split(";", 1)[0].strip().lower()
+    if reported not in _UNTYPED and reported not in accepted:
+        raise PermanentUploadError(f"content type {reported} does not match extension .{ext}")
+    limit = MAX_IMAGE_BYTES if is_image else MAX_DOCUMENT_BYTES
+    kind = "images" if is_image else "documents"
+    if info.size > limit:
+        raise PermanentUploadError(f"{info.size} bytes is over Webflow's {limit // (1024 * 1024)} MB limit for {kind}")
+    if info.size == 0:
+        raise PermanentUploadError("the object is empty")
+    return accepted[0] if reported in _UNTYPED else reported
+
+
+def sanitize_file_name(name: str) -> str:
+    """A Webflow-safe file name from an object name: ASCII, no path, under 100 characters with extension."""
+    base = posixpath.basename(name)
+    stem, dot, ext = base.rpartition(".")
+    if not dot:
+        stem, ext = base, ""
+    ext = re.sub(r"[^a-z0-9]", "", anyascii(ext).lower())
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", anyascii(stem)).strip("-._") or "file"
+    room = MAX_FILE_NAME_LENGTH - (len(ext) + 1 if ext else 0)
+    stem = stem[:room].rstrip("-._") or "file"
+    return f"{stem}.{ext}" if ext else stem
+
+
+def parse_target_path(name: str, prefix: str) -> Target | None:
+    """``<prefix><collection>/<item slug>/<field slug>.<ext>`` -> the target it names (None otherwise)."""
+    rest = name[len(prefix):].lstrip("/")
+    parts = rest.split("/")
+    if len(parts) != 3 or not all(parts):
+        return None
+    collection, item, file_part = parts
+    field = file_part.rpartition(".")[0] if "." in file_part else file_part
+    if not field:
+        return None
+    if is_item_id(item):
+        return Target(collection=collection, field=field, item_id=item)
+    return Target(collection=collection, field=field, item_slug=item)
+
+
+def target_from_metadata(info: ObjectInfo) -> Target | None:
+    """The target create-items wrote into the object's metadata (None when it names none)."""
+    collection = info.meta(META_COLLECTION_ID)
+    field = info.meta(META_FIELD)
+    item_id = info.meta(META_ITEM_ID)
+    item_slug = info.meta(META_ITEM_SLUG)
+    if not collection or not field or not (item_id or item_slug):
+        return None
+    return Target(collection=collection, field=field, item_id=item_id, item_slug=None if item_id else item_slug)
+
+
+def _display_name(file_name: str) -> str:
+    """A human item name from a file name: "summer_beach-01.jpg" -> "Summer beach 01"."""
+    stem = posixpath.basename(file_name).rpartition(".")[0] or file_name
+    words = re.sub(r"[-_.\s]+", " ", stem).strip()
+    return (words[:1].upper() + words[1:]) if words else "Untitled"
+
+
+# -- the pipeline -------------------------------------------------------------------------------
+
+
+def process_object(
+    ref: ObjectRef,
+    settings: UploadSettings,
+    *,
+    client: WebflowClient | None = None,
+    storage: Storage | None = None,
+    now: dt.datetime | None = None,
+) -> UploadOutcome:
+    """Turn one object generation into a Webflow asset (and attach it) exactly once.
+
+    Returns:
+        The outcome of every acknowledged case (uploaded, already processed, ignored, stale, rejected).
+
+    Raises:
+        ClaimBusyError: another delivery is working on the object; retry later.
+        StorageError, WebflowError: transient failures, after the claim was released.
+    """
+    outcome = UploadOutcome(status="ignored", bucket=ref.bucket, name=ref.name, generation=ref.generation)
+    prefix = matches_prefix(ref.name, settings.prefixes)
+    if prefix is None:
+        outcome.reason = "outside the configured prefixes"
+        logger.debug("object ignored", extra=_log_fields(outcome))
+        return outcome
+    if ref.event_time is not None:
+        age = ((now or dt.datetime.now(dt.UTC)) - ref.event_time).total_seconds()
+        if age > settings.max_event_age_seconds:
+            outcome.status, outcome.reason = "stale", f"event is {int(age)} s old"
+            logger.warning("event too old, dropped", extra=_log_fields(outcome))
+            return outcome
+    if not settings.webflow_site_id:
+        raise ConfigError("WEBFLOW_SITE_ID is required")
+
+    storage = storage or _default_storage(settings)
+    info = storage.get_object(ref.bucket, ref.name)
+    if info is None:
+        outcome.status, outcome.reason = "stale", "the object no longer exists"
+        logger.info("object gone, nothing to do", extra=_log_fields(outcome))
+        return outcome
+    generation = ref.generation if ref.generation is not None else info.generation
+    outcome.generation = generation
+    if info.generation != generation:
+        outcome.status, outcome.reason = "stale", f"superseded by generation {info.generation}"
+        logger.info("object replaced since the event, nothing to do", extra=_log_fields(outcome))
+        return outcome
+    if ref.component_count is not None and info.component_count is None:
+        # The event knows a composite (fake-gcs-server does not report one): its md5Hash is not to be trusted.
+        info = dataclasses.replace(info, component_count=ref.component_count, md5_hash=None)
+    done = _already_done(info, generation, outcome)
+    if done is not None:
+        return done
+
+    try:
+        content_type = check_object(info, settings.allowed_extensions)
+    except PermanentUploadError as exc:
+        storage.record_error(info, str(exc))
+        outcome.status, outcome.reason = "rejected", str(exc)
+        logger.warning("object rejected: %s", exc, extra=_log_fields(outcome))
+        return outcome
+
+    try:
+        info, claim = storage.claim(info, uuid.uuid4().hex[:16], settings.upload_claim_ttl_seconds)
+    except ClaimBusyError:
+        latest = storage.get_object(ref.bucket, ref.name)
+        if latest is not None and latest.generation == generation:
+            done = _already_done(latest, generation, outcome)
+            if done is not None:
+                return done
+        logger.info("another delivery is working on the object; retry later", extra=_log_fields(outcome))
+        raise
+
+    client = client or _default_client(settings)
+    try:
+        asset_id, hosted_url, info = _upload(client, storage, info, claim, content_type, settings)
+        outcome.asset_id, outcome.hosted_url = asset_id, hosted_url
+        try:
+            _attach(client, info, prefix, asset_id, hosted_url, settings, outcome)
+        except PermanentUploadError as exc:
+            storage.record_success(info, claim, asset_id, hosted_url, error=str(exc))
+            outcome.status, outcome.reason = "rejected", str(exc)
+            logger.warning("asset uploaded but not attached: %s", exc, extra=_log_fields(outcome))
+            return outcome
+        extra = {META_INGESTED_ITEM: outcome.item_id} if outcome.item_id and not target_named(info, prefix) else {}
+        storage.record_success(info, claim, asset_id, hosted_url, extra=extra)
+    except PermanentUploadError as exc:
+        storage.record_error(info, str(exc), claim)
+        outcome.status, outcome.reason = "rejected", str(exc)
+        logger.warning("object rejected: %s", exc, extra=_log_fields(outcome))
+        return outcome
+    except BaseException as exc:
+        _release_quietly(storage, info, claim, exc)
+        raise
+    outcome.status = "uploaded"
+    logger.info("asset uploaded", extra=_log_fields(outcome))
+    return outcome
+
+
+def target_named(info: ObjectInfo, prefix: str) -> bool:
+    """True when metadata or path names an item to attach to."""
+    return target_from_metadata(info) is not None or parse_target_path(info.name, prefix) is not None
+
+
+def _already_done(info: ObjectInfo, generation: int, outcome: UploadOutcome) -> UploadOutcome | None:
+    """The outcome for a generation the ledger already settled, else None."""
+    if info.processed(generation):
+        outcome.status = "already_processed"
+        outcome.asset_id, outcome.hosted_url = info.meta("webflow-asset-id"), info.meta("webflow-hosted-url")
+        outcome.reason = info.meta("webflow-error")
+        logger.info("generation already processed, nothing to do", extra=_log_fields(outcome))
+        return outcome
+    if info.failed(generation):
+        outcome.status, outcome.reason = "rejected", info.meta("webflow-error")
+        logger.info("generation already rejected, nothing to do", extra=_log_fields(outcome))
+        return outcome
+    return None
+
+
+def _release_quietly(storage: Storage, info: ObjectInfo, claim: Any, cause: BaseException) -> None:
+    """Release the claim after a failure; a failed release only delays the retry until the claim lapses."""
+    try:
+        storage.release(info, claim)
+    except Exception as exc:  # noqa: BLE001 - the original failure is what the caller must see
+        logger.warning("could not release the claim: %s", exc, extra={"cause": type(cause).__name__})
+
+
+def _permanent_webflow(exc: WebflowAPIError) -> bool:
+    """True for a Webflow answer that retrying cannot change (bad request, not found, conflict)."""
+    if isinstance(exc, (AuthenticationError, PermissionDeniedError)):
+        return False  # a token problem: fix it and the platform's retries still deliver the event
+    return 400 <= exc.status_code < 500 and exc.status_code not in (408, 429)
+
+
+# -- upload ---------------------------------------------------------------------------------------
+
+
+def _md5_hex(storage: Storage, info: ObjectInfo) -> str:
+    """The object's MD5 hex: from md5Hash, or one streaming pass for composite objects."""
+    if info.md5_hex and info.component_count is None:
+        return info.md5_hex
+    digest = hashlib.md5(usedforsecurity=False)
+    size = 0
+    for chunk in storage.iter_chunks(info):
+        digest.update(chunk)
+        size += len(chunk)
+    if size != info.size:
+        raise StorageError(f"read {size} bytes of gs://{info.bucket}/{info.name}, expected {info.size}")
+    logger.info("composite object hashed while streaming", extra={"object": info.name, "bytes": size})
+    return digest.hexdigest()
+
+
+def _upload(
+    client: WebflowClient,
+    storage: Storage,
+    info: ObjectInfo,
+    claim: Any,
+    content_type: str,
+    settings: UploadSettings,
+) -> tuple[str, str | None, ObjectInfo]:
+    """Create (or reuse) the asset and stream the bytes; return its id, hosted URL and the ledger's state."""
+    site_id = settings.webflow_site_id
+    assert site_id is not None
+    pending = info.pending_asset_id(claim.generation)
+    if pending:
+        reused = _reusable_asset(client, pending)
+        if reused is not None:
+            logger.info("reusing the asset created by an earlier attempt", extra={"assetId": pending})
+            return reused.id, reused.hosted_url, info
+    md5_hex = _md5_hex(storage, info)
+    file_name = sanitize_file_name(info.name)
+    try:
+        upload = client.create_asset(site_id, file_name, md5_hex, parent_folder=settings.upload_asset_folder)
+    except WebflowAPIError as exc:
+        if _permanent_webflow(exc):
+            raise PermanentUploadError(f"Webflow refused the asset: {exc.message}") from exc
+        raise
+    # Recorded before the bytes go out: a retry after a crash reuses this asset instead of making another.
+    info = storage.record_pending_asset(info, claim, upload.id)
+    _send_bytes(client, storage, info, upload, content_type)
+    return upload.id, upload.hosted_url or upload.asset_url, info
+
+
+def _send_bytes(
+    client: WebflowClient, storage: Storage, info: ObjectInfo, upload: AssetUpload, content_type: str
+) -> None:
+    """Stream the object from Cloud Storage into the presigned POST."""
+    with storage.open(info) as reader:
+        try:
+            client.upload_to_presigned(upload, reader, info.size, content_type)
+        except WebflowAPIError as exc:
+            if _permanent_webflow(exc):
+                raise PermanentUploadError(f"the upload was refused: {exc.message}") from exc
+            raise
+
+
+def _reusable_asset(client: WebflowClient, asset_id: str) -> Asset | None:
+    """The earlier attempt's asset when its bytes arrived; otherwise delete it (best effort) and None."""
+    import httpx
+
+    try:
+        asset = client.get_asset(asset_id)
+    except NotFoundError:
+        return None
+    url = asset.hosted_url
+    if url:
+        try:
+            response = httpx.head(url, timeout=10.0, follow_redirects=True)
+        except httpx.HTTPError as exc:
+            raise StorageError(f"could not check the hosted asset {url}: {exc}") from exc
+        if response.status_code < 300:
+            return asset
+    try:
+        client.delete_asset(asset_id)
+    except WebflowAPIError as exc:
+        logger.warning("could not delete an incomplete asset: %s", exc, extra={"assetId": asset_id})
+    return None
+
+
+# -- attach ---------------------------------------------------------------------------------------
+
+
+def _image_value(asset_id: str, hosted_url: str | None, alt: str | None) -> dict[str, Any]:
+    """An Image / File field value."""
+    value: dict[str, Any] = {"fileId": asset_id, "url": hosted_url}
+    if alt:
+        value["alt"] = alt
+    return value
+
+
+def _attach(
+    client: WebflowClient,
+    info: ObjectInfo,
+    prefix: str,
+    asset_id: str,
+    hosted_url: str | None,
+    settings: UploadSettings,
+    outcome: UploadOutcome,
+) -> None:
+    """Set the named item's field to the asset, or create an item in the ingest collection."""
+    alt = info.meta(META_ALT)
+    target = target_from_metadata(info) or parse_target_path(info.name, prefix)
+    value = _image_value(asset_id, hosted_url, alt)
+    if target is not None:
+        collection = _resolve_collection(client, target.collection, settings.webflow_site_id)
+        _set_field(client, collection, target, value, extension_of(info.name), outcome)
+        return
+    if settings.ingest_collection_id:
+        _ingest(client, settings.ingest_collection_id, settings.ingest_image_field, info, value, outcome)
+
+
+def _resolve_collection(client: WebflowClient, key: str, site_id: str | None) -> Collection:
+    """A collection by id, or by slug among the site's collections."""
+    if is_item_id(key):
+        try:
+            return client.get_collection(key)
+        except NotFoundError:
+            pass
+    if site_id:
+        for collection in client.list_collections(site_id):
+            if collection.slug == key or collection.id == key:
+                return client.get_collection(collection.id)
+    raise PermanentUploadError(f"no collection {key!r}")
+
+
+def _field_accepts(field_type: str, ext: str) -> bool:
+    """Whether a field type can hold a file with this extension."""
+    if field_type in ("Image", "MultiImage"):
+        return ext in IMAGE_TYPES
+    return field_type == "File"
+
+
+def _set_field(
+    client: WebflowClient,
+    collection: Collection,
+    target: Target,
+    value: dict[str, Any],
+    ext: str,
+    outcome: UploadOutcome,
+) -> None:
+    """Write the asset into the item's Image (replace), MultiImage (append) or File field."""
+    field = collection.field(target.field)
+    if field is None:
+        raise PermanentUploadError(f"collection {collection.id} has no field {target.field!r}")
+    if field.type not in ATTACHABLE_TYPES:
+        raise PermanentUploadError(f"field {target.field!r} is a {field.type} field, not Image, MultiImage or File")
+    if not _field_accepts(field.type, ext):
+        raise PermanentUploadError(f"a .{ext} file cannot go into the {field.type} field {target.field!r}")
+    item = _find_item(client, collection.id, target)
+    new_value: Any = value
+    if field.type == "MultiImage":
+        current = [v for v in (item.field_data.get(field.slug) or []) if isinstance(v, dict)]
+        if any(v.get("fileId") == value["fileId"] for v in current):
+            new_value = None  # appended by an earlier attempt
+        else:
+            new_value = [*current, value]
+    outcome.item_id, outcome.collection_id, outcome.field = item.id, collection.id, field.slug
+    if new_value is not None:
+        _update_item(client, collection.id, item.id, {field.slug: new_value})
+
+
+def _find_item(client: WebflowClient, collection_id: str, target: Target) -> Item:
+    """The staged item the target names."""
+    if target.item_id:
+        try:
+            return client.get_item(collection_id, target.item_id)
+        except NotFoundError as exc:
+            raise PermanentUploadError(f"no item {target.item_id} in collection {collection_id}") from exc
+    assert target.item_slug is not None
+    item = client.find_item_by_slug(collection_id, target.item_slug)
+    if item is None:
+        raise PermanentUploadError(f"no item with slug {target.item_slug!r} in collection {collection_id}")
+    return item
+
+
+def _update_item(client: WebflowClient, collection_id: str, item_id: str, field_data: dict[str, Any]) -> None:
+    """Patch one staged item through the shared update code; a refused patch is permanent."""
+    from shared.updates import ItemPatch, UpdateItemsRequest, update_items
+
+    request = UpdateItemsRequest(items=[ItemPatch(id=item_id, field_data=field_data)])
+    (result,) = update_items(client, collection_id, request, [field_data])
+    if result.status == "updated":
+        return
+    error = result.error
+    status = error.status_code if error is not None else None
+    if status is not None and (status >= 500 or status in (401, 403, 408, 429)):
+        raise _transient(error.message if error is not None else result.status)
+    message = error.message if error is not None else result.status
+    raise PermanentUploadError(f"Webflow refused to update item {item_id}: {message}")
+
+
+def _transient(message: str) -> Exception:
+    """A retryable error for a per-item failure the update code reported instead of raising."""
+    from shared.errors import WebflowConnectionError
+
+    return WebflowConnectionError(f"Webflow failed to update the item: {message}")
+
+
+def _ingest(
+    client: WebflowClient,
+    collection_id: str,
+    image_field: str,
+    info: ObjectInfo,
+    value: dict[str, Any],
+    outcome: UploadOutcome,
+) -> None:
+    """Create an item for the file in the ingest collection, idempotently (by slug and file id)."""
+    from shared.models import NewItem
+
+    collection = client.get_collection(collection_id)
+    field = collection.field(image_field)
+    if field is None or field.type not in ATTACHABLE_TYPES:
+        raise PermanentUploadError(f"ingest collection {collection_id} has no Image field {image_field!r}")
+    if not _field_accepts(field.type, extension_of(info.name)):
+        raise PermanentUploadError(f"a .{extension_of(info.name)} file cannot go into the {field.type} field")
+    name = _display_name(info.name)
+    base_slug = slugify(posixpath.basename(info.name).rpartition(".")[0]) or "file"
+    stored = value if field.type != "MultiImage" else [value]
+    outcome.collection_id, outcome.field = collection_id, field.slug
+    # The object's own slug first, then one tied to the object: a redelivery lands on the same slugs.
+    suffix = hashlib.sha1(f"{info.bucket}/{info.name}".encode()).hexdigest()[:6]
+    for slug in (base_slug[:250], f"{base_slug[:243]}-{suffix}"):
+        existing = client.find_item_by_slug(collection_id, slug)
+        if existing is not None:
+            if _holds_file(existing.field_data.get(field.slug), value["fileId"]):
+                outcome.item_id = existing.id
+                return
+            continue
+        try:
+            item = client.create_item(
+                collection_id, NewItem(field_data={"name": name, "slug": slug, field.slug: stored}, is_draft=False)
+            )
+        except WebflowAPIError as exc:
+            if exc.is_duplicate_slug:
+                continue  # raced with another writer: the loop re-checks the next slug
+            if _permanent_webflow(exc):
+                raise PermanentUploadError(f"Webflow refused the gallery item: {exc.message}") from exc
+            raise
+        outcome.item_id = item.id
+        return
+    raise PermanentUploadError(f"slugs {base_slug!r} and {base_slug}-{suffix} are taken by other items")
+
+
+def _holds_file(value: Any, file_id: str) -> bool:
+    """True when an Image / MultiImage / File value refers to file_id."""
+    values = value if isinstance(value, list) else [value]
+    return any(isinstance(v, dict) and v.get("fileId") == file_id for v in values)
+
+
+# -- defaults -------------------------------------------------------------------------------------
+
+
+def _default_storage(settings: UploadSettings) -> Storage:
+    """The instance's Storage."""
+    from shared.storage import get_storage
+
+    storage = get_storage()
+    storage.chunk_size = settings.upload_chunk_size_bytes
+    return storage
+
+
+def _default_client(settings: UploadSettings) -> WebflowClient:
+    """The instance's WebflowClient."""
+    from shared.webflow import get_client
+
+    return get_client(settings)
+
+
+def _log_fields(outcome: UploadOutcome) -> dict[str, Any]:
+    """Structured log fields for an outcome."""
+    return {"upload": outcome.to_json()}
