@@ -1,0 +1,88 @@
+# The four functions. upload-asset is triggered by Eventarc on object finalize in the ingestion
+# bucket; the others are HTTP functions.
+
+resource "google_cloudfunctions2_function" "this" {
+  #checkov:skip=CKV_GCP_124:Ingress is set per function: ALLOW_ALL only for create-items and update-items, whose callers (browsers, Webflow webhooks, servers) are outside Google Cloud; both stay private behind run.invoker IAM unless enable_public_form_posts opens create-items. publish-live and upload-asset default to ALLOW_INTERNAL_ONLY.
+  for_each = local.functions
+
+  project     = var.project_id
+  location    = var.region
+  name        = "${var.name_prefix}-${each.key}"
+  description = each.value.description
+  labels      = merge(local.labels, { function = each.key })
+
+  build_config {
+    runtime         = "python312"
+    entry_point     = each.value.entry_point
+    service_account = var.create_build_service_account ? google_service_account.build[0].id : null
+
+    source {
+      storage_source {
+        bucket = google_storage_bucket.sources.name
+        object = google_storage_bucket_object.source[each.key].name
+      }
+    }
+  }
+
+  service_config {
+    service_account_email            = google_service_account.function[each.key].email
+    available_memory                 = each.value.memory
+    available_cpu                    = each.value.cpu
+    timeout_seconds                  = each.value.timeout_seconds
+    min_instance_count               = each.value.min_instances
+    max_instance_count               = each.value.max_instances
+    max_instance_request_concurrency = each.value.concurrency
+    ingress_settings                 = each.value.ingress
+    all_traffic_on_latest_revision   = true
+    environment_variables            = local.environment[each.key]
+
+    dynamic "secret_environment_variables" {
+      for_each = toset(local.function_secrets[each.key])
+      content {
+        key        = secret_environment_variables.value
+        project_id = var.project_id
+        secret     = google_secret_manager_secret.this[secret_environment_variables.value].secret_id
+        version    = "latest"
+      }
+    }
+  }
+
+  dynamic "event_trigger" {
+    for_each = each.key == "upload-asset" ? [local.ingestion_bucket_name] : []
+    content {
+      trigger_region        = lower(google_storage_bucket.ingestion.location)
+      event_type            = "google.cloud.storage.object.v1.finalized"
+      retry_policy          = "RETRY_POLICY_RETRY"
+      service_account_email = google_service_account.trigger.email
+
+      event_filters {
+        attribute = "bucket"
+        value     = event_trigger.value
+      }
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = local.instance_rate_limit[each.key] >= 1
+      error_message = "${each.key}: its share of webflow_rate_limit_per_minute (${local.function_rate_budget[each.key]}/min) is less than one request per minute per instance across ${each.value.max_instances} instances; lower max_instances or raise its rate_limit_share."
+    }
+    precondition {
+      condition     = each.value.concurrency == 1 || tonumber(each.value.cpu) >= 1
+      error_message = "${each.key}: concurrency above 1 needs cpu of at least 1."
+    }
+    precondition {
+      condition     = each.key != "upload-asset" || each.value.timeout_seconds <= 540
+      error_message = "upload-asset: event-driven functions allow a timeout of at most 540 seconds."
+    }
+  }
+
+  depends_on = [
+    google_project_iam_member.gcs_service_agent_pubsub_publisher,
+    google_project_iam_member.trigger_event_receiver,
+    google_project_iam_member.build_log_writer,
+    google_project_iam_member.build_artifact_writer,
+    google_storage_bucket_iam_member.build_source_reader,
+    google_secret_manager_secret_iam_member.function_accessor,
+  ]
+}

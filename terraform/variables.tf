@@ -1,0 +1,400 @@
+# ---------------------------------------------------------------------------------------------------
+# Project and naming
+# ---------------------------------------------------------------------------------------------------
+
+variable "project_id" {
+  description = "Google Cloud project ID that receives every resource of this module."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", var.project_id))
+    error_message = "project_id must be a Google Cloud project ID: 6-30 lower-case letters, digits or hyphens, starting with a letter."
+  }
+}
+
+variable "region" {
+  description = "Region of the functions, the Cloud Scheduler job and (by default) the ingestion bucket, e.g. europe-west1."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z]+-[a-z]+[0-9]+$", var.region))
+    error_message = "region must be a Google Cloud region such as us-central1 or europe-west1."
+  }
+}
+
+variable "name_prefix" {
+  description = "Prefix of every resource name (functions, service accounts, secrets, buckets). Several deployments can share a project with different prefixes."
+  type        = string
+  default     = "webflow"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,14}[a-z0-9]$", var.name_prefix))
+    error_message = "name_prefix must be 3-16 lower-case letters, digits or hyphens, starting with a letter (service account IDs are limited to 30 characters)."
+  }
+}
+
+variable "labels" {
+  description = "Labels added to every resource that supports them."
+  type        = map(string)
+  default     = {}
+}
+
+variable "enable_apis" {
+  description = "Enable the Google Cloud APIs the module needs. Turn off when a platform team manages project services."
+  type        = bool
+  default     = true
+}
+
+# ---------------------------------------------------------------------------------------------------
+# Source bundles (built by deploy/package.py)
+# ---------------------------------------------------------------------------------------------------
+
+variable "source_archive_dir" {
+  description = "Folder holding <function>.zip built by deploy/package.py. Null means ../dist relative to this module."
+  type        = string
+  default     = null
+}
+
+variable "create_build_service_account" {
+  description = "Create a dedicated Cloud Build service account for the function builds (logs, image push and source read only) instead of the project's default build account."
+  type        = bool
+  default     = true
+}
+
+# ---------------------------------------------------------------------------------------------------
+# Webflow
+# ---------------------------------------------------------------------------------------------------
+
+variable "webflow_api_base_url" {
+  description = "WEBFLOW_API_BASE_URL: base URL of the Webflow Data API v2."
+  type        = string
+  default     = "https://api.webflow.com/v2"
+
+  validation {
+    condition     = can(regex("^https://[^\\s]+$", var.webflow_api_base_url))
+    error_message = "webflow_api_base_url must be an https URL."
+  }
+}
+
+variable "webflow_site_id" {
+  description = "WEBFLOW_SITE_ID: the Webflow site whose CMS and assets the functions manage."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9]+$", var.webflow_site_id))
+    error_message = "webflow_site_id must be a Webflow site ID (letters and digits)."
+  }
+}
+
+variable "webflow_collection_id" {
+  description = "WEBFLOW_COLLECTION_ID: default collection of create-items and update-items (callers may name another)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9]+$", var.webflow_collection_id))
+    error_message = "webflow_collection_id must be a Webflow collection ID (letters and digits)."
+  }
+}
+
+variable "webflow_rate_limit_per_minute" {
+  description = "The Webflow token's rate limit in requests per minute (60 on Starter/Basic, 120 on CMS/eCommerce/Business). It is split between the functions and their instances; see README.md."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.webflow_rate_limit_per_minute >= 1 && floor(var.webflow_rate_limit_per_minute) == var.webflow_rate_limit_per_minute
+    error_message = "webflow_rate_limit_per_minute must be a positive integer."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------------
+# Function behaviour (environment variables)
+# ---------------------------------------------------------------------------------------------------
+
+variable "log_level" {
+  description = "LOG_LEVEL of every function."
+  type        = string
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], var.log_level)
+    error_message = "log_level must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL."
+  }
+}
+
+variable "upload_prefix" {
+  description = "UPLOAD_PREFIX: object prefix in the ingestion bucket that create-items writes form files under and upload-asset processes."
+  type        = string
+  default     = "uploads/"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._/-]*$", var.upload_prefix)) && !startswith(var.upload_prefix, "/")
+    error_message = "upload_prefix must be a relative object prefix (letters, digits, . _ - /), without a leading slash."
+  }
+}
+
+variable "allowed_origins" {
+  description = "ALLOWED_ORIGINS: origins (scheme://host[:port]) whose browsers may post forms to create-items. Empty allows no cross-origin browser call."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for origin in var.allowed_origins : can(regex("^https?://[^/\\s]+$", origin))])
+    error_message = "allowed_origins must be origins such as https://www.example.com, without a path."
+  }
+}
+
+variable "form_success_url" {
+  description = "FORM_SUCCESS_URL: where a browser is redirected after a successful form post (a form's _redirect field wins). Null leaves it unset."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.form_success_url == null || can(regex("^https?://", var.form_success_url))
+    error_message = "form_success_url must be an http(s) URL."
+  }
+}
+
+variable "form_error_url" {
+  description = "FORM_ERROR_URL: where a browser is redirected when a form post fails. Null leaves it unset."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.form_error_url == null || can(regex("^https?://", var.form_error_url))
+    error_message = "form_error_url must be an http(s) URL."
+  }
+}
+
+variable "field_map" {
+  description = "FIELD_MAP as a JSON object string: form field name to CMS field slug, optionally nested per form name (see terraform.tfvars.example). \"{}\" uses field names as slugs."
+  type        = string
+  default     = "{}"
+
+  validation {
+    condition     = can(keys(jsondecode(var.field_map)))
+    error_message = "field_map must be a JSON object such as {\"Full Name\": \"name\"} or {\"contact\": {\"Full Name\": \"name\"}}."
+  }
+}
+
+variable "create_as_draft" {
+  description = "CREATE_AS_DRAFT: create items as drafts (true) or queued for the next publish (false)."
+  type        = bool
+  default     = false
+}
+
+variable "publish_collection_ids" {
+  description = "PUBLISH_COLLECTION_IDS: collections whose pending items publish-live publishes. Empty means [webflow_collection_id]."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for id in var.publish_collection_ids : can(regex("^[A-Za-z0-9]+$", id))])
+    error_message = "publish_collection_ids must be Webflow collection IDs."
+  }
+}
+
+variable "ingest_collection_id" {
+  description = "INGEST_COLLECTION_ID: collection in which upload-asset creates an item for a file that names no item (a gallery). Null disables it."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.ingest_collection_id == null || can(regex("^[A-Za-z0-9]+$", var.ingest_collection_id))
+    error_message = "ingest_collection_id must be a Webflow collection ID."
+  }
+}
+
+variable "ingest_image_field" {
+  description = "INGEST_IMAGE_FIELD: slug of the Image field that receives the asset of an ingested file. Null lets the function pick its default."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.ingest_image_field == null || can(regex("^[a-z0-9][a-z0-9-]*$", var.ingest_image_field))
+    error_message = "ingest_image_field must be a CMS field slug."
+  }
+}
+
+variable "max_event_age_seconds" {
+  description = "MAX_EVENT_AGE_SECONDS: upload-asset acknowledges (drops with a log line) storage events older than this instead of retrying them."
+  type        = number
+  default     = 3600
+
+  validation {
+    condition     = var.max_event_age_seconds >= 60 && var.max_event_age_seconds <= 86400
+    error_message = "max_event_age_seconds must be between 60 and 86400 (Eventarc stops retrying after 24 hours)."
+  }
+}
+
+variable "extra_environment" {
+  description = "Extra plain environment variables per function, keyed by function name (create-items, update-items, publish-live, upload-asset). Variables managed by this module win on a clash; secrets are refused here."
+  type        = map(map(string))
+  default     = {}
+
+  validation {
+    condition     = alltrue([for name in keys(var.extra_environment) : contains(["create-items", "update-items", "publish-live", "upload-asset"], name)])
+    error_message = "extra_environment keys must be function names: create-items, update-items, publish-live, upload-asset."
+  }
+
+  validation {
+    condition = alltrue(flatten([
+      for environment in values(var.extra_environment) : [
+        for key in keys(environment) :
+        !can(regex("(TOKEN|SECRET|API_KEYS|PASSWORD)", upper(key)))
+      ]
+    ]))
+    error_message = "extra_environment must not carry secrets (names with TOKEN, SECRET, API_KEYS or PASSWORD): put them in Secret Manager."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------------
+# Scaling and runtime
+# ---------------------------------------------------------------------------------------------------
+
+variable "function_settings" {
+  description = <<-EOT
+    Per-function overrides keyed by function name. Unset attributes keep the module's defaults (see
+    README.md for them and for the rate-limit arithmetic):
+    memory (e.g. "512Mi"), cpu (e.g. "1"; concurrency above 1 needs at least 1), timeout_seconds,
+    min_instances, max_instances, concurrency (requests per instance), rate_limit_share (weight of the
+    function in the token's budget), ingress (ALLOW_ALL, ALLOW_INTERNAL_ONLY, ALLOW_INTERNAL_AND_GCLB).
+  EOT
+  type = map(object({
+    memory           = optional(string)
+    cpu              = optional(string)
+    timeout_seconds  = optional(number)
+    min_instances    = optional(number)
+    max_instances    = optional(number)
+    concurrency      = optional(number)
+    rate_limit_share = optional(number)
+    ingress          = optional(string)
+  }))
+  default = {}
+
+  validation {
+    condition     = alltrue([for name in keys(var.function_settings) : contains(["create-items", "update-items", "publish-live", "upload-asset"], name)])
+    error_message = "function_settings keys must be function names: create-items, update-items, publish-live, upload-asset."
+  }
+
+  validation {
+    condition = alltrue([
+      for settings in values(var.function_settings) :
+      (settings.memory == null || can(regex("^[0-9]+(Mi|Gi)$", settings.memory))) &&
+      (settings.cpu == null || can(tonumber(settings.cpu))) &&
+      (settings.timeout_seconds == null || try(settings.timeout_seconds >= 1 && settings.timeout_seconds <= 3600, false)) &&
+      (settings.min_instances == null || try(settings.min_instances >= 0, false)) &&
+      (settings.max_instances == null || try(settings.max_instances >= 1, false)) &&
+      (settings.concurrency == null || try(settings.concurrency >= 1 && settings.concurrency <= 1000, false)) &&
+      (settings.rate_limit_share == null || try(settings.rate_limit_share > 0, false)) &&
+      contains(["ALLOW_ALL", "ALLOW_INTERNAL_ONLY", "ALLOW_INTERNAL_AND_GCLB"], coalesce(settings.ingress, "ALLOW_ALL"))
+    ])
+    error_message = "function_settings: memory like 512Mi, cpu a number, timeout_seconds 1-3600, min_instances >= 0, max_instances >= 1, concurrency 1-1000, rate_limit_share > 0, ingress ALLOW_ALL|ALLOW_INTERNAL_ONLY|ALLOW_INTERNAL_AND_GCLB."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------------
+# Access
+# ---------------------------------------------------------------------------------------------------
+
+variable "enable_public_form_posts" {
+  description = "Let anyone on the internet call create-items (allUsers run.invoker), needed for browser form posts, Webflow form webhooks and API-key callers without a Google identity. The function still checks API keys, webhook signatures, origins and its rate limit."
+  type        = bool
+  default     = false
+}
+
+variable "invoker_members" {
+  description = "Extra principals allowed to call a private function (run.invoker), keyed by function name, e.g. {\"update-items\" = [\"serviceAccount:ci@my-project.iam.gserviceaccount.com\"]}."
+  type        = map(list(string))
+  default     = {}
+
+  validation {
+    condition     = alltrue([for name in keys(var.invoker_members) : contains(["create-items", "update-items", "publish-live", "upload-asset"], name)])
+    error_message = "invoker_members keys must be function names: create-items, update-items, publish-live, upload-asset."
+  }
+
+  validation {
+    condition = alltrue(flatten([
+      for members in values(var.invoker_members) : [
+        for member in members : can(regex("^(user|serviceAccount|group|domain|principal|principalSet):", member))
+      ]
+    ]))
+    error_message = "invoker_members must be IAM principals (user:, serviceAccount:, group:, domain:, principal:, principalSet:); allUsers is reserved to enable_public_form_posts."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------------
+# Ingestion bucket
+# ---------------------------------------------------------------------------------------------------
+
+variable "ingestion_bucket_name" {
+  description = "Name of the ingestion bucket (UPLOAD_BUCKET). Null means <project_id>-<name_prefix>-uploads."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.ingestion_bucket_name == null || can(regex("^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$", var.ingestion_bucket_name))
+    error_message = "ingestion_bucket_name must be a valid bucket name: 3-63 lower-case letters, digits, dots, hyphens or underscores."
+  }
+}
+
+variable "bucket_location" {
+  description = "Location of the ingestion bucket. Null means the functions' region (the storage trigger must be in the bucket's location)."
+  type        = string
+  default     = null
+}
+
+variable "upload_retention_days" {
+  description = "Uploaded objects are deleted this many days after creation (they are only inputs: the asset lives in Webflow)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.upload_retention_days >= 1
+    error_message = "upload_retention_days must be at least 1."
+  }
+}
+
+variable "noncurrent_version_retention_days" {
+  description = "Overwritten or deleted object versions are kept this many days for recovery, then deleted."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.noncurrent_version_retention_days >= 1
+    error_message = "noncurrent_version_retention_days must be at least 1."
+  }
+}
+
+variable "force_destroy_buckets" {
+  description = "Allow terraform destroy to delete the buckets with their objects. Keep false in production."
+  type        = bool
+  default     = false
+}
+
+# ---------------------------------------------------------------------------------------------------
+# Schedule
+# ---------------------------------------------------------------------------------------------------
+
+variable "publish_schedule" {
+  description = "Cron schedule of the Cloud Scheduler job that calls publish-live with {\"pending\": true}."
+  type        = string
+  default     = "*/15 * * * *"
+
+  validation {
+    condition     = length(split(" ", trimspace(var.publish_schedule))) == 5
+    error_message = "publish_schedule must be a five-field cron expression, e.g. */15 * * * *."
+  }
+}
+
+variable "publish_time_zone" {
+  description = "Time zone of publish_schedule (tz database name)."
+  type        = string
+  default     = "Etc/UTC"
+}
+
+variable "publish_schedule_paused" {
+  description = "Create the publish schedule paused."
+  type        = bool
+  default     = false
+}
