@@ -1,0 +1,146 @@
+"""Command line: `python -m devstack run | demo | stop`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from devstack.layout import DEFAULT_BASE_PORT, PortInUseError, StackLayout, read_state
+from devstack.procs import group_members
+
+__all__ = ["main"]
+
+
+def _env_number(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be a number, got {raw!r}") from None
+    if value <= 0:
+        raise SystemExit(f"{name} must be positive, got {raw!r}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def add_common(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--data-dir",
+            type=Path,
+            default=Path(os.environ.get("DEVSTACK_DATA_DIR", ".local")),
+            help="data, logs and state folder (env DEVSTACK_DATA_DIR; default .local)",
+        )
+
+    run = commands.add_parser("run", help="start the whole stack and keep it running until Ctrl-C")
+    add_common(run)
+    run.add_argument(
+        "--base-port",
+        type=int,
+        default=int(_env_number("DEVSTACK_BASE_PORT", DEFAULT_BASE_PORT)),
+        help=f"first port of the stack (env DEVSTACK_BASE_PORT; default {DEFAULT_BASE_PORT})",
+    )
+    run.add_argument(
+        "--publish-interval",
+        type=float,
+        default=_env_number("PUBLISH_INTERVAL", 30.0),
+        help="seconds between scheduled publish-live calls (env PUBLISH_INTERVAL; default 30)",
+    )
+    run.add_argument(
+        "--rate-limit",
+        type=int,
+        default=int(_env_number("SANDBOX_RATE_LIMIT", 120)),
+        help="sandbox requests per minute per token (env SANDBOX_RATE_LIMIT; default 120)",
+    )
+
+    demo = commands.add_parser("demo", help="run the scripted scenario against the running stack")
+    add_common(demo)
+    demo.add_argument("--timeout", type=float, default=90.0, help="bound of each step's wait, seconds")
+
+    stop = commands.add_parser("stop", help="stop a stack left running (e.g. in another terminal)")
+    add_common(stop)
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    from devstack.stack import StackOptions, run
+
+    if not 1024 <= args.base_port <= 65535 - 10:
+        print(f"--base-port must be between 1024 and {65535 - 10}", file=sys.stderr)
+        return 2
+    options = StackOptions(
+        layout=StackLayout(base_port=args.base_port, data_dir=args.data_dir),
+        publish_interval=args.publish_interval,
+        rate_limit=args.rate_limit,
+    )
+    try:
+        return run(options)
+    except PortInUseError as exc:
+        print(f"\nThe stack cannot start: {exc}", file=sys.stderr)
+        return 2
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from devstack.demo import Demo
+
+    state = read_state(StackLayout(data_dir=args.data_dir).state_path)
+    if state is None:
+        print(
+            f"No running stack found ({args.data_dir}/stack.json is missing): start it with `make run` "
+            "in another terminal, then run `make demo` again.",
+            file=sys.stderr,
+        )
+        return 2
+    return Demo(state, sys.stdout, timeout=args.timeout).run()
+
+
+def _stop(args: argparse.Namespace) -> int:
+    state = read_state(StackLayout(data_dir=args.data_dir).state_path)
+    if state is None:
+        print("No stack state found: nothing to stop.")
+        return 0
+    pid = int(state["pid"])
+    if _is_devstack(pid):
+        os.kill(pid, signal.SIGTERM)
+        print(f"asked the stack (pid {pid}) to stop")
+    else:
+        print(f"the stack's own process (pid {pid}) is gone; cleaning up its children")
+    deadline = time.monotonic() + 30
+    groups = [int(child) for child in state.get("childPids", [])]
+    while time.monotonic() < deadline and any(group_members(g) for g in groups):
+        time.sleep(0.2)
+    for group in groups:
+        if group_members(group):
+            print(f"killing process group {group}")
+            try:
+                os.killpg(group, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    return 0
+
+
+def _is_devstack(pid: int) -> bool:
+    """True when pid is alive and runs devstack (not a later process that reused the pid)."""
+    try:
+        return b"devstack" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `python -m devstack`."""
+    args = _parser().parse_args(argv)
+    handlers = {"run": _run, "demo": _demo, "stop": _stop}
+    return handlers[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

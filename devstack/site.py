@@ -1,0 +1,266 @@
+"""The demo site: two forms into the chain and a live view of the CMS, served by the standard library.
+
+The page never sees a Webflow token: the live view calls this server's /api/state, which reads the
+sandbox server-side with the read-only token and returns only what the page shows.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import threading
+import time
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx
+
+from devstack.procs import ServiceLog
+
+__all__ = ["DemoSite", "SiteConfig", "item_status"]
+
+# The image field shown for each collection of the sandbox's default seed.
+IMAGE_FIELDS = {"submissions": "attachment", "gallery": "image", "posts": "hero"}
+SHOWN_ITEMS = 20
+STATIC = {
+    "/app.js": "application/javascript; charset=utf-8",
+    "/style.css": "text/css; charset=utf-8",
+}
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    """What the demo site needs to know about the stack."""
+
+    host: str
+    port: int
+    api_base_url: str  # sandbox /v2
+    control_url: str  # sandbox /_sandbox
+    read_token: str
+    site_id: str
+    collections: dict[str, str]  # name -> id
+    create_items_url: str
+    webflow_form_name: str = "Contact"
+    cache_seconds: float = 4.0
+
+    @property
+    def origin(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+def item_status(item: dict[str, Any]) -> str:
+    """Webflow's publishing status of a staged item (the July 2025 model)."""
+    if item.get("isArchived"):
+        return "archived"
+    published, updated = item.get("lastPublished"), item.get("lastUpdated")
+    if not published:
+        return "draft" if item.get("isDraft") else "queued to publish"
+    if item.get("isDraft"):
+        return "changes in draft"
+    if updated and updated > published:  # ISO 8601 in UTC with Z: text order is time order
+        return "queued to publish"
+    return "published"
+
+
+class _StateReader:
+    """Reads the collections and assets from the sandbox, cached for a few seconds."""
+
+    def __init__(self, config: SiteConfig):
+        self.config = config
+        self._http = httpx.Client(
+            base_url=config.api_base_url,
+            headers={"Authorization": f"Bearer {config.read_token}"},
+            timeout=10.0,
+        )
+        self._lock = threading.Lock()
+        self._cached: tuple[float, dict[str, Any]] | None = None
+
+    def state(self) -> dict[str, Any]:
+        with self._lock:  # one reader at a time: concurrent page polls share one sandbox read
+            now = time.monotonic()
+            if self._cached and now - self._cached[0] < self.config.cache_seconds:
+                return self._cached[1]
+            state = self._read()
+            self._cached = (now, state)
+            return state
+
+    def _get(self, path: str, **params: Any) -> dict[str, Any]:
+        response = self._http.get(path, params=params)
+        response.raise_for_status()
+        return response.json()
+
+    def _read(self) -> dict[str, Any]:
+        collections = {}
+        for name, collection_id in self.config.collections.items():
+            newest = {"limit": SHOWN_ITEMS, "sortBy": "createdOn", "sortOrder": "desc"}
+            staged = self._get(f"/collections/{collection_id}/items", **newest)
+            live = self._get(f"/collections/{collection_id}/items/live", **newest)
+            live_ids = {item["id"] for item in live.get("items", [])}
+            image_field = IMAGE_FIELDS.get(name)
+            collections[name] = {
+                "id": collection_id,
+                "stagedTotal": staged.get("pagination", {}).get("total"),
+                "liveTotal": live.get("pagination", {}).get("total"),
+                "items": [_shown_item(item, image_field, live_ids) for item in staged.get("items", [])],
+            }
+        assets = self._get(f"/sites/{self.config.site_id}/assets").get("assets", [])
+        assets.sort(key=lambda asset: asset.get("createdOn") or "", reverse=True)
+        return {
+            "collections": collections,
+            "assetsTotal": len(assets),
+            "assets": [
+                {
+                    "id": asset.get("id"),
+                    "fileName": asset.get("originalFileName") or asset.get("displayName"),
+                    "url": asset.get("hostedUrl"),
+                    "size": asset.get("size"),
+                    "contentType": asset.get("contentType"),
+                    "createdOn": asset.get("createdOn"),
+                }
+                for asset in assets[:SHOWN_ITEMS]
+            ],
+            "readAt": time.strftime("%H:%M:%S"),
+        }
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def _shown_item(item: dict[str, Any], image_field: str | None, live_ids: set[str]) -> dict[str, Any]:
+    fields = item.get("fieldData") or {}
+    image = fields.get(image_field) if image_field else None
+    if isinstance(image, list):  # MultiImage: show the first
+        image = image[0] if image else None
+    return {
+        "id": item.get("id"),
+        "name": fields.get("name"),
+        "slug": fields.get("slug"),
+        "status": item_status(item),
+        "live": item.get("id") in live_ids,
+        "image": image.get("url") if isinstance(image, dict) else None,
+        "createdOn": item.get("createdOn"),
+        "lastPublished": item.get("lastPublished"),
+    }
+
+
+class DemoSite:
+    """The demo site's HTTP server, run in a thread of the stack's process."""
+
+    def __init__(self, config: SiteConfig, log: ServiceLog):
+        self.config = config
+        self.log = log
+        self.reader = _StateReader(config)
+        self._http = httpx.Client(timeout=30.0)
+        handler = type("Handler", (_Handler,), {"site": self})
+        self.server = ThreadingHTTPServer((config.host, config.port), handler)
+        self.server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return self.config.origin
+
+    def render_index(self) -> bytes:
+        """The page, with the form targets filled in (the forms work without JavaScript)."""
+        template = resources.files("devstack").joinpath("site/index.html").read_text("utf-8")
+        values = {
+            "CREATE_ITEMS_URL": self.config.create_items_url,
+            "FORM_REDIRECT": f"{self.config.origin}/?sent=form",
+            "WEBFLOW_FORM_NAME": self.config.webflow_form_name,
+        }
+        for key, value in values.items():
+            template = template.replace("{{" + key + "}}", html.escape(value, quote=True))
+        return template.encode("utf-8")
+
+    def submit_webflow_form(self, fields: dict[str, str]) -> httpx.Response:
+        """Play a visitor submitting the Webflow form: the sandbox then sends its webhook."""
+        url = f"{self.config.control_url}/forms/{self.config.webflow_form_name}/submit"
+        return self._http.post(url, json=fields)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.2}, name="demo-site",
+            daemon=True,
+        )
+        self._thread.start()
+        self.log.info(f"serving {self.url}")
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.reader.close()
+        self._http.close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    site: DemoSite
+    server_version = "devstack-demo"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
+        self.site.log.info(f"{self.command} {self.path} {args[1] if len(args) > 1 else ''}".strip())
+
+    def do_GET(self) -> None:  # noqa: N802 (stdlib name)
+        path = urlsplit(self.path).path
+        if path in ("/", "/index.html"):
+            self._send(HTTPStatus.OK, self.site.render_index(), "text/html; charset=utf-8")
+        elif path in STATIC:
+            body = resources.files("devstack").joinpath(f"site{path}").read_bytes()
+            self._send(HTTPStatus.OK, body, STATIC[path])
+        elif path == "/api/state":
+            try:
+                state = self.site.reader.state()
+            except (httpx.HTTPError, ValueError) as exc:
+                self._json(HTTPStatus.BAD_GATEWAY, {"error": f"cannot read the sandbox: {exc}"})
+                return
+            self._json(HTTPStatus.OK, state)
+        elif path == "/healthz":
+            self._json(HTTPStatus.OK, {"ok": True})
+        else:
+            self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
+
+    def do_POST(self) -> None:  # noqa: N802 (stdlib name)
+        if urlsplit(self.path).path != "/api/webflow-form":
+            self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > 64 * 1024:
+            self._json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": "form too large"})
+            return
+        raw = self.rfile.read(length).decode("utf-8", errors="replace")
+        if (self.headers.get("Content-Type") or "").startswith("application/json"):
+            try:
+                fields = {str(k): str(v) for k, v in json.loads(raw or "{}").items()}
+            except (ValueError, AttributeError):
+                self._json(HTTPStatus.BAD_REQUEST, {"error": "body must be a JSON object"})
+                return
+        else:
+            fields = dict(parse_qsl(raw, keep_blank_values=True))
+        try:
+            answer = self.site.submit_webflow_form(fields)
+        except httpx.HTTPError as exc:
+            self._json(HTTPStatus.BAD_GATEWAY, {"error": f"sandbox unreachable: {exc}"})
+            return
+        if "application/json" in (self.headers.get("Accept") or ""):
+            self._send(answer.status_code, answer.content, "application/json")
+            return
+        self.send_response(HTTPStatus.SEE_OTHER)
+        self.send_header("Location", "/?sent=webhook" if answer.is_success else "/?sent=error")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _json(self, status: int, body: Any) -> None:
+        self._send(status, json.dumps(body).encode("utf-8"), "application/json")
+
+    def _send(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
