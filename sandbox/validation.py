@@ -115,8 +115,10 @@ class FieldValidator:
             if not isinstance(result, _Drop):
                 clean[slug] = result
         if not partial:
+            reported = {detail["param"] for detail in errors}
             for slug, schema_field in self.fields.items():
-                if schema_field.get("isRequired") and slug not in field_data:
+                # a required file dropped by skipInvalidFiles counts as missing
+                if schema_field.get("isRequired") and slug not in clean and slug not in reported:
                     errors.append(_detail(slug, "Field is required"))
         return clean, errors
 
