@@ -1,0 +1,212 @@
+"""Client-side pacing that keeps a token under Webflow's sliding-minute rate limit.
+
+Webflow counts requests per token over a sliding minute. A classic token bucket (capacity = limit,
+refilled at limit/60 per second) can let through up to twice the limit inside one sliding minute after
+an idle spell, so it would run into 429s. This limiter keeps a log of the slots used in the last
+``window`` seconds instead, and never has more than ``limit`` in it:
+
+- a slot is taken before a request is sent and is held "in flight" (it never expires) until the
+  answer arrives; it is then stamped with the time of the answer, which is no earlier than the
+  moment the server counted it, so it frees locally no earlier than it frees on the server;
+- the server's ``X-RateLimit-Limit`` lowers the limit when it is below the configured one, and
+  ``X-RateLimit-Remaining`` pads the log when other clients of the same token used slots (with
+  Remaining 0 the next request waits for a whole window of the log to pass);
+- an answer without those headers means the server does not limit: pacing stays off until they
+  come back (Webflow always sends them).
+
+One limiter is shared by every client of the same token in the process (``limiter_for``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+
+__all__ = ["Slot", "SlidingWindowLimiter", "limiter_for", "reset_limiters"]
+
+WINDOW_SECONDS = 60.0
+
+
+class Slot:
+    """One request's place in the window; in flight until completed."""
+
+    __slots__ = ("time", "synthetic")
+
+    def __init__(self, stamp: float = math.inf, *, synthetic: bool = False) -> None:
+        self.time = stamp
+        self.synthetic = synthetic
+
+    @property
+    def in_flight(self) -> bool:
+        """True while the request has not been answered."""
+        return self.time == math.inf
+
+
+def _header_int(headers: Mapping[str, str], name: str) -> int | None:
+    value = headers.get(name)
+    if value is None:
+        return None
+    try:
+        return int(float(value.strip()))
+    except ValueError:
+        return None
+
+
+class SlidingWindowLimiter:
+    """At most ``limit`` requests in any ``window`` seconds, steered by the server's headers."""
+
+    def __init__(
+        self,
+        limit: int,
+        *,
+        window: float = WINDOW_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        if limit <= 0:
+            raise ValueError("limit must be a positive integer")
+        self.configured_limit = limit
+        self.window = window
+        self._clock = clock
+        self._sleep = sleep
+        self._server_limit: int | None = None
+        self._server_unlimited = False
+        self._slots: deque[Slot] = deque()
+        self._cond = threading.Condition()
+
+    @property
+    def limit(self) -> int:
+        """The limit in force: the configured one, lowered by the server's advertised one."""
+        if self._server_limit is not None:
+            return min(self.configured_limit, self._server_limit)
+        return self.configured_limit
+
+    def _prune(self, now: float) -> None:
+        """Drop completed slots older than the window (in-flight slots stay)."""
+        if not self._slots:
+            return
+        horizon = now - self.window
+        kept = [slot for slot in self._slots if slot.in_flight or slot.time > horizon]
+        if len(kept) != len(self._slots):
+            self._slots = deque(kept)
+
+    def _wait_time(self, now: float) -> float | None:
+        """Seconds until a slot frees, None when only a completion can free one."""
+        completed = [slot.time for slot in self._slots if not slot.in_flight]
+        if not completed:
+            return None
+        # Slots free in time order; the one that brings us under the limit is the excess-th oldest.
+        completed.sort()
+        excess = len(self._slots) - self.limit
+        if excess >= len(completed):
+            return None
+        return max(completed[max(excess, 0)] + self.window - now, 0.0)
+
+    def acquire(self) -> Slot:
+        """Block until a request may be sent; return its slot (pass it to ``complete``)."""
+        with self._cond:
+            while True:
+                now = self._clock()
+                self._prune(now)
+                if self._server_unlimited or len(self._slots) < self.limit:
+                    slot = Slot()
+                    self._slots.append(slot)
+                    return slot
+                delay = self._wait_time(now)
+                if delay is None:
+                    delay = 1.0  # only a completion can free a slot; look again now and then
+                if self._sleep is not None:
+                    self._cond.release()
+                    try:
+                        self._sleep(delay)
+                    finally:
+                        self._cond.acquire()
+                else:
+                    # A completion or a server update notifies; a small margin covers timer jitter.
+                    self._cond.wait(delay + 0.01)
+
+    def complete(
+        self, slot: Slot, headers: Mapping[str, str] | None = None, *, authoritative: bool = True
+    ) -> None:
+        """Stamp ``slot`` with the answer's time and apply the server's rate-limit headers.
+
+        ``authoritative`` is False for answers that may come from a gateway rather than the API
+        (errors): their lack of rate-limit headers says nothing about the API's limit.
+        """
+        with self._cond:
+            now = self._clock()
+            slot.time = now
+            if headers is not None:
+                self._observe(headers, now, slot, authoritative)
+            self._cond.notify_all()
+
+    def release(self, slot: Slot) -> None:
+        """Give back a slot whose request was never sent (e.g. connect failure)."""
+        self.complete(slot)
+
+    def _observe(
+        self, headers: Mapping[str, str], now: float, slot: Slot, authoritative: bool
+    ) -> None:
+        server_limit = _header_int(headers, "x-ratelimit-limit")
+        remaining = _header_int(headers, "x-ratelimit-remaining")
+        if (server_limit is None or server_limit <= 0) and remaining is None:
+            if authoritative:
+                self._server_unlimited = True
+            return
+        self._server_unlimited = False
+        if server_limit is not None and server_limit > 0:
+            self._server_limit = server_limit
+        if remaining is None:
+            return
+        self._prune(now)
+        in_flight = sum(1 for s in self._slots if s.in_flight)
+        completed = len(self._slots) - in_flight
+        # How many slots the server counts in its window, on the scale of the limit in force.
+        counted = (self._server_limit or self.limit) - max(remaining, 0)
+        used = max(counted - ((self._server_limit or self.limit) - self.limit), 0)
+        if remaining <= 0:
+            used = max(used, self.limit)
+        if used > completed:
+            # Other clients of this token used slots: count them as used now (conservative).
+            for _ in range(used - completed):
+                self._slots.append(Slot(now, synthetic=True))
+        elif used < completed and in_flight == 0:
+            # With nothing in flight the server's count is exact: follow it, dropping the oldest.
+            ordered = sorted(self._slots, key=lambda s: s.time)
+            kept = ordered[completed - used :]
+            if slot not in kept:
+                kept.append(slot)
+            self._slots = deque(kept)
+
+    def snapshot(self) -> dict[str, int]:
+        """Counts for diagnostics: slots used in the window, in flight, and the limit in force."""
+        with self._cond:
+            self._prune(self._clock())
+            in_flight = sum(1 for s in self._slots if s.in_flight)
+            return {"used": len(self._slots), "inFlight": in_flight, "limit": self.limit}
+
+
+_registry_lock = threading.Lock()
+_registry: dict[str, SlidingWindowLimiter] = {}
+
+
+def limiter_for(token: str, limit: int) -> SlidingWindowLimiter:
+    """The process-wide limiter of ``token``; the lowest limit asked for by its clients wins."""
+    key = hashlib.sha256(token.encode()).hexdigest()
+    with _registry_lock:
+        limiter = _registry.get(key)
+        if limiter is None:
+            limiter = _registry[key] = SlidingWindowLimiter(limit)
+        elif limit < limiter.configured_limit:
+            limiter.configured_limit = limit
+        return limiter
+
+
+def reset_limiters() -> None:
+    """Forget every shared limiter (tests)."""
+    with _registry_lock:
+        _registry.clear()
