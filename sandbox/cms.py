@@ -146,7 +146,12 @@ class Cms:
                     continue
                 rendered.append(render_item(item, locale, live=live))
         if sort_by is not None:
-            rendered.sort(key=lambda doc: _sort_key(doc, sort_by), reverse=sort_order == "desc")
+            # creation order breaks ties, so equal timestamps still sort the same every time
+            order = {id(doc): index for index, doc in enumerate(rendered)}
+            rendered.sort(
+                key=lambda doc: (_sort_key(doc, sort_by), order[id(doc)]),
+                reverse=sort_order == "desc",
+            )
         elif sort_order == "desc":
             rendered.reverse()
         page = rendered[offset : offset + limit]

@@ -1,0 +1,106 @@
+"""The /_sandbox control API: info, stats, reset, and the command line."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import Sandbox
+
+OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
+
+
+def test_info_has_the_documented_shape(sandbox: Sandbox) -> None:
+    info = sandbox.http.get("/_sandbox/info").json()
+
+    assert info["apiBaseUrl"] == f"{sandbox.root_url}/v2"
+    assert {"full", "readOnly"} <= set(info["tokens"])
+    assert OBJECT_ID.match(info["site"]["id"])
+    locales = info["site"]["locales"]
+    assert set(locales["primary"]) == {"id", "cmsLocaleId"}
+    assert len(locales["secondary"]) == 2
+    assert set(info["collections"]) == {"posts", "submissions", "gallery"}
+
+
+def test_stats_count_api_requests_by_route_and_status(sandbox: Sandbox, api: httpx.Client, posts: str) -> None:
+    api.get(f"/collections/{posts}/items")
+    api.get(f"/collections/{posts}/items", params={"limit": 0})
+    api.post(f"/collections/{posts}/items/bulk", json={"fieldData": {"name": "N", "slug": "n"}})
+    sandbox.http.get("/_sandbox/info")
+
+    stats = sandbox.stats()
+
+    assert stats["total"] == 3
+    assert stats["byRoute"] == {
+        "GET /v2/collections/{collection_id}/items": 2,
+        "POST /v2/collections/{collection_id}/items/bulk": 1,
+    }
+    assert stats["byStatus"] == {"200": 1, "400": 1, "202": 1}
+
+
+def test_reset_restores_the_seed_and_clears_stats(sandbox: Sandbox, api: httpx.Client, posts: str) -> None:
+    api.post(f"/collections/{posts}/items", json={"fieldData": {"name": "N", "slug": "n"}})
+
+    sandbox.reset()
+
+    assert sandbox.stats()["total"] == 0
+    assert api.get(f"/collections/{posts}/items").json()["pagination"]["total"] == 0
+
+
+def test_db_keeps_data_across_restarts(private_sandbox, tmp_path: Path) -> None:
+    db = str(tmp_path / "sandbox.db")
+    private_sandbox.start("--db", db)
+    info = private_sandbox.info()
+    posts = info["collections"]["posts"]
+    with private_sandbox.api(info["tokens"]["full"]) as client:
+        created = client.post(f"/collections/{posts}/items", json={"fieldData": {"name": "Kept", "slug": "kept"}}).json()
+        client.post(f"/collections/{posts}/items/publish", json={"itemIds": [created["id"]]})
+
+    private_sandbox.start("--db", db)
+
+    with private_sandbox.api(info["tokens"]["full"]) as client:
+        live = client.get(f"/collections/{posts}/items/{created['id']}/live")
+        dup = client.post(f"/collections/{posts}/items", json={"fieldData": {"name": "Kept", "slug": "kept"}})
+    assert live.status_code == 200 and live.json()["fieldData"]["slug"] == "kept"
+    assert dup.status_code == 400
+
+
+def test_seed_file_replaces_the_default_seed(private_sandbox, tmp_path: Path) -> None:
+    seed = {
+        "sites": [{
+            "id": "5f0000000000000000000001", "displayName": "Mine", "shortName": "mine",
+            "locales": {"primary": {"id": "5f0000000000000000000002", "cmsLocaleId": "5f0000000000000000000003"}},
+            "collections": [{
+                "key": "posts", "id": "5f0000000000000000000004", "displayName": "Posts",
+                "singularName": "Post", "slug": "posts",
+                "fields": [
+                    {"id": "5f0000000000000000000005", "slug": "name", "displayName": "Name", "type": "PlainText", "isRequired": True},
+                    {"id": "5f0000000000000000000006", "slug": "slug", "displayName": "Slug", "type": "PlainText", "isRequired": True},
+                ],
+                "items": [],
+            }],
+        }],
+        "tokens": [{"name": "full", "token": "t-full", "siteId": "5f0000000000000000000001", "scopes": ["cms:read", "cms:write", "sites:read"]}],
+    }
+    path = tmp_path / "seed.json"
+    path.write_text(json.dumps(seed))
+
+    private_sandbox.start("--seed", str(path))
+
+    info = private_sandbox.info()
+    assert info["site"]["id"] == "5f0000000000000000000001"
+    assert info["tokens"]["full"] == "t-full"
+    assert info["collections"] == {"posts": "5f0000000000000000000004"}
+
+
+def test_sigterm_stops_cleanly(private_sandbox) -> None:
+    private_sandbox.start()
+    process = private_sandbox.process.process
+
+    process.send_signal(signal.SIGTERM)
+
+    assert process.wait(timeout=10) == 0
