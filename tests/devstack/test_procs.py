@@ -1,0 +1,110 @@
+"""Child processes: logs prefixed and filed, whole process groups stopped, nothing left behind."""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from devstack.procs import ChildProcess, LogHub, ServiceLog, StartupError, group_members
+
+SPAWNS_GRANDCHILD = """
+import subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+print("ready", child.pid, flush=True)
+time.sleep(120)
+"""
+
+IGNORES_SIGTERM = """
+import signal, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+print("ready", flush=True)
+time.sleep(120)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+def test_stop_ends_the_child_and_its_grandchildren(service_log: ServiceLog) -> None:
+    child = ChildProcess(
+        "tree", [sys.executable, "-c", SPAWNS_GRANDCHILD], log=service_log,
+        ready_line=lambda line: line.startswith("ready"),
+    )
+    child.start()
+    grandchild = int(child.wait_ready_line(10).split()[1])
+    assert sorted(group_members(child.pid)) == sorted([child.pid, grandchild])
+
+    child.stop(timeout=5)
+
+    assert group_members(child.pid) == []
+    assert not _alive(grandchild)
+
+
+def test_a_child_ignoring_sigterm_is_killed_after_the_timeout(service_log: ServiceLog) -> None:
+    child = ChildProcess(
+        "stubborn", [sys.executable, "-c", IGNORES_SIGTERM], log=service_log,
+        ready_line=lambda line: line.startswith("ready"),
+    )
+    child.start()
+    child.wait_ready_line(10)
+
+    child.stop(timeout=0.5)
+
+    assert child.poll() == -9
+    assert not _alive(child.pid)
+    assert "killing process group" in service_log.path.read_text()
+
+
+def test_a_child_that_dies_before_its_ready_line_fails_fast(service_log: ServiceLog) -> None:
+    child = ChildProcess(
+        "broken", [sys.executable, "-c", "import sys; print('boom', file=sys.stderr); sys.exit(3)"],
+        log=service_log, ready_line=lambda line: False,
+    )
+    child.start()
+
+    with pytest.raises(StartupError, match="exited with code 3"):
+        child.wait_ready_line(10)
+    child.stop()
+    assert "boom" in service_log.path.read_text()
+
+
+def test_output_is_prefixed_on_the_terminal_and_kept_plain_in_the_file(tmp_path: Path) -> None:
+    terminal = io.StringIO()
+    hub = LogHub(tmp_path / "logs", terminal, color=False)
+    child = ChildProcess(
+        "echoer", [sys.executable, "-c", "print('hello'); import sys; print('oops', file=sys.stderr)"],
+        log=hub.service("echoer"),
+    )
+    child.start()
+    child.process.wait()  # type: ignore[union-attr]
+    child.stop()
+    hub.close()
+
+    lines = terminal.getvalue().splitlines()
+    assert any(line.startswith("echoer") and line.endswith("| hello") for line in lines)
+    assert any(line.endswith("| oops") for line in lines)
+    file_lines = (tmp_path / "logs" / "echoer.log").read_text().splitlines()
+    assert "hello" in file_lines and "oops" in file_lines
+
+
+def test_colors_only_when_asked(tmp_path: Path) -> None:
+    terminal = io.StringIO()
+    hub = LogHub(tmp_path / "logs", terminal, color=True)
+
+    hub.service("svc").line("x")
+    hub.close()
+
+    assert terminal.getvalue().startswith("\x1b[")
+
+
+def test_group_members_ignores_other_groups() -> None:
+    assert os.getpid() not in group_members(os.getpgrp() + 10_000_000)
