@@ -31,6 +31,7 @@ from shared.errors import (
     NotFoundError,
     PermissionDeniedError,
     WebflowAPIError,
+    WebflowConnectionError,
 )
 from shared.fields import is_item_id, slugify
 from shared.log import get_logger
@@ -118,6 +119,7 @@ class UploadSettings(WebflowSettings):
     create_items_api_keys: SecretStr | None = None
     upload_claim_ttl_seconds: float = Field(default=600.0, gt=0)
     upload_chunk_size_bytes: int = Field(default=256 * 1024, ge=16 * 1024)
+    storage_retry_seconds: float = Field(default=30.0, ge=0)
     upload_asset_folder: str | None = None
     upload_max_body_bytes: int = Field(default=16_384, gt=0)
 
@@ -548,10 +550,12 @@ def _reusable_asset(client: WebflowClient, asset_id: str) -> Asset | None:
     url = asset.hosted_url
     if url:
         try:
-            response = httpx.head(url, timeout=10.0, follow_redirects=True)
+            # Only the status line matters; the body is never read.
+            with httpx.stream("GET", url, timeout=10.0, follow_redirects=True) as response:
+                arrived = response.status_code < 300
         except httpx.HTTPError as exc:
-            raise StorageError(f"could not check the hosted asset {url}: {exc}") from exc
-        if response.status_code < 300:
+            raise WebflowConnectionError(f"could not check the hosted asset {url}: {exc}") from exc
+        if arrived:
             return asset
     try:
         client.delete_asset(asset_id)
@@ -674,8 +678,6 @@ def _update_item(client: WebflowClient, collection_id: str, item_id: str, field_
 
 def _transient(message: str) -> Exception:
     """A retryable error for a per-item failure the update code reported instead of raising."""
-    from shared.errors import WebflowConnectionError
-
     return WebflowConnectionError(f"Webflow failed to update the item: {message}")
 
 
@@ -739,6 +741,7 @@ def _default_storage(settings: UploadSettings) -> Storage:
 
     storage = get_storage()
     storage.chunk_size = settings.upload_chunk_size_bytes
+    storage.retry_seconds = settings.storage_retry_seconds
     return storage
 
 

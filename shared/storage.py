@@ -56,6 +56,7 @@ META_ERROR = "webflow-error"
 
 CLAIM_MARKER_PREFIX = ".webflow-claims/"
 DEFAULT_CHUNK_SIZE = 256 * 1024
+DEFAULT_RETRY_SECONDS = 30.0
 _MAX_ERROR_LENGTH = 1024
 
 
@@ -214,8 +215,10 @@ class Storage:
         project: str | None = None,
         emulated: bool | None = None,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
+        retry_seconds: float = DEFAULT_RETRY_SECONDS,
     ) -> None:
         self._client = client
+        self.retry_seconds = retry_seconds
         self._project = project
         self._lock = threading.Lock()
         self.emulated = _is_emulated() if emulated is None else emulated
@@ -229,6 +232,13 @@ class Storage:
                 if self._client is None:
                     self._client = self._make_client()
         return self._client
+
+    @property
+    def retry(self) -> Any:
+        """google-api-core's default Cloud Storage retry, bounded by retry_seconds overall."""
+        from google.cloud.storage.retry import DEFAULT_RETRY
+
+        return DEFAULT_RETRY.with_timeout(self.retry_seconds)
 
     def _make_client(self) -> Any:
         """Build the client: anonymous with a fixed project when emulated, default credentials otherwise."""
@@ -250,7 +260,7 @@ class Storage:
     def get_object(self, bucket: str, name: str) -> ObjectInfo | None:
         """Read the live object's metadata; None when it does not exist."""
         with _wrap(f"reading gs://{bucket}/{name}"):
-            blob = self.client.bucket(bucket).get_blob(name)
+            blob = self.client.bucket(bucket).get_blob(name, retry=self.retry)
         if blob is None:
             return None
         return self._info(blob)
@@ -270,7 +280,7 @@ class Storage:
         blob = self._blob(info.bucket, info.name, generation)
         blob._properties["size"] = str(info.size)  # spares BlobReader a reload
         with _wrap(f"opening gs://{info.bucket}/{info.name}"):
-            reader = blob.open("rb", chunk_size=chunk_size or self.chunk_size)
+            reader = blob.open("rb", chunk_size=chunk_size or self.chunk_size, retry=self.retry)
         try:
             yield _WrappedReader(reader, f"gs://{info.bucket}/{info.name}")
         finally:
@@ -294,7 +304,7 @@ class Storage:
         blob.metadata = dict(changes)
         try:
             with _wrap(f"{what} on gs://{info.bucket}/{info.name}", passthrough=(gexc.PreconditionFailed,)):
-                blob.patch(if_metageneration_match=info.metageneration)
+                blob.patch(if_metageneration_match=info.metageneration, retry=self.retry)
         except gexc.PreconditionFailed as exc:
             raise ClaimBusyError(f"gs://{info.bucket}/{info.name} changed while {what}") from exc
         return self._info(blob)
@@ -405,17 +415,19 @@ class Storage:
         for _attempt in range(2):
             try:
                 with _wrap("claiming", passthrough=(gexc.PreconditionFailed,)):
-                    marker.upload_from_string(claim.encode(), content_type="text/plain", if_generation_match=0)
+                    marker.upload_from_string(
+                        claim.encode(), content_type="text/plain", if_generation_match=0, retry=self.retry
+                    )
                 return
             except gexc.PreconditionFailed:
                 with _wrap("reading a claim marker"):
-                    existing = self.client.bucket(info.bucket).get_blob(marker.name)
+                    existing = self.client.bucket(info.bucket).get_blob(marker.name, retry=self.retry)
                     held = Claim.parse(existing.download_as_text()) if existing is not None else None
                 if existing is not None and held is not None and not held.expired(now):
                     raise ClaimBusyError(f"gs://{info.bucket}/{info.name} is claimed") from None
                 if existing is not None:
                     with _wrap("clearing a lapsed claim marker"), contextlib.suppress(_not_found()):
-                        existing.delete(if_generation_match=existing.generation)
+                        existing.delete(if_generation_match=existing.generation, retry=self.retry)
         raise ClaimBusyError(f"gs://{info.bucket}/{info.name} is claimed")
 
     def _delete_marker(self, info: ObjectInfo, claim: Claim) -> None:
@@ -470,6 +482,19 @@ class _WrappedReader:
     def readable(self) -> bool:
         """Always True."""
         return True
+
+    def seekable(self) -> bool:
+        """True: a ranged reader can start over (the Webflow client rewinds to retry an upload)."""
+        return True
+
+    def tell(self) -> int:
+        """Current position."""
+        return int(self._reader.tell())
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        """Move the position; later reads fetch from there."""
+        with _wrap(f"seeking in {self._where}"):
+            return int(self._reader.seek(offset, whence))
 
     def close(self) -> None:
         """Close the underlying reader."""

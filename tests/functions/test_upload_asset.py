@@ -1,0 +1,483 @@
+"""upload-asset through the functions-framework test client, with real CloudEvents, against the sandbox
+and fake-gcs-server."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import functions_framework
+import pytest
+from cloudevents.conversion import to_binary, to_structured
+from cloudevents.http import CloudEvent
+
+MAIN = Path(__file__).resolve().parents[2] / "functions" / "upload-asset" / "main.py"
+FINALIZED = "google.cloud.storage.object.v1.finalized"
+API_KEY = "upload-test-key"
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
+PDF = b"%PDF-1.4\n" + b"0123456789abcdef" * 4096
+
+
+# -- fixtures and helpers -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def upload_env(webflow_env: dict[str, str], gcs: Any) -> dict[str, str]:
+    """Environment of the function under test: prefixes, API key, short Webflow retry budget."""
+    env = {
+        "UPLOAD_PREFIX": "uploads/,gallery/",
+        "UPLOAD_API_KEYS": API_KEY,
+        "WEBFLOW_MAX_RETRY_SECONDS": "3",
+        "WEBFLOW_RATE_LIMIT_PER_MINUTE": "6000",
+        "STORAGE_RETRY_SECONDS": "2",
+    }
+    os.environ.update(env)
+    return {**webflow_env, **env}
+
+
+def _app(target: str, signature: str) -> Any:
+    """A fresh app for the entry point, with the module's caches cleared before and after."""
+    app = functions_framework.create_app(target, str(MAIN), signature)
+    module = sys.modules["main"]
+    module.reset_state()
+    return app, module
+
+
+@pytest.fixture
+def events(upload_env: dict[str, str]) -> Iterator[Any]:
+    """Test client of the CloudEvent entry point."""
+    app, module = _app("upload_asset", "cloudevent")
+    yield app.test_client()
+    module.reset_state()
+
+
+@pytest.fixture
+def http_client(upload_env: dict[str, str]) -> Iterator[Any]:
+    """Test client of the HTTP entry point."""
+    app, module = _app("upload_asset_http", "http")
+    yield app.test_client()
+    module.reset_state()
+
+
+def put_object(gcs: Any, name: str, data: bytes, content_type: str = "image/png", **metadata: str) -> Any:
+    """Upload an object (as a user or create-items would) and return its Blob, properties loaded."""
+    blob = gcs.bucket.blob(name)
+    if metadata:
+        blob.metadata = metadata
+    blob.upload_from_string(data, content_type=content_type)
+    return gcs.bucket.get_blob(name)
+
+
+def finalized_event(blob: Any, *, time: dt.datetime | None = None, **data_overrides: Any) -> CloudEvent:
+    """The google.cloud.storage.object.v1.finalized event Eventarc sends for this blob."""
+    props = blob._properties
+    data = {
+        "kind": "storage#object",
+        "id": f"{blob.bucket.name}/{blob.name}/{props['generation']}",
+        "selfLink": props.get("selfLink"),
+        "name": blob.name,
+        "bucket": blob.bucket.name,
+        "generation": str(props["generation"]),
+        "metageneration": str(props.get("metageneration", "1")),
+        "contentType": props.get("contentType"),
+        "timeCreated": props.get("timeCreated"),
+        "updated": props.get("updated"),
+        "storageClass": "STANDARD",
+        "size": str(props["size"]),
+        "md5Hash": props.get("md5Hash"),
+        "crc32c": props.get("crc32c"),
+        "etag": props.get("etag"),
+        "metadata": props.get("metadata"),
+    }
+    data.update(data_overrides)
+    data = {key: value for key, value in data.items() if value is not None}
+    attributes = {
+        "specversion": "1.0",
+        "type": FINALIZED,
+        "source": f"//storage.googleapis.com/projects/_/buckets/{blob.bucket.name}",
+        "subject": f"objects/{blob.name}",
+        "id": uuid.uuid4().hex,
+        "time": (time or dt.datetime.now(dt.UTC)).isoformat().replace("+00:00", "Z"),
+        "datacontenttype": "application/json",
+    }
+    return CloudEvent(attributes, data)
+
+
+def deliver(client: Any, event: CloudEvent, mode: str = "binary") -> Any:
+    """POST the event the way Eventarc does (binary content mode) or in structured mode."""
+    headers, body = (to_binary if mode == "binary" else to_structured)(event)
+    return client.post("/", headers=headers, data=body)
+
+
+def assets(sandbox: Any) -> list[dict[str, Any]]:
+    """Every asset of the sandbox site."""
+    with sandbox.api() as api:
+        return api.get(f"/sites/{sandbox.site_id}/assets", params={"limit": 100}).raise_for_status().json()["assets"]
+
+
+def ledger(gcs: Any, name: str) -> dict[str, str]:
+    """The object's custom metadata, with the emulator's emptied keys dropped."""
+    blob = gcs.bucket.get_blob(name)
+    return {key: value for key, value in (blob.metadata or {}).items() if value}
+
+
+def create_item(sandbox: Any, collection: str, field_data: dict[str, Any]) -> dict[str, Any]:
+    """Create a staged item straight through the API."""
+    with sandbox.api() as api:
+        response = api.post(f"/collections/{sandbox.collections[collection]}/items",
+                            json={"isDraft": False, "fieldData": field_data})
+        return response.raise_for_status().json()
+
+
+def get_item(sandbox: Any, collection: str, item_id: str) -> dict[str, Any]:
+    """Read a staged item straight through the API."""
+    with sandbox.api() as api:
+        return api.get(f"/collections/{sandbox.collections[collection]}/items/{item_id}").raise_for_status().json()
+
+
+def list_items(sandbox: Any, collection: str) -> list[dict[str, Any]]:
+    """Every staged item of a collection."""
+    with sandbox.api() as api:
+        return api.get(f"/collections/{sandbox.collections[collection]}/items").raise_for_status().json()["items"]
+
+
+def hosted_bytes(sandbox: Any, url: str) -> bytes:
+    """What the sandbox serves at an asset's hosted URL."""
+    import httpx
+
+    return httpx.get(url, timeout=10.0).raise_for_status().content
+
+
+# -- the happy path and exactly-once ----------------------------------------------------------------
+
+
+def test_a_new_object_becomes_an_asset(events: Any, gcs: Any, sandbox: Any) -> None:
+    blob = put_object(gcs, "uploads/photo.png", PNG)
+
+    response = deliver(events, finalized_event(blob))
+
+    assert response.status_code == 200
+    (asset,) = assets(sandbox)
+    recorded = ledger(gcs, "uploads/photo.png")
+    assert recorded["webflow-asset-id"] == asset["id"]
+    assert recorded["webflow-generation"] == str(blob.generation)
+    assert "webflow-claim" not in recorded and "webflow-error" not in recorded
+    assert hosted_bytes(sandbox, recorded["webflow-hosted-url"]) == PNG
+
+
+def test_structured_mode_event_is_handled_too(events: Any, gcs: Any, sandbox: Any) -> None:
+    blob = put_object(gcs, "uploads/report.pdf", PDF, content_type="application/pdf")
+    assert deliver(events, finalized_event(blob), mode="structured").status_code == 200
+    (asset,) = assets(sandbox)
+    assert ledger(gcs, "uploads/report.pdf")["webflow-asset-id"] == asset["id"]
+
+
+def test_a_redelivered_event_creates_no_second_asset(events: Any, gcs: Any, sandbox: Any) -> None:
+    blob = put_object(gcs, "uploads/photo.png", PNG)
+    event = finalized_event(blob)
+    assert deliver(events, event).status_code == 200
+    first = ledger(gcs, "uploads/photo.png")
+    calls_before = sandbox.stats()["total"]
+
+    assert deliver(events, event).status_code == 200
+
+    assert len(assets(sandbox)) == 1
+    assert ledger(gcs, "uploads/photo.png") == first
+    assert sandbox.stats()["total"] == calls_before  # the ledger answered: Webflow was not asked
+
+
+def test_concurrent_deliveries_upload_once(gcs: Any, sandbox: Any, upload_env: dict[str, str]) -> None:
+    app, module = _app("upload_asset", "cloudevent")
+    blob = put_object(gcs, "uploads/photo.png", PNG)
+    event = finalized_event(blob)
+    statuses: list[int] = []
+    barrier = threading.Barrier(4)
+
+    def delivery() -> None:
+        client = app.test_client()
+        barrier.wait()
+        statuses.append(deliver(client, event).status_code)
+
+    threads = [threading.Thread(target=delivery) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Deliveries that found the claim taken failed (500): the platform redelivers them later.
+    for status in statuses:
+        if status != 200:
+            assert deliver(app.test_client(), event).status_code == 200
+    module.reset_state()
+
+    assert 200 in statuses
+    assert len(assets(sandbox)) == 1
+    assert ledger(gcs, "uploads/photo.png")["webflow-asset-id"] == assets(sandbox)[0]["id"]
+
+
+def test_a_new_generation_is_uploaded_again(events: Any, gcs: Any, sandbox: Any) -> None:
+    first = put_object(gcs, "uploads/photo.png", PNG)
+    assert deliver(events, finalized_event(first)).status_code == 200
+    second = put_object(gcs, "uploads/photo.png", PNG[::-1])
+    assert deliver(events, finalized_event(second)).status_code == 200
+    assert len(assets(sandbox)) == 2
+    assert ledger(gcs, "uploads/photo.png")["webflow-generation"] == str(second.generation)
+
+
+def test_an_event_for_a_replaced_generation_is_acknowledged_without_work(events: Any, gcs: Any, sandbox: Any) -> None:
+    old = put_object(gcs, "uploads/photo.png", PNG)
+    old_event = finalized_event(old)
+    put_object(gcs, "uploads/photo.png", PNG[::-1])
+    assert deliver(events, old_event).status_code == 200
+    assert assets(sandbox) == []
+
+
+# -- filters and checks before download -----------------------------------------------------------
+
+
+def test_objects_outside_the_prefixes_are_ignored(events: Any, gcs: Any, sandbox: Any) -> None:
+    blob = put_object(gcs, "private/photo.png", PNG)
+    assert deliver(events, finalized_event(blob)).status_code == 200
+    assert assets(sandbox) == [] and ledger(gcs, "private/photo.png") == {}
+
+
+def test_an_old_event_is_dropped(events: Any, gcs: Any, sandbox: Any) -> None:
+    blob = put_object(gcs, "uploads/photo.png", PNG)
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(days=2)
+    assert deliver(events, finalized_event(blob, time=old)).status_code == 200
+    assert assets(sandbox) == []
+
+
+def test_an_oversized_image_is_rejected_before_download(events: Any, gcs: Any, sandbox: Any) -> None:
+    blob = put_object(gcs, "uploads/huge.png", b"\0" * (4 * 1024 * 1024 + 1))
+
+    response = deliver(events, finalized_event(blob))
+
+    assert response.status_code == 200  # acknowledged: a poison event is never retried
+    assert "4 MB limit" in ledger(gcs, "uploads/huge.png")["webflow-error"]
+    assert sandbox.stats()["total"] == 0  # Webflow never asked
+
+
+def test_a_disallowed_type_is_rejected(events: Any, gcs: Any, sandbox: Any) -> None:
+    blob = put_object(gcs, "uploads/tool.exe", b"MZ...", content_type="application/octet-stream")
+    assert deliver(events, finalized_event(blob)).status_code == 200
+    assert ledger(gcs, "uploads/tool.exe")["webflow-error"] == "extension .exe is not allowed"
+    assert assets(sandbox) == []
+
+
+def test_a_content_type_that_contradicts_the_extension_is_rejected(events: Any, gcs: Any, sandbox: Any) -> None:
+    blob = put_object(gcs, "uploads/photo.png", b"<html></html>", content_type="text/html")
+    assert deliver(events, finalized_event(blob)).status_code == 200
+    assert "does not match" in ledger(gcs, "uploads/photo.png")["webflow-error"]
+    assert assets(sandbox) == []
+
+
+def test_a_rejected_object_is_not_checked_again(events: Any, gcs: Any, sandbox: Any) -> None:
+    blob = put_object(gcs, "uploads/tool.exe", b"MZ", content_type="application/octet-stream")
+    event = finalized_event(blob)
+    deliver(events, event)
+    before = gcs.bucket.get_blob("uploads/tool.exe").generation
+    assert deliver(events, event).status_code == 200
+    assert gcs.bucket.get_blob("uploads/tool.exe").generation == before  # no second ledger write
+
+
+# -- hashing composite objects -------------------------------------------------------------------------
+
+
+def test_a_composite_object_is_hashed_while_streaming(
+    events: Any, gcs: Any, sandbox: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parts = [gcs.bucket.blob(f"parts/{i}") for i in range(3)]
+    chunks = [PDF[:20000], PDF[20000:45000], PDF[45000:]]
+    for part, chunk in zip(parts, chunks, strict=True):
+        part.upload_from_string(chunk)
+    composite = gcs.bucket.blob("uploads/joined.pdf")
+    composite.content_type = "application/pdf"
+    composite.compose(parts)
+    blob = gcs.bucket.get_blob("uploads/joined.pdf")
+    # As Cloud Storage reports a composite: componentCount and no md5Hash (fake-gcs-server reports neither).
+    event = finalized_event(blob, md5Hash=None, componentCount=3)
+    event.data.pop("md5Hash", None)
+
+    assert deliver(events, event).status_code == 200
+
+    (asset,) = assets(sandbox)  # the sandbox checked the MD5 of the bytes against fileHash
+    assert ledger(gcs, "uploads/joined.pdf")["webflow-asset-id"] == asset["id"]
+    assert hosted_bytes(sandbox, asset["hostedUrl"]) == PDF
+    logged = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert any(entry["message"] == "composite object hashed while streaming" for entry in logged)
+
+
+# -- attaching ------------------------------------------------------------------------------------------
+
+
+def test_a_path_names_the_item_and_field(events: Any, gcs: Any, sandbox: Any) -> None:
+    item = create_item(sandbox, "posts", {"name": "Hello world", "slug": "hello-world"})
+    blob = put_object(gcs, "uploads/posts/hello-world/hero.png", PNG, **{"webflow-alt": "A sunrise"})
+
+    assert deliver(events, finalized_event(blob)).status_code == 200
+
+    (asset,) = assets(sandbox)
+    hero = get_item(sandbox, "posts", item["id"])["fieldData"]["hero"]
+    assert hero["fileId"] == asset["id"] and hero["alt"] == "A sunrise"
+    assert hero["url"]
+
+
+def test_metadata_from_a_create_items_form_post_names_the_item(events: Any, gcs: Any, sandbox: Any) -> None:
+    item = create_item(sandbox, "submissions",
+                       {"name": "Ada", "slug": "ada", "email": "ada@example.com", "message": "See attached"})
+    metadata = {
+        "webflow-item-id": item["id"],
+        "webflow-collection-id": sandbox.collections["submissions"],
+        "webflow-field": "attachment",
+        "webflow-alt": "Ada's drawing",
+    }
+    blob = put_object(gcs, "uploads/forms/2f9c1e/drawing.png", PNG, **metadata)
+
+    assert deliver(events, finalized_event(blob)).status_code == 200
+
+    (asset,) = assets(sandbox)
+    attachment = get_item(sandbox, "submissions", item["id"])["fieldData"]["attachment"]
+    assert attachment["fileId"] == asset["id"] and attachment["alt"] == "Ada's drawing"
+
+
+def test_a_missing_item_is_recorded_and_acknowledged(events: Any, gcs: Any, sandbox: Any) -> None:
+    blob = put_object(gcs, "uploads/posts/no-such-post/hero.png", PNG)
+    assert deliver(events, finalized_event(blob)).status_code == 200
+    recorded = ledger(gcs, "uploads/posts/no-such-post/hero.png")
+    assert "no item with slug 'no-such-post'" in recorded["webflow-error"]
+    assert recorded["webflow-asset-id"] == assets(sandbox)[0]["id"]  # the asset itself is kept
+
+
+def test_a_folder_of_photos_fills_the_gallery(events: Any, gcs: Any, sandbox: Any) -> None:
+    os.environ["INGEST_COLLECTION_ID"] = sandbox.collections["gallery"]
+    names = ["gallery/summer_beach.png", "gallery/winter-hills.png"]
+    for index, name in enumerate(names):
+        blob = put_object(gcs, name, PNG + bytes([index]), **{"webflow-alt": f"Photo {index}"})
+        event = finalized_event(blob)
+        assert deliver(events, event).status_code == 200
+        assert deliver(events, event).status_code == 200  # a redelivery adds nothing
+
+    items = sorted(list_items(sandbox, "gallery"), key=lambda i: i["fieldData"]["slug"])
+    ingested = [i for i in items if i["fieldData"]["slug"] in {"summer-beach", "winter-hills"}]
+    assert [i["fieldData"]["name"] for i in ingested] == ["Summer beach", "Winter hills"]
+    by_id = {a["id"]: a for a in assets(sandbox)}
+    assert len(by_id) == 2
+    assert all(i["fieldData"]["image"]["fileId"] in by_id for i in ingested)
+    assert ingested[0]["fieldData"]["image"]["alt"] == "Photo 0"
+
+
+# -- failures and retries -------------------------------------------------------------------------------
+
+
+def test_webflow_faults_lose_nothing_and_duplicate_nothing(events: Any, gcs: Any, sandbox: Any) -> None:
+    item = create_item(sandbox, "posts", {"name": "Faulty", "slug": "faulty"})
+    blob = put_object(gcs, "uploads/posts/faulty/hero.png", PNG)
+    event = finalized_event(blob)
+    sandbox.configure(faults={"errorRate": 0.35, "rateLimitRate": 0.1, "dropAfterWriteRate": 0.25, "seed": 7})
+
+    statuses = []
+    for _attempt in range(25):  # the platform redelivers while the handler raises
+        statuses.append(deliver(events, event).status_code)
+        if statuses[-1] == 200:
+            break
+    sandbox.configure(faults={})
+
+    assert statuses[-1] == 200
+    recorded = ledger(gcs, "uploads/posts/faulty/hero.png")
+    uploaded = [a for a in assets(sandbox) if a.get("size")]
+    assert [a["id"] for a in uploaded] == [recorded["webflow-asset-id"]]
+    assert get_item(sandbox, "posts", item["id"])["fieldData"]["hero"]["fileId"] == recorded["webflow-asset-id"]
+    assert "webflow-claim" not in recorded
+    assert deliver(events, event).status_code == 200 and len(uploaded) == len(
+        [a for a in assets(sandbox) if a.get("size")])
+
+
+def test_a_crash_after_the_upload_reuses_the_asset(
+    events: Any, gcs: Any, sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ledger write after a finished upload failed: the retry must not create a second asset."""
+    from shared.storage import Storage
+
+    blob = put_object(gcs, "uploads/photo.png", PNG)
+    event = finalized_event(blob)
+    original = Storage.record_success
+    calls = {"n": 0}
+
+    def crash_once(self: Storage, *args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ConnectionError("lost the connection to Cloud Storage")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Storage, "record_success", crash_once)
+    assert deliver(events, event).status_code == 500
+    assert ledger(gcs, "uploads/photo.png").get("webflow-pending-asset-id")
+    assert deliver(events, event).status_code == 200
+
+    (asset,) = assets(sandbox)
+    assert ledger(gcs, "uploads/photo.png")["webflow-asset-id"] == asset["id"]
+
+
+def test_a_storage_outage_raises_for_redelivery(events: Any, gcs: Any, sandbox: Any) -> None:
+    blob = put_object(gcs, "uploads/photo.png", PNG)
+    event = finalized_event(blob)
+    os.environ["STORAGE_EMULATOR_HOST"] = "http://127.0.0.1:9"  # nothing listens there
+    sys.modules["main"].reset_state()
+    assert deliver(events, event).status_code == 500
+    os.environ["STORAGE_EMULATOR_HOST"] = gcs.host
+    sys.modules["main"].reset_state()
+    assert deliver(events, event).status_code == 200
+    assert len(assets(sandbox)) == 1
+
+
+def test_other_event_types_are_acknowledged(events: Any, gcs: Any, sandbox: Any) -> None:
+    blob = put_object(gcs, "uploads/photo.png", PNG)
+    event = finalized_event(blob)
+    event["type"] = "google.cloud.storage.object.v1.metadataUpdated"
+    assert deliver(events, event).status_code == 200
+    assert assets(sandbox) == []
+
+
+# -- the HTTP entry ---------------------------------------------------------------------------------------
+
+
+def test_http_entry_uploads_by_bucket_and_name(http_client: Any, gcs: Any, sandbox: Any) -> None:
+    put_object(gcs, "uploads/report.pdf", PDF, content_type="application/pdf")
+    body = {"bucket": gcs.bucket_name, "name": "uploads/report.pdf"}
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+
+    first = http_client.post("/", json=body, headers=headers)
+    again = http_client.post("/", json=body, headers=headers)
+
+    assert first.status_code == 200 and first.get_json()["status"] == "uploaded"
+    assert again.status_code == 200 and again.get_json()["status"] == "already_processed"
+    assert first.get_json()["assetId"] == again.get_json()["assetId"] == assets(sandbox)[0]["id"]
+
+
+def test_http_entry_requires_an_api_key(http_client: Any, gcs: Any, sandbox: Any) -> None:
+    response = http_client.post("/", json={"bucket": gcs.bucket_name, "name": "uploads/x.png"},
+                                headers={"Authorization": "Bearer wrong"})
+    assert response.status_code == 401
+    assert sandbox.stats()["total"] == 0
+
+
+def test_http_entry_reports_a_rejection(http_client: Any, gcs: Any, sandbox: Any) -> None:
+    put_object(gcs, "uploads/tool.exe", b"MZ", content_type="application/octet-stream")
+    response = http_client.post("/", json={"bucket": gcs.bucket_name, "name": "uploads/tool.exe"},
+                                headers={"Authorization": f"Bearer {API_KEY}"})
+    assert response.status_code == 422
+    assert response.get_json()["reason"] == "extension .exe is not allowed"
+
+
+def test_http_entry_validates_the_body(http_client: Any, gcs: Any) -> None:
+    response = http_client.post("/", json={"bucket": gcs.bucket_name},
+                                headers={"Authorization": f"Bearer {API_KEY}"})
+    assert response.status_code == 400
