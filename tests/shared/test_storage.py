@@ -287,7 +287,7 @@ class _RecordingBucket:
     def blob(self, name: str, generation: int | None = None) -> _RecordingBlob:
         return _RecordingBlob(self, name, generation)
 
-    def get_blob(self, name: str) -> None:
+    def get_blob(self, name: str, **kwargs: Any) -> None:
         return None
 
 
