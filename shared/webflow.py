@@ -659,7 +659,7 @@ class WebflowClient:
                     self._settle_unknown(collection_id, route, batch, state, exc, live=live)
                     continue
                 logger.warning(
-                    "create outcome unknown; re-sending after checking slugs",
+                    "create outcome unknown; re-sending, duplicate slugs will tell what was applied",
                     extra={"items": len(batch), "failure": str(exc.cause), "delaySeconds": round(delay, 3)},
                 )
                 self._sleep(delay)

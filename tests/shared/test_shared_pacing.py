@@ -1,0 +1,155 @@
+"""Unit tests of shared.pacing with an injected clock."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from shared.pacing import SlidingWindowLimiter, limiter_for, reset_limiters
+
+
+class FakeTime:
+    """A clock whose sleep moves time forward instantly."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def _send(limiter: SlidingWindowLimiter, fake: FakeTime, headers: dict[str, str] | None = None) -> float:
+    """Acquire, 'send', complete; return the send time."""
+    slot = limiter.acquire()
+    sent = fake.now
+    limiter.complete(slot, headers)
+    return sent
+
+
+def _max_in_any_window(times: list[float], window: float) -> int:
+    return max(sum(1 for t in times if start <= t < start + window) for start in times)
+
+
+def test_burst_up_to_the_limit_then_waits_for_the_window() -> None:
+    fake = FakeTime()
+    limiter = SlidingWindowLimiter(5, clock=fake.clock, sleep=fake.sleep)
+
+    times = [_send(limiter, fake) for _ in range(6)]
+
+    assert times[:5] == [1000.0] * 5
+    assert times[5] == pytest.approx(1060.0)
+
+
+def test_never_more_than_limit_in_any_sliding_minute_even_after_idle() -> None:
+    fake = FakeTime()
+    limiter = SlidingWindowLimiter(10, clock=fake.clock, sleep=fake.sleep)
+    times = []
+    for burst in range(5):
+        times += [_send(limiter, fake) for _ in range(7)]
+        fake.now += 25 + burst  # idle spells of different lengths
+
+    assert _max_in_any_window(times, 60.0) <= 10
+
+
+def test_remaining_zero_makes_the_next_request_wait() -> None:
+    fake = FakeTime()
+    limiter = SlidingWindowLimiter(60, clock=fake.clock, sleep=fake.sleep)
+
+    _send(limiter, fake, {"x-ratelimit-limit": "60", "x-ratelimit-remaining": "0"})
+    second = _send(limiter, fake, {"x-ratelimit-limit": "60", "x-ratelimit-remaining": "59"})
+
+    assert second == pytest.approx(1060.0)
+
+
+def test_lower_server_limit_wins() -> None:
+    fake = FakeTime()
+    limiter = SlidingWindowLimiter(60, clock=fake.clock, sleep=fake.sleep)
+
+    times = [
+        _send(limiter, fake, {"x-ratelimit-limit": "3", "x-ratelimit-remaining": str(2 - n)}) for n in range(3)
+    ]
+    times.append(_send(limiter, fake))
+
+    assert limiter.limit == 3
+    assert times[3] == pytest.approx(1060.0)
+
+
+def test_other_clients_use_of_the_token_is_counted() -> None:
+    fake = FakeTime()
+    limiter = SlidingWindowLimiter(10, clock=fake.clock, sleep=fake.sleep)
+
+    # The server has seen 8 requests although this process sent one.
+    _send(limiter, fake, {"x-ratelimit-limit": "10", "x-ratelimit-remaining": "2"})
+
+    assert limiter.snapshot()["used"] == 8
+
+
+def test_server_forgetting_frees_slots_when_nothing_in_flight() -> None:
+    fake = FakeTime()
+    limiter = SlidingWindowLimiter(5, clock=fake.clock, sleep=fake.sleep)
+    for _ in range(4):
+        _send(limiter, fake, {"x-ratelimit-limit": "5", "x-ratelimit-remaining": "4"})
+
+    assert limiter.snapshot()["used"] == 1
+
+
+def test_no_rate_limit_headers_on_success_turns_pacing_off() -> None:
+    fake = FakeTime()
+    limiter = SlidingWindowLimiter(2, clock=fake.clock, sleep=fake.sleep)
+
+    times = [_send(limiter, fake, {}) for _ in range(10)]
+
+    assert times == [1000.0] * 10
+
+
+def test_error_without_headers_keeps_pacing() -> None:
+    fake = FakeTime()
+    limiter = SlidingWindowLimiter(2, clock=fake.clock, sleep=fake.sleep)
+
+    for _ in range(2):
+        limiter.complete(limiter.acquire(), {}, authoritative=False)
+    third = _send(limiter, fake)
+
+    assert third == pytest.approx(1060.0)
+
+
+def test_in_flight_slots_count_until_completed() -> None:
+    limiter = SlidingWindowLimiter(2)
+    first, second = limiter.acquire(), limiter.acquire()
+    acquired = threading.Event()
+
+    def third() -> None:
+        limiter.complete(limiter.acquire())
+        acquired.set()
+
+    worker = threading.Thread(target=third)
+    worker.start()
+    assert not acquired.wait(0.2)
+    limiter.complete(first)
+    limiter.complete(second)
+    # Completed slots stay for the whole window: the third waits (real clock).
+    assert not acquired.wait(0.2)
+    limiter.window = 0.0
+    with limiter._cond:
+        limiter._cond.notify_all()
+    assert acquired.wait(2.0)
+    worker.join()
+
+
+def test_limiter_is_shared_per_token() -> None:
+    reset_limiters()
+
+    first = limiter_for("token-a", 60)
+    same = limiter_for("token-a", 120)
+    other = limiter_for("token-b", 60)
+
+    assert first is same
+    assert first is not other
+    assert first.configured_limit == 60
+    reset_limiters()

@@ -1,0 +1,532 @@
+"""Unit tests of shared.webflow against an in-process fake (httpx.MockTransport)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+
+import httpx
+import pytest
+
+from shared.errors import (
+    AuthenticationError,
+    BadRequestError,
+    InternalServerError,
+    RateLimitError,
+    WebflowConnectionError,
+    WebflowTimeoutError,
+)
+from shared.models import AssetUpload, NewItem
+from shared.pacing import SlidingWindowLimiter
+from shared.webflow import WebflowClient, multipart_body
+from tests.shared.webflow_fake import FakeWebflow
+
+TOKEN = "secret-token-0123456789abcdef"
+
+
+def new_items(count: int, prefix: str = "item") -> list[NewItem]:
+    return [NewItem(field_data={"name": f"{prefix} {n}", "slug": f"{prefix}-{n}"}) for n in range(count)]
+
+
+def make_client(transport: httpx.BaseTransport, **options: object) -> tuple[WebflowClient, list[float]]:
+    slept: list[float] = []
+    client = WebflowClient(
+        TOKEN,
+        base_url="http://webflow.test/v2",
+        transport=transport,
+        sleep=slept.append,
+        rand=lambda: 0.0,
+        limiter=SlidingWindowLimiter(10_000),
+        **options,  # type: ignore[arg-type]
+    )
+    return client, slept
+
+
+@pytest.fixture
+def fake() -> FakeWebflow:
+    return FakeWebflow()
+
+
+# ---------------------------------------------------------------- chunking
+def test_250_items_are_sent_in_three_requests_in_input_order(fake: FakeWebflow) -> None:
+    client, _ = make_client(fake.transport())
+
+    results = client.create_items("col", new_items(250))
+
+    assert fake.routes() == ["POST /v2/collections/col/items"] * 3
+    assert [len(json.loads(r.content)["items"]) for r in fake.requests] == [100, 100, 50]
+    assert [r.index for r in results] == list(range(250))
+    assert all(r.status == "created" for r in results)
+    assert [r.item.slug for r in results] == [f"item-{n}" for n in range(250)]  # type: ignore[union-attr]
+
+
+def test_1000_items_cost_10_requests(fake: FakeWebflow) -> None:
+    client, _ = make_client(fake.transport())
+
+    client.create_items("col", new_items(1000))
+
+    assert len(fake.requests) == 10
+
+
+def test_items_sent_with_is_draft_explicit(fake: FakeWebflow) -> None:
+    client, _ = make_client(fake.transport())
+
+    client.create_items("col", [NewItem(field_data={"name": "a", "slug": "a"}, is_draft=True)])
+
+    assert json.loads(fake.requests[0].content)["items"][0]["isDraft"] is True
+
+
+def test_live_create_goes_to_the_live_endpoint() -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        body = json.loads(request.content)
+        return httpx.Response(202, json={"items": [{"id": "x", **e} for e in body["items"]]})
+
+    client, _ = make_client(httpx.MockTransport(handler))
+
+    client.create_items("col", new_items(1), live=True)
+
+    assert seen == ["/v2/collections/col/items/live"]
+
+
+def test_bulk_items_with_locales_go_to_bulk_endpoint_and_map_variants() -> None:
+    bodies: list[dict] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        bodies.append(body)
+        variants = [
+            {"id": f"id-{data['slug']}", "cmsLocaleId": locale, "fieldData": data}
+            for data in body["fieldData"]
+            for locale in body["cmsLocaleIds"]
+        ]
+        return httpx.Response(202, json={"items": variants})
+
+    client, _ = make_client(httpx.MockTransport(handler))
+    items = [
+        NewItem(field_data={"name": f"n{n}", "slug": f"s{n}"}, cms_locale_ids=["en", "fr"]) for n in range(3)
+    ]
+
+    results = client.create_items("col", items)
+
+    assert bodies[0]["cmsLocaleIds"] == ["en", "fr"]
+    assert [r.item.id for r in results] == ["id-s0", "id-s1", "id-s2"]  # type: ignore[union-attr]
+    assert all(r.item.cms_locale_id == "en" for r in results)  # type: ignore[union-attr]
+
+
+# ---------------------------------------------------------------- per-item failures
+def test_preexisting_slug_is_reported_duplicate_and_the_rest_resent(fake: FakeWebflow) -> None:
+    fake.add("someone else", "item-3")
+    client, _ = make_client(fake.transport())
+
+    results = client.create_items("col", new_items(5))
+
+    assert [r.status for r in results] == ["created"] * 3 + ["failed", "created"]
+    assert results[3].error.code == "duplicate_slug"  # type: ignore[union-attr]
+    assert results[3].error.details == [  # type: ignore[union-attr]
+        {"param": "slug", "description": "Unique value is already in database: 'item-3'"}
+    ]
+    assert len(fake.requests) == 2
+
+
+def test_invalid_item_without_index_in_details_is_found_by_halving(fake: FakeWebflow) -> None:
+    items = new_items(8)
+    items[5] = NewItem(field_data={"name": "", "slug": "nameless"})
+    client, _ = make_client(fake.transport())
+
+    results = client.create_items("col", items)
+
+    assert [r.status for r in results] == ["created"] * 5 + ["failed"] + ["created"] * 2
+    assert results[5].error.code == "validation_error"  # type: ignore[union-attr]
+    assert results[5].error.details == [{"param": "name", "description": "Field is required"}]  # type: ignore[union-attr]
+    assert len(fake.items) == 7
+
+
+def test_detail_naming_an_index_is_attributed_without_halving() -> None:
+    calls: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        entries = json.loads(request.content)["items"]
+        calls.append(len(entries))
+        if len(calls) == 1:
+            details = [{"param": "items[2].fieldData.rating", "description": "Must be a number"}]
+            return httpx.Response(400, json={"code": "validation_error", "message": "Validation Error", "details": details})
+        return httpx.Response(202, json={"items": [{"id": e["fieldData"]["slug"], **e} for e in entries]})
+
+    client, _ = make_client(httpx.MockTransport(handler))
+
+    results = client.create_items("col", new_items(4))
+
+    assert calls == [4, 3]
+    assert [r.status for r in results] == ["created", "created", "failed", "created"]
+
+
+def test_slug_repeated_in_input_fails_without_a_request(fake: FakeWebflow) -> None:
+    items = new_items(2) + [NewItem(field_data={"name": "again", "slug": "item-0"})]
+    client, _ = make_client(fake.transport())
+
+    results = client.create_items("col", items)
+
+    assert [r.status for r in results] == ["created", "created", "failed"]
+    assert results[2].error.code == "duplicate_slug"  # type: ignore[union-attr]
+    assert len(fake.requests) == 1
+
+
+# ---------------------------------------------------------------- no duplicates after ambiguous failures
+def test_dropped_connection_after_apply_reports_created_without_duplicates(fake: FakeWebflow) -> None:
+    fake.faults.extend(["drop"])
+    client, slept = make_client(fake.transport())
+
+    results = client.create_items("col", new_items(50))
+
+    assert all(r.status == "created" for r in results)
+    assert len(fake.items) == 50
+    assert {r.item.slug for r in results} == {f"item-{n}" for n in range(50)}  # type: ignore[union-attr]
+    # create (dropped), re-send (400 duplicates), one page of newest items.
+    assert fake.routes() == [
+        "POST /v2/collections/col/items",
+        "POST /v2/collections/col/items",
+        "GET /v2/collections/col/items",
+    ]
+    assert len(slept) == 1
+
+
+def test_read_timeout_without_apply_is_resent_once(fake: FakeWebflow) -> None:
+    fake.faults.extend(["timeout"])
+    client, _ = make_client(fake.transport())
+
+    results = client.create_items("col", new_items(3))
+
+    assert [r.status for r in results] == ["created"] * 3
+    assert len(fake.requests) == 2
+
+
+def test_after_ambiguous_send_preexisting_slug_with_other_name_stays_duplicate(fake: FakeWebflow) -> None:
+    fake.add("someone else", "item-1")
+    fake.faults.extend(["500"])
+    client, _ = make_client(fake.transport())
+
+    results = client.create_items("col", new_items(3))
+
+    assert [r.status for r in results] == ["created", "failed", "created"]
+    assert results[1].error.code == "duplicate_slug"  # type: ignore[union-attr]
+    assert fake.items["item-1"]["fieldData"]["name"] == "someone else"
+
+
+def test_gateway_503_on_create_is_treated_as_unknown_outcome(fake: FakeWebflow) -> None:
+    fake.faults.extend(["503"])
+    client, _ = make_client(fake.transport())
+
+    results = client.create_items("col", new_items(2))
+
+    assert [r.status for r in results] == ["created", "created"]
+    assert len(fake.items) == 2
+
+
+def test_gateway_502_after_the_write_counts_as_created(fake: FakeWebflow) -> None:
+    fake.faults.extend(["502-after-write"])
+    client, _ = make_client(fake.transport())
+
+    results = client.create_items("col", new_items(4))
+
+    assert [r.status for r in results] == ["created"] * 4
+    assert len(fake.items) == 4
+
+
+def test_repeated_drops_never_duplicate(fake: FakeWebflow) -> None:
+    fake.faults.extend(["drop", "drop", "500", "drop"])
+    client, _ = make_client(fake.transport())
+
+    results = client.create_items("col", new_items(120))
+
+    assert all(r.status == "created" for r in results)
+    assert len(fake.items) == 120
+    ids = [r.item.id for r in results]  # type: ignore[union-attr]
+    assert len(set(ids)) == 120
+
+
+def test_exhausted_retries_after_drop_still_report_what_exists(fake: FakeWebflow) -> None:
+    fake.faults.extend(["drop", "timeout", "timeout"])
+    client, _ = make_client(fake.transport(), max_retries=2)
+
+    results = client.create_items("col", new_items(3))
+
+    assert [r.status for r in results] == ["created"] * 3
+    assert len(fake.items) == 3
+
+
+def test_exhausted_retries_without_apply_report_failure(fake: FakeWebflow) -> None:
+    fake.faults.extend(["timeout", "timeout", "timeout"])
+    client, _ = make_client(fake.transport(), max_retries=2)
+
+    results = client.create_items("col", new_items(2))
+
+    assert [r.status for r in results] == ["failed", "failed"]
+    assert results[0].error.code == "timeout"  # type: ignore[union-attr]
+    assert fake.items == {}
+
+
+# ---------------------------------------------------------------- retries and errors
+def test_idempotent_get_retries_5xx_and_connect_errors(fake: FakeWebflow) -> None:
+    fake.faults.extend(["500", "connect", "timeout"])
+    client, slept = make_client(fake.transport())
+
+    page = client.list_items("col")
+
+    assert page.items == []
+    assert slept == [0.5, 1.0, 2.0]
+
+
+def test_429_waits_retry_after(fake: FakeWebflow) -> None:
+    fake.faults.extend(["429"])
+    client, slept = make_client(fake.transport())
+
+    client.list_items("col")
+
+    assert slept == [2.0]
+
+
+def test_429_beyond_the_budget_raises_with_retry_after() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(429, json={"code": "too_many_requests", "message": "Too Many Requests"}, headers={"retry-after": "60"})
+
+    client, slept = make_client(httpx.MockTransport(handler), max_retry_seconds=10)
+
+    with pytest.raises(RateLimitError) as info:
+        client.list_items("col")
+
+    assert info.value.retry_after == 60
+    assert slept == []
+
+
+def test_retries_stop_at_max_retries_and_raise_typed_error() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(502, text="<html>bad gateway</html>")
+
+    client, slept = make_client(httpx.MockTransport(handler), max_retries=3)
+
+    with pytest.raises(InternalServerError) as info:
+        client.get_site("site")
+
+    assert info.value.status_code == 502
+    assert len(slept) == 3
+
+
+def test_timeouts_raise_timeout_error(fake: FakeWebflow) -> None:
+    fake.faults.extend(["timeout"] * 3)
+    client, _ = make_client(fake.transport(), max_retries=2)
+
+    with pytest.raises(WebflowTimeoutError):
+        client.list_items("col")
+
+
+def test_connection_error_is_typed(fake: FakeWebflow) -> None:
+    fake.faults.extend(["connect"] * 3)
+    client, _ = make_client(fake.transport(), max_retries=2)
+
+    with pytest.raises(WebflowConnectionError):
+        client.list_items("col")
+
+
+def test_error_body_reaches_caller_intact_and_token_never_in_it() -> None:
+    details = [{"param": "fieldData.rating", "description": "Must be a number"}]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            400,
+            json={"code": "validation_error", "message": "Validation Error", "externalReference": None, "details": details},
+            headers={"x-request-id": "req-42"},
+        )
+
+    client, _ = make_client(httpx.MockTransport(handler))
+
+    with pytest.raises(BadRequestError) as info:
+        client.get_item("col", "item")
+
+    err = info.value
+    assert (err.status_code, err.code, err.details, err.request_id) == (400, "validation_error", details, "req-42")
+    assert TOKEN not in str(err) and TOKEN not in repr(err)
+
+
+def test_401_is_not_retried() -> None:
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(401, json={"code": "not_authorized", "message": "Request not authorized"})
+
+    client, _ = make_client(httpx.MockTransport(handler))
+
+    with pytest.raises(AuthenticationError):
+        client.create_items("col", new_items(2))
+
+    assert len(calls) == 1
+
+
+def test_repr_and_logs_hide_the_token(fake: FakeWebflow, capsys: pytest.CaptureFixture[str]) -> None:
+    fake.faults.extend(["500"])
+    client, _ = make_client(fake.transport())
+
+    client.list_items("col")
+    logging.getLogger("webflow").warning("header was Authorization: Bearer %s", TOKEN)
+
+    assert TOKEN not in repr(client)
+    out = capsys.readouterr().out
+    assert "retrying Webflow request" in out
+    assert TOKEN not in out
+
+
+def test_schema_cached_with_ttl() -> None:
+    calls = []
+    now = [0.0]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(200, json={"id": "col", "displayName": "Posts", "fields": []})
+
+    client = WebflowClient(
+        TOKEN,
+        base_url="http://webflow.test/v2",
+        transport=httpx.MockTransport(handler),
+        clock=lambda: now[0],
+        schema_cache_ttl=300,
+        limiter=SlidingWindowLimiter(100),
+    )
+
+    client.get_collection("col")
+    client.get_collection("col")
+    now[0] = 301
+    client.get_collection("col")
+    client.get_collection("col", refresh=True)
+
+    assert len(calls) == 3
+
+
+def test_iter_items_walks_every_page(fake: FakeWebflow) -> None:
+    for n in range(230):
+        fake.add(f"n{n}", f"s{n}")
+    client, _ = make_client(fake.transport())
+
+    slugs = [item.slug for item in client.iter_items("col")]
+
+    assert len(slugs) == 230 and len(set(slugs)) == 230
+    assert len(fake.requests) == 3
+
+
+# ---------------------------------------------------------------- multipart upload
+@pytest.mark.parametrize("size", [0, 1, 65535, 65536, 65537, 200_000])
+def test_multipart_length_is_exact(size: int) -> None:
+    fields = {"acl": "public-read", "key": "a/b.png", "Policy": "p=="}
+
+    body = multipart_body(fields, "b.png", io.BytesIO(b"x" * size), size, "image/png")
+
+    assert len(b"".join(body)) == body.content_length
+
+
+def test_multipart_is_parsed_back_in_order_with_file_last() -> None:
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
+    fields = {"acl": "public-read", "bucket": "b", "X-Amz-Date": "20260101T000000Z", "key": "k/x.png"}
+    data = bytes(range(256)) * 300
+    body = multipart_body(fields, "x.png", io.BytesIO(data), len(data), "image/png")
+
+    raw = f"Content-Type: {body.content_type}\r\n\r\n".encode() + b"".join(body)
+    message = BytesParser(policy=HTTP).parsebytes(raw)
+    parts = list(message.iter_parts())
+
+    assert [p.get_param("name", header="content-disposition") for p in parts] == [*fields, "file"]
+    assert parts[-1].get_content() == data
+    assert parts[-1].get_filename() == "x.png"
+
+
+def test_multipart_reads_in_64k_pieces_and_never_past_size() -> None:
+    class Recording(io.BytesIO):
+        reads: list[int] = []
+
+        def read(self, n: int = -1) -> bytes:  # type: ignore[override]
+            self.reads.append(n)
+            return super().read(n)
+
+    stream = Recording(b"y" * 150_000 + b"TRAILING")
+    body = multipart_body({}, "f.bin", stream, 150_000, "application/octet-stream")
+
+    list(body)
+
+    assert max(stream.reads) == 65536 and -1 not in stream.reads
+    assert stream.tell() == 150_000
+
+
+def test_short_stream_raises() -> None:
+    body = multipart_body({}, "f.bin", io.BytesIO(b"abc"), 10, "application/octet-stream")
+
+    with pytest.raises(ValueError, match="7 bytes before"):
+        list(body)
+
+
+def _upload(url: str = "http://127.0.0.1:9/_s3/bucket") -> AssetUpload:
+    return AssetUpload(
+        id="asset1",
+        upload_url=url,
+        upload_details={"acl": "public-read", "key": "site/abc.png", "success_action_status": "201"},
+        file_name="abc.png",
+    )
+
+
+def test_upload_sends_content_length_without_auth_or_chunking() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        request.read()
+        seen.append(request)
+        return httpx.Response(201, text="<PostResponse><Key>site/abc.png</Key></PostResponse>")
+
+    client, _ = make_client(httpx.MockTransport(handler))
+    data = b"\x89PNG" + b"z" * 100_000
+
+    client.upload_to_presigned(_upload(), io.BytesIO(data), len(data), "image/png")
+
+    (request,) = seen
+    assert str(request.url) == "http://127.0.0.1:9/_s3/bucket"
+    assert "authorization" not in request.headers
+    assert "transfer-encoding" not in request.headers
+    assert int(request.headers["content-length"]) == len(request.content)
+    assert request.content.endswith(b"--\r\n") and data in request.content
+
+
+def test_upload_s3_error_becomes_api_error_with_code_and_message() -> None:
+    xml = "<?xml version='1.0'?><Error><Code>BadDigest</Code><Message>The Content-MD5 you specified did not match</Message></Error>"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(400, text=xml, headers={"content-type": "application/xml"})
+
+    client, _ = make_client(httpx.MockTransport(handler))
+
+    with pytest.raises(BadRequestError) as info:
+        client.upload_to_presigned(_upload(), io.BytesIO(b"abc"), 3, "image/png")
+
+    assert info.value.code == "BadDigest"
+    assert info.value.message == "The Content-MD5 you specified did not match"
+
+
+def test_upload_retries_seekable_stream_from_its_start() -> None:
+    bodies: list[bytes] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(request.read())
+        if len(bodies) == 1:
+            return httpx.Response(503, text="<Error><Code>SlowDown</Code><Message>x</Message></Error>")
+        return httpx.Response(201, text="<PostResponse/>")
+
+    client, slept = make_client(httpx.MockTransport(handler))
+    data = hashlib.sha256(b"seed").digest() * 5000
+
+    client.upload_to_presigned(_upload(), io.BytesIO(data), len(data), "image/png")
+
+    assert len(bodies) == 2
+    assert data in bodies[1]
+    assert len(slept) == 1
