@@ -94,25 +94,22 @@ class _StateReader:
         return response.json()
 
     def _read(self) -> dict[str, Any]:
-        collections = {}
+        # Each part is read on its own, so that one failing read still shows the rest.
+        collections: dict[str, Any] = {}
         for name, collection_id in self.config.collections.items():
-            newest = {"limit": SHOWN_ITEMS, "sortBy": "createdOn", "sortOrder": "desc"}
-            staged = self._get(f"/collections/{collection_id}/items", **newest)
-            live = self._get(f"/collections/{collection_id}/items/live", **newest)
-            live_ids = {item["id"] for item in live.get("items", [])}
-            image_field = IMAGE_FIELDS.get(name)
-            collections[name] = {
-                "id": collection_id,
-                "stagedTotal": staged.get("pagination", {}).get("total"),
-                "liveTotal": live.get("pagination", {}).get("total"),
-                "items": [_shown_item(item, image_field, live_ids) for item in staged.get("items", [])],
-            }
-        assets = self._get(f"/sites/{self.config.site_id}/assets").get("assets", [])
-        assets.sort(key=lambda asset: asset.get("createdOn") or "", reverse=True)
-        return {
-            "collections": collections,
-            "assetsTotal": len(assets),
-            "assets": [
+            try:
+                collections[name] = self._read_collection(name, collection_id)
+            except (httpx.HTTPError, ValueError) as exc:
+                collections[name] = {"id": collection_id, "items": [], "error": _reason(exc)}
+        state: dict[str, Any] = {"collections": collections, "assets": [], "assetsTotal": None}
+        try:
+            assets = self._get(f"/sites/{self.config.site_id}/assets").get("assets", [])
+        except (httpx.HTTPError, ValueError) as exc:
+            state["assetsError"] = _reason(exc)
+        else:
+            assets.sort(key=lambda asset: asset.get("createdOn") or "", reverse=True)
+            state["assetsTotal"] = len(assets)
+            state["assets"] = [
                 {
                     "id": asset.get("id"),
                     "fileName": asset.get("originalFileName") or asset.get("displayName"),
@@ -122,12 +119,31 @@ class _StateReader:
                     "createdOn": asset.get("createdOn"),
                 }
                 for asset in assets[:SHOWN_ITEMS]
-            ],
-            "readAt": time.strftime("%H:%M:%S"),
+            ]
+        state["readAt"] = time.strftime("%H:%M:%S")
+        return state
+
+    def _read_collection(self, name: str, collection_id: str) -> dict[str, Any]:
+        newest = {"limit": SHOWN_ITEMS, "sortBy": "createdOn", "sortOrder": "desc"}
+        staged = self._get(f"/collections/{collection_id}/items", **newest)
+        live = self._get(f"/collections/{collection_id}/items/live", **newest)
+        live_ids = {item["id"] for item in live.get("items", [])}
+        image_field = IMAGE_FIELDS.get(name)
+        return {
+            "id": collection_id,
+            "stagedTotal": staged.get("pagination", {}).get("total"),
+            "liveTotal": live.get("pagination", {}).get("total"),
+            "items": [_shown_item(item, image_field, live_ids) for item in staged.get("items", [])],
         }
 
     def close(self) -> None:
         self._http.close()
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, httpx.HTTPStatusError):
+        return f"HTTP {exc.response.status_code} from the sandbox"
+    return f"{type(exc).__name__} reading the sandbox"
 
 
 def _shown_item(item: dict[str, Any], image_field: str | None, live_ids: set[str]) -> dict[str, Any]:
@@ -202,8 +218,14 @@ class _Handler(BaseHTTPRequestHandler):
     site: DemoSite
     server_version = "devstack-demo"
 
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        # The live view polls every few seconds: log submissions and failures, not every poll.
+        status = int(code) if str(code).isdigit() else 0
+        if self.command != "GET" or status >= 400:
+            self.site.log.info(f"{self.command} {self.path} {code}")
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
-        self.site.log.info(f"{self.command} {self.path} {args[1] if len(args) > 1 else ''}".strip())
+        self.site.log.info(format % args)
 
     def do_GET(self) -> None:  # noqa: N802 (stdlib name)
         path = urlsplit(self.path).path
@@ -213,12 +235,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = resources.files("devstack").joinpath(f"site{path}").read_bytes()
             self._send(HTTPStatus.OK, body, STATIC[path])
         elif path == "/api/state":
-            try:
-                state = self.site.reader.state()
-            except (httpx.HTTPError, ValueError) as exc:
-                self._json(HTTPStatus.BAD_GATEWAY, {"error": f"cannot read the sandbox: {exc}"})
-                return
-            self._json(HTTPStatus.OK, state)
+            self._json(HTTPStatus.OK, self.site.reader.state())
         elif path == "/healthz":
             self._json(HTTPStatus.OK, {"ok": True})
         else:

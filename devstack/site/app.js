@@ -37,6 +37,7 @@ function renderCollection(name, collection) {
   const totals = `${collection.stagedTotal ?? "?"} staged, ${collection.liveTotal ?? "?"} live`;
   return el("article", { class: "collection", "data-collection": name },
     el("h3", {}, name, " ", el("small", {}, totals)),
+    collection.error ? el("p", { class: "error" }, collection.error) : "",
     rows.length
       ? el("table", {}, el("thead", {}, el("tr", {}, ...["image", "name", "slug", "status", "live"].map((h) => el("th", {}, h)))),
           el("tbody", {}, ...rows))
@@ -46,7 +47,8 @@ function renderCollection(name, collection) {
 function render(state) {
   const collections = document.getElementById("collections");
   collections.replaceChildren(...Object.entries(state.collections).map(([name, c]) => renderCollection(name, c)));
-  document.getElementById("assets-total").textContent = `(${state.assetsTotal})`;
+  document.getElementById("assets-total").textContent =
+    state.assetsError ? `(${state.assetsError})` : `(${state.assetsTotal})`;
   document.getElementById("assets").replaceChildren(...state.assets.map((asset) =>
     el("figure", { "data-asset-id": asset.id }, image(asset.url, asset.fileName ?? ""),
       el("figcaption", {}, `${asset.fileName ?? asset.id} · ${asset.size ?? "?"} bytes`))));
