@@ -7,19 +7,33 @@ import binascii
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from shared.config import WebflowSettings, split_list
-from shared.errors import InternalServerError, RateLimitError, WebflowAPIError, WebflowConnectionError
+from shared.errors import (
+    BadRequestError,
+    InternalServerError,
+    RateLimitError,
+    WebflowAPIError,
+    WebflowConnectionError,
+)
 from shared.http import AppError
 from shared.log import get_logger
-from shared.models import Item, PublishResult
+from shared.models import Item
 
 if TYPE_CHECKING:
     from shared.webflow import WebflowClient
@@ -78,7 +92,7 @@ class PublishSettings(WebflowSettings):
 
     @property
     def collection_ids(self) -> list[str]:
-        """Collections scanned for pending items: PUBLISH_COLLECTION_IDS, else WEBFLOW_COLLECTION_ID."""
+        """Collections to scan: PUBLISH_COLLECTION_IDS, else WEBFLOW_COLLECTION_ID."""
         configured = list(dict.fromkeys(split_list(self.publish_collection_ids)))
         if configured:
             return configured
@@ -171,7 +185,8 @@ class PublishReport:
         reason = "rate_limited" if isinstance(error, RateLimitError) else "upstream_unavailable"
         self.stopped = {"reason": reason, "retryAfter": retry_after}
         logger.warning(
-            "publish run stopped", extra={"reason": reason, "remaining": remaining, "error": str(error)}
+            "publish run stopped",
+            extra={"reason": reason, "remaining": remaining, "error": str(error)},
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -221,73 +236,94 @@ def site_cms_locale_ids(client: WebflowClient, site_id: str | None) -> list[str]
     return ids if len(ids) > 1 else []
 
 
+def _variants(
+    client: WebflowClient, collection_id: str, cms_locale_ids: Sequence[str]
+) -> Iterator[Item]:
+    """Every locale variant of every item, in one listing across all locales where the server can.
+
+    Webflow takes a comma-separated cmsLocaleId list, so n items in k locales cost about n*k/100
+    pages; a server that refuses the list (400 on cmsLocaleId, answered before any item) is listed
+    one locale at a time instead.
+    """
+    if len(cms_locale_ids) < 2:
+        yield from client.iter_items(collection_id)
+        return
+    try:
+        yield from client.iter_items(collection_id, cms_locale_id=",".join(cms_locale_ids))
+        return
+    except BadRequestError as exc:
+        if not any(detail.get("param") == "cmsLocaleId" for detail in exc.details):
+            raise
+    logger.info("listing one locale at a time", extra={"collectionId": collection_id})
+    for cms_locale_id in cms_locale_ids:
+        yield from client.iter_items(collection_id, cms_locale_id=cms_locale_id)
+
+
 def find_pending_items(
     client: WebflowClient, collection_id: str, cms_locale_ids: Sequence[str] = ()
 ) -> list[PendingItem]:
-    """Page through a collection (every locale in one listing) and return the items to publish.
+    """Page through a collection and return its items with unpublished changes.
 
-    Each item appears once, with the locales whose variant has unpublished changes.
+    Each item appears once, with the locales whose variant has unpublished changes (none when the
+    site is not localized).
     """
-    locale_filter = ",".join(cms_locale_ids) or None
     variants: dict[str, list[str]] = {}
-    for item in client.iter_items(collection_id, cms_locale_id=locale_filter):
+    for item in _variants(client, collection_id, cms_locale_ids):
         if not has_unpublished_changes(item):
             continue
         locales = variants.setdefault(item.id, [])
         if cms_locale_ids and item.cms_locale_id and item.cms_locale_id not in locales:
             locales.append(item.cms_locale_id)
-    return [PendingItem(collection_id, item_id, tuple(locales)) for item_id, locales in variants.items()]
+    return [
+        PendingItem(collection_id, item_id, tuple(locales)) for item_id, locales in variants.items()
+    ]
 
 
-def _chunks(entries: Sequence[PendingItem], size: int = PUBLISH_CHUNK_SIZE) -> list[Sequence[PendingItem]]:
-    return [entries[start : start + size] for start in range(0, len(entries), size)]
-
-
-def _send_publish(client: WebflowClient, collection_id: str, chunk: Sequence[PendingItem]) -> PublishResult:
-    """One POST .../items/publish for at most 100 items, each with its own locales if any."""
-    ids = [entry.id for entry in chunk]
-    locale_sets = {entry.cms_locale_ids for entry in chunk}
-    if locale_sets == {()}:
-        return client.publish_items(collection_id, ids)
-    if len(locale_sets) == 1:
-        return client.publish_items(collection_id, ids, cms_locale_ids=list(next(iter(locale_sets))))
-    body = {"items": [{"id": entry.id, "cmsLocaleIds": list(entry.cms_locale_ids)} for entry in chunk]}
-    answer = client.request("POST", f"/collections/{collection_id}/items/publish", json=body)
-    return PublishResult.model_validate(answer)
+def _batches(entries: Sequence[PendingItem]) -> list[list[PendingItem]]:
+    """Entries grouped by collection and locale set, in requests of at most 100 items."""
+    groups: dict[tuple[str, tuple[str, ...]], list[PendingItem]] = {}
+    for entry in entries:
+        groups.setdefault((entry.collection_id, entry.cms_locale_ids), []).append(entry)
+    return [
+        group[start : start + PUBLISH_CHUNK_SIZE]
+        for group in groups.values()
+        for start in range(0, len(group), PUBLISH_CHUNK_SIZE)
+    ]
 
 
 def _error_for(item_id: str, errors: Iterable[Any]) -> str:
     """The message of the publish answer's errors that names this item, else a generic one."""
     for error in errors:
-        text = error if isinstance(error, str) else str(error)
+        text = error if isinstance(error, str) else json.dumps(error)
         if item_id in text:
             return text
     return "not published"
 
 
-def publish_entries(client: WebflowClient, entries: Sequence[PendingItem], report: PublishReport) -> None:
-    """Publish entries in chunks of 100 per collection, recording each item in the report.
+def publish_entries(
+    client: WebflowClient, entries: Sequence[PendingItem], report: PublishReport
+) -> None:
+    """Publish entries, one request per 100 items sharing a collection and locales, into the report.
 
     A rate limit or an outage stops the run and counts what was not attempted as remaining.
     """
-    chunks = [
-        (collection_id, chunk)
-        for collection_id in dict.fromkeys(entry.collection_id for entry in entries)
-        for chunk in _chunks([entry for entry in entries if entry.collection_id == collection_id])
-    ]
-    for position, (collection_id, chunk) in enumerate(chunks):
+    batches = _batches(entries)
+    for position, batch in enumerate(batches):
+        collection_id, locales = batch[0].collection_id, list(batch[0].cms_locale_ids)
         try:
-            result = _send_publish(client, collection_id, chunk)
+            result = client.publish_items(
+                collection_id, [entry.id for entry in batch], cms_locale_ids=locales or None
+            )
         except _TRANSIENT as exc:
-            report.stop(exc, remaining=sum(len(rest) for _, rest in chunks[position:]))
+            report.stop(exc, remaining=sum(len(rest) for rest in batches[position:]))
             return
         except WebflowAPIError as exc:
             if exc.status_code not in (400, 404, 409):
                 raise
-            report.failed.extend({"id": entry.id, "error": exc.message} for entry in chunk)
+            report.failed.extend({"id": entry.id, "error": exc.message} for entry in batch)
             continue
         published = set(result.published_item_ids)
-        for entry in chunk:
+        for entry in batch:
             if entry.id in published:
                 report.published.append(entry.id)
             else:
@@ -295,10 +331,12 @@ def publish_entries(client: WebflowClient, entries: Sequence[PendingItem], repor
 
 
 class SitePublishGate:
-    """Remembers this instance's last site publish so a second one within a minute is not even sent."""
+    """Remembers this instance's last site publish: a second one within a minute is not sent."""
 
     def __init__(
-        self, interval: float = SITE_PUBLISH_INTERVAL_SECONDS, clock: Callable[[], float] = time.monotonic
+        self,
+        interval: float = SITE_PUBLISH_INTERVAL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._interval = interval
         self._clock = clock
@@ -319,19 +357,15 @@ class SitePublishGate:
             self._last[site_id] = self._clock()
 
 
-_site_gate = SitePublishGate()
-
-
 def publish_site(
-    client: WebflowClient,
-    settings: PublishSettings,
-    report: PublishReport,
-    gate: SitePublishGate = _site_gate,
+    client: WebflowClient, settings: PublishSettings, report: PublishReport, gate: SitePublishGate
 ) -> None:
     """Publish the whole site at most once a minute; a 429 is reported, never retried here."""
     site_id = settings.webflow_site_id
     if not site_id:
-        raise AppError(400, "site_not_configured", "Publishing the site needs WEBFLOW_SITE_ID to be set")
+        raise AppError(
+            400, "site_not_configured", "Publishing the site needs WEBFLOW_SITE_ID to be set"
+        )
     report.site = {"id": site_id, "published": False}
     if report.dry_run:
         report.remaining = 1
@@ -354,16 +388,23 @@ def publish_site(
     report.site["published"] = True
 
 
-def publish(client: WebflowClient, request: PublishRequest, settings: PublishSettings) -> PublishReport:
-    """Carry out one publish-live request and report per item."""
+def publish(
+    client: WebflowClient,
+    request: PublishRequest,
+    settings: PublishSettings,
+    site_gate: SitePublishGate,
+) -> PublishReport:
+    """Carry out one publish-live request and report per item (the gate spaces site publishes)."""
     report = PublishReport(dry_run=request.dry_run)
     if request.mode == "site":
-        publish_site(client, settings, report)
+        publish_site(client, settings, report, site_gate)
         return report
     if request.mode == "items":
         entries = _requested_entries(request, settings)
     else:
-        collection_ids = [request.collection_id] if request.collection_id else settings.collection_ids
+        collection_ids = (
+            [request.collection_id] if request.collection_id else settings.collection_ids
+        )
         try:
             locale_ids = site_cms_locale_ids(client, settings.webflow_site_id)
             entries = []
@@ -372,7 +413,9 @@ def publish(client: WebflowClient, request: PublishRequest, settings: PublishSet
         except _TRANSIENT as exc:
             report.stop(exc, remaining=0)
             return report
-    logger.info("publishing", extra={"mode": request.mode, "items": len(entries), "dryRun": request.dry_run})
+    logger.info(
+        "publishing", extra={"mode": request.mode, "items": len(entries), "dryRun": request.dry_run}
+    )
     if request.dry_run:
         report.pending = entries
         report.remaining = len(entries)
@@ -387,15 +430,20 @@ def _requested_entries(request: PublishRequest, settings: PublishSettings) -> li
     if collection_id is None:
         if len(settings.collection_ids) != 1:
             raise AppError(
-                400, "collection_required", "collectionId is required when several collections are configured"
+                400,
+                "collection_required",
+                "collectionId is required when several collections are configured",
             )
         collection_id = settings.collection_ids[0]
     locales = tuple(dict.fromkeys(request.cms_locale_ids or ()))
-    return [PendingItem(collection_id, item_id, locales) for item_id in dict.fromkeys(request.item_ids or ())]
+    return [
+        PendingItem(collection_id, item_id, locales)
+        for item_id in dict.fromkeys(request.item_ids or ())
+    ]
 
 
 def publish_client(settings: PublishSettings) -> WebflowClient:
-    """A client with a small retry budget: a rate-limited run stops and leaves work for the next one."""
+    """A client with a small retry budget: a rate-limited run stops and leaves work for the next."""
     from shared.webflow import WebflowClient
 
     return WebflowClient(

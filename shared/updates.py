@@ -10,6 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic.alias_generators import to_camel
 
 from shared.config import WebflowSettings, split_list
+from shared.errors import (
+    ConflictError,
+    InternalServerError,
+    RateLimitError,
+    WebflowAPIError,
+    WebflowConnectionError,
+    WebflowError,
+)
 from shared.fields import FieldError, FieldMapper, FieldValidationError, ReferenceResolver
 from shared.http import AppError
 from shared.log import get_logger
@@ -31,6 +39,10 @@ __all__ = [
 ]
 
 MAX_ITEMS_PER_CALL = 10_000
+PATCH_CHUNK_SIZE = 100
+
+# Failures that stop the sending: the client has already spent its retry budget on them.
+_TRANSIENT = (RateLimitError, InternalServerError, WebflowConnectionError)
 
 logger = get_logger(__name__)
 
@@ -44,7 +56,7 @@ class UpdateItemsSettings(WebflowSettings):
 
     @property
     def api_keys(self) -> list[str]:
-        """Accepted API keys: UPDATE_ITEMS_API_KEYS, falling back to CREATE_ITEMS_API_KEYS when unset."""
+        """Accepted API keys: UPDATE_ITEMS_API_KEYS, else CREATE_ITEMS_API_KEYS."""
         source = self.update_items_api_keys or self.create_items_api_keys
         return split_list(source.get_secret_value()) if source else []
 
@@ -113,7 +125,9 @@ class UpdateResult:
 SlugKey = tuple[str, str | None]
 
 
-def _lookup_slugs(client: WebflowClient, collection_id: str, keys: Sequence[SlugKey]) -> dict[SlugKey, Any]:
+def _lookup_slugs(
+    client: WebflowClient, collection_id: str, keys: Sequence[SlugKey]
+) -> dict[SlugKey, Any]:
     """Find each (slug, cmsLocaleId) once: the item that holds it now, or None."""
     found: dict[SlugKey, Any] = {}
     for key in dict.fromkeys(keys):
@@ -126,10 +140,6 @@ def _not_found(index: int, patch: ItemPatch) -> UpdateResult:
     what = f"id {patch.id!r}" if patch.id is not None else f"slug {patch.slug!r}"
     error = ErrorInfo(code="not_found", message=f"No item with {what}", status_code=404)
     return UpdateResult(index, "not_found", id=patch.id, slug=patch.slug, error=error)
-
-
-def _is_conflict(result: ItemResult) -> bool:
-    return result.status == "failed" and result.error is not None and result.error.status_code == 409
 
 
 def update_items(
@@ -179,7 +189,9 @@ def update_items(
                     details=[{"field": "slug", "message": "Unique value is already in database"}],
                     status_code=400,
                 )
-                results[index] = UpdateResult(index, "failed", id=item_id, slug=patch.slug, error=error)
+                results[index] = UpdateResult(
+                    index, "failed", id=item_id, slug=patch.slug, error=error
+                )
                 continue
         update = ItemUpdate(
             id=item_id,
@@ -195,32 +207,107 @@ def update_items(
     return [results[index] for index in range(len(patches))]
 
 
+Outcome = ItemResult | WebflowAPIError
+Batch = Sequence[tuple[int, ItemUpdate]]
+
+
+def _is_conflict(outcome: Outcome) -> bool:
+    """True for a 409: a live update of an item that was never published."""
+    return isinstance(outcome, ConflictError) or (
+        isinstance(outcome, ItemResult)
+        and outcome.error is not None
+        and outcome.error.status_code == 409
+    )
+
+
+def _patch_batch(
+    client: WebflowClient, collection_id: str, batch: Batch, *, live: bool
+) -> dict[int, Outcome]:
+    """PATCH up to 100 items; a batch refused with 409 is halved until the culprits are found.
+
+    Webflow applies a PATCH all or nothing and its 409 need not say which item was never published,
+    so the halves are re-sent (a PATCH is idempotent): about 2*log2(n) extra requests per such item.
+    """
+    try:
+        outcomes = client.update_items(collection_id, [update for _, update in batch], live=live)
+    except ConflictError as exc:
+        if len(batch) == 1:
+            return {batch[0][0]: exc}
+        middle = len(batch) // 2
+        return _patch_batch(client, collection_id, batch[:middle], live=live) | _patch_batch(
+            client, collection_id, batch[middle:], live=live
+        )
+    return {index: outcome for (index, _), outcome in zip(batch, outcomes, strict=True)}
+
+
+def _patch_all(
+    client: WebflowClient, collection_id: str, pending: Batch, *, live: bool
+) -> tuple[dict[int, Outcome], WebflowError | None]:
+    """PATCH in batches of 100; a rate limit or outage stops the sending and is returned."""
+    outcomes: dict[int, Outcome] = {}
+    for start in range(0, len(pending), PATCH_CHUNK_SIZE):
+        try:
+            outcomes |= _patch_batch(
+                client, collection_id, pending[start : start + PATCH_CHUNK_SIZE], live=live
+            )
+        except _TRANSIENT as exc:
+            return outcomes, exc
+    return outcomes, None
+
+
 def _apply(
     client: WebflowClient,
     collection_id: str,
-    pending: list[tuple[int, ItemUpdate]],
+    pending: Batch,
     patches: Sequence[ItemPatch],
     results: dict[int, UpdateResult],
     *,
     live: bool,
 ) -> None:
-    """Send the updates (chunked by the client) and record each item's outcome."""
-    updates = [update for _, update in pending]
-    outcomes = client.update_items(collection_id, updates, live=live)
+    """Send the updates, record each outcome; never-published items fall back when live."""
+    outcomes, stopped = _patch_all(client, collection_id, pending, live=live)
     conflicts: list[tuple[int, ItemUpdate]] = []
-    for (index, update), outcome in zip(pending, outcomes, strict=True):
-        if live and _is_conflict(outcome):
+    for index, update in pending:
+        outcome = outcomes.get(index)
+        if outcome is None:
+            results[index] = _stopped(index, update, patches[index], stopped)
+        elif live and _is_conflict(outcome):
             conflicts.append((index, update))
-            continue
-        results[index] = _result(index, update, patches[index], outcome, live=live)
-    if conflicts:
+        else:
+            results[index] = _result(index, update, patches[index], outcome, live=live or None)
+    if conflicts and stopped is None:
         _stage_and_publish(client, collection_id, conflicts, patches, results)
+    else:
+        for index, update in conflicts:
+            results[index] = _stopped(index, update, patches[index], stopped)
+
+
+def _stopped(
+    index: int, update: ItemUpdate, patch: ItemPatch, error: WebflowError | None
+) -> UpdateResult:
+    """An item left unsent because Webflow was rate limiting or unavailable."""
+    info = ErrorInfo(
+        code="upstream_unavailable",
+        message=f"Not sent: Webflow is rate limiting or unavailable ({error}); retry later",
+        status_code=getattr(error, "status_code", None),
+    )
+    return UpdateResult(index, "failed", id=update.id, slug=patch.slug, error=info)
 
 
 def _result(
-    index: int, update: ItemUpdate, patch: ItemPatch, outcome: ItemResult, *, live: bool | None
+    index: int, update: ItemUpdate, patch: ItemPatch, outcome: Outcome, *, live: bool | None
 ) -> UpdateResult:
-    """Translate the client's per-item outcome into this function's result."""
+    """Translate one item's outcome into this function's result."""
+    if isinstance(outcome, WebflowAPIError):
+        if outcome.status_code == 404:
+            return _not_found(index, patch)
+        error = ErrorInfo(
+            code=outcome.code,
+            message=outcome.message,
+            details=outcome.details,
+            status_code=outcome.status_code,
+        )
+        return UpdateResult(index, "failed", id=update.id, slug=patch.slug, error=error)
     slug = outcome.item.slug if outcome.item is not None else patch.slug
     if outcome.status == "updated":
         return UpdateResult(index, "updated", id=update.id, slug=slug, live=live)
@@ -232,48 +319,52 @@ def _result(
 def _stage_and_publish(
     client: WebflowClient,
     collection_id: str,
-    conflicts: list[tuple[int, ItemUpdate]],
+    conflicts: Batch,
     patches: Sequence[ItemPatch],
     results: dict[int, UpdateResult],
 ) -> None:
     """Never-published items cannot be patched live: patch them staged, then publish them."""
-    updates = [update for _, update in conflicts]
-    outcomes = client.update_items(collection_id, updates, live=False)
-    staged: list[tuple[int, ItemUpdate, UpdateResult]] = []
-    for (index, update), outcome in zip(conflicts, outcomes, strict=True):
-        result = _result(index, update, patches[index], outcome, live=None)
-        results[index] = result
+    outcomes, stopped = _patch_all(client, collection_id, conflicts, live=False)
+    staged: list[tuple[ItemUpdate, UpdateResult]] = []
+    for index, update in conflicts:
+        outcome = outcomes.get(index)
+        if outcome is None:
+            results[index] = _stopped(index, update, patches[index], stopped)
+            continue
+        result = results[index] = _result(index, update, patches[index], outcome, live=False)
         if result.status == "updated":
-            staged.append((index, update, result))
+            staged.append((update, result))
     if not staged:
         return
     entries = [
-        PendingItem(collection_id, update.id, (update.cms_locale_id,) if update.cms_locale_id else ())
-        for _, update, _ in staged
+        PendingItem(
+            collection_id, update.id, (update.cms_locale_id,) if update.cms_locale_id else ()
+        )
+        for update, _ in staged
     ]
     report = PublishReport()
     publish_entries(client, entries, report)
     published = set(report.published)
     errors = {failure["id"]: failure["error"] for failure in report.failed}
-    for index, update, result in staged:
+    for update, result in staged:
         if update.id in published:
             result.live = True
             continue
-        reason = errors.get(update.id) or "publishing stopped: Webflow is rate limiting"
+        reason = errors.get(update.id) or "Webflow is rate limiting or unavailable"
         result.status = "failed"
         result.error = ErrorInfo(
             code="publish_failed",
             message=f"The staged change was saved but not published: {reason}",
-            status_code=429 if report.stopped else None,
         )
-    logger.info("live update fell back to staged patch and publish", extra={"items": len(staged)})
-
+    logger.info(
+        "live update fell back to a staged patch and a publish", extra={"items": len(staged)}
+    )
 
 
 def coerce_patches(
     client: WebflowClient, request: UpdateItemsRequest, schema: Collection
 ) -> list[dict[str, Any]]:
-    """Check and coerce each patch's fieldData against the schema (partial), else one 400 naming all."""
+    """Coerce each patch's fieldData against the schema (partial), else one 400 naming all."""
     mapper = FieldMapper(unmapped="reject")
     resolve = _reference_resolver(client)
     coerced: list[dict[str, Any]] = []
@@ -281,10 +372,14 @@ def coerce_patches(
     for index, patch in enumerate(request.items):
         try:
             coerced.append(
-                mapper.prepare_item(patch.field_data, schema, partial=True, resolve_references=resolve)
+                mapper.prepare_item(
+                    patch.field_data, schema, partial=True, resolve_references=resolve
+                )
             )
         except FieldValidationError as exc:
-            errors += [FieldError(f"items[{index}].fieldData.{e.field}", e.message) for e in exc.errors]
+            errors += [
+                FieldError(f"items[{index}].fieldData.{e.field}", e.message) for e in exc.errors
+            ]
     if errors:
         raise FieldValidationError(errors)
     return coerced
@@ -314,7 +409,9 @@ def apply_updates(
     """Validate the request against the collection schema, then apply it (one call per request)."""
     collection_id = request.collection_id or settings.webflow_collection_id
     if not collection_id:
-        raise AppError(400, "collection_required", "collectionId is required (no WEBFLOW_COLLECTION_ID is set)")
+        raise AppError(
+            400, "collection_required", "collectionId is required (no WEBFLOW_COLLECTION_ID is set)"
+        )
     schema = client.get_collection(collection_id)
     coerced = coerce_patches(client, request, schema)
     results = update_items(client, collection_id, request, coerced)
@@ -323,7 +420,10 @@ def apply_updates(
         extra={
             "collectionId": collection_id,
             "live": request.live,
-            "counts": {status: sum(r.status == status for r in results) for status in ("updated", "not_found", "failed")},
+            "counts": {
+                status: sum(r.status == status for r in results)
+                for status in ("updated", "not_found", "failed")
+            },
         },
     )
     return results

@@ -1,4 +1,4 @@
-"""Unit tests of shared/publishing.py: what counts as pending, request modes, settings, auth, the site gate."""
+"""Unit tests of shared/publishing.py: pending rule, request modes, settings, auth, site gate."""
 
 from __future__ import annotations
 
@@ -58,7 +58,9 @@ def test_item_published_at_its_last_update_is_not_pending() -> None:
 
 
 def test_archived_item_is_never_pending() -> None:
-    assert not has_unpublished_changes(_item(isArchived=True, lastPublished=None, lastUpdated=EARLY))
+    assert not has_unpublished_changes(
+        _item(isArchived=True, lastPublished=None, lastUpdated=EARLY)
+    )
 
 
 def test_changes_in_draft_on_a_published_item_are_not_pending() -> None:
@@ -114,7 +116,10 @@ def test_collections_default_to_webflow_collection_id() -> None:
 
 def test_publish_collection_ids_are_split_and_deduplicated() -> None:
     settings = load_settings(
-        PublishSettings, webflow_api_token=TOKEN, webflow_collection_id="c1", publish_collection_ids="c2, c3,c2"
+        PublishSettings,
+        webflow_api_token=TOKEN,
+        webflow_collection_id="c1",
+        publish_collection_ids="c2, c3,c2",
     )
     assert settings.collection_ids == ["c2", "c3"]
 
@@ -126,7 +131,10 @@ def test_missing_collections_name_the_variable() -> None:
 
 def test_api_keys_fall_back_to_create_items_keys() -> None:
     settings = load_settings(
-        PublishSettings, webflow_api_token=TOKEN, webflow_collection_id="c1", create_items_api_keys="k1,k2"
+        PublishSettings,
+        webflow_api_token=TOKEN,
+        webflow_collection_id="c1",
+        create_items_api_keys="k1,k2",
     )
     assert settings.api_keys == ["k1", "k2"]
 
@@ -144,7 +152,10 @@ def test_own_api_keys_win_over_create_items_keys() -> None:
 
 def test_api_keys_stay_out_of_the_settings_repr() -> None:
     settings = load_settings(
-        PublishSettings, webflow_api_token=TOKEN, webflow_collection_id="c1", publish_api_keys="secret-key-1"
+        PublishSettings,
+        webflow_api_token=TOKEN,
+        webflow_collection_id="c1",
+        publish_api_keys="secret-key-1",
     )
     assert "secret-key-1" not in repr(settings)
 

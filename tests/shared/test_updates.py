@@ -1,4 +1,4 @@
-"""Tests of shared/updates.py: request shape, settings, answer status, and orchestration against the sandbox."""
+"""Tests of shared/updates.py: request shape, settings, answer, orchestration on the sandbox."""
 
 from __future__ import annotations
 
@@ -7,7 +7,13 @@ from pydantic import ValidationError
 
 from shared.config import load_settings
 from shared.models import ErrorInfo
-from shared.updates import ItemPatch, UpdateItemsRequest, UpdateItemsSettings, UpdateResult, answer_status
+from shared.updates import (
+    ItemPatch,
+    UpdateItemsRequest,
+    UpdateItemsSettings,
+    UpdateResult,
+    answer_status,
+)
 
 TOKEN = "wf-token-for-tests"
 ITEM_ID = "a" * 24
@@ -18,7 +24,12 @@ ITEM_ID = "a" * 24
 
 def test_patch_by_id_keeps_only_the_given_fields() -> None:
     patch = ItemPatch.model_validate({"id": ITEM_ID, "fieldData": {"rating": 4}})
-    assert (patch.id, patch.field_data, patch.is_draft, patch.is_archived) == (ITEM_ID, {"rating": 4}, None, None)
+    assert (patch.id, patch.field_data, patch.is_draft, patch.is_archived) == (
+        ITEM_ID,
+        {"rating": 4},
+        None,
+        None,
+    )
 
 
 def test_patch_by_slug_with_locale() -> None:
@@ -50,18 +61,23 @@ def test_request_needs_at_least_one_item() -> None:
 
 
 def test_api_keys_fall_back_to_create_items_keys() -> None:
-    settings = load_settings(UpdateItemsSettings, webflow_api_token=TOKEN, create_items_api_keys="k1, k2")
+    settings = load_settings(
+        UpdateItemsSettings, webflow_api_token=TOKEN, create_items_api_keys="k1, k2"
+    )
     assert settings.api_keys == ["k1", "k2"]
 
 
 def test_own_api_keys_win_over_create_items_keys() -> None:
     settings = load_settings(
-        UpdateItemsSettings, webflow_api_token=TOKEN, create_items_api_keys="k1", update_items_api_keys="u1"
+        UpdateItemsSettings,
+        webflow_api_token=TOKEN,
+        create_items_api_keys="k1",
+        update_items_api_keys="u1",
     )
     assert settings.api_keys == ["u1"]
 
 
-# --- answer ----------------------------------------------------------------------------------------
+# --- answer --------------------------------------------------------------------------------------
 
 
 def test_all_updated_answers_200() -> None:

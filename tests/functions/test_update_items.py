@@ -1,0 +1,318 @@
+"""Functional tests of update-items: functions-framework test client against the sandbox."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import functions_framework
+import pytest
+from flask.testing import FlaskClient
+
+from shared.webflow import get_client
+from tests.conftest import Sandbox
+from tests.items_support import RequestCounter, create_items, get_item, post_fields, publish_items
+
+SOURCE = Path(__file__).resolve().parents[2] / "functions" / "update-items" / "main.py"
+API_KEY = "update-key-0123456789"
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+UNKNOWN_ID = "0" * 24
+
+
+@pytest.fixture
+def app(webflow_env: dict[str, str]) -> FlaskClient:
+    """A fresh update-items app pointed at the sandbox."""
+    os.environ["UPDATE_ITEMS_API_KEYS"] = API_KEY
+    get_client.cache_clear()
+    return functions_framework.create_app("update_items", str(SOURCE), "http").test_client()
+
+
+@pytest.fixture
+def posts(sandbox: Sandbox) -> str:
+    return sandbox.collections["posts"]
+
+
+def _locales(sandbox: Sandbox) -> list[str]:
+    primary = sandbox.locales["primary"]["cmsLocaleId"]
+    return [primary] + [locale["cmsLocaleId"] for locale in sandbox.locales["secondary"]]
+
+
+def _update(app: FlaskClient, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    response = app.post("/", json=body, headers=AUTH)
+    return response.status_code, response.get_json()
+
+
+def test_patch_by_id_changes_only_the_given_fields(
+    app: FlaskClient, sandbox: Sandbox, posts: str
+) -> None:
+    # Arrange
+    with sandbox.api() as api:
+        [item] = create_items(api, posts, post_fields("post", 1))
+    # Act
+    status, body = _update(app, {"items": [{"id": item["id"], "fieldData": {"rating": "4.5"}}]})
+    # Assert
+    assert status == 200
+    assert body["results"] == [
+        {"index": 0, "status": "updated", "id": item["id"], "slug": "post-0"}
+    ]
+    with sandbox.api() as api:
+        stored = get_item(api, posts, item["id"])["fieldData"]
+    assert stored == {**item["fieldData"], "rating": 4.5}
+
+
+def test_patch_by_slug_updates_the_given_locale_variant(
+    app: FlaskClient, sandbox: Sandbox, posts: str
+) -> None:
+    # Arrange: two items in three locales
+    locales = _locales(sandbox)
+    _, french, german = locales
+    with sandbox.api() as api:
+        items = create_items(api, posts, post_fields("post", 2), cms_locale_ids=locales)
+    # Act
+    status, body = _update(
+        app,
+        {
+            "items": [
+                {"slug": "post-0", "cmsLocaleId": french, "fieldData": {"summary": "résumé"}},
+                {
+                    "slug": "post-1",
+                    "cmsLocaleId": german,
+                    "fieldData": {"summary": "Zusammenfassung"},
+                },
+            ]
+        },
+    )
+    # Assert: only the addressed variants changed
+    assert status == 200
+    assert [result["id"] for result in body["results"]] == [item["id"] for item in items]
+    with sandbox.api() as api:
+        summaries = [
+            [
+                get_item(api, posts, item["id"], cms_locale_id=locale)["fieldData"]["summary"]
+                for locale in locales
+            ]
+            for item in items
+        ]
+    assert summaries == [
+        ["summary 0", "résumé", "summary 0"],
+        ["summary 1", "summary 1", "Zusammenfassung"],
+    ]
+
+
+def test_each_slug_is_looked_up_once_per_call(
+    app: FlaskClient, sandbox: Sandbox, posts: str
+) -> None:
+    # Arrange
+    with sandbox.api() as api:
+        create_items(api, posts, post_fields("post", 2))
+    counter = RequestCounter(sandbox)
+    # Act
+    status, _ = _update(
+        app,
+        {
+            "items": [
+                {"slug": "post-0", "fieldData": {"summary": "one"}},
+                {"slug": "post-1", "fieldData": {"summary": "two"}},
+                {"slug": "post-0", "fieldData": {"rating": 3}},
+            ]
+        },
+    )
+    # Assert: two distinct slugs, two lookups; one PATCH
+    assert status == 200
+    assert counter.routes("GET", "/items") == 2
+    assert counter.routes("PATCH", "/items") == 1
+
+
+def test_unknown_ids_and_slugs_are_not_found_while_others_apply(
+    app: FlaskClient, sandbox: Sandbox, posts: str
+) -> None:
+    # Arrange
+    with sandbox.api() as api:
+        items = create_items(api, posts, post_fields("post", 3))
+    # Act
+    status, body = _update(
+        app,
+        {
+            "items": [
+                {"id": items[0]["id"], "fieldData": {"summary": "changed 0"}},
+                {"id": UNKNOWN_ID, "fieldData": {"summary": "nobody"}},
+                {"slug": "no-such-post", "fieldData": {"summary": "nobody"}},
+                {"slug": "post-2", "fieldData": {"summary": "changed 2"}},
+            ]
+        },
+    )
+    # Assert
+    assert status == 207
+    assert [(r["index"], r["status"]) for r in body["results"]] == [
+        (0, "updated"),
+        (1, "not_found"),
+        (2, "not_found"),
+        (3, "updated"),
+    ]
+    assert body["results"][2]["error"]["code"] == "not_found"
+    with sandbox.api() as api:
+        summaries = [get_item(api, posts, item["id"])["fieldData"]["summary"] for item in items]
+    assert summaries == ["changed 0", "summary 1", "changed 2"]
+
+
+def test_new_slug_held_by_another_item_fails_that_item_only(
+    app: FlaskClient, sandbox: Sandbox, posts: str
+) -> None:
+    # Arrange
+    with sandbox.api() as api:
+        items = create_items(api, posts, post_fields("post", 3))
+    # Act
+    status, body = _update(
+        app,
+        {
+            "items": [
+                {"id": items[0]["id"], "fieldData": {"slug": "post-1"}},
+                {"id": items[2]["id"], "fieldData": {"slug": "renamed"}},
+            ]
+        },
+    )
+    # Assert
+    assert status == 207
+    assert [r["status"] for r in body["results"]] == ["failed", "updated"]
+    assert body["results"][0]["error"]["code"] == "duplicate_slug"
+    with sandbox.api() as api:
+        assert get_item(api, posts, items[0]["id"])["fieldData"]["slug"] == "post-0"
+        assert get_item(api, posts, items[2]["id"])["fieldData"]["slug"] == "renamed"
+
+
+def test_live_update_of_a_published_item_changes_the_live_site(
+    app: FlaskClient, sandbox: Sandbox, posts: str
+) -> None:
+    # Arrange
+    with sandbox.api() as api:
+        [item] = create_items(api, posts, post_fields("post", 1))
+        publish_items(api, posts, [item["id"]])
+    counter = RequestCounter(sandbox)
+    # Act
+    status, body = _update(
+        app, {"live": True, "items": [{"id": item["id"], "fieldData": {"summary": "live now"}}]}
+    )
+    # Assert
+    assert status == 200
+    assert body["results"][0]["live"] is True
+    with sandbox.api() as api:
+        assert get_item(api, posts, item["id"], live=True)["fieldData"]["summary"] == "live now"
+    assert counter.routes("PATCH", "/items/live") == 1
+
+
+def test_live_update_of_never_published_items_falls_back_to_staged_patch_and_publish(
+    app: FlaskClient, sandbox: Sandbox, posts: str
+) -> None:
+    # Arrange: one published item and two that were never published
+    with sandbox.api() as api:
+        items = create_items(api, posts, post_fields("post", 3))
+        publish_items(api, posts, [items[0]["id"]])
+    counter = RequestCounter(sandbox)
+    # Act
+    status, body = _update(
+        app,
+        {
+            "live": True,
+            "items": [
+                {"id": item["id"], "fieldData": {"summary": f"new {n}"}}
+                for n, item in enumerate(items)
+            ],
+        },
+    )
+    # Assert: every item is updated and live
+    assert status == 200
+    assert [(r["status"], r["live"]) for r in body["results"]] == [("updated", True)] * 3
+    with sandbox.api() as api:
+        live = [
+            get_item(api, posts, item["id"], live=True)["fieldData"]["summary"] for item in items
+        ]
+    assert live == ["new 0", "new 1", "new 2"]
+    assert counter.routes("PATCH", "/items") == 1
+    assert counter.routes("POST", "/items/publish") == 1
+
+
+def test_invalid_values_answer_400_with_field_paths_and_write_nothing(
+    app: FlaskClient, sandbox: Sandbox, posts: str
+) -> None:
+    # Arrange
+    with sandbox.api() as api:
+        items = create_items(api, posts, post_fields("post", 2))
+    counter = RequestCounter(sandbox)
+    # Act
+    status, body = _update(
+        app,
+        {
+            "items": [
+                {"id": items[0]["id"], "fieldData": {"summary": "fine"}},
+                {"id": items[1]["id"], "fieldData": {"rating": "lots", "colour": "red"}},
+            ]
+        },
+    )
+    # Assert
+    assert status == 400
+    fields = {detail["field"] for detail in body["details"]}
+    assert fields == {"items[1].fieldData.rating", "items[1].fieldData.colour"}
+    assert counter.writes() == 0
+
+
+def test_partial_update_can_clear_an_optional_field(
+    app: FlaskClient, sandbox: Sandbox, posts: str
+) -> None:
+    # Arrange
+    with sandbox.api() as api:
+        [item] = create_items(api, posts, post_fields("post", 1))
+    # Act
+    status, _ = _update(app, {"items": [{"id": item["id"], "fieldData": {"summary": ""}}]})
+    # Assert
+    assert status == 200
+    with sandbox.api() as api:
+        assert not get_item(api, posts, item["id"])["fieldData"].get("summary")
+
+
+def test_250_items_go_out_in_3_patch_requests(
+    app: FlaskClient, sandbox: Sandbox, posts: str
+) -> None:
+    # Arrange
+    with sandbox.api() as api:
+        items = create_items(api, posts, post_fields("post", 250))
+    counter = RequestCounter(sandbox)
+    # Act
+    status, body = _update(
+        app, {"items": [{"id": item["id"], "isArchived": True} for item in items]}
+    )
+    # Assert
+    assert status == 200
+    assert len(body["results"]) == 250
+    assert counter.routes("PATCH", "/items") == 3
+
+
+def test_request_without_api_key_is_refused(app: FlaskClient) -> None:
+    response = app.post("/", json={"items": [{"id": UNKNOWN_ID, "isDraft": True}]})
+    assert response.status_code == 401
+
+
+def test_create_items_keys_are_accepted_when_update_keys_are_unset(
+    webflow_env: dict[str, str],
+) -> None:
+    # Arrange
+    os.environ["CREATE_ITEMS_API_KEYS"] = "create-key-0123456789"
+    get_client.cache_clear()
+    app = functions_framework.create_app("update_items", str(SOURCE), "http").test_client()
+    # Act
+    response = app.post(
+        "/",
+        json={"items": [{"slug": "no-such-post", "isDraft": True}]},
+        headers={"Authorization": "Bearer create-key-0123456789"},
+    )
+    # Assert
+    assert response.status_code == 207
+    assert response.get_json()["results"][0]["status"] == "not_found"
+
+
+def test_malformed_body_is_400(app: FlaskClient) -> None:
+    response = app.post(
+        "/", json={"items": [{"id": UNKNOWN_ID, "slug": "both", "isDraft": True}]}, headers=AUTH
+    )
+    assert response.status_code == 400
+    assert response.get_json()["details"][0]["field"].startswith("items[0]")
