@@ -9,6 +9,7 @@ from .assets import AssetsApi
 from .control import ControlApi
 from .server import App, SandboxServer
 from .store import Store, load_seed
+from .webhooks import WebhooksApi
 
 
 def build_app(
@@ -21,7 +22,7 @@ def build_app(
     """Create the application with every endpoint registered."""
     store = Store(load_seed(seed_path), db_path)
     app = App(store, rate_limit=rate_limit, host=host)
-    for module in (ItemsApi(app), AssetsApi(app), ControlApi(app)):
+    for module in (ItemsApi(app), AssetsApi(app), WebhooksApi(app), ControlApi(app)):
         for route in module.routes():
             app.router.add(route)
     return app
