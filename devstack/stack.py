@@ -221,7 +221,10 @@ class Stack:
         url = self.layout.url("create-items") + "/"
         with self._api() as api:
             listed = api.get(f"/sites/{site_id}/webhooks")
-            listed.raise_for_status()
+            if not listed.is_success:
+                raise StartupError(
+                    f"cannot list the sandbox's webhooks: HTTP {listed.status_code} {listed.text[:200]}"
+                )
             for old in listed.json().get("webhooks", []):
                 if old.get("triggerType") == "form_submission" and old.get("url") == url:
                     api.delete(f"/webhooks/{old['id']}")

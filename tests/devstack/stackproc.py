@@ -1,0 +1,112 @@
+"""Start `python -m devstack run` as a real process for a test, and prove it leaves nothing behind."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from devstack.layout import PortInUseError, StackLayout, check_ports, read_state
+from devstack.procs import group_members
+from tests.support import REPO_ROOT
+
+STARTUP_BOUND = 60.0
+
+
+def free_base_port(data_dir: Path) -> int:
+    """A base port whose every offset is free right now."""
+    for _ in range(50):
+        base = random.randrange(20_000, 60_000, 20)
+        try:
+            check_ports(StackLayout(base_port=base, data_dir=data_dir))
+        except PortInUseError:
+            continue
+        return base
+    raise RuntimeError("no free port range found")
+
+
+def alive(pid: int) -> bool:
+    """True while pid is a live (non-zombie) process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2 :].split()[0] not in ("Z", "X")
+
+
+@dataclass
+class StackProcess:
+    """A running `python -m devstack run` and the state file it wrote."""
+
+    data_dir: Path
+    base_port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    state: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def start(cls, data_dir: Path, *, publish_interval: float = 5.0) -> StackProcess:
+        base = free_base_port(data_dir)
+        log_path = data_dir / "run.out"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ, PUBLISH_INTERVAL=str(publish_interval), NO_COLOR="1")
+        with log_path.open("wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "devstack", "run", "--base-port", str(base), "--data-dir", str(data_dir)],
+                cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        stack = cls(data_dir=data_dir, base_port=base, process=process, log_path=log_path)
+        stack.wait_ready()
+        return stack
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + STARTUP_BOUND + 30
+        state_path = StackLayout(data_dir=self.data_dir).state_path
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"the stack exited with {self.process.returncode}:\n{self.output()[-6000:]}")
+            state = read_state(state_path)
+            if state and state.get("pid") == self.process.pid and "Stack up in" in self.output():
+                self.state = state
+                return
+            time.sleep(0.2)
+        self.kill()
+        raise AssertionError(f"the stack was not up in time:\n{self.output()[-6000:]}")
+
+    @property
+    def child_pids(self) -> list[int]:
+        return [int(pid) for pid in self.state.get("childPids", [])]
+
+    def stop(self, sig: signal.Signals = signal.SIGINT, timeout: float = 40.0) -> int:
+        """Signal the stack as Ctrl-C would and wait for it; return its exit code."""
+        self.process.send_signal(sig)
+        return self.process.wait(timeout=timeout)
+
+    def leftovers(self) -> list[int]:
+        """Processes of the stack still alive: its own, its children's and their process groups'."""
+        left = [pid for pid in [self.process.pid, *self.child_pids] if alive(pid)]
+        for pid in self.child_pids:
+            left += [member for member in group_members(pid) if member not in left]
+        return left
+
+    def kill(self) -> None:
+        """Last resort for a failed test: kill the stack and every group it started, by pid."""
+        for pgid in [self.process.pid, *self.child_pids]:
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass

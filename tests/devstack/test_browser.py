@@ -1,0 +1,84 @@
+"""The demo site in headless Chromium: a visitor posts the form with an image and watches it arrive."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devstack.demo import make_png
+from tests.devstack.stackproc import StackProcess
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
+    if not CHROMIUM.exists():
+        pytest.skip(f"Debian's chromium is not installed at {CHROMIUM} (`make browser` installs it)")
+    running = StackProcess.start(tmp_path_factory.mktemp("browser-stack"))
+    try:
+        yield running
+        running.stop()
+        assert running.leftovers() == []
+    finally:
+        running.kill()
+
+
+@pytest.fixture(scope="module")
+def browser(stack: StackProcess) -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def test_form_with_an_image_shows_up_in_the_live_view_with_its_image(
+    stack: StackProcess, browser: object, tmp_path: Path
+) -> None:
+    site_url = stack.state["services"]["demo-site"]["url"]
+    photo = tmp_path / "browser-photo.png"
+    photo.write_bytes(make_png(80, 60, "browser-test"))
+    name = "Browser visitor with a photo"
+    page = browser.new_page()  # type: ignore[attr-defined]
+    try:
+        page.goto(site_url)
+        form = page.locator("#direct-form")
+        form.locator("input[name=name]").fill(name)
+        form.locator("input[name=email]").fill("visitor@example.com")
+        form.locator("textarea[name=message]").fill("Sent from headless Chromium.")
+        form.locator("input[name=attachment]").set_input_files(str(photo))
+
+        with page.expect_navigation():
+            form.locator("button[type=submit]").click()
+
+        assert page.url.startswith(site_url) and "sent=form" in page.url
+        row = page.locator("[data-collection=submissions] tr.item", has_text=name)
+        row.wait_for(timeout=30_000)
+        image = row.locator("img")
+        image.wait_for(timeout=60_000)  # appears once upload-asset has attached the asset
+        page.wait_for_function("img => img.complete && img.naturalWidth === 80", arg=image.element_handle(),
+                               timeout=15_000)
+        assert page.locator("#assets figure img").count() >= 1
+        page.screenshot(path=str(stack.data_dir / "browser.png"), full_page=True)
+    finally:
+        page.close()
