@@ -34,6 +34,7 @@ from shared.errors import (
 from shared.http import AppError
 from shared.log import get_logger
 from shared.models import Item
+from shared.pacing import SlidingWindowLimiter
 
 if TYPE_CHECKING:
     from shared.webflow import WebflowClient
@@ -443,9 +444,14 @@ def _requested_entries(request: PublishRequest, settings: PublishSettings) -> li
 
 
 def publish_client(settings: PublishSettings) -> WebflowClient:
-    """A client with a small retry budget: a rate-limited run stops and leaves work for the next."""
+    """A client that gives up quickly: a rate-limited run stops and leaves work for the next one.
+
+    Retries are few and bounded by PUBLISH_MAX_RETRY_SECONDS, and so is the wait for a pacing slot:
+    a run that would have to wait longer than that gets a RateLimitError instead of sleeping.
+    """
     from shared.webflow import WebflowClient
 
+    max_wait = settings.publish_max_retry_seconds
     return WebflowClient(
         settings.webflow_api_token.get_secret_value(),
         base_url=settings.webflow_api_base_url,
@@ -453,9 +459,28 @@ def publish_client(settings: PublishSettings) -> WebflowClient:
         timeout=settings.webflow_timeout_seconds,
         connect_timeout=settings.webflow_connect_timeout_seconds,
         max_retries=PUBLISH_MAX_RETRIES,
-        max_retry_seconds=settings.publish_max_retry_seconds,
+        max_retry_seconds=max_wait,
         schema_cache_ttl=settings.schema_cache_ttl_seconds,
+        limiter=SlidingWindowLimiter(
+            settings.webflow_rate_limit_per_minute, sleep=_bounded_wait(max_wait)
+        ),
     )
+
+
+def _bounded_wait(max_wait: float) -> Callable[[float], None]:
+    """A pacing sleep that waits up to ``max_wait`` seconds and otherwise gives up with a 429."""
+
+    def wait(seconds: float) -> None:
+        if seconds > max_wait:
+            raise RateLimitError(
+                429,
+                "too_many_requests",
+                f"No request slot within {max_wait:g}s: the token's rate limit is used up",
+                retry_after=seconds,
+            )
+        time.sleep(seconds)
+
+    return wait
 
 
 def oidc_invoker(authorization: str | None, allowed_invokers: frozenset[str]) -> str | None:

@@ -1,0 +1,72 @@
+"""publish-live: publish staged CMS changes, for Cloud Scheduler (OIDC) or a caller with a key."""
+
+from __future__ import annotations
+
+import functools
+
+import flask
+import functions_framework
+
+from shared.config import load_settings
+from shared.http import http_function, json_response, parse_json, read_body, require_api_key
+from shared.log import get_logger
+from shared.publishing import (
+    PublishRequest,
+    PublishSettings,
+    SitePublishGate,
+    oidc_invoker,
+    publish,
+    publish_client,
+)
+from shared.webflow import WebflowClient
+
+MAX_BODY_BYTES = 1_000_000
+
+logger = get_logger("publish-live")
+site_gate = SitePublishGate()
+
+
+@functools.cache
+def get_settings() -> PublishSettings:
+    """This instance's settings, read once."""
+    return load_settings(PublishSettings)
+
+
+@functools.cache
+def get_client() -> WebflowClient:
+    """This instance's Webflow client, created on first use."""
+    return publish_client(get_settings())
+
+
+def reset_state() -> None:
+    """Forget cached settings and client (tests change the environment between runs)."""
+    if get_client.cache_info().currsize:
+        get_client().close()
+    get_client.cache_clear()
+    get_settings.cache_clear()
+
+
+def _authorize(request: flask.Request, settings: PublishSettings) -> None:
+    """Accept an allowed scheduler's OIDC token, else require one of the API keys."""
+    invoker = oidc_invoker(request.headers.get("Authorization"), settings.allowed_invokers)
+    if invoker is not None:
+        logger.info("invoked by scheduler", extra={"invoker": invoker})
+        return
+    require_api_key(request, settings.api_keys)
+
+
+def _parse(request: flask.Request) -> PublishRequest:
+    """An empty body (what a scheduler sends) means: publish everything pending."""
+    if not read_body(request, MAX_BODY_BYTES).strip():
+        return PublishRequest()
+    return parse_json(request, PublishRequest, MAX_BODY_BYTES)
+
+
+@functions_framework.http
+@http_function
+def publish_live(request: flask.Request) -> flask.Response:
+    """HTTP entry point: publish the requested items, every pending item, or the site."""
+    settings = get_settings()
+    _authorize(request, settings)
+    report = publish(get_client(), _parse(request), settings, site_gate)
+    return json_response(report.to_json())
