@@ -91,9 +91,9 @@ locals {
   # Secret Manager secrets: environment variable name => secret ID. Values never pass through
   # Terraform: the secrets are created empty and versions are added with gcloud (README.md).
   secrets = {
-    WEBFLOW_API_TOKEN      = "${var.name_prefix}-webflow-api-token"
+    WEBFLOW_API_TOKEN      = "${var.name_prefix}-api-token"
     CREATE_ITEMS_API_KEYS  = "${var.name_prefix}-create-items-api-keys"
-    WEBFLOW_WEBHOOK_SECRET = "${var.name_prefix}-webflow-webhook-secret"
+    WEBFLOW_WEBHOOK_SECRET = "${var.name_prefix}-webhook-secret"
   }
 
   # Which function reads which secret (each gets secretAccessor on exactly these).
@@ -157,7 +157,13 @@ locals {
         lookup(var.extra_environment, name, {}),
         local.common_environment,
         local.function_environment[name],
-        { WEBFLOW_RATE_LIMIT_PER_MINUTE = tostring(local.instance_rate_limit[name]) },
+        {
+          WEBFLOW_RATE_LIMIT_PER_MINUTE = tostring(local.instance_rate_limit[name])
+          # One process per instance (so one rate limiter per instance, as the budget assumes),
+          # with as many threads as the instance accepts concurrent requests.
+          WORKERS = "1"
+          THREADS = tostring(local.functions[name].concurrency)
+        },
       ) : key => value if value != null
     }
   }

@@ -154,9 +154,9 @@ def _step(arguments: list[str]) -> str:
 
 def _assert_secret_instructions(stderr: str) -> None:
     for secret, env_name in (
-        ("webflow-webflow-api-token", "WEBFLOW_API_TOKEN"),
+        ("webflow-api-token", "WEBFLOW_API_TOKEN"),
         ("webflow-create-items-api-keys", "CREATE_ITEMS_API_KEYS"),
-        ("webflow-webflow-webhook-secret", "WEBFLOW_WEBHOOK_SECRET"),
+        ("webflow-webhook-secret", "WEBFLOW_WEBHOOK_SECRET"),
     ):
         assert (
             f"printf '%s' \"${env_name}\" | gcloud secrets versions add {secret} "
