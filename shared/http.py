@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import collections
 import functools
 import hmac
 import io
 import json
 import math
 import os
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,19 +30,23 @@ __all__ = [
     "FORM_TYPES",
     "JSON_TYPES",
     "AppError",
+    "ClientRateLimiter",
     "FormData",
+    "client_address",
     "cors_headers",
     "error_response",
     "field_path",
     "handle",
     "http_function",
     "json_response",
+    "origin_allowed",
     "parse_form",
     "parse_json",
     "preflight_response",
     "read_body",
     "read_json",
     "redirect_response",
+    "report_error",
     "require_api_key",
     "require_content_type",
     "to_app_error",
@@ -335,6 +342,58 @@ def preflight_response(
     return flask.Response(status=204, headers=headers)
 
 
+# --- per-client rate limit ------------------------------------------------------------------
+
+
+def client_address(request: flask.Request) -> str:
+    """The caller's address as Google's front end saw it, else the socket peer."""
+    # The front end appends the peer it saw; earlier hops are whatever the client sent (spoofable).
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    last = forwarded.rsplit(",", 1)[-1].strip()
+    return last or request.remote_addr or "unknown"
+
+
+class ClientRateLimiter:
+    """A sliding one-minute window per client, within this instance (memory bounded)."""
+
+    def __init__(
+        self,
+        per_minute: int,
+        *,
+        max_clients: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.per_minute = per_minute
+        self._max_clients = max_clients
+        self._clock = clock
+        self._hits: collections.OrderedDict[str, collections.deque[float]] = (
+            collections.OrderedDict()
+        )
+        self._lock = threading.Lock()
+
+    def check(self, key: str) -> None:
+        """Count one request of ``key``; raise 429 with Retry-After when over the limit."""
+        if self.per_minute <= 0:
+            return
+        now = self._clock()
+        with self._lock:
+            hits = self._hits.pop(key, None) or collections.deque()
+            while hits and now - hits[0] >= 60.0:
+                hits.popleft()
+            self._hits[key] = hits  # most recently seen last
+            while len(self._hits) > self._max_clients:
+                self._hits.popitem(last=False)
+            if len(hits) >= self.per_minute:
+                wait = max(1, math.ceil(60.0 - (now - hits[0])))
+                raise AppError(
+                    429,
+                    "rate_limited",
+                    "Too many submissions; try again later",
+                    headers={"Retry-After": str(wait)},
+                )
+            hits.append(now)
+
+
 # --- error mapping ---------------------------------------------------------------------------
 
 
@@ -396,6 +455,12 @@ def to_app_error(exc: BaseException) -> AppError:
 
 def error_response(exc: BaseException) -> flask.Response:
     """Log ``exc`` once and turn it into a JSON error response (never a stack trace)."""
+    error = report_error(exc)
+    return json_response(error.to_body(), error.status, error.headers)
+
+
+def report_error(exc: BaseException) -> AppError:
+    """Log ``exc`` at the severity its mapping deserves and return that mapping."""
     error = to_app_error(exc)
     extra = {"status": error.status, "code": error.code}
     if (
@@ -408,7 +473,7 @@ def error_response(exc: BaseException) -> flask.Response:
         _log.error("request failed: %s", exc, extra=extra)
     else:
         _log.info("request rejected: %s", error.message, extra=extra)
-    return json_response(error.to_body(), error.status, error.headers)
+    return error
 
 
 # --- the handler wrapper ---------------------------------------------------------------------

@@ -1,0 +1,112 @@
+"""create-items: JSON calls, website form posts and Webflow form webhooks become CMS items."""
+
+from __future__ import annotations
+
+import functools
+
+import flask
+import functions_framework
+
+from shared.config import ConfigError, load_settings
+from shared.forms import (
+    form_answer,
+    form_error_answer,
+    read_form_post,
+    receive_form_submission,
+    submit_form,
+    write_to_bucket,
+)
+from shared.http import (
+    FORM_TYPES,
+    ClientRateLimiter,
+    client_address,
+    http_function,
+    json_response,
+    parse_form,
+    parse_json,
+    read_body,
+    require_api_key,
+)
+from shared.items import CreateItemsRequest, CreateItemsSettings, create_from_request
+from shared.webflow import WebflowClient, get_client
+from shared.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, parse_webhook, verify_signature
+
+
+@functools.cache
+def get_settings() -> CreateItemsSettings:
+    """This instance's settings, read once."""
+    return load_settings(CreateItemsSettings)
+
+
+@functools.cache
+def form_rate_limiter() -> ClientRateLimiter:
+    """The instance's per-client limiter of form posts."""
+    return ClientRateLimiter(get_settings().form_rate_limit_per_minute)
+
+
+def webflow_client() -> WebflowClient:
+    """The instance's shared Webflow client."""
+    return get_client(get_settings())
+
+
+def reset_state() -> None:
+    """Forget cached settings, limiter and clients (tests change the environment between runs)."""
+    from shared.storage import get_storage
+
+    get_settings.cache_clear()
+    form_rate_limiter.cache_clear()
+    get_client.cache_clear()
+    get_storage.cache_clear()
+
+
+def form_collection_id(settings: CreateItemsSettings) -> str:
+    """The collection form posts and webhooks write to."""
+    if not settings.webflow_collection_id:
+        raise ConfigError("WEBFLOW_COLLECTION_ID is required for form posts and webhooks")
+    return settings.webflow_collection_id
+
+
+@functions_framework.http
+@http_function(methods=("POST",), allowed_origins=lambda: get_settings().origins)
+def create_items(request: flask.Request) -> flask.Response:
+    """HTTP entry point: a signed webhook, a form post, or a JSON call with an API key."""
+    settings = get_settings()
+    if SIGNATURE_HEADER in request.headers or TIMESTAMP_HEADER in request.headers:
+        return _webhook(request, settings)
+    if request.mimetype in FORM_TYPES:
+        return _form_post(request, settings)
+    return _json_call(request, settings)
+
+
+def _json_call(request: flask.Request, settings: CreateItemsSettings) -> flask.Response:
+    """Authenticated JSON: up to MAX_ITEMS_PER_CALL items, answered per item."""
+    require_api_key(request, settings.api_keys, realm="create-items")
+    body = parse_json(request, CreateItemsRequest, settings.max_body_bytes)
+    outcome = create_from_request(webflow_client(), settings, body)
+    return json_response(outcome.to_json(), outcome.status_code, outcome.headers)
+
+
+def _form_post(request: flask.Request, settings: CreateItemsSettings) -> flask.Response:
+    """A browser form: rate limit, honeypot, files to the bucket, then a redirect or JSON."""
+    try:
+        form_rate_limiter().check(client_address(request))
+        post = read_form_post(parse_form(request, settings.max_body_bytes), settings.honeypot_field)
+        collection_id = form_collection_id(settings)
+        reply = submit_form(webflow_client(), settings, collection_id, post, write_to_bucket)
+    except Exception as exc:  # browsers go to FORM_ERROR_URL; other callers get the JSON error
+        return form_error_answer(request, settings, exc)
+    return form_answer(request, settings, post, reply)
+
+
+def _webhook(request: flask.Request, settings: CreateItemsSettings) -> flask.Response:
+    """A Webflow form_submission delivery, verified over the raw body before anything else."""
+    body = read_body(request, settings.max_body_bytes)
+    verify_signature(
+        body,
+        request.headers.get(SIGNATURE_HEADER),
+        request.headers.get(TIMESTAMP_HEADER),
+        settings.webhook_secrets,
+    )
+    event = parse_webhook(body)
+    reply = receive_form_submission(webflow_client(), settings, form_collection_id(settings), event)
+    return json_response(reply.to_json(), reply.status_code)

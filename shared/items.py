@@ -1,0 +1,622 @@
+"""Create orchestration: items go out in bulk; slugs make a resubmission resolve, not duplicate.
+
+The slug is the idempotency key (no datastore): an item whose slug is taken by an item with the same
+content is that item ("existing"); one whose slug is taken by a different item gets "-2", "-3", ...
+On the happy path nothing is looked up before sending: collisions are learnt from Webflow's
+duplicate-slug answers and only then resolved, so N items cost one schema fetch plus N/100 creates.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator
+from pydantic.alias_generators import to_camel
+
+from shared.config import WebflowSettings, split_list
+from shared.errors import WebflowError
+from shared.fields import (
+    SLUG_MAX_LENGTH,
+    FieldError,
+    FieldMapper,
+    FieldValidationError,
+    field_data_matches,
+    normalise_field_data,
+    parse_field_table,
+)
+from shared.http import AppError, to_app_error, webflow_details
+from shared.log import get_logger
+from shared.models import Collection, ErrorInfo, Item, NewItem
+
+if TYPE_CHECKING:
+    from shared.webflow import WebflowClient
+
+__all__ = [
+    "MAX_ITEMS_PER_CALL",
+    "CreateItemsRequest",
+    "CreateItemsSettings",
+    "CreateOutcome",
+    "CreateResult",
+    "ItemInput",
+    "Prepared",
+    "ReferenceLookup",
+    "SlugIndex",
+    "create_from_request",
+    "create_items",
+    "prepare_items",
+    "send_items",
+]
+
+MAX_ITEMS_PER_CALL = 10_000
+CHUNK_SIZE = 100
+MAX_ROUNDS = 8
+MAX_SUFFIX = 1000
+
+logger = get_logger(__name__)
+
+
+class CreateItemsSettings(WebflowSettings):
+    """Settings of create-items (on top of the Webflow ones)."""
+
+    create_items_api_keys: SecretStr | None = None
+    allowed_origins: str = ""
+    honeypot_field: str = "_gotcha"
+    form_success_url: str | None = None
+    form_error_url: str | None = None
+    form_rate_limit_per_minute: int = Field(default=10, ge=0)
+    upload_bucket: str | None = None
+    upload_prefix: str = "uploads"
+    webflow_webhook_secret: SecretStr | None = None
+    form_names: str = ""
+    field_map: str | None = None
+    field_defaults: str | None = None
+    unmapped_fields: Literal["drop", "reject"] = "drop"
+    create_as_draft: bool = False
+    create_live: bool = False
+    max_body_bytes: int = Field(default=10_000_000, gt=0)
+    max_items_per_call: int = Field(default=MAX_ITEMS_PER_CALL, gt=0, le=MAX_ITEMS_PER_CALL)
+
+    _mapper: FieldMapper | None = PrivateAttr(default=None)
+
+    @field_validator("field_map", "field_defaults", mode="before")
+    @classmethod
+    def _json_table(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            value = json.dumps(value)
+        if isinstance(value, str) and value.strip():
+            parse_field_table(value, "table")  # raises on malformed JSON; named by pydantic's loc
+        return value or None
+
+    @field_validator("unmapped_fields", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("form_success_url", "form_error_url", "upload_bucket", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: Any) -> Any:
+        return value.strip() or None if isinstance(value, str) else value
+
+    @field_validator("form_success_url", "form_error_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://", "/")):
+            raise ValueError("must be an http(s) URL or a path")
+        return value
+
+    @property
+    def api_keys(self) -> list[SecretStr]:
+        """The accepted API keys (CREATE_ITEMS_API_KEYS, comma-separated)."""
+        raw = self.create_items_api_keys.get_secret_value() if self.create_items_api_keys else ""
+        return [SecretStr(key) for key in split_list(raw)]
+
+    @property
+    def origins(self) -> list[str]:
+        """Allowed browser origins (ALLOWED_ORIGINS, comma-separated; "*" allows any)."""
+        return split_list(self.allowed_origins)
+
+    @property
+    def form_name_filter(self) -> list[str]:
+        """Webflow form names to accept (FORM_NAMES; empty accepts every form)."""
+        return split_list(self.form_names)
+
+    @property
+    def webhook_secrets(self) -> list[SecretStr]:
+        """Secrets accepted on webhook signatures (comma-separated while rotating)."""
+        raw = self.webflow_webhook_secret.get_secret_value() if self.webflow_webhook_secret else ""
+        return [SecretStr(secret) for secret in split_list(raw)]
+
+    def mapper(self) -> FieldMapper:
+        """The field mapper FIELD_MAP, FIELD_DEFAULTS and UNMAPPED_FIELDS describe (built once)."""
+        if self._mapper is None:
+            self._mapper = FieldMapper.from_settings(self)
+        return self._mapper
+
+
+# --- requests ------------------------------------------------------------------------------
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, alias_generator=to_camel)
+
+
+class ItemInput(_Body):
+    """One item of a JSON call."""
+
+    field_data: dict[str, Any]
+    cms_locale_ids: list[str] | None = Field(default=None, min_length=1)
+    is_draft: bool | None = None
+
+
+class CreateItemsRequest(_Body):
+    """Body of a JSON create-items call."""
+
+    collection_id: str | None = Field(default=None, min_length=1)
+    items: list[ItemInput] = Field(min_length=1, max_length=MAX_ITEMS_PER_CALL)
+    live: bool | None = None
+
+
+# --- results -------------------------------------------------------------------------------
+
+Status = Literal["created", "existing", "failed"]
+
+
+@dataclass
+class CreateResult:
+    """The outcome of one requested item, at its input index."""
+
+    index: int
+    status: Status
+    id: str | None = None
+    slug: str | None = None
+    error: ErrorInfo | None = None
+    item: Item | None = field(default=None, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """The item's entry in the answer."""
+        body: dict[str, Any] = {
+            "index": self.index,
+            "status": self.status,
+            "id": self.id,
+            "slug": self.slug,
+        }
+        if self.error is not None:
+            body["error"] = {
+                "code": self.error.code,
+                "message": self.error.message,
+                "details": self.error.details,
+            }
+        return body
+
+
+@dataclass
+class CreateOutcome:
+    """Every item's result plus what the HTTP answer needs."""
+
+    results: list[CreateResult]
+    retry_after: str | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Retry-After when some items failed because Webflow was unavailable."""
+        return {"Retry-After": self.retry_after} if self.retry_after else {}
+
+    def count(self, status: Status) -> int:
+        """How many items ended with ``status``."""
+        return sum(1 for result in self.results if result.status == status)
+
+    @property
+    def status_code(self) -> int:
+        """201 some created, 200 all existing, 207 some failed, else 400/422/503."""
+        failed = [r for r in self.results if r.status == "failed"]
+        if not failed:
+            return 201 if self.count("created") else 200
+        if len(failed) < len(self.results):
+            return 207
+        codes = {r.error.code if r.error else "" for r in failed}
+        if "upstream_unavailable" in codes:
+            return 503
+        if codes == {"invalid_fields"}:
+            return 400
+        return 422
+
+    def to_json(self) -> dict[str, Any]:
+        """{created, existing, failed, results: [...]}, plus code/message when it is an error."""
+        body: dict[str, Any] = {
+            "created": self.count("created"),
+            "existing": self.count("existing"),
+            "failed": self.count("failed"),
+            "results": [result.to_json() for result in self.results],
+        }
+        status = self.status_code
+        if status >= 400:
+            code = "upstream_unavailable" if status == 503 else "not_created"
+            body = {"code": code, "message": "No item was created", **body}
+        return body
+
+
+def _failure(code: str, message: str, details: list[dict[str, Any]] | None = None) -> ErrorInfo:
+    return ErrorInfo(code=code, message=message, details=details or [])
+
+
+# --- preparing -----------------------------------------------------------------------------
+
+
+@dataclass
+class Prepared:
+    """A validated item ready to send, with what is needed to name its errors."""
+
+    index: int
+    item: NewItem
+    base_slug: str
+    caller_names: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def slug(self) -> str:
+        """The slug it will be sent with."""
+        return str(self.item.field_data["slug"])
+
+
+class ReferenceLookup:
+    """Resolves Reference slugs to ids through the client, once per (collection, slug) per call."""
+
+    def __init__(self, client: WebflowClient) -> None:
+        self._client = client
+        self._found: dict[tuple[str, str], str | None] = {}
+
+    def __call__(self, collection_id: str, slugs: Sequence[str]) -> Mapping[str, str]:
+        """{slug: id} for the slugs that exist in ``collection_id``."""
+        resolved: dict[str, str] = {}
+        for slug in slugs:
+            key = (collection_id, slug)
+            if key not in self._found:
+                item = self._client.find_item_by_slug(collection_id, slug)
+                self._found[key] = item.id if item is not None else None
+            if (item_id := self._found[key]) is not None:
+                resolved[slug] = item_id
+        return resolved
+
+
+def prepare_items(
+    entries: Sequence[Mapping[str, Any]],
+    schema: Collection,
+    mapper: FieldMapper,
+    *,
+    default_draft: bool,
+    live: bool,
+    form_name: str | None = None,
+    resolve_references: Callable[[str, Sequence[str]], Mapping[str, str]] | None = None,
+    deferred: Iterable[str] = (),
+) -> tuple[list[Prepared], list[CreateResult]]:
+    """Validate every entry ({"fieldData", "isDraft"?, "cmsLocaleIds"?}); nothing is sent here."""
+    prepared: list[Prepared] = []
+    failed: list[CreateResult] = []
+    deferred = frozenset(deferred)
+    for index, entry in enumerate(entries):
+        raw = entry.get("fieldData") or {}
+        try:
+            field_data = mapper.prepare_item(
+                raw,
+                schema,
+                form_name=form_name,
+                resolve_references=resolve_references,
+                deferred=deferred,
+            )
+        except FieldValidationError as exc:
+            failed.append(
+                CreateResult(index, "failed", error=_failure(exc.code, exc.message, exc.details))
+            )
+            continue
+        # Live items are published, so never drafts; otherwise isDraft is always explicit.
+        requested = entry.get("isDraft")
+        is_draft = False if live else (default_draft if requested is None else bool(requested))
+        item = NewItem(
+            field_data=field_data, is_draft=is_draft, cms_locale_ids=entry.get("cmsLocaleIds")
+        )
+        names = mapper.caller_names(schema, raw.keys(), form_name=form_name)
+        prepared.append(Prepared(index, item, field_data["slug"], names))
+    return prepared, failed
+
+
+# --- sending -------------------------------------------------------------------------------
+
+
+def _suffixed(base: str, number: int) -> str:
+    if number <= 1:
+        return base
+    suffix = f"-{number}"
+    return base[: SLUG_MAX_LENGTH - len(suffix)].rstrip("-") + suffix
+
+
+def _with_slug(entry: Prepared, slug: str) -> Prepared:
+    item = entry.item.model_copy(update={"field_data": {**entry.item.field_data, "slug": slug}})
+    return Prepared(entry.index, item, entry.base_slug, entry.caller_names)
+
+
+def _content(item: NewItem) -> dict[str, Any]:
+    return {key: value for key, value in item.field_data.items() if key != "slug"}
+
+
+def _same_content(sent: NewItem, stored: Mapping[str, Any]) -> bool:
+    return field_data_matches(_content(sent), stored)
+
+
+def _content_key(item: NewItem) -> str:
+    return json.dumps(normalise_field_data(_content(item)), sort_keys=True, default=str)
+
+
+class SlugIndex:
+    """Who holds a slug now, learnt with as few requests as possible within one call."""
+
+    def __init__(self, client: WebflowClient, collection_id: str) -> None:
+        self._client = client
+        self._collection_id = collection_id
+        self._holders: dict[str, Item | None] = {}
+        self._recheck: set[str] = set()
+        self._complete = False
+
+    def preload(self, expected_lookups: int) -> None:
+        """List the whole collection when that costs fewer requests than ``expected_lookups``."""
+        if self._complete or expected_lookups < 2:
+            return
+        page = self._client.list_items(self._collection_id, limit=CHUNK_SIZE)
+        self.remember(page.items)
+        remaining = math.ceil(page.pagination.total / CHUNK_SIZE) - 1
+        if remaining > expected_lookups:
+            return
+        offset = len(page.items)
+        while offset < page.pagination.total:
+            more = self._client.list_items(self._collection_id, offset=offset, limit=CHUNK_SIZE)
+            if not more.items:
+                break
+            self.remember(more.items)
+            offset += len(more.items)
+        self._complete = True
+
+    def remember(self, items: Iterable[Item]) -> None:
+        """Record items known to exist."""
+        for item in items:
+            if item.slug:
+                self._holders[item.slug] = item
+
+    def taken(self, slug: str) -> None:
+        """Webflow says ``slug`` is taken: an answer of "free" learnt earlier is stale."""
+        if slug in self._holders and self._holders[slug] is None:
+            del self._holders[slug]
+        if slug not in self._holders:
+            self._recheck.add(slug)
+
+    def holder(self, slug: str) -> Item | None:
+        """The item holding ``slug``, or None."""
+        if slug in self._holders:
+            return self._holders[slug]
+        if self._complete and slug not in self._recheck:
+            return None
+        item = self._client.find_item_by_slug(self._collection_id, slug)
+        self._recheck.discard(slug)
+        self._holders[slug] = item
+        return item
+
+
+@dataclass
+class _Sender:
+    """One create call's state: results by index and slugs claimed by its own items."""
+
+    client: WebflowClient
+    collection_id: str
+    live: bool
+    results: dict[int, CreateResult] = field(default_factory=dict)
+    claimed: set[str] = field(default_factory=set)
+    retry_after: str | None = None
+
+    def send(self, batch: list[Prepared]) -> list[Prepared]:
+        """Create ``batch`` in requests of at most 100; return the items whose slug collided."""
+        collided: list[Prepared] = []
+        groups: dict[tuple[Any, ...], list[Prepared]] = {}
+        for entry in batch:
+            item = entry.item
+            key = (tuple(item.cms_locale_ids), item.is_draft) if item.cms_locale_ids else ()
+            groups.setdefault(key, []).append(entry)
+        chunks = [
+            group[i : i + CHUNK_SIZE]
+            for group in groups.values()
+            for i in range(0, len(group), CHUNK_SIZE)
+        ]
+        for position, chunk in enumerate(chunks):
+            try:
+                outcomes = self.client.create_items(
+                    self.collection_id, [entry.item for entry in chunk], live=self.live
+                )
+            except WebflowError as exc:
+                self._stop(exc, [entry for rest in chunks[position:] for entry in rest])
+                return []
+            for entry, outcome in zip(chunk, outcomes, strict=True):
+                if outcome.status == "created" and outcome.item is not None:
+                    self.results[entry.index] = CreateResult(
+                        entry.index, "created", outcome.item.id, entry.slug, item=outcome.item
+                    )
+                elif outcome.error is not None and outcome.error.code == "duplicate_slug":
+                    collided.append(entry)
+                else:
+                    self.results[entry.index] = self._failed(entry, outcome.error)
+        return collided
+
+    def _failed(self, entry: Prepared, error: ErrorInfo | None) -> CreateResult:
+        if error is None:
+            error = _failure("not_created", "Webflow did not create the item")
+        details = webflow_details(error.details, lambda slug: entry.caller_names.get(slug, slug))
+        error = error.model_copy(update={"details": details})
+        return CreateResult(entry.index, "failed", slug=entry.slug, error=error)
+
+    def _stop(self, exc: WebflowError, unsent: list[Prepared]) -> None:
+        """A whole request failed: raise if nothing was written yet, else report the rest failed."""
+        if not any(result.status != "failed" for result in self.results.values()):
+            raise exc
+        app_error = to_app_error(exc)
+        code = "upstream_unavailable" if app_error.status == 503 else app_error.code
+        self.retry_after = app_error.headers.get("Retry-After", self.retry_after)
+        logger.warning(
+            "create stopped after a failed request", extra={"unsent": len(unsent), "code": code}
+        )
+        for entry in unsent:
+            error = _failure(code, app_error.message, app_error.details)
+            self.results[entry.index] = CreateResult(
+                entry.index, "failed", slug=entry.slug, error=error
+            )
+
+
+def _resolve_collision(
+    entry: Prepared, index: SlugIndex, claimed: set[str]
+) -> CreateResult | Prepared:
+    """The existing item with the same content (base, -2, -3...), or the entry on a free slug."""
+    for number in range(1, MAX_SUFFIX + 1):
+        slug = _suffixed(entry.base_slug, number)
+        if slug in claimed and slug != entry.slug:
+            continue  # another item of this call holds or will hold it
+        holder = index.holder(slug)
+        if holder is None:
+            return _with_slug(entry, slug)
+        if _same_content(entry.item, holder.field_data):
+            return CreateResult(entry.index, "existing", holder.id, slug, item=holder)
+    error = _failure("duplicate_slug", f"No free slug for '{entry.base_slug}' up to -{MAX_SUFFIX}")
+    return CreateResult(entry.index, "failed", slug=entry.slug, error=error)
+
+
+def send_items(
+    client: WebflowClient, collection_id: str, prepared: Sequence[Prepared], *, live: bool
+) -> tuple[list[CreateResult], str | None]:
+    """Create the prepared items; collisions resolve to existing items or to suffixed slugs."""
+    sender = _Sender(client, collection_id, live)
+    leaders: dict[tuple[str, str], int] = {}
+    followers: dict[int, list[int]] = {}
+    batch: list[Prepared] = []
+    for entry in prepared:
+        key = (entry.base_slug, _content_key(entry.item))
+        if key in leaders:
+            followers.setdefault(leaders[key], []).append(
+                entry.index
+            )  # the same item twice in one call
+            continue
+        leaders[key] = entry.index
+        if entry.slug in sender.claimed:
+            number = 2
+            while _suffixed(entry.base_slug, number) in sender.claimed:
+                number += 1
+            entry = _with_slug(entry, _suffixed(entry.base_slug, number))
+        sender.claimed.add(entry.slug)
+        batch.append(entry)
+
+    index = SlugIndex(client, collection_id)
+    for _ in range(MAX_ROUNDS):
+        collided = sender.send(batch)
+        if not collided:
+            batch = []
+            break
+        index.remember(r.item for r in sender.results.values() if r.item is not None)
+        index.preload(len(collided))
+        batch = []
+        for entry in collided:
+            index.taken(entry.slug)
+            outcome = _resolve_collision(entry, index, sender.claimed)
+            if isinstance(outcome, CreateResult):
+                sender.results[entry.index] = outcome
+            else:
+                sender.claimed.add(outcome.slug)
+                batch.append(outcome)
+    for entry in batch:
+        error = _failure("duplicate_slug", f"Slug '{entry.slug}' kept colliding")
+        sender.results[entry.index] = CreateResult(
+            entry.index, "failed", slug=entry.slug, error=error
+        )
+
+    for leader_index, indexes in followers.items():
+        leader_result = sender.results[leader_index]
+        for follower in indexes:
+            status: Status = "failed" if leader_result.status == "failed" else "existing"
+            sender.results[follower] = CreateResult(
+                follower,
+                status,
+                leader_result.id,
+                leader_result.slug,
+                leader_result.error,
+                leader_result.item,
+            )
+    return [sender.results[i] for i in sorted(sender.results)], sender.retry_after
+
+
+def create_items(
+    client: WebflowClient,
+    collection_id: str,
+    entries: Sequence[Mapping[str, Any]],
+    mapper: FieldMapper,
+    *,
+    default_draft: bool,
+    live: bool,
+    form_name: str | None = None,
+    deferred: Iterable[str] = (),
+) -> CreateOutcome:
+    """Validate then create ``entries``; one result per entry, in input order.
+
+    Raises:
+        FieldValidationError: when no entry is valid (400, details named "items[i].field").
+        WebflowError: when Webflow fails before anything was written.
+    """
+    schema = client.get_collection(collection_id)
+    prepared, failed = prepare_items(
+        entries,
+        schema,
+        mapper,
+        default_draft=default_draft,
+        live=live,
+        form_name=form_name,
+        resolve_references=ReferenceLookup(client),
+        deferred=deferred,
+    )
+    if not prepared:
+        raise _all_invalid(failed, single=len(entries) == 1)
+    sent, retry_after = send_items(client, collection_id, prepared, live=live)
+    results = sorted([*failed, *sent], key=lambda result: result.index)
+    return CreateOutcome(results, retry_after)
+
+
+def create_from_request(
+    client: WebflowClient, settings: CreateItemsSettings, request: CreateItemsRequest
+) -> CreateOutcome:
+    """Create the items of a JSON call in the collection it names (or WEBFLOW_COLLECTION_ID)."""
+    if len(request.items) > settings.max_items_per_call:
+        limit = settings.max_items_per_call
+        detail = {"field": "items", "message": f"at most {limit} items per call"}
+        raise AppError(400, "too_many_items", f"At most {limit} items per call", [detail])
+    collection_id = request.collection_id or settings.webflow_collection_id
+    if not collection_id:
+        detail = {
+            "field": "collectionId",
+            "message": "is required (no default collection is configured)",
+        }
+        raise AppError(400, "invalid_request", "collectionId is required", [detail])
+    entries = [item.model_dump(by_alias=True, exclude_none=True) for item in request.items]
+    return create_items(
+        client,
+        collection_id,
+        entries,
+        settings.mapper(),
+        default_draft=settings.create_as_draft,
+        live=settings.create_live if request.live is None else request.live,
+    )
+
+
+def _all_invalid(failed: list[CreateResult], *, single: bool) -> FieldValidationError:
+    errors: list[FieldError] = []
+    for result in failed:
+        for detail in result.error.details if result.error else []:
+            name = (
+                detail["field"] if single else f"items[{result.index}].fieldData.{detail['field']}"
+            )
+            errors.append(FieldError(name, detail["message"]))
+    return FieldValidationError(
+        errors, message="No item is valid" if not single else "Some fields are invalid"
+    )
