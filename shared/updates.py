@@ -18,10 +18,11 @@ from shared.errors import (
     WebflowConnectionError,
     WebflowError,
 )
-from shared.fields import FieldError, FieldMapper, FieldValidationError, ReferenceResolver
+from shared.fields import FieldError, FieldMapper, FieldValidationError
 from shared.http import AppError
+from shared.items import ReferenceLookup, SlugIndex
 from shared.log import get_logger
-from shared.models import Collection, ErrorInfo, ItemResult, ItemUpdate
+from shared.models import Collection, ErrorInfo, Item, ItemResult, ItemUpdate
 from shared.publishing import PendingItem, PublishReport, publish_entries
 
 if TYPE_CHECKING:
@@ -125,15 +126,28 @@ class UpdateResult:
 SlugKey = tuple[str, str | None]
 
 
-def _lookup_slugs(
-    client: WebflowClient, collection_id: str, keys: Sequence[SlugKey]
-) -> dict[SlugKey, Any]:
-    """Find each (slug, cmsLocaleId) once: the item that holds it now, or None."""
-    found: dict[SlugKey, Any] = {}
-    for key in dict.fromkeys(keys):
-        slug, cms_locale_id = key
-        found[key] = client.find_item_by_slug(collection_id, slug, cms_locale_id=cms_locale_id)
-    return found
+class _SlugHolders:
+    """Who holds each (slug, cmsLocaleId) now, each looked up once per call.
+
+    Primary-locale slugs go through the create path's SlugIndex, which lists the whole collection
+    instead when that costs fewer requests; localized slugs are looked up one by one.
+    """
+
+    def __init__(self, client: WebflowClient, collection_id: str, keys: Sequence[SlugKey]) -> None:
+        distinct = list(dict.fromkeys(keys))
+        self._primary = SlugIndex(client, collection_id)
+        self._primary.preload(sum(locale is None for _, locale in distinct))
+        self._localized = {
+            (slug, locale): client.find_item_by_slug(collection_id, slug, cms_locale_id=locale)
+            for slug, locale in distinct
+            if locale is not None
+        }
+
+    def holder(self, slug: str, cms_locale_id: str | None) -> Item | None:
+        """The item holding ``slug`` in the locale (primary when None), or None."""
+        if cms_locale_id is None:
+            return self._primary.holder(slug)
+        return self._localized[(slug, cms_locale_id)]
 
 
 def _not_found(index: int, patch: ItemPatch) -> UpdateResult:
@@ -161,7 +175,7 @@ def update_items(
         for p, data in zip(patches, coerced, strict=True)
         if isinstance(data.get("slug"), str)
     ]
-    holders = _lookup_slugs(client, collection_id, keys)
+    holders = _SlugHolders(client, collection_id, keys)
 
     results: dict[int, UpdateResult] = {}
     pending: list[tuple[int, ItemUpdate]] = []
@@ -169,7 +183,7 @@ def update_items(
         item_id = patch.id
         current_slug: str | None = None
         if patch.slug is not None:
-            holder = holders[(patch.slug, patch.cms_locale_id)]
+            holder = holders.holder(patch.slug, patch.cms_locale_id)
             if holder is None:
                 results[index] = _not_found(index, patch)
                 continue
@@ -178,7 +192,7 @@ def update_items(
         field_data = dict(data)
         new_slug = field_data.get("slug")
         if isinstance(new_slug, str):
-            holder = holders[(new_slug, patch.cms_locale_id)]
+            holder = holders.holder(new_slug, patch.cms_locale_id)
             if new_slug == current_slug or (holder is not None and holder.id == item_id):
                 # Webflow rejects an item's own unchanged slug as a duplicate: leave it out.
                 del field_data["slug"]
@@ -366,7 +380,7 @@ def coerce_patches(
 ) -> list[dict[str, Any]]:
     """Coerce each patch's fieldData against the schema (partial), else one 400 naming all."""
     mapper = FieldMapper(unmapped="reject")
-    resolve = _reference_resolver(client)
+    resolve = ReferenceLookup(client)
     coerced: list[dict[str, Any]] = []
     errors: list[FieldError] = []
     for index, patch in enumerate(request.items):
@@ -383,24 +397,6 @@ def coerce_patches(
     if errors:
         raise FieldValidationError(errors)
     return coerced
-
-
-def _reference_resolver(client: WebflowClient) -> ReferenceResolver:
-    """Resolve Reference slugs to item ids, looking each slug up once per call."""
-    cache: dict[tuple[str, str], str | None] = {}
-
-    def resolve(collection_id: str, slugs: Sequence[str]) -> dict[str, str]:
-        found: dict[str, str] = {}
-        for slug in slugs:
-            key = (collection_id, slug)
-            if key not in cache:
-                item = client.find_item_by_slug(collection_id, slug)
-                cache[key] = item.id if item is not None else None
-            if cache[key] is not None:
-                found[slug] = cache[key]  # type: ignore[assignment]
-        return found
-
-    return resolve
 
 
 def apply_updates(
