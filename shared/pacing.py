@@ -165,19 +165,20 @@ class SlidingWindowLimiter:
         self._prune(now)
         in_flight = sum(1 for s in self._slots if s.in_flight)
         completed = len(self._slots) - in_flight
-        # How many slots the server counts in its window, on the scale of the limit in force.
-        counted = (self._server_limit or self.limit) - max(remaining, 0)
-        used = max(counted - ((self._server_limit or self.limit) - self.limit), 0)
-        if remaining <= 0:
-            used = max(used, self.limit)
-        if used > completed:
+        remaining = max(remaining, 0)
+        # The server allows ``remaining`` more: keep at least limit - remaining slots used here.
+        floor = max(self.limit - remaining, 0)
+        # What the server actually counts in its window.
+        counted = (self._server_limit or self.limit) - remaining
+        if completed < floor:
             # Other clients of this token used slots: count them as used now (conservative).
-            for _ in range(used - completed):
+            for _ in range(floor - completed):
                 self._slots.append(Slot(now, synthetic=True))
-        elif used < completed and in_flight == 0:
-            # With nothing in flight the server's count is exact: follow it, dropping the oldest.
+        elif completed > counted and in_flight == 0:
+            # The server counts fewer than we hold (its window moved on, or it was reset): with
+            # nothing in flight its count is exact, so follow it, dropping our oldest slots.
             ordered = sorted(self._slots, key=lambda s: s.time)
-            kept = ordered[completed - used :]
+            kept = ordered[completed - max(counted, floor) :]
             if slot not in kept:
                 kept.append(slot)
             self._slots = deque(kept)

@@ -153,3 +153,24 @@ def test_limiter_is_shared_per_token() -> None:
     assert first is not other
     assert first.configured_limit == 60
     reset_limiters()
+
+
+def test_configured_limit_holds_when_the_server_allows_more() -> None:
+    fake = FakeTime()
+    limiter = SlidingWindowLimiter(5, clock=fake.clock, sleep=fake.sleep)
+
+    times = [
+        _send(limiter, fake, {"x-ratelimit-limit": "120", "x-ratelimit-remaining": str(119 - n)}) for n in range(6)
+    ]
+
+    assert times[5] == pytest.approx(1060.0)
+
+
+def test_unlimited_server_advertising_a_huge_limit_never_slows_down() -> None:
+    fake = FakeTime()
+    limiter = SlidingWindowLimiter(5, clock=fake.clock, sleep=fake.sleep)
+    unlimited = {"x-ratelimit-limit": "100000", "x-ratelimit-remaining": "100000"}
+
+    times = [_send(limiter, fake, unlimited) for _ in range(50)]
+
+    assert times == [1000.0] * 50

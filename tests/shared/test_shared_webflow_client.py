@@ -530,3 +530,44 @@ def test_upload_retries_seekable_stream_from_its_start() -> None:
     assert len(bodies) == 2
     assert data in bodies[1]
     assert len(slept) == 1
+
+
+# ---------------------------------------------------------------- construction
+def test_get_client_caches_per_token_and_base_url() -> None:
+    from shared.config import WebflowSettings, load_settings
+    from shared.webflow import get_client
+
+    get_client.cache_clear()  # type: ignore[attr-defined]
+    first = load_settings(WebflowSettings, webflow_api_token=TOKEN, webflow_api_base_url="http://a.test/v2")
+    same = load_settings(WebflowSettings, webflow_api_token=TOKEN, webflow_api_base_url="http://a.test/v2")
+    other = load_settings(WebflowSettings, webflow_api_token=TOKEN, webflow_api_base_url="http://b.test/v2")
+
+    try:
+        assert get_client(first) is get_client(same)
+        assert get_client(first) is not get_client(other)
+        assert get_client(first).base_url == "http://a.test/v2"
+    finally:
+        get_client.cache_clear()  # type: ignore[attr-defined]
+
+
+def test_from_settings_applies_settings() -> None:
+    from shared.config import WebflowSettings, load_settings
+
+    settings = load_settings(
+        WebflowSettings,
+        webflow_api_token=TOKEN,
+        webflow_timeout_seconds=12,
+        webflow_connect_timeout_seconds=3,
+        webflow_max_retry_seconds=9,
+    )
+
+    client = WebflowClient.from_settings(settings)
+
+    assert (client.timeout.read, client.timeout.connect) == (12, 3)
+    assert client.policy.max_retry_seconds == 9
+    assert TOKEN not in repr(client)
+
+
+def test_blank_token_is_refused() -> None:
+    with pytest.raises(ValueError):
+        WebflowClient("  ")
