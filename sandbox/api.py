@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Any
 
 from .cms import SORT_FIELDS, parse_targets, require_items_list
 from .errors import ApiError, validation_error
+from .faults import too_many_requests
+from .ids import now_iso
 from .http import Request, Response, Route
 from .server import App
 from .store import Doc
 
+SITE_PUBLISH_INTERVAL_SECONDS = 60.0
 SITE_FIELDS = (
     "id", "workspaceId", "createdOn", "displayName", "shortName", "lastPublished", "lastUpdated",
     "previewUrl", "timeZone", "parentFolderId", "customDomains", "locales",
@@ -47,6 +52,7 @@ class ItemsApi:
         return [
             Route("GET", "/v2/sites/{site_id}", self.get_site, scope="sites:read"),
             Route("GET", "/v2/sites/{site_id}/collections", self.list_collections, scope="cms:read"),
+            Route("POST", "/v2/sites/{site_id}/publish", self.publish_site, scope="sites:write", write=True),
             Route("GET", "/v2/collections/{collection_id}", self.get_collection, scope="cms:read"),
             Route("GET", items, self.list_items, scope="cms:read"),
             Route("POST", items, self.create_items, scope="cms:write", write=True),
@@ -70,6 +76,38 @@ class ItemsApi:
     def get_site(self, request: Request, site_id: str) -> Response:
         """GET /sites/{site_id}."""
         return Response.json(200, render_site(self.app.site_for(request, site_id)))
+
+    def publish_site(self, request: Request, site_id: str) -> Response:
+        """POST /sites/{site_id}/publish: one successful publish per minute per site."""
+        site = self.app.site_for(request, site_id)
+        body = request.json() if request.body else {}
+        if not isinstance(body, dict):
+            raise validation_error([{"param": "body", "description": "Must be an object"}])
+        domain_ids = body.get("customDomains") or []
+        subdomain = body.get("publishToWebflowSubdomain", False)
+        known = {d["id"]: d for d in site.get("customDomains", [])}
+        if not isinstance(domain_ids, list) or any(d not in known for d in domain_ids):
+            raise ApiError(400, "invalid_domain", "Please send a valid custom domain ID")
+        if not isinstance(subdomain, bool):
+            raise validation_error([{"param": "publishToWebflowSubdomain", "description": "Must be a boolean"}])
+        if not domain_ids and not subdomain:
+            raise ApiError(400, "no_domains", "No domain IDs provided")
+        with self.app.store.lock:
+            last = self.app.site_publish_times.get(site_id)
+            now = time.monotonic()
+            if last is not None and now - last < SITE_PUBLISH_INTERVAL_SECONDS:
+                raise too_many_requests(
+                    self.app.limiter.limit, math.ceil(SITE_PUBLISH_INTERVAL_SECONDS - (now - last))
+                )
+            self.app.site_publish_times[site_id] = now
+            self.cms.publish_site(site_id)
+            stamp = now_iso()
+            with self.app.store.transaction():
+                self.app.store.put_site(dict(site, lastPublished=stamp))
+        domains = [dict(known[d], lastPublished=stamp) for d in domain_ids]
+        return Response.json(
+            202, {"customDomains": domains, "publishToWebflowSubdomain": subdomain, "publishScope": "site"}
+        )
 
     def list_collections(self, request: Request, site_id: str) -> Response:
         """GET /sites/{site_id}/collections."""

@@ -384,6 +384,38 @@ class Cms:
                     published.append(item_id)
         return {"publishedItemIds": published, "errors": errors}
 
+    def publish_site(self, site_id: str) -> int:
+        """Publish every queued variant (isDraft false) of the site's collections.
+
+        Returns the number of variants published.
+        """
+        count = 0
+        with self.store.lock, self.store.transaction():
+            stamp = now_iso()
+            for collection in list(self._state.collections.values()):
+                if collection["siteId"] != site_id:
+                    continue
+                for item in list(self._state.items.get(collection["id"], {}).values()):
+                    queued = [
+                        loc
+                        for loc, variant in item["variants"].items()
+                        if not variant["isDraft"]
+                        and (variant["lastPublished"] is None or variant["lastUpdated"] > variant["lastPublished"])
+                    ]
+                    if not queued:
+                        continue
+                    item = copy.deepcopy(item)
+                    for locale in queued:
+                        variant = item["variants"][locale]
+                        variant["live"] = {
+                            "fieldData": copy.deepcopy(variant["fieldData"]),
+                            "isArchived": variant["isArchived"],
+                        }
+                        variant["lastPublished"] = stamp
+                    self.store.put_item(item)
+                    count += len(queued)
+        return count
+
     # ------------------------------------------------------------------ unpublish / delete
     def unpublish(self, collection: Doc, targets: Sequence[tuple[str, Sequence[str] | None]]) -> None:
         """Take items off the live site (isDraft true, lastPublished null)."""

@@ -66,7 +66,8 @@ class App:
         self.router = Router()
         self.host = host
         self.port = 0
-        self.extensions: list[Any] = []  # objects with reset() (webhook dispatcher, ...)
+        self.extensions: list[Any] = []  # objects with reset() and close() (webhook dispatcher)
+        self.site_publish_times: dict[str, float] = {}
 
     # ------------------------------------------------------------------ urls
     @property
@@ -89,6 +90,7 @@ class App:
         self.limiter.reset(self.initial_rate_limit)
         self.faults.configure(FaultConfig())
         self.stats.clear()
+        self.site_publish_times.clear()
         for extension in self.extensions:
             extension.reset()
 

@@ -61,6 +61,14 @@ def patch_defects(spec: dict[str, Any]) -> dict[str, Any]:
         # error schemas list two schemas as `items`: either is allowed
         if isinstance(schema.get("items"), list):
             schema["items"] = {"anyOf": schema["items"]}
+        # a few error answers are a oneOf of whole response objects, which any body matches
+        # twice: validate against their schemas instead
+        alternatives = schema.get("oneOf")
+        if isinstance(alternatives, list) and alternatives and all(
+            isinstance(a, dict) and "content" in a for a in alternatives
+        ):
+            del schema["oneOf"]
+            schema["anyOf"] = [a["content"]["application/json"]["schema"] for a in alternatives]
         # OpenAPI 3.0 `nullable` means nothing to a 2020-12 validator
         if schema.get("nullable") is True:
             _add_null(schema)

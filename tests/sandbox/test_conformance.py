@@ -57,6 +57,9 @@ def sites_and_collections(api: httpx.Client, sandbox: Sandbox) -> None:
     api.get(f"/sites/{OTHER_SITE}")
     api.get(f"/sites/{MISSING}")
     api.get(f"/sites/{sandbox.site_id}/collections")
+    api.post(f"/sites/{sandbox.site_id}/publish", json={"customDomains": [], "publishToWebflowSubdomain": True})
+    api.post(f"/sites/{sandbox.site_id}/publish", json={"publishToWebflowSubdomain": True})
+    api.post(f"/sites/{sandbox.site_id}/publish", json={"customDomains": ["nope"]})
     api.get(f"/collections/{sandbox.collections['posts']}")
     api.get(f"/collections/{MISSING}")
 

@@ -406,3 +406,19 @@ def test_unknown_sort_field_is_rejected(api: httpx.Client, posts: str) -> None:
     response = api.get(f"/collections/{posts}/items", params={"sortBy": "rating"})
 
     assert response.status_code == 400
+
+
+def test_site_publish_publishes_queued_items_once_a_minute(
+    api: httpx.Client, sandbox: Sandbox, posts: str, create_post: Callable[..., dict[str, Any]]
+) -> None:
+    queued = create_post("queued")
+    draft = api.post(f"/collections/{posts}/items", json={"isDraft": True, "fieldData": {"name": "D", "slug": "d"}}).json()
+
+    first = api.post(f"/sites/{sandbox.site_id}/publish", json={"publishToWebflowSubdomain": True})
+    second = api.post(f"/sites/{sandbox.site_id}/publish", json={"publishToWebflowSubdomain": True})
+
+    assert first.status_code == 202
+    assert first.json()["publishToWebflowSubdomain"] is True
+    assert api.get(f"/collections/{posts}/items/{queued['id']}/live").status_code == 200
+    assert api.get(f"/collections/{posts}/items/{draft['id']}/live").status_code == 404
+    assert second.status_code == 429 and int(second.headers["Retry-After"]) >= 1
