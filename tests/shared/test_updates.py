@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
 import pytest
 from pydantic import ValidationError
 
@@ -13,7 +18,11 @@ from shared.updates import (
     UpdateItemsSettings,
     UpdateResult,
     answer_status,
+    apply_updates,
 )
+from shared.webflow import WebflowClient
+from tests.conftest import Sandbox
+from tests.items_support import create_items, post_fields, publish_items
 
 TOKEN = "wf-token-for-tests"
 ITEM_ID = "a" * 24
@@ -98,3 +107,112 @@ def test_result_json_names_the_error() -> None:
         "slug": "gone",
         "error": {"code": "not_found", "message": "No item with slug 'gone'"},
     }
+
+
+# --- orchestration against the sandbox ------------------------------------------------------------
+
+
+class RecordingTransport(httpx.BaseTransport):
+    """Passes requests to a real transport and keeps each one's method, path and JSON body."""
+
+    def __init__(self) -> None:
+        self._inner = httpx.HTTPTransport()
+        self.sent: list[tuple[str, str, Any]] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content) if request.content else None
+        self.sent.append((request.method, request.url.path, body))
+        return self._inner.handle_request(request)
+
+    def patched(self) -> list[dict[str, Any]]:
+        """Every item body sent in a PATCH, in order."""
+        return [
+            item for method, _, body in self.sent if method == "PATCH" for item in body["items"]
+        ]
+
+
+@pytest.fixture
+def recorder() -> RecordingTransport:
+    return RecordingTransport()
+
+
+@pytest.fixture
+def client(sandbox: Sandbox, recorder: RecordingTransport) -> Iterator[WebflowClient]:
+    with WebflowClient(sandbox.token, base_url=sandbox.api_base_url, transport=recorder) as client:
+        yield client
+
+
+def _settings(sandbox: Sandbox) -> UpdateItemsSettings:
+    return load_settings(
+        UpdateItemsSettings,
+        webflow_api_token=sandbox.token,
+        webflow_api_base_url=sandbox.api_base_url,
+        webflow_collection_id=sandbox.collections["posts"],
+    )
+
+
+def _request(*items: dict[str, Any], live: bool = False) -> UpdateItemsRequest:
+    return UpdateItemsRequest.model_validate({"items": list(items), "live": live})
+
+
+def test_unchanged_slug_of_an_item_addressed_by_slug_is_not_resent(
+    sandbox: Sandbox, client: WebflowClient, recorder: RecordingTransport
+) -> None:
+    # Arrange
+    with sandbox.api() as api:
+        create_items(api, sandbox.collections["posts"], post_fields("post", 1))
+    # Act
+    request = _request({"slug": "post-0", "fieldData": {"slug": "post-0", "name": "Renamed"}})
+    [result] = apply_updates(client, request, _settings(sandbox))
+    # Assert
+    assert result.status == "updated"
+    assert [item["fieldData"] for item in recorder.patched()] == [{"name": "Renamed"}]
+
+
+def test_unchanged_slug_of_an_item_addressed_by_id_is_not_resent(
+    sandbox: Sandbox, client: WebflowClient, recorder: RecordingTransport
+) -> None:
+    # Arrange
+    with sandbox.api() as api:
+        [item] = create_items(api, sandbox.collections["posts"], post_fields("post", 1))
+    # Act
+    request = _request({"id": item["id"], "fieldData": {"slug": "post-0", "summary": "new"}})
+    [result] = apply_updates(client, request, _settings(sandbox))
+    # Assert
+    assert result.status == "updated"
+    assert [body["fieldData"] for body in recorder.patched()] == [{"summary": "new"}]
+
+
+def test_a_new_slug_is_sent(
+    sandbox: Sandbox, client: WebflowClient, recorder: RecordingTransport
+) -> None:
+    # Arrange
+    with sandbox.api() as api:
+        [item] = create_items(api, sandbox.collections["posts"], post_fields("post", 1))
+    # Act
+    request = _request({"id": item["id"], "fieldData": {"slug": "post-zero"}})
+    [result] = apply_updates(client, request, _settings(sandbox))
+    # Assert
+    assert (result.status, result.slug) == ("updated", "post-zero")
+    assert [body["fieldData"] for body in recorder.patched()] == [{"slug": "post-zero"}]
+
+
+def test_one_never_published_item_among_eight_costs_a_few_extra_live_patches(
+    sandbox: Sandbox, client: WebflowClient, recorder: RecordingTransport
+) -> None:
+    # Arrange: eight items, all published but the sixth
+    posts = sandbox.collections["posts"]
+    with sandbox.api() as api:
+        items = create_items(api, posts, post_fields("post", 8))
+        publish_items(api, posts, [item["id"] for n, item in enumerate(items) if n != 5])
+    # Act
+    request = _request(
+        *({"id": item["id"], "fieldData": {"rating": 2}} for item in items), live=True
+    )
+    results = apply_updates(client, request, _settings(sandbox))
+    # Assert: all live; the halving took 1 + 2*log2(8) live PATCHes at most
+    assert [(r.status, r.live) for r in results] == [("updated", True)] * 8
+    live_patches = [
+        path for method, path, _ in recorder.sent if method == "PATCH" and path.endswith("/live")
+    ]
+    assert len(live_patches) <= 7
