@@ -12,8 +12,8 @@ import re
 import threading
 import time
 import xml.etree.ElementTree as ElementTree
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, BinaryIO, TypeVar
 
 import httpx
@@ -21,9 +21,7 @@ import httpx
 from shared.config import WebflowSettings
 from shared.errors import (
     BadRequestError,
-    InternalServerError,
     NotFoundError,
-    RateLimitError,
     WebflowAPIError,
     WebflowConnectionError,
     WebflowError,
@@ -245,8 +243,6 @@ class _CallState:
     """Per-call bookkeeping of a multi-item operation."""
 
     results: list[ItemResult | None]
-    requests: int = 0
-    notes: list[str] = field(default_factory=list)
 
 
 class WebflowClient:
@@ -572,7 +568,12 @@ class WebflowClient:
         (result,) = self.create_items(collection_id, [item], live=live)
         if result.item is not None and result.status == "created":
             return result.item
-        error = result.error or ErrorInfo(code="unknown", message="Item was not created")
+        error = result.error or ErrorInfo(code="not_created", message="Item was not created")
+        if error.status_code is None:
+            if error.code == "timeout":
+                raise WebflowTimeoutError(error.message)
+            if error.code in ("connection_error", "not_created"):
+                raise WebflowConnectionError(error.message)
         raise error_for_status(error.status_code or 400, error.code, error.message, error.details)
 
     def create_items(
@@ -623,7 +624,16 @@ class WebflowClient:
                 route = _CreateRoute(self._items_path(collection_id, live))
             for chunk in _chunks(pending):
                 self._create_chunk(collection_id, route, list(chunk), state, live=live)
-        return [r for r in state.results if r is not None]
+        return [
+            result
+            if result is not None
+            else ItemResult(
+                index=index,
+                status="failed",
+                error=ErrorInfo(code="not_created", message="Webflow did not create the item"),
+            )
+            for index, result in enumerate(state.results)
+        ]
 
     def _created(self, state: _CallState, pending: _Pending, item: Item) -> None:
         state.results[pending.index] = ItemResult(index=pending.index, status="created", item=item)
@@ -726,7 +736,6 @@ class WebflowClient:
         by_slug = {p.item.slug: p for p in batch if p.item.slug}
         flagged: dict[int, list[dict[str, Any]]] = {}
         duplicates: list[_Pending] = []
-        unattributed: list[dict[str, Any]] = []
         for detail in exc.details:
             slug = duplicate_slug_of(detail)
             if slug is not None and slug in by_slug:
@@ -735,8 +744,6 @@ class WebflowClient:
             position = _detail_index(detail)
             if position is not None and 0 <= position < len(batch):
                 flagged.setdefault(batch[position].index, []).append(detail)
-                continue
-            unattributed.append(detail)
 
         settled: set[int] = set()
         ours = [p for p in duplicates if p.maybe_ours]
