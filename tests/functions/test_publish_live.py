@@ -282,6 +282,76 @@ def test_rate_limit_used_up_by_another_client_costs_one_refused_request(
     assert counter.routes("POST", "/items/publish") == 1
 
 
+# --- site -----------------------------------------------------------------------------------------
+
+SITE_PUBLISH = "/sites/{site_id}/publish"
+
+
+def test_site_publish_takes_queued_items_live(
+    app: FlaskClient, sandbox: Sandbox, posts: str
+) -> None:
+    # Arrange
+    with sandbox.api() as api:
+        items = create_items(api, posts, post_fields("post", 3))
+    # Act
+    status, body = _publish(app, {"site": True})
+    # Assert
+    assert status == 200
+    assert body["site"] == {"id": sandbox.site_id, "published": True}
+    assert body["remaining"] == 0
+    assert all(_is_live(sandbox, posts, item["id"]) for item in items)
+
+
+def test_second_site_publish_within_a_minute_is_not_sent(
+    app: FlaskClient, sandbox: Sandbox
+) -> None:
+    # Arrange
+    _publish(app, {"site": True})
+    counter = RequestCounter(sandbox)
+    # Act
+    status, body = _publish(app, {"site": True})
+    # Assert: reported as left for later, and Webflow was not asked
+    assert status == 200
+    assert (body["site"]["published"], body["remaining"]) == (False, 1)
+    assert body["stopped"]["reason"] == "rate_limited"
+    assert 0 < body["stopped"]["retryAfter"] <= 60
+    assert counter.routes("POST", SITE_PUBLISH) == 0
+
+
+def test_site_publish_refused_by_webflow_is_reported_without_retrying(
+    app: FlaskClient, sandbox: Sandbox
+) -> None:
+    # Arrange: someone else published the site a moment ago
+    with sandbox.api() as api:
+        url = f"/sites/{sandbox.site_id}/publish"
+        api.post(url, json={"publishToWebflowSubdomain": True}).raise_for_status()
+    counter = RequestCounter(sandbox)
+    # Act
+    status, body = _publish(app, {"site": True})
+    # Assert
+    assert status == 200
+    assert (body["site"]["published"], body["remaining"]) == (False, 1)
+    assert body["stopped"] == {
+        "reason": "rate_limited",
+        "retryAfter": body["stopped"]["retryAfter"],
+    }
+    assert body["stopped"]["retryAfter"] > 0
+    assert counter.routes("POST", SITE_PUBLISH) == 1
+
+
+def test_site_dry_run_publishes_nothing(app: FlaskClient, sandbox: Sandbox, posts: str) -> None:
+    # Arrange
+    with sandbox.api() as api:
+        [item] = create_items(api, posts, post_fields("post", 1))
+    counter = RequestCounter(sandbox)
+    # Act
+    status, body = _publish(app, {"site": True, "dryRun": True})
+    # Assert
+    assert (status, body["dryRun"], body["remaining"]) == (200, True, 1)
+    assert counter.writes() == 0
+    assert not _is_live(sandbox, posts, item["id"])
+
+
 # --- auth ----------------------------------------------------------------------------------------
 
 
