@@ -331,10 +331,7 @@ def test_site_publish_refused_by_webflow_is_reported_without_retrying(
     # Assert
     assert status == 200
     assert (body["site"]["published"], body["remaining"]) == (False, 1)
-    assert body["stopped"] == {
-        "reason": "rate_limited",
-        "retryAfter": body["stopped"]["retryAfter"],
-    }
+    assert body["stopped"]["reason"] == "rate_limited"
     assert body["stopped"]["retryAfter"] > 0
     assert counter.routes("POST", SITE_PUBLISH) == 1
 
