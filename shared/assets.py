@@ -390,9 +390,10 @@ def process_object(
         outcome.status, outcome.reason = "stale", f"superseded by generation {info.generation}"
         logger.info("object replaced since the event, nothing to do", extra=_log_fields(outcome))
         return outcome
-    if ref.component_count is not None and info.component_count is None:
-        # The event knows a composite (fake-gcs-server does not report one): its md5Hash is not to be trusted.
-        info = dataclasses.replace(info, component_count=ref.component_count, md5_hash=None)
+    # A composite object has no MD5 of its own (Cloud Storage reports componentCount instead); the event's
+    # word counts too, since fake-gcs-server gives composed objects an md5Hash and no componentCount.
+    composite = ref.component_count is not None or info.component_count is not None
+    known_md5 = None if composite else info.md5_hex
     done = _already_done(info, generation, outcome)
     if done is not None:
         return done
@@ -418,7 +419,7 @@ def process_object(
 
     client = client or _default_client(settings)
     try:
-        asset_id, hosted_url, info = _upload(client, storage, info, claim, content_type, settings)
+        asset_id, hosted_url, info = _upload(client, storage, info, claim, content_type, known_md5, settings)
         outcome.asset_id, outcome.hosted_url = asset_id, hosted_url
         try:
             _attach(client, info, prefix, asset_id, hosted_url, settings, outcome)
@@ -480,10 +481,8 @@ def _permanent_webflow(exc: WebflowAPIError) -> bool:
 # -- upload ---------------------------------------------------------------------------------------
 
 
-def _md5_hex(storage: Storage, info: ObjectInfo) -> str:
-    """The object's MD5 hex: from md5Hash, or one streaming pass for composite objects."""
-    if info.md5_hex and info.component_count is None:
-        return info.md5_hex
+def _hash_while_streaming(storage: Storage, info: ObjectInfo) -> str:
+    """The MD5 hex of an object that has none (a composite), in one streaming pass."""
     digest = hashlib.md5(usedforsecurity=False)
     size = 0
     for chunk in storage.iter_chunks(info):
@@ -501,6 +500,7 @@ def _upload(
     info: ObjectInfo,
     claim: Any,
     content_type: str,
+    known_md5: str | None,
     settings: UploadSettings,
 ) -> tuple[str, str | None, ObjectInfo]:
     """Create (or reuse) the asset and stream the bytes; return its id, hosted URL and the ledger's state."""
@@ -512,7 +512,7 @@ def _upload(
         if reused is not None:
             logger.info("reusing the asset created by an earlier attempt", extra={"assetId": pending})
             return reused.id, reused.hosted_url, info
-    md5_hex = _md5_hex(storage, info)
+    md5_hex = known_md5 or _hash_while_streaming(storage, info)
     file_name = sanitize_file_name(info.name)
     try:
         upload = client.create_asset(site_id, file_name, md5_hex, parent_folder=settings.upload_asset_folder)

@@ -189,9 +189,9 @@ def test_a_redelivered_event_creates_no_second_asset(events: Any, gcs: Any, sand
 
     assert deliver(events, event).status_code == 200
 
+    assert sandbox.stats()["total"] == calls_before  # the ledger answered: Webflow was not asked
     assert len(assets(sandbox)) == 1
     assert ledger(gcs, "uploads/photo.png") == first
-    assert sandbox.stats()["total"] == calls_before  # the ledger answered: Webflow was not asked
 
 
 def test_concurrent_deliveries_upload_once(gcs: Any, sandbox: Any, upload_env: dict[str, str]) -> None:
