@@ -96,7 +96,7 @@ class _StateReader:
     def _read(self) -> dict[str, Any]:
         # Each part is read on its own, so that one failing read still shows the rest.
         collections: dict[str, Any] = {}
-        for name, collection_id in self.config.collections.items():
+        for name, collection_id in sorted(self.config.collections.items(), key=_display_order):
             try:
                 collections[name] = self._read_collection(name, collection_id)
             except (httpx.HTTPError, ValueError) as exc:
@@ -138,6 +138,12 @@ class _StateReader:
 
     def close(self) -> None:
         self._http.close()
+
+
+def _display_order(entry: tuple[str, str]) -> tuple[int, str]:
+    """Where the forms write first, then the gallery, then the rest."""
+    order = {"submissions": 0, "gallery": 1, "posts": 2}
+    return order.get(entry[0], len(order)), entry[0]
 
 
 def _reason(exc: Exception) -> str:

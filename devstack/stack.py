@@ -12,6 +12,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import sys
 import threading
 import time
@@ -80,6 +81,24 @@ def _is_ready_line(text: str) -> bool:
         return False
 
 
+def wait_listening(port: int, child: ChildProcess, timeout: float) -> None:
+    """Wait until the child accepts connections on `port` (functions-framework binds once loaded)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if child.poll() is not None:
+            raise StartupError(
+                f"{child.name} exited with code {child.poll()} while starting (see {child.log.path})"
+            )
+        try:
+            with socket.create_connection((HOST, port), timeout=1.0):
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise StartupError(f"{child.name} did not listen on port {port} within {timeout:.0f}s")
+        time.sleep(0.05)
+
+
 def wait_http(url: str, child: ChildProcess, timeout: float, ok: Callable[[int], bool]) -> None:
     """Poll `url` until `ok(status)`; fail early, naming the log, if the child exits."""
     deadline = time.monotonic() + timeout
@@ -134,7 +153,7 @@ class Stack:
         self.webhook = self._register_webhook()
         functions = [self._start_function(spec) for spec in FUNCTIONS]
         for spec, child in zip(FUNCTIONS, functions, strict=True):
-            wait_http(self.layout.url(spec.service), child, READY_TIMEOUT, lambda s: s < 500)
+            wait_listening(self.layout.port(spec.service), child, READY_TIMEOUT)
         self._start_in_process()
         self.elapsed = time.monotonic() - started
         write_state(self.layout.state_path, self.state())
