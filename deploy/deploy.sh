@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Deploy the four functions with Terraform: check inputs, package, init, plan, apply, print outputs.
 #
-# Usage: deploy/deploy.sh [--yes] path/to/terraform.tfvars
+# Usage: deploy/deploy.sh [--yes] [path/to/file.tfvars]
 #
 #   --yes   apply the plan without asking (for CI); without it, the plan is shown and confirmed.
+#   The tfvars file defaults to $TFVARS, else terraform/terraform.tfvars when it exists.
 #
 # Environment: PYTHON (default .venv/bin/python, else python3), DIST_DIR (default dist),
 # TF_DIR (default terraform). Secret values are never read or passed here: add them with
@@ -25,7 +26,7 @@ die() {
 }
 
 usage() {
-  sed -n '2,10s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
+  sed -n '2,11s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
   exit 2
 }
 
@@ -51,7 +52,14 @@ while (($# > 0)); do
 done
 
 # --- inputs -------------------------------------------------------------------------------------
-[[ -n "$tfvars" ]] || die "no tfvars file given; usage: deploy/deploy.sh [--yes] path/to/terraform.tfvars"
+tf_dir="${TF_DIR:-$repo_root/terraform}"
+[[ -d "$tf_dir" ]] || die "Terraform module not found: $tf_dir"
+tfvars="${tfvars:-${TFVARS:-}}"
+if [[ -z "$tfvars" && -f "$tf_dir/terraform.tfvars" ]]; then
+  tfvars="$tf_dir/terraform.tfvars"
+  log "using $tfvars"
+fi
+[[ -n "$tfvars" ]] || die "no tfvars file given; usage: deploy/deploy.sh [--yes] path/to/file.tfvars (example: terraform/terraform.tfvars.example)"
 [[ -f "$tfvars" ]] || die "tfvars file not found: $tfvars"
 tfvars="$(cd "$(dirname "$tfvars")" && pwd)/$(basename "$tfvars")"
 
@@ -82,8 +90,6 @@ if [[ -z "$python" ]]; then
   fi
 fi
 dist_dir="${DIST_DIR:-$repo_root/dist}"
-tf_dir="${TF_DIR:-$repo_root/terraform}"
-[[ -d "$tf_dir" ]] || die "Terraform module not found: $tf_dir"
 mkdir -p "$dist_dir"
 dist_dir="$(cd "$dist_dir" && pwd)"
 

@@ -169,10 +169,6 @@ locals {
   }
 }
 
-data "google_project" "this" {
-  project_id = var.project_id
-}
-
 resource "google_project_service" "this" {
   for_each = var.enable_apis ? toset([
     "artifactregistry.googleapis.com",

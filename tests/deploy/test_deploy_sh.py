@@ -137,6 +137,19 @@ def test_refuses_to_run_with_a_missing_variable_and_names_it(
     assert not (tmp_path / "dist").exists() or not list((tmp_path / "dist").iterdir())
 
 
+def test_defaults_to_terraform_tfvars_in_the_module_folder(
+    tmp_path: Path, stubbed_tools: Path
+) -> None:
+    (tmp_path / "tf").mkdir()
+    (tmp_path / "tf" / "terraform.tfvars").write_text('project_id = "my-project-id"\n')
+
+    result = _run(tmp_path, stubbed_tools)
+
+    assert result.returncode == 2
+    assert "using " + str(tmp_path / "tf" / "terraform.tfvars") in result.stderr
+    assert "missing required variable(s): region webflow_site_id webflow_collection_id" in result.stderr
+
+
 def test_refuses_to_run_without_terraform_or_gcloud(tmp_path: Path, tools: Path) -> None:
     result = _run(tmp_path, tools, str(_tfvars(tmp_path)))
 
