@@ -26,9 +26,17 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 
-__all__ = ["Slot", "SlidingWindowLimiter", "limiter_for", "reset_limiters"]
+__all__ = ["PacingTimeout", "Slot", "SlidingWindowLimiter", "limiter_for", "reset_limiters"]
 
 WINDOW_SECONDS = 60.0
+
+
+class PacingTimeout(Exception):
+    """The wait for a free slot would be longer than the caller can afford."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"rate limit window full for {retry_after:.1f}s")
+        self.retry_after = retry_after
 
 
 class Slot:
@@ -106,9 +114,14 @@ class SlidingWindowLimiter:
             return None
         return max(completed[max(excess, 0)] + self.window - now, 0.0)
 
-    def acquire(self) -> Slot:
-        """Block until a request may be sent; return its slot (pass it to ``complete``)."""
+    def acquire(self, max_wait: float | None = None) -> Slot:
+        """Block until a request may be sent; return its slot (pass it to ``complete``).
+
+        Raises:
+            PacingTimeout: when the wait would exceed ``max_wait`` seconds (nothing is taken).
+        """
         with self._cond:
+            deadline = None if max_wait is None else self._clock() + max_wait
             while True:
                 now = self._clock()
                 self._prune(now)
@@ -117,8 +130,15 @@ class SlidingWindowLimiter:
                     self._slots.append(slot)
                     return slot
                 delay = self._wait_time(now)
+                if deadline is not None:
+                    if delay is None and now >= deadline:
+                        raise PacingTimeout(self.window)
+                    if delay is not None and now + delay > deadline:
+                        raise PacingTimeout(delay)
                 if delay is None:
                     delay = 1.0  # only a completion can free a slot; look again now and then
+                    if deadline is not None:
+                        delay = min(delay, deadline - now)
                 if self._sleep is not None:
                     self._cond.release()
                     try:

@@ -43,7 +43,7 @@ from shared.models import (
     PublishResult,
     Site,
 )
-from shared.pacing import SlidingWindowLimiter, limiter_for
+from shared.pacing import PacingTimeout, SlidingWindowLimiter, limiter_for
 from shared.retry import (
     AMBIGUOUS_STATUSES,
     RETRYABLE_STATUSES,
@@ -394,9 +394,24 @@ class WebflowClient:
         *,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
+        max_wait: float | None = None,
     ) -> httpx.Response:
-        """One paced request; transport failures become WebflowConnectionError."""
-        slot = self.limiter.acquire()
+        """One paced request; transport failures become WebflowConnectionError.
+
+        Raises:
+            RateLimitError: without sending, when pacing would wait longer than ``max_wait``.
+        """
+        try:
+            slot = self.limiter.acquire(max_wait=max_wait)
+        except PacingTimeout as exc:
+            raise error_for_status(
+                429,
+                "too_many_requests",
+                f"Rate limit of {self.limiter.limit} requests per minute reached",
+                [],
+                None,
+                math.ceil(exc.retry_after),
+            ) from None
         response: httpx.Response | None = None
         try:
             response = self.http.request(
@@ -440,7 +455,9 @@ class WebflowClient:
         budget = budget or self._budget()
         while True:
             try:
-                response = self._send_once(method, path, params=params, json=json)
+                response = self._send_once(
+                    method, path, params=params, json=json, max_wait=budget.remaining
+                )
             except _AmbiguousWrite as exc:
                 if not idempotent:
                     raise

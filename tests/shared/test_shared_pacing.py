@@ -174,3 +174,29 @@ def test_unlimited_server_advertising_a_huge_limit_never_slows_down() -> None:
     times = [_send(limiter, fake, unlimited) for _ in range(50)]
 
     assert times == [1000.0] * 50
+
+
+def test_wait_longer_than_max_wait_raises_with_the_wait() -> None:
+    from shared.pacing import PacingTimeout
+
+    fake = FakeTime()
+    limiter = SlidingWindowLimiter(1, clock=fake.clock, sleep=fake.sleep)
+    _send(limiter, fake)
+    fake.now += 20
+
+    with pytest.raises(PacingTimeout) as info:
+        limiter.acquire(max_wait=30)
+
+    assert info.value.retry_after == pytest.approx(40.0)
+    assert fake.slept == []
+    assert limiter.snapshot()["used"] == 1
+
+
+def test_wait_within_max_wait_proceeds() -> None:
+    fake = FakeTime()
+    limiter = SlidingWindowLimiter(1, clock=fake.clock, sleep=fake.sleep)
+    _send(limiter, fake)
+
+    limiter.acquire(max_wait=61)
+
+    assert fake.slept == [pytest.approx(60.0)]

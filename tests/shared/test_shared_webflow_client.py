@@ -571,3 +571,21 @@ def test_from_settings_applies_settings() -> None:
 def test_blank_token_is_refused() -> None:
     with pytest.raises(ValueError):
         WebflowClient("  ")
+
+
+def test_pacing_wait_beyond_the_budget_raises_rate_limit_without_sending(fake: FakeWebflow) -> None:
+    now = [0.0]
+    fake.headers = {"x-ratelimit-limit": "60", "x-ratelimit-remaining": "58"}
+    limiter = SlidingWindowLimiter(2, clock=lambda: now[0], sleep=lambda s: None)
+    client = WebflowClient(
+        TOKEN, base_url="http://webflow.test/v2", transport=fake.transport(), limiter=limiter,
+        clock=lambda: now[0], max_retry_seconds=30,
+    )
+    client.list_items("col")
+    client.list_items("col")
+
+    with pytest.raises(RateLimitError) as info:
+        client.list_items("col")
+
+    assert info.value.retry_after == 60
+    assert len(fake.requests) == 2
