@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .ids import now_iso
+from .ids import new_id, now_iso
 
 Doc = dict[str, Any]
 
@@ -156,8 +156,9 @@ class Store:
                 self.put_collection(collection)
                 if index == 0 and coll_seed.get("key"):
                     self.state.collection_keys[coll_seed["key"]] = collection["id"]
-                for item in coll_seed.get("items", []):
-                    self.put_item(item)
+                primary = locales["primary"]["cmsLocaleId"]
+                for item_seed in coll_seed.get("items", []):
+                    self.put_item(_seed_item(item_seed, collection["id"], primary, created))
         for token_seed in seed["tokens"]:
             self.put_token(token_seed)
 
@@ -296,3 +297,28 @@ class Store:
         """Remove a webhook registration."""
         self.state.webhooks.pop(webhook_id, None)
         self._write("webhook", webhook_id, None)
+
+
+def _seed_item(seed: Doc, collection_id: str, primary_locale: str, created: str) -> Doc:
+    """An item document from a seed entry: a full document, or the short form
+    ``{"id"?, "fieldData", "isDraft"?, "isArchived"?, "published"?, "cmsLocaleIds"?}``."""
+    if "variants" in seed:
+        return dict(seed, collectionId=collection_id)
+    published = bool(seed.get("published", False))
+    variants = {}
+    for locale in seed.get("cmsLocaleIds") or [primary_locale]:
+        variants[locale] = {
+            "cmsLocaleId": locale,
+            "createdOn": created,
+            "lastUpdated": created,
+            "lastPublished": created if published else None,
+            "isDraft": bool(seed.get("isDraft", False)),
+            "isArchived": bool(seed.get("isArchived", False)),
+            "fieldData": dict(seed["fieldData"]),
+            "live": (
+                {"fieldData": dict(seed["fieldData"]), "isArchived": bool(seed.get("isArchived", False))}
+                if published
+                else None
+            ),
+        }
+    return {"id": seed.get("id") or new_id(), "collectionId": collection_id, "createdOn": created, "variants": variants}

@@ -81,7 +81,7 @@ def test_seed_file_replaces_the_default_seed(private_sandbox, tmp_path: Path) ->
                     {"id": "5f0000000000000000000005", "slug": "name", "displayName": "Name", "type": "PlainText", "isRequired": True},
                     {"id": "5f0000000000000000000006", "slug": "slug", "displayName": "Slug", "type": "PlainText", "isRequired": True},
                 ],
-                "items": [],
+                "items": [{"id": "5f0000000000000000000007", "fieldData": {"name": "Seeded", "slug": "seeded"}, "published": True}],
             }],
         }],
         "tokens": [{"name": "full", "token": "t-full", "siteId": "5f0000000000000000000001", "scopes": ["cms:read", "cms:write", "sites:read"]}],
@@ -95,6 +95,9 @@ def test_seed_file_replaces_the_default_seed(private_sandbox, tmp_path: Path) ->
     assert info["site"]["id"] == "5f0000000000000000000001"
     assert info["tokens"]["full"] == "t-full"
     assert info["collections"] == {"posts": "5f0000000000000000000004"}
+    with private_sandbox.api("t-full") as client:
+        live = client.get("/collections/5f0000000000000000000004/items/5f0000000000000000000007/live")
+    assert live.json()["fieldData"] == {"name": "Seeded", "slug": "seeded"}
 
 
 def test_sigterm_stops_cleanly(private_sandbox) -> None:
