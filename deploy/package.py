@@ -86,7 +86,9 @@ def project_dependencies(pyproject_path: Path) -> list[Requirement]:
         raise PackagingError(f"{pyproject_path}: invalid dependency: {exc}") from exc
 
 
-def _applies(requirement: Requirement, extras: Iterable[str], environment: Mapping[str, str]) -> bool:
+def _applies(
+    requirement: Requirement, extras: Iterable[str], environment: Mapping[str, str]
+) -> bool:
     """Tell whether a requirement's marker holds in the target environment for any extra."""
     if requirement.marker is None:
         return True
@@ -165,7 +167,9 @@ def _python_sources(directory: Path, prefix: str) -> dict[str, bytes]:
     """Return ``{archive name: content}`` for the .py files below a directory."""
     entries: dict[str, bytes] = {}
     for dirpath, dirnames, filenames in os.walk(directory):
-        dirnames[:] = sorted(d for d in dirnames if d not in EXCLUDED_DIRS and not d.startswith("."))
+        dirnames[:] = sorted(
+            d for d in dirnames if d not in EXCLUDED_DIRS and not d.startswith(".")
+        )
         relative_dir = Path(dirpath).relative_to(directory)
         for filename in sorted(filenames):
             if not filename.endswith(".py"):

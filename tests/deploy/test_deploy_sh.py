@@ -5,7 +5,6 @@ terraform and gcloud are replaced by small recording scripts on PATH; packaging 
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -85,6 +84,7 @@ def _run(
     }
     return subprocess.run(
         ["bash", str(DEPLOY_SH), *args],
+        check=False,
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -108,7 +108,13 @@ def test_shellcheck_is_clean() -> None:
     shellcheck = shutil.which("shellcheck")
     if shellcheck is None:
         pytest.skip("shellcheck is not installed (apt-get install shellcheck)")
-    result = subprocess.run([shellcheck, str(DEPLOY_SH)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [shellcheck, str(DEPLOY_SH)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout
 
 
@@ -147,7 +153,10 @@ def test_defaults_to_terraform_tfvars_in_the_module_folder(
 
     assert result.returncode == 2
     assert "using " + str(tmp_path / "tf" / "terraform.tfvars") in result.stderr
-    assert "missing required variable(s): region webflow_site_id webflow_collection_id" in result.stderr
+    assert (
+        "missing required variable(s): region webflow_site_id webflow_collection_id"
+        in result.stderr
+    )
 
 
 def test_refuses_to_run_without_terraform_or_gcloud(tmp_path: Path, tools: Path) -> None:
@@ -243,7 +252,9 @@ def test_without_yes_and_without_a_terminal_it_plans_but_does_not_apply(
 
 def test_required_variables_match_the_module() -> None:
     module = load_module()
-    without_default = sorted(name for name, body in module.variables.items() if "default" not in body)
+    without_default = sorted(
+        name for name, body in module.variables.items() if "default" not in body
+    )
     declared = re.search(r"REQUIRED_VARIABLES=\(([^)]*)\)", DEPLOY_SH.read_text())
     assert declared
     assert sorted(declared.group(1).split()) == without_default

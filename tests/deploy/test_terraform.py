@@ -56,6 +56,7 @@ def test_terraform_fmt_is_clean(tmp_path) -> None:
     config.write_text("")
     result = subprocess.run(
         [terraform, "fmt", "-check", "-recursive", "-list=true", str(TERRAFORM_DIR)],
+        check=False,
         capture_output=True,
         text=True,
         timeout=60,
@@ -249,7 +250,9 @@ def test_one_service_account_per_function_plus_trigger_and_scheduler(module: Mod
 def test_bucket_access_only_for_create_items_and_upload_asset(module: Module) -> None:
     bindings = module.resources_of("google_storage_bucket_iam_member")
     on_ingestion = {
-        name: b for name, b in bindings.items() if b["bucket"] == "${google_storage_bucket.ingestion.name}"
+        name: b
+        for name, b in bindings.items()
+        if b["bucket"] == "${google_storage_bucket.ingestion.name}"
     }
     assert set(on_ingestion) == {"create_items_object_creator", "upload_asset_object_access"}
     creator = on_ingestion["create_items_object_creator"]
@@ -265,7 +268,9 @@ def test_secret_accessor_per_secret_per_function(module: Module) -> None:
     accessor = module.resource("google_secret_manager_secret_iam_member", "function_accessor")
     assert accessor["for_each"] == "${local.function_secret_pairs}"
     assert accessor["role"] == "roles/secretmanager.secretAccessor"
-    assert accessor["secret_id"] == "${google_secret_manager_secret.this[each.value.secret].secret_id}"
+    assert (
+        accessor["secret_id"] == "${google_secret_manager_secret.this[each.value.secret].secret_id}"
+    )
     assert accessor["member"] == "${google_service_account.function[each.value.function].member}"
     # no project-wide secret access
     for body in module.resources_of("google_project_iam_member").values():
@@ -282,10 +287,14 @@ def test_eventarc_receiver_and_storage_agent_publisher(module: Module) -> None:
     assert ("google_storage_project_service_account", "this") in module.data
 
 
-def test_invokers_are_private_except_create_items_when_form_posts_are_enabled(module: Module) -> None:
+def test_invokers_are_private_except_create_items_when_form_posts_are_enabled(
+    module: Module,
+) -> None:
     bindings = module.resources_of("google_cloud_run_service_iam_member")
     assert all(b["role"] == "roles/run.invoker" for b in bindings.values())
-    public = {name for name, b in bindings.items() if b["member"] in ("allUsers", "allAuthenticatedUsers")}
+    public = {
+        name for name, b in bindings.items() if b["member"] in ("allUsers", "allAuthenticatedUsers")
+    }
     assert public == {"public_form_posts"}
     form_posts = bindings["public_form_posts"]
     assert form_posts["count"] == "${var.enable_public_form_posts ? 1 : 0}"
