@@ -36,8 +36,19 @@ def cpu_model() -> str:
 def start_sandbox() -> tuple[subprocess.Popen[bytes], dict]:
     """Start the sandbox and return the process and its ready line."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "sandbox", "--host", "127.0.0.1", "--port", "0", "--rate-limit", "0",
-         "--log-level", "WARNING"],
+        [
+            sys.executable,
+            "-m",
+            "sandbox",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--rate-limit",
+            "0",
+            "--log-level",
+            "WARNING",
+        ],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         start_new_session=True,
@@ -110,7 +121,9 @@ def main() -> int:
             }
         )
     )
-    print(f"{rps:.0f} GET/s on one keep-alive connection ({'meets' if rps >= TARGET_RPS else 'BELOW'} the {TARGET_RPS}/s target)")
+    print(
+        f"{rps:.0f} GET/s on one keep-alive connection ({'meets' if rps >= TARGET_RPS else 'BELOW'} the {TARGET_RPS}/s target)"
+    )
     return 0 if rps >= TARGET_RPS else 1
 
 

@@ -18,12 +18,20 @@ from .app import build_app, make_server
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(
-        prog="webflow-sandbox", description="A local server that behaves like the Webflow Data API v2."
+        prog="webflow-sandbox",
+        description="A local server that behaves like the Webflow Data API v2.",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8700, help="port; 0 picks a free one (default 8700)")
     parser.add_argument(
-        "--rate-limit", type=int, default=60, help="requests per minute per token; 0 turns limiting off"
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=8700, help="port; 0 picks a free one (default 8700)"
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=int,
+        default=60,
+        help="requests per minute per token; 0 turns limiting off",
     )
     parser.add_argument("--db", default=None, help="SQLite file keeping the data across restarts")
     parser.add_argument("--seed", default=None, help="seed JSON file replacing the default seed")
@@ -43,7 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     try:
-        app = build_app(host=args.host, rate_limit=args.rate_limit, db_path=args.db, seed_path=args.seed)
+        app = build_app(
+            host=args.host, rate_limit=args.rate_limit, db_path=args.db, seed_path=args.seed
+        )
         server = make_server(app, args.port)
     except (OSError, ValueError) as exc:
         print(f"webflow-sandbox: {exc}", file=sys.stderr)

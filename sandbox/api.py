@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
 
 from .cms import SORT_FIELDS, parse_targets, require_items_list
 from .errors import ApiError, validation_error
 from .faults import too_many_requests
-from .ids import now_iso
 from .http import Request, Response, Route
+from .ids import now_iso
 from .server import App
 from .store import Doc
 
@@ -20,8 +19,24 @@ SITE_FIELDS = (
     "previewUrl", "timeZone", "parentFolderId", "customDomains", "locales",
     "dataCollectionEnabled", "dataCollectionType",
 )  # fmt: skip
-COLLECTION_SUMMARY_FIELDS = ("id", "displayName", "singularName", "slug", "createdOn", "lastUpdated")
-FIELD_KEYS = ("id", "isRequired", "isEditable", "type", "slug", "displayName", "helpText", "validations")
+COLLECTION_SUMMARY_FIELDS = (
+    "id",
+    "displayName",
+    "singularName",
+    "slug",
+    "createdOn",
+    "lastUpdated",
+)
+FIELD_KEYS = (
+    "id",
+    "isRequired",
+    "isEditable",
+    "type",
+    "slug",
+    "displayName",
+    "helpText",
+    "validations",
+)
 
 
 def render_site(site: Doc) -> Doc:
@@ -51,8 +66,16 @@ class ItemsApi:
         items = "/v2/collections/{collection_id}/items"
         return [
             Route("GET", "/v2/sites/{site_id}", self.get_site, scope="sites:read"),
-            Route("GET", "/v2/sites/{site_id}/collections", self.list_collections, scope="cms:read"),
-            Route("POST", "/v2/sites/{site_id}/publish", self.publish_site, scope="sites:write", write=True),
+            Route(
+                "GET", "/v2/sites/{site_id}/collections", self.list_collections, scope="cms:read"
+            ),
+            Route(
+                "POST",
+                "/v2/sites/{site_id}/publish",
+                self.publish_site,
+                scope="sites:write",
+                write=True,
+            ),
             Route("GET", "/v2/collections/{collection_id}", self.get_collection, scope="cms:read"),
             Route("GET", items, self.list_items, scope="cms:read"),
             Route("POST", items, self.create_items, scope="cms:write", write=True),
@@ -68,8 +91,20 @@ class ItemsApi:
             Route("PATCH", items + "/{item_id}", self.update_item, scope="cms:write", write=True),
             Route("DELETE", items + "/{item_id}", self.delete_item, scope="cms:write", write=True),
             Route("GET", items + "/{item_id}/live", self.get_item_live, scope="cms:read"),
-            Route("PATCH", items + "/{item_id}/live", self.update_item_live, scope="cms:write", write=True),
-            Route("DELETE", items + "/{item_id}/live", self.unpublish_item, scope="cms:write", write=True),
+            Route(
+                "PATCH",
+                items + "/{item_id}/live",
+                self.update_item_live,
+                scope="cms:write",
+                write=True,
+            ),
+            Route(
+                "DELETE",
+                items + "/{item_id}/live",
+                self.unpublish_item,
+                scope="cms:write",
+                write=True,
+            ),
         ]
 
     # ------------------------------------------------------------------ sites & collections
@@ -89,7 +124,9 @@ class ItemsApi:
         if not isinstance(domain_ids, list) or any(d not in known for d in domain_ids):
             raise ApiError(400, "invalid_domain", "Please send a valid custom domain ID")
         if not isinstance(subdomain, bool):
-            raise validation_error([{"param": "publishToWebflowSubdomain", "description": "Must be a boolean"}])
+            raise validation_error(
+                [{"param": "publishToWebflowSubdomain", "description": "Must be a boolean"}]
+            )
         if not domain_ids and not subdomain:
             raise ApiError(400, "no_domains", "No domain IDs provided")
         with self.app.store.lock:
@@ -106,7 +143,12 @@ class ItemsApi:
                 self.app.store.put_site(dict(site, lastPublished=stamp))
         domains = [dict(known[d], lastPublished=stamp) for d in domain_ids]
         return Response.json(
-            202, {"customDomains": domains, "publishToWebflowSubdomain": subdomain, "publishScope": "site"}
+            202,
+            {
+                "customDomains": domains,
+                "publishToWebflowSubdomain": subdomain,
+                "publishScope": "site",
+            },
         )
 
     def list_collections(self, request: Request, site_id: str) -> Response:
@@ -121,7 +163,9 @@ class ItemsApi:
 
     def get_collection(self, request: Request, collection_id: str) -> Response:
         """GET /collections/{collection_id}: the schema."""
-        return Response.json(200, render_collection(self.app.collection_for(request, collection_id)))
+        return Response.json(
+            200, render_collection(self.app.collection_for(request, collection_id))
+        )
 
     # ------------------------------------------------------------------ lists and gets
     def _list(self, request: Request, collection_id: str, live: bool) -> Response:
@@ -131,9 +175,13 @@ class ItemsApi:
         sort_by = request.arg("sortBy")
         sort_order = request.arg("sortOrder")
         if sort_by is not None and sort_by not in SORT_FIELDS:
-            raise validation_error([{"param": "sortBy", "description": f"Must be one of {list(SORT_FIELDS)}"}])
+            raise validation_error(
+                [{"param": "sortBy", "description": f"Must be one of {list(SORT_FIELDS)}"}]
+            )
         if sort_order is not None and sort_order not in ("asc", "desc"):
-            raise validation_error([{"param": "sortOrder", "description": "Must be 'asc' or 'desc'"}])
+            raise validation_error(
+                [{"param": "sortOrder", "description": "Must be 'asc' or 'desc'"}]
+            )
         page = self.cms.list_items(
             collection,
             live=live,
@@ -158,13 +206,17 @@ class ItemsApi:
     def get_item(self, request: Request, collection_id: str, item_id: str) -> Response:
         """GET /collections/{id}/items/{item_id}."""
         collection = self.app.collection_for(request, collection_id)
-        item = self.cms.get_item(collection, item_id, live=False, locale_id=request.arg("cmsLocaleId"))
+        item = self.cms.get_item(
+            collection, item_id, live=False, locale_id=request.arg("cmsLocaleId")
+        )
         return Response.json(200, item)
 
     def get_item_live(self, request: Request, collection_id: str, item_id: str) -> Response:
         """GET /collections/{id}/items/{item_id}/live."""
         collection = self.app.collection_for(request, collection_id)
-        item = self.cms.get_item(collection, item_id, live=True, locale_id=request.arg("cmsLocaleId"))
+        item = self.cms.get_item(
+            collection, item_id, live=True, locale_id=request.arg("cmsLocaleId")
+        )
         return Response.json(200, item)
 
     # ------------------------------------------------------------------ create
@@ -198,12 +250,18 @@ class ItemsApi:
         field_data = body["fieldData"]
         datas = field_data if isinstance(field_data, list) else [field_data]
         if not datas:
-            raise validation_error([{"param": "fieldData", "description": "Must contain at least 1 item"}])
+            raise validation_error(
+                [{"param": "fieldData", "description": "Must contain at least 1 item"}]
+            )
         locale_ids = body.get("cmsLocaleIds")
         if locale_ids is not None and not (
-            isinstance(locale_ids, list) and locale_ids and all(isinstance(x, str) for x in locale_ids)
+            isinstance(locale_ids, list)
+            and locale_ids
+            and all(isinstance(x, str) for x in locale_ids)
         ):
-            raise validation_error([{"param": "cmsLocaleIds", "description": "Must be a list of ids"}])
+            raise validation_error(
+                [{"param": "cmsLocaleIds", "description": "Must be a list of ids"}]
+            )
         shared = {key: body[key] for key in ("isDraft", "isArchived") if key in body}
         entries = [{"fieldData": data, **shared} for data in datas]
         created = self.cms.create_items(
@@ -220,7 +278,10 @@ class ItemsApi:
         collection = self.app.collection_for(request, collection_id)
         entries = require_items_list(request.json())
         updated = self.cms.update_items(
-            collection, entries, live=live, skip_invalid_files=request.bool_arg("skipInvalidFiles", True)
+            collection,
+            entries,
+            live=live,
+            skip_invalid_files=request.bool_arg("skipInvalidFiles", True),
         )
         return Response.json(200, {"items": updated})
 
@@ -232,14 +293,19 @@ class ItemsApi:
         """PATCH /collections/{id}/items/live: 409 for an item never published."""
         return self._update_many(request, collection_id, live=True)
 
-    def _update_one(self, request: Request, collection_id: str, item_id: str, live: bool) -> Response:
+    def _update_one(
+        self, request: Request, collection_id: str, item_id: str, live: bool
+    ) -> Response:
         collection = self.app.collection_for(request, collection_id)
         body = request.json()
         if not isinstance(body, dict):
             raise validation_error([{"param": "body", "description": "Must be an object"}])
         entry = dict(body, id=item_id)
         updated = self.cms.update_items(
-            collection, [entry], live=live, skip_invalid_files=request.bool_arg("skipInvalidFiles", True)
+            collection,
+            [entry],
+            live=live,
+            skip_invalid_files=request.bool_arg("skipInvalidFiles", True),
         )
         return Response.json(200, updated[0])
 
@@ -284,4 +350,4 @@ class ItemsApi:
         return Response.empty(204)
 
 
-__all__ = ["ItemsApi", "ApiError", "render_collection", "render_site"]
+__all__ = ["ApiError", "ItemsApi", "render_collection", "render_site"]

@@ -14,7 +14,7 @@ import hmac
 import json
 import os
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import quote, unquote
@@ -109,10 +109,13 @@ def _header_params(value: str) -> dict[str, str]:
     return params
 
 
-def parse_multipart(content_type: str, body: bytes) -> list[tuple[str, str | None, str | None, bytes]]:
+def parse_multipart(
+    content_type: str, body: bytes
+) -> list[tuple[str, str | None, str | None, bytes]]:
     """Split a multipart/form-data body into ``(name, filename, content type, data)``, in order."""
     malformed = S3Error(
-        400, "MalformedPOSTRequest",
+        400,
+        "MalformedPOSTRequest",
         "The body of your POST request is not well-formed multipart/form-data.",
     )
     boundary = _header_params(content_type).get("boundary")
@@ -150,10 +153,28 @@ class AssetsApi:
         """Every asset-related route."""
         return [
             Route("GET", "/v2/sites/{site_id}/assets", self.list_assets, scope="assets:read"),
-            Route("POST", "/v2/sites/{site_id}/assets", self.create_asset, scope="assets:write", write=True),
+            Route(
+                "POST",
+                "/v2/sites/{site_id}/assets",
+                self.create_asset,
+                scope="assets:write",
+                write=True,
+            ),
             Route("GET", "/v2/assets/{asset_id}", self.get_asset, scope="assets:read"),
-            Route("PATCH", "/v2/assets/{asset_id}", self.update_asset, scope="assets:write", write=True),
-            Route("DELETE", "/v2/assets/{asset_id}", self.delete_asset, scope="assets:write", write=True),
+            Route(
+                "PATCH",
+                "/v2/assets/{asset_id}",
+                self.update_asset,
+                scope="assets:write",
+                write=True,
+            ),
+            Route(
+                "DELETE",
+                "/v2/assets/{asset_id}",
+                self.delete_asset,
+                scope="assets:write",
+                write=True,
+            ),
             Route("POST", "/_s3/{bucket}", self.s3_upload, kind="s3"),
             Route("GET", "/_assets/{site_id}/{file_name}", self.hosted_file, kind="hosted"),
         ]
@@ -192,13 +213,19 @@ class AssetsApi:
         file_hash = body.get("fileHash")
         problems = []
         if not isinstance(file_name, str) or not file_name.strip() or "/" in file_name:
-            problems.append({"param": "fileName", "description": "Must be a file name with its extension"})
+            problems.append(
+                {"param": "fileName", "description": "Must be a file name with its extension"}
+            )
         elif len(file_name) >= FILE_NAME_MAX:
-            problems.append({"param": "fileName", "description": f"Must be under {FILE_NAME_MAX} characters"})
+            problems.append(
+                {"param": "fileName", "description": f"Must be under {FILE_NAME_MAX} characters"}
+            )
         elif file_kind(file_name) is None:
             problems.append({"param": "fileName", "description": "File type is not supported"})
         if not isinstance(file_hash, str) or not MD5_RE.match(file_hash):
-            problems.append({"param": "fileHash", "description": "Must be the MD5 hex digest of the file"})
+            problems.append(
+                {"param": "fileHash", "description": "Must be the MD5 hex digest of the file"}
+            )
         parent = body.get("parentFolder")
         if parent is not None and not isinstance(parent, str):
             problems.append({"param": "parentFolder", "description": "Must be a folder id"})
@@ -226,7 +253,13 @@ class AssetsApi:
             "lastUpdated": stamp,
             "variants": [],
             "uploaded": False,
-            "upload": {"key": key, "fileHash": file_hash.lower(), "fields": details, "secret": secret, "maxBytes": max_bytes},
+            "upload": {
+                "key": key,
+                "fileHash": file_hash.lower(),
+                "fields": details,
+                "secret": secret,
+                "maxBytes": max_bytes,
+            },
         }
         with self.app.store.lock, self.app.store.transaction():
             self.app.store.put_asset(asset)
@@ -249,7 +282,7 @@ class AssetsApi:
 
     @staticmethod
     def _upload_details(key: str, content_type: str, max_bytes: int, secret: str) -> dict[str, str]:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         amz_date = now.strftime("%Y%m%dT%H%M%SZ")
         credential = f"SANDBOXACCESSKEY/{now:%Y%m%d}/us-east-1/s3/aws4_request"
         policy = {
@@ -293,14 +326,22 @@ class AssetsApi:
 
     def _s3_upload(self, request: Request, bucket: str) -> Response:
         if request.headers.get("Content-Length") is None:
-            raise S3Error(411, "MissingContentLength", "You must provide the Content-Length HTTP header.")
+            raise S3Error(
+                411, "MissingContentLength", "You must provide the Content-Length HTTP header."
+            )
         content_type = request.headers.get("Content-Type") or ""
         if not content_type.lower().startswith("multipart/form-data"):
-            raise S3Error(412, "PreconditionFailed", "Bucket POST must be of the enclosure-type multipart/form-data")
+            raise S3Error(
+                412,
+                "PreconditionFailed",
+                "Bucket POST must be of the enclosure-type multipart/form-data",
+            )
         parts = parse_multipart(content_type, request.body)
         names = [name for name, *_ in parts]
         if "file" not in names:
-            raise S3Error(400, "InvalidArgument", "POST requires exactly one file upload per request.")
+            raise S3Error(
+                400, "InvalidArgument", "POST requires exactly one file upload per request."
+            )
         if names[-1] != "file" or names.count("file") != 1:
             raise S3Error(400, "InvalidArgument", "The file must be the last field of the form.")
         fields = {name: data.decode("utf-8", "replace") for name, _, _, data in parts[:-1]}
@@ -310,10 +351,16 @@ class AssetsApi:
             upload = asset["upload"]
             self._check_policy(upload, fields)
             if len(data) > upload["maxBytes"]:
-                raise S3Error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
-            digest = hashlib.md5(data).hexdigest()  # noqa: S324 - S3 and Webflow use MD5 here
+                raise S3Error(
+                    400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size"
+                )
+            digest = hashlib.md5(data).hexdigest()
             if digest != upload["fileHash"]:
-                raise S3Error(400, "BadDigest", "The Content-MD5 you specified did not match what we received.")
+                raise S3Error(
+                    400,
+                    "BadDigest",
+                    "The Content-MD5 you specified did not match what we received.",
+                )
             finished = self._finish(asset, data)
             with self.app.store.transaction():
                 self.app.store.put_asset(finished, data)
@@ -321,7 +368,7 @@ class AssetsApi:
         xml = (
             '<?xml version="1.0" encoding="UTF-8"?>\n'
             f"<PostResponse><Location>{escape(location)}</Location><Bucket>{escape(bucket)}</Bucket>"
-            f"<Key>{escape(upload['key'])}</Key><ETag>\"{digest}\"</ETag></PostResponse>"
+            f'<Key>{escape(upload["key"])}</Key><ETag>"{digest}"</ETag></PostResponse>'
         ).encode()
         return Response(201, xml, {"ETag": f'"{digest}"', "Location": location}, "application/xml")
 
@@ -330,31 +377,53 @@ class AssetsApi:
             raise S3Error(404, "NoSuchBucket", "The specified bucket does not exist")
         if not key:
             raise S3Error(400, "InvalidArgument", "Bucket POST must contain a field named 'key'.")
-        site_id, _, stored_name = key.partition("/")
+        stored_name = key.partition("/")[2]
         asset = self.app.store.state.assets.get(stored_name[:24])
         if asset is None or asset["upload"] is None or asset["upload"]["key"] != key:
-            raise S3Error(403, "AccessDenied", "Invalid according to Policy: Policy Condition failed: key")
+            raise S3Error(
+                403, "AccessDenied", "Invalid according to Policy: Policy Condition failed: key"
+            )
         return asset
 
     @staticmethod
     def _check_policy(upload: Doc, fields: dict[str, str]) -> None:
         issued: dict[str, str] = upload["fields"]
-        expected = hmac.new(upload["secret"].encode(), fields.get("Policy", "").encode(), hashlib.sha256).hexdigest()
+        expected = hmac.new(
+            upload["secret"].encode(), fields.get("Policy", "").encode(), hashlib.sha256
+        ).hexdigest()
         if fields.get("Policy") != issued["Policy"] or not hmac.compare_digest(
             expected, fields.get("X-Amz-Signature", "")
         ):
-            raise S3Error(403, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided.")
+            raise S3Error(
+                403,
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you provided.",
+            )
         for name, value in issued.items():
             if name not in fields:
-                raise S3Error(403, "AccessDenied", f"Invalid according to Policy: Policy Condition failed: missing {name}")
+                raise S3Error(
+                    403,
+                    "AccessDenied",
+                    f"Invalid according to Policy: Policy Condition failed: missing {name}",
+                )
             if fields[name] != value:
-                raise S3Error(403, "AccessDenied", f"Invalid according to Policy: Policy Condition failed: {name}")
+                raise S3Error(
+                    403,
+                    "AccessDenied",
+                    f"Invalid according to Policy: Policy Condition failed: {name}",
+                )
         extra = set(fields) - set(issued)
         if extra:
-            raise S3Error(403, "AccessDenied", f"Invalid according to Policy: Extra input fields: {', '.join(sorted(extra))}")
+            raise S3Error(
+                403,
+                "AccessDenied",
+                f"Invalid according to Policy: Extra input fields: {', '.join(sorted(extra))}",
+            )
         policy = json.loads(base64.b64decode(issued["Policy"]))
-        expires = datetime.strptime(policy["expiration"], "%Y-%m-%dT%H:%M:%S.000Z").replace(tzinfo=timezone.utc)
-        if datetime.now(timezone.utc) > expires:
+        expires = datetime.strptime(policy["expiration"], "%Y-%m-%dT%H:%M:%S.000Z").replace(
+            tzinfo=UTC
+        )
+        if datetime.now(UTC) > expires:
             raise S3Error(403, "AccessDenied", "Invalid according to Policy: Policy expired.")
 
     def _finish(self, asset: Doc, data: bytes) -> Doc:
@@ -391,7 +460,12 @@ class AssetsApi:
         data = self.app.store.state.blobs.get(asset_id)
         if asset is None or data is None or asset["siteId"] != site_id:
             return S3Error(404, "NoSuchKey", "The specified key does not exist.").response()
-        return Response(200, data, {"Cache-Control": CACHE_CONTROL, "ETag": f'"{hashlib.md5(data).hexdigest()}"'}, asset["contentType"])  # noqa: S324
+        return Response(
+            200,
+            data,
+            {"Cache-Control": CACHE_CONTROL, "ETag": f'"{hashlib.md5(data).hexdigest()}"'},
+            asset["contentType"],
+        )
 
     # ------------------------------------------------------------------ the rest of the API
     def list_assets(self, request: Request, site_id: str) -> Response:
@@ -407,7 +481,10 @@ class AssetsApi:
             ]
         return Response.json(
             200,
-            {"assets": assets[offset : offset + limit], "pagination": {"limit": limit, "offset": offset, "total": len(assets)}},
+            {
+                "assets": assets[offset : offset + limit],
+                "pagination": {"limit": limit, "offset": offset, "total": len(assets)},
+            },
         )
 
     def get_asset(self, request: Request, asset_id: str) -> Response:

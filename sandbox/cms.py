@@ -75,7 +75,7 @@ class Cms:
 
     # ------------------------------------------------------------------ helpers
     @property
-    def _state(self):  # noqa: ANN202 - the State dataclass
+    def _state(self):
         return self.store.state
 
     def site_locale_ids(self, collection: Doc) -> list[str]:
@@ -155,7 +155,10 @@ class Cms:
         elif sort_order == "desc":
             rendered.reverse()
         page = rendered[offset : offset + limit]
-        return {"items": page, "pagination": {"limit": limit, "offset": offset, "total": len(rendered)}}
+        return {
+            "items": page,
+            "pagination": {"limit": limit, "offset": offset, "total": len(rendered)},
+        }
 
     def get_item(self, collection: Doc, item_id: str, *, live: bool, locale_id: str | None) -> Doc:
         """Answer GET .../items/{id} (or /live) for a locale."""
@@ -191,7 +194,12 @@ class Cms:
         """
         if len(entries) > MAX_ITEMS_PER_REQUEST:
             raise validation_error(
-                [{"param": "items", "description": f"Must contain at most {MAX_ITEMS_PER_REQUEST} items"}]
+                [
+                    {
+                        "param": "items",
+                        "description": f"Must contain at most {MAX_ITEMS_PER_REQUEST} items",
+                    }
+                ]
             )
         with self.store.lock:
             validator = self._validator(collection, skip_invalid_files)
@@ -207,13 +215,17 @@ class Cms:
                 is_draft = _bool_field(entry, "isDraft", False)
                 is_archived = _bool_field(entry, "isArchived", False)
                 if locale_ids is not None:
-                    locales = [self.resolve_locale(collection, loc, "cmsLocaleIds") for loc in locale_ids]
+                    locales = [
+                        self.resolve_locale(collection, loc, "cmsLocaleIds") for loc in locale_ids
+                    ]
                 else:
                     locales = [self.resolve_locale(collection, entry.get("cmsLocaleId"))]
                 slug = field_data.get("slug")
                 if isinstance(slug, str):
                     for locale in locales:
-                        if (locale, slug) in seen or self._slug_owner(collection["id"], locale, slug):
+                        if (locale, slug) in seen or self._slug_owner(
+                            collection["id"], locale, slug
+                        ):
                             errors.append(duplicate_slug_detail(slug))
                             break
                     seen.update((locale, slug) for locale in locales)
@@ -223,7 +235,9 @@ class Cms:
             created: list[Doc] = []
             with self.store.transaction():
                 for field_data, locales, is_draft, is_archived in planned:
-                    item = self._new_item(collection, field_data, locales, is_draft, is_archived, live)
+                    item = self._new_item(
+                        collection, field_data, locales, is_draft, is_archived, live
+                    )
                     self.store.put_item(item)
                     created.extend(render_item(item, loc, live=live) for loc in locales)
             return created
@@ -251,9 +265,17 @@ class Cms:
                 "live": None,
             }
             if live:
-                variant["live"] = {"fieldData": copy.deepcopy(field_data), "isArchived": is_archived}
+                variant["live"] = {
+                    "fieldData": copy.deepcopy(field_data),
+                    "isArchived": is_archived,
+                }
             variants[locale] = variant
-        return {"id": new_id(), "collectionId": collection["id"], "createdOn": stamp, "variants": variants}
+        return {
+            "id": new_id(),
+            "collectionId": collection["id"],
+            "createdOn": stamp,
+            "variants": variants,
+        }
 
     # ------------------------------------------------------------------ update
     def update_items(
@@ -351,14 +373,20 @@ class Cms:
             targets = []
             for entry in entries:
                 if not isinstance(entry, dict) or "id" not in entry:
-                    raise validation_error([{"param": "items", "description": "Each item needs an id"}])
+                    raise validation_error(
+                        [{"param": "items", "description": "Each item needs an id"}]
+                    )
                 targets.append((entry["id"], entry.get("cmsLocaleIds")))
         published: list[str] = []
         errors: list[str] = []
         with self.store.lock, self.store.transaction():
             stamp = now_iso()
             for item_id, locale_ids in targets:
-                item = self._state.items.get(collection["id"], {}).get(item_id) if isinstance(item_id, str) else None
+                item = (
+                    self._state.items.get(collection["id"], {}).get(item_id)
+                    if isinstance(item_id, str)
+                    else None
+                )
                 if item is None:
                     errors.append(f"Item not found: {item_id}")
                     continue
@@ -400,7 +428,10 @@ class Cms:
                         loc
                         for loc, variant in item["variants"].items()
                         if not variant["isDraft"]
-                        and (variant["lastPublished"] is None or variant["lastUpdated"] > variant["lastPublished"])
+                        and (
+                            variant["lastPublished"] is None
+                            or variant["lastUpdated"] > variant["lastPublished"]
+                        )
                     ]
                     if not queued:
                         continue
@@ -417,7 +448,9 @@ class Cms:
         return count
 
     # ------------------------------------------------------------------ unpublish / delete
-    def unpublish(self, collection: Doc, targets: Sequence[tuple[str, Sequence[str] | None]]) -> None:
+    def unpublish(
+        self, collection: Doc, targets: Sequence[tuple[str, Sequence[str] | None]]
+    ) -> None:
         """Take items off the live site (isDraft true, lastPublished null)."""
         with self.store.lock:
             items = [(self._item(collection, item_id), locales) for item_id, locales in targets]
@@ -467,7 +500,9 @@ def parse_targets(body: Any) -> list[tuple[str, list[str] | None]]:
         if locale_ids is not None and not (
             isinstance(locale_ids, list) and all(isinstance(x, str) for x in locale_ids)
         ):
-            raise validation_error([{"param": "cmsLocaleIds", "description": "Must be a list of ids"}])
+            raise validation_error(
+                [{"param": "cmsLocaleIds", "description": "Must be a list of ids"}]
+            )
         targets.append((entry["id"], locale_ids))
     return targets
 

@@ -40,7 +40,11 @@ class ControlApi:
             200,
             {
                 "apiBaseUrl": self.app.api_base_url,
-                "tokens": {"full": tokens.get("full"), "readOnly": tokens.get("readOnly"), **tokens},
+                "tokens": {
+                    "full": tokens.get("full"),
+                    "readOnly": tokens.get("readOnly"),
+                    **tokens,
+                },
                 "site": {
                     "id": site["id"],
                     "locales": {
@@ -88,7 +92,9 @@ class ControlApi:
         if "rateLimitPerMinute" in body:
             limit = body["rateLimitPerMinute"]
             if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-                raise ApiError(400, "validation_error", "rateLimitPerMinute must be an integer >= 0")
+                raise ApiError(
+                    400, "validation_error", "rateLimitPerMinute must be an integer >= 0"
+                )
             self.app.limiter.reset(limit)
         if faults is not None:
             self.app.faults.configure(faults)

@@ -31,7 +31,7 @@ class FaultConfig:
     def from_json(cls, doc: Any) -> FaultConfig:
         """Build from the control API's ``faults`` object, raising ValueError on bad values."""
         if not isinstance(doc, dict):
-            raise ValueError("faults must be an object")
+            raise ValueError("faults must be an object")  # noqa: TRY004 - one error type for bad settings
         known = {"errorRate", "rateLimitRate", "dropAfterWriteRate", "latencyMs", "seed"}
         unknown = set(doc) - known
         if unknown:
@@ -39,7 +39,11 @@ class FaultConfig:
         rates = {}
         for key in ("errorRate", "rateLimitRate", "dropAfterWriteRate"):
             value = doc.get(key, 0.0)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not 0 <= value <= 1
+            ):
                 raise ValueError(f"{key} must be a number between 0 and 1")
             rates[key] = float(value)
         latency = doc.get("latencyMs", 0)
@@ -48,7 +52,13 @@ class FaultConfig:
         seed = doc.get("seed")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise ValueError("seed must be an integer")
-        return cls(rates["errorRate"], rates["rateLimitRate"], rates["dropAfterWriteRate"], float(latency), seed)
+        return cls(
+            rates["errorRate"],
+            rates["rateLimitRate"],
+            rates["dropAfterWriteRate"],
+            float(latency),
+            seed,
+        )
 
     def to_json(self) -> dict[str, Any]:
         """Render as the control API shows it."""

@@ -38,7 +38,9 @@ class Request:
         try:
             return json.loads(self.body)
         except (ValueError, UnicodeDecodeError) as exc:
-            raise ApiError(400, "bad_request", f"Bad Request: Request is malformed ({exc})") from exc
+            raise ApiError(
+                400, "bad_request", f"Bad Request: Request is malformed ({exc})"
+            ) from exc
 
     def arg(self, name: str) -> str | None:
         """The first value of a query parameter, or None."""

@@ -6,7 +6,7 @@ import itertools
 import os
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 _counter = itertools.count(int.from_bytes(os.urandom(3), "big"))
 _counter_lock = threading.Lock()
@@ -17,19 +17,17 @@ def new_id() -> str:
     """Return a fresh 24-hex object id (4-byte time, 5 random bytes, 3-byte counter)."""
     with _counter_lock:
         count = next(_counter) & 0xFFFFFF
-    return (
-        int(time.time()).to_bytes(4, "big") + _process_random + count.to_bytes(3, "big")
-    ).hex()
+    return (int(time.time()).to_bytes(4, "big") + _process_random + count.to_bytes(3, "big")).hex()
 
 
 def now_iso() -> str:
     """Return the current UTC time as ISO 8601 with milliseconds and ``Z``."""
-    return format_iso(datetime.now(timezone.utc))
+    return format_iso(datetime.now(UTC))
 
 
 def format_iso(moment: datetime) -> str:
     """Format an aware datetime as ``YYYY-MM-DDTHH:MM:SS.mmmZ``."""
-    moment = moment.astimezone(timezone.utc)
+    moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 

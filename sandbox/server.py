@@ -114,7 +114,9 @@ class App:
     @staticmethod
     def _check_site(request: Request, site_id: str) -> None:
         if request.token is not None and request.token.site_id != site_id:
-            raise ApiError(403, "forbidden", "Provided access token is not authorized for this site")
+            raise ApiError(
+                403, "forbidden", "Provided access token is not authorized for this site"
+            )
 
     # ------------------------------------------------------------------ dispatch
     def authenticate(self, request: Request) -> None:
@@ -179,7 +181,7 @@ class App:
             return route.handler(request, **params)
         except ApiError as exc:
             return Response.json(exc.status, exc.body(), exc.headers)
-        except Exception:  # noqa: BLE001 - a sandbox bug must still answer like Webflow would
+        except Exception:
             log.exception("unhandled error on %s %s", request.method, request.path)
             return Response.json(
                 500, ApiError(500, "internal_error", "Internal Server Error").body()
@@ -195,7 +197,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     server: SandboxServer
 
-    def handle_one_request(self) -> None:  # noqa: D401 - stdlib override
+    def handle_one_request(self) -> None:
         """Parse one request and answer it (or drop the connection)."""
         try:
             self.raw_requestline = self.rfile.readline(65537)
@@ -264,7 +266,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
             self._headers_buffer.append(response.body)
         self.flush_headers()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         """Access log at debug level, to stderr."""
         log.debug("%s - %s", self.address_string(), format % args)
 
@@ -282,4 +284,4 @@ class SandboxServer(ThreadingHTTPServer):
         app.port = self.server_address[1]
 
 
-__all__ = ["App", "SandboxServer", "JSON_TYPE"]
+__all__ = ["JSON_TYPE", "App", "SandboxServer"]

@@ -316,9 +316,17 @@ def _seed_item(seed: Doc, collection_id: str, primary_locale: str, created: str)
             "isArchived": bool(seed.get("isArchived", False)),
             "fieldData": dict(seed["fieldData"]),
             "live": (
-                {"fieldData": dict(seed["fieldData"]), "isArchived": bool(seed.get("isArchived", False))}
+                {
+                    "fieldData": dict(seed["fieldData"]),
+                    "isArchived": bool(seed.get("isArchived", False)),
+                }
                 if published
                 else None
             ),
         }
-    return {"id": seed.get("id") or new_id(), "collectionId": collection_id, "createdOn": created, "variants": variants}
+    return {
+        "id": seed.get("id") or new_id(),
+        "collectionId": collection_id,
+        "createdOn": created,
+        "variants": variants,
+    }

@@ -84,9 +84,7 @@ class FieldValidator:
         self.reference_exists = reference_exists
         self.skip_invalid_files = skip_invalid_files
 
-    def validate(
-        self, field_data: Any, *, partial: bool
-    ) -> tuple[dict[str, Any], list[Detail]]:
+    def validate(self, field_data: Any, *, partial: bool) -> tuple[dict[str, Any], list[Detail]]:
         """Return ``(cleaned fieldData, error details)``.
 
         Args:
@@ -163,7 +161,11 @@ class FieldValidator:
         return value
 
     def _number(self, value: Any, validations: dict[str, Any]) -> Any:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+        ):
             raise _Invalid("Must be a number")
         if validations.get("format") == "integer" and value != int(value):
             raise _Invalid("Must be an integer")
@@ -240,7 +242,9 @@ class FieldValidator:
             raise _Invalid("Must be a list of images")
         kept = [_normalise_file(v) for v in value if _file_value_ok(v)]
         if len(kept) != len(value) and not self.skip_invalid_files:
-            raise _Invalid("Must be a list of images: {fileId, url, alt} with a valid URL or file id")
+            raise _Invalid(
+                "Must be a list of images: {fileId, url, alt} with a valid URL or file id"
+            )
         return kept
 
 

@@ -37,7 +37,16 @@ TRIGGER_TYPES = frozenset({
 # Webflow retries three times, ten minutes apart; the sandbox keeps the count, not the wait.
 RETRY_DELAYS_SECONDS: tuple[float, ...] = (0.5, 1.0, 2.0)
 DELIVERY_TIMEOUT_SECONDS = 5.0
-WEBHOOK_FIELDS = ("id", "triggerType", "url", "workspaceId", "siteId", "filter", "lastTriggered", "createdOn")
+WEBHOOK_FIELDS = (
+    "id",
+    "triggerType",
+    "url",
+    "workspaceId",
+    "siteId",
+    "filter",
+    "lastTriggered",
+    "createdOn",
+)
 
 
 def sign(secret: str, timestamp_ms: str, body: bytes) -> str:
@@ -88,7 +97,10 @@ class Dispatcher:
             self.deliveries.append(record)
             self._threads = [t for t in self._threads if t.is_alive()]
         thread = threading.Thread(
-            target=self._run, args=(webhook, payload, record, generation), daemon=True, name="webhook"
+            target=self._run,
+            args=(webhook, payload, record, generation),
+            daemon=True,
+            name="webhook",
         )
         thread.start()
         with self._lock:
@@ -111,7 +123,12 @@ class Dispatcher:
         with self._lock:
             record["done"] = True
         if not record["delivered"]:
-            log.warning("webhook %s to %s failed after %d attempts", webhook["id"], webhook["url"], record["attempts"])
+            log.warning(
+                "webhook %s to %s failed after %d attempts",
+                webhook["id"],
+                webhook["url"],
+                record["attempts"],
+            )
 
     @staticmethod
     def _post(webhook: Doc, body: bytes) -> int | None:
@@ -125,11 +142,15 @@ class Dispatcher:
             "x-webflow-signature": sign(webhook["secretKey"], timestamp, body),
         }
         url = urlsplit(webhook["url"])
-        connection_class = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+        connection_class = (
+            http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+        )
         target = url.path or "/"
         if url.query:
             target += "?" + url.query
-        connection = connection_class(url.hostname or "127.0.0.1", url.port, timeout=DELIVERY_TIMEOUT_SECONDS)
+        connection = connection_class(
+            url.hostname or "127.0.0.1", url.port, timeout=DELIVERY_TIMEOUT_SECONDS
+        )
         try:
             connection.request("POST", target, body=body, headers=headers)
             response = connection.getresponse()
@@ -160,9 +181,21 @@ class WebhooksApi:
         """The webhook routes."""
         return [
             Route("GET", "/v2/sites/{site_id}/webhooks", self.list_webhooks, scope="sites:read"),
-            Route("POST", "/v2/sites/{site_id}/webhooks", self.create_webhook, scope="sites:write", write=True),
+            Route(
+                "POST",
+                "/v2/sites/{site_id}/webhooks",
+                self.create_webhook,
+                scope="sites:write",
+                write=True,
+            ),
             Route("GET", "/v2/webhooks/{webhook_id}", self.get_webhook, scope="sites:read"),
-            Route("DELETE", "/v2/webhooks/{webhook_id}", self.delete_webhook, scope="sites:write", write=True),
+            Route(
+                "DELETE",
+                "/v2/webhooks/{webhook_id}",
+                self.delete_webhook,
+                scope="sites:write",
+                write=True,
+            ),
             Route("POST", "/_sandbox/forms/{form_name}/submit", self.submit_form, kind="control"),
             Route("GET", "/_sandbox/webhooks/deliveries", self.list_deliveries, kind="control"),
         ]
@@ -177,7 +210,11 @@ class WebhooksApi:
     def list_webhooks(self, request: Request, site_id: str) -> Response:
         """GET /sites/{site_id}/webhooks."""
         self.app.site_for(request, site_id)
-        webhooks = [render_webhook(w) for w in list(self.app.store.state.webhooks.values()) if w["siteId"] == site_id]
+        webhooks = [
+            render_webhook(w)
+            for w in list(self.app.store.state.webhooks.values())
+            if w["siteId"] == site_id
+        ]
         pagination = {"limit": 100, "offset": 0, "total": len(webhooks)}
         return Response.json(200, {"webhooks": webhooks, "pagination": pagination})
 
@@ -189,7 +226,9 @@ class WebhooksApi:
             raise validation_error([{"param": "body", "description": "Must be an object"}])
         problems = []
         if body.get("triggerType") not in TRIGGER_TYPES:
-            problems.append({"param": "triggerType", "description": "Must be a supported trigger type"})
+            problems.append(
+                {"param": "triggerType", "description": "Must be a supported trigger type"}
+            )
         url = body.get("url")
         if not isinstance(url, str) or not URL_RE.match(url):
             problems.append({"param": "url", "description": "Must be a valid URL"})
@@ -245,7 +284,11 @@ class WebhooksApi:
                 "siteId": site["id"],
                 "data": data,
                 "schema": [
-                    {"fieldName": key, "fieldType": _field_type(value), "fieldElementId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{form_name}/{key}"))}
+                    {
+                        "fieldName": key,
+                        "fieldType": _field_type(value),
+                        "fieldElementId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{form_name}/{key}")),
+                    }
                     for key, value in data.items()
                 ],
                 "submittedAt": now_iso(),
@@ -263,11 +306,20 @@ class WebhooksApi:
                 wanted = (webhook.get("filter") or {}).get("name")
                 if wanted and wanted != form_name:
                     continue
-                self.app.store.put_webhook(dict(webhook, lastTriggered=payload["payload"]["submittedAt"]))
+                self.app.store.put_webhook(
+                    dict(webhook, lastTriggered=payload["payload"]["submittedAt"])
+                )
                 threads.append(self.dispatcher.deliver(webhook, payload))
         if request.bool_arg("wait", False):
             self.dispatcher.wait(threads, timeout=60)
-        return Response.json(202, {"submissionId": payload["payload"]["id"], "deliveries": len(threads), "payload": payload})
+        return Response.json(
+            202,
+            {
+                "submissionId": payload["payload"]["id"],
+                "deliveries": len(threads),
+                "payload": payload,
+            },
+        )
 
     def list_deliveries(self, request: Request) -> Response:
         """GET /_sandbox/webhooks/deliveries: what was delivered, attempts and statuses."""

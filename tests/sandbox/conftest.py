@@ -31,7 +31,10 @@ def create_post(api: httpx.Client, posts: str) -> Callable[..., dict[str, Any]]:
     """Create a staged post and return the answer's item."""
 
     def create(slug: str, name: str | None = None, **fields: Any) -> dict[str, Any]:
-        body = {"isDraft": False, "fieldData": {"name": name or slug.title(), "slug": slug, **fields}}
+        body = {
+            "isDraft": False,
+            "fieldData": {"name": name or slug.title(), "slug": slug, **fields},
+        }
         response = api.post(f"/collections/{posts}/items", json=body)
         assert response.status_code == 202, response.text
         return response.json()
@@ -50,7 +53,9 @@ class PrivateSandbox:
     def start(self, *args: str, rate_limit: int = 0) -> dict[str, Any]:
         """Start with extra CLI arguments; return its ready line."""
         self.stop()
-        self.process, self.ready = start_sandbox(rate_limit=rate_limit, log_dir=self.log_dir, extra=args)
+        self.process, self.ready = start_sandbox(
+            rate_limit=rate_limit, log_dir=self.log_dir, extra=args
+        )
         return self.ready
 
     @property
@@ -62,7 +67,9 @@ class PrivateSandbox:
 
     def api(self, token: str) -> httpx.Client:
         return httpx.Client(
-            base_url=self.ready["apiBaseUrl"], headers={"Authorization": f"Bearer {token}"}, timeout=30
+            base_url=self.ready["apiBaseUrl"],
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
         )
 
     def stop(self) -> None:

@@ -29,7 +29,7 @@ def load_spec(cache_dir: Path) -> dict[str, Any]:
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    spec = yaml.load(raw, Loader=loader)  # noqa: S506 - a safe loader
+    spec = yaml.load(raw, Loader=loader)
     cache_dir.mkdir(parents=True, exist_ok=True)
     cached.write_text(json.dumps(spec))
     return spec
@@ -64,8 +64,10 @@ def patch_defects(spec: dict[str, Any]) -> dict[str, Any]:
         # a few error answers are a oneOf of whole response objects, which any body matches
         # twice: validate against their schemas instead
         alternatives = schema.get("oneOf")
-        if isinstance(alternatives, list) and alternatives and all(
-            isinstance(a, dict) and "content" in a for a in alternatives
+        if (
+            isinstance(alternatives, list)
+            and alternatives
+            and all(isinstance(a, dict) and "content" in a for a in alternatives)
         ):
             del schema["oneOf"]
             schema["anyOf"] = [a["content"]["application/json"]["schema"] for a in alternatives]
@@ -89,13 +91,19 @@ def patch_defects(spec: dict[str, Any]) -> dict[str, Any]:
     single = created["schema"]
     created["schema"] = {"oneOf": [single, _items_of(single)]}
     # bulk 202 declares one item with cmsLocaleIds; the examples (and the API) answer {items: [...]}
-    bulk = spec["paths"]["/collections/{collection_id}/items/bulk"]["post"]["responses"]["202"]["content"]["application/json"]
+    bulk = spec["paths"]["/collections/{collection_id}/items/bulk"]["post"]["responses"]["202"][
+        "content"
+    ]["application/json"]
     bulk["schema"] = {"anyOf": [bulk["schema"], _items_of(single)]}
     return spec
 
 
 def _items_of(item_schema: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": item_schema}}}
+    return {
+        "type": "object",
+        "required": ["items"],
+        "properties": {"items": {"type": "array", "items": item_schema}},
+    }
 
 
 def _response_schema(operation: dict[str, Any], status: str) -> dict[str, Any]:
@@ -135,7 +143,11 @@ class SpecValidator:
             key = "400"
         content = responses[key].get("content", {}).get("application/json")
         if content is None:
-            return [] if body is None else [f"{method} {template} {status}: body where none is declared"]
+            return (
+                []
+                if body is None
+                else [f"{method} {template} {status}: body where none is declared"]
+            )
         validator = self._validators.get((method, template, key))
         if validator is None:
             validator = Draft202012Validator(content["schema"])

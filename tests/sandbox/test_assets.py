@@ -13,7 +13,9 @@ from tests.conftest import Sandbox
 from tests.sandbox.images import png
 
 
-def _create(api: httpx.Client, sandbox: Sandbox, file_name: str, data: bytes, md5: str | None = None) -> dict[str, Any]:
+def _create(
+    api: httpx.Client, sandbox: Sandbox, file_name: str, data: bytes, md5: str | None = None
+) -> dict[str, Any]:
     response = api.post(
         f"/sites/{sandbox.site_id}/assets",
         json={"fileName": file_name, "fileHash": md5 or hashlib.md5(data).hexdigest()},
@@ -22,7 +24,12 @@ def _create(api: httpx.Client, sandbox: Sandbox, file_name: str, data: bytes, md
     return response.json()
 
 
-def _upload(upload: dict[str, Any], data: bytes, fields: dict[str, str] | None = None, content_type: str = "image/png") -> httpx.Response:
+def _upload(
+    upload: dict[str, Any],
+    data: bytes,
+    fields: dict[str, str] | None = None,
+    content_type: str = "image/png",
+) -> httpx.Response:
     form = upload["uploadDetails"] if fields is None else fields
     return httpx.post(upload["uploadUrl"], data=form, files={"file": ("f", data, content_type)})
 
@@ -38,14 +45,25 @@ def test_create_answers_upload_details_in_order(api: httpx.Client, sandbox: Sand
     upload = _create(api, sandbox, "hero.png", b"x")
 
     assert list(upload["uploadDetails"]) == [
-        "acl", "bucket", "X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "key", "Policy",
-        "X-Amz-Signature", "success_action_status", "content-type", "Cache-Control",
+        "acl",
+        "bucket",
+        "X-Amz-Algorithm",
+        "X-Amz-Credential",
+        "X-Amz-Date",
+        "key",
+        "Policy",
+        "X-Amz-Signature",
+        "success_action_status",
+        "content-type",
+        "Cache-Control",
     ]
     assert upload["uploadUrl"].startswith(f"{sandbox.root_url}/_s3/")
     assert upload["uploadDetails"]["content-type"] == "image/png"
 
 
-def test_upload_then_get_reports_size_type_hosted_bytes_and_variants(api: httpx.Client, sandbox: Sandbox) -> None:
+def test_upload_then_get_reports_size_type_hosted_bytes_and_variants(
+    api: httpx.Client, sandbox: Sandbox
+) -> None:
     data = png(1200, 600)
     upload = _create(api, sandbox, "hero.png", data)
 
@@ -56,7 +74,11 @@ def test_upload_then_get_reports_size_type_hosted_bytes_and_variants(api: httpx.
     asset = api.get(f"/assets/{upload['id']}").json()
     assert (asset["size"], asset["contentType"]) == (len(data), "image/png")
     assert httpx.get(asset["hostedUrl"]).content == data
-    assert [(v["width"], v["height"]) for v in asset["variants"]] == [(500, 250), (800, 400), (1080, 540)]
+    assert [(v["width"], v["height"]) for v in asset["variants"]] == [
+        (500, 250),
+        (800, 400),
+        (1080, 540),
+    ]
     assert api.get(f"/sites/{sandbox.site_id}/assets").json()["pagination"]["total"] == 1
 
 
@@ -69,7 +91,9 @@ def test_document_upload_has_no_variants(api: httpx.Client, sandbox: Sandbox) ->
     assert (asset["contentType"], asset["variants"]) == ("application/pdf", [])
 
 
-def test_hash_mismatch_is_bad_digest_and_nothing_is_stored(api: httpx.Client, sandbox: Sandbox) -> None:
+def test_hash_mismatch_is_bad_digest_and_nothing_is_stored(
+    api: httpx.Client, sandbox: Sandbox
+) -> None:
     data = png(10, 10)
     upload = _create(api, sandbox, "a.png", data, md5="0" * 32)
 
@@ -91,7 +115,9 @@ def test_oversized_image_is_entity_too_large(api: httpx.Client, sandbox: Sandbox
 
 
 @pytest.mark.parametrize("field", ["key", "Policy", "content-type", "X-Amz-Signature", "acl"])
-def test_altered_or_missing_fields_are_refused(api: httpx.Client, sandbox: Sandbox, field: str) -> None:
+def test_altered_or_missing_fields_are_refused(
+    api: httpx.Client, sandbox: Sandbox, field: str
+) -> None:
     data = png(10, 10)
     upload = _create(api, sandbox, "a.png", data)
     altered = dict(upload["uploadDetails"], **{field: upload["uploadDetails"][field] + "x"})
@@ -106,22 +132,41 @@ def test_file_must_come_last(api: httpx.Client, sandbox: Sandbox) -> None:
     upload = _create(api, sandbox, "a.png", data)
     boundary = "b0undary"
     parts = [("file", data)] + [(k, v.encode()) for k, v in upload["uploadDetails"].items()]
-    body = b"".join(
-        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode() + value + b"\r\n"
-        for name, value in parts
-    ) + f"--{boundary}--\r\n".encode()
+    body = (
+        b"".join(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
+            + value
+            + b"\r\n"
+            for name, value in parts
+        )
+        + f"--{boundary}--\r\n".encode()
+    )
 
-    response = httpx.post(upload["uploadUrl"], content=body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    response = httpx.post(
+        upload["uploadUrl"],
+        content=body,
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
 
     assert response.status_code == 400
     assert _s3_code(response) == "InvalidArgument"
 
 
-@pytest.mark.parametrize(("file_name", "file_hash"), [
-    ("noextension", "0" * 32), ("virus.exe", "0" * 32), ("a.png", "abc"), ("x" * 100 + ".png", "0" * 32),
-])
-def test_create_validates_name_and_hash(api: httpx.Client, sandbox: Sandbox, file_name: str, file_hash: str) -> None:
-    response = api.post(f"/sites/{sandbox.site_id}/assets", json={"fileName": file_name, "fileHash": file_hash})
+@pytest.mark.parametrize(
+    ("file_name", "file_hash"),
+    [
+        ("noextension", "0" * 32),
+        ("virus.exe", "0" * 32),
+        ("a.png", "abc"),
+        ("x" * 100 + ".png", "0" * 32),
+    ],
+)
+def test_create_validates_name_and_hash(
+    api: httpx.Client, sandbox: Sandbox, file_name: str, file_hash: str
+) -> None:
+    response = api.post(
+        f"/sites/{sandbox.site_id}/assets", json={"fileName": file_name, "fileHash": file_hash}
+    )
 
     assert (response.status_code, response.json()["code"]) == (400, "validation_error")
 

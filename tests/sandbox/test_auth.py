@@ -11,13 +11,18 @@ OTHER_SITE = "66a0b6a5c1f1b2a3d4e5fa01"
 OTHER_COLLECTION = "66a0b6a5c1f1b2a3d4e5fb01"
 
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic abc"}])
+@pytest.mark.parametrize(
+    "headers", [{}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic abc"}]
+)
 def test_missing_or_unknown_token_is_401(sandbox: Sandbox, headers: dict[str, str]) -> None:
     response = httpx.get(f"{sandbox.api_base_url}/sites/{sandbox.site_id}", headers=headers)
 
     assert response.status_code == 401
     assert response.json() == {
-        "code": "not_authorized", "message": "Request not authorized", "externalReference": None, "details": []
+        "code": "not_authorized",
+        "message": "Request not authorized",
+        "externalReference": None,
+        "details": [],
     }
     assert "X-RateLimit-Limit" in response.headers
 
@@ -26,7 +31,9 @@ def test_read_only_token_reads_but_cannot_write(sandbox: Sandbox) -> None:
     posts = sandbox.collections["posts"]
     with sandbox.api(sandbox.read_only_token) as client:
         read = client.get(f"/collections/{posts}/items")
-        write = client.post(f"/collections/{posts}/items", json={"fieldData": {"name": "N", "slug": "n"}})
+        write = client.post(
+            f"/collections/{posts}/items", json={"fieldData": {"name": "N", "slug": "n"}}
+        )
 
     assert read.status_code == 200
     assert (write.status_code, write.json()["code"]) == (403, "missing_scopes")
@@ -72,5 +79,9 @@ def test_collections_and_schema(api: httpx.Client, sandbox: Sandbox) -> None:
     assert sorted(c["slug"] for c in listed) == ["gallery", "posts", "submissions"]
     fields = {f["slug"]: f for f in schema["fields"]}
     assert fields["summary"]["validations"]["maxLength"] == 256
-    assert [o["name"] for o in fields["category"]["validations"]["options"]] == ["News", "Guides", "Releases"]
+    assert [o["name"] for o in fields["category"]["validations"]["options"]] == [
+        "News",
+        "Guides",
+        "Releases",
+    ]
     assert set(fields["name"]) >= {"id", "slug", "displayName", "type", "isRequired", "isEditable"}

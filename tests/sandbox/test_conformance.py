@@ -21,7 +21,9 @@ MISSING = "0123456789abcdef01234567"
 def spec_validator(pytestconfig: pytest.Config) -> SpecValidator:
     if not SPEC_PATH.exists():
         pytest.skip(f"Webflow's OpenAPI document is not at {SPEC_PATH.resolve()}")
-    cache_dir = pytestconfig.cache.mkdir("webflow-openapi") if pytestconfig.cache else SPEC_PATH.parent
+    cache_dir = (
+        pytestconfig.cache.mkdir("webflow-openapi") if pytestconfig.cache else SPEC_PATH.parent
+    )
     return SpecValidator(patch_defects(load_spec(cache_dir)))
 
 
@@ -39,7 +41,9 @@ class Recorder:
             self.answers.append((response.request.method, path, response.status_code, body))
 
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.client = httpx.Client(base_url=sandbox.api_base_url, headers=headers, event_hooks={"response": [record]})
+        self.client = httpx.Client(
+            base_url=sandbox.api_base_url, headers=headers, event_hooks={"response": [record]}
+        )
 
     def statuses(self) -> list[int]:
         return [status for _, _, status, _ in self.answers]
@@ -57,7 +61,10 @@ def sites_and_collections(api: httpx.Client, sandbox: Sandbox) -> None:
     api.get(f"/sites/{OTHER_SITE}")
     api.get(f"/sites/{MISSING}")
     api.get(f"/sites/{sandbox.site_id}/collections")
-    api.post(f"/sites/{sandbox.site_id}/publish", json={"customDomains": [], "publishToWebflowSubdomain": True})
+    api.post(
+        f"/sites/{sandbox.site_id}/publish",
+        json={"customDomains": [], "publishToWebflowSubdomain": True},
+    )
     api.post(f"/sites/{sandbox.site_id}/publish", json={"publishToWebflowSubdomain": True})
     api.post(f"/sites/{sandbox.site_id}/publish", json={"customDomains": ["nope"]})
     api.get(f"/collections/{sandbox.collections['posts']}")
@@ -66,11 +73,25 @@ def sites_and_collections(api: httpx.Client, sandbox: Sandbox) -> None:
 
 def item_lifecycle(api: httpx.Client, sandbox: Sandbox) -> None:
     posts = f"/collections/{sandbox.collections['posts']}/items"
-    one = api.post(posts, json={"isDraft": False, "fieldData": {"name": "One", "slug": "one", "featured": True}}).json()
-    api.post(posts, json={"items": [{"fieldData": {"name": "Two", "slug": "two"}}, {"fieldData": {"name": "Three", "slug": "three"}}]})
+    one = api.post(
+        posts,
+        json={"isDraft": False, "fieldData": {"name": "One", "slug": "one", "featured": True}},
+    ).json()
+    api.post(
+        posts,
+        json={
+            "items": [
+                {"fieldData": {"name": "Two", "slug": "two"}},
+                {"fieldData": {"name": "Three", "slug": "three"}},
+            ]
+        },
+    )
     api.post(posts, json={"fieldData": {"name": "Dup", "slug": "one"}})
     api.post(posts, json={"fieldData": {"name": "X", "slug": "x", "nope": 1}})
-    api.post(posts, json={"items": [{"fieldData": {"name": f"P{i}", "slug": f"p{i}"}} for i in range(101)]})
+    api.post(
+        posts,
+        json={"items": [{"fieldData": {"name": f"P{i}", "slug": f"p{i}"}} for i in range(101)]},
+    )
     api.get(posts, params={"limit": 2, "offset": 1, "sortBy": "name", "sortOrder": "desc"})
     api.get(posts, params={"limit": 0})
     api.get(posts, params={"slug": "one"})
@@ -82,11 +103,20 @@ def item_lifecycle(api: httpx.Client, sandbox: Sandbox) -> None:
     api.patch(f"{posts}/{one['id']}", json={"isDraft": False, "fieldData": {"summary": "s"}})
     api.patch(posts, json={"items": [{"id": one["id"], "fieldData": {"summary": "t"}}]})
     api.post(f"{posts}/publish", json={"itemIds": [one["id"], MISSING]})
-    api.post(f"{posts}/publish", json={"items": [{"id": one["id"], "cmsLocaleIds": [sandbox.locales["primary"]["cmsLocaleId"]]}]})
+    api.post(
+        f"{posts}/publish",
+        json={
+            "items": [
+                {"id": one["id"], "cmsLocaleIds": [sandbox.locales["primary"]["cmsLocaleId"]]}
+            ]
+        },
+    )
     api.get(f"{posts}/live")
     api.get(f"{posts}/{one['id']}/live")
     api.patch(f"{posts}/{one['id']}/live", json={"fieldData": {"name": "Live"}})
-    api.patch(f"{posts}/live", json={"items": [{"id": one["id"], "fieldData": {"name": "Live again"}}]})
+    api.patch(
+        f"{posts}/live", json={"items": [{"id": one["id"], "fieldData": {"name": "Live again"}}]}
+    )
     api.request("DELETE", f"{posts}/live", json={"items": [{"id": one["id"]}]})
     api.delete(f"{posts}/{one['id']}/live")
     api.delete(f"{posts}/{one['id']}")
@@ -95,18 +125,38 @@ def item_lifecycle(api: httpx.Client, sandbox: Sandbox) -> None:
 
 def bulk_and_locales(api: httpx.Client, sandbox: Sandbox) -> None:
     posts = f"/collections/{sandbox.collections['posts']}/items"
-    locales = [sandbox.locales["primary"]["cmsLocaleId"], *(loc["cmsLocaleId"] for loc in sandbox.locales["secondary"])]
-    created = api.post(f"{posts}/bulk", json={"cmsLocaleIds": locales, "isDraft": False, "fieldData": {"name": "B", "slug": "b"}}).json()
-    api.post(f"{posts}/bulk", json={"cmsLocaleIds": locales[:1], "fieldData": [{"name": "B", "slug": "b"}]})
+    locales = [
+        sandbox.locales["primary"]["cmsLocaleId"],
+        *(loc["cmsLocaleId"] for loc in sandbox.locales["secondary"]),
+    ]
+    created = api.post(
+        f"{posts}/bulk",
+        json={"cmsLocaleIds": locales, "isDraft": False, "fieldData": {"name": "B", "slug": "b"}},
+    ).json()
+    api.post(
+        f"{posts}/bulk",
+        json={"cmsLocaleIds": locales[:1], "fieldData": [{"name": "B", "slug": "b"}]},
+    )
     api.get(posts, params={"cmsLocaleId": locales[1]})
     api.get(f"{posts}/{created['items'][0]['id']}", params={"cmsLocaleId": locales[2]})
-    api.request("DELETE", posts, json={"items": [{"id": created["items"][0]["id"], "cmsLocaleIds": locales[1:]}]})
+    api.request(
+        "DELETE",
+        posts,
+        json={"items": [{"id": created["items"][0]["id"], "cmsLocaleIds": locales[1:]}]},
+    )
 
 
 def assets(api: httpx.Client, sandbox: Sandbox) -> None:
     data = png(900, 300)
-    upload = api.post(f"/sites/{sandbox.site_id}/assets", json={"fileName": "a.png", "fileHash": hashlib.md5(data).hexdigest()}).json()
-    httpx.post(upload["uploadUrl"], data=upload["uploadDetails"], files={"file": ("a.png", data, "image/png")}).raise_for_status()
+    upload = api.post(
+        f"/sites/{sandbox.site_id}/assets",
+        json={"fileName": "a.png", "fileHash": hashlib.md5(data).hexdigest()},
+    ).json()
+    httpx.post(
+        upload["uploadUrl"],
+        data=upload["uploadDetails"],
+        files={"file": ("a.png", data, "image/png")},
+    ).raise_for_status()
     api.post(f"/sites/{sandbox.site_id}/assets", json={"fileName": "a.exe", "fileHash": "x"})
     api.get(f"/sites/{sandbox.site_id}/assets")
     api.get(f"/assets/{upload['id']}")
@@ -116,8 +166,13 @@ def assets(api: httpx.Client, sandbox: Sandbox) -> None:
 
 
 def webhooks(api: httpx.Client, sandbox: Sandbox) -> None:
-    api.post(f"/sites/{sandbox.site_id}/webhooks", json={"triggerType": "form_submission", "url": "http://127.0.0.1:9/h"})
-    api.post(f"/sites/{sandbox.site_id}/webhooks", json={"triggerType": "form_submission", "url": "nope"})
+    api.post(
+        f"/sites/{sandbox.site_id}/webhooks",
+        json={"triggerType": "form_submission", "url": "http://127.0.0.1:9/h"},
+    )
+    api.post(
+        f"/sites/{sandbox.site_id}/webhooks", json={"triggerType": "form_submission", "url": "nope"}
+    )
     api.get(f"/sites/{sandbox.site_id}/webhooks")
 
 
@@ -131,7 +186,9 @@ SCENARIOS: dict[str, Callable[[httpx.Client, Sandbox], None]] = {
 
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
-def test_answers_conform_to_the_spec(name: str, sandbox: Sandbox, recorder: Recorder, spec_validator: SpecValidator) -> None:
+def test_answers_conform_to_the_spec(
+    name: str, sandbox: Sandbox, recorder: Recorder, spec_validator: SpecValidator
+) -> None:
     SCENARIOS[name](recorder.client, sandbox)
 
     problems = [p for answer in recorder.answers for p in spec_validator.errors(*answer)]
@@ -140,9 +197,15 @@ def test_answers_conform_to_the_spec(name: str, sandbox: Sandbox, recorder: Reco
     assert problems == [], "\n".join(problems)
 
 
-def test_auth_and_rate_limit_errors_conform(sandbox: Sandbox, spec_validator: SpecValidator) -> None:
+def test_auth_and_rate_limit_errors_conform(
+    sandbox: Sandbox, spec_validator: SpecValidator
+) -> None:
     sandbox.configure(rateLimitPerMinute=1)
-    anonymous, reader, full = Recorder(sandbox), Recorder(sandbox, sandbox.read_only_token), Recorder(sandbox, sandbox.token)
+    anonymous, reader, full = (
+        Recorder(sandbox),
+        Recorder(sandbox, sandbox.read_only_token),
+        Recorder(sandbox, sandbox.token),
+    )
     posts = f"/collections/{sandbox.collections['posts']}/items"
 
     anonymous.client.get(posts)

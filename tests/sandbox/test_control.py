@@ -26,7 +26,9 @@ def test_info_has_the_documented_shape(sandbox: Sandbox) -> None:
     assert set(info["collections"]) == {"posts", "submissions", "gallery"}
 
 
-def test_stats_count_api_requests_by_route_and_status(sandbox: Sandbox, api: httpx.Client, posts: str) -> None:
+def test_stats_count_api_requests_by_route_and_status(
+    sandbox: Sandbox, api: httpx.Client, posts: str
+) -> None:
     api.get(f"/collections/{posts}/items")
     api.get(f"/collections/{posts}/items", params={"limit": 0})
     api.post(f"/collections/{posts}/items/bulk", json={"fieldData": {"name": "N", "slug": "n"}})
@@ -42,7 +44,9 @@ def test_stats_count_api_requests_by_route_and_status(sandbox: Sandbox, api: htt
     assert stats["byStatus"] == {"200": 1, "400": 1, "202": 1}
 
 
-def test_reset_restores_the_seed_and_clears_stats(sandbox: Sandbox, api: httpx.Client, posts: str) -> None:
+def test_reset_restores_the_seed_and_clears_stats(
+    sandbox: Sandbox, api: httpx.Client, posts: str
+) -> None:
     api.post(f"/collections/{posts}/items", json={"fieldData": {"name": "N", "slug": "n"}})
 
     sandbox.reset()
@@ -57,34 +61,77 @@ def test_db_keeps_data_across_restarts(private_sandbox, tmp_path: Path) -> None:
     info = private_sandbox.info()
     posts = info["collections"]["posts"]
     with private_sandbox.api(info["tokens"]["full"]) as client:
-        created = client.post(f"/collections/{posts}/items", json={"fieldData": {"name": "Kept", "slug": "kept"}}).json()
+        created = client.post(
+            f"/collections/{posts}/items", json={"fieldData": {"name": "Kept", "slug": "kept"}}
+        ).json()
         client.post(f"/collections/{posts}/items/publish", json={"itemIds": [created["id"]]})
 
     private_sandbox.start("--db", db)
 
     with private_sandbox.api(info["tokens"]["full"]) as client:
         live = client.get(f"/collections/{posts}/items/{created['id']}/live")
-        dup = client.post(f"/collections/{posts}/items", json={"fieldData": {"name": "Kept", "slug": "kept"}})
+        dup = client.post(
+            f"/collections/{posts}/items", json={"fieldData": {"name": "Kept", "slug": "kept"}}
+        )
     assert live.status_code == 200 and live.json()["fieldData"]["slug"] == "kept"
     assert dup.status_code == 400
 
 
 def test_seed_file_replaces_the_default_seed(private_sandbox, tmp_path: Path) -> None:
     seed = {
-        "sites": [{
-            "id": "5f0000000000000000000001", "displayName": "Mine", "shortName": "mine",
-            "locales": {"primary": {"id": "5f0000000000000000000002", "cmsLocaleId": "5f0000000000000000000003"}},
-            "collections": [{
-                "key": "posts", "id": "5f0000000000000000000004", "displayName": "Posts",
-                "singularName": "Post", "slug": "posts",
-                "fields": [
-                    {"id": "5f0000000000000000000005", "slug": "name", "displayName": "Name", "type": "PlainText", "isRequired": True},
-                    {"id": "5f0000000000000000000006", "slug": "slug", "displayName": "Slug", "type": "PlainText", "isRequired": True},
+        "sites": [
+            {
+                "id": "5f0000000000000000000001",
+                "displayName": "Mine",
+                "shortName": "mine",
+                "locales": {
+                    "primary": {
+                        "id": "5f0000000000000000000002",
+                        "cmsLocaleId": "5f0000000000000000000003",
+                    }
+                },
+                "collections": [
+                    {
+                        "key": "posts",
+                        "id": "5f0000000000000000000004",
+                        "displayName": "Posts",
+                        "singularName": "Post",
+                        "slug": "posts",
+                        "fields": [
+                            {
+                                "id": "5f0000000000000000000005",
+                                "slug": "name",
+                                "displayName": "Name",
+                                "type": "PlainText",
+                                "isRequired": True,
+                            },
+                            {
+                                "id": "5f0000000000000000000006",
+                                "slug": "slug",
+                                "displayName": "Slug",
+                                "type": "PlainText",
+                                "isRequired": True,
+                            },
+                        ],
+                        "items": [
+                            {
+                                "id": "5f0000000000000000000007",
+                                "fieldData": {"name": "Seeded", "slug": "seeded"},
+                                "published": True,
+                            }
+                        ],
+                    }
                 ],
-                "items": [{"id": "5f0000000000000000000007", "fieldData": {"name": "Seeded", "slug": "seeded"}, "published": True}],
-            }],
-        }],
-        "tokens": [{"name": "full", "token": "t-full", "siteId": "5f0000000000000000000001", "scopes": ["cms:read", "cms:write", "sites:read"]}],
+            }
+        ],
+        "tokens": [
+            {
+                "name": "full",
+                "token": "t-full",
+                "siteId": "5f0000000000000000000001",
+                "scopes": ["cms:read", "cms:write", "sites:read"],
+            }
+        ],
     }
     path = tmp_path / "seed.json"
     path.write_text(json.dumps(seed))
@@ -96,7 +143,9 @@ def test_seed_file_replaces_the_default_seed(private_sandbox, tmp_path: Path) ->
     assert info["tokens"]["full"] == "t-full"
     assert info["collections"] == {"posts": "5f0000000000000000000004"}
     with private_sandbox.api("t-full") as client:
-        live = client.get("/collections/5f0000000000000000000004/items/5f0000000000000000000007/live")
+        live = client.get(
+            "/collections/5f0000000000000000000004/items/5f0000000000000000000007/live"
+        )
     assert live.json()["fieldData"] == {"name": "Seeded", "slug": "seeded"}
 
 

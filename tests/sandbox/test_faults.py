@@ -14,10 +14,14 @@ def _item_count(api: httpx.Client, posts: str) -> int:
     return api.get(f"/collections/{posts}/items").json()["pagination"]["total"]
 
 
-def test_error_rate_answers_500_without_applying(sandbox: Sandbox, api: httpx.Client, posts: str) -> None:
+def test_error_rate_answers_500_without_applying(
+    sandbox: Sandbox, api: httpx.Client, posts: str
+) -> None:
     sandbox.configure(faults={"errorRate": 1})
 
-    response = api.post(f"/collections/{posts}/items", json={"fieldData": {"name": "N", "slug": "n"}})
+    response = api.post(
+        f"/collections/{posts}/items", json={"fieldData": {"name": "N", "slug": "n"}}
+    )
 
     assert (response.status_code, response.json()["code"]) == (500, "internal_error")
     sandbox.configure(faults={})
@@ -42,7 +46,10 @@ def test_drop_after_write_applies_the_write_but_sends_nothing(
     with pytest.raises(httpx.RemoteProtocolError):
         api.post(f"/collections/{posts}/items", json={"fieldData": {"name": "N", "slug": "n"}})
 
-    assert api.get(f"/collections/{posts}/items", params={"slug": "n"}).json()["pagination"]["total"] == 1
+    assert (
+        api.get(f"/collections/{posts}/items", params={"slug": "n"}).json()["pagination"]["total"]
+        == 1
+    )
 
 
 def test_drop_after_write_spares_reads(sandbox: Sandbox, api: httpx.Client) -> None:
@@ -73,7 +80,9 @@ def test_seeded_faults_are_reproducible(sandbox: Sandbox, api: httpx.Client) -> 
     assert {200, 429, 500} <= set(first)
 
 
-@pytest.mark.parametrize("faults", [{"errorRate": 2}, {"latencyMs": -1}, {"seed": "x"}, {"bogus": 1}])
+@pytest.mark.parametrize(
+    "faults", [{"errorRate": 2}, {"latencyMs": -1}, {"seed": "x"}, {"bogus": 1}]
+)
 def test_bad_fault_settings_are_rejected(sandbox: Sandbox, faults: dict) -> None:
     response = sandbox.http.post("/_sandbox/config", json={"faults": faults})
 

@@ -29,7 +29,11 @@ def _total(api: httpx.Client, collection_id: str) -> int:
 def test_create_single_item_answers_202_with_object_id_and_timestamps(
     api: httpx.Client, posts: str
 ) -> None:
-    body = {"isDraft": True, "isArchived": False, "fieldData": {"name": "Hello", "slug": "hello", "category": NEWS}}
+    body = {
+        "isDraft": True,
+        "isArchived": False,
+        "fieldData": {"name": "Hello", "slug": "hello", "category": NEWS},
+    }
 
     response = api.post(f"/collections/{posts}/items", json=body)
 
@@ -57,7 +61,9 @@ def test_duplicate_slug_is_a_validation_error_naming_the_slug(
 ) -> None:
     create_post("taken")
 
-    response = api.post(f"/collections/{posts}/items", json={"fieldData": {"name": "Again", "slug": "taken"}})
+    response = api.post(
+        f"/collections/{posts}/items", json={"fieldData": {"name": "Again", "slug": "taken"}}
+    )
 
     assert response.status_code == 400
     assert response.json()["code"] == "validation_error"
@@ -94,7 +100,9 @@ def test_same_slug_is_allowed_in_another_collection(
 ) -> None:
     create_post("shared")
     gallery = sandbox.collections["gallery"]
-    body = {"fieldData": {"name": "G", "slug": "shared", "image": {"url": "https://img.example/a.png"}}}
+    body = {
+        "fieldData": {"name": "G", "slug": "shared", "image": {"url": "https://img.example/a.png"}}
+    }
 
     assert api.post(f"/collections/{gallery}/items", json=body).status_code == 202
 
@@ -126,7 +134,12 @@ def test_exactly_100_items_are_accepted(api: httpx.Client, posts: str) -> None:
 
 
 def test_one_invalid_item_fails_the_whole_request(api: httpx.Client, posts: str) -> None:
-    body = {"items": [{"fieldData": {"name": "Ok", "slug": "ok"}}, {"fieldData": {"name": "Bad", "slug": "bad", "rating": "five"}}]}
+    body = {
+        "items": [
+            {"fieldData": {"name": "Ok", "slug": "ok"}},
+            {"fieldData": {"name": "Bad", "slug": "bad", "rating": "five"}},
+        ]
+    }
 
     response = api.post(f"/collections/{posts}/items", json=body)
 
@@ -150,14 +163,24 @@ def test_one_invalid_item_fails_the_whole_request(api: httpx.Client, posts: str)
         ("submissions", {"name": "N", "slug": "n", "message": "hi"}, "email"),
         ("submissions", {"name": "N", "slug": "n", "email": "nope", "message": "hi"}, "email"),
         ("submissions", {"name": "N", "slug": "n", "email": "a@b.co"}, "message"),
-        ("submissions", {"name": "N", "slug": "n", "email": "a@b.co", "message": "x" * 5001}, "message"),
-        ("submissions", {"name": "N", "slug": "n", "email": "a@b.co", "message": "m", "source": "ftp:/x"}, "source"),
+        (
+            "submissions",
+            {"name": "N", "slug": "n", "email": "a@b.co", "message": "x" * 5001},
+            "message",
+        ),
+        (
+            "submissions",
+            {"name": "N", "slug": "n", "email": "a@b.co", "message": "m", "source": "ftp:/x"},
+            "source",
+        ),
     ],
 )
 def test_field_values_are_checked_against_the_schema(
     api: httpx.Client, sandbox: Sandbox, collection: str, fields: dict[str, Any], param: str
 ) -> None:
-    response = api.post(f"/collections/{sandbox.collections[collection]}/items", json={"fieldData": fields})
+    response = api.post(
+        f"/collections/{sandbox.collections[collection]}/items", json={"fieldData": fields}
+    )
 
     assert response.status_code == 400
     assert response.json()["code"] == "validation_error"
@@ -192,10 +215,14 @@ def test_invalid_image_is_dropped_when_skip_invalid_files(api: httpx.Client, pos
     assert "hero" not in response.json()["fieldData"]
 
 
-def test_invalid_image_fails_when_skip_invalid_files_is_false(api: httpx.Client, posts: str) -> None:
+def test_invalid_image_fails_when_skip_invalid_files_is_false(
+    api: httpx.Client, posts: str
+) -> None:
     body = {"fieldData": {"name": "I", "slug": "i", "hero": {"url": "not a url"}}}
 
-    response = api.post(f"/collections/{posts}/items", params={"skipInvalidFiles": "false"}, json=body)
+    response = api.post(
+        f"/collections/{posts}/items", params={"skipInvalidFiles": "false"}, json=body
+    )
 
     assert response.status_code == 400
     assert [d["param"] for d in _details(response)] == ["hero"]
@@ -246,8 +273,13 @@ def test_live_patch_of_a_never_published_item_is_409(
 ) -> None:
     item = create_post("draft")
 
-    single = api.patch(f"/collections/{posts}/items/{item['id']}/live", json={"fieldData": {"name": "N"}})
-    many = api.patch(f"/collections/{posts}/items/live", json={"items": [{"id": item["id"], "fieldData": {"name": "N"}}]})
+    single = api.patch(
+        f"/collections/{posts}/items/{item['id']}/live", json={"fieldData": {"name": "N"}}
+    )
+    many = api.patch(
+        f"/collections/{posts}/items/live",
+        json={"items": [{"id": item["id"], "fieldData": {"name": "N"}}]},
+    )
 
     assert (single.status_code, single.json()["code"]) == (409, "conflict")
     assert (many.status_code, many.json()["code"]) == (409, "conflict")
@@ -259,12 +291,20 @@ def test_live_patch_of_a_published_item_updates_live_and_staged(
     item = create_post("pub")
     api.post(f"/collections/{posts}/items/publish", json={"itemIds": [item["id"]]})
 
-    response = api.patch(f"/collections/{posts}/items/live", json={"items": [{"id": item["id"], "fieldData": {"summary": "new"}}]})
+    response = api.patch(
+        f"/collections/{posts}/items/live",
+        json={"items": [{"id": item["id"], "fieldData": {"summary": "new"}}]},
+    )
 
     assert response.status_code == 200
     assert response.json()["items"][0]["fieldData"]["summary"] == "new"
-    assert api.get(f"/collections/{posts}/items/{item['id']}/live").json()["fieldData"]["summary"] == "new"
-    assert api.get(f"/collections/{posts}/items/{item['id']}").json()["fieldData"]["summary"] == "new"
+    assert (
+        api.get(f"/collections/{posts}/items/{item['id']}/live").json()["fieldData"]["summary"]
+        == "new"
+    )
+    assert (
+        api.get(f"/collections/{posts}/items/{item['id']}").json()["fieldData"]["summary"] == "new"
+    )
 
 
 def test_staged_patch_leaves_the_live_version_alone(
@@ -273,12 +313,18 @@ def test_staged_patch_leaves_the_live_version_alone(
     item = create_post("both", summary="old")
     api.post(f"/collections/{posts}/items/publish", json={"itemIds": [item["id"]]})
 
-    response = api.patch(f"/collections/{posts}/items/{item['id']}", json={"isDraft": True, "fieldData": {"summary": "new"}})
+    response = api.patch(
+        f"/collections/{posts}/items/{item['id']}",
+        json={"isDraft": True, "fieldData": {"summary": "new"}},
+    )
 
     assert response.status_code == 200
     staged = response.json()
     assert staged["isDraft"] is True and staged["lastPublished"] is not None  # changes in draft
-    assert api.get(f"/collections/{posts}/items/{item['id']}/live").json()["fieldData"]["summary"] == "old"
+    assert (
+        api.get(f"/collections/{posts}/items/{item['id']}/live").json()["fieldData"]["summary"]
+        == "old"
+    )
 
 
 def test_patch_to_a_taken_slug_is_a_duplicate(
@@ -287,14 +333,21 @@ def test_patch_to_a_taken_slug_is_a_duplicate(
     create_post("first")
     second = create_post("second")
 
-    response = api.patch(f"/collections/{posts}/items", json={"items": [{"id": second["id"], "fieldData": {"slug": "first"}}]})
+    response = api.patch(
+        f"/collections/{posts}/items",
+        json={"items": [{"id": second["id"], "fieldData": {"slug": "first"}}]},
+    )
 
     assert response.status_code == 400
-    assert _details(response) == [{"param": "slug", "description": "Unique value is already in database: 'first'"}]
+    assert _details(response) == [
+        {"param": "slug", "description": "Unique value is already in database: 'first'"}
+    ]
 
 
 def test_patch_of_unknown_item_is_404(api: httpx.Client, posts: str) -> None:
-    response = api.patch(f"/collections/{posts}/items/{'a' * 24}", json={"fieldData": {"name": "N"}})
+    response = api.patch(
+        f"/collections/{posts}/items/{'a' * 24}", json={"fieldData": {"name": "N"}}
+    )
 
     assert (response.status_code, response.json()["code"]) == (404, "item_not_found")
 
@@ -305,7 +358,9 @@ def test_delete_live_unpublishes(
     item = create_post("gone-live")
     api.post(f"/collections/{posts}/items/publish", json={"itemIds": [item["id"]]})
 
-    response = api.request("DELETE", f"/collections/{posts}/items/live", json={"items": [{"id": item["id"]}]})
+    response = api.request(
+        "DELETE", f"/collections/{posts}/items/live", json={"items": [{"id": item["id"]}]}
+    )
 
     assert response.status_code == 204
     assert api.get(f"/collections/{posts}/items/{item['id']}/live").status_code == 404
@@ -318,7 +373,9 @@ def test_delete_removes_the_item_and_frees_its_slug(
 ) -> None:
     item = create_post("temp")
 
-    response = api.request("DELETE", f"/collections/{posts}/items", json={"items": [{"id": item["id"]}]})
+    response = api.request(
+        "DELETE", f"/collections/{posts}/items", json={"items": [{"id": item["id"]}]}
+    )
 
     assert response.status_code == 204
     assert api.get(f"/collections/{posts}/items/{item['id']}").status_code == 404
@@ -326,38 +383,65 @@ def test_delete_removes_the_item_and_frees_its_slug(
 
 
 def test_create_live_item_is_published_at_once(api: httpx.Client, posts: str) -> None:
-    response = api.post(f"/collections/{posts}/items/live", json={"fieldData": {"name": "L", "slug": "l"}})
+    response = api.post(
+        f"/collections/{posts}/items/live", json={"fieldData": {"name": "L", "slug": "l"}}
+    )
 
     assert response.status_code == 202
     assert response.json()["lastPublished"] is not None
     assert api.get(f"/collections/{posts}/items/live").json()["pagination"]["total"] == 1
 
 
-def test_bulk_creates_one_id_per_item_across_locales(api: httpx.Client, posts: str, sandbox: Sandbox) -> None:
-    locales = [sandbox.locales["primary"]["cmsLocaleId"], sandbox.locales["secondary"][0]["cmsLocaleId"]]
-    body = {"cmsLocaleIds": locales, "isDraft": False, "fieldData": [{"name": "A", "slug": "a"}, {"name": "B", "slug": "b"}]}
+def test_bulk_creates_one_id_per_item_across_locales(
+    api: httpx.Client, posts: str, sandbox: Sandbox
+) -> None:
+    locales = [
+        sandbox.locales["primary"]["cmsLocaleId"],
+        sandbox.locales["secondary"][0]["cmsLocaleId"],
+    ]
+    body = {
+        "cmsLocaleIds": locales,
+        "isDraft": False,
+        "fieldData": [{"name": "A", "slug": "a"}, {"name": "B", "slug": "b"}],
+    }
 
     response = api.post(f"/collections/{posts}/items/bulk", json=body)
 
     assert response.status_code == 202
     items = response.json()["items"]
     assert [(i["fieldData"]["slug"], i["cmsLocaleId"]) for i in items] == [
-        ("a", locales[0]), ("a", locales[1]), ("b", locales[0]), ("b", locales[1])
+        ("a", locales[0]),
+        ("a", locales[1]),
+        ("b", locales[0]),
+        ("b", locales[1]),
     ]
     assert items[0]["id"] == items[1]["id"] != items[2]["id"]
-    french = api.get(f"/collections/{posts}/items/{items[0]['id']}", params={"cmsLocaleId": locales[1]})
+    french = api.get(
+        f"/collections/{posts}/items/{items[0]['id']}", params={"cmsLocaleId": locales[1]}
+    )
     assert french.json()["cmsLocaleId"] == locales[1]
     third = sandbox.locales["secondary"][1]["cmsLocaleId"]
-    assert api.get(f"/collections/{posts}/items", params={"cmsLocaleId": third}).json()["items"] == []
+    assert (
+        api.get(f"/collections/{posts}/items", params={"cmsLocaleId": third}).json()["items"] == []
+    )
 
 
 def test_slug_uniqueness_is_per_locale(api: httpx.Client, posts: str, sandbox: Sandbox) -> None:
     french = sandbox.locales["secondary"][0]["cmsLocaleId"]
     german = sandbox.locales["secondary"][1]["cmsLocaleId"]
-    api.post(f"/collections/{posts}/items/bulk", json={"cmsLocaleIds": [french], "fieldData": {"name": "F", "slug": "same"}})
+    api.post(
+        f"/collections/{posts}/items/bulk",
+        json={"cmsLocaleIds": [french], "fieldData": {"name": "F", "slug": "same"}},
+    )
 
-    ok = api.post(f"/collections/{posts}/items/bulk", json={"cmsLocaleIds": [german], "fieldData": {"name": "G", "slug": "same"}})
-    dup = api.post(f"/collections/{posts}/items/bulk", json={"cmsLocaleIds": [french], "fieldData": {"name": "F", "slug": "same"}})
+    ok = api.post(
+        f"/collections/{posts}/items/bulk",
+        json={"cmsLocaleIds": [german], "fieldData": {"name": "G", "slug": "same"}},
+    )
+    dup = api.post(
+        f"/collections/{posts}/items/bulk",
+        json={"cmsLocaleIds": [french], "fieldData": {"name": "F", "slug": "same"}},
+    )
 
     assert ok.status_code == 202
     assert dup.status_code == 400
@@ -384,20 +468,29 @@ def test_list_filters_by_slug_and_name(
     assert none == {"items": [], "pagination": {"limit": 100, "offset": 0, "total": 0}}
 
 
-@pytest.mark.parametrize(("sort_by", "order", "expected"), [
-    ("name", "asc", ["a", "b", "c"]),
-    ("name", "desc", ["c", "b", "a"]),
-    ("slug", "asc", ["a", "b", "c"]),
-    ("createdOn", "desc", ["a", "c", "b"]),
-])
+@pytest.mark.parametrize(
+    ("sort_by", "order", "expected"),
+    [
+        ("name", "asc", ["a", "b", "c"]),
+        ("name", "desc", ["c", "b", "a"]),
+        ("slug", "asc", ["a", "b", "c"]),
+        ("createdOn", "desc", ["a", "c", "b"]),
+    ],
+)
 def test_list_sorts(
-    api: httpx.Client, posts: str, create_post: Callable[..., dict[str, Any]],
-    sort_by: str, order: str, expected: list[str],
+    api: httpx.Client,
+    posts: str,
+    create_post: Callable[..., dict[str, Any]],
+    sort_by: str,
+    order: str,
+    expected: list[str],
 ) -> None:
     for slug in ("b", "c", "a"):
         create_post(slug, name=slug.upper())
 
-    response = api.get(f"/collections/{posts}/items", params={"sortBy": sort_by, "sortOrder": order})
+    response = api.get(
+        f"/collections/{posts}/items", params={"sortBy": sort_by, "sortOrder": order}
+    )
 
     assert [i["fieldData"]["slug"] for i in response.json()["items"]] == expected
 
@@ -412,7 +505,10 @@ def test_site_publish_publishes_queued_items_once_a_minute(
     api: httpx.Client, sandbox: Sandbox, posts: str, create_post: Callable[..., dict[str, Any]]
 ) -> None:
     queued = create_post("queued")
-    draft = api.post(f"/collections/{posts}/items", json={"isDraft": True, "fieldData": {"name": "D", "slug": "d"}}).json()
+    draft = api.post(
+        f"/collections/{posts}/items",
+        json={"isDraft": True, "fieldData": {"name": "D", "slug": "d"}},
+    ).json()
 
     first = api.post(f"/sites/{sandbox.site_id}/publish", json={"publishToWebflowSubdomain": True})
     second = api.post(f"/sites/{sandbox.site_id}/publish", json={"publishToWebflowSubdomain": True})

@@ -37,16 +37,28 @@ def test_pages_walk_the_whole_list(api: httpx.Client, posts: str, five_posts: li
     assert seen == five_posts
 
 
-def test_offset_past_the_end_gives_an_empty_page(api: httpx.Client, posts: str, five_posts: list[str]) -> None:
+def test_offset_past_the_end_gives_an_empty_page(
+    api: httpx.Client, posts: str, five_posts: list[str]
+) -> None:
     page = api.get(f"/collections/{posts}/items", params={"offset": 50}).json()
 
     assert page == {"items": [], "pagination": {"limit": 100, "offset": 50, "total": 5}}
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("limit", "0"), ("limit", "-1"), ("limit", "ten"), ("limit", "1.5"), ("offset", "-1"), ("offset", "x"),
-])
-def test_bad_limit_or_offset_is_a_validation_error(api: httpx.Client, posts: str, name: str, value: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("limit", "0"),
+        ("limit", "-1"),
+        ("limit", "ten"),
+        ("limit", "1.5"),
+        ("offset", "-1"),
+        ("offset", "x"),
+    ],
+)
+def test_bad_limit_or_offset_is_a_validation_error(
+    api: httpx.Client, posts: str, name: str, value: str
+) -> None:
     response = api.get(f"/collections/{posts}/items", params={name: value})
 
     assert response.status_code == 400
@@ -55,7 +67,9 @@ def test_bad_limit_or_offset_is_a_validation_error(api: httpx.Client, posts: str
     assert body["details"][0]["param"] == name
 
 
-def test_live_list_paginates_published_items_only(api: httpx.Client, posts: str, five_posts: list[str]) -> None:
+def test_live_list_paginates_published_items_only(
+    api: httpx.Client, posts: str, five_posts: list[str]
+) -> None:
     api.post(f"/collections/{posts}/items/publish", json={"itemIds": five_posts[:3]})
 
     page = api.get(f"/collections/{posts}/items/live", params={"limit": 2, "offset": 2}).json()

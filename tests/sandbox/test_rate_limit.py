@@ -7,7 +7,9 @@ import httpx
 from tests.conftest import Sandbox
 
 
-def test_requests_past_the_limit_get_429_with_retry_after(sandbox: Sandbox, api: httpx.Client) -> None:
+def test_requests_past_the_limit_get_429_with_retry_after(
+    sandbox: Sandbox, api: httpx.Client
+) -> None:
     sandbox.configure(rateLimitPerMinute=3)
     url = f"/sites/{sandbox.site_id}"
 
@@ -18,7 +20,10 @@ def test_requests_past_the_limit_get_429_with_retry_after(sandbox: Sandbox, api:
     assert all(r.headers["X-RateLimit-Limit"] == "3" for r in answers)
     limited = answers[-1]
     assert limited.json() == {
-        "message": "Too Many Requests", "code": "too_many_requests", "externalReference": None, "details": []
+        "message": "Too Many Requests",
+        "code": "too_many_requests",
+        "externalReference": None,
+        "details": [],
     }
     assert 1 <= int(limited.headers["Retry-After"]) <= 60
 

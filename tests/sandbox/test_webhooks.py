@@ -26,7 +26,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - stdlib name
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
                 status = receiver.replies.pop(0) if receiver.replies else 200
@@ -60,12 +60,17 @@ def receiver() -> Iterator[Receiver]:
 
 
 def _register(api: httpx.Client, sandbox: Sandbox, url: str, **extra: Any) -> dict[str, Any]:
-    response = api.post(f"/sites/{sandbox.site_id}/webhooks", json={"triggerType": "form_submission", "url": url, **extra})
+    response = api.post(
+        f"/sites/{sandbox.site_id}/webhooks",
+        json={"triggerType": "form_submission", "url": url, **extra},
+    )
     assert response.status_code == 201, response.text
     return response.json()
 
 
-def test_create_answers_secret_and_list_shows_the_webhook(api: httpx.Client, sandbox: Sandbox) -> None:
+def test_create_answers_secret_and_list_shows_the_webhook(
+    api: httpx.Client, sandbox: Sandbox
+) -> None:
     created = _register(api, sandbox, "http://127.0.0.1:9/hook")
 
     listed = api.get(f"/sites/{sandbox.site_id}/webhooks").json()
@@ -76,7 +81,9 @@ def test_create_answers_secret_and_list_shows_the_webhook(api: httpx.Client, san
 
 
 def test_create_rejects_unknown_trigger_and_bad_url(api: httpx.Client, sandbox: Sandbox) -> None:
-    response = api.post(f"/sites/{sandbox.site_id}/webhooks", json={"triggerType": "nope", "url": "not-a-url"})
+    response = api.post(
+        f"/sites/{sandbox.site_id}/webhooks", json={"triggerType": "nope", "url": "not-a-url"}
+    )
 
     assert response.status_code == 400
     assert {d["param"] for d in response.json()["details"]} == {"triggerType", "url"}
@@ -87,37 +94,55 @@ def test_form_submission_is_delivered_signed_with_the_secret(
 ) -> None:
     webhook = _register(api, sandbox, receiver.url)
 
-    sandbox.http.post("/_sandbox/forms/Contact/submit", json={"name": "Ada", "email": "ada@example.com"}).raise_for_status()
+    sandbox.http.post(
+        "/_sandbox/forms/Contact/submit", json={"name": "Ada", "email": "ada@example.com"}
+    ).raise_for_status()
 
     receiver.wait_for(1)
     headers, body = receiver.received[0]
     timestamp = headers["x-webflow-timestamp"]
-    expected = hmac.new(webhook["secretKey"].encode(), f"{timestamp}:".encode() + body, hashlib.sha256).hexdigest()
+    expected = hmac.new(
+        webhook["secretKey"].encode(), f"{timestamp}:".encode() + body, hashlib.sha256
+    ).hexdigest()
     assert hmac.compare_digest(headers["x-webflow-signature"], expected)
     assert abs(int(timestamp) - time.time() * 1000) < 60_000
     event = json.loads(body)
     assert event["triggerType"] == "form_submission"
     payload = event["payload"]
-    assert (payload["name"], payload["siteId"], payload["data"]) == ("Contact", sandbox.site_id, {"name": "Ada", "email": "ada@example.com"})
+    assert (payload["name"], payload["siteId"], payload["data"]) == (
+        "Contact",
+        sandbox.site_id,
+        {"name": "Ada", "email": "ada@example.com"},
+    )
     assert [s["fieldName"] for s in payload["schema"]] == ["name", "email"]
     assert {"submittedAt", "id", "formId", "formElementId"} <= set(payload)
 
 
-def test_failed_delivery_is_retried_until_it_succeeds(api: httpx.Client, sandbox: Sandbox, receiver: Receiver) -> None:
+def test_failed_delivery_is_retried_until_it_succeeds(
+    api: httpx.Client, sandbox: Sandbox, receiver: Receiver
+) -> None:
     _register(api, sandbox, receiver.url)
     receiver.replies = [500, 503]
 
-    sandbox.http.post("/_sandbox/forms/Contact/submit", params={"wait": "true"}, json={"name": "Ada"})
+    sandbox.http.post(
+        "/_sandbox/forms/Contact/submit", params={"wait": "true"}, json={"name": "Ada"}
+    )
 
     assert len(receiver.received) == 3
     deliveries = sandbox.http.get("/_sandbox/webhooks/deliveries").json()["deliveries"]
-    assert [(d["attempts"], d["statuses"], d["delivered"]) for d in deliveries] == [(3, [500, 503, 200], True)]
+    assert [(d["attempts"], d["statuses"], d["delivered"]) for d in deliveries] == [
+        (3, [500, 503, 200], True)
+    ]
 
 
-def test_filter_limits_deliveries_to_the_named_form(api: httpx.Client, sandbox: Sandbox, receiver: Receiver) -> None:
+def test_filter_limits_deliveries_to_the_named_form(
+    api: httpx.Client, sandbox: Sandbox, receiver: Receiver
+) -> None:
     _register(api, sandbox, receiver.url, filter={"name": "Newsletter"})
 
-    answer = sandbox.http.post("/_sandbox/forms/Contact/submit", params={"wait": "true"}, json={"name": "Ada"}).json()
+    answer = sandbox.http.post(
+        "/_sandbox/forms/Contact/submit", params={"wait": "true"}, json={"name": "Ada"}
+    ).json()
 
     assert answer["deliveries"] == 0
     assert receiver.received == []
