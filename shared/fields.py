@@ -52,6 +52,7 @@ _EMAIL_RE = re.compile(
 _PHONE_RE = re.compile(r"^\+?[0-9 ()./-]{3,30}$")
 _HEX_COLOR_RE = re.compile(r"^#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$")
 _FUNC_COLOR_RE = re.compile(r"^(rgba?|hsla?)\([0-9., %]+\)$", re.IGNORECASE)
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _TRUE_WORDS = frozenset({"on", "true", "1", "yes"})
 _FALSE_WORDS = frozenset({"off", "false", "0", "no", ""})
 _URL_SCHEMES = frozenset({"http", "https", "mailto", "tel"})
@@ -119,7 +120,10 @@ class _Invalid(ValueError):
 def _text(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
         raise _Invalid("must be text")
-    return str(value).strip()
+    text = str(value).strip()
+    if _CONTROL_RE.search(text):
+        raise _Invalid("must not contain control characters")
+    return text
 
 
 def _plain_text(value: Any, validations: Mapping[str, Any]) -> str:
@@ -522,7 +526,9 @@ class FieldMapper:
         if not partial:
             if "slug" not in field_data and isinstance(field_data.get("name"), str):
                 field_data["slug"] = slugify(field_data["name"]) or "item"
-            exempt = set(deferred) | _GENERATED_FIELDS
+            # A given but invalid value already has its own error.
+            given = {slug for slug, (_, value) in values.items() if not _is_empty(value)}
+            exempt = set(deferred) | given | _GENERATED_FIELDS
             for schema_field in schema.fields:
                 if (
                     schema_field.is_required

@@ -442,3 +442,11 @@ def test_matching_ignores_extra_stored_fields_and_webflow_file_keys() -> None:
 
 def test_matching_sees_a_changed_value() -> None:
     assert not field_data_matches({"name": "Ada", "rating": 4}, {"name": "Ada", "rating": 5})
+
+
+def test_control_characters_are_refused_in_text() -> None:
+    assert errors_of({"name": "bad\x00name"}) == {"name": "must not contain control characters"}
+
+
+def test_an_invalid_required_value_is_reported_once() -> None:
+    assert errors_of({"name": {"not": "text"}}) == {"name": "must be text"}
