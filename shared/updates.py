@@ -19,7 +19,7 @@ from shared.errors import (
     WebflowError,
 )
 from shared.fields import FieldError, FieldMapper, FieldValidationError
-from shared.http import AppError
+from shared.http import AppError, to_app_error, webflow_details
 from shared.items import ReferenceLookup, SlugIndex
 from shared.log import get_logger
 from shared.models import Collection, ErrorInfo, Item, ItemResult, ItemUpdate
@@ -34,7 +34,7 @@ __all__ = [
     "UpdateItemsRequest",
     "UpdateItemsSettings",
     "UpdateResult",
-    "answer_status",
+    "UpdateOutcome",
     "apply_updates",
     "update_items",
 ]
@@ -123,6 +123,50 @@ class UpdateResult:
         return body
 
 
+@dataclass
+class UpdateOutcome:
+    """Every item's result plus what the HTTP answer needs."""
+
+    results: list[UpdateResult]
+    retry_after: str | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Retry-After when some items were left unsent because Webflow was unavailable."""
+        return {"Retry-After": self.retry_after} if self.retry_after else {}
+
+    def count(self, status: Status) -> int:
+        """How many items ended with ``status``."""
+        return sum(1 for result in self.results if result.status == status)
+
+    @property
+    def status_code(self) -> int:
+        """200 all updated, 207 some; none updated: 503 unavailable, 404 none found, else 422."""
+        updated = self.count("updated")
+        if updated == len(self.results):
+            return 200
+        if updated:
+            return 207
+        codes = {result.error.code for result in self.results if result.error is not None}
+        if "upstream_unavailable" in codes:
+            return 503
+        return 404 if self.count("not_found") == len(self.results) else 422
+
+    def to_json(self) -> dict[str, Any]:
+        """{updated, notFound, failed, results: [...]}, plus code/message when it is an error."""
+        body: dict[str, Any] = {
+            "updated": self.count("updated"),
+            "notFound": self.count("not_found"),
+            "failed": self.count("failed"),
+            "results": [result.to_json() for result in self.results],
+        }
+        status = self.status_code
+        if status >= 400:
+            code = {503: "upstream_unavailable", 404: "not_found"}.get(status, "not_updated")
+            body = {"code": code, "message": "No item was updated", **body}
+        return body
+
+
 SlugKey = tuple[str, str | None]
 
 
@@ -161,7 +205,7 @@ def update_items(
     collection_id: str,
     request: UpdateItemsRequest,
     coerced: Sequence[dict[str, Any]],
-) -> list[UpdateResult]:
+) -> UpdateOutcome:
     """Apply the request's patches (field data already coerced) and report per item, in input order.
 
     Slugs are resolved to ids with one lookup per distinct slug and locale; a slug equal to the
@@ -216,9 +260,9 @@ def update_items(
         )
         pending.append((index, update))
 
-    if pending:
-        _apply(client, collection_id, pending, patches, results, live=request.live)
-    return [results[index] for index in range(len(patches))]
+    stopped = _apply(client, collection_id, pending, patches, results, live=request.live)
+    retry_after = to_app_error(stopped).headers.get("Retry-After") if stopped else None
+    return UpdateOutcome([results[index] for index in range(len(patches))], retry_after)
 
 
 Outcome = ItemResult | WebflowAPIError
@@ -277,9 +321,15 @@ def _apply(
     results: dict[int, UpdateResult],
     *,
     live: bool,
-) -> None:
-    """Send the updates, record each outcome; never-published items fall back when live."""
+) -> WebflowError | None:
+    """Send the updates and record each outcome; return the failure that stopped the sending.
+
+    Never-published items fall back to a staged patch and a publish when ``live``. A rate limit or
+    outage before anything was written is raised (the whole call answers 503).
+    """
     outcomes, stopped = _patch_all(client, collection_id, pending, live=live)
+    if stopped is not None and not outcomes:
+        raise stopped
     conflicts: list[tuple[int, ItemUpdate]] = []
     for index, update in pending:
         outcome = outcomes.get(index)
@@ -290,10 +340,10 @@ def _apply(
         else:
             results[index] = _result(index, update, patches[index], outcome, live=live or None)
     if conflicts and stopped is None:
-        _stage_and_publish(client, collection_id, conflicts, patches, results)
-    else:
-        for index, update in conflicts:
-            results[index] = _stopped(index, update, patches[index], stopped)
+        return _stage_and_publish(client, collection_id, conflicts, patches, results)
+    for index, update in conflicts:
+        results[index] = _stopped(index, update, patches[index], stopped)
+    return stopped
 
 
 def _stopped(
@@ -318,7 +368,7 @@ def _result(
         error = ErrorInfo(
             code=outcome.code,
             message=outcome.message,
-            details=outcome.details,
+            details=webflow_details(outcome.details),
             status_code=outcome.status_code,
         )
         return UpdateResult(index, "failed", id=update.id, slug=patch.slug, error=error)
@@ -327,7 +377,10 @@ def _result(
         return UpdateResult(index, "updated", id=update.id, slug=slug, live=live)
     if outcome.status == "not_found":
         return _not_found(index, patch)
-    return UpdateResult(index, "failed", id=update.id, slug=slug, error=outcome.error)
+    error = outcome.error
+    if error is not None:
+        error = error.model_copy(update={"details": webflow_details(error.details)})
+    return UpdateResult(index, "failed", id=update.id, slug=slug, error=error)
 
 
 def _stage_and_publish(
@@ -336,7 +389,7 @@ def _stage_and_publish(
     conflicts: Batch,
     patches: Sequence[ItemPatch],
     results: dict[int, UpdateResult],
-) -> None:
+) -> WebflowError | None:
     """Never-published items cannot be patched live: patch them staged, then publish them."""
     outcomes, stopped = _patch_all(client, collection_id, conflicts, live=False)
     staged: list[tuple[ItemUpdate, UpdateResult]] = []
@@ -349,7 +402,7 @@ def _stage_and_publish(
         if result.status == "updated":
             staged.append((update, result))
     if not staged:
-        return
+        return stopped
     entries = [
         PendingItem(
             collection_id, update.id, (update.cms_locale_id,) if update.cms_locale_id else ()
@@ -373,6 +426,7 @@ def _stage_and_publish(
     logger.info(
         "live update fell back to a staged patch and a publish", extra={"items": len(staged)}
     )
+    return stopped
 
 
 def coerce_patches(
@@ -401,7 +455,7 @@ def coerce_patches(
 
 def apply_updates(
     client: WebflowClient, request: UpdateItemsRequest, settings: UpdateItemsSettings
-) -> list[UpdateResult]:
+) -> UpdateOutcome:
     """Validate the request against the collection schema, then apply it (one call per request)."""
     collection_id = request.collection_id or settings.webflow_collection_id
     if not collection_id:
@@ -410,21 +464,15 @@ def apply_updates(
         )
     schema = client.get_collection(collection_id)
     coerced = coerce_patches(client, request, schema)
-    results = update_items(client, collection_id, request, coerced)
+    outcome = update_items(client, collection_id, request, coerced)
     logger.info(
         "items updated",
         extra={
             "collectionId": collection_id,
             "live": request.live,
             "counts": {
-                status: sum(r.status == status for r in results)
-                for status in ("updated", "not_found", "failed")
+                status: outcome.count(status) for status in ("updated", "not_found", "failed")
             },
         },
     )
-    return results
-
-
-def answer_status(results: Sequence[UpdateResult]) -> int:
-    """200 when every item was updated, 207 when some were not (each result says why)."""
-    return 200 if all(result.status == "updated" for result in results) else 207
+    return outcome

@@ -9,7 +9,7 @@ import functions_framework
 
 from shared.config import load_settings
 from shared.http import http_function, json_response, parse_json, require_api_key
-from shared.updates import UpdateItemsRequest, UpdateItemsSettings, answer_status, apply_updates
+from shared.updates import UpdateItemsRequest, UpdateItemsSettings, apply_updates
 from shared.webflow import WebflowClient, get_client
 
 
@@ -37,7 +37,5 @@ def update_items(request: flask.Request) -> flask.Response:
     settings = get_settings()
     require_api_key(request, settings.api_keys)
     body = parse_json(request, UpdateItemsRequest, settings.update_items_max_body_bytes)
-    results = apply_updates(webflow_client(), body, settings)
-    return json_response(
-        {"results": [result.to_json() for result in results]}, answer_status(results)
-    )
+    outcome = apply_updates(webflow_client(), body, settings)
+    return json_response(outcome.to_json(), outcome.status_code, outcome.headers)

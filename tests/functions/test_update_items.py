@@ -322,7 +322,7 @@ def test_create_items_keys_are_accepted_when_update_keys_are_unset(
         headers={"Authorization": "Bearer create-key-0123456789"},
     )
     # Assert
-    assert response.status_code == 207
+    assert response.status_code == 404
     assert response.get_json()["results"][0]["status"] == "not_found"
 
 

@@ -11,13 +11,14 @@ import pytest
 from pydantic import ValidationError
 
 from shared.config import load_settings
+from shared.errors import RateLimitError
 from shared.models import ErrorInfo
 from shared.updates import (
     ItemPatch,
     UpdateItemsRequest,
     UpdateItemsSettings,
+    UpdateOutcome,
     UpdateResult,
-    answer_status,
     apply_updates,
 )
 from shared.webflow import WebflowClient
@@ -89,13 +90,40 @@ def test_own_api_keys_win_over_create_items_keys() -> None:
 # --- answer --------------------------------------------------------------------------------------
 
 
-def test_all_updated_answers_200() -> None:
-    assert answer_status([UpdateResult(0, "updated", id=ITEM_ID)]) == 200
+def _outcome(*statuses: str, code: str = "not_found") -> UpdateOutcome:
+    error = ErrorInfo(code=code, message="m")
+    return UpdateOutcome(
+        [
+            UpdateResult(n, status, error=None if status == "updated" else error)  # type: ignore[arg-type]
+            for n, status in enumerate(statuses)
+        ]
+    )
 
 
-def test_any_item_not_updated_answers_207() -> None:
-    results = [UpdateResult(0, "updated", id=ITEM_ID), UpdateResult(1, "not_found", slug="gone")]
-    assert answer_status(results) == 207
+@pytest.mark.parametrize(
+    ("statuses", "code", "expected"),
+    [
+        (("updated", "updated"), "", 200),
+        (("updated", "not_found"), "not_found", 207),
+        (("not_found", "not_found"), "not_found", 404),
+        (("failed", "not_found"), "validation_error", 422),
+        (("failed",), "upstream_unavailable", 503),
+    ],
+)
+def test_answer_status_says_how_many_were_updated(
+    statuses: tuple[str, ...], code: str, expected: int
+) -> None:
+    assert _outcome(*statuses, code=code).status_code == expected
+
+
+def test_error_answer_carries_a_code_and_the_counts() -> None:
+    body = _outcome("not_found", code="not_found").to_json()
+    assert (body["code"], body["updated"], body["notFound"], body["failed"]) == (
+        "not_found",
+        0,
+        1,
+        0,
+    )
 
 
 def test_result_json_names_the_error() -> None:
@@ -118,10 +146,16 @@ class RecordingTransport(httpx.BaseTransport):
     def __init__(self) -> None:
         self._inner = httpx.HTTPTransport()
         self.sent: list[tuple[str, str, Any]] = []
+        self.refuse_patches_from: int | None = None
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content) if request.content else None
         self.sent.append((request.method, request.url.path, body))
+        patches = sum(method == "PATCH" for method, _, _ in self.sent)
+        if request.method == "PATCH" and patches >= (self.refuse_patches_from or patches + 1):
+            # Webflow's rate-limit answer, as another client of the token would cause it.
+            error = {"code": "too_many_requests", "message": "Too Many Requests", "details": []}
+            return httpx.Response(429, json=error, headers={"Retry-After": "30"})
         return self._inner.handle_request(request)
 
     def patched(self) -> list[dict[str, Any]]:
@@ -138,7 +172,9 @@ def recorder() -> RecordingTransport:
 
 @pytest.fixture
 def client(sandbox: Sandbox, recorder: RecordingTransport) -> Iterator[WebflowClient]:
-    with WebflowClient(sandbox.token, base_url=sandbox.api_base_url, transport=recorder) as client:
+    with WebflowClient(
+        sandbox.token, base_url=sandbox.api_base_url, transport=recorder, max_retries=0
+    ) as client:
         yield client
 
 
@@ -163,7 +199,7 @@ def test_unchanged_slug_of_an_item_addressed_by_slug_is_not_resent(
         create_items(api, sandbox.collections["posts"], post_fields("post", 1))
     # Act
     request = _request({"slug": "post-0", "fieldData": {"slug": "post-0", "name": "Renamed"}})
-    [result] = apply_updates(client, request, _settings(sandbox))
+    [result] = apply_updates(client, request, _settings(sandbox)).results
     # Assert
     assert result.status == "updated"
     assert [item["fieldData"] for item in recorder.patched()] == [{"name": "Renamed"}]
@@ -177,7 +213,7 @@ def test_unchanged_slug_of_an_item_addressed_by_id_is_not_resent(
         [item] = create_items(api, sandbox.collections["posts"], post_fields("post", 1))
     # Act
     request = _request({"id": item["id"], "fieldData": {"slug": "post-0", "summary": "new"}})
-    [result] = apply_updates(client, request, _settings(sandbox))
+    [result] = apply_updates(client, request, _settings(sandbox)).results
     # Assert
     assert result.status == "updated"
     assert [body["fieldData"] for body in recorder.patched()] == [{"summary": "new"}]
@@ -191,7 +227,7 @@ def test_a_new_slug_is_sent(
         [item] = create_items(api, sandbox.collections["posts"], post_fields("post", 1))
     # Act
     request = _request({"id": item["id"], "fieldData": {"slug": "post-zero"}})
-    [result] = apply_updates(client, request, _settings(sandbox))
+    [result] = apply_updates(client, request, _settings(sandbox)).results
     # Assert
     assert (result.status, result.slug) == ("updated", "post-zero")
     assert [body["fieldData"] for body in recorder.patched()] == [{"slug": "post-zero"}]
@@ -209,10 +245,38 @@ def test_one_never_published_item_among_eight_costs_a_few_extra_live_patches(
     request = _request(
         *({"id": item["id"], "fieldData": {"rating": 2}} for item in items), live=True
     )
-    results = apply_updates(client, request, _settings(sandbox))
+    results = apply_updates(client, request, _settings(sandbox)).results
     # Assert: all live; the halving took 1 + 2*log2(8) live PATCHes at most
     assert [(r.status, r.live) for r in results] == [("updated", True)] * 8
     live_patches = [
         path for method, path, _ in recorder.sent if method == "PATCH" and path.endswith("/live")
     ]
     assert len(live_patches) <= 7
+
+
+def test_rate_limit_before_anything_is_written_fails_the_whole_call(
+    sandbox: Sandbox, client: WebflowClient, recorder: RecordingTransport
+) -> None:
+    # Arrange
+    with sandbox.api() as api:
+        [item] = create_items(api, sandbox.collections["posts"], post_fields("post", 1))
+    recorder.refuse_patches_from = 1
+    # Act / Assert
+    with pytest.raises(RateLimitError):
+        apply_updates(client, _request({"id": item["id"], "isArchived": True}), _settings(sandbox))
+
+
+def test_rate_limit_mid_call_reports_the_unsent_items_with_retry_after(
+    sandbox: Sandbox, client: WebflowClient, recorder: RecordingTransport
+) -> None:
+    # Arrange: 150 items need two PATCHes; the second is refused
+    with sandbox.api() as api:
+        items = create_items(api, sandbox.collections["posts"], post_fields("post", 150))
+    recorder.refuse_patches_from = 2
+    # Act
+    request = _request(*({"id": item["id"], "isArchived": True} for item in items))
+    outcome = apply_updates(client, request, _settings(sandbox))
+    # Assert
+    assert (outcome.count("updated"), outcome.count("failed")) == (100, 50)
+    assert {r.error.code for r in outcome.results[100:] if r.error} == {"upstream_unavailable"}
+    assert (outcome.status_code, outcome.headers) == (207, {"Retry-After": "30"})
