@@ -1,6 +1,7 @@
-# Shared names, per-function settings and the rate-limit budget. Resources are split by concern:
-# storage.tf (buckets, source objects), secrets.tf, iam.tf (service accounts and bindings),
-# functions.tf (the four functions and the storage trigger), scheduler.tf (publish schedule).
+# Shared names, secrets map and environment variables. Resources are split by concern:
+# scaling.tf (per-function settings and the rate-limit budget), storage.tf (buckets, source
+# objects), secrets.tf, iam.tf (service accounts and bindings), functions.tf (the four functions
+# and the storage trigger), scheduler.tf (publish schedule).
 
 locals {
   function_names = ["create-items", "update-items", "publish-live", "upload-asset"]
@@ -14,79 +15,6 @@ locals {
   ingestion_bucket_name = coalesce(var.ingestion_bucket_name, "${var.project_id}-${var.name_prefix}-uploads")
   source_bucket_name    = "${var.project_id}-${var.name_prefix}-sources"
   bucket_location       = upper(coalesce(var.bucket_location, var.region))
-
-  # Defaults chosen so that the four functions together stay within the token's rate limit:
-  # README.md ("Rate limit budget") has the arithmetic.
-  function_defaults = {
-    "create-items" = {
-      entry_point      = "create_items"
-      description      = "Forms, Webflow form webhooks and JSON calls become CMS items."
-      memory           = "512Mi"
-      cpu              = "1"
-      timeout_seconds  = 600
-      min_instances    = 0
-      max_instances    = 2
-      concurrency      = 4
-      rate_limit_share = 4
-      ingress          = "ALLOW_ALL"
-    }
-    "update-items" = {
-      entry_point      = "update_items"
-      description      = "Patch CMS items by id or slug."
-      memory           = "512Mi"
-      cpu              = "1"
-      timeout_seconds  = 600
-      min_instances    = 0
-      max_instances    = 1
-      concurrency      = 4
-      rate_limit_share = 2
-      ingress          = "ALLOW_ALL"
-    }
-    "publish-live" = {
-      entry_point      = "publish_live"
-      description      = "Publish pending CMS changes on a schedule."
-      memory           = "512Mi"
-      cpu              = "1"
-      timeout_seconds  = 540
-      min_instances    = 0
-      max_instances    = 1
-      concurrency      = 1
-      rate_limit_share = 1
-      # Cloud Scheduler in the same project counts as internal traffic.
-      ingress = "ALLOW_INTERNAL_ONLY"
-    }
-    "upload-asset" = {
-      entry_point      = "upload_asset"
-      description      = "Cloud Storage uploads become Webflow assets attached to CMS items."
-      memory           = "512Mi"
-      cpu              = "1"
-      timeout_seconds  = 300
-      min_instances    = 0
-      max_instances    = 2
-      concurrency      = 2
-      rate_limit_share = 3
-      # Eventarc deliveries in the same project count as internal traffic.
-      ingress = "ALLOW_INTERNAL_ONLY"
-    }
-  }
-
-  functions = {
-    for name, defaults in local.function_defaults : name => merge(defaults, {
-      for key, value in try(var.function_settings[name], {}) : key => value if value != null
-    })
-  }
-
-  # Rate-limit budget: each function gets a share of the token's limit, divided evenly between its
-  # instances (the client paces per instance). Flooring keeps the sum at or under the limit.
-  total_rate_limit_share = sum([for function in values(local.functions) : function.rate_limit_share])
-  function_rate_budget = {
-    for name, function in local.functions :
-    name => floor(var.webflow_rate_limit_per_minute * function.rate_limit_share / local.total_rate_limit_share)
-  }
-  instance_rate_limit = {
-    for name, function in local.functions :
-    name => floor(local.function_rate_budget[name] / function.max_instances)
-  }
 
   # Secret Manager secrets: environment variable name => secret ID. Values never pass through
   # Terraform: the secrets are created empty and versions are added with gcloud (README.md).

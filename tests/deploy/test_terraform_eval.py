@@ -1,0 +1,182 @@
+"""Terraform itself evaluates the module's variables and rate-limit budget.
+
+variables.tf and scaling.tf reference no provider, so they are copied into a scratch module that
+`terraform init` sets up offline; their validations and arithmetic then run for real.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.deploy.tfmodule import TERRAFORM_DIR
+
+REQUIRED = {
+    "project_id": "my-project-id",
+    "region": "europe-west1",
+    "webflow_site_id": "580e63e98c9a982ac9b8b741",
+    "webflow_collection_id": "580e63fc8c9a982ac9b8b745",
+}
+
+
+def _terraform() -> str:
+    found = shutil.which("terraform") or (
+        "/usr/local/bin/terraform" if os.path.exists("/usr/local/bin/terraform") else None
+    )
+    if found is None:
+        pytest.skip("terraform is not installed on this machine")
+    return found
+
+
+class ScratchModule:
+    """variables.tf + scaling.tf in a folder of their own, initialised without providers."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.terraform = _terraform()
+        for name in ("variables.tf", "scaling.tf"):
+            shutil.copy(TERRAFORM_DIR / name, directory / name)
+        config = directory / "terraformrc"
+        config.write_text("")
+        self.env = {
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": str(directory),
+            "TF_CLI_CONFIG_FILE": str(config),
+            "TF_IN_AUTOMATION": "1",
+            "NO_COLOR": "1",
+        }
+        self.run("init", "-input=false", "-backend=false", "-no-color").check_returncode()
+
+    def run(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [self.terraform, *args],
+            cwd=self.directory,
+            env=self.env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    @staticmethod
+    def var_args(overrides: dict[str, object]) -> list[str]:
+        values = {**REQUIRED, **overrides}
+        return [
+            f"-var={name}={value if isinstance(value, str) else json.dumps(value)}"
+            for name, value in values.items()
+        ]
+
+    def evaluate(self, expression: str, **overrides: object) -> object:
+        result = self.run("console", *self.var_args(overrides), stdin=f"jsonencode({expression})\n")
+        assert result.returncode == 0, result.stderr
+        return json.loads(json.loads(result.stdout.strip()))
+
+    def plan(self, **overrides: object) -> subprocess.CompletedProcess[str]:
+        return self.run("plan", "-input=false", "-no-color", *self.var_args(overrides))
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory: pytest.TempPathFactory) -> ScratchModule:
+    return ScratchModule(tmp_path_factory.mktemp("tf-scaling"))
+
+
+def _total(scratch: ScratchModule, **overrides: object) -> tuple[dict, int]:
+    per_instance = scratch.evaluate("local.instance_rate_limit", **overrides)
+    functions = scratch.evaluate("local.functions", **overrides)
+    total = sum(per_instance[name] * functions[name]["max_instances"] for name in per_instance)
+    return per_instance, total
+
+
+def test_variables_and_scaling_validate(scratch: ScratchModule) -> None:
+    result = scratch.run("validate", "-no-color")
+
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("token_limit", "expected"),
+    [
+        (60, {"create-items": 12, "update-items": 12, "publish-live": 6, "upload-asset": 9}),
+        (120, {"create-items": 24, "update-items": 24, "publish-live": 12, "upload-asset": 18}),
+    ],
+)
+def test_default_budget_uses_the_whole_limit_and_no_more(
+    scratch: ScratchModule, token_limit: int, expected: dict[str, int]
+) -> None:
+    per_instance, total = _total(scratch, webflow_rate_limit_per_minute=token_limit)
+
+    assert per_instance == expected
+    assert total == token_limit
+
+
+@pytest.mark.parametrize(
+    "function_settings",
+    [
+        {"create-items": {"max_instances": 3}},
+        {"upload-asset": {"max_instances": 5, "rate_limit_share": 7}},
+        {"update-items": {"max_instances": 2}, "publish-live": {"rate_limit_share": 3}},
+    ],
+)
+def test_overrides_never_exceed_the_limit(scratch: ScratchModule, function_settings: dict) -> None:
+    per_instance, total = _total(
+        scratch, webflow_rate_limit_per_minute=60, function_settings=function_settings
+    )
+
+    assert total <= 60
+    assert all(rate >= 1 for rate in per_instance.values())
+
+
+def test_overrides_keep_the_other_defaults(scratch: ScratchModule) -> None:
+    functions = scratch.evaluate(
+        "local.functions", function_settings={"create-items": {"memory": "1Gi"}}
+    )
+
+    assert functions["create-items"]["memory"] == "1Gi"
+    assert functions["create-items"]["max_instances"] == 2
+    assert functions["upload-asset"]["memory"] == "512Mi"
+
+
+def test_valid_inputs_plan_cleanly(scratch: ScratchModule) -> None:
+    result = scratch.plan(
+        allowed_origins=["https://www.example.com"],
+        field_map='{"Full Name": "name"}',
+        invoker_members={
+            "update-items": ["serviceAccount:ci@my-project-id.iam.gserviceaccount.com"]
+        },
+        extra_environment={"create-items": {"FORM_NAMES": "contact"}},
+    )
+
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"project_id": "X"}, "project_id must be a Google Cloud project ID"),
+        ({"region": "europe"}, "region must be a Google Cloud region"),
+        ({"name_prefix": "a-very-long-prefix-name"}, "name_prefix must be 3-16"),
+        ({"webflow_rate_limit_per_minute": 0}, "must be a positive integer"),
+        ({"field_map": "[1, 2]"}, "field_map must be a JSON object"),
+        ({"allowed_origins": ["https://example.com/form"]}, "allowed_origins must be origins"),
+        ({"extra_environment": {"create-items": {"MY_TOKEN": "x"}}}, "must not carry secrets"),
+        ({"extra_environment": {"create_items": {"A": "b"}}}, "keys must be function names"),
+        ({"function_settings": {"create-items": {"concurrency": 0}}}, "concurrency 1-1000"),
+        ({"function_settings": {"create-items": {"ingress": "PUBLIC"}}}, "ingress ALLOW_ALL"),
+        ({"invoker_members": {"update-items": ["allUsers"]}}, "allUsers is reserved"),
+        ({"max_event_age_seconds": 100000}, "max_event_age_seconds must be between"),
+        ({"publish_schedule": "every 15 minutes"}, "five-field cron"),
+    ],
+)
+def test_invalid_inputs_are_refused_with_a_message(
+    scratch: ScratchModule, overrides: dict, message: str
+) -> None:
+    result = scratch.plan(**overrides)
+
+    assert result.returncode != 0
+    assert message in " ".join(result.stderr.split()), result.stderr
