@@ -179,15 +179,18 @@ class PublishReport:
     site: dict[str, Any] | None = None
     stopped: dict[str, Any] | None = None
 
-    def stop(self, error: Exception, remaining: int) -> None:
-        """Record that the run stopped on a transient failure, leaving ``remaining`` items."""
+    def stop(self, error: Exception, remaining: int, *, phase: Literal["scan", "publish"]) -> None:
+        """Record that the run stopped on a transient failure, leaving ``remaining`` items.
+
+        A run stopped while scanning only knows the pending items found so far.
+        """
         self.remaining = remaining
         retry_after = getattr(error, "retry_after", None)
         reason = "rate_limited" if isinstance(error, RateLimitError) else "upstream_unavailable"
-        self.stopped = {"reason": reason, "retryAfter": retry_after}
+        self.stopped = {"reason": reason, "phase": phase, "retryAfter": retry_after}
         logger.warning(
             "publish run stopped",
-            extra={"reason": reason, "remaining": remaining, "error": str(error)},
+            extra={"reason": reason, "phase": phase, "remaining": remaining, "error": str(error)},
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -316,7 +319,7 @@ def publish_entries(
                 collection_id, [entry.id for entry in batch], cms_locale_ids=locales or None
             )
         except _TRANSIENT as exc:
-            report.stop(exc, remaining=sum(len(rest) for rest in batches[position:]))
+            report.stop(exc, sum(len(rest) for rest in batches[position:]), phase="publish")
             return
         except WebflowAPIError as exc:
             if exc.status_code not in (400, 404, 409):
@@ -374,7 +377,11 @@ def publish_site(
     wait = gate.wait_seconds(site_id)
     if wait > 0:
         report.remaining = 1
-        report.stopped = {"reason": "rate_limited", "retryAfter": round(wait, 1)}
+        report.stopped = {
+            "reason": "rate_limited",
+            "phase": "publish",
+            "retryAfter": round(wait, 1),
+        }
         return
     try:
         client.publish_site(
@@ -383,7 +390,7 @@ def publish_site(
             publish_to_webflow_subdomain=settings.publish_to_webflow_subdomain,
         )
     except _TRANSIENT as exc:
-        report.stop(exc, remaining=1)
+        report.stop(exc, 1, phase="publish")
         return
     gate.record(site_id)
     report.site["published"] = True
@@ -400,6 +407,7 @@ def publish(
     if request.mode == "site":
         publish_site(client, settings, report, site_gate)
         return report
+    entries: list[PendingItem] = []
     if request.mode == "items":
         entries = _requested_entries(request, settings)
     else:
@@ -408,11 +416,10 @@ def publish(
         )
         try:
             locale_ids = site_cms_locale_ids(client, settings.webflow_site_id)
-            entries = []
             for collection_id in collection_ids:
                 entries.extend(find_pending_items(client, collection_id, locale_ids))
         except _TRANSIENT as exc:
-            report.stop(exc, remaining=0)
+            report.stop(exc, len(entries), phase="scan")
             return report
     logger.info(
         "publishing", extra={"mode": request.mode, "items": len(entries), "dryRun": request.dry_run}

@@ -282,6 +282,23 @@ def test_rate_limit_used_up_by_another_client_costs_one_refused_request(
     assert counter.routes("POST", "/items/publish") == 1
 
 
+def test_rate_limit_during_the_scan_stops_before_publishing(
+    app: FlaskClient, sandbox: Sandbox, posts: str
+) -> None:
+    # Arrange: the token may make one request a minute, and the scan needs more
+    with sandbox.api() as api:
+        create_items(api, posts, post_fields("post", 5))
+    sandbox.configure(rateLimitPerMinute=1)
+    counter = RequestCounter(sandbox)
+    # Act
+    status, body = _publish(app)
+    # Assert
+    assert (status, body["published"]) == (200, [])
+    assert body["stopped"]["reason"] == "rate_limited"
+    assert body["stopped"]["phase"] == "scan"
+    assert counter.routes("POST", "/items/publish") == 0
+
+
 # --- site -----------------------------------------------------------------------------------------
 
 SITE_PUBLISH = "/sites/{site_id}/publish"
