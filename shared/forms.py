@@ -225,7 +225,7 @@ def submit_form(
         client, settings, collection_id, post.fields, form_name=None, deferred=deferred
     )
     result = outcome.results[0]
-    if result.status == "created" and result.id and result.slug:
+    if staged and result.status == "created" and result.id and result.slug:
         _stage(staged, settings, collection_id, result.id, result.slug, write_object)
     return FormReply(outcome, staged)
 
@@ -278,7 +278,7 @@ def _stage(
     write_object: ObjectWriter,
 ) -> None:
     """Write each file as <prefix>/<collection>/<item slug>/<field>.<ext> with target metadata."""
-    assert settings.upload_bucket is not None
+    bucket = settings.upload_bucket or ""  # checked with the files, before the item was created
     counts: dict[str, int] = {}
     for staged_file in staged:
         counts[staged_file.field_slug] = counts.get(staged_file.field_slug, 0) + 1
@@ -300,9 +300,7 @@ def _stage(
         if staged_file.alt:
             metadata[META_ALT] = staged_file.alt
         try:
-            write_object(
-                settings.upload_bucket, staged_file.object_name, staged_file.upload, metadata
-            )
+            write_object(bucket, staged_file.object_name, staged_file.upload, metadata)
         except Exception:  # the item exists: report the file rather than fail the post
             logger.exception("file not stored", extra={"object": staged_file.object_name})
             continue

@@ -1,0 +1,244 @@
+"""Functional tests of create-items' HTML form posts: sandbox, fake-gcs-server, CORS, redirects."""
+
+from __future__ import annotations
+
+import io
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from flask.testing import FlaskClient
+
+from tests.conftest import FakeGCS, Sandbox
+from tests.create_items_support import (
+    ERROR_URL,
+    ORIGIN,
+    SUCCESS_URL,
+    item_by_slug,
+    make_app,
+    writes,
+)
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+JSON_ACCEPT = {"Accept": "application/json"}
+BROWSER_ACCEPT = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8", "Origin": ORIGIN}
+
+
+@pytest.fixture
+def env(webflow_env: dict[str, str], sandbox: Sandbox) -> dict[str, str]:
+    """Forms go to the submissions collection, with success and error pages."""
+    return {
+        "WEBFLOW_COLLECTION_ID": sandbox.collections["submissions"],
+        "FORM_SUCCESS_URL": SUCCESS_URL,
+        "FORM_ERROR_URL": ERROR_URL,
+    }
+
+
+@pytest.fixture
+def app(env: dict[str, str]) -> FlaskClient:
+    return make_app(**env)
+
+
+@pytest.fixture
+def submissions(sandbox: Sandbox) -> str:
+    return sandbox.collections["submissions"]
+
+
+FORM = {"Name": "Ada Lovelace", "Email": "ada@example.com", "Message": "Hello there"}
+
+
+# --- posting -------------------------------------------------------------------------------
+
+
+def test_a_form_post_creates_the_item_and_redirects_to_the_success_page(
+    app: FlaskClient, sandbox: Sandbox, submissions: str
+) -> None:
+    response = app.post("/", data=FORM, headers=BROWSER_ACCEPT)
+    assert response.status_code == 303
+    assert response.headers["Location"] == SUCCESS_URL
+    item = item_by_slug(sandbox, submissions, "ada-lovelace")
+    assert item is not None
+    assert item["fieldData"]["email"] == "ada@example.com"
+
+
+def test_a_form_post_asking_for_json_gets_the_result(app: FlaskClient) -> None:
+    response = app.post("/", data=FORM, headers=JSON_ACCEPT)
+    assert response.status_code == 201
+    assert response.get_json()["results"][0]["status"] == "created"
+
+
+def test_the_same_post_twice_resolves_to_the_first_item(app: FlaskClient) -> None:
+    first = app.post("/", data=FORM, headers=JSON_ACCEPT).get_json()["results"][0]
+    again = app.post("/", data=FORM, headers=JSON_ACCEPT)
+    assert again.status_code == 200
+    assert again.get_json()["results"][0] == {**first, "status": "existing"}
+
+
+def test_redirect_field_to_an_allowed_origin_is_followed(app: FlaskClient) -> None:
+    target = f"{ORIGIN}/welcome?from=form"
+    response = app.post("/", data={**FORM, "_redirect": target}, headers=BROWSER_ACCEPT)
+    assert (response.status_code, response.headers["Location"]) == (303, target)
+
+
+def test_redirect_field_to_another_origin_is_ignored(app: FlaskClient) -> None:
+    response = app.post(
+        "/", data={**FORM, "_redirect": "https://evil.test/phish"}, headers=BROWSER_ACCEPT
+    )
+    assert response.headers["Location"] == SUCCESS_URL
+
+
+def test_without_a_success_page_the_browser_gets_json(env: dict[str, str]) -> None:
+    app = make_app(**{**env, "FORM_SUCCESS_URL": ""})
+    response = app.post("/", data=FORM, headers=BROWSER_ACCEPT)
+    assert response.status_code == 201
+
+
+def test_a_filled_honeypot_is_accepted_and_dropped(app: FlaskClient, sandbox: Sandbox) -> None:
+    response = app.post("/", data={**FORM, "_gotcha": "buy pills"}, headers=BROWSER_ACCEPT)
+    assert (response.status_code, response.headers["Location"]) == (303, SUCCESS_URL)
+    assert writes(sandbox) == 0
+
+
+def test_the_honeypot_field_name_is_configurable(env: dict[str, str], sandbox: Sandbox) -> None:
+    app = make_app(**env, HONEYPOT_FIELD="website_url")
+    response = app.post("/", data={**FORM, "website_url": "x"}, headers=JSON_ACCEPT)
+    assert response.status_code == 202
+    assert writes(sandbox) == 0
+
+
+def test_field_map_renames_form_inputs(
+    env: dict[str, str], sandbox: Sandbox, submissions: str
+) -> None:
+    app = make_app(**env, FIELD_MAP='{"full-name": "name", "body": "message"}')
+    data = {"full-name": "Grace Hopper", "Email": "grace@example.com", "body": "Hi"}
+    assert app.post("/", data=data, headers=JSON_ACCEPT).status_code == 201
+    assert item_by_slug(sandbox, submissions, "grace-hopper")["fieldData"]["message"] == "Hi"  # type: ignore[index]
+
+
+# --- invalid posts -------------------------------------------------------------------------
+
+
+def test_an_invalid_post_redirects_to_the_error_page_with_the_fields(
+    app: FlaskClient, sandbox: Sandbox
+) -> None:
+    response = app.post("/", data={**FORM, "Email": "not-an-email"}, headers=BROWSER_ACCEPT)
+    assert response.status_code == 303
+    location = urlsplit(response.headers["Location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}" == ERROR_URL
+    query = parse_qs(location.query)
+    assert query["error"] == ["invalid_fields"]
+    assert query["field"] == ["Email: must be a valid email address"]
+    assert writes(sandbox) == 0
+
+
+def test_an_invalid_post_asking_for_json_is_400(app: FlaskClient) -> None:
+    response = app.post("/", data={"Name": "No email"}, headers=JSON_ACCEPT)
+    assert response.status_code == 400
+    assert {d["field"] for d in response.get_json()["details"]} == {"email", "message"}
+
+
+def test_a_form_body_over_the_limit_is_413(env: dict[str, str]) -> None:
+    app = make_app(**env, MAX_BODY_BYTES="200")
+    response = app.post("/", data={**FORM, "Message": "x" * 500}, headers=JSON_ACCEPT)
+    assert response.status_code == 413
+
+
+def test_posts_over_the_per_client_rate_limit_are_429(
+    env: dict[str, str], sandbox: Sandbox
+) -> None:
+    app = make_app(**env, FORM_RATE_LIMIT_PER_MINUTE="2")
+    client = {"X-Forwarded-For": "203.0.113.7"}
+    statuses = [
+        app.post(
+            "/", data={**FORM, "Name": f"Ada {n}"}, headers={**JSON_ACCEPT, **client}
+        ).status_code
+        for n in range(3)
+    ]
+    assert statuses == [201, 201, 429]
+    other = app.post("/", data=FORM, headers={**JSON_ACCEPT, "X-Forwarded-For": "198.51.100.1"})
+    assert other.status_code == 201
+
+
+def test_the_rate_limit_answer_carries_retry_after(env: dict[str, str]) -> None:
+    app = make_app(**env, FORM_RATE_LIMIT_PER_MINUTE="1")
+    app.post("/", data=FORM, headers=JSON_ACCEPT)
+    response = app.post("/", data=FORM, headers=JSON_ACCEPT)
+    assert response.status_code == 429
+    assert 0 < int(response.headers["Retry-After"]) <= 60
+
+
+# --- files ---------------------------------------------------------------------------------
+
+
+def test_a_multipart_image_lands_in_the_bucket_with_its_target(
+    env: dict[str, str], gcs: FakeGCS, sandbox: Sandbox, submissions: str
+) -> None:
+    app = make_app(**env, UPLOAD_BUCKET=gcs.bucket_name, UPLOAD_PREFIX="uploads")
+    data = {**FORM, "attachment": (io.BytesIO(PNG), "me.png", "image/png"), "attachment_alt": "Me"}
+    response = app.post("/", data=data, headers=JSON_ACCEPT, content_type="multipart/form-data")
+    assert response.status_code == 201, response.get_json()
+    item_id = response.get_json()["results"][0]["id"]
+    name = f"uploads/{submissions}/ada-lovelace/attachment.png"
+    blob = gcs.bucket.get_blob(name)
+    assert blob is not None and blob.download_as_bytes() == PNG
+    assert blob.metadata == {
+        "webflow-item-id": item_id,
+        "webflow-item-slug": "ada-lovelace",
+        "webflow-collection-id": submissions,
+        "webflow-field": "attachment",
+        "webflow-alt": "Me",
+    }
+    assert "attachment_alt" not in item_by_slug(sandbox, submissions, "ada-lovelace")["fieldData"]  # type: ignore[index]
+
+
+def test_a_file_of_a_type_webflow_refuses_is_400_and_nothing_is_written(
+    env: dict[str, str], gcs: FakeGCS, sandbox: Sandbox
+) -> None:
+    app = make_app(**env, UPLOAD_BUCKET=gcs.bucket_name)
+    data = {**FORM, "attachment": (io.BytesIO(b"MZ"), "tool.exe", "application/octet-stream")}
+    response = app.post("/", data=data, headers=JSON_ACCEPT, content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert response.get_json()["details"][0]["field"] == "attachment"
+    assert writes(sandbox) == 0
+    assert list(gcs.client.list_blobs(gcs.bucket_name)) == []
+
+
+def test_a_file_without_an_upload_bucket_is_400(app: FlaskClient) -> None:
+    data = {**FORM, "attachment": (io.BytesIO(PNG), "me.png", "image/png")}
+    response = app.post("/", data=data, headers=JSON_ACCEPT, content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert response.get_json()["details"] == [
+        {"field": "attachment", "message": "file uploads are not enabled"}
+    ]
+
+
+# --- CORS ----------------------------------------------------------------------------------
+
+
+def test_a_browser_preflight_from_an_allowed_origin_is_granted(
+    app: FlaskClient, sandbox: Sandbox
+) -> None:
+    headers = {
+        "Origin": ORIGIN,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type",
+    }
+    response = app.options("/", headers=headers)
+    assert response.status_code == 204
+    assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert "POST" in response.headers["Access-Control-Allow-Methods"]
+    assert "Content-Type" in response.headers["Access-Control-Allow-Headers"]
+    assert sandbox.stats()["total"] == 0
+
+
+def test_a_preflight_from_an_unknown_origin_is_not_granted(app: FlaskClient) -> None:
+    response = app.options(
+        "/", headers={"Origin": "https://evil.test", "Access-Control-Request-Method": "POST"}
+    )
+    assert response.status_code == 204
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_a_form_answer_to_an_allowed_origin_carries_cors(app: FlaskClient) -> None:
+    response = app.post("/", data=FORM, headers={**JSON_ACCEPT, "Origin": ORIGIN})
+    assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert response.headers["Vary"] == "Origin"
