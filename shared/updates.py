@@ -94,6 +94,7 @@ class UpdateItemsRequest(BaseModel):
 
 
 Status = Literal["updated", "not_found", "failed"]
+STATUSES: tuple[Status, ...] = ("updated", "not_found", "failed")
 
 
 @dataclass
@@ -377,10 +378,10 @@ def _result(
         return UpdateResult(index, "updated", id=update.id, slug=slug, live=live)
     if outcome.status == "not_found":
         return _not_found(index, patch)
-    error = outcome.error
-    if error is not None:
-        error = error.model_copy(update={"details": webflow_details(error.details)})
-    return UpdateResult(index, "failed", id=update.id, slug=slug, error=error)
+    failure = outcome.error
+    if failure is not None:
+        failure = failure.model_copy(update={"details": webflow_details(failure.details)})
+    return UpdateResult(index, "failed", id=update.id, slug=slug, error=failure)
 
 
 def _stage_and_publish(
@@ -470,9 +471,7 @@ def apply_updates(
         extra={
             "collectionId": collection_id,
             "live": request.live,
-            "counts": {
-                status: outcome.count(status) for status in ("updated", "not_found", "failed")
-            },
+            "counts": {status: outcome.count(status) for status in STATUSES},
         },
     )
     return outcome
