@@ -217,9 +217,9 @@ variable "ingest_image_field" {
 }
 
 variable "max_event_age_seconds" {
-  description = "MAX_EVENT_AGE_SECONDS: upload-asset acknowledges (drops with a log line) storage events older than this instead of retrying them."
+  description = "MAX_EVENT_AGE_SECONDS: upload-asset acknowledges (drops with a log line) storage events older than this instead of retrying them. The default matches Eventarc's own 24-hour retry window, so no upload is given up earlier than the platform would; lower it to give up sooner."
   type        = number
-  default     = 3600
+  default     = 86400
 
   validation {
     condition     = var.max_event_age_seconds >= 60 && var.max_event_age_seconds <= 86400
