@@ -132,6 +132,11 @@ def check_ports(layout: StackLayout) -> None:
             f"A local stack already runs (pid {running['pid']}, started {running.get('startedAt')}): "
             "stop it with Ctrl-C in its terminal or `python -m devstack stop`."
         )
+    elif running and any(_alive(pid) for pid in running.get("childPids", [])):
+        lines.append(
+            "Services of an earlier stack that did not stop cleanly are still running: "
+            "`python -m devstack stop` ends them."
+        )
     else:
         lines.append("Stop the program that holds it, or move the whole stack to other ports:")
     suggestion = layout.base_port + 100

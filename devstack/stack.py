@@ -234,7 +234,8 @@ class Stack:
         """Register create-items for form_submission, replacing registrations of earlier runs.
 
         The sandbox keeps webhooks in its database across restarts, and a secretKey is only shown
-        when a webhook is created, so an old registration is deleted and a new one made each run.
+        when a webhook is created, so the loopback registrations of earlier runs (this data folder's
+        sandbox serves no one else) are deleted and a new one is made each run.
         """
         site_id = self.info["site"]["id"]
         url = self.layout.url("create-items") + "/"
@@ -245,7 +246,9 @@ class Stack:
                     f"cannot list the sandbox's webhooks: HTTP {listed.status_code} {listed.text[:200]}"
                 )
             for old in listed.json().get("webhooks", []):
-                if old.get("triggerType") == "form_submission" and old.get("url") == url:
+                if old.get("triggerType") == "form_submission" and str(old.get("url")).startswith(
+                    f"http://{HOST}:"
+                ):
                     api.delete(f"/webhooks/{old['id']}")
             created = api.post(
                 f"/sites/{site_id}/webhooks", json={"triggerType": "form_submission", "url": url}
@@ -448,7 +451,10 @@ Try it:
 
 @contextmanager
 def _signals_raise() -> Iterator[Callable[[], None]]:
-    """Turn SIGINT and SIGTERM into Interrupted until shutdown begins (then they are noted only)."""
+    """Turn SIGINT, SIGTERM and SIGHUP into Interrupted until shutdown begins (then they are ignored).
+
+    SIGHUP too: closing the terminal must not leave the children (in their own sessions) running.
+    """
     stopping = False
 
     def handler(signum: int, frame: FrameType | None) -> None:
@@ -460,7 +466,8 @@ def _signals_raise() -> Iterator[Callable[[], None]]:
         nonlocal stopping
         stopping = True
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, handler) for sig in handled}
     try:
         yield begin_shutdown
     finally:

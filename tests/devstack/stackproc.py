@@ -51,8 +51,10 @@ class StackProcess:
     state: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def start(cls, data_dir: Path, *, publish_interval: float = 5.0) -> StackProcess:
-        base = free_base_port(data_dir)
+    def start(
+        cls, data_dir: Path, *, publish_interval: float = 5.0, base_port: int | None = None
+    ) -> StackProcess:
+        base = base_port or free_base_port(data_dir)
         log_path = data_dir / "run.out"
         data_dir.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, PUBLISH_INTERVAL=str(publish_interval), NO_COLOR="1")

@@ -82,3 +82,23 @@ def test_form_with_an_image_shows_up_in_the_live_view_with_its_image(
         page.screenshot(path=str(stack.data_dir / "browser.png"), full_page=True)
     finally:
         page.close()
+
+
+def test_webflow_form_reaches_the_live_view_through_the_webhook(stack: StackProcess, browser: object) -> None:
+    site_url = stack.state["services"]["demo-site"]["url"]
+    name = "Browser visitor on the Webflow form"
+    page = browser.new_page()  # type: ignore[attr-defined]
+    try:
+        page.goto(site_url)
+        form = page.locator("#webhook-form")
+        form.locator("input[name=name]").fill(name)
+        form.locator("input[name=email]").fill("webhook@example.com")
+        form.locator("textarea[name=message]").fill("Through the sandbox's signed webhook.")
+
+        with page.expect_navigation():
+            form.locator("button[type=submit]").click()
+
+        assert "sent=webhook" in page.url
+        page.locator("[data-collection=submissions] tr.item", has_text=name).wait_for(timeout=30_000)
+    finally:
+        page.close()

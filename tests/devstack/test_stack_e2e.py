@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
+from devstack.demo import make_png
 from devstack.layout import StackLayout
 from tests.devstack.stackproc import STARTUP_BOUND, StackProcess
 from tests.support import REPO_ROOT
@@ -37,3 +42,60 @@ def test_stack_comes_up_runs_the_demo_and_stops_without_leftovers(tmp_path: Path
         assert (stack.data_dir / "logs" / "create-items.log").stat().st_size > 0
     finally:
         stack.kill()
+
+
+def _wait(what: str, probe: Callable[[], Any], timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while (found := probe()) is None or found is False:
+        assert time.monotonic() < deadline, f"no {what} after {timeout:.0f}s"
+        time.sleep(0.5)
+    return found
+
+
+def test_a_restart_keeps_the_data_replaces_the_webhook_and_redelivers_nothing(tmp_path: Path) -> None:
+    data_dir = tmp_path / "local"
+    first = StackProcess.start(data_dir, publish_interval=3600)
+    try:
+        state = first.state
+        sandbox = state["sandbox"]
+        api = httpx.Client(
+            base_url=sandbox["apiBaseUrl"],
+            headers={"Authorization": f"Bearer {sandbox['tokens']['full']}"},
+            timeout=30.0,
+        )
+        gallery = sandbox["collections"]["gallery"]
+        upload = httpx.post(
+            f"{state['services']['gcs']['url']}/upload/storage/v1/b/{state['bucket']}/o",
+            params={"uploadType": "media", "name": f"{state['galleryPrefix']}before-restart.png"},
+            content=make_png(40, 30, "restart"),
+            headers={"Content-Type": "image/png"},
+        )
+        upload.raise_for_status()
+        _wait("gallery item", lambda: api.get(f"/collections/{gallery}/items").json()["items"] or None)
+
+        stopped = subprocess.run(
+            [sys.executable, "-m", "devstack", "stop", "--data-dir", str(data_dir)],
+            cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+        )
+        first.process.wait(timeout=30)
+
+        assert stopped.returncode == 0, stopped.stderr
+        assert first.leftovers() == []
+
+        second = StackProcess.start(data_dir, publish_interval=3600, base_port=first.base_port)
+        try:
+            items = api.get(f"/collections/{gallery}/items").json()["items"]
+            webhooks = api.get(f"/sites/{sandbox['siteId']}/webhooks").json()["webhooks"]
+            time.sleep(3)  # a few bridge polls
+
+            assert len(items) == 1
+            assert len(webhooks) == 1 and webhooks[0]["id"] == second.state["webhook"]["id"]
+            eventarc_log = (data_dir / "logs" / "eventarc.log").read_text()
+            assert eventarc_log.count("delivered gs://") == 1
+        finally:
+            second.stop()
+            second.kill()
+        assert second.leftovers() == []
+        api.close()
+    finally:
+        first.kill()
