@@ -799,15 +799,25 @@ class WebflowClient:
         rest = [p for p in batch if p.index not in settled]
         if not rest:
             return []
-        if not settled:
-            # Nothing could be pinned on an item (or the answer has no details at all).
-            if len(rest) == 1:
-                self._failed(state, rest[0], _error_info(exc))
-                return []
-            # The answer does not say which items are wrong: halve until it does.
-            middle = len(rest) // 2
-            return [rest[:middle], rest[middle:]]
-        return [rest]
+        if len(rest) == 1 and not settled:
+            self._failed(state, rest[0], _error_info(exc))
+            return []
+        unattributed = [
+            d for d in exc.details if duplicate_slug_of(d) not in by_slug and _detail_index(d) is None
+        ]
+        if not unattributed and settled:
+            return [rest]
+        # The answer does not say which items are wrong. Items that cannot have caused any of the
+        # details go first as one request; the suspects are halved until each error is pinned on
+        # one item (a lone item refused is certainly the culprit).
+        suspected: set[int] = set()
+        for detail in unattributed or [{}]:
+            suspected.update(p.index for p in _suspects(detail, rest))
+        innocent = [p for p in rest if p.index not in suspected]
+        suspects = [p for p in rest if p.index in suspected]
+        if not innocent and settled:
+            return [rest]
+        return ([innocent] if innocent else []) + _halves(suspects)
 
     def _find_by_slugs(
         self,
@@ -1076,6 +1086,40 @@ class WebflowClient:
         if isinstance(answer.get("secretKey"), str):
             add_secret(answer["secretKey"])
         return answer
+
+
+def _halves(batch: list[T]) -> list[list[T]]:
+    """Split a batch in two (a single element stays whole)."""
+    if len(batch) <= 1:
+        return [batch] if batch else []
+    middle = len(batch) // 2
+    return [batch[:middle], batch[middle:]]
+
+
+_FIELD_PARAM = re.compile(r"^(?:items\s*[\[.]\d+[\].]?\.?)?(?:fieldData[.\[])?(?P<field>[A-Za-z0-9_-]+)")
+
+
+def _blank(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value == {}
+
+
+def _suspects(detail: Mapping[str, Any], batch: Sequence[_Pending]) -> list[_Pending]:
+    """Items of ``batch`` that could have caused a validation detail (all of them when unsure).
+
+    A "required" error can only come from an item without a value for the field, any other error
+    only from an item with one; this only orders the search, so a wrong guess costs a request.
+    """
+    param = detail.get("param")
+    match = _FIELD_PARAM.match(param) if isinstance(param, str) else None
+    if match is None or match.group("field") in ("items", "fieldData"):
+        return list(batch)
+    name = match.group("field")
+    description = str(detail.get("description") or detail.get("message") or "").lower()
+    if "required" in description:
+        chosen = [p for p in batch if _blank(p.item.field_data.get(name))]
+    else:
+        chosen = [p for p in batch if not _blank(p.item.field_data.get(name))]
+    return chosen or list(batch)
 
 
 def _seekable(stream: BinaryIO) -> bool:

@@ -133,7 +133,7 @@ def test_preexisting_slug_is_reported_duplicate_and_the_rest_resent(fake: FakeWe
     assert len(fake.requests) == 2
 
 
-def test_invalid_item_without_index_in_details_is_found_by_halving(fake: FakeWebflow) -> None:
+def test_invalid_item_is_isolated_by_its_detail_and_the_rest_created(fake: FakeWebflow) -> None:
     items = new_items(8)
     items[5] = NewItem(field_data={"name": "", "slug": "nameless"})
     client, _ = make_client(fake.transport())
@@ -144,6 +144,47 @@ def test_invalid_item_without_index_in_details_is_found_by_halving(fake: FakeWeb
     assert results[5].error.code == "validation_error"  # type: ignore[union-attr]
     assert results[5].error.details == [{"param": "name", "description": "Field is required"}]  # type: ignore[union-attr]
     assert len(fake.items) == 7
+    # refused batch, the seven others, the suspect alone.
+    assert len(fake.requests) == 3
+
+
+def _refusing(bad_slugs: set[str], detail: dict[str, str]) -> tuple[httpx.MockTransport, list[list[str]]]:
+    """A server refusing any batch holding one of ``bad_slugs`` with ``detail`` (no index)."""
+    sent: list[list[str]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        entries = json.loads(request.content)["items"]
+        slugs = [e["fieldData"]["slug"] for e in entries]
+        sent.append(slugs)
+        if bad_slugs & set(slugs):
+            body = {"code": "validation_error", "message": "Validation Error", "details": [detail] * len(bad_slugs & set(slugs))}
+            return httpx.Response(400, json=body)
+        return httpx.Response(202, json={"items": [{"id": e["fieldData"]["slug"], **e} for e in entries]})
+
+    return httpx.MockTransport(handler), sent
+
+
+def test_misleading_detail_still_converges_on_the_culprit() -> None:
+    items = [NewItem(field_data={"name": f"n{n}", "slug": f"x-{n}", "summary": "s"}) for n in range(6)]
+    items[3] = NewItem(field_data={"name": "n3", "slug": "x-3"})
+    transport, sent = _refusing({"x-3"}, {"param": "summary", "description": "Must be short"})
+    client, _ = make_client(transport)
+
+    results = client.create_items("col", items)
+
+    assert [r.status for r in results] == ["created"] * 3 + ["failed", "created", "created"]
+    assert all(len(batch) <= 6 for batch in sent)
+
+
+def test_unattributable_errors_are_found_by_halving() -> None:
+    transport, sent = _refusing({"item-2", "item-13"}, {"param": "items", "description": "Invalid item"})
+    client, _ = make_client(transport)
+
+    results = client.create_items("col", new_items(16))
+
+    assert [r.index for r in results if r.status == "failed"] == [2, 13]
+    assert sum(1 for r in results if r.status == "created") == 14
+    assert len(sent) <= 2 * 2 * 4 + 1
 
 
 def test_detail_naming_an_index_is_attributed_without_halving() -> None:
