@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from shared.config import WebflowSettings, split_list
@@ -18,7 +18,7 @@ from shared.errors import (
     WebflowConnectionError,
     WebflowError,
 )
-from shared.fields import FieldError, FieldMapper, FieldValidationError
+from shared.fields import FieldError, FieldMapper, FieldValidationError, parse_field_table
 from shared.http import AppError, to_app_error, webflow_details
 from shared.items import ReferenceLookup, SlugIndex
 from shared.log import get_logger
@@ -54,6 +54,20 @@ class UpdateItemsSettings(WebflowSettings):
     update_items_api_keys: SecretStr | None = None
     create_items_api_keys: SecretStr | None = None
     update_items_max_body_bytes: int = Field(default=10_000_000, gt=0)
+    field_map: str | None = None
+
+    @field_validator("field_map", mode="before")
+    @classmethod
+    def _field_table(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip():
+            parse_field_table(value, "FIELD_MAP")  # a malformed table fails at start
+        return value or None
+
+    def mapper(self) -> FieldMapper:
+        """Caller names mapped by FIELD_MAP (as for create-items); unknown fields are rejected."""
+        return FieldMapper(
+            field_map=parse_field_table(self.field_map, "FIELD_MAP"), unmapped="reject"
+        )
 
     @property
     def api_keys(self) -> list[str]:
@@ -431,10 +445,9 @@ def _stage_and_publish(
 
 
 def coerce_patches(
-    client: WebflowClient, request: UpdateItemsRequest, schema: Collection
+    client: WebflowClient, request: UpdateItemsRequest, schema: Collection, mapper: FieldMapper
 ) -> list[dict[str, Any]]:
     """Coerce each patch's fieldData against the schema (partial), else one 400 naming all."""
-    mapper = FieldMapper(unmapped="reject")
     resolve = ReferenceLookup(client)
     coerced: list[dict[str, Any]] = []
     errors: list[FieldError] = []
@@ -464,7 +477,7 @@ def apply_updates(
             400, "collection_required", "collectionId is required (no WEBFLOW_COLLECTION_ID is set)"
         )
     schema = client.get_collection(collection_id)
-    coerced = coerce_patches(client, request, schema)
+    coerced = coerce_patches(client, request, schema, settings.mapper())
     outcome = update_items(client, collection_id, request, coerced)
     logger.info(
         "items updated",

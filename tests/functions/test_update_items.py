@@ -332,3 +332,23 @@ def test_malformed_body_is_400(app: FlaskClient) -> None:
     )
     assert response.status_code == 400
     assert response.get_json()["details"][0]["field"].startswith("items[0]")
+
+
+def test_field_map_names_are_accepted_and_named_in_errors(
+    webflow_env: dict[str, str], sandbox: Sandbox, posts: str
+) -> None:
+    # Arrange
+    os.environ.update(UPDATE_ITEMS_API_KEYS=API_KEY, FIELD_MAP='{"stars": "rating"}')
+    get_client.cache_clear()
+    app = functions_framework.create_app("update_items", str(SOURCE), "http").test_client()
+    with sandbox.api() as api:
+        first, second = create_items(api, posts, post_fields("post", 2))
+    # Act
+    good = _update(app, {"items": [{"id": first["id"], "fieldData": {"stars": 4}}]})
+    bad = _update(app, {"items": [{"id": second["id"], "fieldData": {"stars": "many"}}]})
+    # Assert
+    assert good[0] == 200
+    with sandbox.api() as api:
+        assert get_item(api, posts, first["id"])["fieldData"]["rating"] == 4
+    assert bad[0] == 400
+    assert [detail["field"] for detail in bad[1]["details"]] == ["items[0].fieldData.stars"]

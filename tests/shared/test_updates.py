@@ -10,7 +10,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from shared.config import load_settings
+from shared.config import ConfigError, load_settings
 from shared.errors import RateLimitError
 from shared.models import ErrorInfo
 from shared.updates import (
@@ -85,6 +85,11 @@ def test_own_api_keys_win_over_create_items_keys() -> None:
         update_items_api_keys="u1",
     )
     assert settings.api_keys == ["u1"]
+
+
+def test_malformed_field_map_fails_at_start_naming_the_variable() -> None:
+    with pytest.raises(ConfigError, match="FIELD_MAP"):
+        load_settings(UpdateItemsSettings, webflow_api_token=TOKEN, field_map="{not json")
 
 
 # --- answer --------------------------------------------------------------------------------------
