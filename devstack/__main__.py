@@ -63,7 +63,9 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="run the scripted scenario against the running stack")
     add_common(demo)
-    demo.add_argument("--timeout", type=float, default=90.0, help="bound of each step's wait, seconds")
+    demo.add_argument(
+        "--timeout", type=float, default=90.0, help="bound of each step's wait, seconds"
+    )
 
     stop = commands.add_parser("stop", help="stop a stack left running (e.g. in another terminal)")
     add_common(stop)

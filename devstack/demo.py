@@ -13,7 +13,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, TextIO, TypeVar
 
 import httpx
@@ -35,10 +35,14 @@ def make_png(width: int, height: int, seed: str) -> bytes:
     for y in range(height):
         rows.append(0)  # filter type: none
         for x in range(width):
-            rows += bytes(((x * 255 // width) ^ (salt & 0xFF), (y * 255 // height), (salt >> 8) & 0xFF))
+            rows += bytes(
+                ((x * 255 // width) ^ (salt & 0xFF), (y * 255 // height), (salt >> 8) & 0xFF)
+            )
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return (
@@ -65,12 +69,14 @@ class StepResult:
 class Demo:
     """The scenario: bulk JSON create, form with image, webhook, gallery drop, publish."""
 
-    def __init__(self, state: dict[str, Any], out: TextIO, *, timeout: float = 90.0, poll: float = 1.0):
+    def __init__(
+        self, state: dict[str, Any], out: TextIO, *, timeout: float = 90.0, poll: float = 1.0
+    ):
         self.state = state
         self.out = out
         self.timeout = timeout
         self.poll = poll
-        self.tag = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+        self.tag = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         services = state["services"]
         sandbox = state["sandbox"]
         self.collections: dict[str, str] = sandbox["collections"]
@@ -118,7 +124,9 @@ class Demo:
     def newest_items(self, collection: str, limit: int = 50) -> list[dict[str, Any]]:
         return self.read(
             f"/collections/{self.collections[collection]}/items",
-            limit=limit, sortBy="createdOn", sortOrder="desc",
+            limit=limit,
+            sortBy="createdOn",
+            sortOrder="desc",
         )["items"]
 
     def live_ids(self, collection: str) -> set[str]:
@@ -180,7 +188,9 @@ class Demo:
         self.published_ids["posts"].update(ids)
         for item_id in (ids[0], ids[-1]):
             self.read(f"/collections/{self.collections['posts']}/items/{item_id}")
-        return f"{statuses} (HTTP {response.status_code}); first and last read back from the sandbox"
+        return (
+            f"{statuses} (HTTP {response.status_code}); first and last read back from the sandbox"
+        )
 
     def form_with_image(self) -> str:
         """A multipart form post with an image, as the demo site's form sends it."""
@@ -195,12 +205,15 @@ class Demo:
         if not response.is_success:
             raise StepFailed(f"HTTP {response.status_code}: {response.text[:300]}")
         item = self.wait_for(
-            f"submission item named {name!r}", lambda: next(iter(self.items_named("submissions", name)), None)
+            f"submission item named {name!r}",
+            lambda: next(iter(self.items_named("submissions", name)), None),
         )
         self.published_ids["submissions"].add(item["id"])
 
         def attached() -> str | None:
-            current = self.read(f"/collections/{self.collections['submissions']}/items/{item['id']}")
+            current = self.read(
+                f"/collections/{self.collections['submissions']}/items/{item['id']}"
+            )
             return self.attached_image(current, "attachment")
 
         image = self.wait_for("image attached to the submission", attached)
@@ -212,12 +225,17 @@ class Demo:
         form = self.state.get("webflowFormName", "Contact")
         response = self.http.post(
             f"{self.control_url}/forms/{form}/submit",
-            json={"name": name, "email": "bo@example.com", "message": "Submitted on the Webflow site."},
+            json={
+                "name": name,
+                "email": "bo@example.com",
+                "message": "Submitted on the Webflow site.",
+            },
         )
         if not response.is_success:
             raise StepFailed(f"form submit: HTTP {response.status_code}: {response.text[:300]}")
         item = self.wait_for(
-            f"submission item named {name!r}", lambda: next(iter(self.items_named("submissions", name)), None)
+            f"submission item named {name!r}",
+            lambda: next(iter(self.items_named("submissions", name)), None),
         )
         self.published_ids["submissions"].add(item["id"])
         return f"item {item['id']} created from the webhook"
@@ -232,7 +250,9 @@ class Demo:
             headers={"Content-Type": "image/png"},
         )
         if not response.is_success:
-            raise StepFailed(f"upload to fake-gcs-server: HTTP {response.status_code}: {response.text[:300]}")
+            raise StepFailed(
+                f"upload to fake-gcs-server: HTTP {response.status_code}: {response.text[:300]}"
+            )
         wanted = _compact(self.tag)
 
         def gallery_item() -> dict[str, Any] | None:
@@ -255,11 +275,17 @@ class Demo:
         runs: list[str] = []
 
         def run_publish() -> dict[str, Any]:
-            response = self.http.post(self.publish_url, json={"pending": True}, headers=self.key_header)
+            response = self.http.post(
+                self.publish_url, json={"pending": True}, headers=self.key_header
+            )
             if not response.is_success:
-                raise StepFailed(f"publish-live: HTTP {response.status_code}: {response.text[:300]}")
+                raise StepFailed(
+                    f"publish-live: HTTP {response.status_code}: {response.text[:300]}"
+                )
             body = response.json()
-            runs.append(f"published {len(body.get('published') or [])}, remaining {body.get('remaining')}")
+            runs.append(
+                f"published {len(body.get('published') or [])}, remaining {body.get('remaining')}"
+            )
             return body
 
         run_publish()

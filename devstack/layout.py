@@ -12,9 +12,9 @@ from typing import Any
 
 __all__ = [
     "DEFAULT_BASE_PORT",
+    "FUNCTIONS",
     "HOST",
     "PORT_OFFSETS",
-    "FUNCTIONS",
     "FunctionSpec",
     "PortInUseError",
     "StackLayout",

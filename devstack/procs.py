@@ -161,10 +161,14 @@ class ChildProcess:
         for raw in iter(stream.readline, b""):
             text = raw.decode("utf-8", errors="replace")
             self.log.line(text)
-            if watch_ready and self._ready_line and not self._ready.is_set():
-                if self._ready_line(text):
-                    self.ready_text = text
-                    self._ready.set()
+            if (
+                watch_ready
+                and self._ready_line
+                and not self._ready.is_set()
+                and self._ready_line(text)
+            ):
+                self.ready_text = text
+                self._ready.set()
         stream.close()
 
     def wait_ready_line(self, timeout: float) -> str:

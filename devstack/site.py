@@ -152,7 +152,9 @@ def _reason(exc: Exception) -> str:
     return f"{type(exc).__name__} reading the sandbox"
 
 
-def _shown_item(item: dict[str, Any], image_field: str | None, live_ids: set[str]) -> dict[str, Any]:
+def _shown_item(
+    item: dict[str, Any], image_field: str | None, live_ids: set[str]
+) -> dict[str, Any]:
     fields = item.get("fieldData") or {}
     image = fields.get(image_field) if image_field else None
     if isinstance(image, list):  # MultiImage: show the first
@@ -205,7 +207,9 @@ class DemoSite:
 
     def start(self) -> None:
         self._thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.2}, name="demo-site",
+            target=self.server.serve_forever,
+            kwargs={"poll_interval": 0.2},
+            name="demo-site",
             daemon=True,
         )
         self._thread.start()
@@ -230,10 +234,10 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "GET" or status >= 400:
             self.site.log.info(f"{self.command} {self.path} {code}")
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
+    def log_message(self, format: str, *args: Any) -> None:
         self.site.log.info(format % args)
 
-    def do_GET(self) -> None:  # noqa: N802 (stdlib name)
+    def do_GET(self) -> None:
         path = urlsplit(self.path).path
         if path in ("/", "/index.html"):
             self._send(HTTPStatus.OK, self.site.render_index(), "text/html; charset=utf-8")
@@ -247,7 +251,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
 
-    def do_POST(self) -> None:  # noqa: N802 (stdlib name)
+    def do_POST(self) -> None:
         if urlsplit(self.path).path != "/api/webflow-form":
             self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
             return

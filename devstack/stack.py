@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
@@ -35,11 +35,11 @@ from devstack.layout import (
     check_ports,
     write_state,
 )
-from devstack.procs import ChildProcess, LogHub, ServiceLog, StartupError
+from devstack.procs import ChildProcess, LogHub, StartupError
 from devstack.scheduler import PublishScheduler
 from devstack.site import DemoSite, SiteConfig
 
-__all__ = ["StackOptions", "Stack", "run"]
+__all__ = ["Stack", "StackOptions", "run"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 READY_TIMEOUT = 45.0
@@ -159,7 +159,9 @@ class Stack:
         write_state(self.layout.state_path, self.state())
 
     def _spawn(self, name: str, argv: list[str], **kwargs: Any) -> ChildProcess:
-        child = ChildProcess(name, argv, log=self.hub.service(name), cwd=self.options.repo_root, **kwargs)
+        child = ChildProcess(
+            name, argv, log=self.hub.service(name), cwd=self.options.repo_root, **kwargs
+        )
         self.children.append(child)
         child.start()
         return child
@@ -171,11 +173,17 @@ class Stack:
 
     def _start_sandbox(self) -> ChildProcess:
         argv = [
-            sys.executable, "-m", "sandbox",
-            "--host", HOST,
-            "--port", str(self.layout.port("sandbox")),
-            "--db", str(self.layout.sandbox_db.resolve()),
-            "--rate-limit", str(self.options.rate_limit),
+            sys.executable,
+            "-m",
+            "sandbox",
+            "--host",
+            HOST,
+            "--port",
+            str(self.layout.port("sandbox")),
+            "--db",
+            str(self.layout.sandbox_db.resolve()),
+            "--rate-limit",
+            str(self.options.rate_limit),
         ]
         return self._spawn("sandbox", argv, env=self._base_env(), ready_line=_is_ready_line)
 
@@ -183,13 +191,20 @@ class Stack:
         url = self.layout.url("gcs")
         argv = [
             str(fake_gcs_binary()),
-            "-scheme", "http",
-            "-host", HOST,
-            "-port", str(self.layout.port("gcs")),
-            "-backend", "filesystem",
-            "-filesystem-root", str(self.layout.gcs_root.resolve()),
-            "-external-url", url,
-            "-log-level", "warn",
+            "-scheme",
+            "http",
+            "-host",
+            HOST,
+            "-port",
+            str(self.layout.port("gcs")),
+            "-backend",
+            "filesystem",
+            "-filesystem-root",
+            str(self.layout.gcs_root.resolve()),
+            "-external-url",
+            url,
+            "-log-level",
+            "warn",
         ]
         return self._spawn("gcs", argv, env=self._base_env())
 
@@ -254,7 +269,9 @@ class Stack:
                 f"/sites/{site_id}/webhooks", json={"triggerType": "form_submission", "url": url}
             )
             if not created.is_success:
-                raise StartupError(f"cannot register the webhook: HTTP {created.status_code} {created.text}")
+                raise StartupError(
+                    f"cannot register the webhook: HTTP {created.status_code} {created.text}"
+                )
             webhook = created.json()
         if not webhook.get("secretKey"):
             raise StartupError("the sandbox answered the webhook registration without a secretKey")
@@ -294,12 +311,19 @@ class Stack:
 
     def _start_function(self, spec: FunctionSpec) -> ChildProcess:
         argv = [
-            sys.executable, "-m", "functions_framework",
-            "--source", f"functions/{spec.folder}/main.py",
-            "--target", spec.target,
-            "--signature-type", spec.signature_type,
-            "--host", HOST,
-            "--port", str(self.layout.port(spec.service)),
+            sys.executable,
+            "-m",
+            "functions_framework",
+            "--source",
+            f"functions/{spec.folder}/main.py",
+            "--target",
+            spec.target,
+            "--signature-type",
+            spec.signature_type,
+            "--host",
+            HOST,
+            "--port",
+            str(self.layout.port(spec.service)),
         ]
         return self._spawn(spec.service, argv, env=self.function_env())
 
@@ -340,7 +364,8 @@ class Stack:
     def state(self) -> dict[str, Any]:
         """The state file's content: URLs, pids, keys and ids of this stack."""
         services: dict[str, dict[str, Any]] = {
-            child.name: {"url": self.layout.url(child.name), "pid": child.pid} for child in self.children
+            child.name: {"url": self.layout.url(child.name), "pid": child.pid}
+            for child in self.children
         }
         services["sandbox"]["apiBaseUrl"] = self.info["apiBaseUrl"]
         for name in ("eventarc", "scheduler"):
@@ -348,7 +373,7 @@ class Stack:
         services["demo-site"] = {"url": self.layout.url("demo-site"), "pid": os.getpid()}
         return {
             "pid": os.getpid(),
-            "startedAt": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "startedAt": datetime.now(UTC).isoformat(timespec="seconds"),
             "startupSeconds": round(self.elapsed, 2),
             "dataDir": str(self.layout.data_dir.resolve()),
             "basePort": self.layout.base_port,
@@ -374,15 +399,22 @@ class Stack:
         """The table of services and a few copy-paste curl examples."""
         state = self.state()
         rows = [("service", "url", "pid")]
-        rows.append(("sandbox (Webflow API)", state["sandbox"]["apiBaseUrl"], str(self.children[0].pid)))
+        rows.append(
+            ("sandbox (Webflow API)", state["sandbox"]["apiBaseUrl"], str(self.children[0].pid))
+        )
         for child in self.children[1:]:
             rows.append((child.name, self.layout.url(child.name), str(child.pid)))
-        rows.append(("eventarc bridge", f"gs://{self.options.bucket} -> upload-asset", "in-process"))
-        rows.append(("scheduler", f"publish-live every {self.options.publish_interval:g}s", "in-process"))
+        rows.append(
+            ("eventarc bridge", f"gs://{self.options.bucket} -> upload-asset", "in-process")
+        )
+        rows.append(
+            ("scheduler", f"publish-live every {self.options.publish_interval:g}s", "in-process")
+        )
         rows.append(("demo site", self.layout.url("demo-site"), "in-process"))
         widths = [max(len(row[i]) for row in rows) for i in range(3)]
         table = "\n".join(
-            "  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows
+            "  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip()
+            for row in rows
         )
         collections = self.info["collections"]
         create = self.layout.url("create-items")
@@ -393,7 +425,7 @@ class Stack:
 
   API key (functions)   {self.api_key}
   Webflow token (full)  {token}
-  site / collections    {self.info['site']['id']} / posts {collections['posts']}, submissions {collections['submissions']}, gallery {collections['gallery']}
+  site / collections    {self.info["site"]["id"]} / posts {collections["posts"]}, submissions {collections["submissions"]}, gallery {collections["gallery"]}
   data and logs         {self.layout.data_dir}/ (logs/<service>.log), state in {self.layout.state_path}
 
 Try it:
@@ -404,16 +436,16 @@ Try it:
   curl -s {create}/ -H 'Accept: application/json' -F name='Form with photo' -F email=ada@example.com \\
     -F message=Hi -F attachment=@photo.png
   # submit the Webflow form: the sandbox signs and delivers the webhook to create-items
-  curl -s -X POST {self.layout.url('sandbox')}/_sandbox/forms/{self.options.webflow_form_name}/submit \\
+  curl -s -X POST {self.layout.url("sandbox")}/_sandbox/forms/{self.options.webflow_form_name}/submit \\
     -H 'Content-Type: application/json' -d '{{"name":"Via webhook","email":"bo@example.com","message":"Hi"}}'
   # drop a photo into the gallery prefix: the bridge sends the event, upload-asset makes a gallery item
   curl -s -X POST --data-binary @photo.png -H 'Content-Type: image/png' \\
     '{gcs}/upload/storage/v1/b/{self.options.bucket}/o?uploadType=media&name={self.options.gallery_prefix}photo.png'
   # publish what is pending now (the scheduler does it every {self.options.publish_interval:g}s)
-  curl -s {self.layout.url('publish-live')}/ -H 'Authorization: Bearer {self.api_key}' \\
+  curl -s {self.layout.url("publish-live")}/ -H 'Authorization: Bearer {self.api_key}' \\
     -H 'Content-Type: application/json' -d '{{"pending":true}}'
   # read the items as Webflow would serve them
-  curl -s {self.info['apiBaseUrl']}/collections/{collections['submissions']}/items -H 'Authorization: Bearer {token}'
+  curl -s {self.info["apiBaseUrl"]}/collections/{collections["submissions"]}/items -H 'Authorization: Bearer {token}'
   # run the scripted demo against this stack
   make demo
 """
@@ -434,7 +466,8 @@ Try it:
                     self.log.info(f"error while stopping {type(service).__name__}: {exc}")
         self.site = self.scheduler = self.bridge = None
         threads = [
-            threading.Thread(target=child.stop, name=f"stop-{child.name}") for child in reversed(self.children)
+            threading.Thread(target=child.stop, name=f"stop-{child.name}")
+            for child in reversed(self.children)
         ]
         for thread in threads:
             thread.start()

@@ -51,7 +51,7 @@ def receiver(*statuses: int) -> Iterator[Receiver]:
     state = Receiver(list(statuses) or [204])
 
     class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
         def _handle(self) -> None:
@@ -59,8 +59,13 @@ def receiver(*statuses: int) -> Iterator[Receiver]:
             body = self.rfile.read(length)
             with state._lock:
                 state.requests.append(
-                    Received(self.command, self.path, {k.lower(): v for k, v in self.headers.items()},
-                             body, time.monotonic())
+                    Received(
+                        self.command,
+                        self.path,
+                        {k.lower(): v for k, v in self.headers.items()},
+                        body,
+                        time.monotonic(),
+                    )
                 )
             status = state.next_status()
             self.send_response(status)
@@ -70,13 +75,15 @@ def receiver(*statuses: int) -> Iterator[Receiver]:
             self.end_headers()
             self.wfile.write(payload)
 
-        do_POST = _handle  # noqa: N815
-        do_GET = _handle  # noqa: N815
+        do_POST = _handle
+        do_GET = _handle
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     state.url = f"http://127.0.0.1:{server.server_address[1]}/"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield state

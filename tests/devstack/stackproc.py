@@ -60,8 +60,21 @@ class StackProcess:
         env = dict(os.environ, PUBLISH_INTERVAL=str(publish_interval), NO_COLOR="1")
         with log_path.open("wb") as out:
             process = subprocess.Popen(
-                [sys.executable, "-m", "devstack", "run", "--base-port", str(base), "--data-dir", str(data_dir)],
-                cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                [
+                    sys.executable,
+                    "-m",
+                    "devstack",
+                    "run",
+                    "--base-port",
+                    str(base),
+                    "--data-dir",
+                    str(data_dir),
+                ],
+                cwd=REPO_ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         stack = cls(data_dir=data_dir, base_port=base, process=process, log_path=log_path)
@@ -76,7 +89,9 @@ class StackProcess:
         state_path = StackLayout(data_dir=self.data_dir).state_path
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise AssertionError(f"the stack exited with {self.process.returncode}:\n{self.output()[-6000:]}")
+                raise AssertionError(
+                    f"the stack exited with {self.process.returncode}:\n{self.output()[-6000:]}"
+                )
             state = read_state(state_path)
             if state and state.get("pid") == self.process.pid and "Stack up in" in self.output():
                 self.state = state

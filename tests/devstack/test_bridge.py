@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -51,7 +52,9 @@ def test_structured_event_carries_the_same_attributes() -> None:
     structured = from_http(structured_headers, structured_body)
 
     assert structured_headers["content-type"] == "application/cloudevents+json"
-    assert structured.get_attributes() == binary.get_attributes() | {"datacontenttype": "application/json"}
+    assert structured.get_attributes() == binary.get_attributes() | {
+        "datacontenttype": "application/json"
+    }
     assert structured.data == OBJECT
 
 
@@ -65,11 +68,19 @@ def test_event_id_is_stable_per_generation_and_differs_between_generations() -> 
 
 def _bridge(gcs: Any, target: str, state: Path, log: ServiceLog, **kwargs: Any) -> StorageBridge:
     options: dict[str, Any] = {
-        "poll_interval": 0.05, "initial_backoff": 0.05, "max_backoff": 0.2, "rand": lambda: 1.0,
+        "poll_interval": 0.05,
+        "initial_backoff": 0.05,
+        "max_backoff": 0.2,
+        "rand": lambda: 1.0,
     }
     options.update(kwargs)
     return StorageBridge(
-        gcs_url=gcs.host, bucket=gcs.bucket_name, target_url=target, state_path=state, log=log, **options
+        gcs_url=gcs.host,
+        bucket=gcs.bucket_name,
+        target_url=target,
+        state_path=state,
+        log=log,
+        **options,
     )
 
 
@@ -105,7 +116,7 @@ def test_failed_delivery_is_retried_with_backoff_under_the_same_event_id(
     assert bridge.stats.failed_attempts == 2
     assert len({request.headers["ce-id"] for request in requests}) == 1
     assert requests[0].headers["ce-subject"] == "objects/uploads/a.png"
-    gaps = [later.at - earlier.at for earlier, later in zip(requests, requests[1:])]
+    gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(requests)]
     assert gaps[0] >= 0.05 and gaps[1] >= 0.1  # 0.05 then 0.1: exponential
 
 
@@ -186,21 +197,33 @@ def test_a_restarted_bridge_does_not_deliver_again(
 
 def test_state_of_another_bucket_is_ignored(tmp_path: Path, service_log: ServiceLog) -> None:
     state = tmp_path / "state.json"
-    state.write_text(json.dumps({"bucket": "other", "delivered": {"a.png": "2026-01-01T00:00:00Z"}}))
+    state.write_text(
+        json.dumps({"bucket": "other", "delivered": {"a.png": "2026-01-01T00:00:00Z"}})
+    )
 
     bridge = StorageBridge(
-        gcs_url="http://127.0.0.1:9", bucket="mine", target_url="http://127.0.0.1:9/",
-        state_path=state, log=service_log,
+        gcs_url="http://127.0.0.1:9",
+        bucket="mine",
+        target_url="http://127.0.0.1:9/",
+        state_path=state,
+        log=service_log,
     )
 
     assert bridge._delivered == {}
     bridge.stop()
 
 
-def test_backoff_is_exponential_capped_and_jittered(service_log: ServiceLog, tmp_path: Path) -> None:
+def test_backoff_is_exponential_capped_and_jittered(
+    service_log: ServiceLog, tmp_path: Path
+) -> None:
     bridge = StorageBridge(
-        gcs_url="http://127.0.0.1:9", bucket="b", target_url="http://127.0.0.1:9/",
-        state_path=tmp_path / "s.json", log=service_log, initial_backoff=1.0, max_backoff=10.0,
+        gcs_url="http://127.0.0.1:9",
+        bucket="b",
+        target_url="http://127.0.0.1:9/",
+        state_path=tmp_path / "s.json",
+        log=service_log,
+        initial_backoff=1.0,
+        max_backoff=10.0,
         rand=lambda: 0.0,
     )
 
@@ -208,7 +231,7 @@ def test_backoff_is_exponential_capped_and_jittered(service_log: ServiceLog, tmp
     bridge.stop()
 
 
-FUNCTION_SOURCE = '''
+FUNCTION_SOURCE = """
 import json
 import functions_framework
 
@@ -217,7 +240,7 @@ def receive(event):
     with open(OUT, "a") as handle:
         handle.write(json.dumps({"type": event["type"], "subject": event["subject"],
                                  "id": event["id"], "name": event.data["name"]}) + "\\n")
-'''
+"""
 
 
 @pytest.mark.parametrize("mode", ["binary", "structured"])
@@ -237,9 +260,12 @@ def test_functions_framework_accepts_the_event(
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     bridge = StorageBridge(
-        gcs_url="http://127.0.0.1:9", bucket=OBJECT["bucket"],
-        target_url=f"http://127.0.0.1:{server.server_port}/", state_path=tmp_path / "s.json",
-        log=service_log, mode=mode,  # type: ignore[arg-type]
+        gcs_url="http://127.0.0.1:9",
+        bucket=OBJECT["bucket"],
+        target_url=f"http://127.0.0.1:{server.server_port}/",
+        state_path=tmp_path / "s.json",
+        log=service_log,
+        mode=mode,  # type: ignore[arg-type]
     )
     try:
         error = bridge.deliver(OBJECT)

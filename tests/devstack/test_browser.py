@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,7 +27,9 @@ CHROMIUM_ARGS = [
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
     if not CHROMIUM.exists():
-        pytest.skip(f"Debian's chromium is not installed at {CHROMIUM} (`make browser` installs it)")
+        pytest.skip(
+            f"Debian's chromium is not installed at {CHROMIUM} (`make browser` installs it)"
+        )
     running = StackProcess.start(tmp_path_factory.mktemp("browser-stack"))
     try:
         yield running
@@ -76,15 +77,20 @@ def test_form_with_an_image_shows_up_in_the_live_view_with_its_image(
         row.wait_for(timeout=30_000)
         image = row.locator("img")
         image.wait_for(timeout=60_000)  # appears once upload-asset has attached the asset
-        page.wait_for_function("img => img.complete && img.naturalWidth === 80", arg=image.element_handle(),
-                               timeout=15_000)
+        page.wait_for_function(
+            "img => img.complete && img.naturalWidth === 80",
+            arg=image.element_handle(),
+            timeout=15_000,
+        )
         assert page.locator("#assets figure img").count() >= 1
         page.screenshot(path=str(stack.data_dir / "browser.png"), full_page=True)
     finally:
         page.close()
 
 
-def test_webflow_form_reaches_the_live_view_through_the_webhook(stack: StackProcess, browser: object) -> None:
+def test_webflow_form_reaches_the_live_view_through_the_webhook(
+    stack: StackProcess, browser: object
+) -> None:
     site_url = stack.state["services"]["demo-site"]["url"]
     name = "Browser visitor on the Webflow form"
     page = browser.new_page()  # type: ignore[attr-defined]
@@ -99,6 +105,8 @@ def test_webflow_form_reaches_the_live_view_through_the_webhook(stack: StackProc
             form.locator("button[type=submit]").click()
 
         assert "sent=webhook" in page.url
-        page.locator("[data-collection=submissions] tr.item", has_text=name).wait_for(timeout=30_000)
+        page.locator("[data-collection=submissions] tr.item", has_text=name).wait_for(
+            timeout=30_000
+        )
     finally:
         page.close()

@@ -17,8 +17,21 @@ def test_run_refuses_a_taken_port_and_says_how_to_move(tmp_path: Path) -> None:
         taken = listener.getsockname()[1]
 
         result = subprocess.run(
-            [sys.executable, "-m", "devstack", "run", "--base-port", str(taken), "--data-dir", str(tmp_path)],
-            cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+            [
+                sys.executable,
+                "-m",
+                "devstack",
+                "run",
+                "--base-port",
+                str(taken),
+                "--data-dir",
+                str(tmp_path),
+            ],
+            check=False,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
 
     assert result.returncode == 2
@@ -30,7 +43,11 @@ def test_run_refuses_a_taken_port_and_says_how_to_move(tmp_path: Path) -> None:
 def test_demo_without_a_running_stack_says_to_start_it(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "devstack", "demo", "--data-dir", str(tmp_path)],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+        check=False,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
     assert result.returncode == 2

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from devstack.layout import PORT_OFFSETS, PortInUseError, StackLayout, check_ports, read_state, write_state
+from devstack.layout import (
+    PORT_OFFSETS,
+    PortInUseError,
+    StackLayout,
+    check_ports,
+    read_state,
+    write_state,
+)
 from tests.support import free_port
 
 
@@ -16,8 +23,14 @@ def test_default_ports() -> None:
     layout = StackLayout()
 
     assert layout.port("sandbox") == 8700
-    assert [layout.port(name) for name in ("create-items", "update-items", "publish-live", "upload-asset")] == [
-        8701, 8702, 8703, 8704,
+    assert [
+        layout.port(name)
+        for name in ("create-items", "update-items", "publish-live", "upload-asset")
+    ] == [
+        8701,
+        8702,
+        8703,
+        8704,
     ]
     assert layout.port("gcs") == 8705
     assert layout.port("demo-site") == 8710

@@ -36,7 +36,9 @@ def _alive(pid: int) -> bool:
 
 def test_stop_ends_the_child_and_its_grandchildren(service_log: ServiceLog) -> None:
     child = ChildProcess(
-        "tree", [sys.executable, "-c", SPAWNS_GRANDCHILD], log=service_log,
+        "tree",
+        [sys.executable, "-c", SPAWNS_GRANDCHILD],
+        log=service_log,
         ready_line=lambda line: line.startswith("ready"),
     )
     child.start()
@@ -51,7 +53,9 @@ def test_stop_ends_the_child_and_its_grandchildren(service_log: ServiceLog) -> N
 
 def test_a_child_ignoring_sigterm_is_killed_after_the_timeout(service_log: ServiceLog) -> None:
     child = ChildProcess(
-        "stubborn", [sys.executable, "-c", IGNORES_SIGTERM], log=service_log,
+        "stubborn",
+        [sys.executable, "-c", IGNORES_SIGTERM],
+        log=service_log,
         ready_line=lambda line: line.startswith("ready"),
     )
     child.start()
@@ -66,8 +70,10 @@ def test_a_child_ignoring_sigterm_is_killed_after_the_timeout(service_log: Servi
 
 def test_a_child_that_dies_before_its_ready_line_fails_fast(service_log: ServiceLog) -> None:
     child = ChildProcess(
-        "broken", [sys.executable, "-c", "import sys; print('boom', file=sys.stderr); sys.exit(3)"],
-        log=service_log, ready_line=lambda line: False,
+        "broken",
+        [sys.executable, "-c", "import sys; print('boom', file=sys.stderr); sys.exit(3)"],
+        log=service_log,
+        ready_line=lambda line: False,
     )
     child.start()
 
@@ -81,7 +87,8 @@ def test_output_is_prefixed_on_the_terminal_and_kept_plain_in_the_file(tmp_path:
     terminal = io.StringIO()
     hub = LogHub(tmp_path / "logs", terminal, color=False)
     child = ChildProcess(
-        "echoer", [sys.executable, "-c", "print('hello'); import sys; print('oops', file=sys.stderr)"],
+        "echoer",
+        [sys.executable, "-c", "print('hello'); import sys; print('oops', file=sys.stderr)"],
         log=hub.service("echoer"),
     )
     child.start()

@@ -11,7 +11,9 @@ from tests.devstack.receivers import receiver
 
 def test_each_tick_posts_an_empty_body_with_the_api_key(service_log: ServiceLog) -> None:
     with receiver(200) as target:
-        scheduler = PublishScheduler(target_url=target.url, api_key="k1", interval=0.05, log=service_log)
+        scheduler = PublishScheduler(
+            target_url=target.url, api_key="k1", interval=0.05, log=service_log
+        )
         scheduler.start()
         requests = target.wait_for(2)
         scheduler.stop()
@@ -21,7 +23,9 @@ def test_each_tick_posts_an_empty_body_with_the_api_key(service_log: ServiceLog)
     assert "published 1, failed 0, remaining 0" in service_log.path.read_text()
 
 
-def test_an_unreachable_function_is_logged_and_the_schedule_goes_on(service_log: ServiceLog) -> None:
+def test_an_unreachable_function_is_logged_and_the_schedule_goes_on(
+    service_log: ServiceLog,
+) -> None:
     with receiver(200) as target:
         closed = target.url
     scheduler = PublishScheduler(target_url=closed, api_key="k", interval=60, log=service_log)

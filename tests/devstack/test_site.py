@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx
 import pytest
 
 from devstack.procs import ServiceLog
 from devstack.site import DemoSite, SiteConfig, item_status
+from tests.conftest import Sandbox
 from tests.support import free_port
 
 
@@ -15,10 +18,22 @@ from tests.support import free_port
     [
         ({"isDraft": True, "lastPublished": None}, "draft"),
         ({"isDraft": False, "lastPublished": None}, "queued to publish"),
-        ({"isDraft": False, "lastPublished": "2026-01-01T00:00:00.000Z",
-          "lastUpdated": "2026-01-01T00:00:00.000Z"}, "published"),
-        ({"isDraft": False, "lastPublished": "2026-01-01T00:00:00.000Z",
-          "lastUpdated": "2026-01-02T00:00:00.000Z"}, "queued to publish"),
+        (
+            {
+                "isDraft": False,
+                "lastPublished": "2026-01-01T00:00:00.000Z",
+                "lastUpdated": "2026-01-01T00:00:00.000Z",
+            },
+            "published",
+        ),
+        (
+            {
+                "isDraft": False,
+                "lastPublished": "2026-01-01T00:00:00.000Z",
+                "lastUpdated": "2026-01-02T00:00:00.000Z",
+            },
+            "queued to publish",
+        ),
         ({"isDraft": True, "lastPublished": "2026-01-01T00:00:00.000Z"}, "changes in draft"),
         ({"isArchived": True, "isDraft": False, "lastPublished": None}, "archived"),
     ],
@@ -28,7 +43,7 @@ def test_item_status_follows_webflows_model(item: dict, status: str) -> None:
 
 
 @pytest.fixture
-def site(sandbox, service_log: ServiceLog):  # noqa: ANN001, ANN201 (fixtures from tests/conftest.py)
+def site(sandbox: Sandbox, service_log: ServiceLog) -> Iterator[DemoSite]:
     config = SiteConfig(
         host="127.0.0.1",
         port=free_port(),
@@ -46,14 +61,22 @@ def site(sandbox, service_log: ServiceLog):  # noqa: ANN001, ANN201 (fixtures fr
     demo_site.stop()
 
 
-def test_live_view_lists_staged_and_live_items_without_any_token(site: DemoSite, sandbox) -> None:  # noqa: ANN001
+def test_live_view_lists_staged_and_live_items_without_any_token(
+    site: DemoSite, sandbox: Sandbox
+) -> None:
     posts = sandbox.collections["posts"]
     with sandbox.api() as api:
-        created = api.post(
-            f"/collections/{posts}/items",
-            json={"isDraft": False, "fieldData": {"name": "Shown item", "slug": "shown-item"}},
-        ).raise_for_status().json()
-        api.post(f"/collections/{posts}/items/publish", json={"itemIds": [created["id"]]}).raise_for_status()
+        created = (
+            api.post(
+                f"/collections/{posts}/items",
+                json={"isDraft": False, "fieldData": {"name": "Shown item", "slug": "shown-item"}},
+            )
+            .raise_for_status()
+            .json()
+        )
+        api.post(
+            f"/collections/{posts}/items/publish", json={"itemIds": [created["id"]]}
+        ).raise_for_status()
 
     response = httpx.get(f"{site.url}/api/state")
 
@@ -66,14 +89,16 @@ def test_live_view_lists_staged_and_live_items_without_any_token(site: DemoSite,
         assert secret not in response.text
 
 
-def test_page_fills_the_form_targets_and_holds_no_token(site: DemoSite, sandbox) -> None:  # noqa: ANN001
+def test_page_fills_the_form_targets_and_holds_no_token(site: DemoSite, sandbox: Sandbox) -> None:
     page = httpx.get(site.url).text
 
     assert 'action="http://127.0.0.1:1/"' in page
     assert f'value="{site.url}/?sent=form"' in page
     for secret in (sandbox.token, sandbox.read_only_token):
         assert secret not in page
-    assert httpx.get(f"{site.url}/app.js").headers["content-type"].startswith("application/javascript")
+    assert (
+        httpx.get(f"{site.url}/app.js").headers["content-type"].startswith("application/javascript")
+    )
 
 
 def test_unknown_paths_are_404(site: DemoSite) -> None:

@@ -28,10 +28,16 @@ def test_stack_comes_up_runs_the_demo_and_stops_without_leftovers(tmp_path: Path
 
         demo = subprocess.run(
             [sys.executable, "-m", "devstack", "demo", "--data-dir", str(stack.data_dir)],
-            cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+            check=False,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
 
-        assert demo.returncode == 0, f"{demo.stdout}\n{demo.stderr}\n--- stack log ---\n{stack.output()[-8000:]}"
+        assert demo.returncode == 0, (
+            f"{demo.stdout}\n{demo.stderr}\n--- stack log ---\n{stack.output()[-8000:]}"
+        )
         assert "demo finished: 5 of 5 steps passed" in demo.stdout
 
         exit_code = stack.stop()
@@ -52,7 +58,9 @@ def _wait(what: str, probe: Callable[[], Any], timeout: float = 60.0) -> Any:
     return found
 
 
-def test_a_restart_keeps_the_data_replaces_the_webhook_and_redelivers_nothing(tmp_path: Path) -> None:
+def test_a_restart_keeps_the_data_replaces_the_webhook_and_redelivers_nothing(
+    tmp_path: Path,
+) -> None:
     data_dir = tmp_path / "local"
     first = StackProcess.start(data_dir, publish_interval=3600)
     try:
@@ -71,11 +79,17 @@ def test_a_restart_keeps_the_data_replaces_the_webhook_and_redelivers_nothing(tm
             headers={"Content-Type": "image/png"},
         )
         upload.raise_for_status()
-        _wait("gallery item", lambda: api.get(f"/collections/{gallery}/items").json()["items"] or None)
+        _wait(
+            "gallery item", lambda: api.get(f"/collections/{gallery}/items").json()["items"] or None
+        )
 
         stopped = subprocess.run(
             [sys.executable, "-m", "devstack", "stop", "--data-dir", str(data_dir)],
-            cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+            check=False,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         first.process.wait(timeout=30)
 
