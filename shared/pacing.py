@@ -26,6 +26,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 
+from shared.retry import parse_retry_after
+
 __all__ = ["PacingTimeout", "Slot", "SlidingWindowLimiter", "limiter_for", "reset_limiters"]
 
 WINDOW_SECONDS = 60.0
@@ -191,9 +193,14 @@ class SlidingWindowLimiter:
         # What the server actually counts in its window.
         counted = (self._server_limit or self.limit) - remaining
         if completed < floor:
-            # Other clients of this token used slots: count them as used now (conservative).
+            # Other clients of this token used slots: count them as used now (conservative). When
+            # the window is full and the server says when a slot frees, they free at that moment.
+            stamp = now
+            retry_after = parse_retry_after(headers.get("retry-after")) if remaining == 0 else None
+            if retry_after is not None:
+                stamp = min(now, now - self.window + retry_after)
             for _ in range(floor - completed):
-                self._slots.append(Slot(now, synthetic=True))
+                self._slots.append(Slot(stamp, synthetic=True))
         elif completed > counted and in_flight == 0:
             # The server counts fewer than we hold (its window moved on, or it was reset): with
             # nothing in flight its count is exact, so follow it, dropping our oldest slots.

@@ -200,3 +200,13 @@ def test_wait_within_max_wait_proceeds() -> None:
     limiter.acquire(max_wait=61)
 
     assert fake.slept == [pytest.approx(60.0)]
+
+
+def test_full_window_with_retry_after_frees_when_the_server_says() -> None:
+    fake = FakeTime()
+    limiter = SlidingWindowLimiter(60, clock=fake.clock, sleep=fake.sleep)
+
+    _send(limiter, fake, {"x-ratelimit-limit": "60", "x-ratelimit-remaining": "0", "retry-after": "5"})
+    second = _send(limiter, fake)
+
+    assert second == pytest.approx(1005.0)

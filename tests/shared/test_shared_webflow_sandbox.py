@@ -207,3 +207,19 @@ def test_asset_upload_with_wrong_bytes_raises_s3_error(sandbox, client: WebflowC
 
     assert info.value.code and info.value.code != "bad_request"
     assert info.value.message
+
+
+def test_spurious_429s_are_waited_out_with_retry_after(sandbox, client: WebflowClient) -> None:  # type: ignore[no-untyped-def]
+    collection_id = sandbox.collections["posts"]
+    sandbox.configure(faults={"rateLimitRate": 0.25, "errorRate": 0.1, "dropAfterWriteRate": 0.1, "seed": 11})
+
+    results = client.create_items(collection_id, posts(300, "spurious"))
+    site = client.get_site(sandbox.site_id)
+
+    sandbox.configure(faults={})
+    stats = sandbox.stats()
+    slugs = [item.slug for item in all_items(client, collection_id) if item.slug.startswith("spurious-")]
+    assert stats["byStatus"].get("429", 0) > 0
+    assert Counter(r.status for r in results) == {"created": 300}
+    assert sorted(slugs) == sorted(f"spurious-{n}" for n in range(300))
+    assert site.id == sandbox.site_id
