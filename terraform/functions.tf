@@ -80,8 +80,7 @@ resource "google_cloudfunctions2_function" "this" {
   depends_on = [
     google_project_iam_member.gcs_service_agent_pubsub_publisher,
     google_project_iam_member.trigger_event_receiver,
-    google_project_iam_member.build_log_writer,
-    google_project_iam_member.build_artifact_writer,
+    google_project_iam_member.build,
     google_storage_bucket_iam_member.build_source_reader,
     google_secret_manager_secret_iam_member.function_accessor,
   ]

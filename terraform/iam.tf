@@ -108,24 +108,18 @@ resource "google_project_iam_member" "trigger_event_receiver" {
 }
 
 # ---------------------------------------------------------------------------------------------------
-# Builds: logs, image push, and read access to the source bundles only.
+# Builds: the curated builder role, and read access to the source bundles.
 # ---------------------------------------------------------------------------------------------------
 
-resource "google_project_iam_member" "build_log_writer" {
-  count = var.create_build_service_account ? 1 : 0
+# roles/run.builder is the role Google maintains for build service accounts of Cloud Run functions
+# (write build logs, push the image to the gcf-artifacts repository, read the staged source). That
+# repository and the staging bucket are created by Cloud Functions on first deploy, so they cannot be
+# scoped lower beforehand.
+resource "google_project_iam_member" "build" {
+  for_each = var.create_build_service_account ? toset(var.build_service_account_roles) : toset([])
 
   project = var.project_id
-  role    = "roles/logging.logWriter"
-  member  = google_service_account.build[0].member
-}
-
-# The gcf-artifacts repository is created by Cloud Functions on first deploy, so the writer role
-# cannot be bound to it beforehand.
-resource "google_project_iam_member" "build_artifact_writer" {
-  count = var.create_build_service_account ? 1 : 0
-
-  project = var.project_id
-  role    = "roles/artifactregistry.writer"
+  role    = each.value
   member  = google_service_account.build[0].member
 }
 

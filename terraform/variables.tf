@@ -61,6 +61,22 @@ variable "create_build_service_account" {
   default     = true
 }
 
+variable "build_service_account_roles" {
+  description = "Project roles of the dedicated build service account. roles/run.builder is Google's role for Cloud Run functions builds; replace it with a finer list if your organisation requires."
+  type        = list(string)
+  default     = ["roles/run.builder"]
+
+  validation {
+    condition     = length(var.build_service_account_roles) > 0 && alltrue([for role in var.build_service_account_roles : can(regex("^(roles|projects/[^/]+/roles)/[A-Za-z0-9_.]+$", role))])
+    error_message = "build_service_account_roles must be a non-empty list of roles such as roles/run.builder."
+  }
+
+  validation {
+    condition     = !anytrue([for role in var.build_service_account_roles : contains(["roles/owner", "roles/editor"], role)])
+    error_message = "build_service_account_roles must not hold basic roles (owner, editor)."
+  }
+}
+
 # ---------------------------------------------------------------------------------------------------
 # Webflow
 # ---------------------------------------------------------------------------------------------------

@@ -264,6 +264,14 @@ def test_bucket_access_only_for_create_items_and_upload_asset(module: Module) ->
     assert sorted(role["permissions"]) == ["storage.objects.get", "storage.objects.update"]
 
 
+def test_build_account_holds_no_basic_role(module: Module) -> None:
+    build = module.resource("google_project_iam_member", "build")
+    assert build["member"] == "${google_service_account.build[0].member}"
+    assert module.variables["build_service_account_roles"]["default"] == ["roles/run.builder"]
+    for body in module.resources_of("google_project_iam_member").values():
+        assert body["role"] not in ("roles/owner", "roles/editor", "roles/viewer")
+
+
 def test_secret_accessor_per_secret_per_function(module: Module) -> None:
     accessor = module.resource("google_secret_manager_secret_iam_member", "function_accessor")
     assert accessor["for_each"] == "${local.function_secret_pairs}"

@@ -171,6 +171,7 @@ def test_valid_inputs_plan_cleanly(scratch: ScratchModule) -> None:
         ({"invoker_members": {"update-items": ["allUsers"]}}, "allUsers is reserved"),
         ({"max_event_age_seconds": 100000}, "max_event_age_seconds must be between"),
         ({"publish_schedule": "every 15 minutes"}, "five-field cron"),
+        ({"build_service_account_roles": ["roles/editor"]}, "must not hold basic roles"),
     ],
 )
 def test_invalid_inputs_are_refused_with_a_message(
