@@ -64,6 +64,8 @@ resource "google_project_iam_custom_role" "upload_asset_object_access" {
     "storage.objects.get",
     "storage.objects.update",
   ]
+
+  depends_on = [google_project_service.this]
 }
 
 resource "google_storage_bucket_iam_member" "upload_asset_object_access" {
