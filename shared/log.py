@@ -27,6 +27,7 @@ __all__ = [
 ]
 
 REDACTED = "[REDACTED]"
+_ERROR_EVENT_TYPE = "type.googleapis.com/google.devtools.clouderrorreporting.v1beta1.ReportedErrorEvent"
 _MIN_SECRET_LENGTH = 4
 
 _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
@@ -174,8 +175,8 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = "".join(traceback.format_exception(*record.exc_info))
             if record.levelno >= logging.ERROR:
-                # Error Reporting picks up entries whose message holds the stack trace.
-                entry["stack_trace"] = entry["exception"]
+                # Makes Error Reporting group the entry even when the trace is unusual.
+                entry["@type"] = _ERROR_EVENT_TYPE
         elif record.stack_info:
             entry["stack_trace"] = record.stack_info
         entry = _redact_value(entry)

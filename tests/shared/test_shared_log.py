@@ -71,6 +71,8 @@ def test_registered_secret_redacted_in_message_extra_and_exception(capsys: pytes
     assert entry["headers"] == {"x": "[REDACTED]"}
     assert "[REDACTED]" in entry["message"]
     assert entry["severity"] == "ERROR"
+    assert "RuntimeError: failed with [REDACTED]" in entry["exception"]
+    assert entry["@type"].endswith("ReportedErrorEvent")
 
 
 def test_bearer_tokens_redacted_without_registration() -> None:
