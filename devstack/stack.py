@@ -511,6 +511,7 @@ def _signals_raise() -> Iterator[Callable[[], None]]:
 def run(options: StackOptions, *, stream: TextIO | None = None) -> int:
     """Run the stack until Ctrl-C or SIGTERM; return the process exit code."""
     out = stream or sys.stdout
+    check_ports(options.layout)  # before anything is written or started
     stack = Stack(options, stream=out)
     with _signals_raise() as begin_shutdown:
         try:

@@ -37,7 +37,7 @@ def test_run_refuses_a_taken_port_and_says_how_to_move(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert f"{taken} (sandbox)" in result.stderr
     assert "--base-port" in result.stderr
-    assert not (tmp_path / "sandbox.sqlite3").exists()
+    assert list(tmp_path.iterdir()) == []  # nothing started, nothing written
 
 
 def test_demo_without_a_running_stack_says_to_start_it(tmp_path: Path) -> None:

@@ -39,6 +39,8 @@ def test_stack_comes_up_runs_the_demo_and_stops_without_leftovers(tmp_path: Path
             f"{demo.stdout}\n{demo.stderr}\n--- stack log ---\n{stack.output()[-8000:]}"
         )
         assert "demo finished: 5 of 5 steps passed" in demo.stdout
+        scheduler_log = stack.data_dir / "logs" / "scheduler.log"
+        _wait("scheduled publish-live run", lambda: "run 1: HTTP 200" in scheduler_log.read_text())
 
         exit_code = stack.stop()
 
