@@ -1,4 +1,21 @@
-"""The Webflow Data API v2 client: paced, retried, chunked, and safe against duplicate creates."""
+"""The Webflow Data API v2 client: paced, retried, chunked, and safe against duplicate creates.
+
+How a call travels:
+
+- Pacing: every request takes a slot from the token's process-wide sliding-minute limiter
+  (shared/pacing.py). A wait longer than the retry budget is answered with RateLimitError
+  (retry_after set) instead of blocking past the function's timeout.
+- Retries: connection errors, timeouts, 408, 429 and 5xx are retried with capped exponential
+  backoff and jitter, or after Retry-After when it fits; the whole sequence is bounded by
+  ``max_retries`` and ``max_retry_seconds`` (shared/retry.py). Then the typed error is raised.
+- Errors: every failure leaves as a shared/errors.py class, with Webflow's code, message, details
+  and request id intact.
+- Creates are not idempotent. A create whose outcome is unknown (read timeout, connection dropped
+  after sending, 5xx) is sent again; slugs are unique per collection, so a duplicate-slug refusal
+  of an item from that unknown send means the first send created it: the client then fetches the
+  newest items and reports it "created". Nothing is ever sent twice successfully. A slug that
+  already existed is reported per item as failed with code "duplicate_slug".
+"""
 
 from __future__ import annotations
 
@@ -640,7 +657,7 @@ class WebflowClient:
             else:
                 route = _CreateRoute(self._items_path(collection_id, live))
             for chunk in _chunks(pending):
-                self._create_chunk(collection_id, route, list(chunk), state, live=live)
+                self._create_chunk(collection_id, route, list(chunk), state)
         return [
             result
             if result is not None
@@ -664,8 +681,6 @@ class WebflowClient:
         route: _CreateRoute,
         pending: list[_Pending],
         state: _CallState,
-        *,
-        live: bool,
     ) -> None:
         """Create one chunk (≤100 items) until every item has an outcome."""
         budget = self._budget()
@@ -683,7 +698,7 @@ class WebflowClient:
                     p.maybe_ours = True
                 delay = budget.next_delay()
                 if delay is None:
-                    self._settle_unknown(collection_id, route, batch, state, exc, live=live)
+                    self._settle_unknown(collection_id, route, batch, state, exc)
                     continue
                 logger.warning(
                     "create outcome unknown; re-sending, duplicate slugs will tell what was applied",
@@ -693,17 +708,17 @@ class WebflowClient:
                 work.insert(0, batch)
                 continue
             except BadRequestError as exc:
-                work[:0] = self._split_bad_request(collection_id, route, batch, exc, state, live=live)
+                work[:0] = self._split_bad_request(collection_id, route, batch, exc, state)
                 continue
             except WebflowAPIError as exc:
                 # Not about particular items (auth, collection, exhausted retries): stop the call,
                 # but items that may already exist are checked first so nothing is reported wrongly.
                 if any(p.maybe_ours for p in batch):
-                    self._settle_unknown(collection_id, route, batch, state, exc, live=live, reraise=True)
+                    self._settle_unknown(collection_id, route, batch, state, exc, reraise=True)
                 raise
             except WebflowConnectionError as exc:
                 if any(p.maybe_ours for p in batch):
-                    self._settle_unknown(collection_id, route, batch, state, exc, live=live, reraise=True)
+                    self._settle_unknown(collection_id, route, batch, state, exc, reraise=True)
                 raise
             self._record_created(route, batch, response, state)
 
@@ -746,8 +761,6 @@ class WebflowClient:
         batch: list[_Pending],
         exc: BadRequestError,
         state: _CallState,
-        *,
-        live: bool,
     ) -> list[list[_Pending]]:
         """Attribute a 400 to the batch's items; return the batches still to send."""
         by_slug = {p.item.slug: p for p in batch if p.item.slug}
@@ -770,7 +783,6 @@ class WebflowClient:
             found = self._find_by_slugs(
                 collection_id, route, [p.item.slug for p in candidates if p.item.slug],
                 required={p.item.slug for p in ours if p.item.slug},
-                live=live,
             )
             for p in candidates:
                 item = found.get(p.item.slug or "")
@@ -826,13 +838,12 @@ class WebflowClient:
         slugs: Sequence[str],
         *,
         required: set[str],
-        live: bool,
     ) -> dict[str, Item]:
         """Items that exist now for ``slugs``: newest pages first, then one look-up per required slug.
 
         Items created by our own recent send are the newest of the collection, so one or two pages
         sorted by creation date usually find them all; slugs the server said exist but were not on
-        those pages are fetched one by one.
+        those pages are fetched one by one. The staged list is read: it holds live-created items too.
         """
         locale = route.bulk_locale_ids[0] if route.bulk_locale_ids else None
         wanted = set(slugs)
@@ -842,7 +853,6 @@ class WebflowClient:
             for page_number in range(pages):
                 page = self.list_items(
                     collection_id,
-                    live=live,
                     offset=page_number * MAX_ITEMS_PER_REQUEST,
                     limit=MAX_ITEMS_PER_REQUEST,
                     cms_locale_id=locale,
@@ -856,7 +866,7 @@ class WebflowClient:
                     break
         missing = sorted(required - set(found)) if len(wanted) > 2 else sorted(wanted)
         for slug in missing:
-            item = self.find_item_by_slug(collection_id, slug, cms_locale_id=locale, live=live)
+            item = self.find_item_by_slug(collection_id, slug, cms_locale_id=locale)
             if item is not None:
                 found[slug] = item
         return found
@@ -869,13 +879,12 @@ class WebflowClient:
         state: _CallState,
         exc: WebflowError,
         *,
-        live: bool,
         reraise: bool = False,
     ) -> None:
         """Retries are exhausted: report items that exist as created, the rest as failed."""
         candidates = [p for p in batch if p.maybe_ours and p.item.slug]
         slugs = [p.item.slug for p in candidates if p.item.slug]
-        found = self._find_by_slugs(collection_id, route, slugs, required=set(slugs), live=live)
+        found = self._find_by_slugs(collection_id, route, slugs, required=set(slugs))
         for p in batch:
             item = found.get(p.item.slug or "") if p.maybe_ours else None
             if item is not None and _same_item(p.item, item):
