@@ -665,12 +665,13 @@ def _update_item(client: WebflowClient, collection_id: str, item_id: str, field_
     from shared.updates import ItemPatch, UpdateItemsRequest, update_items
 
     request = UpdateItemsRequest(items=[ItemPatch(id=item_id, field_data=field_data)])
-    (result,) = update_items(client, collection_id, request, [field_data])
+    (result,) = update_items(client, collection_id, request, [field_data]).results
     if result.status == "updated":
         return
     error = result.error
     status = error.status_code if error is not None else None
-    if status is not None and (status >= 500 or status in (401, 403, 408, 429)):
+    unavailable = error is not None and error.code == "upstream_unavailable"
+    if unavailable or (status is not None and (status >= 500 or status in (401, 403, 408, 429))):
         raise _transient(error.message if error is not None else result.status)
     message = error.message if error is not None else result.status
     raise PermanentUploadError(f"Webflow refused to update item {item_id}: {message}")

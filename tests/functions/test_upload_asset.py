@@ -377,14 +377,16 @@ def test_a_folder_of_photos_fills_the_gallery(events: Any, gcs: Any, sandbox: An
 # -- failures and retries -------------------------------------------------------------------------------
 
 
-def test_webflow_faults_lose_nothing_and_duplicate_nothing(events: Any, gcs: Any, sandbox: Any) -> None:
+@pytest.mark.parametrize("seed", [7, 11, 23])
+def test_webflow_faults_lose_nothing_and_duplicate_nothing(events: Any, gcs: Any, sandbox: Any, seed: int) -> None:
+    # Spurious 429s are left out: the client then paces the token for a whole minute, longer than a test.
     item = create_item(sandbox, "posts", {"name": "Faulty", "slug": "faulty"})
     blob = put_object(gcs, "uploads/posts/faulty/hero.png", PNG)
     event = finalized_event(blob)
-    sandbox.configure(faults={"errorRate": 0.35, "rateLimitRate": 0.1, "dropAfterWriteRate": 0.25, "seed": 7})
+    sandbox.configure(faults={"errorRate": 0.3, "dropAfterWriteRate": 0.3, "seed": seed})
 
     statuses = []
-    for _attempt in range(25):  # the platform redelivers while the handler raises
+    for _attempt in range(30):  # the platform redelivers while the handler raises
         statuses.append(deliver(events, event).status_code)
         if statuses[-1] == 200:
             break
@@ -392,12 +394,11 @@ def test_webflow_faults_lose_nothing_and_duplicate_nothing(events: Any, gcs: Any
 
     assert statuses[-1] == 200
     recorded = ledger(gcs, "uploads/posts/faulty/hero.png")
-    uploaded = [a for a in assets(sandbox) if a.get("size")]
-    assert [a["id"] for a in uploaded] == [recorded["webflow-asset-id"]]
+    assert [a["id"] for a in assets(sandbox)] == [recorded["webflow-asset-id"]]
     assert get_item(sandbox, "posts", item["id"])["fieldData"]["hero"]["fileId"] == recorded["webflow-asset-id"]
-    assert "webflow-claim" not in recorded
-    assert deliver(events, event).status_code == 200 and len(uploaded) == len(
-        [a for a in assets(sandbox) if a.get("size")])
+    assert "webflow-claim" not in recorded and "webflow-error" not in recorded
+    assert deliver(events, event).status_code == 200
+    assert len(assets(sandbox)) == 1
 
 
 def test_a_crash_after_the_upload_reuses_the_asset(
