@@ -14,10 +14,18 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic.alias_generators import to_camel
 
-from shared.config import WebflowSettings, split_list
+from shared.config import ConfigError, WebflowSettings, split_list
 from shared.errors import WebflowError
 from shared.fields import (
     SLUG_MAX_LENGTH,
@@ -84,11 +92,15 @@ class CreateItemsSettings(WebflowSettings):
 
     @field_validator("field_map", "field_defaults", mode="before")
     @classmethod
-    def _json_table(cls, value: Any) -> Any:
+    def _json_table(cls, value: Any, info: ValidationInfo) -> Any:
         if isinstance(value, Mapping):
             value = json.dumps(value)
         if isinstance(value, str) and value.strip():
-            parse_field_table(value, "table")  # raises on malformed JSON; named by pydantic's loc
+            try:
+                parse_field_table(value, str(info.field_name).upper())
+            except ConfigError as exc:
+                # load_settings names the variable; keep only what is wrong with it.
+                raise ValueError(str(exc).split(": ", 1)[-1]) from None
         return value or None
 
     @field_validator("unmapped_fields", mode="before")

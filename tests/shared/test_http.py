@@ -22,6 +22,8 @@ from shared.errors import (
 )
 from shared.http import (
     AppError,
+    ClientRateLimiter,
+    client_address,
     cors_headers,
     error_response,
     field_path,
@@ -376,3 +378,46 @@ def test_http_function_decorator_wraps_handle() -> None:
     wrapped = http_function(methods=["PUT"])(ok)
     assert wrapped(make_request("PUT")).status_code == 201
     assert wrapped(make_request("POST")).status_code == 405
+
+
+# --- per-client rate limit -----------------------------------------------------------------
+
+
+class Clock:
+    """A hand-moved monotonic clock."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_rate_limiter_allows_the_limit_then_answers_429_with_retry_after() -> None:
+    clock = Clock()
+    limiter = ClientRateLimiter(2, clock=clock)
+    limiter.check("a")
+    clock.now += 10
+    limiter.check("a")
+    error = raised(limiter.check, "a")
+    assert (error.status, error.headers["Retry-After"]) == (429, "50")
+
+
+def test_rate_limiter_counts_clients_apart_and_forgets_after_a_minute() -> None:
+    clock = Clock()
+    limiter = ClientRateLimiter(1, clock=clock)
+    limiter.check("a")
+    limiter.check("b")
+    clock.now += 60
+    limiter.check("a")
+
+
+def test_rate_limiter_zero_disables_it() -> None:
+    limiter = ClientRateLimiter(0)
+    for _ in range(100):
+        limiter.check("a")
+
+
+def test_client_address_trusts_only_the_hop_the_front_end_added() -> None:
+    request = make_request(headers={"X-Forwarded-For": "6.6.6.6, 203.0.113.9"})
+    assert client_address(request) == "203.0.113.9"

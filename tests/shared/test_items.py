@@ -1,0 +1,253 @@
+"""Unit tests of shared/items.py: slug collisions, partial failures, request economy, settings."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from shared.config import ConfigError, load_settings
+from shared.errors import InternalServerError, RateLimitError, WebflowError
+from shared.fields import FieldMapper, FieldValidationError
+from shared.items import CreateItemsSettings, CreateOutcome, CreateResult, create_items
+from shared.models import Collection, ErrorInfo, Item, ItemList, ItemResult, NewItem, Pagination
+
+SCHEMA = Collection.model_validate(
+    {
+        "id": "posts",
+        "fields": [
+            {"id": "1", "slug": "name", "type": "PlainText", "isRequired": True},
+            {"id": "2", "slug": "slug", "type": "PlainText", "isRequired": True},
+            {"id": "3", "slug": "summary", "type": "PlainText"},
+        ],
+    }
+)
+
+
+class FakeWebflow:
+    """An in-memory collection behind the client methods create orchestration uses."""
+
+    def __init__(
+        self, existing: Sequence[dict[str, Any]] = (), fail_on_create: int | None = None
+    ) -> None:
+        self.items: dict[str, Item] = {}
+        self.calls: list[str] = []
+        self.fail_on_create = fail_on_create
+        self._next = 0
+        for field_data in existing:
+            self._store(NewItem(field_data=field_data))
+
+    def _store(self, new: NewItem) -> Item:
+        self._next += 1
+        item = Item(id=f"{self._next:024x}", field_data=dict(new.field_data), is_draft=new.is_draft)
+        self.items[str(new.slug)] = item
+        return item
+
+    def get_collection(self, collection_id: str) -> Collection:
+        self.calls.append("get_collection")
+        return SCHEMA
+
+    def create_items(
+        self, collection_id: str, items: Sequence[NewItem], *, live: bool = False
+    ) -> list[ItemResult]:
+        self.calls.append("create_items")
+        if (
+            self.fail_on_create is not None
+            and self.calls.count("create_items") == self.fail_on_create
+        ):
+            raise RateLimitError(429, "too_many_requests", "Too Many Requests", retry_after=42)
+        results = []
+        for index, item in enumerate(items):
+            if item.slug in self.items:
+                error = ErrorInfo(code="duplicate_slug", message="taken", status_code=400)
+                results.append(ItemResult(index=index, status="failed", error=error))
+            else:
+                results.append(ItemResult(index=index, status="created", item=self._store(item)))
+        return results
+
+    def find_item_by_slug(self, collection_id: str, slug: str, **_: Any) -> Item | None:
+        self.calls.append("find_item_by_slug")
+        return self.items.get(slug)
+
+    def list_items(
+        self, collection_id: str, *, offset: int = 0, limit: int = 100, **_: Any
+    ) -> ItemList:
+        self.calls.append("list_items")
+        everything = list(self.items.values())
+        page = everything[offset : offset + limit]
+        return ItemList(
+            items=page, pagination=Pagination(limit=limit, offset=offset, total=len(everything))
+        )
+
+
+def run(client: FakeWebflow, entries: list[dict[str, Any]], **kwargs: Any) -> CreateOutcome:
+    return create_items(
+        client,  # type: ignore[arg-type]
+        "posts",
+        [{"fieldData": data} for data in entries],
+        FieldMapper(),
+        default_draft=kwargs.pop("default_draft", False),
+        live=kwargs.pop("live", False),
+    )
+
+
+def statuses(outcome: CreateOutcome) -> list[tuple[str, str | None]]:
+    return [(result.status, result.slug) for result in outcome.results]
+
+
+def test_the_happy_path_makes_no_lookups() -> None:
+    client = FakeWebflow()
+    outcome = run(client, [{"name": f"Post {n}"} for n in range(250)])
+    assert outcome.status_code == 201
+    assert client.calls == ["get_collection"] + ["create_items"] * 3
+
+
+def test_is_draft_is_always_explicit() -> None:
+    client = FakeWebflow()
+    run(client, [{"name": "Draft"}], default_draft=True)
+    run(client, [{"name": "Live"}], default_draft=True, live=True)
+    assert client.items["draft"].is_draft is True
+    assert client.items["live"].is_draft is False
+
+
+def test_same_content_is_existing_and_different_content_is_numbered() -> None:
+    client = FakeWebflow(existing=[{"name": "Hello", "slug": "hello", "summary": "a"}])
+    outcome = run(client, [{"name": "Hello", "summary": "a"}, {"name": "Hello", "summary": "b"}])
+    assert statuses(outcome) == [("existing", "hello"), ("created", "hello-2")]
+    assert outcome.results[0].id == client.items["hello"].id
+    assert outcome.status_code == 201
+
+
+def test_numbering_skips_every_taken_slug() -> None:
+    client = FakeWebflow(
+        existing=[
+            {"name": "Hi", "slug": "hi", "summary": "1"},
+            {"name": "Hi", "slug": "hi-2", "summary": "2"},
+        ]
+    )
+    outcome = run(client, [{"name": "Hi", "summary": "3"}])
+    assert statuses(outcome) == [("created", "hi-3")]
+
+
+def test_all_existing_is_200() -> None:
+    client = FakeWebflow(existing=[{"name": "Hello", "slug": "hello"}])
+    assert run(client, [{"name": "Hello"}]).status_code == 200
+
+
+def test_many_collisions_list_the_collection_instead_of_one_lookup_each() -> None:
+    entries = [{"name": f"Post {n}"} for n in range(300)]
+    client = FakeWebflow(existing=[{**e, "slug": f"post-{n}"} for n, e in enumerate(entries)])
+    outcome = run(client, entries)
+    assert outcome.status_code == 200
+    assert client.calls.count("find_item_by_slug") == 0
+    assert client.calls.count("list_items") == 3
+
+
+def test_a_slug_taken_meanwhile_is_looked_up_again() -> None:
+    client = FakeWebflow(existing=[{"name": "Race", "slug": "race", "summary": "other"}])
+
+    original = client.create_items
+    raced = {"done": False}
+
+    def racing_create(
+        collection_id: str, items: Sequence[NewItem], *, live: bool = False
+    ) -> list[ItemResult]:
+        # Another instance creates "race-2" between our lookup and our create.
+        if not raced["done"] and any(item.slug == "race-2" for item in items):
+            raced["done"] = True
+            client._store(
+                NewItem(field_data={"name": "Race", "slug": "race-2", "summary": "third party"})
+            )
+        return original(collection_id, items, live=live)
+
+    client.create_items = racing_create  # type: ignore[method-assign]
+    outcome = run(client, [{"name": "Race", "summary": "mine"}])
+    assert statuses(outcome) == [("created", "race-3")]
+
+
+def test_a_failure_after_some_chunks_reports_every_item() -> None:
+    client = FakeWebflow(fail_on_create=2)
+    outcome = run(client, [{"name": f"Post {n}"} for n in range(150)])
+    assert outcome.status_code == 207
+    assert outcome.count("created") == 100 and outcome.count("failed") == 50
+    assert {r.error.code for r in outcome.results if r.error} == {"upstream_unavailable"}
+    assert outcome.headers == {"Retry-After": "42"}
+
+
+def test_a_failure_before_anything_was_written_raises() -> None:
+    client = FakeWebflow(fail_on_create=1)
+    with pytest.raises(WebflowError):
+        run(client, [{"name": "Post"}])
+
+
+def test_no_valid_item_raises_with_item_paths_before_sending() -> None:
+    client = FakeWebflow()
+    with pytest.raises(FieldValidationError) as info:
+        run(client, [{"summary": "a"}, {"summary": "b"}])
+    assert [d["field"] for d in info.value.details] == [
+        "items[0].fieldData.name",
+        "items[1].fieldData.name",
+    ]
+    assert client.calls == ["get_collection"]
+
+
+def test_a_single_invalid_item_names_its_fields_plainly() -> None:
+    with pytest.raises(FieldValidationError) as info:
+        run(FakeWebflow(), [{"summary": "a"}])
+    assert info.value.details == [{"field": "name", "message": "is required"}]
+
+
+def test_a_webflow_refusal_of_every_item_is_422() -> None:
+    error = ErrorInfo(
+        code="validation_error", message="bad", details=[{"param": "summary", "description": "no"}]
+    )
+    outcome = CreateOutcome([CreateResult(0, "failed", error=error)])
+    assert outcome.status_code == 422
+    assert outcome.to_json()["code"] == "not_created"
+
+
+def test_an_outage_for_every_item_is_503() -> None:
+    error = ErrorInfo(code="upstream_unavailable", message="later")
+    assert CreateOutcome([CreateResult(0, "failed", error=error)]).status_code == 503
+
+
+def test_a_whole_outage_on_the_schema_fetch_raises() -> None:
+    class Down(FakeWebflow):
+        def get_collection(self, collection_id: str) -> Collection:
+            raise InternalServerError(503, None, "down")
+
+    with pytest.raises(InternalServerError):
+        run(Down(), [{"name": "x"}])
+
+
+# --- settings ------------------------------------------------------------------------------
+
+
+def test_settings_parse_lists_and_secrets() -> None:
+    settings = load_settings(
+        CreateItemsSettings,
+        webflow_api_token="t" * 10,
+        create_items_api_keys="k1-aaaa, k2-bbbb",
+        allowed_origins="https://a.example, https://b.example",
+        form_names="Contact,Support",
+    )
+    assert [key.get_secret_value() for key in settings.api_keys] == ["k1-aaaa", "k2-bbbb"]
+    assert settings.origins == ["https://a.example", "https://b.example"]
+    assert settings.form_name_filter == ["Contact", "Support"]
+    assert "k1-aaaa" not in repr(settings)
+
+
+def test_a_malformed_field_map_names_the_variable() -> None:
+    with pytest.raises(ConfigError, match="FIELD_MAP: must be a JSON object"):
+        load_settings(CreateItemsSettings, webflow_api_token="t" * 10, field_map="{nope")
+
+
+def test_an_unknown_unmapped_policy_names_the_variable() -> None:
+    with pytest.raises(ConfigError, match="UNMAPPED_FIELDS"):
+        load_settings(CreateItemsSettings, webflow_api_token="t" * 10, unmapped_fields="ignore")
+
+
+def test_max_items_per_call_cannot_exceed_10000() -> None:
+    with pytest.raises(ConfigError, match="MAX_ITEMS_PER_CALL"):
+        load_settings(CreateItemsSettings, webflow_api_token="t" * 10, max_items_per_call=10_001)
