@@ -210,3 +210,43 @@ def test_full_window_with_retry_after_frees_when_the_server_says() -> None:
     second = _send(limiter, fake)
 
     assert second == pytest.approx(1005.0)
+
+
+def test_threads_sharing_a_limiter_stay_under_the_limit() -> None:
+    import time
+
+    limiter = SlidingWindowLimiter(4, window=0.4)
+    sent: list[float] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        for _ in range(4):
+            slot = limiter.acquire()
+            with lock:
+                sent.append(time.monotonic())
+            time.sleep(0.01)  # the request
+            limiter.complete(slot)
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    sent.sort()
+    assert len(sent) == 12
+    assert _max_in_any_window(sent, 0.4) <= 4
+    assert sent[-1] - sent[0] >= 0.8  # twelve requests at four per 0.4 s need two more windows
+
+
+def test_clients_of_the_same_token_share_one_limiter() -> None:
+    from shared.webflow import WebflowClient
+
+    reset_limiters()
+    first = WebflowClient("shared-token-123456", base_url="http://a.test/v2")
+    second = WebflowClient("shared-token-123456", base_url="http://b.test/v2")
+    other = WebflowClient("another-token-123456", base_url="http://a.test/v2")
+
+    assert first.limiter is second.limiter
+    assert first.limiter is not other.limiter
+    reset_limiters()
