@@ -6,7 +6,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 CHECKOV_VENV ?= .venv-checkov
 PYTEST_ARGS ?=
 
-.PHONY: install run demo test test-fast sandbox bench soak package deploy browser checkov clean
+.PHONY: install run demo test test-fast sandbox bench soak package deploy system-tools checkov clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,12 +16,16 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-# Debian's Chromium for the browser test (test tools may not download their own browser).
-browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "installing Debian's chromium for the browser test"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-	  || echo "chromium could not be installed: the browser test will say so"; }
+# Debian's Chromium for the browser test (test tools may not download their own browser)
+# and shellcheck for the deploy script's lint test.
+SYSTEM_TOOLS := chromium shellcheck
+system-tools:
+	@missing=""; for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	  || echo "could not install$$missing: the tests that need them will say so"; \
+	fi
 
 # checkov lives in its own virtual environment: its pins clash with ours.
 $(CHECKOV_VENV)/.installed:
@@ -40,7 +44,7 @@ demo: install
 sandbox: install
 	$(VENV)/bin/webflow-sandbox --host 127.0.0.1 --port 8700
 
-test: install browser checkov
+test: install system-tools checkov
 	CHECKOV_BIN=$(abspath $(CHECKOV_VENV))/bin/checkov $(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
 test-fast: install
