@@ -9,6 +9,7 @@ import io
 import json
 import math
 import os
+import re
 import threading
 import time
 import uuid
@@ -68,6 +69,8 @@ MAX_RETRY_AFTER_SECONDS = 3600
 DEFAULT_CORS_HEADERS = ("Content-Type", "Accept", "Authorization", "X-Requested-With")
 CORS_MAX_AGE_SECONDS = 600
 _BODY_CACHE_KEY = "webflow_functions.body"
+# "items[3].fieldData.email" -> "email": the item is known from the result's index.
+_WEBFLOW_PARAM_PREFIX = re.compile(r"^(?:items\[\d+\]\.)?(?:fieldData[./])?")
 
 
 class AppError(Exception):
@@ -264,7 +267,7 @@ def webflow_details(
             translated.append({"field": "", "message": str(detail)})
             continue
         param = str(detail.get("param") or detail.get("field") or "")
-        param = param.removeprefix("fieldData.").removeprefix("fieldData/")
+        param = _WEBFLOW_PARAM_PREFIX.sub("", param)
         message = str(
             detail.get("description") or detail.get("message") or detail.get("msg") or "is invalid"
         )

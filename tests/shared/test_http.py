@@ -283,6 +283,11 @@ def test_webflow_details_can_be_renamed_to_caller_fields() -> None:
     assert details == [{"field": "email", "message": "bad"}]
 
 
+def test_webflow_details_lose_the_item_prefix() -> None:
+    details = webflow_details([{"param": "items[3].fieldData.email", "description": "bad"}])
+    assert details == [{"field": "email", "message": "bad"}]
+
+
 def test_webflow_bad_request_is_400() -> None:
     assert to_app_error(BadRequestError(400, "bad_request", "Bad")).status == 400
 

@@ -59,7 +59,16 @@ class FakeWebflow:
             raise RateLimitError(429, "too_many_requests", "Too Many Requests", retry_after=42)
         results = []
         for index, item in enumerate(items):
-            if item.slug in self.items:
+            if item.field_data.get("summary") == "refused by webflow":
+                detail = {
+                    "param": f"items[{index}].fieldData.summary",
+                    "description": "Not allowed",
+                }
+                error = ErrorInfo(
+                    code="validation_error", message="Validation Error", details=[detail]
+                )
+                results.append(ItemResult(index=index, status="failed", error=error))
+            elif item.slug in self.items:
                 error = ErrorInfo(code="duplicate_slug", message="taken", status_code=400)
                 results.append(ItemResult(index=index, status="failed", error=error))
             else:
@@ -86,7 +95,7 @@ def run(client: FakeWebflow, entries: list[dict[str, Any]], **kwargs: Any) -> Cr
         client,  # type: ignore[arg-type]
         "posts",
         [{"fieldData": data} for data in entries],
-        FieldMapper(),
+        kwargs.pop("mapper", FieldMapper()),
         default_draft=kwargs.pop("default_draft", False),
         live=kwargs.pop("live", False),
     )
@@ -196,6 +205,16 @@ def test_a_single_invalid_item_names_its_fields_plainly() -> None:
     with pytest.raises(FieldValidationError) as info:
         run(FakeWebflow(), [{"summary": "a"}])
     assert info.value.details == [{"field": "name", "message": "is required"}]
+
+
+def test_webflow_refusals_are_reported_in_the_callers_field_names() -> None:
+    mapper = FieldMapper(field_map={"*": {"Blurb": "summary"}})
+    outcome = run(
+        FakeWebflow(), [{"name": "A"}, {"name": "B", "Blurb": "refused by webflow"}], mapper=mapper
+    )
+    assert outcome.status_code == 207
+    error = outcome.results[1].error
+    assert error is not None and error.details == [{"field": "Blurb", "message": "Not allowed"}]
 
 
 def test_a_webflow_refusal_of_every_item_is_422() -> None:
