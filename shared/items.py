@@ -444,7 +444,8 @@ class _Sender:
                     self.collection_id, [entry.item for entry in chunk], live=self.live
                 )
             except WebflowError as exc:
-                self._stop(exc, [entry for rest in chunks[position:] for entry in rest])
+                # Items that collided earlier in this round were not created either.
+                self._stop(exc, collided + [entry for rest in chunks[position:] for entry in rest])
                 return []
             for entry, outcome in zip(chunk, outcomes, strict=True):
                 if outcome.status == "created" and outcome.item is not None:
@@ -508,10 +509,8 @@ def send_items(
     batch: list[Prepared] = []
     for entry in prepared:
         key = (entry.base_slug, _content_key(entry.item))
-        if key in leaders:
-            followers.setdefault(leaders[key], []).append(
-                entry.index
-            )  # the same item twice in one call
+        if key in leaders:  # the same item twice in one call: created once
+            followers.setdefault(leaders[key], []).append(entry.index)
             continue
         leaders[key] = entry.index
         if entry.slug in sender.claimed:

@@ -184,6 +184,19 @@ def test_a_failure_after_some_chunks_reports_every_item() -> None:
     assert outcome.headers == {"Retry-After": "42"}
 
 
+def test_a_collision_pending_when_webflow_fails_is_reported_too() -> None:
+    client = FakeWebflow(
+        existing=[{"name": "Post 0", "slug": "post-0", "summary": "other"}], fail_on_create=2
+    )
+    outcome = run(client, [{"name": f"Post {n}"} for n in range(150)])
+    assert len(outcome.results) == 150
+    assert outcome.results[0].status == "failed"
+    assert (
+        outcome.results[0].error is not None
+        and outcome.results[0].error.code == "upstream_unavailable"
+    )
+
+
 def test_a_failure_before_anything_was_written_raises() -> None:
     client = FakeWebflow(fail_on_create=1)
     with pytest.raises(WebflowError):
