@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from pydantic import SecretStr, ValidationError, field_validator
@@ -108,7 +109,7 @@ _TYPE_MESSAGES = {
 }
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: Mapping[str, Any]) -> str:
     """Render one pydantic error as 'VARIABLE: message' (or 'VARIABLE is required')."""
     loc = error.get("loc") or ()
     name = str(loc[0]).upper() if loc else "CONFIGURATION"

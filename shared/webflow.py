@@ -31,7 +31,7 @@ import time
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO, Literal, TypeVar
 
 import httpx
 
@@ -728,7 +728,7 @@ class WebflowClient:
         """Map a 2xx create answer back to the batch's items."""
         body = response.json()
         raw = body.get("items") if isinstance(body, dict) and "items" in body else [body]
-        created = [Item.model_validate(doc) for doc in raw if isinstance(doc, dict)]
+        created = [Item.model_validate(doc) for doc in raw or [] if isinstance(doc, dict)]
         if route.bulk_locale_ids is None and len(created) == len(batch):
             for p, item in zip(batch, created):
                 self._created(state, p, item)
@@ -744,15 +744,15 @@ class WebflowClient:
                 by_slug[item.slug] = item
         stride = max(len(created) // len(batch), 1) if batch else 1
         for position, p in enumerate(batch):
-            item = by_slug.get(p.item.slug or "")
-            if item is None and position * stride < len(created):
-                item = created[position * stride]
-            if item is None:
+            match = by_slug.get(p.item.slug or "")
+            if match is None and position * stride < len(created):
+                match = created[position * stride]
+            if match is None:
                 self._failed(
                     state, p, ErrorInfo(code="missing_in_response", message="Item not in the answer")
                 )
             else:
-                self._created(state, p, item)
+                self._created(state, p, match)
 
     def _split_bad_request(
         self,
@@ -866,9 +866,9 @@ class WebflowClient:
                     break
         missing = sorted(required - set(found)) if len(wanted) > 2 else sorted(wanted)
         for slug in missing:
-            item = self.find_item_by_slug(collection_id, slug, cms_locale_id=locale)
-            if item is not None:
-                found[slug] = item
+            lookup = self.find_item_by_slug(collection_id, slug, cms_locale_id=locale)
+            if lookup is not None:
+                found[slug] = lookup
         return found
 
     def _settle_unknown(
@@ -1166,7 +1166,7 @@ def _attribute_update_error(
     results: list[ItemResult | None],
 ) -> list[list[tuple[int, ItemUpdate]]]:
     """Attribute a 400/404 of an update batch to its items; return batches still to send."""
-    status = "not_found" if isinstance(exc, NotFoundError) else "failed"
+    status: Literal["not_found", "failed"] = "not_found" if isinstance(exc, NotFoundError) else "failed"
     flagged: dict[int, list[dict[str, Any]]] = {}
     for detail in exc.details:
         position = _detail_index(detail)
