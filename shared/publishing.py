@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import contextvars
 import json
 import threading
 import time
@@ -30,6 +32,7 @@ from shared.errors import (
     RateLimitError,
     WebflowAPIError,
     WebflowConnectionError,
+    WebflowError,
 )
 from shared.http import AppError
 from shared.log import get_logger
@@ -44,15 +47,19 @@ __all__ = [
     "PUBLISH_CHUNK_SIZE",
     "PendingItem",
     "PublishReport",
+    "Publisher",
     "PublishRequest",
     "PublishSettings",
     "SitePublishGate",
     "find_pending_items",
     "has_unpublished_changes",
+    "iter_pending_items",
     "oidc_invoker",
     "publish",
     "publish_client",
     "publish_entries",
+    "publish_pending",
+    "run_deadline",
 ]
 
 PUBLISH_CHUNK_SIZE = 100
@@ -75,20 +82,14 @@ class PublishSettings(WebflowSettings):
     publish_allowed_invokers: str = ""
     publish_custom_domains: str = ""
     publish_to_webflow_subdomain: bool = True
-    publish_max_retry_seconds: float = 5.0
+    publish_max_retry_seconds: float = Field(default=5.0, ge=0)
+    publish_max_run_seconds: float = Field(default=240.0, gt=0)
 
     @field_validator("publish_collection_ids")
     @classmethod
     def _collections_known(cls, value: str, info: ValidationInfo) -> str:
         if not split_list(value) and not info.data.get("webflow_collection_id"):
             raise ValueError("is required when WEBFLOW_COLLECTION_ID is not set")
-        return value
-
-    @field_validator("publish_max_retry_seconds")
-    @classmethod
-    def _non_negative_budget(cls, value: float) -> float:
-        if value < 0:
-            raise ValueError("must be a non-negative number")
         return value
 
     @property
@@ -179,25 +180,21 @@ class PublishReport:
     site: dict[str, Any] | None = None
     stopped: dict[str, Any] | None = None
 
-    def stop(self, error: Exception, remaining: int, *, phase: Literal["scan", "publish"]) -> None:
-        """Record that the run stopped on a transient failure, leaving ``remaining`` items.
-
-        A run stopped while scanning only knows the pending items found so far.
-        """
-        self.remaining = remaining
+    def stop(self, error: Exception, *, phase: Literal["scan", "publish"]) -> None:
+        """Record that the run stopped on a transient failure while scanning or publishing."""
         retry_after = getattr(error, "retry_after", None)
         reason = "rate_limited" if isinstance(error, RateLimitError) else "upstream_unavailable"
         self.stopped = {"reason": reason, "phase": phase, "retryAfter": retry_after}
         logger.warning(
-            "publish run stopped",
-            extra={"reason": reason, "phase": phase, "remaining": remaining, "error": str(error)},
+            "publish run stopped", extra={"reason": reason, "phase": phase, "error": str(error)}
         )
 
     def to_json(self) -> dict[str, Any]:
-        """The answer body of publish-live."""
+        """The answer body of publish-live; an item published locale by locale is listed once."""
+        failed = {(failure["id"], failure["error"]): failure for failure in self.failed}
         body: dict[str, Any] = {
-            "published": self.published,
-            "failed": self.failed,
+            "published": list(dict.fromkeys(self.published)),
+            "failed": list(failed.values()),
             "remaining": self.remaining,
             "dryRun": self.dry_run,
         }
@@ -240,58 +237,73 @@ def site_cms_locale_ids(client: WebflowClient, site_id: str | None) -> list[str]
     return ids if len(ids) > 1 else []
 
 
-def _variants(
+def _pages(
+    client: WebflowClient, collection_id: str, cms_locale_id: str | None
+) -> Iterator[list[Item]]:
+    """Every page of a (staged) item listing."""
+    offset = 0
+    while True:
+        page = client.list_items(collection_id, offset=offset, cms_locale_id=cms_locale_id)
+        if page.items:
+            yield page.items
+        offset += len(page.items)
+        if not page.items or offset >= page.pagination.total:
+            return
+
+
+def _variant_pages(
     client: WebflowClient, collection_id: str, cms_locale_ids: Sequence[str]
-) -> Iterator[Item]:
-    """Every locale variant of every item, in one listing across all locales where the server can.
+) -> Iterator[list[Item]]:
+    """Pages of every locale variant of every item, all locales in one listing where the server can.
 
     Webflow takes a comma-separated cmsLocaleId list, so n items in k locales cost about n*k/100
-    pages; a server that refuses the list (400 on cmsLocaleId, answered before any item) is listed
+    pages; a server that refuses the list (400 on cmsLocaleId, answered before any page) is listed
     one locale at a time instead.
     """
     if len(cms_locale_ids) < 2:
-        yield from client.iter_items(collection_id)
+        yield from _pages(client, collection_id, None)
         return
     try:
-        yield from client.iter_items(collection_id, cms_locale_id=",".join(cms_locale_ids))
+        yield from _pages(client, collection_id, ",".join(cms_locale_ids))
         return
     except BadRequestError as exc:
         if not any(detail.get("param") == "cmsLocaleId" for detail in exc.details):
             raise
     logger.info("listing one locale at a time", extra={"collectionId": collection_id})
     for cms_locale_id in cms_locale_ids:
-        yield from client.iter_items(collection_id, cms_locale_id=cms_locale_id)
+        yield from _pages(client, collection_id, cms_locale_id)
+
+
+def iter_pending_items(
+    client: WebflowClient, collection_id: str, cms_locale_ids: Sequence[str] = ()
+) -> Iterator[list[PendingItem]]:
+    """Page by page, a collection's items with unpublished changes.
+
+    Within a page each item appears once, with the locales whose variant is pending (none when the
+    site is not localized); an item whose variants straddle two pages appears in both.
+    """
+    for page in _variant_pages(client, collection_id, cms_locale_ids):
+        variants: dict[str, list[str]] = {}
+        for item in page:
+            if not has_unpublished_changes(item):
+                continue
+            locales = variants.setdefault(item.id, [])
+            if cms_locale_ids and item.cms_locale_id and item.cms_locale_id not in locales:
+                locales.append(item.cms_locale_id)
+        yield [
+            PendingItem(collection_id, item_id, tuple(locales))
+            for item_id, locales in variants.items()
+        ]
 
 
 def find_pending_items(
     client: WebflowClient, collection_id: str, cms_locale_ids: Sequence[str] = ()
 ) -> list[PendingItem]:
-    """Page through a collection and return its items with unpublished changes.
-
-    Each item appears once, with the locales whose variant has unpublished changes (none when the
-    site is not localized).
-    """
-    variants: dict[str, list[str]] = {}
-    for item in _variants(client, collection_id, cms_locale_ids):
-        if not has_unpublished_changes(item):
-            continue
-        locales = variants.setdefault(item.id, [])
-        if cms_locale_ids and item.cms_locale_id and item.cms_locale_id not in locales:
-            locales.append(item.cms_locale_id)
+    """Every item of a collection with unpublished changes (see ``iter_pending_items``)."""
     return [
-        PendingItem(collection_id, item_id, tuple(locales)) for item_id, locales in variants.items()
-    ]
-
-
-def _batches(entries: Sequence[PendingItem]) -> list[list[PendingItem]]:
-    """Entries grouped by collection and locale set, in requests of at most 100 items."""
-    groups: dict[tuple[str, tuple[str, ...]], list[PendingItem]] = {}
-    for entry in entries:
-        groups.setdefault((entry.collection_id, entry.cms_locale_ids), []).append(entry)
-    return [
-        group[start : start + PUBLISH_CHUNK_SIZE]
-        for group in groups.values()
-        for start in range(0, len(group), PUBLISH_CHUNK_SIZE)
+        entry
+        for page in iter_pending_items(client, collection_id, cms_locale_ids)
+        for entry in page
     ]
 
 
@@ -304,34 +316,86 @@ def _error_for(item_id: str, errors: Iterable[Any]) -> str:
     return "not published"
 
 
-def publish_entries(
-    client: WebflowClient, entries: Sequence[PendingItem], report: PublishReport
-) -> None:
-    """Publish entries, one request per 100 items sharing a collection and locales, into the report.
+class Publisher:
+    """Publishes items in requests of 100 sharing a collection and locales, as batches fill up.
 
-    A rate limit or an outage stops the run and counts what was not attempted as remaining.
+    Full batches go out while the scan goes on, so a run that has to stop early has still made
+    progress; a rate limit or an outage stops the publishing and leaves the rest counted as
+    remaining. In a dry run nothing is sent.
     """
-    batches = _batches(entries)
-    for position, batch in enumerate(batches):
+
+    def __init__(self, client: WebflowClient, report: PublishReport) -> None:
+        self._client = client
+        self._report = report
+        self._groups: dict[tuple[str, tuple[str, ...]], list[PendingItem]] = {}
+        self._held: list[PendingItem] = []
+
+    @property
+    def stopped(self) -> bool:
+        """True once a transient failure stopped the run."""
+        return self._report.stopped is not None
+
+    def add(self, entries: Iterable[PendingItem]) -> None:
+        """Queue entries; each batch that reaches 100 is published at once."""
+        for entry in entries:
+            group = self._groups.setdefault((entry.collection_id, entry.cms_locale_ids), [])
+            group.append(entry)
+            if len(group) == PUBLISH_CHUNK_SIZE:
+                self._groups[(entry.collection_id, entry.cms_locale_ids)] = []
+                self._send(group)
+
+    def finish(self) -> None:
+        """Publish what is still queued (or, in a dry run, report it) and count what is left.
+
+        After a stop nothing more is sent: what was found and not published is the remainder
+        (a run stopped early may not have seen every pending item).
+        """
+        for group in self._groups.values():
+            if group:
+                self._send(group)
+        self._groups.clear()
+        self._report.remaining = len(self._held)
+        if self._report.dry_run:
+            self._report.pending = list(self._held)
+
+    def stop(self, error: WebflowError, *, phase: Literal["scan", "publish"]) -> None:
+        """Stop on a transient failure: nothing more is sent in this run."""
+        self._report.stop(error, phase=phase)
+
+    def _send(self, batch: list[PendingItem]) -> None:
+        if self._report.dry_run or self.stopped:
+            self._held.extend(batch)
+            return
         collection_id, locales = batch[0].collection_id, list(batch[0].cms_locale_ids)
+        ids = [entry.id for entry in batch]
         try:
-            result = client.publish_items(
-                collection_id, [entry.id for entry in batch], cms_locale_ids=locales or None
-            )
+            result = self._client.publish_items(collection_id, ids, cms_locale_ids=locales or None)
         except _TRANSIENT as exc:
-            report.stop(exc, sum(len(rest) for rest in batches[position:]), phase="publish")
+            self._held.extend(batch)
+            self.stop(exc, phase="publish")
             return
         except WebflowAPIError as exc:
             if exc.status_code not in (400, 404, 409):
                 raise
-            report.failed.extend({"id": entry.id, "error": exc.message} for entry in batch)
-            continue
+            self._report.failed.extend({"id": item_id, "error": exc.message} for item_id in ids)
+            return
         published = set(result.published_item_ids)
-        for entry in batch:
-            if entry.id in published:
-                report.published.append(entry.id)
+        for item_id in ids:
+            if item_id in published:
+                self._report.published.append(item_id)
             else:
-                report.failed.append({"id": entry.id, "error": _error_for(entry.id, result.errors)})
+                self._report.failed.append(
+                    {"id": item_id, "error": _error_for(item_id, result.errors)}
+                )
+
+
+def publish_entries(
+    client: WebflowClient, entries: Sequence[PendingItem], report: PublishReport
+) -> None:
+    """Publish the entries (100 per request sharing collection and locales) into the report."""
+    publisher = Publisher(client, report)
+    publisher.add(entries)
+    publisher.finish()
 
 
 class SitePublishGate:
@@ -390,7 +454,8 @@ def publish_site(
             publish_to_webflow_subdomain=settings.publish_to_webflow_subdomain,
         )
     except _TRANSIENT as exc:
-        report.stop(exc, 1, phase="publish")
+        report.stop(exc, phase="publish")
+        report.remaining = 1
         return
     gate.record(site_id)
     report.site["published"] = True
@@ -404,32 +469,48 @@ def publish(
 ) -> PublishReport:
     """Carry out one publish-live request and report per item (the gate spaces site publishes)."""
     report = PublishReport(dry_run=request.dry_run)
-    if request.mode == "site":
-        publish_site(client, settings, report, site_gate)
-        return report
-    entries: list[PendingItem] = []
-    if request.mode == "items":
-        entries = _requested_entries(request, settings)
-    else:
-        collection_ids = (
-            [request.collection_id] if request.collection_id else settings.collection_ids
-        )
-        try:
-            locale_ids = site_cms_locale_ids(client, settings.webflow_site_id)
-            for collection_id in collection_ids:
-                entries.extend(find_pending_items(client, collection_id, locale_ids))
-        except _TRANSIENT as exc:
-            report.stop(exc, len(entries), phase="scan")
-            return report
+    with run_deadline(settings.publish_max_run_seconds):
+        if request.mode == "site":
+            publish_site(client, settings, report, site_gate)
+        elif request.mode == "items":
+            publish_entries(client, _requested_entries(request, settings), report)
+        else:
+            collection_ids = (
+                [request.collection_id] if request.collection_id else settings.collection_ids
+            )
+            publish_pending(client, collection_ids, settings.webflow_site_id, report)
     logger.info(
-        "publishing", extra={"mode": request.mode, "items": len(entries), "dryRun": request.dry_run}
+        "publish run done",
+        extra={
+            "mode": request.mode,
+            "dryRun": request.dry_run,
+            "published": len(report.published),
+            "failed": len(report.failed),
+            "remaining": report.remaining,
+        },
     )
-    if request.dry_run:
-        report.pending = entries
-        report.remaining = len(entries)
-        return report
-    publish_entries(client, entries, report)
     return report
+
+
+def publish_pending(
+    client: WebflowClient, collection_ids: Sequence[str], site_id: str | None, report: PublishReport
+) -> None:
+    """Scan the collections (every locale of the site) and publish what has unpublished changes."""
+    publisher = Publisher(client, report)
+    try:
+        locale_ids = site_cms_locale_ids(client, site_id)
+        pages = (
+            page
+            for collection_id in collection_ids
+            for page in iter_pending_items(client, collection_id, locale_ids)
+        )
+        for page in pages:
+            publisher.add(page)
+            if publisher.stopped:
+                break
+    except _TRANSIENT as exc:
+        publisher.stop(exc, phase="scan")
+    publisher.finish()
 
 
 def _requested_entries(request: PublishRequest, settings: PublishSettings) -> list[PendingItem]:
@@ -451,14 +532,13 @@ def _requested_entries(request: PublishRequest, settings: PublishSettings) -> li
 
 
 def publish_client(settings: PublishSettings) -> WebflowClient:
-    """A client that gives up quickly: a rate-limited run stops and leaves work for the next one.
+    """A client that gives up rather than insists: a rate-limited run stops, the next one goes on.
 
-    Retries are few and bounded by PUBLISH_MAX_RETRY_SECONDS, and so is the wait for a pacing slot:
-    a run that would have to wait longer than that gets a RateLimitError instead of sleeping.
+    Retries are few and bounded by PUBLISH_MAX_RETRY_SECONDS, so a 429 whose Retry-After is longer
+    ends the run; pacing waits for a slot only while the run's deadline allows.
     """
     from shared.webflow import WebflowClient
 
-    max_wait = settings.publish_max_retry_seconds
     return WebflowClient(
         settings.webflow_api_token.get_secret_value(),
         base_url=settings.webflow_api_base_url,
@@ -466,28 +546,38 @@ def publish_client(settings: PublishSettings) -> WebflowClient:
         timeout=settings.webflow_timeout_seconds,
         connect_timeout=settings.webflow_connect_timeout_seconds,
         max_retries=PUBLISH_MAX_RETRIES,
-        max_retry_seconds=max_wait,
+        max_retry_seconds=settings.publish_max_retry_seconds,
         schema_cache_ttl=settings.schema_cache_ttl_seconds,
-        limiter=SlidingWindowLimiter(
-            settings.webflow_rate_limit_per_minute, sleep=_bounded_wait(max_wait)
-        ),
+        limiter=SlidingWindowLimiter(settings.webflow_rate_limit_per_minute, sleep=_pace),
     )
 
 
-def _bounded_wait(max_wait: float) -> Callable[[float], None]:
-    """A pacing sleep that waits up to ``max_wait`` seconds and otherwise gives up with a 429."""
+_run_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "publish_run_deadline", default=None
+)
 
-    def wait(seconds: float) -> None:
-        if seconds > max_wait:
-            raise RateLimitError(
-                429,
-                "too_many_requests",
-                f"No request slot within {max_wait:g}s: the token's rate limit is used up",
-                retry_after=seconds,
-            )
-        time.sleep(seconds)
 
-    return wait
+@contextlib.contextmanager
+def run_deadline(seconds: float) -> Iterator[None]:
+    """Within this block, pacing waits that would end after ``seconds`` from now are refused."""
+    token = _run_deadline.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _run_deadline.reset(token)
+
+
+def _pace(seconds: float) -> None:
+    """Pacing sleep of the publish client: wait for a slot unless that passes the run's deadline."""
+    deadline = _run_deadline.get()
+    if deadline is not None and time.monotonic() + seconds > deadline:
+        raise RateLimitError(
+            429,
+            "too_many_requests",
+            "No request slot before the run's deadline: the token's rate limit is used up",
+            retry_after=seconds,
+        )
+    time.sleep(seconds)
 
 
 def oidc_invoker(authorization: str | None, allowed_invokers: frozenset[str]) -> str | None:

@@ -252,6 +252,7 @@ def test_rate_limit_reached_mid_run_stops_cleanly_and_reports_what_is_left(
     with sandbox.api() as api:
         items = create_items(api, posts, post_fields("post", 250))
     sandbox.configure(rateLimitPerMinute=2)
+    os.environ["PUBLISH_MAX_RUN_SECONDS"] = "3"
     counter = RequestCounter(sandbox)
     # Act
     status, body = _publish(app, {"itemIds": [item["id"] for item in items]})
@@ -289,6 +290,7 @@ def test_rate_limit_during_the_scan_stops_before_publishing(
     with sandbox.api() as api:
         create_items(api, posts, post_fields("post", 5))
     sandbox.configure(rateLimitPerMinute=1)
+    os.environ["PUBLISH_MAX_RUN_SECONDS"] = "3"
     counter = RequestCounter(sandbox)
     # Act
     status, body = _publish(app)
@@ -297,6 +299,26 @@ def test_rate_limit_during_the_scan_stops_before_publishing(
     assert body["stopped"]["reason"] == "rate_limited"
     assert body["stopped"]["phase"] == "scan"
     assert counter.routes("POST", "/items/publish") == 0
+
+
+def test_a_run_stopped_by_the_rate_limit_keeps_its_progress_and_the_next_run_finishes(
+    app: FlaskClient, sandbox: Sandbox, posts: str
+) -> None:
+    # Arrange: 250 pending items; five requests a minute cannot list and publish them all
+    with sandbox.api() as api:
+        items = create_items(api, posts, post_fields("post", 250))
+    sandbox.configure(rateLimitPerMinute=5)
+    os.environ["PUBLISH_MAX_RUN_SECONDS"] = "3"
+    # Act: one run under the limit, then the next run (a new instance) once the limit is lifted
+    _, first = _publish(app)
+    sandbox.configure(rateLimitPerMinute=0)
+    next_instance = functions_framework.create_app("publish_live", str(SOURCE), "http")
+    second = next_instance.test_client().post("/", headers=AUTH).get_json()
+    # Assert: full batches went out during the scan; together the runs published everything once
+    assert first["stopped"]["reason"] == "rate_limited"
+    assert len(first["published"]) in (100, 200)
+    assert "stopped" not in second
+    assert sorted(first["published"] + second["published"]) == sorted(item["id"] for item in items)
 
 
 # --- site -----------------------------------------------------------------------------------------
