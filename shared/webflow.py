@@ -1091,7 +1091,23 @@ class WebflowClient:
         body: dict[str, Any] = {"triggerType": trigger_type, "url": url}
         if filter:
             body["filter"] = dict(filter)
-        answer: dict[str, Any] = self._request("POST", f"sites/{site_id}/webhooks", json=body).json()
+        budget = self._budget()
+        while True:
+            try:
+                response = self._request(
+                    "POST", f"sites/{site_id}/webhooks", json=body, idempotent=False, budget=budget
+                )
+                break
+            except _AmbiguousWrite as exc:
+                # A second webhook would deliver every event twice: look before sending again.
+                for hook in self.list_webhooks(site_id):
+                    if hook.get("triggerType") == trigger_type and hook.get("url") == url:
+                        return hook
+                delay = budget.next_delay()
+                if delay is None:
+                    raise exc.cause from exc
+                self._sleep(delay)
+        answer: dict[str, Any] = response.json()
         if isinstance(answer.get("secretKey"), str):
             add_secret(answer["secretKey"])
         return answer

@@ -630,3 +630,21 @@ def test_pacing_wait_beyond_the_budget_raises_rate_limit_without_sending(fake: F
 
     assert info.value.retry_after == 60
     assert len(fake.requests) == 2
+
+
+def test_webhook_create_with_unknown_outcome_is_looked_up_not_duplicated() -> None:
+    hooks: list[dict] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            body = json.loads(request.content)
+            hooks.append({"id": f"h{len(hooks)}", "secretKey": "webhook-secret-1", **body})
+            raise httpx.ReadError("connection reset", request=request)
+        return httpx.Response(200, json={"webhooks": hooks})
+
+    client, _ = make_client(httpx.MockTransport(handler))
+
+    hook = client.create_webhook("site", "form_submission", "https://example.test/hook")
+
+    assert len(hooks) == 1
+    assert hook["id"] == "h0"
