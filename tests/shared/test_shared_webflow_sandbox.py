@@ -223,3 +223,27 @@ def test_spurious_429s_are_waited_out_with_retry_after(sandbox, client: WebflowC
     assert Counter(r.status for r in results) == {"created": 300}
     assert sorted(slugs) == sorted(f"spurious-{n}" for n in range(300))
     assert site.id == sandbox.site_id
+
+
+def test_bulk_create_under_faults_makes_each_item_once_per_locale(sandbox, client: WebflowClient) -> None:  # type: ignore[no-untyped-def]
+    collection_id = sandbox.collections["posts"]
+    locales = [sandbox.locales["primary"]["cmsLocaleId"]] + [
+        loc["cmsLocaleId"] for loc in sandbox.locales["secondary"]
+    ]
+    sandbox.configure(faults={"errorRate": 0.3, "dropAfterWriteRate": 0.25, "seed": 1})
+    items = [
+        NewItem(field_data={"name": f"Bulk {n}", "slug": f"bulk-{n}"}, cms_locale_ids=locales) for n in range(150)
+    ]
+
+    results = client.create_items(collection_id, items)
+
+    sandbox.configure(faults={})
+    assert sandbox.stats()["byStatus"].get("400", 0) > 0  # a cut-off write was recognised
+    assert Counter(r.status for r in results) == {"created": 150}
+    for locale in locales:
+        slugs = [
+            item.slug
+            for item in client.iter_items(collection_id, cms_locale_id=locale)
+            if item.slug and item.slug.startswith("bulk-")
+        ]
+        assert sorted(slugs) == sorted(f"bulk-{n}" for n in range(150))
