@@ -1,0 +1,114 @@
+"""docs/openapi.yml describes what update-items and publish-live really take and answer."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import functions_framework
+import jsonschema
+import pytest
+from flask.testing import FlaskClient
+
+from shared.webflow import get_client
+from tests.conftest import Sandbox
+from tests.items_support import create_items, post_fields
+from tests.openapi_support import assert_matches, operation
+
+FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
+API_KEY = "doc-key-0123456789"
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+UNKNOWN_ID = "0" * 24
+
+
+@pytest.fixture
+def update_app(webflow_env: dict[str, str]) -> FlaskClient:
+    os.environ["UPDATE_ITEMS_API_KEYS"] = API_KEY
+    get_client.cache_clear()
+    source = FUNCTIONS / "update-items" / "main.py"
+    return functions_framework.create_app("update_items", str(source), "http").test_client()
+
+
+@pytest.fixture
+def publish_app(webflow_env: dict[str, str]) -> FlaskClient:
+    os.environ["PUBLISH_API_KEYS"] = API_KEY
+    source = FUNCTIONS / "publish-live" / "main.py"
+    return functions_framework.create_app("publish_live", str(source), "http").test_client()
+
+
+@pytest.mark.parametrize("path", ["/update-items", "/publish-live"])
+def test_every_documented_status_is_in_the_status_table(path: str) -> None:
+    description = operation(path)["description"]
+    for status in operation(path)["responses"]:
+        assert f"| {status} |" in description
+
+
+def _update_bodies(items: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
+    """Bodies for every update answer kind, with the schema each answer should match."""
+    first, second = items
+    return [
+        ({"items": [{"id": first["id"], "fieldData": {"rating": 3}}]}, "UpdateItemsResponse"),
+        (
+            {
+                "items": [
+                    {"id": second["id"], "fieldData": {"slug": "post-0"}},
+                    {"slug": "missing", "isDraft": True},
+                    {"id": first["id"], "isArchived": True},
+                ]
+            },
+            "UpdateItemsResponse",
+        ),
+        ({"items": [{"id": UNKNOWN_ID, "isDraft": True}]}, "UpdateItemsResponse"),
+        ({"items": [{"id": first["id"], "fieldData": {"rating": "x"}}]}, "Error"),
+        ({"items": "wrong"}, "Error"),
+    ]
+
+
+def test_update_answers_match_the_document(update_app: FlaskClient, sandbox: Sandbox) -> None:
+    with sandbox.api() as api:
+        items = create_items(api, sandbox.collections["posts"], post_fields("post", 2))
+    for body, schema in _update_bodies(items):
+        response = update_app.post("/", json=body, headers=AUTH)
+        assert str(response.status_code) in operation("/update-items")["responses"]
+        assert_matches(response.get_json(), schema)
+
+
+def test_the_request_schema_takes_what_the_function_takes() -> None:
+    assert_matches(
+        {"live": True, "items": [{"slug": "a", "cmsLocaleId": "l", "isDraft": False}]},
+        "UpdateItemsRequest",
+    )
+    with pytest.raises(jsonschema.ValidationError):
+        assert_matches({"items": "wrong"}, "UpdateItemsRequest")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        None,
+        {"pending": True, "dryRun": True},
+        {"itemIds": [UNKNOWN_ID]},
+        {"site": True},
+        {"site": True, "dryRun": True},
+    ],
+)
+def test_publish_answers_match_the_document(
+    publish_app: FlaskClient, sandbox: Sandbox, body: dict[str, Any] | None
+) -> None:
+    with sandbox.api() as api:
+        create_items(api, sandbox.collections["posts"], post_fields("post", 3))
+    response = (
+        publish_app.post("/", json=body, headers=AUTH)
+        if body
+        else publish_app.post("/", headers=AUTH)
+    )
+    assert response.status_code == 200
+    assert_matches(body or {}, "PublishRequest")
+    assert_matches(response.get_json(), "PublishReport")
+
+
+def test_publish_error_answer_matches_the_document(publish_app: FlaskClient) -> None:
+    response = publish_app.post("/", json={"pending": True, "site": True}, headers=AUTH)
+    assert str(response.status_code) in operation("/publish-live")["responses"]
+    assert_matches(response.get_json(), "Error")
