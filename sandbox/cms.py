@@ -96,6 +96,13 @@ class Cms:
             )
         return str(locale_id)
 
+    def resolve_locales(self, collection: Doc, locale_ids: str | None) -> list[str]:
+        """Resolve a ``cmsLocaleId`` query value: one id or a comma-separated list."""
+        if not locale_ids:
+            return [self.resolve_locale(collection, None)]
+        wanted = [part.strip() for part in locale_ids.split(",") if part.strip()]
+        return list(dict.fromkeys(self.resolve_locale(collection, part) for part in wanted))
+
     def _reference_exists(self, collection_id: str, item_id: str) -> bool:
         return item_id in self._state.items.get(collection_id, {})
 
@@ -129,22 +136,27 @@ class Cms:
     ) -> Doc:
         """Answer a list request: ``{items, pagination}``."""
         with self.store.lock:
-            locale = self.resolve_locale(collection, locale_id)
+            locales = self.resolve_locales(collection, locale_id)
             items_by_id = self._state.items.get(collection["id"], {})
             candidates: Iterable[Doc]
             if slug is not None:
-                owner = self._slug_owner(collection["id"], locale, slug)
-                candidates = [items_by_id[owner]] if owner in items_by_id else []
+                owners = dict.fromkeys(
+                    self._slug_owner(collection["id"], locale, slug) for locale in locales
+                )
+                candidates = [items_by_id[owner] for owner in owners if owner in items_by_id]
             else:
                 candidates = items_by_id.values()
             rendered = []
             for item in candidates:
-                variant = item["variants"].get(locale)
-                if variant is None or (live and variant["live"] is None):
-                    continue
-                if name is not None and variant["fieldData"].get("name") != name:
-                    continue
-                rendered.append(render_item(item, locale, live=live))
+                for locale in locales:
+                    variant = item["variants"].get(locale)
+                    if variant is None or (live and variant["live"] is None):
+                        continue
+                    if name is not None and variant["fieldData"].get("name") != name:
+                        continue
+                    if slug is not None and variant["fieldData"].get("slug") != slug:
+                        continue
+                    rendered.append(render_item(item, locale, live=live))
         if sort_by is not None:
             # creation order breaks ties, so equal timestamps still sort the same every time
             order = {id(doc): index for index, doc in enumerate(rendered)}
@@ -163,12 +175,12 @@ class Cms:
     def get_item(self, collection: Doc, item_id: str, *, live: bool, locale_id: str | None) -> Doc:
         """Answer GET .../items/{id} (or /live) for a locale."""
         with self.store.lock:
-            locale = self.resolve_locale(collection, locale_id)
             item = self._item(collection, item_id)
-            variant = item["variants"].get(locale)
-            if variant is None or (live and variant["live"] is None):
-                raise not_found("item_not_found", "Item")
-            return render_item(item, locale, live=live)
+            for locale in self.resolve_locales(collection, locale_id):
+                variant = item["variants"].get(locale)
+                if variant is not None and not (live and variant["live"] is None):
+                    return render_item(item, locale, live=live)
+            raise not_found("item_not_found", "Item")
 
     # ------------------------------------------------------------------ create
     def create_items(

@@ -518,3 +518,29 @@ def test_site_publish_publishes_queued_items_once_a_minute(
     assert api.get(f"/collections/{posts}/items/{queued['id']}/live").status_code == 200
     assert api.get(f"/collections/{posts}/items/{draft['id']}/live").status_code == 404
     assert second.status_code == 429 and int(second.headers["Retry-After"]) >= 1
+
+
+def test_list_takes_several_comma_separated_locales(
+    api: httpx.Client, posts: str, sandbox: Sandbox
+) -> None:
+    primary = sandbox.locales["primary"]["cmsLocaleId"]
+    french = sandbox.locales["secondary"][0]["cmsLocaleId"]
+    api.post(
+        f"/collections/{posts}/items/bulk",
+        json={"cmsLocaleIds": [primary, french], "fieldData": {"name": "A", "slug": "a"}},
+    )
+    api.post(
+        f"/collections/{posts}/items/bulk",
+        json={"cmsLocaleIds": [primary], "fieldData": {"name": "B", "slug": "b"}},
+    )
+
+    page = api.get(
+        f"/collections/{posts}/items", params={"cmsLocaleId": f"{primary},{french}"}
+    ).json()
+
+    assert [(i["fieldData"]["slug"], i["cmsLocaleId"]) for i in page["items"]] == [
+        ("a", primary),
+        ("a", french),
+        ("b", primary),
+    ]
+    assert page["pagination"]["total"] == 3
