@@ -627,6 +627,10 @@ def _set_field(
 ) -> None:
     """Write the asset into the item's Image (replace), MultiImage (append) or File field."""
     field = collection.field(target.field)
+    numbered = re.fullmatch(r"(.+)-\d+", target.field)
+    if field is None and numbered:
+        # create-items names a MultiImage field's second file <field>-2.<ext>, and so on.
+        field = collection.field(numbered.group(1))
     if field is None:
         raise PermanentUploadError(f"collection {collection.id} has no field {target.field!r}")
     if field.type not in ATTACHABLE_TYPES:
@@ -637,7 +641,7 @@ def _set_field(
     new_value: Any = value
     if field.type == "MultiImage":
         current = [v for v in (item.field_data.get(field.slug) or []) if isinstance(v, dict)]
-        if any(v.get("fileId") == value["fileId"] for v in current):
+        if _holds_file(current, value["fileId"]):
             new_value = None  # appended by an earlier attempt
         else:
             new_value = [*current, value]
@@ -690,41 +694,36 @@ def _ingest(
     value: dict[str, Any],
     outcome: UploadOutcome,
 ) -> None:
-    """Create an item for the file in the ingest collection, idempotently (by slug and file id)."""
+    """Create an item for the file in the ingest collection through the shared create path.
+
+    That path settles slug collisions by content: an item with the same name and file (a retry after a
+    crash, since the asset is reused) is "existing", anything else moves to the next free -N slug.
+    """
+    from shared.items import Prepared, send_items
     from shared.models import NewItem
 
     collection = client.get_collection(collection_id)
     field = collection.field(image_field)
+    ext = extension_of(info.name)
     if field is None or field.type not in ATTACHABLE_TYPES:
         raise PermanentUploadError(f"ingest collection {collection_id} has no Image field {image_field!r}")
-    if not _field_accepts(field.type, extension_of(info.name)):
-        raise PermanentUploadError(f"a .{extension_of(info.name)} file cannot go into the {field.type} field")
-    name = _display_name(info.name)
+    if not _field_accepts(field.type, ext):
+        raise PermanentUploadError(f"a .{ext} file cannot go into the {field.type} field {field.slug!r}")
     base_slug = slugify(posixpath.basename(info.name).rpartition(".")[0]) or "file"
-    stored = value if field.type != "MultiImage" else [value]
+    stored = [value] if field.type == "MultiImage" else value
+    item = NewItem(field_data={"name": _display_name(info.name), "slug": base_slug, field.slug: stored},
+                   is_draft=False)
     outcome.collection_id, outcome.field = collection_id, field.slug
-    # The object's own slug first, then one tied to the object: a redelivery lands on the same slugs.
-    suffix = hashlib.sha1(f"{info.bucket}/{info.name}".encode()).hexdigest()[:6]
-    for slug in (base_slug[:250], f"{base_slug[:243]}-{suffix}"):
-        existing = client.find_item_by_slug(collection_id, slug)
-        if existing is not None:
-            if _holds_file(existing.field_data.get(field.slug), value["fileId"]):
-                outcome.item_id = existing.id
-                return
-            continue
-        try:
-            item = client.create_item(
-                collection_id, NewItem(field_data={"name": name, "slug": slug, field.slug: stored}, is_draft=False)
-            )
-        except WebflowAPIError as exc:
-            if exc.is_duplicate_slug:
-                continue  # raced with another writer: the loop re-checks the next slug
-            if _permanent_webflow(exc):
-                raise PermanentUploadError(f"Webflow refused the gallery item: {exc.message}") from exc
-            raise
-        outcome.item_id = item.id
+    (result,), _retry_after = send_items(client, collection_id, [Prepared(0, item, base_slug)], live=False)
+    if result.status in ("created", "existing") and result.id:
+        outcome.item_id = result.id
         return
-    raise PermanentUploadError(f"slugs {base_slug!r} and {base_slug}-{suffix} are taken by other items")
+    error = result.error
+    if error is not None and (error.code == "upstream_unavailable" or (error.status_code or 0) >= 500):
+        raise WebflowConnectionError(f"Webflow failed to create the gallery item: {error.message}")
+    raise PermanentUploadError(
+        f"Webflow refused the gallery item: {error.message if error is not None else result.status}"
+    )
 
 
 def _holds_file(value: Any, file_id: str) -> bool:

@@ -374,6 +374,21 @@ def test_a_folder_of_photos_fills_the_gallery(events: Any, gcs: Any, sandbox: An
     assert ingested[0]["fieldData"]["image"]["alt"] == "Photo 0"
 
 
+def test_gallery_ingestion_moves_past_a_slug_held_by_another_item(events: Any, gcs: Any, sandbox: Any) -> None:
+    os.environ["INGEST_COLLECTION_ID"] = sandbox.collections["gallery"]
+    with sandbox.api() as api:  # an unrelated image item already holds the slug
+        upload = api.post(f"/sites/{sandbox.site_id}/assets", json={"fileName": "x.png", "fileHash": "0" * 32})
+    taken = create_item(sandbox, "gallery", {"name": "Sunset", "slug": "sunset",
+                                             "image": {"fileId": upload.json()["id"], "url": "http://x/x.png"}})
+    blob = put_object(gcs, "gallery/sunset.png", PNG)
+
+    assert deliver(events, finalized_event(blob)).status_code == 200
+
+    ours = [i for i in list_items(sandbox, "gallery") if i["id"] != taken["id"] and i["fieldData"]["name"] == "Sunset"]
+    assert [i["fieldData"]["slug"] for i in ours] == ["sunset-2"]
+    assert ours[0]["fieldData"]["image"]["fileId"] == ledger(gcs, "gallery/sunset.png")["webflow-asset-id"]
+
+
 # -- failures and retries -------------------------------------------------------------------------------
 
 
@@ -402,6 +417,29 @@ def test_webflow_faults_lose_nothing_and_duplicate_nothing(events: Any, gcs: Any
     assert "webflow-claim" not in recorded and "webflow-error" not in recorded
     assert deliver(events, event).status_code == 200
     assert len(assets(sandbox)) == 1
+
+
+@pytest.mark.parametrize("seed", [5, 17, 31])
+def test_gallery_ingestion_under_faults_creates_one_item(events: Any, gcs: Any, sandbox: Any, seed: int) -> None:
+    os.environ.update({"INGEST_COLLECTION_ID": sandbox.collections["gallery"], "WEBFLOW_MAX_RETRY_SECONDS": "0"})
+    sys.modules["main"].reset_state()
+    before = {i["id"] for i in list_items(sandbox, "gallery")}
+    blob = put_object(gcs, "gallery/harbour.png", PNG)
+    event = finalized_event(blob)
+    sandbox.configure(faults={"errorRate": 0.3, "dropAfterWriteRate": 0.3, "seed": seed})
+
+    statuses = []
+    for _attempt in range(60):
+        statuses.append(deliver(events, event).status_code)
+        if statuses[-1] == 200:
+            break
+    sandbox.configure(faults={})
+
+    assert statuses[-1] == 200 and 500 in statuses
+    new = [i for i in list_items(sandbox, "gallery") if i["id"] not in before]
+    (asset,) = assets(sandbox)
+    assert len(new) == 1 and new[0]["fieldData"]["image"]["fileId"] == asset["id"]
+    assert ledger(gcs, "gallery/harbour.png")["webflow-ingested-item-id"] == new[0]["id"]
 
 
 def test_a_crash_after_the_upload_reuses_the_asset(
@@ -485,3 +523,81 @@ def test_http_entry_validates_the_body(http_client: Any, gcs: Any) -> None:
     response = http_client.post("/", json={"bucket": gcs.bucket_name},
                                 headers={"Authorization": f"Bearer {API_KEY}"})
     assert response.status_code == 400
+
+
+# -- MultiImage and File fields (a sandbox whose posts also have them) ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def media_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A sandbox whose posts collection also has a MultiImage field "photos" and a File field "brochure"."""
+    import httpx
+
+    from tests.conftest import Sandbox
+    from tests.support import REPO_ROOT, start_sandbox
+
+    seed = json.loads((REPO_ROOT / "sandbox" / "seed.json").read_text())
+    posts = next(c for c in seed["sites"][0]["collections"] if c["slug"] == "posts")
+    posts["fields"] += [
+        {"id": "66a0b6a5c1f1b2a3d4e5f8f1", "slug": "photos", "displayName": "Photos", "type": "MultiImage",
+         "isRequired": False},
+        {"id": "66a0b6a5c1f1b2a3d4e5f8f2", "slug": "brochure", "displayName": "Brochure", "type": "File",
+         "isRequired": False},
+    ]
+    seed_path = tmp_path_factory.mktemp("media-seed") / "seed.json"
+    seed_path.write_text(json.dumps(seed))
+    process, ready = start_sandbox(log_dir=tmp_path_factory.mktemp("media-sandbox"), extra=["--seed", str(seed_path)])
+    root_url = ready["apiBaseUrl"].rsplit("/v2", 1)[0]
+    http = httpx.Client(base_url=root_url, timeout=30.0)
+    try:
+        info = http.get("/_sandbox/info").raise_for_status().json()
+        yield Sandbox(process=process, root_url=root_url, info=info, http=http)
+    finally:
+        http.close()
+        process.stop()
+
+
+@pytest.fixture
+def media_events(media_sandbox: Any, gcs: Any) -> Iterator[Any]:
+    """The CloudEvent entry point wired to the media sandbox."""
+    media_sandbox.reset()
+    os.environ.update({
+        "WEBFLOW_API_TOKEN": media_sandbox.token,
+        "WEBFLOW_API_BASE_URL": media_sandbox.api_base_url,
+        "WEBFLOW_SITE_ID": media_sandbox.site_id,
+        "UPLOAD_PREFIX": "uploads/",
+        "WEBFLOW_RATE_LIMIT_PER_MINUTE": "6000",
+    })
+    app, module = _app("upload_asset", "cloudevent")
+    yield app.test_client()
+    module.reset_state()
+
+
+def test_multi_image_files_are_appended_once_each(media_events: Any, gcs: Any, media_sandbox: Any) -> None:
+    item = create_item(media_sandbox, "posts", {"name": "Trip", "slug": "trip"})
+    collection_id = media_sandbox.collections["posts"]
+    # As create-items writes a form's files for a MultiImage input: <field>.<ext>, <field>-2.<ext>.
+    for index, name in enumerate(["photos.png", "photos-2.png"]):
+        blob = put_object(gcs, f"uploads/{collection_id}/trip/{name}", PNG + bytes([index]))
+        event = finalized_event(blob)
+        assert deliver(media_events, event).status_code == 200
+        assert deliver(media_events, event).status_code == 200  # a redelivery appends nothing
+
+    photos = get_item(media_sandbox, "posts", item["id"])["fieldData"]["photos"]
+    assert sorted(p["fileId"] for p in photos) == sorted(a["id"] for a in assets(media_sandbox))
+    assert len(photos) == 2
+
+
+def test_a_document_goes_into_a_file_field(media_events: Any, gcs: Any, media_sandbox: Any) -> None:
+    item = create_item(media_sandbox, "posts", {"name": "Menu", "slug": "menu"})
+    blob = put_object(gcs, "uploads/posts/menu/brochure.pdf", PDF, content_type="application/pdf")
+    assert deliver(media_events, finalized_event(blob)).status_code == 200
+    (asset,) = assets(media_sandbox)
+    assert get_item(media_sandbox, "posts", item["id"])["fieldData"]["brochure"]["fileId"] == asset["id"]
+
+
+def test_a_document_is_refused_by_an_image_field(media_events: Any, gcs: Any, media_sandbox: Any) -> None:
+    create_item(media_sandbox, "posts", {"name": "Menu", "slug": "menu"})
+    blob = put_object(gcs, "uploads/posts/menu/hero.pdf", PDF, content_type="application/pdf")
+    assert deliver(media_events, finalized_event(blob)).status_code == 200
+    assert "cannot go into the Image field 'hero'" in ledger(gcs, "uploads/posts/menu/hero.pdf")["webflow-error"]
