@@ -110,23 +110,51 @@ def _stop(args: argparse.Namespace) -> int:
         print("No stack state found: nothing to stop.")
         return 0
     pid = int(state["pid"])
-    if _is_devstack(pid):
-        os.kill(pid, signal.SIGTERM)
-        print(f"asked the stack (pid {pid}) to stop")
-    else:
-        print(f"the stack's own process (pid {pid}) is gone; cleaning up its children")
-    deadline = time.monotonic() + 30
     groups = [int(child) for child in state.get("childPids", [])]
-    while time.monotonic() < deadline and any(group_members(g) for g in groups):
-        time.sleep(0.2)
-    for group in groups:
-        if group_members(group):
-            print(f"killing process group {group}")
-            try:
-                os.killpg(group, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+    if _is_devstack(pid):
+        os.kill(pid, signal.SIGTERM)  # the stack stops its own services
+        print(f"asked the stack (pid {pid}) to stop")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and _is_devstack(pid):
+            time.sleep(0.1)
+    else:
+        print(f"the stack's own process (pid {pid}) is gone; stopping the services it left")
+    groups = [group for group in groups if _ours(group)]
+    _signal_groups(groups, signal.SIGTERM)
+    _wait_gone(groups, timeout=10)
+    _signal_groups([group for group in groups if group_members(group)], signal.SIGKILL)
+    StackLayout(data_dir=args.data_dir).state_path.unlink(missing_ok=True)
     return 0
+
+
+# What the stack's children run: a process group is only signalled when one of its members does.
+_SERVICE_MARKERS = (b"sandbox", b"functions_framework", b"fake-gcs-server")
+
+
+def _ours(pgid: int) -> bool:
+    """True when a live member of the process group runs one of the stack's services."""
+    for member in group_members(pgid):
+        try:
+            cmdline = Path(f"/proc/{member}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if any(marker in cmdline for marker in _SERVICE_MARKERS):
+            return True
+    return False
+
+
+def _signal_groups(groups: list[int], sig: signal.Signals) -> None:
+    for group in groups:
+        try:
+            os.killpg(group, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _wait_gone(groups: list[int], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(group_members(group) for group in groups):
+        time.sleep(0.1)
 
 
 def _is_devstack(pid: int) -> bool:

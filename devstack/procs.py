@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import os
 import signal
 import subprocess
@@ -16,7 +15,7 @@ from typing import IO, TextIO
 
 __all__ = ["ChildProcess", "LogHub", "ServiceLog", "StartupError", "group_members"]
 
-_COLORS = itertools.cycle(["36", "33", "35", "32", "34", "91", "96", "93", "95", "92"])
+_COLORS = ("1", "36", "33", "35", "32", "34", "91", "96", "93", "95", "92", "94", "90")
 
 
 class StartupError(RuntimeError):
@@ -42,7 +41,8 @@ class LogHub:
         with self._lock:
             if name not in self._logs:
                 self._width = max(self._width, len(name))
-                self._logs[name] = ServiceLog(self, name, next(_COLORS))
+                color = _COLORS[len(self._logs) % len(_COLORS)]
+                self._logs[name] = ServiceLog(self, name, color)
             return self._logs[name]
 
     def emit(self, log: ServiceLog, text: str) -> None:

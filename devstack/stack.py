@@ -126,6 +126,11 @@ class Stack:
         self.options = options
         self.layout = options.layout
         self.hub = LogHub(self.layout.log_dir, stream)
+        # Registered up front, in order, so that prefixes align and colors are stable from line one.
+        for name in ("stack", "sandbox", "gcs", *(spec.service for spec in FUNCTIONS)):
+            self.hub.service(name)
+        for name in ("eventarc", "scheduler", "demo-site"):
+            self.hub.service(name)
         self.log = self.hub.service("stack")
         self.children: list[ChildProcess] = []
         self.bridge: StorageBridge | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -14,7 +15,7 @@ import pytest
 
 from devstack.demo import make_png
 from devstack.layout import StackLayout
-from tests.devstack.stackproc import STARTUP_BOUND, StackProcess
+from tests.devstack.stackproc import STARTUP_BOUND, StackProcess, alive
 from tests.support import REPO_ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
@@ -115,3 +116,26 @@ def test_a_restart_keeps_the_data_replaces_the_webhook_and_redelivers_nothing(
         api.close()
     finally:
         first.kill()
+
+
+def test_stop_cleans_up_the_services_of_a_stack_that_was_killed(tmp_path: Path) -> None:
+    stack = StackProcess.start(tmp_path / "local", publish_interval=3600)
+    try:
+        stack.process.send_signal(signal.SIGKILL)  # no chance to clean up: its children live on
+        stack.process.wait(timeout=10)
+        assert any(alive(pid) for pid in stack.child_pids)
+
+        stopped = subprocess.run(
+            [sys.executable, "-m", "devstack", "stop", "--data-dir", str(stack.data_dir)],
+            check=False,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+        assert stopped.returncode == 0, stopped.stderr
+        assert "is gone" in stopped.stdout
+        assert stack.leftovers() == []
+    finally:
+        stack.kill()
