@@ -525,6 +525,23 @@ def test_http_entry_validates_the_body(http_client: Any, gcs: Any) -> None:
     assert response.status_code == 400
 
 
+def test_http_answers_match_docs_openapi(http_client: Any, gcs: Any, sandbox: Any) -> None:
+    from tests.openapi_support import assert_matches, operation
+
+    put_object(gcs, "uploads/report.pdf", PDF, content_type="application/pdf")
+    put_object(gcs, "uploads/tool.exe", b"MZ", content_type="application/octet-stream")
+    auth = {"Authorization": f"Bearer {API_KEY}"}
+    documented = operation("/upload-asset")["responses"]
+    for name, expected in [("uploads/report.pdf", 200), ("uploads/report.pdf", 200), ("uploads/tool.exe", 422),
+                           ("elsewhere/x.png", 200)]:
+        response = http_client.post("/", json={"bucket": gcs.bucket_name, "name": name}, headers=auth)
+        assert response.status_code == expected and str(expected) in documented
+        assert_matches(response.get_json(), "UploadOutcome")
+    bad = http_client.post("/", json={"bucket": gcs.bucket_name, "name": "x", "extra": 1}, headers=auth)
+    assert bad.status_code == 400 and "400" in documented
+    assert_matches(bad.get_json(), "Error")
+
+
 # -- MultiImage and File fields (a sandbox whose posts also have them) ------------------------------------
 
 
