@@ -76,6 +76,13 @@ class ServiceLog:
         self.path = hub.log_dir / f"{name}.log"
         self.file: IO[str] = self.path.open("a", encoding="utf-8")
 
+    def tail(self, lines: int = 8) -> str:
+        """The last lines of the log file, for error messages."""
+        try:
+            return "\n".join(self.path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
     def line(self, text: str) -> None:
         """Log one line exactly as given (a child's output)."""
         self.hub.emit(self, text.rstrip("\r\n"))
@@ -176,14 +183,20 @@ class ChildProcess:
         deadline = time.monotonic() + timeout
         while not self._ready.wait(0.05):
             if self.poll() is not None:
-                raise StartupError(
-                    f"{self.name} exited with code {self.poll()} before it was ready "
-                    f"(see {self.log.path})"
-                )
+                raise self.exit_error("before it was ready")
             if time.monotonic() > deadline:
                 raise StartupError(f"{self.name} was not ready within {timeout:.0f}s")
         assert self.ready_text is not None
         return self.ready_text
+
+    def exit_error(self, when: str) -> StartupError:
+        """The error for a child that exited on its own, quoting the end of its log."""
+        for pump in self._pumps:
+            pump.join(timeout=2)  # its last words are the useful ones
+        return StartupError(
+            f"{self.name} exited with code {self.poll()} {when}; "
+            f"the end of {self.log.path}:\n{self.log.tail()}"
+        )
 
     def poll(self) -> int | None:
         """Return the exit code, or None while the child runs."""

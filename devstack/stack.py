@@ -86,9 +86,7 @@ def wait_listening(port: int, child: ChildProcess, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
         if child.poll() is not None:
-            raise StartupError(
-                f"{child.name} exited with code {child.poll()} while starting (see {child.log.path})"
-            )
+            raise child.exit_error("while starting")
         try:
             with socket.create_connection((HOST, port), timeout=1.0):
                 return
@@ -105,10 +103,7 @@ def wait_http(url: str, child: ChildProcess, timeout: float, ok: Callable[[int],
     with httpx.Client(timeout=2.0) as client:
         while True:
             if child.poll() is not None:
-                raise StartupError(
-                    f"{child.name} exited with code {child.poll()} while starting "
-                    f"(see {child.log.path})"
-                )
+                raise child.exit_error("while starting")
             try:
                 if ok(client.get(url).status_code):
                     return
