@@ -122,9 +122,15 @@ def json_response(
     )
 
 
+def _empty(status: int, headers: Mapping[str, str]) -> flask.Response:
+    response = flask.Response(status=status, headers=dict(headers))
+    del response.headers["Content-Type"]  # no body, so no media type
+    return response
+
+
 def redirect_response(location: str, status: int = 303) -> flask.Response:
     """A redirect (303 See Other by default, so the browser follows with a GET)."""
-    return flask.Response(status=status, headers={"Location": location})
+    return _empty(status, {"Location": location})
 
 
 def wants_json(request: flask.Request) -> bool:
@@ -342,7 +348,7 @@ def preflight_response(
         headers["Access-Control-Allow-Methods"] = ", ".join(dict.fromkeys([*methods, "OPTIONS"]))
         headers["Access-Control-Allow-Headers"] = ", ".join(allow_headers)
         headers["Access-Control-Max-Age"] = str(CORS_MAX_AGE_SECONDS)
-    return flask.Response(status=204, headers=headers)
+    return _empty(204, headers)
 
 
 # --- per-client rate limit ------------------------------------------------------------------

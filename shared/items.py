@@ -116,8 +116,8 @@ class CreateItemsSettings(WebflowSettings):
     @field_validator("form_success_url", "form_error_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://", "/")):
-            raise ValueError("must be an http(s) URL or a path")
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
         return value
 
     @property
