@@ -12,7 +12,7 @@ from typing import Any
 
 from .cms import Cms
 from .errors import ApiError
-from .faults import FaultConfig, Faults, RateLimiter, too_many_requests
+from .faults import UNLIMITED, FaultConfig, Faults, RateLimiter, too_many_requests
 from .http import JSON_TYPE, Request, Response, Route, Router
 from .store import Doc, Store
 
@@ -131,14 +131,10 @@ class App:
     def dispatch(self, request: Request) -> tuple[Response, bool]:
         """Answer one request; the flag says to drop the connection without answering."""
         route, params, path_known = self.router.match(request.method, request.path)
-        if route is None:
-            status, code = (405, "bad_request") if path_known else (404, "resource_not_found")
-            message = "Method not allowed" if path_known else "Route not found"
-            response = Response.json(status, ApiError(status, code, message).body())
-            if request.path.startswith("/v2/"):
-                self.stats.count(f"{request.method} {request.path}", status)
-            return response, False
-        if route.kind != "api":
+        if route is None and not request.path.startswith("/v2/"):
+            error = _no_route_error(path_known)
+            return Response.json(error.status, error.body()), False
+        if route is not None and route.kind != "api":
             response = self._call(route, request, params)
             if route.kind == "s3":
                 self.stats.count(route.name, response.status)
@@ -148,6 +144,8 @@ class App:
         try:
             self.authenticate(request)
             rate_headers = self.limiter.acquire(request.token.token)
+            if route is None:
+                raise _no_route_error(path_known)
             if route.scope and route.scope not in request.token.scopes:
                 raise ApiError(
                     403,
@@ -168,11 +166,13 @@ class App:
             response = Response.json(exc.status, exc.body(), exc.headers)
         for name, value in rate_headers.items():
             response.headers.setdefault(name, value)
-        if "X-RateLimit-Limit" not in response.headers:
-            limit = self.limiter.limit
-            response.headers["X-RateLimit-Limit"] = str(limit if limit > 0 else 100_000)
-            response.headers["X-RateLimit-Remaining"] = response.headers["X-RateLimit-Limit"]
-        self.stats.count(route.name, response.status)
+        if "X-RateLimit-Limit" not in response.headers:  # not counted (401): the full allowance
+            limit = str(self.limiter.limit if self.limiter.limit > 0 else UNLIMITED)
+            response.headers["X-RateLimit-Limit"] = limit
+            response.headers["X-RateLimit-Remaining"] = limit
+        self.stats.count(
+            route.name if route else f"{request.method} {request.path}", response.status
+        )
         return response, drop
 
     @staticmethod
@@ -285,3 +285,10 @@ class SandboxServer(ThreadingHTTPServer):
 
 
 __all__ = ["JSON_TYPE", "App", "SandboxServer"]
+
+
+def _no_route_error(path_known: bool) -> ApiError:
+    """The answer to a request no route takes: 405 for a known path, else 404."""
+    if path_known:
+        return ApiError(405, "bad_request", "Method not allowed")
+    return ApiError(404, "resource_not_found", "Route not found")

@@ -85,3 +85,14 @@ def test_collections_and_schema(api: httpx.Client, sandbox: Sandbox) -> None:
         "Releases",
     ]
     assert set(fields["name"]) >= {"id", "slug", "displayName", "type", "isRequired", "isEditable"}
+
+
+def test_unknown_api_route_is_404_with_rate_limit_headers(api: httpx.Client) -> None:
+    response = api.get("/no/such/route")
+
+    assert (response.status_code, response.json()["code"]) == (404, "resource_not_found")
+    assert "X-RateLimit-Remaining" in response.headers
+
+
+def test_wrong_method_on_a_known_path_is_405(api: httpx.Client, sandbox: Sandbox) -> None:
+    assert api.put(f"/sites/{sandbox.site_id}", json={}).status_code == 405

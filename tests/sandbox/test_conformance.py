@@ -166,14 +166,17 @@ def assets(api: httpx.Client, sandbox: Sandbox) -> None:
 
 
 def webhooks(api: httpx.Client, sandbox: Sandbox) -> None:
-    api.post(
+    created = api.post(
         f"/sites/{sandbox.site_id}/webhooks",
         json={"triggerType": "form_submission", "url": "http://127.0.0.1:9/h"},
-    )
+    ).json()
     api.post(
         f"/sites/{sandbox.site_id}/webhooks", json={"triggerType": "form_submission", "url": "nope"}
     )
     api.get(f"/sites/{sandbox.site_id}/webhooks")
+    api.get(f"/webhooks/{created['id']}")
+    api.delete(f"/webhooks/{created['id']}")
+    api.get(f"/webhooks/{created['id']}")
 
 
 SCENARIOS: dict[str, Callable[[httpx.Client, Sandbox], None]] = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import signal
@@ -10,6 +11,7 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import Sandbox
+from tests.sandbox.images import png
 
 OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
 
@@ -156,3 +158,36 @@ def test_sigterm_stops_cleanly(private_sandbox) -> None:
     process.send_signal(signal.SIGTERM)
 
     assert process.wait(timeout=10) == 0
+
+
+def test_db_keeps_uploaded_assets_and_webhooks_across_restarts(
+    private_sandbox, tmp_path: Path
+) -> None:
+    db = str(tmp_path / "sandbox.db")
+    private_sandbox.start("--db", db)
+    info = private_sandbox.info()
+    site = info["site"]["id"]
+    data = png(20, 10)
+    with private_sandbox.api(info["tokens"]["full"]) as client:
+        upload = client.post(
+            f"/sites/{site}/assets",
+            json={"fileName": "kept.png", "fileHash": hashlib.md5(data).hexdigest()},
+        ).json()
+        httpx.post(
+            upload["uploadUrl"],
+            data=upload["uploadDetails"],
+            files={"file": ("kept.png", data, "image/png")},
+        ).raise_for_status()
+        hook = client.post(
+            f"/sites/{site}/webhooks",
+            json={"triggerType": "form_submission", "url": "http://127.0.0.1:9/h"},
+        ).json()
+
+    private_sandbox.start("--db", db)
+
+    with private_sandbox.api(info["tokens"]["full"]) as client:
+        asset = client.get(f"/assets/{upload['id']}").json()
+        hooks = client.get(f"/sites/{site}/webhooks").json()["webhooks"]
+    assert asset["hostedUrl"].startswith(private_sandbox.root_url)
+    assert httpx.get(asset["hostedUrl"]).content == data
+    assert [h["id"] for h in hooks] == [hook["id"]]
