@@ -202,6 +202,8 @@ def read_json(request: flask.Request, max_bytes: int) -> Any:
         ) from None
     except UnicodeDecodeError:
         raise AppError(400, "invalid_json", "Request body is not valid UTF-8 JSON") from None
+    except RecursionError:
+        raise AppError(400, "invalid_json", "Request body is nested too deeply") from None
 
 
 def parse_json(request: flask.Request, model: type[M], max_bytes: int) -> M:

@@ -121,7 +121,7 @@ def parse_webhook(body: bytes) -> WebhookEvent:
     """Decode a (verified) delivery body (400 when it is not a webhook)."""
     try:
         return WebhookEvent.model_validate(json.loads(body))
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         raise AppError(400, "invalid_json", "Webhook body is not valid JSON") from None
     except ValidationError as exc:
         raise AppError(

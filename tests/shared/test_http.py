@@ -88,6 +88,12 @@ def test_non_utf8_json_is_400() -> None:
     assert (error.status, error.code) == (400, "invalid_json")
 
 
+def test_absurdly_nested_json_is_400_not_a_crash() -> None:
+    body = b"[" * 100_000 + b"]" * 100_000
+    error = raised(read_json, make_request(data=body, content_type="application/json"), 1_000_000)
+    assert (error.status, error.code) == (400, "invalid_json")
+
+
 def test_wrong_content_type_is_415() -> None:
     error = raised(read_json, make_request(data=b"a=1", content_type="text/plain"), 1000)
     assert (error.status, error.code) == (415, "unsupported_media_type")
