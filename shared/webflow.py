@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, Literal, TypeVar
 
 import httpx
+from pydantic import BaseModel, ValidationError
 
 from shared.config import WebflowSettings
 from shared.errors import (
@@ -85,6 +86,7 @@ _MAX_ERROR_TEXT = 2000
 logger = get_logger("shared.webflow")
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 
 def _chunks(seq: Sequence[T], size: int = MAX_ITEMS_PER_REQUEST) -> Iterator[Sequence[T]]:
@@ -116,6 +118,39 @@ def _error_info(err: WebflowError, *, code: str | None = None) -> ErrorInfo:
         )
     kind = "timeout" if isinstance(err, WebflowTimeoutError) else "connection_error"
     return ErrorInfo(code=code or kind, message=err.message, details=[], status_code=None)
+
+
+def _invalid_answer(response: httpx.Response, what: str) -> WebflowAPIError:
+    """A 2xx answer that cannot be understood, as a bad-gateway error."""
+    return error_for_status(
+        502,
+        "invalid_response",
+        f"Webflow answered {response.status_code} with {what}",
+        [],
+        response.headers.get("x-request-id"),
+    )
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any]:
+    """The answer's JSON object (an empty body is an empty object)."""
+    if not response.content:
+        return {}
+    try:
+        body = response.json()
+    except ValueError:
+        raise _invalid_answer(response, "a body that is not JSON") from None
+    if not isinstance(body, dict):
+        raise _invalid_answer(response, "JSON that is not an object")
+    return body
+
+
+def _parse(cls: type[M], data: Any, response: httpx.Response) -> M:
+    """Validate ``data`` as ``cls``; a mismatch is a WebflowAPIError, not a pydantic error."""
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        where = ".".join(str(part) for part in exc.errors()[0]["loc"]) if exc.errors() else ""
+        raise _invalid_answer(response, f"an unexpected {cls.__name__} ({where})") from None
 
 
 def _escape_header_value(value: str) -> str:
@@ -218,6 +253,14 @@ def _detail_index(detail: Mapping[str, Any]) -> int | None:
         return None
     match = _INDEX_PARAM.match(param)
     return int(match.group("index")) if match else None
+
+
+class _CollectionList(BaseModel):
+    collections: list[Collection] = []
+
+
+class _AssetList(BaseModel):
+    assets: list[Asset] = []
 
 
 @dataclass
@@ -507,18 +550,19 @@ class WebflowClient:
             )
             self._sleep(delay)
 
-    def _get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
-        return self._request("GET", path, params=params).json()
+    def _get(self, path: str, params: Mapping[str, Any] | None = None) -> httpx.Response:
+        return self._request("GET", path, params=params)
 
     # ------------------------------------------------------------------ sites and collections
     def get_site(self, site_id: str) -> Site:
         """GET /sites/{site_id}: the site with its locales."""
-        return Site.model_validate(self._get_json(f"sites/{site_id}"))
+        response = self._get(f"sites/{site_id}")
+        return _parse(Site, _json_object(response), response)
 
     def list_collections(self, site_id: str) -> list[Collection]:
         """GET /sites/{site_id}/collections (without field schemas)."""
-        body = self._get_json(f"sites/{site_id}/collections")
-        return [Collection.model_validate(c) for c in body.get("collections", [])]
+        response = self._get(f"sites/{site_id}/collections")
+        return _parse(_CollectionList, _json_object(response), response).collections
 
     def get_collection(self, collection_id: str, *, refresh: bool = False) -> Collection:
         """GET /collections/{collection_id}: the schema, cached for ``schema_cache_ttl`` seconds."""
@@ -526,7 +570,8 @@ class WebflowClient:
         cached = self._schemas.get(collection_id)
         if cached is not None and not refresh and now - cached[0] < self.schema_cache_ttl:
             return cached[1]
-        collection = Collection.model_validate(self._get_json(f"collections/{collection_id}"))
+        response = self._get(f"collections/{collection_id}")
+        collection = _parse(Collection, _json_object(response), response)
         self._schemas[collection_id] = (now, collection)
         return collection
 
@@ -558,7 +603,8 @@ class WebflowClient:
             "sortBy": sort_by,
             "sortOrder": sort_order,
         }
-        return ItemList.model_validate(self._get_json(self._items_path(collection_id, live), params))
+        response = self._get(self._items_path(collection_id, live), params)
+        return _parse(ItemList, _json_object(response), response)
 
     def iter_items(
         self,
@@ -594,7 +640,8 @@ class WebflowClient:
     ) -> Item:
         """GET one item (staged, or published with ``live``)."""
         path = f"collections/{collection_id}/items/{item_id}" + ("/live" if live else "")
-        return Item.model_validate(self._get_json(path, {"cmsLocaleId": cms_locale_id}))
+        response = self._get(path, {"cmsLocaleId": cms_locale_id})
+        return _parse(Item, _json_object(response), response)
 
     # ------------------------------------------------------------------ items: create
     def create_item(self, collection_id: str, item: NewItem, *, live: bool = False) -> Item:
@@ -726,9 +773,9 @@ class WebflowClient:
         self, route: _CreateRoute, batch: Sequence[_Pending], response: httpx.Response, state: _CallState
     ) -> None:
         """Map a 2xx create answer back to the batch's items."""
-        body = response.json()
-        raw = body.get("items") if isinstance(body, dict) and "items" in body else [body]
-        created = [Item.model_validate(doc) for doc in raw or [] if isinstance(doc, dict)]
+        body = _json_object(response)
+        raw = body.get("items") if "items" in body else [body]
+        created = [_parse(Item, doc, response) for doc in raw or [] if isinstance(doc, dict)]
         if route.bulk_locale_ids is None and len(created) == len(batch):
             for p, item in zip(batch, created):
                 self._created(state, p, item)
@@ -910,13 +957,13 @@ class WebflowClient:
                 except (BadRequestError, NotFoundError) as exc:
                     work[:0] = _attribute_update_error(batch, exc, results)
                     continue
-                raw = response.json().get("items", [])
+                raw = _json_object(response).get("items") or []
                 returned = {doc.get("id"): doc for doc in raw if isinstance(doc, dict)}
                 for position, (index, update) in enumerate(batch):
                     doc = returned.get(update.id)
                     if doc is None and position < len(raw) and len(raw) == len(batch):
                         doc = raw[position]
-                    item = Item.model_validate(doc) if isinstance(doc, dict) else None
+                    item = _parse(Item, doc, response) if isinstance(doc, dict) else None
                     results[index] = ItemResult(index=index, status="updated", item=item)
         return [r for r in results if r is not None]
 
@@ -937,7 +984,8 @@ class WebflowClient:
                 }
             else:
                 body = {"itemIds": list(chunk)}
-            answer = PublishResult.model_validate(self._request("POST", path, json=body).json())
+            response = self._request("POST", path, json=body)
+            answer = _parse(PublishResult, _json_object(response), response)
             merged.published_item_ids.extend(answer.published_item_ids)
             merged.errors.extend(answer.errors)
         return merged
@@ -985,7 +1033,7 @@ class WebflowClient:
         if custom_domains:
             body["customDomains"] = list(custom_domains)
         response = self._request("POST", f"sites/{site_id}/publish", json=body)
-        return response.json() if response.content else {}
+        return _json_object(response)
 
     # ------------------------------------------------------------------ assets
     def create_asset(
@@ -995,7 +1043,8 @@ class WebflowClient:
         body: dict[str, Any] = {"fileName": file_name, "fileHash": file_hash_md5_hex}
         if parent_folder:
             body["parentFolder"] = parent_folder
-        return AssetUpload.model_validate(self._request("POST", f"sites/{site_id}/assets", json=body).json())
+        response = self._request("POST", f"sites/{site_id}/assets", json=body)
+        return _parse(AssetUpload, _json_object(response), response)
 
     def upload_to_presigned(
         self, upload: AssetUpload, stream: BinaryIO, size: int, content_type: str
@@ -1056,14 +1105,16 @@ class WebflowClient:
 
     def get_asset(self, asset_id: str) -> Asset:
         """GET /assets/{asset_id}."""
-        return Asset.model_validate(self._get_json(f"assets/{asset_id}"))
+        response = self._get(f"assets/{asset_id}")
+        return _parse(Asset, _json_object(response), response)
 
     def list_assets(self, site_id: str) -> list[Asset]:
         """Every asset of the site (all pages)."""
         assets: list[Asset] = []
         for offset in itertools.count(0, MAX_ITEMS_PER_REQUEST):
-            body = self._get_json(f"sites/{site_id}/assets", {"offset": offset, "limit": MAX_ITEMS_PER_REQUEST})
-            page = [Asset.model_validate(a) for a in body.get("assets", [])]
+            response = self._get(f"sites/{site_id}/assets", {"offset": offset, "limit": MAX_ITEMS_PER_REQUEST})
+            body = _json_object(response)
+            page = _parse(_AssetList, body, response).assets
             assets.extend(page)
             total = (body.get("pagination") or {}).get("total")
             if len(page) < MAX_ITEMS_PER_REQUEST or (total is not None and len(assets) >= total):
@@ -1073,7 +1124,8 @@ class WebflowClient:
     def update_asset(self, asset_id: str, **fields: Any) -> Asset:
         """PATCH /assets/{asset_id} (snake_case keywords become camelCase, e.g. alt_text)."""
         body = {_camel(key): value for key, value in fields.items()}
-        return Asset.model_validate(self._request("PATCH", f"assets/{asset_id}", json=body).json())
+        response = self._request("PATCH", f"assets/{asset_id}", json=body)
+        return _parse(Asset, _json_object(response), response)
 
     def delete_asset(self, asset_id: str) -> None:
         """DELETE /assets/{asset_id}."""
@@ -1082,7 +1134,9 @@ class WebflowClient:
     # ------------------------------------------------------------------ webhooks
     def list_webhooks(self, site_id: str) -> list[dict[str, Any]]:
         """GET /sites/{site_id}/webhooks."""
-        return list(self._get_json(f"sites/{site_id}/webhooks").get("webhooks", []))
+        response = self._get(f"sites/{site_id}/webhooks")
+        hooks = _json_object(response).get("webhooks") or []
+        return [hook for hook in hooks if isinstance(hook, dict)]
 
     def create_webhook(
         self, site_id: str, trigger_type: str, url: str, filter: Mapping[str, Any] | None = None
@@ -1107,7 +1161,7 @@ class WebflowClient:
                 if delay is None:
                     raise exc.cause from exc
                 self._sleep(delay)
-        answer: dict[str, Any] = response.json()
+        answer = _json_object(response)
         if isinstance(answer.get("secretKey"), str):
             add_secret(answer["secretKey"])
         return answer

@@ -648,3 +648,21 @@ def test_webhook_create_with_unknown_outcome_is_looked_up_not_duplicated() -> No
 
     assert len(hooks) == 1
     assert hook["id"] == "h0"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(200, text="<html>captive portal</html>"),
+        httpx.Response(200, json=["not", "an", "object"]),
+        httpx.Response(200, json={"displayName": "a site without id"}),
+    ],
+)
+def test_unintelligible_success_answer_is_a_typed_error(answer: httpx.Response) -> None:
+    client, _ = make_client(httpx.MockTransport(lambda request: answer))
+
+    with pytest.raises(InternalServerError) as info:
+        client.get_site("site")
+
+    assert info.value.status_code == 502
+    assert info.value.code == "invalid_response"
