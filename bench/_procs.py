@@ -97,7 +97,7 @@ def function_env(sandbox: SandboxServer, *, rate_limit: int = 0, **extra: str) -
             "WEBFLOW_RATE_LIMIT_PER_MINUTE": str(rate_limit or 1_000_000),
             "CREATE_ITEMS_API_KEYS": API_KEY,
             "UPDATE_ITEMS_API_KEYS": API_KEY,
-            "PUBLISH_LIVE_API_KEYS": API_KEY,
+            "PUBLISH_API_KEYS": API_KEY,
             "UPLOAD_ASSET_API_KEYS": API_KEY,
             "API_KEYS": API_KEY,
             "PUBLISH_COLLECTION_IDS": sandbox.collections["posts"],

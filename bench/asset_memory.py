@@ -28,7 +28,7 @@ import tracemalloc
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MAIN = REPO_ROOT / "functions" / "upload-asset" / "main.py"
@@ -80,7 +80,7 @@ class _RssSampler:
             self.peak = max(self.peak, _current_rss_bytes() or 0)
             self._stop.wait(self.interval)
 
-    def __enter__(self) -> _RssSampler:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -160,9 +160,10 @@ def child(bucket: str, names: Sequence[str], size: int, warmup_name: str) -> dic
 def measure(sizes_mb: Sequence[float] = (1, 4, 10)) -> list[dict[str, Any]]:
     """Start the servers, upload the files and measure each in a fresh interpreter."""
     sys.path.insert(0, str(REPO_ROOT))
-    from bench._procs import function_env, run_sandbox, start_fake_gcs
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
+
+    from bench._procs import function_env, run_sandbox, start_fake_gcs
 
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="asset-memory-") as tmp:
@@ -183,7 +184,8 @@ def measure(sizes_mb: Sequence[float] = (1, 4, 10)) -> list[dict[str, Any]]:
                     bucket.blob(copy).upload_from_string(_content(size, content_type), content_type=content_type)
                 argv = [sys.executable, "-m", "bench.asset_memory", "--child", bucket.name, ",".join(copies),
                         str(size), warmup]
-                done = subprocess.run(argv, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+                done = subprocess.run(argv, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+                                      check=False)
                 if done.returncode != 0:
                     raise RuntimeError(f"measuring {name} failed:\n{done.stderr[-4000:]}")
                 figures = json.loads(done.stdout.strip().splitlines()[-1])

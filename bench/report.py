@@ -136,7 +136,7 @@ def render(sections: list[Section], machine_info: dict[str, Any], *, title: str)
         f"commit {machine_info['commit']}; {machine_info['date']}.",
         "",
     ]
-    return "\n".join(head) + "\n".join(section.markdown() for section in sections)
+    return "\n".join(head) + "\n" + "\n".join(section.markdown() for section in sections)
 
 
 def write(

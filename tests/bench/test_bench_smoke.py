@@ -26,11 +26,12 @@ def assert_measured(section: Section) -> None:
 
 
 def test_throughput_creates_every_item_and_runs_the_baseline() -> None:
-    section = throughput.run(rate_limit=600, items=50, baseline_seconds=1.0)
+    section = throughput.run(rate_limit=600, items=50, baseline_seconds=1.0, busy_seconds=1.0)
 
     assert_measured(section)
-    assert section.data["createItems"]["itemsInSandbox"] == 50
-    assert section.data["createItems"]["webflowRequests"] > 0
+    assert section.data["steady"]["itemsInSandbox"] == 50
+    assert section.data["burst"]["itemsInSandbox"] == 50
+    assert section.data["steady"]["webflowRequests"] > 0
     assert section.data["baseline"]["items"] > 0
 
 
