@@ -450,3 +450,26 @@ def test_control_characters_are_refused_in_text() -> None:
 
 def test_an_invalid_required_value_is_reported_once() -> None:
     assert errors_of({"name": {"not": "text"}}) == {"name": "must be text"}
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from([f.slug for f in SCHEMA.fields] + ["Email", "other"]), JSON_VALUES
+    )
+)
+def test_any_input_either_prepares_or_fails_per_field(raw: dict[str, Any]) -> None:
+    try:
+        prepared = FieldMapper().prepare_item(raw, SCHEMA, resolve_references=Authors())
+    except FieldValidationError as exc:
+        assert exc.errors and all(error.message for error in exc.errors)
+    else:
+        assert is_valid_slug(prepared["slug"])
