@@ -182,17 +182,26 @@ class ObjectRef:
         bucket, name = data.get("bucket"), data.get("name")
         if not isinstance(bucket, str) or not bucket or not isinstance(name, str) or not name:
             raise PermanentUploadError("event data names no bucket and object")
-        generation = data.get("generation")
-        count = data.get("componentCount")
         when = _parse_time(event_time) or _parse_time(data.get("timeCreated"))
         return cls(
             bucket=bucket,
             name=name,
-            generation=int(generation) if generation not in (None, "") else None,
-            component_count=int(count) if count not in (None, "") else None,
+            generation=_event_int(data, "generation"),
+            component_count=_event_int(data, "componentCount"),
             event_time=when,
             event_id=event_id,
         )
+
+
+def _event_int(data: Mapping[str, Any], key: str) -> int | None:
+    """An integer of the event data (Cloud Storage writes int64 as strings); malformed is permanent."""
+    value = data.get(key)
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise PermanentUploadError(f"event data has a malformed {key}: {value!r}") from None
 
 
 @dataclasses.dataclass
@@ -247,7 +256,7 @@ def _parse_time(value: Any) -> dt.datetime | None:
     if not value:
         return None
     try:
-        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        parsed = dt.datetime.fromisoformat(str(value))
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)

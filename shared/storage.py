@@ -29,7 +29,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from typing import IO, Any
+from typing import IO, Any, BinaryIO, cast
 
 __all__ = [
     "CLAIM_MARKER_PREFIX",
@@ -180,7 +180,7 @@ class ObjectInfo:
             content_type=resource.get("contentType") or None,
             md5_hash=resource.get("md5Hash") or None,
             crc32c=resource.get("crc32c") or None,
-            component_count=int(count) if count not in (None, "") else None,
+            component_count=int(count) if count else None,
             metadata=metadata,
             time_created=_parse_time(resource.get("timeCreated")),
             updated=_parse_time(resource.get("updated")),
@@ -195,7 +195,7 @@ def _parse_time(value: Any) -> dt.datetime | None:
     if not value:
         return None
     try:
-        return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        return dt.datetime.fromisoformat(str(value))
     except ValueError:
         return None
 
@@ -273,7 +273,7 @@ class Storage:
         return ObjectInfo.from_resource(resource, emulated=self.emulated)
 
     @contextlib.contextmanager
-    def open(self, info: ObjectInfo, *, chunk_size: int | None = None) -> Iterator[IO[bytes]]:
+    def open(self, info: ObjectInfo, *, chunk_size: int | None = None) -> Iterator[BinaryIO]:
         """A file-like reader over the object's bytes, fetched in ranged chunks (never the whole file)."""
         # The emulator mints a generation on every patch, so only real Cloud Storage can pin one.
         generation = None if self.emulated else info.generation
@@ -282,7 +282,7 @@ class Storage:
         with _wrap(f"opening gs://{info.bucket}/{info.name}"):
             reader = blob.open("rb", chunk_size=chunk_size or self.chunk_size, retry=self.retry)
         try:
-            yield _WrappedReader(reader, f"gs://{info.bucket}/{info.name}")
+            yield cast(BinaryIO, _WrappedReader(reader, f"gs://{info.bucket}/{info.name}"))
         finally:
             with contextlib.suppress(Exception):
                 reader.close()
