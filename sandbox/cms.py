@@ -14,7 +14,7 @@ from typing import Any
 
 from .errors import ApiError, not_found, validation_error
 from .ids import is_object_id, new_id, now_iso
-from .store import Doc, Store
+from .store import Doc, State, Store
 from .validation import Detail, FieldValidator
 
 MAX_ITEMS_PER_REQUEST = 100
@@ -43,6 +43,7 @@ def render_item(item: Doc, locale_id: str, *, live: bool = False) -> Doc:
 
 
 def require_items_list(body: Any, key: str = "items") -> list[Any]:
+    """The non-empty list ``body[key]`` of at most 100 entries, else 400 validation_error."""
     if not isinstance(body, dict) or not isinstance(body.get(key), list):
         raise validation_error([{"param": key, "description": "Must be a list"}])
     entries = body[key]
@@ -75,7 +76,7 @@ class Cms:
 
     # ------------------------------------------------------------------ helpers
     @property
-    def _state(self):
+    def _state(self) -> State:
         return self.store.state
 
     def site_locale_ids(self, collection: Doc) -> list[str]:
@@ -204,15 +205,7 @@ class Cms:
         Returns:
             One rendered item per created variant, in request order.
         """
-        if len(entries) > MAX_ITEMS_PER_REQUEST:
-            raise validation_error(
-                [
-                    {
-                        "param": "items",
-                        "description": f"Must contain at most {MAX_ITEMS_PER_REQUEST} items",
-                    }
-                ]
-            )
+        require_items_list({"items": list(entries)})
         with self.store.lock:
             validator = self._validator(collection, skip_invalid_files)
             planned: list[tuple[dict[str, Any], list[str], bool, bool]] = []
@@ -347,7 +340,8 @@ class Cms:
         is_archived: bool | None,
         live: bool,
     ) -> Doc:
-        item = copy.deepcopy(item)
+        # the current document: an earlier entry of the same request may have changed it
+        item = copy.deepcopy(self._state.items[item["collectionId"]][item["id"]])
         stamp = now_iso()
         variant = item["variants"].get(locale)
         if variant is None:  # a new localized variant, starting from the primary content

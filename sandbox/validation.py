@@ -100,8 +100,9 @@ class FieldValidator:
             if schema_field is None:
                 errors.append(_detail(slug, UNKNOWN_FIELD))
                 continue
-            if value is None or value == "" and slug not in ("name", "slug"):
-                if schema_field.get("isRequired") and not partial:
+            if value is None or (value == "" and slug not in ("name", "slug")):
+                # an empty value clears a field, which a required one refuses
+                if schema_field.get("isRequired"):
                     errors.append(_detail(slug, "Field is required"))
                 clean[slug] = None
                 continue

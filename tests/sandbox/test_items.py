@@ -544,3 +544,31 @@ def test_list_takes_several_comma_separated_locales(
         ("b", primary),
     ]
     assert page["pagination"]["total"] == 3
+
+
+def test_two_patches_of_one_item_in_a_request_both_apply(
+    api: httpx.Client, posts: str, create_post: Callable[..., dict[str, Any]]
+) -> None:
+    item = create_post("twice")
+    patches = [
+        {"id": item["id"], "fieldData": {"summary": "first"}},
+        {"id": item["id"], "fieldData": {"rating": 3}},
+    ]
+
+    api.patch(f"/collections/{posts}/items", json={"items": patches})
+
+    field_data = api.get(f"/collections/{posts}/items/{item['id']}").json()["fieldData"]
+    assert (field_data["summary"], field_data["rating"]) == ("first", 3)
+
+
+def test_patch_cannot_clear_a_required_field(api: httpx.Client, sandbox: Sandbox) -> None:
+    submissions = sandbox.collections["submissions"]
+    fields = {"name": "S", "slug": "s", "email": "a@b.co", "message": "hello"}
+    item = api.post(f"/collections/{submissions}/items", json={"fieldData": fields}).json()
+
+    response = api.patch(
+        f"/collections/{submissions}/items/{item['id']}", json={"fieldData": {"email": None}}
+    )
+
+    assert response.status_code == 400
+    assert [d["param"] for d in _details(response)] == ["email"]
