@@ -506,13 +506,17 @@ class WebflowClient:
         json: Any = None,
         idempotent: bool = True,
         budget: RetryBudget | None = None,
+        gone_after_retry_ok: bool = False,
     ) -> httpx.Response:
         """Send with pacing and retries; return a 2xx answer or raise the typed error.
 
         A non-idempotent request is retried only when it certainly did not take effect; otherwise
-        ``_AmbiguousWrite`` is raised so that the caller can find out before trying again.
+        ``_AmbiguousWrite`` is raised so that the caller can find out before trying again. With
+        ``gone_after_retry_ok`` (deletes), a 404 to a retry of a send whose outcome was unknown
+        means the first send did the job, and that answer is returned.
         """
         budget = budget or self._budget()
+        outcome_unknown = False
         while True:
             try:
                 response = self._send_once(
@@ -523,13 +527,17 @@ class WebflowClient:
                     raise
                 failure: WebflowError = exc.cause
                 retry_after = None
+                outcome_unknown = True
             except WebflowConnectionError as exc:
                 failure = exc
                 retry_after = None
             else:
                 if response.is_success:
                     return response
+                if response.status_code == 404 and gone_after_retry_ok and outcome_unknown:
+                    return response
                 error = self._make_error(response)
+                outcome_unknown = outcome_unknown or response.status_code in AMBIGUOUS_STATUSES
                 if response.status_code not in RETRYABLE_STATUSES:
                     raise error
                 if not idempotent and response.status_code in AMBIGUOUS_STATUSES:
@@ -1019,7 +1027,7 @@ class WebflowClient:
                 if cms_locale_ids:
                     target["cmsLocaleIds"] = list(cms_locale_ids)
                 targets.append(target)
-            self._request("DELETE", path, json={"items": targets})
+            self._request("DELETE", path, json={"items": targets}, gone_after_retry_ok=True)
 
     def publish_site(
         self,
@@ -1129,7 +1137,7 @@ class WebflowClient:
 
     def delete_asset(self, asset_id: str) -> None:
         """DELETE /assets/{asset_id}."""
-        self._request("DELETE", f"assets/{asset_id}")
+        self._request("DELETE", f"assets/{asset_id}", gone_after_retry_ok=True)
 
     # ------------------------------------------------------------------ webhooks
     def list_webhooks(self, site_id: str) -> list[dict[str, Any]]:

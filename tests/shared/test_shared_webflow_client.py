@@ -666,3 +666,28 @@ def test_unintelligible_success_answer_is_a_typed_error(answer: httpx.Response) 
 
     assert info.value.status_code == 502
     assert info.value.code == "invalid_response"
+
+
+def test_delete_retried_after_unknown_outcome_accepts_404_as_done() -> None:
+    answers = iter(["drop", "404"])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if next(answers) == "drop":
+            raise httpx.RemoteProtocolError("Server disconnected", request=request)
+        return httpx.Response(404, json={"code": "item_not_found", "message": "Item not found"})
+
+    client, _ = make_client(httpx.MockTransport(handler))
+
+    client.delete_items("col", ["a" * 24])
+
+
+def test_delete_of_unknown_item_without_retry_is_not_found() -> None:
+    from shared.errors import NotFoundError
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(404, json={"code": "item_not_found", "message": "Item not found"})
+
+    client, _ = make_client(httpx.MockTransport(handler))
+
+    with pytest.raises(NotFoundError):
+        client.delete_items("col", ["a" * 24])
