@@ -239,6 +239,17 @@ def test_an_event_for_a_replaced_generation_is_acknowledged_without_work(events:
     assert assets(sandbox) == []
 
 
+def test_an_event_for_the_functions_own_metadata_write_does_nothing(events: Any, gcs: Any, sandbox: Any) -> None:
+    """fake-gcs-server mints a generation when the ledger is written; an event naming it is not new work."""
+    blob = put_object(gcs, "uploads/photo.png", PNG)
+    assert deliver(events, finalized_event(blob)).status_code == 200
+    patched = gcs.bucket.get_blob("uploads/photo.png")
+
+    assert deliver(events, finalized_event(patched)).status_code == 200
+
+    assert len(assets(sandbox)) == 1
+
+
 # -- filters and checks before download -----------------------------------------------------------
 
 
@@ -523,6 +534,23 @@ def test_http_entry_validates_the_body(http_client: Any, gcs: Any) -> None:
     response = http_client.post("/", json={"bucket": gcs.bucket_name},
                                 headers={"Authorization": f"Bearer {API_KEY}"})
     assert response.status_code == 400
+
+
+def test_http_entry_answers_409_while_another_run_holds_the_claim(http_client: Any, gcs: Any, sandbox: Any) -> None:
+    from shared.storage import Storage
+
+    put_object(gcs, "uploads/photo.png", PNG)
+    storage = Storage(gcs.client, emulated=True)
+    info = storage.get_object(gcs.bucket_name, "uploads/photo.png")
+    assert info is not None
+    storage.claim(info, "someone-else", ttl_seconds=60)
+
+    response = http_client.post("/", json={"bucket": gcs.bucket_name, "name": "uploads/photo.png"},
+                                headers={"Authorization": f"Bearer {API_KEY}"})
+
+    assert response.status_code == 409 and response.headers["Retry-After"]
+    assert response.get_json()["code"] == "in_progress"
+    assert assets(sandbox) == []
 
 
 def test_http_answers_match_docs_openapi(http_client: Any, gcs: Any, sandbox: Any) -> None:
