@@ -93,7 +93,7 @@ def _form_post(request: flask.Request, settings: CreateItemsSettings) -> flask.R
         post = read_form_post(parse_form(request, settings.max_body_bytes), settings.honeypot_field)
         collection_id = form_collection_id(settings)
         reply = submit_form(webflow_client(), settings, collection_id, post, write_to_bucket)
-    except Exception as exc:  # browsers go to FORM_ERROR_URL; other callers get the JSON error
+    except Exception as exc:  # noqa: BLE001 - browsers go to FORM_ERROR_URL, others get JSON
         return form_error_answer(request, settings, exc)
     return form_answer(request, settings, post, reply)
 
