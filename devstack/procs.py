@@ -59,6 +59,15 @@ class LogHub:
             log.file.write(text + "\n")
             log.file.flush()
 
+    def announce(self, text: str) -> None:
+        """Write text to the terminal as is, between two log lines (never inside one)."""
+        with self._lock:
+            try:
+                self.stream.write(text + "\n")
+                self.stream.flush()
+            except (OSError, ValueError):
+                pass
+
     def close(self) -> None:
         """Close every log file."""
         with self._lock:

@@ -122,9 +122,8 @@ class Stack:
         self.layout = options.layout
         self.hub = LogHub(self.layout.log_dir, stream)
         # Registered up front, in order, so that prefixes align and colors are stable from line one.
-        for name in ("stack", "sandbox", "gcs", *(spec.service for spec in FUNCTIONS)):
-            self.hub.service(name)
-        for name in ("eventarc", "scheduler", "demo-site"):
+        functions = (spec.service for spec in FUNCTIONS)
+        for name in ("stack", "sandbox", "gcs", *functions, "eventarc", "scheduler", "demo-site"):
             self.hub.service(name)
         self.log = self.hub.service("stack")
         self.children: list[ChildProcess] = []
@@ -510,15 +509,14 @@ def _signals_raise() -> Iterator[Callable[[], None]]:
 
 def run(options: StackOptions, *, stream: TextIO | None = None) -> int:
     """Run the stack until Ctrl-C or SIGTERM; return the process exit code."""
-    out = stream or sys.stdout
     check_ports(options.layout)  # before anything is written or started
-    stack = Stack(options, stream=out)
+    stack = Stack(options, stream=stream)
     with _signals_raise() as begin_shutdown:
         try:
             stack.start()
-            out.write(stack.banner())
-            out.write(f"\nStack up in {stack.elapsed:.1f}s. Ctrl-C stops everything.\n\n")
-            out.flush()
+            stack.hub.announce(
+                f"{stack.banner()}\nStack up in {stack.elapsed:.1f}s. Ctrl-C stops everything.\n"
+            )
             reported: set[str] = set()
             while True:
                 time.sleep(0.5)
@@ -538,7 +536,7 @@ def run(options: StackOptions, *, stream: TextIO | None = None) -> int:
         except (StartupError, httpx.HTTPError) as exc:
             begin_shutdown()
             stack.stop()
-            out.write(f"\nThe stack could not start: {exc}\n")
+            stack.hub.announce(f"\nThe stack could not start: {exc}\n")
             return 1
         finally:
             begin_shutdown()
