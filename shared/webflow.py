@@ -836,7 +836,9 @@ class WebflowClient:
             # The send whose outcome was unknown probably created these: fetch what exists now.
             candidates = [p for p in batch if p.maybe_ours]
             found = self._find_by_slugs(
-                collection_id, route, [p.item.slug for p in candidates if p.item.slug],
+                collection_id,
+                route,
+                [p.item.slug for p in candidates if p.item.slug],
                 required={p.item.slug for p in ours if p.item.slug},
             )
             for p in candidates:
