@@ -28,7 +28,6 @@ def client(sandbox) -> Iterator[WebflowClient]:  # type: ignore[no-untyped-def]
         sandbox.token,
         base_url=sandbox.api_base_url,
         sleep=short_sleep,
-        max_retries=12,
         timeout=10.0,
         limiter=SlidingWindowLimiter(60),
     ) as webflow_client:
