@@ -148,6 +148,14 @@ class AssetsApi:
 
     def __init__(self, app: App) -> None:
         self.app = app
+        app.cms.asset_url = self.asset_url
+
+    def asset_url(self, site_id: str, asset_id: str) -> str | None:
+        """The hosted URL of a site's asset (uploaded or not yet), None if there is none."""
+        asset = self.app.store.state.assets.get(asset_id)
+        if asset is None or asset["siteId"] != site_id:
+            return None
+        return self._hosted_url(site_id, asset["storedName"])
 
     def routes(self) -> list[Route]:
         """Every asset-related route."""

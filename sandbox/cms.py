@@ -9,7 +9,7 @@ isDraft, isArchived, fieldData, live}``; ``live`` is the published snapshot
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .errors import ApiError, not_found, validation_error
@@ -73,6 +73,8 @@ class Cms:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        # (site id, asset id) -> hosted URL or None; set by the assets module
+        self.asset_url: Callable[[str, str], str | None] = lambda site_id, asset_id: None
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -108,8 +110,12 @@ class Cms:
         return item_id in self._state.items.get(collection_id, {})
 
     def _validator(self, collection: Doc, skip_invalid_files: bool) -> FieldValidator:
+        site_id = collection["siteId"]
         return FieldValidator(
-            collection, self._reference_exists, skip_invalid_files=skip_invalid_files
+            collection,
+            self._reference_exists,
+            skip_invalid_files=skip_invalid_files,
+            asset_url=lambda asset_id: self.asset_url(site_id, asset_id),
         )
 
     def _item(self, collection: Doc, item_id: str) -> Doc:

@@ -21,7 +21,6 @@ COLOR_RE = re.compile(
 )
 SLUG_MAX = 256
 NAME_MAX = 256
-FILE_TYPES = frozenset({"Image", "File"})
 
 UNKNOWN_FIELD = "Field not described in schema"
 
@@ -40,28 +39,31 @@ def _is_datetime(value: Any) -> bool:
     return True
 
 
-def _file_value_ok(value: Any) -> bool:
-    """Tell whether an Image/File value is ``{fileId?, url?, alt?}`` or a URL string."""
+AssetUrl = Callable[[str], str | None]
+
+
+def _file_value(value: Any, asset_url: AssetUrl | None) -> dict[str, Any] | None:
+    """Normalise an Image/File value (``{fileId?, url?, alt?}`` or a URL) or return None.
+
+    A ``fileId`` must name an asset of the site; its hosted URL fills a missing ``url``.
+    """
     if isinstance(value, str):
-        return bool(URL_RE.match(value))
+        return {"fileId": None, "url": value, "alt": None} if URL_RE.match(value) else None
     if not isinstance(value, dict):
-        return False
-    url = value.get("url")
-    file_id = value.get("fileId")
+        return None
+    url, file_id, alt = value.get("url"), value.get("fileId"), value.get("alt")
     if url is None and file_id is None:
-        return False
+        return None
     if url is not None and not (isinstance(url, str) and URL_RE.match(url)):
-        return False
-    if file_id is not None and not is_object_id(file_id):
-        return False
-    alt = value.get("alt")
-    return alt is None or isinstance(alt, str)
-
-
-def _normalise_file(value: Any) -> dict[str, Any]:
-    if isinstance(value, str):
-        return {"fileId": None, "url": value, "alt": None}
-    return {"fileId": value.get("fileId"), "url": value.get("url"), "alt": value.get("alt")}
+        return None
+    if alt is not None and not isinstance(alt, str):
+        return None
+    if file_id is not None:
+        hosted = asset_url(file_id) if asset_url is not None and is_object_id(file_id) else None
+        if hosted is None:
+            return None
+        url = url or hosted
+    return {"fileId": file_id, "url": url, "alt": alt}
 
 
 class FieldValidator:
@@ -71,6 +73,7 @@ class FieldValidator:
         collection: the collection document (with ``fields``).
         reference_exists: ``(collection_id, item_id) -> bool`` for Reference fields.
         skip_invalid_files: drop invalid Image/File values instead of failing.
+        asset_url: ``file_id -> hosted URL`` of the site's assets (None: unknown asset).
     """
 
     def __init__(
@@ -79,10 +82,12 @@ class FieldValidator:
         reference_exists: Callable[[str, str], bool],
         *,
         skip_invalid_files: bool = True,
+        asset_url: AssetUrl | None = None,
     ) -> None:
         self.fields = {f["slug"]: f for f in collection["fields"]}
         self.reference_exists = reference_exists
         self.skip_invalid_files = skip_invalid_files
+        self.asset_url = asset_url
 
     def validate(self, field_data: Any, *, partial: bool) -> tuple[dict[str, Any], list[Detail]]:
         """Return ``(cleaned fieldData, error details)``.
@@ -230,21 +235,22 @@ class FieldValidator:
         return value
 
     def _file(self, value: Any, validations: dict[str, Any]) -> Any:
-        if _file_value_ok(value):
-            return _normalise_file(value)
+        normalised = _file_value(value, self.asset_url)
+        if normalised is not None:
+            return normalised
         if self.skip_invalid_files:
             return _Drop()
-        raise _Invalid("Must be a file: {fileId, url, alt} with a valid URL or file id")
+        raise _Invalid("Must be a file: {fileId, url, alt} with a valid URL or an asset's id")
 
     def _multi_image(self, value: Any, validations: dict[str, Any]) -> Any:
         if not isinstance(value, list):
             if self.skip_invalid_files:
                 return _Drop()
             raise _Invalid("Must be a list of images")
-        kept = [_normalise_file(v) for v in value if _file_value_ok(v)]
+        kept = [v for v in (_file_value(entry, self.asset_url) for entry in value) if v is not None]
         if len(kept) != len(value) and not self.skip_invalid_files:
             raise _Invalid(
-                "Must be a list of images: {fileId, url, alt} with a valid URL or file id"
+                "Must be a list of images: {fileId, url, alt} with a valid URL or an asset's id"
             )
         return kept
 

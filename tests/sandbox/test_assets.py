@@ -182,3 +182,34 @@ def test_patch_and_delete_asset(api: httpx.Client, sandbox: Sandbox) -> None:
     assert patched.json()["altText"] == "A dot"
     assert deleted.status_code == 204
     assert api.get(f"/assets/{upload['id']}").status_code == 404
+
+
+def test_image_field_by_file_id_gets_the_asset_url(api: httpx.Client, sandbox: Sandbox) -> None:
+    data = png(10, 10)
+    upload = _create(api, sandbox, "a.png", data)
+    _upload(upload, data)
+    gallery = sandbox.collections["gallery"]
+    body = {"fieldData": {"name": "G", "slug": "g", "image": {"fileId": upload["id"], "alt": "A"}}}
+
+    item = api.post(f"/collections/{gallery}/items", json=body).json()
+
+    assert item["fieldData"]["image"] == {
+        "fileId": upload["id"],
+        "url": upload["hostedUrl"],
+        "alt": "A",
+    }
+
+
+def test_image_field_with_an_unknown_file_id_is_an_invalid_file(
+    api: httpx.Client, sandbox: Sandbox
+) -> None:
+    posts = sandbox.collections["posts"]
+    body = {"fieldData": {"name": "P", "slug": "p", "hero": {"fileId": "f" * 24}}}
+
+    skipped = api.post(f"/collections/{posts}/items", json=body)
+    refused = api.post(
+        f"/collections/{posts}/items", params={"skipInvalidFiles": "false"}, json=body
+    )
+
+    assert skipped.status_code == 202 and "hero" not in skipped.json()["fieldData"]
+    assert refused.status_code == 400
