@@ -37,6 +37,7 @@ from shared.fields import is_item_id, slugify
 from shared.log import get_logger
 from shared.storage import (
     CLAIM_MARKER_PREFIX,
+    Claim,
     ClaimBusyError,
     ObjectInfo,
     Storage,
@@ -426,30 +427,48 @@ def process_object(
         logger.info("another delivery is working on the object; retry later", extra=_log_fields(outcome))
         raise
 
-    client = client or _default_client(settings)
+    try:
+        _process_claimed(client or _default_client(settings), storage, info, claim, prefix, content_type,
+                         known_md5, settings, outcome)
+    except BaseException as exc:
+        _release_quietly(storage, info, claim, exc)
+        raise
+    return outcome
+
+
+def _process_claimed(
+    client: WebflowClient,
+    storage: Storage,
+    info: ObjectInfo,
+    claim: Claim,
+    prefix: str,
+    content_type: str,
+    known_md5: str | None,
+    settings: UploadSettings,
+    outcome: UploadOutcome,
+) -> None:
+    """Upload, attach and record, holding the claim; permanent failures are recorded and acknowledged."""
     try:
         asset_id, hosted_url, info = _upload(client, storage, info, claim, content_type, known_md5, settings)
-        outcome.asset_id, outcome.hosted_url = asset_id, hosted_url
-        try:
-            _attach(client, info, prefix, asset_id, hosted_url, settings, outcome)
-        except PermanentUploadError as exc:
-            storage.record_success(info, claim, asset_id, hosted_url, error=str(exc))
-            outcome.status, outcome.reason = "rejected", str(exc)
-            logger.warning("asset uploaded but not attached: %s", exc, extra=_log_fields(outcome))
-            return outcome
-        extra = {META_INGESTED_ITEM: outcome.item_id} if outcome.item_id and not target_named(info, prefix) else {}
-        storage.record_success(info, claim, asset_id, hosted_url, extra=extra)
     except PermanentUploadError as exc:
         storage.record_error(info, str(exc), claim)
         outcome.status, outcome.reason = "rejected", str(exc)
         logger.warning("object rejected: %s", exc, extra=_log_fields(outcome))
-        return outcome
-    except BaseException as exc:
-        _release_quietly(storage, info, claim, exc)
-        raise
+        return
+    outcome.asset_id, outcome.hosted_url = asset_id, hosted_url
+    try:
+        _attach(client, info, prefix, asset_id, hosted_url, settings, outcome)
+    except PermanentUploadError as exc:
+        # The asset exists and stays recorded: a redelivery must not upload it again.
+        storage.record_success(info, claim, asset_id, hosted_url, error=str(exc))
+        outcome.status, outcome.reason = "rejected", str(exc)
+        logger.warning("asset uploaded but not attached: %s", exc, extra=_log_fields(outcome))
+        return
+    ingested = outcome.item_id is not None and not target_named(info, prefix)
+    extra = {META_INGESTED_ITEM: outcome.item_id} if ingested and outcome.item_id else {}
+    storage.record_success(info, claim, asset_id, hosted_url, extra=extra)
     outcome.status = "uploaded"
     logger.info("asset uploaded", extra=_log_fields(outcome))
-    return outcome
 
 
 def target_named(info: ObjectInfo, prefix: str) -> bool:
@@ -472,7 +491,7 @@ def _already_done(info: ObjectInfo, generation: int, outcome: UploadOutcome) -> 
     return None
 
 
-def _release_quietly(storage: Storage, info: ObjectInfo, claim: Any, cause: BaseException) -> None:
+def _release_quietly(storage: Storage, info: ObjectInfo, claim: Claim, cause: BaseException) -> None:
     """Release the claim after a failure; a failed release only delays the retry until the claim lapses."""
     try:
         storage.release(info, claim)
@@ -507,7 +526,7 @@ def _upload(
     client: WebflowClient,
     storage: Storage,
     info: ObjectInfo,
-    claim: Any,
+    claim: Claim,
     content_type: str,
     known_md5: str | None,
     settings: UploadSettings,
