@@ -9,10 +9,10 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import coldstart, latency, memory, publishing, throughput
+from bench import capacity, coldstart, latency, memory, publishing, throughput
 from bench.report import RESULTS_DIR, Section, machine, render, write
 
-SECTIONS = ("throughput", "coldstart", "latency", "memory", "publishing")
+SECTIONS = ("capacity", "throughput", "coldstart", "latency", "memory", "publishing")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -21,6 +21,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--items", type=int, default=5000, help="items for the throughput run")
     parser.add_argument("--baseline-seconds", type=float, default=60.0,
                         help="how long the one-item-per-request baseline runs")
+    parser.add_argument("--busy-seconds", type=float, default=60.0,
+                        help="how long create-items keeps the token busy before the steady-state runs")
     parser.add_argument("--cold-rounds", type=int, default=5, help="cold starts per function")
     parser.add_argument("--latency-samples", type=int, default=200)
     parser.add_argument("--memory-sizes", default="1,4,10", help="file sizes in MB")
@@ -34,8 +36,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def plan(args: argparse.Namespace) -> list[tuple[str, Callable[[], Section]]]:
     """The sections to run, each a call with this run's scale."""
     steps: dict[str, Callable[[], Section]] = {
+        "capacity": lambda: capacity.run(),
         "throughput": lambda: throughput.run(
-            rate_limit=args.rate_limit, items=args.items, baseline_seconds=args.baseline_seconds
+            rate_limit=args.rate_limit, items=args.items, baseline_seconds=args.baseline_seconds,
+            busy_seconds=args.busy_seconds,
         ),
         "coldstart": lambda: coldstart.run(rounds=args.cold_rounds),
         "latency": lambda: latency.run(samples=args.latency_samples),

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,8 +15,10 @@ from typing import Any
 import httpx
 
 from bench._common import function_client, running_stack
-from bench._procs import API_KEY, FUNCTIONS, SandboxServer, function_env, spawn_function
+from bench._procs import FUNCTIONS, SandboxServer, function_env, spawn_function, start_fake_gcs
 from bench.report import Section, median
+
+PNG_HEADER = b"\x89PNG\r\n\x1a\n"
 
 HELLO_WORLD = '''\
 import functions_framework
@@ -93,20 +98,34 @@ def time_to_first_success(
             process.stop()
 
 
-def measure(
-    *,
-    rounds: int = 5,
-    functions: list[str] | None = None,
-    upload_setup: Callable[[SandboxServer], tuple[dict[str, str], Callable[[int], Any]]] | None = None,
-) -> dict[str, list[float]]:
+def stage_upload_objects(log_dir: Path, count: int, stack: ExitStack) -> tuple[dict[str, str], Callable[[int], Any]]:
+    """fake-gcs-server with one small image per cold start of upload-asset (each start uploads a new
+    object: a processed one would be a no-op); return the function's extra env and the probe body."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    process, url = start_fake_gcs(root=log_dir / "gcs", log_dir=log_dir)
+    stack.callback(process.stop)
+    client = storage.Client(
+        project="bench", credentials=AnonymousCredentials(), client_options={"api_endpoint": url}
+    )
+    bucket = client.create_bucket(f"bench-cold-{uuid.uuid4().hex[:8]}")
+    for attempt in range(count):
+        payload = PNG_HEADER + os.urandom(2048)
+        bucket.blob(f"uploads/cold-{attempt}.png").upload_from_string(payload, content_type="image/png")
+    env = {"STORAGE_EMULATOR_HOST": url, "UPLOAD_PREFIX": "uploads/"}
+    return env, lambda attempt: {"bucket": bucket.name, "name": f"uploads/cold-{attempt}.png"}
+
+
+def measure(*, rounds: int = 5, functions: list[str] | None = None) -> dict[str, list[float]]:
     """Interleave the hello-world and each function, `rounds` times; seconds per start."""
     names = functions or list(FUNCTIONS)
-    with running_stack() as stack:
+    with running_stack() as stack, ExitStack() as cleanup:
         sandbox = stack.sandbox
         extra: dict[str, Any] = {"updateItemId": _seed_update_target(sandbox)}
         env_extra: dict[str, str] = {}
-        if "upload-asset" in names and upload_setup is not None:
-            env_extra, extra["uploadObject"] = upload_setup(sandbox)
+        if "upload-asset" in names:
+            env_extra, extra["uploadObject"] = stage_upload_objects(stack.log_dir, rounds, cleanup)
         env = function_env(sandbox, **env_extra)
         by_name = probes(sandbox, extra)
         hello_dir = Path(tempfile.mkdtemp(prefix="bench-hello-"))
@@ -114,27 +133,20 @@ def measure(
         timings: dict[str, list[float]] = {"hello-world": []}
         timings.update({name: [] for name in names if name in by_name})
         for attempt in range(rounds):
-            timings["hello-world"].append(
-                time_to_first_success(
-                    hello_dir / "main.py", "hello", env, Probe("GET", "/"), attempt,
-                    name="hello-world", log_dir=stack.log_dir,
-                )
-            )
             for name in timings:
                 if name == "hello-world":
-                    continue
-                spec = FUNCTIONS[name]
+                    source, target, probe = hello_dir / "main.py", "hello", Probe("GET", "/")
+                else:
+                    spec = FUNCTIONS[name]
+                    source, target, probe = spec.source, spec.target, by_name[name]
                 timings[name].append(
-                    time_to_first_success(
-                        spec.source, spec.target, env, by_name[name], attempt,
-                        name=name, log_dir=stack.log_dir,
-                    )
+                    time_to_first_success(source, target, env, probe, attempt, name=name, log_dir=stack.log_dir)
                 )
     return timings
 
 
-def run(*, rounds: int = 5, upload_setup=None) -> Section:
-    timings = measure(rounds=rounds, upload_setup=upload_setup)
+def run(*, rounds: int = 5) -> Section:
+    timings = measure(rounds=rounds)
     hello = median(timings["hello-world"])
     section = Section(
         key="coldStart",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import coldstart, latency, memory, publishing, throughput
+from bench import capacity, coldstart, latency, memory, publishing, throughput
 from bench.__main__ import main
 from bench.report import Section
 
@@ -40,7 +40,7 @@ def test_cold_start_times_each_function_and_the_hello_world() -> None:
 
     assert_measured(section)
     assert "hello-world" in section.data["seconds"]
-    assert {"create-items", "update-items", "publish-live"} <= set(section.data["seconds"])
+    assert set(section.data["seconds"]) == {"hello-world", "create-items", "update-items", "publish-live", "upload-asset"}
 
 
 def test_latency_samples_both_paths() -> None:
@@ -52,6 +52,7 @@ def test_latency_samples_both_paths() -> None:
 
 def test_asset_memory_measures_each_size() -> None:
     section = memory.run(sizes_mb=[0.25])
+    assert section.data["results"][0]["rssGrowth"] >= 0
 
     assert_measured(section)
 
@@ -71,3 +72,10 @@ def test_main_writes_the_markdown_and_json_report(tmp_path: Path) -> None:
     assert report["machine"]["nproc"] >= 1 and report["machine"]["python"]
     assert report["sections"]["publishing"]["rows"]
     assert "Publishing" in (tmp_path / "report.md").read_text()
+
+
+def test_sandbox_capacity_reports_requests_per_second() -> None:
+    section = capacity.run(seconds=0.5)
+
+    assert_measured(section)
+    assert section.data["requestsPerSecond"] > 0
