@@ -464,14 +464,18 @@ Try it:
                 except Exception as exc:  # noqa: BLE001 (shutdown goes on whatever one piece does)
                     self.log.info(f"error while stopping {type(service).__name__}: {exc}")
         self.site = self.scheduler = self.bridge = None
-        threads = [
-            threading.Thread(target=child.stop, name=f"stop-{child.name}")
-            for child in reversed(self.children)
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        # The functions first (a request in flight still reaches the sandbox and the emulator),
+        # then those two; within a tier in parallel, so that stopping takes one grace period each.
+        backends = [child for child in self.children if child.name in ("sandbox", "gcs")]
+        functions = [child for child in self.children if child not in backends]
+        for tier in (functions, backends):
+            threads = [
+                threading.Thread(target=child.stop, name=f"stop-{child.name}") for child in tier
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
         self.children.clear()
         try:
             state = json.loads(self.layout.state_path.read_text(encoding="utf-8"))
