@@ -13,7 +13,7 @@ from typing import Any
 from .cms import Cms
 from .errors import ApiError
 from .faults import UNLIMITED, FaultConfig, Faults, RateLimiter, too_many_requests
-from .http import JSON_TYPE, Request, Response, Route, Router
+from .http import Request, Response, Route, Router
 from .store import Doc, Store
 
 log = logging.getLogger("sandbox")
@@ -267,8 +267,9 @@ class SandboxHandler(BaseHTTPRequestHandler):
         self.flush_headers()
 
     def log_message(self, format: str, *args: Any) -> None:
-        """Access log at debug level, to stderr."""
-        log.debug("%s - %s", self.address_string(), format % args)
+        """Access log at debug level, to stderr (formatted only when enabled)."""
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s - %s", self.address_string(), format % args)
 
 
 class SandboxServer(ThreadingHTTPServer):
@@ -282,9 +283,6 @@ class SandboxServer(ThreadingHTTPServer):
         self.app = app
         super().__init__(address, SandboxHandler)
         app.port = self.server_address[1]
-
-
-__all__ = ["JSON_TYPE", "App", "SandboxServer"]
 
 
 def _no_route_error(path_known: bool) -> ApiError:
