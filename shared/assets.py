@@ -111,6 +111,7 @@ Status = Literal["uploaded", "already_processed", "ignored", "stale", "rejected"
 class UploadSettings(WebflowSettings):
     """Settings of upload-asset (on top of the Webflow ones)."""
 
+    upload_bucket: str | None = None
     upload_prefix: str = Field(default="", description="Comma-separated object name prefixes to handle")
     max_event_age_seconds: float = Field(default=86_400.0, gt=0)
     ingest_collection_id: str | None = None
@@ -124,7 +125,9 @@ class UploadSettings(WebflowSettings):
     upload_asset_folder: str | None = None
     upload_max_body_bytes: int = Field(default=16_384, gt=0)
 
-    @field_validator("ingest_collection_id", "upload_asset_folder", "upload_allowed_extensions", mode="before")
+    @field_validator(
+        "ingest_collection_id", "upload_asset_folder", "upload_allowed_extensions", "upload_bucket", mode="before"
+    )
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():
@@ -374,6 +377,10 @@ def process_object(
         StorageError, WebflowError: transient failures, after the claim was released.
     """
     outcome = UploadOutcome(status="ignored", bucket=ref.bucket, name=ref.name, generation=ref.generation)
+    if settings.upload_bucket and ref.bucket != settings.upload_bucket:
+        outcome.reason = f"not the configured bucket {settings.upload_bucket}"
+        logger.info("object ignored", extra=_log_fields(outcome))
+        return outcome
     prefix = matches_prefix(ref.name, settings.prefixes)
     if prefix is None:
         outcome.reason = "outside the configured prefixes"

@@ -75,7 +75,7 @@ class UploadRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    bucket: str = Field(min_length=3, max_length=222)
+    bucket: str | None = Field(default=None, min_length=3, max_length=222)
     name: str = Field(min_length=1, max_length=1024)
     generation: int | None = Field(default=None, gt=0)
 
@@ -87,7 +87,14 @@ def upload_asset_http(request: flask.Request) -> flask.Response:
     settings = get_settings()
     require_api_key(request, settings.api_keys)
     body = parse_json(request, UploadRequest, settings.upload_max_body_bytes)
-    ref = ObjectRef(bucket=body.bucket, name=body.name, generation=body.generation)
+    bucket = body.bucket or settings.upload_bucket
+    if bucket is None:
+        raise AppError(400, "invalid_request", "bucket is required (no UPLOAD_BUCKET is configured)",
+                       [{"field": "bucket", "message": "is required"}])
+    if settings.upload_bucket and bucket != settings.upload_bucket:
+        raise AppError(403, "bucket_not_allowed", f"Only objects of {settings.upload_bucket} are handled",
+                       [{"field": "bucket", "message": "is not the configured UPLOAD_BUCKET"}])
+    ref = ObjectRef(bucket=bucket, name=body.name, generation=body.generation)
     try:
         outcome = process_object(ref, settings)
     except ClaimBusyError as exc:

@@ -553,6 +553,29 @@ def test_http_entry_answers_409_while_another_run_holds_the_claim(http_client: A
     assert assets(sandbox) == []
 
 
+def test_http_entry_defaults_to_and_keeps_to_the_configured_bucket(
+    http_client: Any, gcs: Any, sandbox: Any
+) -> None:
+    os.environ["UPLOAD_BUCKET"] = gcs.bucket_name
+    sys.modules["main"].reset_state()
+    put_object(gcs, "uploads/photo.png", PNG)
+    auth = {"Authorization": f"Bearer {API_KEY}"}
+
+    other = http_client.post("/", json={"bucket": "someone-elses", "name": "uploads/photo.png"}, headers=auth)
+    default = http_client.post("/", json={"name": "uploads/photo.png"}, headers=auth)
+
+    assert other.status_code == 403 and other.get_json()["code"] == "bucket_not_allowed"
+    assert default.status_code == 200 and default.get_json()["status"] == "uploaded"
+
+
+def test_events_of_another_bucket_are_ignored(events: Any, gcs: Any, sandbox: Any) -> None:
+    os.environ["UPLOAD_BUCKET"] = "the-real-uploads"
+    sys.modules["main"].reset_state()
+    blob = put_object(gcs, "uploads/photo.png", PNG)
+    assert deliver(events, finalized_event(blob)).status_code == 200
+    assert assets(sandbox) == [] and ledger(gcs, "uploads/photo.png") == {}
+
+
 def test_http_answers_match_docs_openapi(http_client: Any, gcs: Any, sandbox: Any) -> None:
     from tests.openapi_support import assert_matches, operation
 
