@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -93,7 +93,6 @@ class BridgeStats:
     delivered: int = 0
     failed_attempts: int = 0
     given_up: int = 0
-    events: list[str] = field(default_factory=list)
 
 
 class StorageBridge:
@@ -209,7 +208,6 @@ class StorageBridge:
                 self._pending.pop(key, None)
                 self._remember(key)
                 self.stats.delivered += 1
-                self.stats.events.append(pending.label)
                 self.log.info(f"delivered {pending.label} (attempt {pending.attempts})")
                 return
             self.stats.failed_attempts += 1
