@@ -169,7 +169,11 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m devstack`."""
     args = _parser().parse_args(argv)
     handlers = {"run": _run, "demo": _demo, "stop": _stop}
-    return handlers[args.command](args)
+    try:
+        return handlers[args.command](args)
+    except KeyboardInterrupt:  # `run` handles its own signals; this is Ctrl-C in demo or stop
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
