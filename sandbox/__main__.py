@@ -55,8 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             host=args.host, rate_limit=args.rate_limit, db_path=args.db, seed_path=args.seed
         )
         server = make_server(app, args.port)
-    except (OSError, ValueError) as exc:
-        print(f"webflow-sandbox: {exc}", file=sys.stderr)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        # a port in use, an unreadable or malformed seed, a database that is not ours
+        print(f"webflow-sandbox: cannot start: {exc!r}", file=sys.stderr)
         return 2
 
     def stop(signum: int, frame: FrameType | None) -> None:

@@ -6,6 +6,8 @@ import hashlib
 import json
 import re
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -191,3 +193,20 @@ def test_db_keeps_uploaded_assets_and_webhooks_across_restarts(
     assert asset["hostedUrl"].startswith(private_sandbox.root_url)
     assert httpx.get(asset["hostedUrl"]).content == data
     assert [h["id"] for h in hooks] == [hook["id"]]
+
+
+def test_a_malformed_seed_stops_start_up_with_a_message(tmp_path: Path) -> None:
+    seed = tmp_path / "seed.json"
+    seed.write_text(json.dumps({"sites": [{"id": "x"}], "tokens": [{"token": "t"}]}))
+
+    finished = subprocess.run(
+        [sys.executable, "-m", "sandbox", "--port", "0", "--seed", str(seed)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+    assert finished.returncode == 2
+    assert finished.stdout == ""
+    assert "cannot start" in finished.stderr

@@ -572,3 +572,19 @@ def test_patch_cannot_clear_a_required_field(api: httpx.Client, sandbox: Sandbox
 
     assert response.status_code == 400
     assert [d["param"] for d in _details(response)] == ["email"]
+
+
+def test_malformed_json_is_bad_request(api: httpx.Client, posts: str) -> None:
+    response = api.post(
+        f"/collections/{posts}/items",
+        content=b"{not json",
+        headers={"Content-Type": "application/json"},
+    )
+
+    assert (response.status_code, response.json()["code"]) == (400, "bad_request")
+
+
+def test_publishing_more_than_100_ids_is_rejected(api: httpx.Client, posts: str) -> None:
+    response = api.post(f"/collections/{posts}/items/publish", json={"itemIds": ["a" * 24] * 101})
+
+    assert (response.status_code, response.json()["code"]) == (400, "validation_error")
