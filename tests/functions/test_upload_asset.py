@@ -217,7 +217,7 @@ def test_concurrent_deliveries_upload_once(gcs: Any, sandbox: Any, upload_env: d
             assert deliver(app.test_client(), event).status_code == 200
     module.reset_state()
 
-    assert 200 in statuses
+    assert 200 in statuses and set(statuses) <= {200, 500}
     assert len(assets(sandbox)) == 1
     assert ledger(gcs, "uploads/photo.png")["webflow-asset-id"] == assets(sandbox)[0]["id"]
 
