@@ -27,7 +27,6 @@ from pydantic.alias_generators import to_camel
 
 from shared.config import WebflowSettings, split_list
 from shared.errors import (
-    BadRequestError,
     InternalServerError,
     RateLimitError,
     WebflowAPIError,
@@ -237,13 +236,18 @@ def site_cms_locale_ids(client: WebflowClient, site_id: str | None) -> list[str]
     return ids if len(ids) > 1 else []
 
 
-def _pages(
-    client: WebflowClient, collection_id: str, cms_locale_id: str | None
+def _variant_pages(
+    client: WebflowClient, collection_id: str, cms_locale_ids: Sequence[str]
 ) -> Iterator[list[Item]]:
-    """Every page of a (staged) item listing."""
+    """Pages of every locale variant of every item, all locales in one listing.
+
+    Webflow's cmsLocaleId takes a comma-separated list, so n items in k locales cost about
+    n*k/100 pages, not k listings.
+    """
+    locale_filter = ",".join(cms_locale_ids) if len(cms_locale_ids) > 1 else None
     offset = 0
     while True:
-        page = client.list_items(collection_id, offset=offset, cms_locale_id=cms_locale_id)
+        page = client.list_items(collection_id, offset=offset, cms_locale_id=locale_filter)
         if page.items:
             yield page.items
         offset += len(page.items)
@@ -251,49 +255,37 @@ def _pages(
             return
 
 
-def _variant_pages(
-    client: WebflowClient, collection_id: str, cms_locale_ids: Sequence[str]
-) -> Iterator[list[Item]]:
-    """Pages of every locale variant of every item, all locales in one listing where the server can.
-
-    Webflow takes a comma-separated cmsLocaleId list, so n items in k locales cost about n*k/100
-    pages; a server that refuses the list (400 on cmsLocaleId, answered before any page) is listed
-    one locale at a time instead.
-    """
-    if len(cms_locale_ids) < 2:
-        yield from _pages(client, collection_id, None)
-        return
-    try:
-        yield from _pages(client, collection_id, ",".join(cms_locale_ids))
-        return
-    except BadRequestError as exc:
-        if not any(detail.get("param") == "cmsLocaleId" for detail in exc.details):
-            raise
-    logger.info("listing one locale at a time", extra={"collectionId": collection_id})
-    for cms_locale_id in cms_locale_ids:
-        yield from _pages(client, collection_id, cms_locale_id)
-
-
 def iter_pending_items(
     client: WebflowClient, collection_id: str, cms_locale_ids: Sequence[str] = ()
 ) -> Iterator[list[PendingItem]]:
     """Page by page, a collection's items with unpublished changes.
 
-    Within a page each item appears once, with the locales whose variant is pending (none when the
-    site is not localized); an item whose variants straddle two pages appears in both.
+    Each item comes with the locales whose variant is pending (none when the site is not
+    localized). The listing gives an item's variants one after another, so the last item of a page
+    is held back until the next page shows whether more of its variants follow.
     """
+
+    def entries(variants: dict[str, list[str]]) -> list[PendingItem]:
+        return [
+            PendingItem(collection_id, item_id, tuple(locales))
+            for item_id, locales in variants.items()
+        ]
+
+    carried: dict[str, list[str]] = {}
     for page in _variant_pages(client, collection_id, cms_locale_ids):
-        variants: dict[str, list[str]] = {}
+        variants, carried = carried, {}
         for item in page:
             if not has_unpublished_changes(item):
                 continue
             locales = variants.setdefault(item.id, [])
             if cms_locale_ids and item.cms_locale_id and item.cms_locale_id not in locales:
                 locales.append(item.cms_locale_id)
-        yield [
-            PendingItem(collection_id, item_id, tuple(locales))
-            for item_id, locales in variants.items()
-        ]
+        last_id = page[-1].id
+        if last_id in variants:
+            carried[last_id] = variants.pop(last_id)
+        yield entries(variants)
+    if carried:
+        yield entries(carried)
 
 
 def find_pending_items(
