@@ -296,6 +296,16 @@ class Storage:
 
     # -- ledger writes ------------------------------------------------------------------------
 
+    def _preconditions(self, info: ObjectInfo) -> dict[str, int]:
+        """ifMetagenerationMatch, plus ifGenerationMatch so a replaced object is never written to.
+
+        The emulator mints generations on patches (and ignores both conditions): there only the first.
+        """
+        conditions = {"if_metageneration_match": info.metageneration}
+        if not self.emulated and info.stored_generation:
+            conditions["if_generation_match"] = info.stored_generation
+        return conditions
+
     def _patch(self, info: ObjectInfo, changes: Mapping[str, str | None], what: str) -> ObjectInfo:
         """Merge metadata changes under an ifMetagenerationMatch precondition; ClaimBusyError on 412."""
         from google.api_core import exceptions as gexc
@@ -304,7 +314,7 @@ class Storage:
         blob.metadata = dict(changes)
         try:
             with _wrap(f"{what} on gs://{info.bucket}/{info.name}", passthrough=(gexc.PreconditionFailed,)):
-                blob.patch(if_metageneration_match=info.metageneration, retry=self.retry)
+                blob.patch(**self._preconditions(info), retry=self.retry)
         except gexc.PreconditionFailed as exc:
             raise ClaimBusyError(f"gs://{info.bucket}/{info.name} changed while {what}") from exc
         return self._info(blob)

@@ -302,10 +302,11 @@ class _RecordingClient:
 def test_claim_sends_a_metageneration_precondition_and_maps_412_to_busy() -> None:
     client = _RecordingClient()
     storage = Storage(client, emulated=False)
-    info = ObjectInfo(bucket="b", name="uploads/a.png", generation=5, metageneration=1, size=1)
+    info = ObjectInfo(bucket="b", name="uploads/a.png", generation=5, metageneration=1, size=1, stored_generation=5)
 
     claimed, claim = storage.claim(info, uuid.uuid4().hex, ttl_seconds=60)
     assert client.the_bucket.calls[0][2]["if_metageneration_match"] == 1
+    assert client.the_bucket.calls[0][2]["if_generation_match"] == 5
     assert client.the_bucket.calls[0][1][META_CLAIM] == claim.encode()
     assert client.the_bucket.calls[0][1][META_GENERATION] == "5"
     assert claimed.metageneration == 2
