@@ -50,7 +50,6 @@ __all__ = [
     "PublishRequest",
     "PublishSettings",
     "SitePublishGate",
-    "find_pending_items",
     "has_unpublished_changes",
     "iter_pending_items",
     "oidc_invoker",
@@ -286,17 +285,6 @@ def iter_pending_items(
         yield entries(variants)
     if carried:
         yield entries(carried)
-
-
-def find_pending_items(
-    client: WebflowClient, collection_id: str, cms_locale_ids: Sequence[str] = ()
-) -> list[PendingItem]:
-    """Every item of a collection with unpublished changes (see ``iter_pending_items``)."""
-    return [
-        entry
-        for page in iter_pending_items(client, collection_id, cms_locale_ids)
-        for entry in page
-    ]
 
 
 def _error_for(item_id: str, errors: Iterable[Any]) -> str:
