@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -13,7 +14,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, TextIO
 
-__all__ = ["ChildProcess", "LogHub", "ServiceLog", "StartupError", "group_members"]
+__all__ = [
+    "ChildProcess",
+    "LogHub",
+    "ServiceLog",
+    "StartupError",
+    "group_members",
+    "readable",
+]
 
 _COLORS = ("1", "36", "33", "35", "32", "34", "91", "96", "93", "95", "92", "94", "90")
 
@@ -46,13 +54,13 @@ class LogHub:
             return self._logs[name]
 
     def emit(self, log: ServiceLog, text: str) -> None:
-        """Write one line of one service to its file and to the terminal."""
+        """Write one line of one service to its file (as is) and to the terminal (readable)."""
         with self._lock:
             prefix = f"{log.name:<{self._width}} |"
             if self.color:
                 prefix = f"\x1b[{log.color}m{prefix}\x1b[0m"
             try:
-                self.stream.write(f"{prefix} {text}\n")
+                self.stream.write(f"{prefix} {readable(text)}\n")
                 self.stream.flush()
             except (OSError, ValueError):
                 pass  # a closed terminal must not take the stack down; the file still has the line
@@ -73,6 +81,25 @@ class LogHub:
         with self._lock:
             for log in self._logs.values():
                 log.file.close()
+
+
+# Keys of a structured log line that the terminal view leaves out (the file keeps everything).
+_QUIET_KEYS = frozenset({"severity", "message", "time", "logger", "logging.googleapis.com/trace"})
+
+
+def readable(text: str) -> str:
+    """A structured (JSON) log line as `SEVERITY message {other fields}`; any other line as is."""
+    if not text.startswith("{"):
+        return text
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return text
+    if not isinstance(record, dict) or "message" not in record:
+        return text
+    extra = {key: value for key, value in record.items() if key not in _QUIET_KEYS}
+    line = f"{record.get('severity', 'LOG')} {record['message']}"
+    return f"{line} {json.dumps(extra, separators=(',', ':'))}" if extra else line
 
 
 class ServiceLog:

@@ -115,3 +115,23 @@ def test_colors_only_when_asked(tmp_path: Path) -> None:
 
 def test_group_members_ignores_other_groups() -> None:
     assert os.getpid() not in group_members(os.getpgrp() + 10_000_000)
+
+
+def test_structured_lines_are_readable_on_the_terminal_and_whole_in_the_file(
+    tmp_path: Path,
+) -> None:
+    terminal = io.StringIO()
+    hub = LogHub(tmp_path / "logs", terminal, color=False)
+    record = (
+        '{"severity": "INFO", "message": "asset uploaded", "time": "2026-11-22T18:29:06.343Z",'
+        ' "logger": "webflow.shared.assets", "eventId": "42"}'
+    )
+
+    hub.service("upload-asset").line(record)
+    hub.service("sandbox").line('{"apiBaseUrl": "http://127.0.0.1:1/v2"}')
+    hub.close()
+
+    shown = terminal.getvalue().splitlines()
+    assert shown[0].endswith('| INFO asset uploaded {"eventId":"42"}')
+    assert shown[1].endswith('| {"apiBaseUrl": "http://127.0.0.1:1/v2"}')
+    assert (tmp_path / "logs" / "upload-asset.log").read_text() == record + "\n"
