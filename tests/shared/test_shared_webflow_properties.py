@@ -1,0 +1,73 @@
+"""Property tests: whatever faults happen, create_items reports exactly what exists."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from shared.errors import WebflowError
+from shared.models import NewItem
+from shared.pacing import SlidingWindowLimiter
+from shared.webflow import WebflowClient
+from tests.shared.webflow_fake import FakeWebflow
+
+FAULTS = st.sampled_from(["500", "503", "502-after-write", "drop", "timeout", "429", "connect", "ok"])
+
+
+def _client(fake: FakeWebflow, max_retries: int) -> WebflowClient:
+    return WebflowClient(
+        "property-token-0123456789",
+        base_url="http://webflow.test/v2",
+        transport=fake.transport(),
+        sleep=lambda seconds: None,
+        rand=lambda: 0.5,
+        max_retries=max_retries,
+        limiter=SlidingWindowLimiter(100_000),
+    )
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    count=st.integers(min_value=1, max_value=230),
+    taken=st.sets(st.integers(min_value=0, max_value=229), max_size=5),
+    faults=st.lists(FAULTS, max_size=10),
+)
+def test_every_item_is_reported_as_it_exists(count: int, taken: set[int], faults: list[str]) -> None:
+    fake = FakeWebflow()
+    for n in taken:
+        fake.add(f"someone else {n}", f"item-{n}")
+    fake.faults.extend(fault for fault in faults if fault != "ok")
+    items = [NewItem(field_data={"name": f"item {n}", "slug": f"item-{n}"}) for n in range(count)]
+
+    results = _client(fake, max_retries=20).create_items("col", items)
+
+    assert [r.index for r in results] == list(range(count))
+    for n, result in enumerate(results):
+        stored = fake.items[f"item-{n}"]
+        if n in taken:
+            assert result.status == "failed" and result.error is not None
+            assert result.error.code == "duplicate_slug"
+            assert stored["fieldData"]["name"] == f"someone else {n}"
+        else:
+            assert result.status == "created" and result.item is not None
+            assert result.item.id == stored["id"]
+            assert stored["fieldData"]["name"] == f"item {n}"
+    assert len(fake.items) == count + len([n for n in taken if n >= count])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(count=st.integers(min_value=1, max_value=150), faults=st.lists(FAULTS, min_size=1, max_size=12))
+def test_with_few_retries_no_failure_hides_a_created_item(count: int, faults: list[str]) -> None:
+    fake = FakeWebflow()
+    fake.faults.extend(fault for fault in faults if fault != "ok")
+    items = [NewItem(field_data={"name": f"item {n}", "slug": f"item-{n}"}) for n in range(count)]
+
+    try:
+        results = _client(fake, max_retries=2).create_items("col", items)
+    except WebflowError:
+        return  # the call stopped as a whole; the caller retries it and meets its own slugs
+    for n, result in enumerate(results):
+        if result.status == "created":
+            assert result.item is not None and fake.items[f"item-{n}"]["id"] == result.item.id
+        else:
+            assert f"item-{n}" not in fake.items, f"item {n} exists but was reported {result}"
