@@ -43,7 +43,6 @@ class ControlApi:
                 "tokens": {
                     "full": tokens.get("full"),
                     "readOnly": tokens.get("readOnly"),
-                    **tokens,
                 },
                 "site": {
                     "id": site["id"],

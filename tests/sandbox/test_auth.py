@@ -9,6 +9,7 @@ from tests.conftest import Sandbox
 
 OTHER_SITE = "66a0b6a5c1f1b2a3d4e5fa01"
 OTHER_COLLECTION = "66a0b6a5c1f1b2a3d4e5fb01"
+OTHER_TOKEN = "wf-sandbox-other-0123456789abcdef"  # the default seed's token of the second site
 
 
 @pytest.mark.parametrize(
@@ -48,7 +49,7 @@ def test_token_cannot_see_another_site(api: httpx.Client) -> None:
 
 
 def test_other_sites_token_cannot_see_ours(sandbox: Sandbox) -> None:
-    with sandbox.api(sandbox.info["tokens"]["other"]) as client:
+    with sandbox.api(OTHER_TOKEN) as client:
         own = client.get(f"/sites/{OTHER_SITE}")
         ours = client.get(f"/collections/{sandbox.collections['posts']}")
 

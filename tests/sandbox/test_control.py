@@ -22,7 +22,8 @@ def test_info_has_the_documented_shape(sandbox: Sandbox) -> None:
     info = sandbox.http.get("/_sandbox/info").json()
 
     assert info["apiBaseUrl"] == f"{sandbox.root_url}/v2"
-    assert {"full", "readOnly"} <= set(info["tokens"])
+    assert set(info) == {"apiBaseUrl", "tokens", "site", "collections"}
+    assert set(info["tokens"]) == {"full", "readOnly"}
     assert OBJECT_ID.match(info["site"]["id"])
     locales = info["site"]["locales"]
     assert set(locales["primary"]) == {"id", "cmsLocaleId"}
