@@ -1,0 +1,697 @@
+"""`python -m bench.soak`: the local stack under the sandbox's faults, then an audit of what it holds.
+
+The whole local stack (devstack: sandbox, fake-gcs-server, the four functions, the Eventarc bridge and
+the publish scheduler) runs on free loopback ports with the sandbox's faults on: 10% of API requests
+fail with a 500 without being applied, 5% meet a spurious 429, and 5% are applied and then answered
+with a dropped connection. Into it go mixed submissions (JSON calls, browser form posts, Webflow form
+webhooks through the sandbox's form-submit call, some of them delivered twice) and image uploads into
+the bucket (gallery drops, files named after an item, form file inputs), with some storage events
+delivered twice. Callers behave as real ones do: a 5xx or a dropped connection is retried with the
+same content. Then the faults go off, the stack is left to settle, and the audit compares what was
+sent with what the sandbox holds: 0 lost, 0 duplicated items, 0 duplicated assets, every image
+attached. It prints the counts and exits 1 otherwise (2 when the run could not complete in time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import io
+import json
+import random
+import struct
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import uuid
+import zlib
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench import _procs  # noqa: F401  (puts the repository root on sys.path)
+from bench.report import RESULTS_DIR, Section, machine, write
+
+FAULTS = {"errorRate": 0.1, "rateLimitRate": 0.05, "dropAfterWriteRate": 0.05}
+NO_FAULTS = {"errorRate": 0.0, "rateLimitRate": 0.0, "dropAfterWriteRate": 0.0}
+TRANSIENT = {408, 429, 500, 502, 503, 504}
+
+
+# --- inputs -------------------------------------------------------------------------------------
+
+
+def png_image(rng: random.Random, size: int = 16) -> bytes:
+    """A small, valid, unique PNG (random RGB pixels)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + rng.randbytes(size * 3) for _ in range(size))
+    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+@dataclass
+class Plan:
+    """How many of each kind of input one soak sends."""
+
+    json_items: int = 300
+    json_batch: int = 10
+    form_posts: int = 300
+    form_files: int = 25
+    webhooks: int = 400
+    webhook_redeliveries: int = 60
+    gallery_images: int = 50
+    path_images: int = 25
+    event_redeliveries: int = 30
+
+    @property
+    def submissions(self) -> int:
+        return self.json_items + self.form_posts + self.webhooks
+
+    @property
+    def images(self) -> int:
+        return self.form_files + self.gallery_images + self.path_images
+
+    @classmethod
+    def scaled(cls, submissions: int, images: int) -> Plan:
+        """The default mix, scaled to `submissions` submissions and `images` images."""
+        base = cls()
+        ratio = submissions / base.submissions
+        image_ratio = images / base.images
+        form_files = max(1, round(base.form_files * image_ratio)) if images else 0
+        gallery = max(0, round(base.gallery_images * image_ratio))
+        path_images = max(0, images - form_files - gallery)
+        json_items = max(1, round(base.json_items * ratio))
+        form_posts = max(form_files, round(base.form_posts * ratio))
+        webhooks = max(1, submissions - json_items - form_posts)
+        return cls(
+            json_items=json_items,
+            json_batch=max(1, min(base.json_batch, json_items)),
+            form_posts=form_posts,
+            form_files=form_files,
+            webhooks=webhooks,
+            webhook_redeliveries=max(1, round(base.webhook_redeliveries * ratio)),
+            gallery_images=gallery,
+            path_images=min(path_images, json_items),
+            event_redeliveries=max(1, round(base.event_redeliveries * image_ratio)) if images else 0,
+        )
+
+
+@dataclass
+class Ledger:
+    """Everything that was sent and what each caller was told."""
+
+    run: str
+    names: dict[str, str] = field(default_factory=dict)  # submission name -> kind
+    accepted: set[str] = field(default_factory=set)
+    refused: dict[str, str] = field(default_factory=dict)  # name -> last answer, after every retry
+    slugs: dict[str, str] = field(default_factory=dict)  # name -> slug create-items reported
+    webhook_payloads: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> payload
+    objects: dict[str, dict[str, Any]] = field(default_factory=dict)  # object name -> {kind, md5, item}
+    image_md5: dict[str, str] = field(default_factory=dict)  # md5 -> object name (or form name)
+    counters: Counter = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def count(self, key: str, n: int = 1) -> None:
+        with self.lock:
+            self.counters[key] += n
+
+
+def submission_fields(run: str, kind: str, index: int) -> dict[str, str]:
+    name = f"Soak {run} {kind} {index}"
+    return {"name": name, "email": f"soak.{run}.{kind}.{index}@example.com", "message": f"Message {index} via {kind}."}
+
+
+# --- callers that retry as real ones do -----------------------------------------------------------
+
+
+def retry_delay(response: httpx.Response | None, attempt: int) -> float:
+    if response is not None:
+        try:
+            return min(5.0, max(0.2, float(response.headers.get("Retry-After", ""))))
+        except ValueError:
+            pass
+    return min(5.0, 0.25 * 2**attempt)
+
+
+def send_with_retries(
+    ledger: Ledger, counter: str, send: Callable[[], httpx.Response], *, attempts: int = 8
+) -> httpx.Response | None:
+    """Call `send` until it answers something other than a transient failure; the last answer."""
+    response: httpx.Response | None = None
+    for attempt in range(attempts):
+        try:
+            response = send()
+        except httpx.TransportError:
+            ledger.count(f"{counter}.connectionErrors")
+            response = None
+        else:
+            if response.status_code not in TRANSIENT:
+                return response
+            ledger.count(f"{counter}.status{response.status_code}")
+        ledger.count(f"{counter}.retries")
+        time.sleep(retry_delay(response, attempt))
+    return response
+
+
+def json_batch(ledger: Ledger, client: httpx.Client, url: str, batch: list[dict[str, str]]) -> None:
+    """One JSON call; the whole call is sent again while any of its items is not created."""
+    body = {"items": [{"fieldData": fields} for fields in batch]}
+    pending = {fields["name"] for fields in batch}
+    answer = "no answer"
+    for attempt in range(8):
+        response = send_with_retries(ledger, "json", lambda: client.post(url, json=body))
+        if response is None:
+            break
+        answer = f"{response.status_code} {response.text[:200]}"
+        results = response.json().get("results", []) if response.headers.get("content-type", "").startswith("application/json") else []
+        for result in results:
+            name = batch[result["index"]]["name"]
+            if result.get("status") in ("created", "existing"):
+                with ledger.lock:
+                    ledger.accepted.add(name)
+                    if result.get("slug"):
+                        ledger.slugs[name] = result["slug"]
+                pending.discard(name)
+        if not pending:
+            return
+        ledger.count("json.partialRetries")
+        time.sleep(retry_delay(response, attempt))
+    with ledger.lock:
+        for name in pending:
+            ledger.refused[name] = answer
+
+
+def form_post(
+    ledger: Ledger, client: httpx.Client, url: str, fields: dict[str, str], index: int, image: bytes | None
+) -> None:
+    """A browser's form post (JSON answer asked for), from its own address; resent on failure."""
+    headers = {"Accept": "application/json", "X-Forwarded-For": f"10.{index // 65536 % 256}.{index // 256 % 256}.{index % 256}"}
+
+    def send() -> httpx.Response:
+        if image is None:
+            return client.post(url, data=fields, headers=headers)
+        files = {"attachment": (f"photo-{index}.png", io.BytesIO(image), "image/png")}
+        return client.post(url, data=fields, files=files, headers=headers)
+
+    response = send_with_retries(ledger, "form", send)
+    name = fields["name"]
+    with ledger.lock:
+        if response is not None and response.status_code < 300:
+            ledger.accepted.add(name)
+            body = _json(response)
+            for result in body.get("results", []) if isinstance(body, dict) else []:
+                if result.get("slug"):
+                    ledger.slugs[name] = result["slug"]
+        else:
+            ledger.refused[name] = "no answer" if response is None else f"{response.status_code} {response.text[:200]}"
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    return hmac.new(secret.encode(), timestamp.encode() + b":" + body, hashlib.sha256).hexdigest()
+
+
+def deliver_webhook(ledger: Ledger, client: httpx.Client, url: str, secret: str, payload: dict[str, Any]) -> int | None:
+    """Deliver a form_submission webhook as Webflow does (a redelivery carries the same payload)."""
+    body = json.dumps(payload, separators=(",", ":")).encode()
+
+    def send() -> httpx.Response:
+        timestamp = str(int(time.time() * 1000))
+        return client.post(
+            url,
+            content=body,
+            headers={"Content-Type": "application/json", "x-webflow-timestamp": timestamp,
+                     "x-webflow-signature": sign(secret, timestamp, body)},
+        )
+
+    response = send_with_retries(ledger, "webhookRedelivery", send)
+    return None if response is None else response.status_code
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Soak:
+    """One soak against one local stack."""
+
+    stack: Any  # devstack.stack.Stack
+    plan: Plan
+    deadline: float
+    rng: random.Random
+    ledger: Ledger
+    workers: int = 8
+
+    @property
+    def control(self) -> str:
+        return f"{self.stack.layout.url('sandbox')}/_sandbox"
+
+    @property
+    def create_url(self) -> str:
+        return self.stack.layout.url("create-items") + "/"
+
+    @property
+    def gcs_url(self) -> str:
+        return self.stack.layout.url("gcs")
+
+    @property
+    def bucket(self) -> str:
+        return self.stack.options.bucket
+
+    def configure_faults(self, faults: dict[str, float], seed: int | None = None) -> None:
+        body: dict[str, Any] = {"faults": dict(faults)}
+        if seed is not None:
+            body["faults"]["seed"] = seed
+        httpx.post(f"{self.control}/config", json=body, timeout=10).raise_for_status()
+
+    def upload_object(self, name: str, data: bytes) -> dict[str, Any]:
+        response = httpx.post(
+            f"{self.gcs_url}/upload/storage/v1/b/{self.bucket}/o",
+            params={"uploadType": "media", "name": name},
+            content=data,
+            headers={"Content-Type": "image/png"},
+            timeout=30,
+        )
+        response.raise_for_status()
+        return response.json()
+
+    def redeliver_event(self, obj: dict[str, Any], client: httpx.Client) -> None:
+        """Deliver the object's finalized event once more, as Eventarc may."""
+        from devstack.bridge import build_event
+
+        headers, body = build_event(obj)
+        response = send_with_retries(
+            self.ledger, "eventRedelivery", lambda: client.post(self.stack.layout.url("upload-asset") + "/", content=body, headers=headers)
+        )
+        self.ledger.count(f"eventRedelivery.final{None if response is None else response.status_code}")
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def send_all(self) -> None:
+        plan, ledger, run = self.plan, self.ledger, self.ledger.run
+        api_key = self.stack.api_key
+        secret = self.stack.webhook["secretKey"]
+        form_name = self.stack.options.webflow_form_name
+        tasks: list[Callable[[], None]] = []
+        json_client = httpx.Client(headers={"Authorization": f"Bearer {api_key}"}, timeout=120)
+        plain = httpx.Client(timeout=120)
+        try:
+            json_fields = [submission_fields(run, "json", i) for i in range(plan.json_items)]
+            for fields in json_fields:
+                ledger.names[fields["name"]] = "json"
+            batches = [json_fields[i : i + plan.json_batch] for i in range(0, len(json_fields), plan.json_batch)]
+            tasks += [lambda b=b: json_batch(ledger, json_client, self.create_url, b) for b in batches]
+
+            for i in range(plan.form_posts):
+                fields = submission_fields(run, "form", i)
+                ledger.names[fields["name"]] = "form"
+                image = None
+                if i < plan.form_files:
+                    image = png_image(self.rng)
+                    ledger.image_md5[hashlib.md5(image).hexdigest()] = f"form:{fields['name']}"
+                tasks.append(lambda f=fields, i=i, img=image: form_post(ledger, plain, self.create_url, f, i, img))
+
+            redeliver = set(self.rng.sample(range(plan.webhooks), min(plan.webhook_redeliveries, plan.webhooks)))
+            for i in range(plan.webhooks):
+                fields = submission_fields(run, "webhook", i)
+                ledger.names[fields["name"]] = "webhook"
+                tasks.append(lambda f=fields, again=i in redeliver: self.webhook(plain, form_name, secret, f, again))
+
+            for i in range(plan.gallery_images):
+                tasks.append(lambda i=i: self.gallery_drop(plain, i))
+
+            self.rng.shuffle(tasks)
+            with ThreadPoolExecutor(self.workers, thread_name_prefix="soak") as pool:
+                for future in [pool.submit(task) for task in tasks]:
+                    future.result()
+                # Files named after items: once those items exist (their slugs come from the JSON answers).
+                named = [name for name in ledger.names if ledger.names[name] == "json" and name in ledger.slugs]
+                for future in [pool.submit(self.path_drop, plain, name, i) for i, name in enumerate(named[: plan.path_images])]:
+                    future.result()
+        finally:
+            json_client.close()
+            plain.close()
+
+    def webhook(self, client: httpx.Client, form_name: str, secret: str, fields: dict[str, str], again: bool) -> None:
+        """A visitor submits the Webflow form; the sandbox delivers the signed webhook to create-items."""
+        response = client.post(f"{self.control}/forms/{form_name}/submit", json=fields)
+        response.raise_for_status()
+        payload = response.json()["payload"]
+        with self.ledger.lock:
+            self.ledger.webhook_payloads[fields["name"]] = payload
+        if again:  # Webflow redelivers the same payload (here racing the first delivery)
+            time.sleep(self.rng.uniform(0, 1.5))
+            status = deliver_webhook(self.ledger, client, self.create_url, secret, payload)
+            self.ledger.count(f"webhookRedelivery.final{status}")
+
+    def gallery_drop(self, client: httpx.Client, index: int) -> None:
+        name = f"{self.stack.options.gallery_prefix}soak-{self.ledger.run}-g{index}.png"
+        self._drop(client, name, "gallery", item_name=None)
+
+    def path_drop(self, client: httpx.Client, item_name: str, index: int) -> None:
+        slug = self.ledger.slugs[item_name]
+        name = f"{self.stack.options.upload_prefix}submissions/{slug}/attachment.png"
+        self._drop(client, name, "path", item_name=item_name)
+
+    def _drop(self, client: httpx.Client, name: str, kind: str, item_name: str | None) -> None:
+        image = png_image(self.rng)
+        obj = self.upload_object(name, image)
+        md5 = hashlib.md5(image).hexdigest()
+        with self.ledger.lock:
+            self.ledger.objects[name] = {"kind": kind, "md5": md5, "item": item_name}
+            self.ledger.image_md5[md5] = name
+            redeliver = self.ledger.counters["eventRedelivery.planned"] < self.plan.event_redeliveries and self.rng.random() < 0.5
+            if redeliver:
+                self.ledger.counters["eventRedelivery.planned"] += 1
+        if redeliver:
+            time.sleep(self.rng.uniform(0, 2.0))
+            self.redeliver_event(obj, client)
+
+    # -- settling --------------------------------------------------------------------------
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        return httpx.get(f"{self.control}/webhooks/deliveries", timeout=10).raise_for_status().json()["deliveries"]
+
+    def bucket_objects(self) -> list[dict[str, Any]]:
+        objects, token = [], None
+        while True:
+            params = {"pageToken": token} if token else {}
+            body = httpx.get(f"{self.gcs_url}/storage/v1/b/{self.bucket}/o", params=params, timeout=10).raise_for_status().json()
+            objects += body.get("items", [])
+            token = body.get("nextPageToken")
+            if not token:
+                return objects
+
+    def settled(self) -> tuple[bool, str]:
+        deliveries = self.deliveries()
+        busy = sum(1 for d in deliveries if not d.get("done"))
+        if busy:
+            return False, f"{busy} webhook deliveries in progress"
+        pending = bridge_pending(self.stack.bridge)
+        if pending:
+            return False, f"{pending} storage events pending"
+        unprocessed = [
+            obj["name"] for obj in self.bucket_objects()
+            if not {"webflow-asset-id", "webflow-error"} & set((obj.get("metadata") or {}))
+        ]
+        if unprocessed:
+            return False, f"{len(unprocessed)} objects not processed yet"
+        return True, "settled"
+
+    def wait_settled(self, until: float) -> str:
+        state = "not checked"
+        while time.monotonic() < until:
+            done, state = self.settled()
+            if done:
+                return state
+            time.sleep(1.0)
+        return state
+
+
+def bridge_pending(bridge: Any) -> int:
+    """Storage events the bridge has still to deliver (a method or a property, as devstack has it)."""
+    if bridge is None:
+        return 0
+    pending = bridge.pending_count
+    return int(pending() if callable(pending) else pending)
+
+
+# --- the audit ----------------------------------------------------------------------------------
+
+
+def list_all(client: httpx.Client, path: str, key: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    while True:
+        body = client.get(path, params={"limit": 100, "offset": len(found)}).raise_for_status().json()
+        page = body.get(key, [])
+        found += page
+        if not page or len(found) >= body.get("pagination", {}).get("total", 0):
+            return found
+
+
+def audit(soak: Soak) -> dict[str, Any]:
+    """Compare what was sent with what the sandbox holds."""
+    ledger, info = soak.ledger, soak.stack.info
+    site_id = info["site"]["id"]
+    collections = info["collections"]
+    reader = httpx.Client(base_url=info["apiBaseUrl"], headers={"Authorization": f"Bearer {info['tokens']['readOnly']}"}, timeout=30)
+    try:
+        submissions = list_all(reader, f"/collections/{collections['submissions']}/items", "items")
+        gallery = list_all(reader, f"/collections/{collections['gallery']}/items", "items")
+        assets = list_all(reader, f"/sites/{site_id}/assets", "assets")
+        asset_md5: dict[str, str] = {}
+        for asset in assets:
+            content = httpx.get(asset["hostedUrl"], timeout=30)
+            if content.status_code == 200:
+                asset_md5[asset["id"]] = hashlib.md5(content.content).hexdigest()
+    finally:
+        reader.close()
+
+    prefix = f"Soak {ledger.run} "
+    by_name = Counter(item["fieldData"].get("name") for item in submissions if str(item["fieldData"].get("name", "")).startswith(prefix))
+    items_by_name: dict[str, dict[str, Any]] = {}
+    for item in submissions:
+        items_by_name.setdefault(item["fieldData"].get("name"), item)
+    expected = set(ledger.names)
+    lost = sorted(name for name in expected if by_name[name] == 0)
+    lost_after_acceptance = [name for name in lost if name in ledger.accepted or ledger.names[name] == "webhook"]
+    duplicated = sorted(name for name, n in by_name.items() if n > 1)
+    unexpected = sorted(name for name in by_name if name not in expected)
+
+    # Assets: one per image sent, whatever path it took.
+    assets_per_md5 = Counter(asset_md5.values())
+    ours = set(ledger.image_md5)
+    duplicated_assets = sorted(md5 for md5 in ours if assets_per_md5[md5] > 1)
+    images_without_asset = sorted(ledger.image_md5[md5] for md5 in ours if assets_per_md5[md5] == 0)
+    md5_by_asset = {asset_id: md5 for asset_id, md5 in asset_md5.items() if md5 in ours}
+
+    # Attachments: each image's asset sits in the field of the item it was meant for.
+    unattached: list[str] = []
+    gallery_by_asset = Counter(
+        (item["fieldData"].get("image") or {}).get("fileId") for item in gallery
+    )
+    for md5, source in ledger.image_md5.items():
+        asset_ids = [asset_id for asset_id, m in md5_by_asset.items() if m == md5]
+        if not asset_ids:
+            continue  # already counted as an image without an asset
+        if source.startswith("form:"):
+            item = items_by_name.get(source.removeprefix("form:"))
+            field_value = (item or {}).get("fieldData", {}).get("attachment") or {}
+            if field_value.get("fileId") not in asset_ids:
+                unattached.append(source)
+        elif ledger.objects[source]["kind"] == "path":
+            item = items_by_name.get(ledger.objects[source]["item"])
+            field_value = (item or {}).get("fieldData", {}).get("attachment") or {}
+            if field_value.get("fileId") not in asset_ids:
+                unattached.append(source)
+        elif not any(gallery_by_asset[asset_id] for asset_id in asset_ids):
+            unattached.append(source)
+    gallery_duplicates = sorted(asset_id for asset_id in md5_by_asset if gallery_by_asset[asset_id] > 1)
+
+    return {
+        "submissionsSent": len(expected),
+        "byKind": dict(Counter(ledger.names.values())),
+        "itemsFound": sum(by_name[name] for name in expected),
+        "lost": len(lost),
+        "lostNames": lost[:20],
+        "lostAfterAcceptance": len(lost_after_acceptance),
+        "refusedAfterRetries": len(ledger.refused),
+        "refusedSample": dict(list(ledger.refused.items())[:5]),
+        "duplicatedItems": len(duplicated) + len(gallery_duplicates),
+        "duplicatedNames": duplicated[:20],
+        "duplicatedGalleryItems": len(gallery_duplicates),
+        "unexpectedItems": len(unexpected),
+        "imagesSent": len(ours),
+        "assetsForOurImages": sum(assets_per_md5[md5] for md5 in ours),
+        "duplicatedAssets": len(duplicated_assets),
+        "imagesWithoutAsset": len(images_without_asset),
+        "imagesWithoutAssetSample": images_without_asset[:10],
+        "unattachedImages": len(unattached),
+        "unattachedSample": unattached[:10],
+    }
+
+
+# --- main ---------------------------------------------------------------------------------------
+
+
+def free_base_port(rng: random.Random) -> Any:
+    from devstack.layout import PortInUseError, StackLayout, check_ports
+
+    for _ in range(50):
+        base = rng.randrange(20000, 60000, 20)
+        layout = StackLayout(base_port=base)
+        try:
+            check_ports(layout)
+            return base
+        except PortInUseError:
+            continue
+    raise RuntimeError("no free range of ports for the stack")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.splitlines()[0])
+    parser.add_argument("--submissions", type=int, default=1000)
+    parser.add_argument("--images", type=int, default=100)
+    parser.add_argument("--minutes", type=float, default=5.0, help="bound of the whole run")
+    parser.add_argument("--rate-limit", type=int, default=6000, help="sandbox requests/minute per token")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the faults and the mix")
+    parser.add_argument("--workers", type=int, default=8, help="concurrent callers")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    return parser.parse_args(argv)
+
+
+@dataclass
+class Outcome:
+    counts: dict[str, Any]
+    ok: bool
+    timed_out: bool
+
+
+def run_soak(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> Outcome:
+    from devstack.layout import StackLayout
+    from devstack.stack import Stack, StackOptions
+
+    started = time.monotonic()
+    deadline = started + args.minutes * 60
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
+    rng = random.Random(seed)
+    data_dir = Path(tempfile.mkdtemp(prefix="soak-"))
+    base_port = free_base_port(rng)
+    options = StackOptions(
+        layout=StackLayout(base_port=base_port, data_dir=data_dir),
+        rate_limit=args.rate_limit,
+        publish_interval=30.0,
+    )
+    stack_out = (data_dir / "stack.out").open("w")
+    stack = Stack(options, stream=stack_out)
+    plan = Plan.scaled(args.submissions, args.images)
+    ledger = Ledger(run=uuid.uuid4().hex[:6])
+    timed_out = False
+    try:
+        log(f"soak: starting the local stack on 127.0.0.1:{base_port}+ (data and logs in {data_dir})")
+        stack.start()
+        log(f"soak: stack up in {stack.elapsed:.1f}s; faults on {FAULTS} (seed {seed})")
+        soak = Soak(stack=stack, plan=plan, deadline=deadline, rng=rng, ledger=ledger, workers=args.workers)
+        soak.configure_faults(FAULTS, seed=seed)
+        send_started = time.monotonic()
+        soak.send_all()
+        sent_seconds = time.monotonic() - send_started
+        log(f"soak: sent {plan.submissions} submissions and {len(ledger.image_md5)} images in {sent_seconds:.0f}s; settling")
+        # Settle under faults first (retries in flight finish as they would), then without them.
+        state = soak.wait_settled(min(deadline - 30, time.monotonic() + 60))
+        soak.configure_faults(NO_FAULTS)
+        delivered = soak.deliveries()
+        refused_deliveries = sum(1 for d in delivered if d.get("done") and not d.get("delivered"))
+        ledger.counters["webhookDeliveries"] = len(delivered)
+        ledger.counters["webhookDeliveriesGivenUp"] = refused_deliveries
+        if refused_deliveries:
+            # Webflow retries a refused delivery later (10 minutes apart); the soak plays that retry
+            # for the submissions that are not in the sandbox.
+            log(f"soak: {refused_deliveries} webhook deliveries were given up by the sandbox; redelivering")
+            soak_late_redeliveries(soak)
+        state = soak.wait_settled(deadline - 5)
+        timed_out = state != "settled"
+        counts = audit(soak)
+        counts.update(
+            seed=seed,
+            stackStartSeconds=round(stack.elapsed, 1),
+            sendSeconds=round(sent_seconds, 1),
+            totalSeconds=round(time.monotonic() - started, 1),
+            settled=state,
+            callerRetries={key: value for key, value in sorted(ledger.counters.items())},
+            bridge=vars(stack.bridge.stats) if stack.bridge is not None and hasattr(stack.bridge, "stats") else None,
+            sandboxStats=httpx.get(f"{soak.control}/stats", timeout=10).json(),
+        )
+        counts["webflowAnswersByStatus"] = counts["sandboxStats"].get("byStatus")
+    finally:
+        stack.stop()
+        stack.hub.close()
+        stack_out.close()
+    ok = (
+        not timed_out
+        and counts["lost"] == 0
+        and counts["duplicatedItems"] == 0
+        and counts["duplicatedAssets"] == 0
+        and counts["imagesWithoutAsset"] == 0
+        and counts["unattachedImages"] == 0
+        and counts["refusedAfterRetries"] == 0
+    )
+    counts["logs"] = str(data_dir / "logs")
+    return Outcome(counts=counts, ok=ok, timed_out=timed_out)
+
+
+def soak_late_redeliveries(soak: Soak) -> None:
+    """Redeliver the webhook payloads whose submission is not in the sandbox."""
+    info = soak.stack.info
+    with httpx.Client(base_url=info["apiBaseUrl"], headers={"Authorization": f"Bearer {info['tokens']['readOnly']}"}, timeout=30) as reader:
+        present = {item["fieldData"].get("name") for item in list_all(reader, f"/collections/{info['collections']['submissions']}/items", "items")}
+    missing = [payload for name, payload in soak.ledger.webhook_payloads.items() if name not in present]
+    soak.ledger.counters["webhookLateRedeliveries"] = len(missing)
+    with httpx.Client(timeout=120) as client:
+        for payload in missing:
+            deliver_webhook(soak.ledger, client, soak.create_url, soak.stack.webhook["secretKey"], payload)
+
+
+def section_of(outcome: Outcome) -> Section:
+    counts = outcome.counts
+    section = Section(
+        key="soak",
+        title="Soak under faults: audit",
+        columns=["submissions", "images", "lost", "duplicated items", "duplicated assets",
+                 "images not attached", "refused after retries", "seconds"],
+        data=counts,
+    )
+    section.rows.append([
+        counts["submissionsSent"], counts["imagesSent"], counts["lost"], counts["duplicatedItems"],
+        counts["duplicatedAssets"], counts["imagesWithoutAsset"] + counts["unattachedImages"],
+        counts["refusedAfterRetries"], counts["totalSeconds"],
+    ])
+    section.notes.append(
+        f"Faults: {FAULTS}, seed {counts['seed']}. Mix: {counts['byKind']} submissions; images through "
+        "form file inputs, files named after an item, and gallery drops; some webhooks and storage "
+        f"events delivered twice. Result: {'PASS' if outcome.ok else 'FAIL'} ({counts['settled']})."
+    )
+    return section
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    machine_info = machine()
+    try:
+        outcome = run_soak(args, log=lambda line: print(line, file=sys.stderr, flush=True))
+    except Exception as exc:
+        traceback.print_exc()
+        print(f"soak: could not run: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    section = section_of(outcome)
+    write([section], machine_info, results_dir=args.results_dir, stem="soak", title="Soak")
+    counts = outcome.counts
+    print(json.dumps({k: v for k, v in counts.items() if k not in ("sandboxStats",)}, indent=2, default=str))
+    print(section.markdown())
+    print(f"soak: {'PASS' if outcome.ok else 'FAIL'}: lost {counts['lost']}, duplicated items "
+          f"{counts['duplicatedItems']}, duplicated assets {counts['duplicatedAssets']}, images without asset "
+          f"{counts['imagesWithoutAsset']}, images not attached {counts['unattachedImages']}, refused after "
+          f"retries {counts['refusedAfterRetries']}")
+    if outcome.timed_out:
+        return 2
+    return 0 if outcome.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
