@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +32,10 @@ def load_spec(cache_dir: Path) -> dict[str, Any]:
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     spec = yaml.load(raw, Loader=loader)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    cached.write_text(json.dumps(spec))
+    # write then rename: parallel test workers never read a half-written copy
+    partial = cached.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(json.dumps(spec))
+    os.replace(partial, cached)
     return spec
 
 
