@@ -10,14 +10,46 @@ import httpx
 import pytest
 
 from tests.conftest import Sandbox
+from tests.sandbox.openapi import SPEC_PATH, SpecValidator, load_spec, patch_defects
 from tests.support import ServerProcess, start_sandbox
 
 
+@pytest.fixture(scope="session")
+def spec_validator(pytestconfig: pytest.Config) -> SpecValidator:
+    """Webflow's OpenAPI document as a validator of answers (skips when the file is absent)."""
+    if not SPEC_PATH.exists():
+        pytest.skip(f"Webflow's OpenAPI document is not at {SPEC_PATH.resolve()}")
+    cache = pytestconfig.cache
+    cache_dir = cache.mkdir("webflow-openapi") if cache is not None else Path(".pytest_cache")
+    return SpecValidator(patch_defects(load_spec(cache_dir)))
+
+
 @pytest.fixture
-def api(sandbox: Sandbox) -> Iterator[httpx.Client]:
-    """A /v2 client with the full token."""
+def api(sandbox: Sandbox, request: pytest.FixtureRequest) -> Iterator[httpx.Client]:
+    """A /v2 client with the full token; every answer it gets must conform to the spec."""
+    validator: SpecValidator | None = (
+        request.getfixturevalue("spec_validator") if SPEC_PATH.exists() else None
+    )
+    prefix = httpx.URL(sandbox.api_base_url).path
+    problems: list[str] = []
+
+    def check(response: httpx.Response) -> None:
+        if validator is None:
+            return
+        response.read()
+        body = response.json() if response.content else None
+        path = response.request.url.path.removeprefix(prefix)
+        try:
+            problems.extend(
+                validator.errors(response.request.method, path, response.status_code, body)
+            )
+        except LookupError:  # a call the spec does not have (the sandbox's 404/405)
+            pass
+
     with sandbox.api() as client:
+        client.event_hooks["response"] = [check]
         yield client
+    assert not problems, "answers that do not conform to the spec:\n" + "\n".join(problems)
 
 
 @pytest.fixture

@@ -136,7 +136,9 @@ class SpecValidator:
     def errors(self, method: str, path: str, status: int, body: Any) -> list[str]:
         """Validation errors of one answer (empty when it conforms)."""
         template = self.template(path)
-        operation = self.spec["paths"][template][method.lower()]
+        operation = self.spec["paths"][template].get(method.lower())
+        if operation is None:
+            raise LookupError(f"no {method} operation on {template} in the spec")
         responses = operation["responses"]
         key = str(status)
         if key not in responses:

@@ -11,20 +11,10 @@ import pytest
 
 from tests.conftest import Sandbox
 from tests.sandbox.images import png
-from tests.sandbox.openapi import SPEC_PATH, SpecValidator, load_spec, patch_defects
+from tests.sandbox.openapi import SpecValidator
 
 OTHER_SITE = "66a0b6a5c1f1b2a3d4e5fa01"
 MISSING = "0123456789abcdef01234567"
-
-
-@pytest.fixture(scope="session")
-def spec_validator(pytestconfig: pytest.Config) -> SpecValidator:
-    if not SPEC_PATH.exists():
-        pytest.skip(f"Webflow's OpenAPI document is not at {SPEC_PATH.resolve()}")
-    cache_dir = (
-        pytestconfig.cache.mkdir("webflow-openapi") if pytestconfig.cache else SPEC_PATH.parent
-    )
-    return SpecValidator(patch_defects(load_spec(cache_dir)))
 
 
 class Recorder:
