@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from devstack.layout import DEFAULT_BASE_PORT, PortInUseError, StackLayout, read_state
-from devstack.procs import group_members
+from devstack.procs import command_line, group_members
 
 __all__ = ["main"]
 
@@ -128,16 +128,13 @@ def _stop(args: argparse.Namespace) -> int:
 
 
 # What the stack's children run: a process group is only signalled when one of its members does.
-_SERVICE_MARKERS = (b"sandbox", b"functions_framework", b"fake-gcs-server")
+_SERVICE_MARKERS = ("sandbox", "functions_framework", "fake-gcs-server")
 
 
 def _ours(pgid: int) -> bool:
     """True when a live member of the process group runs one of the stack's services."""
     for member in group_members(pgid):
-        try:
-            cmdline = Path(f"/proc/{member}/cmdline").read_bytes()
-        except OSError:
-            continue
+        cmdline = command_line(member) or ""
         if any(marker in cmdline for marker in _SERVICE_MARKERS):
             return True
     return False
@@ -159,10 +156,7 @@ def _wait_gone(groups: list[int], timeout: float) -> None:
 
 def _is_devstack(pid: int) -> bool:
     """True when pid is alive and runs devstack (not a later process that reused the pid)."""
-    try:
-        return b"devstack" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
+    return "devstack" in (command_line(pid) or "")
 
 
 def main(argv: list[str] | None = None) -> int:

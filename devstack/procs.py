@@ -19,6 +19,7 @@ __all__ = [
     "LogHub",
     "ServiceLog",
     "StartupError",
+    "command_line",
     "group_members",
     "readable",
 ]
@@ -129,9 +130,21 @@ class ServiceLog:
 
 
 def group_members(pgid: int) -> list[int]:
-    """Return the live (non-zombie) processes of a process group, read from /proc."""
+    """Return the live (non-zombie) processes of a process group.
+
+    Read from /proc; where there is none (macOS), [pgid] while the group has any process left.
+    """
+    proc = Path("/proc")
+    if not proc.is_dir():
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return []
+        except PermissionError:
+            pass
+        return [pgid]
     members = []
-    for entry in Path("/proc").iterdir():
+    for entry in proc.iterdir():
         if not entry.name.isdigit():
             continue
         try:
@@ -144,6 +157,23 @@ def group_members(pgid: int) -> list[int]:
         if process_group == pgid and state not in ("Z", "X"):
             members.append(int(entry.name))
     return members
+
+
+def command_line(pid: int) -> str | None:
+    """The command line of a live process (from /proc, else from ps), or None when it is gone."""
+    try:
+        return (
+            Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        )
+    except FileNotFoundError:
+        if Path("/proc").is_dir():
+            return None
+    except OSError:
+        return None
+    result = subprocess.run(
+        ["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True, check=False
+    )
+    return result.stdout.strip() or None
 
 
 class ChildProcess:

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from devstack.procs import ChildProcess, LogHub, ServiceLog, StartupError, group_members
+from devstack.procs import (
+    ChildProcess,
+    LogHub,
+    ServiceLog,
+    StartupError,
+    command_line,
+    group_members,
+)
 
 SPAWNS_GRANDCHILD = """
 import subprocess, sys, time
@@ -135,3 +143,16 @@ def test_structured_lines_are_readable_on_the_terminal_and_whole_in_the_file(
     assert shown[0].endswith('| INFO asset uploaded {"eventId":"42"}')
     assert shown[1].endswith('| {"apiBaseUrl": "http://127.0.0.1:1/v2"}')
     assert (tmp_path / "logs" / "upload-asset.log").read_text() == record + "\n"
+
+
+def test_command_line_of_a_live_and_of_a_finished_process() -> None:
+    finished = subprocess.run([sys.executable, "-c", "pass"], check=True)
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert "time.sleep(30)" in (command_line(child.pid) or "")
+    finally:
+        child.kill()
+        child.wait()
+
+    assert command_line(child.pid) is None
+    assert finished.returncode == 0

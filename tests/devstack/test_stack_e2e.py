@@ -108,7 +108,9 @@ def test_a_restart_keeps_the_data_replaces_the_webhook_and_redelivers_nothing(
             assert len(items) == 1
             assert len(webhooks) == 1 and webhooks[0]["id"] == second.state["webhook"]["id"]
             eventarc_log = (data_dir / "logs" / "eventarc.log").read_text()
-            assert eventarc_log.count("delivered gs://") == 1
+            first_run, second_run = eventarc_log.split("watching gs://")[1:]
+            assert "before-restart.png#" in first_run
+            assert "delivered" not in second_run
         finally:
             second.stop()
             second.kill()
