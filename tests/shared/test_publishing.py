@@ -129,6 +129,17 @@ def test_missing_collections_name_the_variable() -> None:
         load_settings(PublishSettings, webflow_api_token=TOKEN, webflow_collection_id=None)
 
 
+@pytest.mark.parametrize("seconds", ["0", "-1", "soon"])
+def test_run_deadline_must_be_a_positive_number(seconds: str) -> None:
+    with pytest.raises(ConfigError, match="PUBLISH_MAX_RUN_SECONDS"):
+        load_settings(
+            PublishSettings,
+            webflow_api_token=TOKEN,
+            webflow_collection_id="c1",
+            publish_max_run_seconds=seconds,
+        )
+
+
 def test_api_keys_fall_back_to_create_items_keys() -> None:
     settings = load_settings(
         PublishSettings,
