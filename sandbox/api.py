@@ -8,8 +8,8 @@ import time
 from .cms import SORT_FIELDS, parse_targets, require_items_list
 from .errors import ApiError, validation_error
 from .faults import too_many_requests
-from .http import Request, Response, Route
 from .ids import now_iso
+from .routing import Request, Response, Route
 from .server import App
 from .store import Doc
 

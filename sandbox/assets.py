@@ -21,9 +21,9 @@ from urllib.parse import quote, unquote
 from xml.sax.saxutils import escape
 
 from .errors import ApiError, validation_error
-from .http import Request, Response, Route
 from .ids import new_id, now_iso
 from .imaging import image_size
+from .routing import Request, Response, Route
 from .server import App
 from .store import Doc
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from .errors import ApiError
 from .faults import FaultConfig
-from .http import Request, Response, Route
+from .routing import Request, Response, Route
 from .server import App
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from .cms import Cms
 from .errors import ApiError
 from .faults import UNLIMITED, FaultConfig, Faults, RateLimiter, too_many_requests
-from .http import Request, Response, Route, Router
+from .routing import Request, Response, Route, Router
 from .store import Doc, Store
 
 log = logging.getLogger("sandbox")

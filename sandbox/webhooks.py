@@ -20,8 +20,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ApiError, validation_error
-from .http import Request, Response, Route
 from .ids import new_id, now_iso
+from .routing import Request, Response, Route
 from .server import App
 from .store import Doc
 from .validation import URL_RE
