@@ -11,9 +11,11 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import Sandbox
 from tests.sandbox.images import png
+from tests.support import ServerProcess
 
 OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
 
@@ -211,3 +213,20 @@ def test_a_malformed_seed_stops_start_up_with_a_message(tmp_path: Path) -> None:
     assert finished.returncode == 2
     assert finished.stdout == ""
     assert "cannot start" in finished.stderr
+
+
+def test_console_script_prints_the_ready_line(tmp_path: Path) -> None:
+    script = Path(sys.executable).parent / "webflow-sandbox"
+    if not script.exists():
+        pytest.skip("webflow-sandbox is not installed beside this interpreter")
+    server = ServerProcess(
+        "console-script", [str(script), "--port", "0", "--rate-limit", "0"], log_dir=tmp_path
+    ).start(capture_stdout=True)
+    try:
+        ready = server.read_json_line()
+        info = httpx.get(ready["controlUrl"] + "/info").json()
+    finally:
+        server.stop()
+
+    assert ready["apiBaseUrl"].startswith("http://127.0.0.1:")
+    assert info["apiBaseUrl"] == ready["apiBaseUrl"]
