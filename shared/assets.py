@@ -36,7 +36,6 @@ from shared.errors import (
 from shared.fields import is_item_id, slugify
 from shared.log import get_logger
 from shared.storage import (
-    CLAIM_MARKER_PREFIX,
     Claim,
     ClaimBusyError,
     ObjectInfo,
@@ -274,8 +273,8 @@ def extension_of(name: str) -> str:
 
 
 def matches_prefix(name: str, prefixes: list[str]) -> str | None:
-    """The configured prefix the object name falls under (None when it falls under none)."""
-    if name.startswith(CLAIM_MARKER_PREFIX) or name.endswith("/"):
+    """The configured prefix the object name falls under (None when none, or for a folder placeholder)."""
+    if name.endswith("/"):
         return None
     if not prefixes:
         return ""

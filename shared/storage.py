@@ -13,8 +13,9 @@ Against Cloud Storage every ledger write carries an ``ifMetagenerationMatch`` pr
 racing for one object cannot both claim it. fake-gcs-server (v1.54, the emulator used locally) ignores
 that precondition on metadata patches, never moves ``metageneration`` off 1 and mints a new *generation* on
 every patch instead; it does honour ``ifGenerationMatch`` on multipart uploads. When emulated, a claim
-therefore also creates a marker object under ``.webflow-claims/`` with ``ifGenerationMatch=0`` (a real
-create-if-absent), and the object's generation is read from the ledger's ``webflow-generation``.
+therefore also creates a marker object with ``ifGenerationMatch=0`` (a real create-if-absent) in a
+bucket of its own, ``<bucket>-webflow-claims`` (kept out of the watched bucket, where it would look like an
+upload), and the object's generation is read from the ledger's ``webflow-generation``.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from collections.abc import Iterator, Mapping
 from typing import IO, Any, BinaryIO, cast
 
 __all__ = [
-    "CLAIM_MARKER_PREFIX",
+    "CLAIM_BUCKET_SUFFIX",
     "META_ASSET_ID",
     "META_CLAIM",
     "META_ERROR",
@@ -54,7 +55,7 @@ META_ASSET_ID = "webflow-asset-id"
 META_HOSTED_URL = "webflow-hosted-url"
 META_ERROR = "webflow-error"
 
-CLAIM_MARKER_PREFIX = ".webflow-claims/"
+CLAIM_BUCKET_SUFFIX = "-webflow-claims"
 DEFAULT_CHUNK_SIZE = 256 * 1024
 DEFAULT_RETRY_SECONDS = 30.0
 _MAX_ERROR_LENGTH = 1024
@@ -222,6 +223,7 @@ class Storage:
         self._project = project
         self._lock = threading.Lock()
         self.emulated = _is_emulated() if emulated is None else emulated
+        self._claim_buckets: set[str] = set()
         self.chunk_size = chunk_size
 
     @property
@@ -413,15 +415,26 @@ class Storage:
 
     # -- emulator claim markers ---------------------------------------------------------------
 
-    def _marker_name(self, info: ObjectInfo, generation: int) -> str:
-        """Name of the emulator-only claim marker for one generation of an object."""
-        return f"{CLAIM_MARKER_PREFIX}{info.name}@{generation}"
+    def claims_bucket(self, bucket: str) -> str:
+        """The emulator-only bucket holding the claim markers of ``bucket`` (created on first use)."""
+        from google.api_core import exceptions as gexc
+
+        name = f"{bucket[: 63 - len(CLAIM_BUCKET_SUFFIX)]}{CLAIM_BUCKET_SUFFIX}"
+        if name not in self._claim_buckets:
+            with _wrap("creating the claims bucket"), contextlib.suppress(gexc.Conflict):
+                self.client.create_bucket(name, retry=self.retry)
+            self._claim_buckets.add(name)
+        return name
+
+    def _marker(self, info: ObjectInfo, generation: int) -> Any:
+        """The emulator-only claim marker of one generation of an object."""
+        return self.client.bucket(self.claims_bucket(info.bucket)).blob(f"{info.name}@{generation}")
 
     def _create_marker(self, info: ObjectInfo, claim: Claim, now: float) -> None:
         """Create-if-absent the marker (the emulator honours ifGenerationMatch=0 on multipart uploads)."""
         from google.api_core import exceptions as gexc
 
-        marker = self._blob(info.bucket, self._marker_name(info, claim.generation))
+        marker = self._marker(info, claim.generation)
         for _attempt in range(2):
             try:
                 with _wrap("claiming", passthrough=(gexc.PreconditionFailed,)):
@@ -431,7 +444,7 @@ class Storage:
                 return
             except gexc.PreconditionFailed:
                 with _wrap("reading a claim marker"):
-                    existing = self.client.bucket(info.bucket).get_blob(marker.name, retry=self.retry)
+                    existing = marker.bucket.get_blob(marker.name, retry=self.retry)
                     held = Claim.parse(existing.download_as_text()) if existing is not None else None
                 if existing is not None and held is not None and not held.expired(now):
                     raise ClaimBusyError(f"gs://{info.bucket}/{info.name} is claimed") from None
@@ -445,7 +458,8 @@ class Storage:
         if not self.emulated:
             return
         with contextlib.suppress(Exception):
-            marker = self.client.bucket(info.bucket).get_blob(self._marker_name(info, claim.generation))
+            handle = self._marker(info, claim.generation)
+            marker = handle.bucket.get_blob(handle.name)
             if marker is not None and Claim.parse(marker.download_as_text()) == claim:
                 marker.delete()
 

@@ -115,11 +115,10 @@ def test_sanitize_file_name(name: str, expected: str) -> None:
     assert len(result) < 100
 
 
-def test_prefix_matching_skips_claim_markers_and_folders() -> None:
+def test_prefix_matching_skips_folder_placeholders() -> None:
     assert matches_prefix("uploads/a.png", ["gallery/", "uploads/"]) == "uploads/"
     assert matches_prefix("other/a.png", ["uploads/"]) is None
     assert matches_prefix("uploads/", ["uploads/"]) is None
-    assert matches_prefix(".webflow-claims/uploads/a.png@1", []) is None
     assert matches_prefix("anything.png", []) == ""
 
 

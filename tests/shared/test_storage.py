@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from shared.storage import (
-    CLAIM_MARKER_PREFIX,
     META_ASSET_ID,
     META_CLAIM,
     META_ERROR,
@@ -167,6 +166,15 @@ def test_a_stale_read_cannot_claim_twice(gcs: Any, storage: Storage) -> None:
         storage.claim(info, "second", ttl_seconds=60)
 
 
+def test_claim_markers_stay_out_of_the_watched_bucket(gcs: Any, storage: Storage) -> None:
+    _put(gcs, "uploads/a.png", b"x")
+    info = storage.get_object(gcs.bucket_name, "uploads/a.png")
+    assert info is not None
+    storage.claim(info, "first", ttl_seconds=60)
+    assert [b.name for b in gcs.client.list_blobs(gcs.bucket_name)] == ["uploads/a.png"]
+    assert len(list(gcs.client.list_blobs(storage.claims_bucket(gcs.bucket_name)))) == 1
+
+
 def test_concurrent_claims_have_one_winner(gcs: Any, storage: Storage) -> None:
     _put(gcs, "uploads/a.png", b"x")
     info = storage.get_object(gcs.bucket_name, "uploads/a.png")
@@ -230,7 +238,7 @@ def test_record_success_marks_the_generation_processed(gcs: Any, storage: Storag
     assert done.processed(info.generation) and not done.processed(info.generation + 1)
     assert done.claim is None and done.meta(META_PENDING_ASSET) is None
     assert done.meta(META_ASSET_ID) == "asset-9" and done.meta("webflow-item-id") == "item-1"
-    assert not list(gcs.client.list_blobs(gcs.bucket_name, prefix=CLAIM_MARKER_PREFIX))
+    assert not list(gcs.client.list_blobs(storage.claims_bucket(gcs.bucket_name)))
 
 
 def test_record_error_marks_the_generation_failed(gcs: Any, storage: Storage) -> None:
