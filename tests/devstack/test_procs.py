@@ -121,8 +121,8 @@ def test_colors_only_when_asked(tmp_path: Path) -> None:
     assert terminal.getvalue().startswith("\x1b[")
 
 
-def test_group_members_ignores_other_groups() -> None:
-    assert os.getpid() not in group_members(os.getpgrp() + 10_000_000)
+def test_group_members_finds_this_process_in_its_group() -> None:
+    assert os.getpid() in group_members(os.getpgrp())
 
 
 def test_structured_lines_are_readable_on_the_terminal_and_whole_in_the_file(
@@ -146,13 +146,17 @@ def test_structured_lines_are_readable_on_the_terminal_and_whole_in_the_file(
 
 
 def test_command_line_of_a_live_and_of_a_finished_process() -> None:
-    finished = subprocess.run([sys.executable, "-c", "pass"], check=True)
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    child = subprocess.Popen(
+        [sys.executable, "-c", "print('up', flush=True); import time; time.sleep(30)"],
+        stdout=subprocess.PIPE,
+    )
     try:
+        assert child.stdout is not None and child.stdout.readline() == b"up\n"  # exec'd and running
+
         assert "time.sleep(30)" in (command_line(child.pid) or "")
     finally:
         child.kill()
         child.wait()
+        child.stdout.close()  # type: ignore[union-attr]
 
     assert command_line(child.pid) is None
-    assert finished.returncode == 0
