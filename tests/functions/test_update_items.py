@@ -248,6 +248,32 @@ def test_live_update_of_never_published_items_falls_back_to_staged_patch_and_pub
     assert counter.routes("POST", "/items/publish") == 1
 
 
+def test_live_update_of_an_unpublished_locale_publishes_only_that_locale(
+    app: FlaskClient, sandbox: Sandbox, posts: str
+) -> None:
+    # Arrange: an item in three locales, published in the primary one only
+    locales = _locales(sandbox)
+    primary, french, _ = locales
+    with sandbox.api() as api:
+        [item] = create_items(api, posts, post_fields("post", 1), cms_locale_ids=locales)
+        body = {"items": [{"id": item["id"], "cmsLocaleIds": [primary]}]}
+        api.post(f"/collections/{posts}/items/publish", json=body).raise_for_status()
+    # Act
+    patch = {"id": item["id"], "cmsLocaleId": french, "fieldData": {"summary": "en direct"}}
+    status, answer = _update(app, {"live": True, "items": [patch]})
+    # Assert
+    assert (status, answer["results"][0]["live"]) == (200, True)
+    with sandbox.api() as api:
+        live_french = get_item(api, posts, item["id"], live=True, cms_locale_id=french)
+        live_primary = get_item(api, posts, item["id"], live=True, cms_locale_id=primary)
+        german = api.get(
+            f"/collections/{posts}/items/{item['id']}/live", params={"cmsLocaleId": locales[2]}
+        )
+    assert live_french["fieldData"]["summary"] == "en direct"
+    assert live_primary["fieldData"]["summary"] == "summary 0"
+    assert german.status_code == 404
+
+
 def test_invalid_values_answer_400_with_field_paths_and_write_nothing(
     app: FlaskClient, sandbox: Sandbox, posts: str
 ) -> None:
