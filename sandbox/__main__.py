@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import threading
 from collections.abc import Sequence
@@ -55,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             host=args.host, rate_limit=args.rate_limit, db_path=args.db, seed_path=args.seed
         )
         server = make_server(app, args.port)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, sqlite3.Error) as exc:
         # a port in use, an unreadable or malformed seed, a database that is not ours
         print(f"webflow-sandbox: cannot start: {exc!r}", file=sys.stderr)
         return 2

@@ -156,11 +156,12 @@ def test_seed_file_replaces_the_default_seed(private_sandbox, tmp_path: Path) ->
     assert live.json()["fieldData"] == {"name": "Seeded", "slug": "seeded"}
 
 
-def test_sigterm_stops_cleanly(private_sandbox) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_it_cleanly(private_sandbox, signum: signal.Signals) -> None:
     private_sandbox.start()
     process = private_sandbox.process.process
 
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(signum)
 
     assert process.wait(timeout=10) == 0
 
@@ -230,3 +231,16 @@ def test_console_script_prints_the_ready_line(tmp_path: Path) -> None:
 
     assert ready["apiBaseUrl"].startswith("http://127.0.0.1:")
     assert info["apiBaseUrl"] == ready["apiBaseUrl"]
+
+
+def test_an_unusable_db_path_stops_start_up_with_a_message(tmp_path: Path) -> None:
+    finished = subprocess.run(
+        [sys.executable, "-m", "sandbox", "--port", "0", "--db", str(tmp_path / "no" / "dir.db")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+    assert (finished.returncode, finished.stdout) == (2, "")
+    assert "cannot start" in finished.stderr
