@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from sandbox.webhooks import Dispatcher, sign
 from tests.conftest import Sandbox
 
 
@@ -146,3 +147,28 @@ def test_filter_limits_deliveries_to_the_named_form(
 
     assert answer["deliveries"] == 0
     assert receiver.received == []
+
+
+def test_a_delivery_gives_up_after_three_retries(receiver: Receiver) -> None:
+    dispatcher = Dispatcher(retry_delays=(0.0, 0.0, 0.0))
+    receiver.replies = [500] * 10
+    webhook = {"id": "a" * 24, "url": receiver.url, "secretKey": "s"}
+
+    dispatcher.wait([dispatcher.deliver(webhook, {"triggerType": "form_submission"})], timeout=10)
+
+    assert len(receiver.received) == 4
+    (record,) = dispatcher.deliveries
+    assert (record["attempts"], record["delivered"], record["done"]) == (4, False, True)
+
+
+def test_every_attempt_carries_a_valid_signature(receiver: Receiver) -> None:
+    dispatcher = Dispatcher(retry_delays=(0.01,))
+    receiver.replies = [503]
+    webhook = {"id": "a" * 24, "url": receiver.url, "secretKey": "secret"}
+
+    dispatcher.wait([dispatcher.deliver(webhook, {"triggerType": "form_submission"})], timeout=10)
+
+    for headers, body in receiver.received:
+        expected = sign("secret", headers["x-webflow-timestamp"], body)
+        assert headers["x-webflow-signature"] == expected
+    assert len(receiver.received) == 2
