@@ -3,14 +3,17 @@ Retry-After for upstream trouble) and every error is a JSON body with a message.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
+import time
 import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from bench._procs import API_KEY, FUNCTIONS
@@ -52,18 +55,61 @@ field_values = st.one_of(
 field_data = st.dictionaries(st.sampled_from(POST_FIELDS) | st.text(max_size=10), field_values, max_size=5)
 maybe = {"collectionId": weird_strings | json_values, "live": json_values}
 
+# Values of the right JSON type for each field of the posts collection, odd in content.
+typed_field_values: dict[str, st.SearchStrategy[Any]] = {
+    "name": st.text(min_size=1, max_size=80) | weird_strings,
+    "slug": st.from_regex(r"[a-z0-9][a-z0-9-]{0,20}", fullmatch=True) | weird_strings,
+    "summary": st.text(max_size=300),
+    "body": st.sampled_from(["<p>ok</p>", "<script>x()</script><b onclick=x()>b</b>", "<a href='javascript:x'>l</a>",
+                             "<img src=x onerror=y>", "<p>unclosed"]) | st.text(max_size=100),
+    "hero": st.fixed_dictionaries({"url": st.sampled_from(["https://example.com/a.png", "not a url", ""])},
+                                  optional={"fileId": weird_strings, "alt": st.text(max_size=20)}) | weird_strings,
+    "featured": st.booleans() | st.sampled_from(["on", "true", "false", "off", "yes", "1", "maybe"]),
+    "published-on": st.sampled_from(["2024-02-29T12:00:00Z", "2024-13-01", "yesterday", "1970-01-01",
+                                     "2024-01-01T00:00:00+05:00"]) | st.datetimes().map(lambda d: d.isoformat()),
+    "category": st.sampled_from(["News", "news", "Guides", "Nope", ""]) | weird_strings,
+    "rating": st.integers() | st.floats(allow_nan=False) | st.sampled_from(["4", "4.5", "four", "1e309", "NaN"]),
+}
+typed_field_data = st.fixed_dictionaries(
+    {"name": typed_field_values["name"]},
+    optional={key: value for key, value in typed_field_values.items() if key != "name"},
+)
 
-def create_body() -> st.SearchStrategy[Any]:
+
+def create_body(ids: dict[str, Any]) -> st.SearchStrategy[Any]:
+    typed_item = st.fixed_dictionaries(
+        {"fieldData": typed_field_data},
+        optional={"isDraft": st.booleans(), "cmsLocaleIds": st.lists(st.sampled_from(ids["locales"]) | weird_strings,
+                                                                     min_size=1, max_size=3)},
+    )
+    typed = st.fixed_dictionaries(
+        {"items": st.lists(typed_item, min_size=1, max_size=3)},
+        optional={"live": st.booleans(), "collectionId": st.sampled_from(ids["collections"]) | weird_strings},
+    )
     item = st.fixed_dictionaries(
         {"fieldData": field_data | json_values},
         optional={"isDraft": json_values, "cmsLocaleIds": st.lists(weird_strings, max_size=3) | json_values,
                   "isArchived": json_values},
     )
     near_valid = st.fixed_dictionaries({"items": st.lists(item, max_size=3) | json_values}, optional=maybe)
-    return near_valid | json_values
+    return typed | typed | near_valid | json_values
 
 
-def update_body() -> st.SearchStrategy[Any]:
+def update_body(ids: dict[str, Any]) -> st.SearchStrategy[Any]:
+    address = st.one_of(
+        st.fixed_dictionaries({"id": st.sampled_from(ids["items"]) | weird_strings}),
+        st.fixed_dictionaries({"slug": st.sampled_from(ids["slugs"]) | weird_strings}),
+    )
+    patch = st.fixed_dictionaries(
+        {},
+        optional={"fieldData": st.fixed_dictionaries({}, optional=typed_field_values), "isDraft": st.booleans(),
+                  "isArchived": st.booleans(), "cmsLocaleId": st.sampled_from(ids["locales"]) | weird_strings},
+    )
+    typed_item = st.tuples(address, patch).map(lambda pair: {**pair[0], **pair[1]})
+    typed = st.fixed_dictionaries(
+        {"items": st.lists(typed_item, min_size=1, max_size=3)},
+        optional={"live": st.booleans(), "collectionId": st.sampled_from(ids["collections"]) | weird_strings},
+    )
     item = st.fixed_dictionaries(
         {},
         optional={"id": weird_strings | json_values, "slug": weird_strings | json_values,
@@ -71,54 +117,122 @@ def update_body() -> st.SearchStrategy[Any]:
                   "isDraft": json_values, "isArchived": json_values},
     )
     near_valid = st.fixed_dictionaries({"items": st.lists(item, max_size=3) | json_values}, optional=maybe)
-    return near_valid | json_values
+    return typed | typed | near_valid | json_values
 
 
-def publish_body() -> st.SearchStrategy[Any]:
+def publish_body(ids: dict[str, Any]) -> st.SearchStrategy[Any]:
+    typed = st.one_of(
+        st.fixed_dictionaries({"itemIds": st.lists(st.sampled_from(ids["items"]) | weird_strings, min_size=1, max_size=4)},
+                              optional={"cmsLocaleIds": st.lists(st.sampled_from(ids["locales"]) | weird_strings,
+                                                                 min_size=1, max_size=3),
+                                        "collectionId": st.sampled_from(ids["collections"]) | weird_strings,
+                                        "dryRun": st.booleans()}),
+        st.fixed_dictionaries({"pending": st.booleans()}, optional={"dryRun": st.booleans(),
+                                                                    "collectionId": st.sampled_from(ids["collections"])}),
+        st.fixed_dictionaries({"site": st.booleans()}, optional={"dryRun": st.booleans()}),
+    )
     near_valid = st.fixed_dictionaries(
         {},
         optional={"itemIds": st.lists(weird_strings, max_size=4) | json_values, "pending": json_values,
                   "dryRun": json_values, "cmsLocaleIds": st.lists(weird_strings, max_size=3) | json_values},
     )
-    return near_valid | json_values
+    return typed | typed | near_valid | json_values
 
 
-def upload_body() -> st.SearchStrategy[Any]:
+def upload_body(ids: dict[str, Any]) -> st.SearchStrategy[Any]:
+    typed = st.fixed_dictionaries(
+        {"bucket": st.sampled_from(ids["buckets"]), "name": st.sampled_from(ids["objects"]) | weird_strings},
+        optional={"generation": st.integers(min_value=-1, max_value=2**63) | st.sampled_from(ids["generations"])},
+    )
     near_valid = st.fixed_dictionaries({"bucket": weird_strings | json_values, "name": weird_strings | json_values})
-    return near_valid | json_values
+    return typed | typed | near_valid | json_values
 
 
-BODIES: dict[str, Callable[[], st.SearchStrategy[Any]]] = {
+BODIES: dict[str, Callable[[dict[str, Any]], st.SearchStrategy[Any]]] = {
     "create-items": create_body,
     "update-items": update_body,
     "publish-live": publish_body,
     "upload-asset": upload_body,
 }
 
+header_text = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=40)
+
 content_types = st.sampled_from(
     ["application/json", "application/json; charset=utf-8", "application/x-www-form-urlencoded",
      "multipart/form-data; boundary=fuzz", "multipart/form-data", "text/plain", "", "application/xml",
      "application/cloudevents+json", "application/merge-patch+json", "text/html; charset=latin-1"]
-) | st.text(max_size=30)
+) | header_text
 
 authorizations = st.sampled_from(
     [f"Bearer {API_KEY}", f"Bearer {API_KEY}", f"Bearer {API_KEY}", "", "Bearer", "Bearer wrong",
      f"bearer {API_KEY}", f"Basic {API_KEY}", f"Bearer {API_KEY} extra"]
-) | st.text(max_size=30)
+) | header_text
 
 extra_headers = st.dictionaries(
     st.sampled_from(["Accept", "Origin", "X-Cloud-Trace-Context", "Function-Execution-Id", "X-Request-Id",
                      "x-webflow-signature", "x-webflow-timestamp", "Content-Encoding", "Transfer-Encoding"]),
     st.sampled_from(["application/json", "text/html", "*/*", "https://example.com", "null", "0",
-                     "abc/1;o=1", "gzip"]) | st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=40),
+                     "abc/1;o=1", "gzip"]) | header_text,
     max_size=3,
 )
 
 
+WEBHOOK_SECRET = "fuzz-secret"
+
+
+def webhook_payload() -> st.SearchStrategy[Any]:
+    """form_submission deliveries: the documented shape with arbitrary data, or anything at all."""
+    data = st.dictionaries(st.sampled_from(POST_FIELDS) | st.text(max_size=10), field_values, max_size=5)
+    payload = st.fixed_dictionaries(
+        {"name": weird_strings, "siteId": weird_strings, "data": data | json_values, "id": weird_strings},
+        optional={"submittedAt": weird_strings | json_values, "formId": weird_strings, "schema": json_values},
+    )
+    trigger = st.sampled_from(["form_submission", "form_submission", "site_publish"]) | weird_strings
+    return st.fixed_dictionaries({"triggerType": trigger, "payload": payload | json_values}) | json_values
+
+
 @st.composite
-def requests(draw: st.DrawFn, function: str) -> dict[str, Any]:
+def signed_webhooks(draw: st.DrawFn) -> dict[str, Any]:
+    """A webhook signed with the function's secret, so that its payload reaches the parser."""
+    data = json.dumps(draw(webhook_payload())).encode()
+    timestamp = str(int(time.time() * 1000) - draw(st.sampled_from([0, 0, 0, 10 * 60 * 1000])))
+    signature = hmac.new(WEBHOOK_SECRET.encode(), timestamp.encode() + b":" + data, hashlib.sha256).hexdigest()
+    headers = {"Content-Type": "application/json", "x-webflow-timestamp": timestamp, "x-webflow-signature": signature}
+    return {"method": "POST", "headers": headers, "data": data}
+
+
+@st.composite
+def well_formed(draw: st.DrawFn, function: str, ids: dict[str, Any]) -> dict[str, Any]:
+    """A POST with the right key and content type: the body is what varies."""
+    data = json.dumps(draw(BODIES[function](ids))).encode()
+    headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
+    return {"method": "POST", "headers": headers, "data": data}
+
+
+@st.composite
+def form_posts(draw: st.DrawFn) -> dict[str, Any]:
+    """A browser form post to create-items, answered as JSON or as a redirect."""
+    fields = draw(st.dictionaries(st.sampled_from(POST_FIELDS + ["_redirect", "_gotcha", "email"]) | st.text(max_size=8),
+                                  weird_strings, max_size=5))
+    headers = {"Content-Type": "application/x-www-form-urlencoded",
+               "Accept": draw(st.sampled_from(["application/json", "text/html", "*/*"])),
+               "Origin": draw(st.sampled_from(["https://example.com", "https://evil.example", "null"])),
+               "X-Forwarded-For": draw(st.ip_addresses(v=4).map(str))}
+    return {"method": "POST", "headers": headers, "data": urllib.parse.urlencode(fields).encode()}
+
+
+def requests(function: str, ids: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
+    """Well-formed calls with odd bodies most of the time, and anything at all otherwise."""
+    kinds = [well_formed(function, ids), well_formed(function, ids), chaotic(function, ids)]
+    if function == "create-items":
+        kinds += [signed_webhooks(), form_posts()]
+    return st.one_of(*kinds)
+
+
+@st.composite
+def chaotic(draw: st.DrawFn, function: str, ids: dict[str, Any]) -> dict[str, Any]:
     """A request: a method, headers and a body encoded one of several ways."""
-    body = draw(BODIES[function]())
+    body = draw(BODIES[function](ids))
     encoding = draw(st.sampled_from(["json", "json", "json", "form", "raw", "empty", "multipart"]))
     if encoding == "json":
         data = json.dumps(body).encode()
@@ -147,11 +261,17 @@ def requests(draw: st.DrawFn, function: str) -> dict[str, Any]:
     return {"method": method, "headers": headers, "data": data}
 
 
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de"
+    "0000000c4944415408d763f8cfc000000301010018dd8db00000000049454e44ae426082"
+)
+
 # --- the property -----------------------------------------------------------------------------
 
 
 def check_answer(function: str, request: dict[str, Any], response: Any) -> None:
     status = response.status_code
+    event(f"status {status}")
     shown = f"{function} {request['method']} {request['headers']} {request['data'][:300]!r} -> {status} {response.get_data()[:300]!r}"
     assert status < 500 or (status == 503 and response.headers.get("Retry-After")), shown
     if status >= 400 and request["method"] != "HEAD":
@@ -188,32 +308,67 @@ def function_env(sandbox: Any) -> dict[str, str]:
         "API_KEYS": API_KEY,
         "PUBLISH_COLLECTION_IDS": sandbox.collections["posts"],
         "ALLOWED_ORIGINS": "https://example.com",
-        "WEBFLOW_WEBHOOK_SECRET": "fuzz-secret",
+        "WEBFLOW_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "FORM_SUCCESS_URL": "https://example.com/thanks",
+        "FORM_ERROR_URL": "https://example.com/sorry",
         "LOG_LEVEL": "CRITICAL",
     }
+
+
+def known_ids(sandbox: Any, buckets: list[str] = (), objects: list[str] = (), generations: list[int] = ()) -> dict[str, Any]:
+    """Ids that exist in the sandbox (two staged items, one published), so that typed bodies reach Webflow."""
+    collection_id = sandbox.collections["posts"]
+    with sandbox.api() as api:
+        created = api.post(
+            f"/collections/{collection_id}/items",
+            json={"items": [{"isDraft": False, "fieldData": {"name": f"Fuzz {n}", "slug": f"fuzz-{n}"}} for n in range(2)]},
+        ).raise_for_status().json()["items"]
+        api.post(f"/collections/{collection_id}/items/publish", json={"itemIds": [created[0]["id"]]}).raise_for_status()
+    locales = [sandbox.locales["primary"]["cmsLocaleId"]] + [l["cmsLocaleId"] for l in sandbox.locales.get("secondary", [])]
+    return {
+        "items": [item["id"] for item in created],
+        "slugs": [item["fieldData"]["slug"] for item in created],
+        "locales": locales,
+        "collections": list(sandbox.collections.values()),
+        "buckets": list(buckets) or ["no-bucket"],
+        "objects": list(objects) or ["none"],
+        "generations": list(generations) or [1],
+    }
+
+
+def run_fuzz(function: str, client: Any, ids: dict[str, Any]) -> None:
+    @FUZZ_SETTINGS
+    @given(request=requests(function, ids))
+    def fuzz(request: dict[str, Any]) -> None:
+        response = client.open("/", method=request["method"], headers=request["headers"], data=request["data"])
+        check_answer(function, request, response)
+
+    fuzz()
 
 
 @pytest.mark.parametrize("function", ["create-items", "update-items", "publish-live"])
 def test_http_function_answers_every_input_without_a_5xx(function: str, sandbox: Any) -> None:
     client = fuzz_app(function, function_env(sandbox))
 
-    @FUZZ_SETTINGS
-    @given(request=requests(function))
-    def run(request: dict[str, Any]) -> None:
-        response = client.open("/", method=request["method"], headers=request["headers"], data=request["data"])
-        check_answer(function, request, response)
-
-    run()
+    run_fuzz(function, client, known_ids(sandbox))
 
 
 def test_upload_asset_http_answers_every_input_without_a_5xx(sandbox: Any, gcs: Any) -> None:
-    env = function_env(sandbox) | {"UPLOAD_BUCKET": gcs.bucket_name}
+    objects = {
+        "uploads/photo.png": (PNG, "image/png"),
+        "uploads/notes.txt": (b"plain text", "text/plain"),
+        "uploads/fake.png": (b"not a png at all", "image/png"),
+        "uploads/big.png": (PNG + bytes(4 * 1024 * 1024), "image/png"),
+        "elsewhere/photo.png": (PNG, "image/png"),
+        "uploads/posts/fuzz-0/hero.png": (PNG, "image/png"),
+    }
+    generations = []
+    for name, (data, content_type) in objects.items():
+        blob = gcs.bucket.blob(name)
+        blob.upload_from_string(data, content_type=content_type)
+        generations.append(blob.generation)
+    env = function_env(sandbox) | {"UPLOAD_BUCKET": gcs.bucket_name, "UPLOAD_PREFIX": "uploads/",
+                                   "STORAGE_EMULATOR_HOST": gcs.host, "STORAGE_RETRY_SECONDS": "1"}
     client = fuzz_app("upload-asset", env)
 
-    @FUZZ_SETTINGS
-    @given(request=requests("upload-asset"))
-    def run(request: dict[str, Any]) -> None:
-        response = client.open("/", method=request["method"], headers=request["headers"], data=request["data"])
-        check_answer("upload-asset", request, response)
-
-    run()
+    run_fuzz("upload-asset", client, known_ids(sandbox, [gcs.bucket_name], list(objects), generations))
