@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -10,6 +9,7 @@ import httpx
 import pytest
 
 from tests.conftest import Sandbox
+from tests.sandbox.helpers import upload_asset
 from tests.sandbox.images import png
 from tests.sandbox.openapi import SpecValidator
 
@@ -137,16 +137,7 @@ def bulk_and_locales(api: httpx.Client, sandbox: Sandbox) -> None:
 
 
 def assets(api: httpx.Client, sandbox: Sandbox) -> None:
-    data = png(900, 300)
-    upload = api.post(
-        f"/sites/{sandbox.site_id}/assets",
-        json={"fileName": "a.png", "fileHash": hashlib.md5(data).hexdigest()},
-    ).json()
-    httpx.post(
-        upload["uploadUrl"],
-        data=upload["uploadDetails"],
-        files={"file": ("a.png", data, "image/png")},
-    ).raise_for_status()
+    upload = upload_asset(api, sandbox.site_id, "a.png", png(900, 300))
     api.post(f"/sites/{sandbox.site_id}/assets", json={"fileName": "a.exe", "fileHash": "x"})
     api.get(f"/sites/{sandbox.site_id}/assets")
     api.get(f"/assets/{upload['id']}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import signal
@@ -14,6 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import Sandbox
+from tests.sandbox.helpers import upload_asset
 from tests.sandbox.images import png
 from tests.support import ServerProcess
 
@@ -175,15 +175,7 @@ def test_db_keeps_uploaded_assets_and_webhooks_across_restarts(
     site = info["site"]["id"]
     data = png(20, 10)
     with private_sandbox.api(info["tokens"]["full"]) as client:
-        upload = client.post(
-            f"/sites/{site}/assets",
-            json={"fileName": "kept.png", "fileHash": hashlib.md5(data).hexdigest()},
-        ).json()
-        httpx.post(
-            upload["uploadUrl"],
-            data=upload["uploadDetails"],
-            files={"file": ("kept.png", data, "image/png")},
-        ).raise_for_status()
+        upload = upload_asset(client, site, "kept.png", data)
         hook = client.post(
             f"/sites/{site}/webhooks",
             json={"triggerType": "form_submission", "url": "http://127.0.0.1:9/h"},
