@@ -67,7 +67,15 @@ def upload_asset(event: CloudEvent) -> None:
         except PermanentUploadError as exc:
             logger.error("malformed event acknowledged: %s", exc)
             return
-        process_object(ref, get_settings())
+        try:
+            process_object(ref, get_settings())
+        except ClaimBusyError as exc:
+            logger.info("event left for redelivery: %s", exc, extra={"object": ref.name})
+            raise
+        except Exception as exc:
+            logger.warning("transient failure, event left for redelivery: %s", exc,
+                           extra={"object": ref.name, "error": type(exc).__name__})
+            raise
 
 
 class UploadRequest(BaseModel):
