@@ -100,10 +100,16 @@ def update_body(ids: dict[str, Any]) -> st.SearchStrategy[Any]:
         st.fixed_dictionaries({"id": st.sampled_from(ids["items"]) | weird_strings}),
         st.fixed_dictionaries({"slug": st.sampled_from(ids["slugs"]) | weird_strings}),
     )
+    some_fields = st.sampled_from(sorted(typed_field_values)).flatmap(
+        lambda key: st.fixed_dictionaries(
+            {key: typed_field_values[key]},
+            optional={other: value for other, value in typed_field_values.items() if other != key},
+        )
+    )
     patch = st.fixed_dictionaries(
-        {},
-        optional={"fieldData": st.fixed_dictionaries({}, optional=typed_field_values), "isDraft": st.booleans(),
-                  "isArchived": st.booleans(), "cmsLocaleId": st.sampled_from(ids["locales"]) | weird_strings},
+        {"fieldData": some_fields},
+        optional={"isDraft": st.booleans(), "isArchived": st.booleans(),
+                  "cmsLocaleId": st.sampled_from(ids["locales"]) | weird_strings},
     )
     typed_item = st.tuples(address, patch).map(lambda pair: {**pair[0], **pair[1]})
     typed = st.fixed_dictionaries(
