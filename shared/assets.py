@@ -36,6 +36,9 @@ from shared.errors import (
 from shared.fields import is_item_id, slugify
 from shared.log import get_logger
 from shared.storage import (
+    META_ASSET_ID,
+    META_ERROR,
+    META_HOSTED_URL,
     Claim,
     ClaimBusyError,
     ObjectInfo,
@@ -486,12 +489,12 @@ def _already_done(info: ObjectInfo, generation: int, outcome: UploadOutcome) -> 
     """The outcome for a generation the ledger already settled, else None."""
     if info.processed(generation):
         outcome.status = "already_processed"
-        outcome.asset_id, outcome.hosted_url = info.meta("webflow-asset-id"), info.meta("webflow-hosted-url")
-        outcome.reason = info.meta("webflow-error")
+        outcome.asset_id, outcome.hosted_url = info.meta(META_ASSET_ID), info.meta(META_HOSTED_URL)
+        outcome.reason = info.meta(META_ERROR)
         logger.info("generation already processed, nothing to do", extra=_log_fields(outcome))
         return outcome
     if info.failed(generation):
-        outcome.status, outcome.reason = "rejected", info.meta("webflow-error")
+        outcome.status, outcome.reason = "rejected", info.meta(META_ERROR)
         logger.info("generation already rejected, nothing to do", extra=_log_fields(outcome))
         return outcome
     return None
