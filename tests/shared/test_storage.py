@@ -75,6 +75,28 @@ def test_emulator_honours_if_generation_match_zero_on_multipart_upload(gcs: Any)
         gcs.bucket.blob("lock").upload_from_string(b"2", if_generation_match=0)
 
 
+def test_emulator_keeps_a_key_patched_to_null_as_empty(gcs: Any, storage: Storage) -> None:
+    """Cloud Storage removes the key; fake-gcs-server keeps it empty, so the ledger reads "" as absent."""
+    _put(gcs, "uploads/a.png", b"x", **{"webflow-claim": "1:a:2"})
+    blob = gcs.bucket.blob("uploads/a.png")
+    blob.metadata = {"webflow-claim": None}
+    blob.patch()
+    assert gcs.bucket.get_blob("uploads/a.png").metadata == {"webflow-claim": ""}
+    info = storage.get_object(gcs.bucket_name, "uploads/a.png")
+    assert info is not None and info.meta("webflow-claim") is None and info.claim is None
+
+
+def test_emulator_ignores_if_generation_match_on_media_uploads_and_deletes(gcs: Any) -> None:
+    import httpx
+
+    _put(gcs, "lock", b"1")
+    media = httpx.post(f"{gcs.host}/upload/storage/v1/b/{gcs.bucket_name}/o",
+                       params={"uploadType": "media", "name": "lock", "ifGenerationMatch": "0"}, content=b"2")
+    assert media.status_code == 200  # Cloud Storage: 412
+    gcs.bucket.blob("lock").delete(if_generation_match=1)  # Cloud Storage: 412
+    assert gcs.bucket.get_blob("lock") is None
+
+
 # -- reads --------------------------------------------------------------------------------------------
 
 
