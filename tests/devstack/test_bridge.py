@@ -16,7 +16,7 @@ from devstack.bridge import FINALIZED, StorageBridge, build_event, event_id
 from devstack.procs import ServiceLog
 from tests.devstack.receivers import receiver
 
-OBJECT = {
+OBJECT: dict[str, Any] = {
     "kind": "storage#object",
     "bucket": "webflow-uploads",
     "name": "uploads/gallery/cat photo.png",
@@ -52,8 +52,9 @@ def test_structured_event_carries_the_same_attributes() -> None:
     structured = from_http(structured_headers, structured_body)
 
     assert structured_headers["content-type"] == "application/cloudevents+json"
-    assert structured.get_attributes() == binary.get_attributes() | {
-        "datacontenttype": "application/json"
+    assert structured.get_attributes() == {
+        **binary.get_attributes(),
+        "datacontenttype": "application/json",
     }
     assert structured.data == OBJECT
 
