@@ -1,6 +1,6 @@
 """Peak memory growth of upload-asset while it streams 1, 4 and 10 MB files (target: at most 1.5x the file).
 
-Run: ``python -m bench.asset_memory [--sizes 1,4,10]``. It starts the sandbox and fake-gcs-server, uploads
+Run: ``python -m bench.asset_memory [--sizes 1,4,10] [--composite] [--json]``. It starts the sandbox and fake-gcs-server, uploads
 each file to the bucket, then measures in a fresh interpreter per size: that child warms up (imports,
 clients, one small upload), then delivers the object's finalized CloudEvent to the real entry point
 through the functions-framework test client and reports
@@ -50,6 +50,21 @@ def _content(size: int, content_type: str) -> bytes:
     return header + os.urandom(size - len(header))
 
 
+def _store(bucket: Any, name: str, size: int, content_type: str, composite: bool) -> None:
+    """Write the benchmark object: in one upload, or composed from two parts."""
+    data = _content(size, content_type)
+    if not composite:
+        bucket.blob(name).upload_from_string(data, content_type=content_type)
+        return
+    half = size // 2
+    parts = [bucket.blob(f"parts/{name}.{i}") for i in range(2)]
+    parts[0].upload_from_string(data[:half])
+    parts[1].upload_from_string(data[half:])
+    target = bucket.blob(name)
+    target.content_type = content_type
+    target.compose(parts)
+
+
 def _maxrss_bytes() -> int:
     """This process's peak resident set size so far (Linux reports KiB)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -95,8 +110,8 @@ class _RssSampler:
         return None if self.before is None else max(0, self.peak - self.before)
 
 
-def _event(bucket: str, name: str) -> Any:
-    """The finalized CloudEvent for the object's current generation."""
+def _event(bucket: str, name: str, composite: bool = False) -> Any:
+    """The finalized CloudEvent for the object's current generation (as Cloud Storage reports a composite)."""
     from cloudevents.http import CloudEvent
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
@@ -106,6 +121,9 @@ def _event(bucket: str, name: str) -> Any:
     data = {key: blob._properties.get(key) for key in
             ("bucket", "name", "generation", "metageneration", "contentType", "size", "md5Hash", "crc32c",
              "timeCreated", "updated")}
+    if composite:
+        data.pop("md5Hash")
+        data["componentCount"] = 2
     attributes = {
         "specversion": "1.0",
         "type": "google.cloud.storage.object.v1.finalized",
@@ -118,7 +136,7 @@ def _event(bucket: str, name: str) -> Any:
     return CloudEvent(attributes, data)
 
 
-def child(bucket: str, names: Sequence[str], size: int, warmup_name: str) -> dict[str, Any]:
+def child(bucket: str, names: Sequence[str], size: int, warmup_name: str, composite: bool = False) -> dict[str, Any]:
     """Measure in this (fresh) process: RSS on one copy of the file, tracemalloc on the other.
 
     The two are kept apart because tracemalloc's own bookkeeping would show up in the RSS.
@@ -129,7 +147,7 @@ def child(bucket: str, names: Sequence[str], size: int, warmup_name: str) -> dic
     app = functions_framework.create_app("upload_asset", str(MAIN), "cloudevent").test_client()
 
     def request(object_name: str) -> tuple[dict[str, str], bytes]:
-        headers, body = to_binary(_event(bucket, object_name))
+        headers, body = to_binary(_event(bucket, object_name, composite and object_name != warmup_name))
         return dict(headers), body
 
     def deliver(headers: dict[str, str], body: bytes) -> None:
@@ -157,8 +175,12 @@ def child(bucket: str, names: Sequence[str], size: int, warmup_name: str) -> dic
     return {"fileBytes": size, "tracemallocPeak": peak - baseline, "rssGrowth": rss_growth}
 
 
-def measure(sizes_mb: Sequence[float] = (1, 4, 10)) -> list[dict[str, Any]]:
-    """Start the servers, upload the files and measure each in a fresh interpreter."""
+def measure(sizes_mb: Sequence[float] = (1, 4, 10), *, composite: bool = False) -> list[dict[str, Any]]:
+    """Start the servers, upload the files and measure each in a fresh interpreter.
+
+    With ``composite``, each file is composed from two parts and announced as a composite, so that it
+    is read twice: once to hash it, once to upload it.
+    """
     sys.path.insert(0, str(REPO_ROOT))
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
@@ -181,9 +203,9 @@ def measure(sizes_mb: Sequence[float] = (1, 4, 10)) -> list[dict[str, Any]]:
                 bucket.blob(warmup).upload_from_string(_content(2048, "image/png"), content_type="image/png")
                 copies = [name.replace("bench-", f"bench-{copy}-") for copy in ("rss", "traced")]
                 for copy in copies:  # different bytes: two distinct assets
-                    bucket.blob(copy).upload_from_string(_content(size, content_type), content_type=content_type)
+                    _store(bucket, copy, size, content_type, composite)
                 argv = [sys.executable, "-m", "bench.asset_memory", "--child", bucket.name, ",".join(copies),
-                        str(size), warmup]
+                        str(size), warmup, "composite" if composite else "plain"]
                 done = subprocess.run(argv, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
                                       check=False)
                 if done.returncode != 0:
@@ -192,6 +214,7 @@ def measure(sizes_mb: Sequence[float] = (1, 4, 10)) -> list[dict[str, Any]]:
                 figures.update(
                     sizeMB=size_mb,
                     contentType=content_type,
+                    composite=composite,
                     tracemallocRatio=round(figures["tracemallocPeak"] / size, 3),
                     rssRatio=round(figures["rssGrowth"] / size, 3),
                 )
@@ -208,13 +231,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1,4,10", help="file sizes in MB, comma-separated")
     parser.add_argument("--json", action="store_true", help="print only the JSON figures")
-    parser.add_argument("--child", nargs=4, metavar=("BUCKET", "NAMES", "SIZE", "WARMUP"), help=argparse.SUPPRESS)
+    parser.add_argument("--composite", action="store_true", help="composite objects (hashed while streaming)")
+    parser.add_argument("--child", nargs=5, metavar=("BUCKET", "NAMES", "SIZE", "WARMUP", "KIND"),
+                        help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        bucket, names, size, warmup = args.child
-        print(json.dumps(child(bucket, names.split(","), int(size), warmup)))
+        bucket, names, size, warmup, kind = args.child
+        print(json.dumps(child(bucket, names.split(","), int(size), warmup, kind == "composite")))
         return 0
-    results = measure([float(part) for part in args.sizes.split(",") if part.strip()])
+    results = measure([float(part) for part in args.sizes.split(",") if part.strip()], composite=args.composite)
     if args.json:
         print(json.dumps(results, indent=2))
     else:
@@ -222,6 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for row in results:
             print(f"{row['sizeMB']:>8g}MB {row['contentType']:<16} {row['tracemallocPeak'] / MB:>15.2f} MB "
                   f"{row['tracemallocRatio']:>6.2f} {row['rssGrowth'] / MB:>15.2f} MB {row['rssRatio']:>6.2f}")
+        if args.composite:
+            print("composite objects: read twice (hashed, then uploaded)")
         print(f"target: at most {TARGET_RATIO}x the file size")
     return 0 if all(row["withinTarget"] for row in results) else 1
 
