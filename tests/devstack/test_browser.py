@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 from devstack.demo import make_png
 from tests.devstack.stackproc import StackProcess
@@ -40,9 +41,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
 
 
 @pytest.fixture(scope="module")
-def browser(stack: StackProcess) -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
+def browser(stack: StackProcess) -> Iterator[Browser]:
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
             executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
@@ -54,13 +53,13 @@ def browser(stack: StackProcess) -> Iterator[object]:
 
 
 def test_form_with_an_image_shows_up_in_the_live_view_with_its_image(
-    stack: StackProcess, browser: object, tmp_path: Path
+    stack: StackProcess, browser: Browser, tmp_path: Path
 ) -> None:
     site_url = stack.state["services"]["demo-site"]["url"]
     photo = tmp_path / "browser-photo.png"
     photo.write_bytes(make_png(80, 60, "browser-test"))
     name = "Browser visitor with a photo"
-    page = browser.new_page()  # type: ignore[attr-defined]
+    page = browser.new_page()
     try:
         page.goto(site_url)
         form = page.locator("#direct-form")
@@ -89,11 +88,11 @@ def test_form_with_an_image_shows_up_in_the_live_view_with_its_image(
 
 
 def test_webflow_form_reaches_the_live_view_through_the_webhook(
-    stack: StackProcess, browser: object
+    stack: StackProcess, browser: Browser
 ) -> None:
     site_url = stack.state["services"]["demo-site"]["url"]
     name = "Browser visitor on the Webflow form"
-    page = browser.new_page()  # type: ignore[attr-defined]
+    page = browser.new_page()
     try:
         page.goto(site_url)
         form = page.locator("#webhook-form")
