@@ -479,6 +479,34 @@ def test_a_crash_after_the_upload_reuses_the_asset(
     assert ledger(gcs, "uploads/photo.png")["webflow-asset-id"] == asset["id"]
 
 
+def test_a_crash_before_the_bytes_arrived_replaces_the_asset(
+    events: Any, gcs: Any, sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The asset was created but its upload failed: the retry creates a fresh one and uploads it."""
+    from shared.errors import WebflowConnectionError
+    from shared.webflow import WebflowClient
+
+    blob = put_object(gcs, "uploads/photo.png", PNG)
+    event = finalized_event(blob)
+    original = WebflowClient.upload_to_presigned
+    calls = {"n": 0}
+
+    def fail_once(self: WebflowClient, *args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise WebflowConnectionError("upload connection reset")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(WebflowClient, "upload_to_presigned", fail_once)
+    assert deliver(events, event).status_code == 500
+    abandoned = ledger(gcs, "uploads/photo.png")["webflow-pending-asset-id"]
+    assert deliver(events, event).status_code == 200
+
+    (asset,) = assets(sandbox)
+    assert asset["id"] != abandoned
+    assert ledger(gcs, "uploads/photo.png")["webflow-asset-id"] == asset["id"]
+
+
 def test_a_storage_outage_raises_for_redelivery(events: Any, gcs: Any, sandbox: Any) -> None:
     blob = put_object(gcs, "uploads/photo.png", PNG)
     event = finalized_event(blob)
