@@ -6,8 +6,7 @@ The process helpers of the test suite (tests/support.py) are reused rather than 
 from __future__ import annotations
 
 import sys
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 import httpx
@@ -95,11 +94,8 @@ def function_env(sandbox: SandboxServer, *, rate_limit: int = 0, **extra: str) -
             # The sandbox answers at once: a function under test must not wait on its own pacing
             # unless the benchmark says so.
             "WEBFLOW_RATE_LIMIT_PER_MINUTE": str(rate_limit or 1_000_000),
+            # update-items, publish-live and upload-asset fall back to create-items' keys.
             "CREATE_ITEMS_API_KEYS": API_KEY,
-            "UPDATE_ITEMS_API_KEYS": API_KEY,
-            "PUBLISH_API_KEYS": API_KEY,
-            "UPLOAD_ASSET_API_KEYS": API_KEY,
-            "API_KEYS": API_KEY,
             "PUBLISH_COLLECTION_IDS": sandbox.collections["posts"],
             "LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
@@ -162,20 +158,3 @@ def start_function(
     # Any answer below 500 means the framework listens and the module imported.
     process.wait_http(url + "/", timeout=timeout)
     return RunningFunction(spec=spec, process=process, url=url)
-
-
-def wait_until(
-    probe: Callable[[], bool], *, timeout: float, interval: float = 0.005
-) -> float:
-    """Call probe until it returns True; return the seconds it took (raise on timeout)."""
-    started = time.perf_counter()
-    deadline = started + timeout
-    while True:
-        try:
-            if probe():
-                return time.perf_counter() - started
-        except httpx.TransportError:
-            pass
-        if time.perf_counter() > deadline:
-            raise TimeoutError("no successful answer in time")
-        time.sleep(interval)

@@ -311,7 +311,6 @@ def function_env(sandbox: Any) -> dict[str, str]:
         "WEBFLOW_RATE_LIMIT_PER_MINUTE": "100000",
         "WEBFLOW_MAX_RETRY_SECONDS": "2",
         "CREATE_ITEMS_API_KEYS": API_KEY,
-        "API_KEYS": API_KEY,
         "PUBLISH_COLLECTION_IDS": sandbox.collections["posts"],
         "ALLOWED_ORIGINS": "https://example.com",
         "WEBFLOW_WEBHOOK_SECRET": WEBHOOK_SECRET,
