@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench._procs import API_KEY, FUNCTIONS
@@ -277,7 +277,6 @@ PNG = bytes.fromhex(
 
 def check_answer(function: str, request: dict[str, Any], response: Any) -> None:
     status = response.status_code
-    event(f"status {status}")
     shown = f"{function} {request['method']} {request['headers']} {request['data'][:300]!r} -> {status} {response.get_data()[:300]!r}"
     assert status < 500 or (status == 503 and response.headers.get("Retry-After")), shown
     if status >= 400 and request["method"] != "HEAD":
@@ -335,13 +334,31 @@ def known_ids(sandbox: Any, buckets: list[str] = (), objects: list[str] = (), ge
         "slugs": [item["fieldData"]["slug"] for item in created],
         "locales": locales,
         "collections": list(sandbox.collections.values()),
+        "site": sandbox.site_id,
         "buckets": list(buckets) or ["no-bucket"],
         "objects": list(objects) or ["none"],
         "generations": list(generations) or [1],
     }
 
 
+def regressions(function: str, ids: dict[str, Any]) -> list[dict[str, Any]]:
+    """Inputs that once broke a function, checked on every run before the random ones."""
+    headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
+    bodies: dict[str, list[Any]] = {
+        "create-items": [{"items": [{"fieldData": {"name": "0"}}], "collectionId": "\u001f"},
+                         {"items": [{"fieldData": {"name": "0"}}], "collectionId": f"x/../../sites/{ids['site']}"}],
+        "update-items": [{"items": [{"id": ids["items"][0], "isDraft": False}], "collectionId": "\u0000"}],
+        "publish-live": [{"itemIds": [ids["items"][0]], "collectionId": "\u0000"}],
+        "upload-asset": [{"bucket": ids["buckets"][0], "name": name} for name in ids["objects"]],
+    }
+    return [{"method": "POST", "headers": headers, "data": json.dumps(body).encode()} for body in bodies[function]]
+
+
 def run_fuzz(function: str, client: Any, ids: dict[str, Any]) -> None:
+    for request in regressions(function, ids):
+        response = client.open("/", method=request["method"], headers=request["headers"], data=request["data"])
+        check_answer(function, request, response)
+
     @FUZZ_SETTINGS
     @given(request=requests(function, ids))
     def fuzz(request: dict[str, Any]) -> None:
