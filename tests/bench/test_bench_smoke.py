@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import capacity, coldstart, latency, memory, publishing, throughput
+from bench import capacity, coldstart, latency, memory, publishing, soak, throughput
 from bench.__main__ import main
 from bench.report import Section
 
@@ -79,3 +79,13 @@ def test_sandbox_capacity_reports_requests_per_second() -> None:
 
     assert_measured(section)
     assert section.data["requestsPerSecond"] > 0
+
+
+def test_soak_runs_the_stack_and_audits_it(tmp_path: Path) -> None:
+    code = soak.main(["--submissions", "20", "--images", "3", "--minutes", "3", "--seed", "7",
+                      "--results-dir", str(tmp_path)])
+
+    counts = json.loads((tmp_path / "soak.json").read_text())["sections"]["soak"]["data"]
+    assert code in (0, 1)
+    assert counts["submissionsSent"] == 20 and counts["imagesSent"] == 3
+    assert {"lost", "duplicatedItems", "duplicatedAssets", "unattachedImages"} <= set(counts)
