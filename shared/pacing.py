@@ -31,6 +31,7 @@ from shared.retry import parse_retry_after
 __all__ = ["PacingTimeout", "Slot", "SlidingWindowLimiter", "limiter_for", "reset_limiters"]
 
 WINDOW_SECONDS = 60.0
+_MIN_WAIT = 0.001
 
 
 class PacingTimeout(Exception):
@@ -141,6 +142,9 @@ class SlidingWindowLimiter:
                     delay = 1.0  # only a completion can free a slot; look again now and then
                     if deadline is not None:
                         delay = min(delay, deadline - now)
+                # At least a millisecond, so that time moves past the slot's expiry whatever the
+                # rounding of the clock's floats.
+                delay = max(delay, _MIN_WAIT)
                 if self._sleep is not None:
                     self._cond.release()
                     try:

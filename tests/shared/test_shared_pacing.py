@@ -250,3 +250,56 @@ def test_clients_of_the_same_token_share_one_limiter() -> None:
     assert first.limiter is second.limiter
     assert first.limiter is not other.limiter
     reset_limiters()
+
+
+class SlidingMinuteServer:
+    """A server-side sliding-minute limiter like Webflow's (and the sandbox's)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.arrivals: list[float] = []
+        self.refused = 0
+
+    def handle(self, now: float) -> dict[str, str]:
+        self.arrivals = [t for t in self.arrivals if t > now - 60.0]
+        if len(self.arrivals) >= self.limit:
+            self.refused += 1
+            return {"x-ratelimit-limit": str(self.limit), "x-ratelimit-remaining": "0"}
+        self.arrivals.append(now)
+        return {"x-ratelimit-limit": str(self.limit), "x-ratelimit-remaining": str(self.limit - len(self.arrivals))}
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    limit=st.integers(min_value=1, max_value=20),
+    configured=st.integers(min_value=1, max_value=40),
+    steps=st.lists(
+        st.tuples(
+            st.floats(min_value=0, max_value=5),  # latency to the server
+            st.floats(min_value=0, max_value=5),  # latency back
+            st.floats(min_value=0, max_value=70),  # idle before the next request
+        ),
+        min_size=1,
+        max_size=80,
+    ),
+)
+def test_paced_client_never_meets_a_429_from_a_sliding_minute_server(
+    limit: int, configured: int, steps: list[tuple[float, float, float]]
+) -> None:
+    fake = FakeTime()
+    limiter = SlidingWindowLimiter(configured, clock=fake.clock, sleep=fake.sleep)
+    server = SlidingMinuteServer(limit)
+
+    for to_server, back, idle in steps:
+        slot = limiter.acquire()
+        fake.now += to_server
+        headers = server.handle(fake.now)
+        fake.now += back
+        limiter.complete(slot, headers)
+        fake.now += idle
+
+    assert server.refused == 0
