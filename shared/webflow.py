@@ -473,6 +473,7 @@ class WebflowClient:
                 math.ceil(exc.retry_after),
             ) from None
         response: httpx.Response | None = None
+        started = time.perf_counter()
         try:
             response = self.http.request(
                 method,
@@ -494,6 +495,17 @@ class WebflowClient:
         finally:
             if response is not None:
                 self.limiter.complete(slot, response.headers, authoritative=response.is_success)
+                logger.debug(
+                    "webflow request",
+                    extra={
+                        "method": method,
+                        "path": path,
+                        "status": response.status_code,
+                        "elapsedMs": round((time.perf_counter() - started) * 1000, 1),
+                        "rateLimitRemaining": response.headers.get("x-ratelimit-remaining"),
+                        "webflowRequestId": response.headers.get("x-request-id"),
+                    },
+                )
             else:
                 self.limiter.complete(slot)
 
