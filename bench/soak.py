@@ -30,7 +30,6 @@ import uuid
 import zlib
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -303,7 +302,8 @@ class Soak:
 
     # -- sending ---------------------------------------------------------------------------
 
-    def send_all(self) -> None:
+    def send_all(self, until: float) -> bool:
+        """Send every submission and image; False when `until` came first."""
         plan, ledger, run = self.plan, self.ledger, self.ledger.run
         api_key = self.stack.api_key
         secret = self.stack.webhook["secretKey"]
@@ -337,16 +337,41 @@ class Soak:
                 tasks.append(lambda i=i: self.gallery_drop(plain, i))
 
             self.rng.shuffle(tasks)
-            with ThreadPoolExecutor(self.workers, thread_name_prefix="soak") as pool:
-                for future in [pool.submit(task) for task in tasks]:
-                    future.result()
-                # Files named after items: once those items exist (their slugs come from the JSON answers).
-                named = [name for name in ledger.names if ledger.names[name] == "json" and name in ledger.slugs]
-                for future in [pool.submit(self.path_drop, plain, name, i) for i, name in enumerate(named[: plan.path_images])]:
-                    future.result()
+            if not self.run_tasks(tasks, until):
+                return False
+            # Files named after items: once those items exist (their slugs come from the JSON answers).
+            named = [name for name in ledger.names if ledger.names[name] == "json" and name in ledger.slugs]
+            drops = [lambda n=name, i=i: self.path_drop(plain, n, i) for i, name in enumerate(named[: plan.path_images])]
+            return self.run_tasks(drops, until)
         finally:
             json_client.close()
             plain.close()
+
+    def run_tasks(self, tasks: list[Callable[[], None]], until: float) -> bool:
+        """Run the tasks on `workers` daemon threads; False when they are not all done by `until`.
+
+        An exception in one task (a caller that gave up) is counted and the others go on.
+        """
+        queue = list(reversed(tasks))
+        lock = threading.Lock()
+
+        def worker() -> None:
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    task = queue.pop()
+                try:
+                    task()
+                except Exception as exc:  # noqa: BLE001 (counted; the audit shows what it cost)
+                    self.ledger.count(f"callerErrors.{type(exc).__name__}")
+
+        threads = [threading.Thread(target=worker, daemon=True, name=f"soak-{n}") for n in range(self.workers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(max(0.0, until - time.monotonic()))
+        return not any(thread.is_alive() for thread in threads)
 
     def webhook(self, client: httpx.Client, form_name: str, secret: str, fields: dict[str, str], again: bool) -> None:
         """A visitor submits the Webflow form; the sandbox delivers the signed webhook to create-items."""
@@ -590,7 +615,10 @@ def run_soak(args: argparse.Namespace, *, log: Callable[[str], None] = print) ->
         soak = Soak(stack=stack, plan=plan, deadline=deadline, rng=rng, ledger=ledger, workers=args.workers)
         soak.configure_faults(FAULTS, seed=seed)
         send_started = time.monotonic()
-        soak.send_all()
+        # Leave time to settle and audit within the bound.
+        sent_all = soak.send_all(until=deadline - 90)
+        if not sent_all:
+            log("soak: sending did not finish in time; auditing what was sent")
         sent_seconds = time.monotonic() - send_started
         log(f"soak: sent {plan.submissions} submissions and {len(ledger.image_md5)} images in {sent_seconds:.0f}s; settling")
         # Settle under faults first (retries in flight finish as they would), then without them.
@@ -605,8 +633,8 @@ def run_soak(args: argparse.Namespace, *, log: Callable[[str], None] = print) ->
             # for the submissions that are not in the sandbox.
             log(f"soak: {refused_deliveries} webhook deliveries were given up by the sandbox; redelivering")
             soak_late_redeliveries(soak)
-        state = soak.wait_settled(deadline - 5)
-        timed_out = state != "settled"
+        state = soak.wait_settled(deadline - 20)
+        timed_out = state != "settled" or not sent_all
         counts = audit(soak)
         counts.update(
             seed=seed,
