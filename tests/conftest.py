@@ -97,10 +97,21 @@ def sandbox_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox
 
 
 @pytest.fixture
-def sandbox(sandbox_server: Sandbox) -> Sandbox:
-    """The worker's sandbox, reset to its seed before the test."""
+def sandbox(sandbox_server: Sandbox) -> Iterator[Sandbox]:
+    """The worker's sandbox, reset to its seed before the test, with the process's clients forgotten.
+
+    Clients and their pacing state live once per process (as in a function instance); a test that
+    filled the token's window must not slow or fail the next one.
+    """
+    from shared.pacing import reset_limiters
+    from shared.webflow import get_client
+
     sandbox_server.reset()
-    return sandbox_server
+    reset_limiters()
+    get_client.cache_clear()
+    yield sandbox_server
+    get_client.cache_clear()
+    reset_limiters()
 
 
 @pytest.fixture
