@@ -227,6 +227,39 @@ def form_posts(draw: st.DrawFn) -> dict[str, Any]:
     return {"method": "POST", "headers": headers, "data": urllib.parse.urlencode(fields).encode()}
 
 
+def multipart_body(fields: list[tuple[str, str]], files: list[tuple[str, str, str, bytes]]) -> bytes:
+    """A multipart/form-data body with boundary "fuzz" (names and file names are not escaped)."""
+    parts = [
+        b'--fuzz\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n' % (name.encode(), value.encode())
+        for name, value in fields
+    ]
+    parts += [
+        b'--fuzz\r\nContent-Disposition: form-data; name="%s"; filename="%s"\r\nContent-Type: %s\r\n\r\n%s\r\n'
+        % (name.encode(), filename.encode(), content_type.encode(), data)
+        for name, filename, content_type, data in files
+    ]
+    return b"".join(parts) + b"--fuzz--\r\n"
+
+
+@st.composite
+def form_posts_with_files(draw: st.DrawFn) -> dict[str, Any]:
+    """A browser form post with file inputs: valid submissions fields, odd files."""
+    printable = st.text(st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=30)
+    fields = [("name", draw(printable | printable | weird_strings)),
+              ("email", draw(st.sampled_from(["ada@example.com"] * 4 + ["not-an-email", ""]))),
+              ("message", draw(printable | printable | st.text(max_size=50)))]
+    files = draw(st.lists(st.tuples(
+        st.sampled_from(["attachment", "attachment", "name", "unknown", "source"]) | header_text,
+        st.sampled_from(["photo.png", "PHOTO.JPEG", "../../etc/passwd", "a" * 200 + ".png", ".png", "noext",
+                         "doc.pdf", "x.exe", "ünï.webp", "a b;c.gif"]) | header_text,
+        st.sampled_from(["image/png", "image/jpeg", "application/pdf", "application/octet-stream", "text/html", ""]),
+        st.sampled_from([PNG, b"", b"GIF89a", b"%PDF-1.7"]) | st.binary(max_size=300),
+    ), max_size=3))
+    headers = {"Content-Type": "multipart/form-data; boundary=fuzz",
+               "Accept": draw(st.sampled_from(["application/json", "application/json", "text/html"]))}
+    return {"method": "POST", "headers": headers, "data": multipart_body(fields, files)}
+
+
 def requests(function: str, ids: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
     """Well-formed calls with odd bodies most of the time, and anything at all otherwise."""
     kinds = [well_formed(function, ids), well_formed(function, ids), chaotic(function, ids)]
@@ -373,6 +406,21 @@ def test_http_function_answers_every_input_without_a_5xx(function: str, sandbox:
     client = fuzz_app(function, function_env(sandbox))
 
     run_fuzz(function, client, known_ids(sandbox))
+
+
+def test_create_items_form_posts_with_files_never_answer_a_5xx(sandbox: Any, gcs: Any) -> None:
+    env = function_env(sandbox) | {"UPLOAD_BUCKET": gcs.bucket_name, "STORAGE_EMULATOR_HOST": gcs.host,
+                                   "WEBFLOW_COLLECTION_ID": sandbox.collections["submissions"],
+                                   "FORM_RATE_LIMIT_PER_MINUTE": "0"}
+    client = fuzz_app("create-items", env)
+
+    @FUZZ_SETTINGS
+    @given(request=form_posts_with_files())
+    def fuzz(request: dict[str, Any]) -> None:
+        response = client.open("/", method=request["method"], headers=request["headers"], data=request["data"])
+        check_answer("create-items", request, response)
+
+    fuzz()
 
 
 def test_upload_asset_http_answers_every_input_without_a_5xx(sandbox: Any, gcs: Any) -> None:
