@@ -19,16 +19,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--rate-limit", type=int, default=600, help="sandbox requests/minute (R)")
     parser.add_argument("--items", type=int, default=5000, help="items for the throughput run")
-    parser.add_argument("--baseline-seconds", type=float, default=60.0,
-                        help="how long the one-item-per-request baseline runs")
-    parser.add_argument("--busy-seconds", type=float, default=60.0,
-                        help="how long create-items keeps the token busy before the steady-state runs")
+    parser.add_argument(
+        "--baseline-seconds",
+        type=float,
+        default=60.0,
+        help="how long the one-item-per-request baseline runs",
+    )
+    parser.add_argument(
+        "--busy-seconds",
+        type=float,
+        default=60.0,
+        help="how long create-items keeps the token busy before the steady-state runs",
+    )
     parser.add_argument("--cold-rounds", type=int, default=5, help="cold starts per function")
     parser.add_argument("--latency-samples", type=int, default=200)
     parser.add_argument("--memory-sizes", default="1,4,10", help="file sizes in MB")
     parser.add_argument("--publish-items", type=int, default=1000)
-    parser.add_argument("--only", default=",".join(SECTIONS),
-                        help=f"comma-separated sections among {', '.join(SECTIONS)}")
+    parser.add_argument(
+        "--only",
+        default=",".join(SECTIONS),
+        help=f"comma-separated sections among {', '.join(SECTIONS)}",
+    )
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     return parser.parse_args(argv)
 
@@ -38,12 +49,16 @@ def plan(args: argparse.Namespace) -> list[tuple[str, Callable[[], Section]]]:
     steps: dict[str, Callable[[], Section]] = {
         "capacity": lambda: capacity.run(),
         "throughput": lambda: throughput.run(
-            rate_limit=args.rate_limit, items=args.items, baseline_seconds=args.baseline_seconds,
+            rate_limit=args.rate_limit,
+            items=args.items,
+            baseline_seconds=args.baseline_seconds,
             busy_seconds=args.busy_seconds,
         ),
         "coldstart": lambda: coldstart.run(rounds=args.cold_rounds),
         "latency": lambda: latency.run(samples=args.latency_samples),
-        "memory": lambda: memory.run(sizes_mb=[float(size) for size in args.memory_sizes.split(",")]),
+        "memory": lambda: memory.run(
+            sizes_mb=[float(size) for size in args.memory_sizes.split(",")]
+        ),
         "publishing": lambda: publishing.run(items=args.publish_items, rate_limit=args.rate_limit),
     }
     wanted = [name.strip() for name in args.only.split(",") if name.strip()]
@@ -63,12 +78,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: {name} ...", file=sys.stderr, flush=True)
         try:
             section = step()
-        except Exception as exc:  # one broken section must not hide the others' figures
+        except Exception as exc:  # noqa: BLE001 (one broken section must not hide the others' figures)
             failed = True
             traceback.print_exc()
-            section = Section(key=name, title=name, columns=[], error=f"{type(exc).__name__}: {exc}")
+            section = Section(
+                key=name, title=name, columns=[], error=f"{type(exc).__name__}: {exc}"
+            )
         section.data["benchSeconds"] = round(time.perf_counter() - started, 1)
-        print(f"bench: {name} done in {section.data['benchSeconds']} s", file=sys.stderr, flush=True)
+        print(
+            f"bench: {name} done in {section.data['benchSeconds']} s", file=sys.stderr, flush=True
+        )
         sections.append(section)
     markdown_path, json_path = write(sections, machine_info, results_dir=args.results_dir)
     print(render(sections, machine_info, title="Benchmarks"))

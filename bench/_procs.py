@@ -9,14 +9,15 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
 import httpx
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from tests.conftest import Sandbox  # noqa: E402
-from tests.support import ServerProcess, free_port, start_fake_gcs, start_sandbox  # noqa: E402
+from tests.conftest import Sandbox
+from tests.support import ServerProcess, free_port, start_fake_gcs, start_sandbox
 
 __all__ = [
     "FUNCTIONS",
@@ -120,9 +121,19 @@ class RunningFunction:
 def function_argv(source: Path, target: str, port: int, signature_type: str = "http") -> list[str]:
     """functions-framework's command line, as Cloud Functions' Python runtime runs it."""
     return [
-        sys.executable, "-m", "functions_framework",
-        "--source", str(source), "--target", target, "--signature-type", signature_type,
-        "--host", "127.0.0.1", "--port", str(port),
+        sys.executable,
+        "-m",
+        "functions_framework",
+        "--source",
+        str(source),
+        "--target",
+        target,
+        "--signature-type",
+        signature_type,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
     ]
 
 
@@ -153,7 +164,12 @@ def start_function(
     """Start one of the project's functions and wait until it answers HTTP."""
     spec = FUNCTIONS[name]
     process, url = spawn_function(
-        spec.source, spec.target, env, name=name, signature_type=spec.signature_type, log_dir=log_dir
+        spec.source,
+        spec.target,
+        env,
+        name=name,
+        signature_type=spec.signature_type,
+        log_dir=log_dir,
     )
     # Any answer below 500 means the framework listens and the module imported.
     process.wait_http(url + "/", timeout=timeout)

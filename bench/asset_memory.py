@@ -118,9 +118,21 @@ def _event(bucket: str, name: str, composite: bool = False) -> Any:
 
     client = storage.Client(project="bench", credentials=AnonymousCredentials())
     blob = client.bucket(bucket).get_blob(name)
-    data = {key: blob._properties.get(key) for key in
-            ("bucket", "name", "generation", "metageneration", "contentType", "size", "md5Hash", "crc32c",
-             "timeCreated", "updated")}
+    data = {
+        key: blob._properties.get(key)
+        for key in (
+            "bucket",
+            "name",
+            "generation",
+            "metageneration",
+            "contentType",
+            "size",
+            "md5Hash",
+            "crc32c",
+            "timeCreated",
+            "updated",
+        )
+    }
     if composite:
         data.pop("md5Hash")
         data["componentCount"] = 2
@@ -136,7 +148,9 @@ def _event(bucket: str, name: str, composite: bool = False) -> Any:
     return CloudEvent(attributes, data)
 
 
-def child(bucket: str, names: Sequence[str], size: int, warmup_name: str, composite: bool = False) -> dict[str, Any]:
+def child(
+    bucket: str, names: Sequence[str], size: int, warmup_name: str, composite: bool = False
+) -> dict[str, Any]:
     """Measure in this (fresh) process: RSS on one copy of the file, tracemalloc on the other.
 
     The two are kept apart because tracemalloc's own bookkeeping would show up in the RSS.
@@ -147,7 +161,9 @@ def child(bucket: str, names: Sequence[str], size: int, warmup_name: str, compos
     app = functions_framework.create_app("upload_asset", str(MAIN), "cloudevent").test_client()
 
     def request(object_name: str) -> tuple[dict[str, str], bytes]:
-        headers, body = to_binary(_event(bucket, object_name, composite and object_name != warmup_name))
+        headers, body = to_binary(
+            _event(bucket, object_name, composite and object_name != warmup_name)
+        )
         return dict(headers), body
 
     def deliver(headers: dict[str, str], body: bytes) -> None:
@@ -163,7 +179,9 @@ def child(bucket: str, names: Sequence[str], size: int, warmup_name: str, compos
     maxrss_before = _maxrss_bytes()
     with _RssSampler() as sampler:
         deliver(headers, body)
-    rss_growth = sampler.growth if sampler.growth is not None else max(0, _maxrss_bytes() - maxrss_before)
+    rss_growth = (
+        sampler.growth if sampler.growth is not None else max(0, _maxrss_bytes() - maxrss_before)
+    )
 
     headers, body = request(traced_name)
     gc.collect()
@@ -175,7 +193,9 @@ def child(bucket: str, names: Sequence[str], size: int, warmup_name: str, compos
     return {"fileBytes": size, "tracemallocPeak": peak - baseline, "rssGrowth": rss_growth}
 
 
-def measure(sizes_mb: Sequence[float] = (1, 4, 10), *, composite: bool = False) -> list[dict[str, Any]]:
+def measure(
+    sizes_mb: Sequence[float] = (1, 4, 10), *, composite: bool = False
+) -> list[dict[str, Any]]:
     """Start the servers, upload the files and measure each in a fresh interpreter.
 
     With ``composite``, each file is composed from two parts and announced as a composite, so that it
@@ -195,19 +215,41 @@ def measure(sizes_mb: Sequence[float] = (1, 4, 10), *, composite: bool = False) 
             os.environ["STORAGE_EMULATOR_HOST"] = gcs_url
             client = storage.Client(project="bench", credentials=AnonymousCredentials())
             bucket = client.create_bucket(f"bench-{uuid.uuid4().hex[:8]}")
-            env = function_env(sandbox, STORAGE_EMULATOR_HOST=gcs_url, UPLOAD_PREFIX="uploads/",
-                               LOG_LEVEL="WARNING")
+            env = function_env(
+                sandbox,
+                STORAGE_EMULATOR_HOST=gcs_url,
+                UPLOAD_PREFIX="uploads/",
+                LOG_LEVEL="WARNING",
+            )
             for size_mb in sizes_mb:
                 name, content_type, size = _file_for(size_mb)
                 warmup = f"uploads/warmup-{uuid.uuid4().hex[:8]}.png"
-                bucket.blob(warmup).upload_from_string(_content(2048, "image/png"), content_type="image/png")
+                bucket.blob(warmup).upload_from_string(
+                    _content(2048, "image/png"), content_type="image/png"
+                )
                 copies = [name.replace("bench-", f"bench-{copy}-") for copy in ("rss", "traced")]
                 for copy in copies:  # different bytes: two distinct assets
                     _store(bucket, copy, size, content_type, composite)
-                argv = [sys.executable, "-m", "bench.asset_memory", "--child", bucket.name, ",".join(copies),
-                        str(size), warmup, "composite" if composite else "plain"]
-                done = subprocess.run(argv, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
-                                      check=False)
+                argv = [
+                    sys.executable,
+                    "-m",
+                    "bench.asset_memory",
+                    "--child",
+                    bucket.name,
+                    ",".join(copies),
+                    str(size),
+                    warmup,
+                    "composite" if composite else "plain",
+                ]
+                done = subprocess.run(
+                    argv,
+                    env=env,
+                    cwd=REPO_ROOT,
+                    capture_output=True,
+                    text=True,
+                    timeout=600,
+                    check=False,
+                )
                 if done.returncode != 0:
                     raise RuntimeError(f"measuring {name} failed:\n{done.stderr[-4000:]}")
                 figures = json.loads(done.stdout.strip().splitlines()[-1])
@@ -218,7 +260,9 @@ def measure(sizes_mb: Sequence[float] = (1, 4, 10), *, composite: bool = False) 
                     tracemallocRatio=round(figures["tracemallocPeak"] / size, 3),
                     rssRatio=round(figures["rssGrowth"] / size, 3),
                 )
-                figures["withinTarget"] = max(figures["tracemallocRatio"], figures["rssRatio"]) <= TARGET_RATIO
+                figures["withinTarget"] = (
+                    max(figures["tracemallocRatio"], figures["rssRatio"]) <= TARGET_RATIO
+                )
                 results.append(figures)
         finally:
             gcs.stop()
@@ -231,22 +275,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1,4,10", help="file sizes in MB, comma-separated")
     parser.add_argument("--json", action="store_true", help="print only the JSON figures")
-    parser.add_argument("--composite", action="store_true", help="composite objects (hashed while streaming)")
-    parser.add_argument("--child", nargs=5, metavar=("BUCKET", "NAMES", "SIZE", "WARMUP", "KIND"),
-                        help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--composite", action="store_true", help="composite objects (hashed while streaming)"
+    )
+    parser.add_argument(
+        "--child",
+        nargs=5,
+        metavar=("BUCKET", "NAMES", "SIZE", "WARMUP", "KIND"),
+        help=argparse.SUPPRESS,
+    )
     args = parser.parse_args(argv)
     if args.child:
         bucket, names, size, warmup, kind = args.child
         print(json.dumps(child(bucket, names.split(","), int(size), warmup, kind == "composite")))
         return 0
-    results = measure([float(part) for part in args.sizes.split(",") if part.strip()], composite=args.composite)
+    results = measure(
+        [float(part) for part in args.sizes.split(",") if part.strip()], composite=args.composite
+    )
     if args.json:
         print(json.dumps(results, indent=2))
     else:
-        print(f"{'file':>10} {'type':<16} {'tracemalloc peak':>18} {'ratio':>6} {'RSS growth':>18} {'ratio':>6}")
+        print(
+            f"{'file':>10} {'type':<16} {'tracemalloc peak':>18} {'ratio':>6} {'RSS growth':>18} {'ratio':>6}"
+        )
         for row in results:
-            print(f"{row['sizeMB']:>8g}MB {row['contentType']:<16} {row['tracemallocPeak'] / MB:>15.2f} MB "
-                  f"{row['tracemallocRatio']:>6.2f} {row['rssGrowth'] / MB:>15.2f} MB {row['rssRatio']:>6.2f}")
+            print(
+                f"{row['sizeMB']:>8g}MB {row['contentType']:<16} {row['tracemallocPeak'] / MB:>15.2f} MB "
+                f"{row['tracemallocRatio']:>6.2f} {row['rssGrowth'] / MB:>15.2f} MB {row['rssRatio']:>6.2f}"
+            )
         if args.composite:
             print("composite objects: read twice (hashed, then uploaded)")
         print(f"target: at most {TARGET_RATIO}x the file size")

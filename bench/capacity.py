@@ -16,7 +16,10 @@ SCRIPT = Path(__file__).resolve().parent / "sandbox_rps.py"
 def run(*, seconds: float = 3.0) -> Section:
     done = subprocess.run(
         [sys.executable, str(SCRIPT), "--seconds", str(seconds)],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if not lines:
@@ -28,9 +31,15 @@ def run(*, seconds: float = 3.0) -> Section:
         columns=["GET/s", "requests", "seconds", "server pinned to one core"],
         data=figures,
     )
-    section.rows.append([
-        figures["requestsPerSecond"], figures["requests"], figures["seconds"],
-        "yes" if figures.get("serverPinnedToOneCore") else "no",
-    ])
-    section.notes.append(f"One keep-alive connection, GET /v2/sites/{{id}}; target ≥ {figures.get('target')}/s.")
+    section.rows.append(
+        [
+            figures["requestsPerSecond"],
+            figures["requests"],
+            figures["seconds"],
+            "yes" if figures.get("serverPinnedToOneCore") else "no",
+        ]
+    )
+    section.notes.append(
+        f"One keep-alive connection, GET /v2/sites/{{id}}; target ≥ {figures.get('target')}/s."
+    )
     return section

@@ -20,7 +20,7 @@ from bench.report import Section, median
 
 PNG_HEADER = b"\x89PNG\r\n\x1a\n"
 
-HELLO_WORLD = '''\
+HELLO_WORLD = """\
 import functions_framework
 import httpx  # noqa: F401  (every function of the project imports it)
 
@@ -28,7 +28,7 @@ import httpx  # noqa: F401  (every function of the project imports it)
 @functions_framework.http
 def hello(request):
     return "ok"
-'''
+"""
 
 
 @dataclass
@@ -50,10 +50,14 @@ def probes(sandbox: SandboxServer, extra: dict[str, Any]) -> dict[str, Probe]:
     update_id = extra["updateItemId"]
     result = {
         "create-items": Probe(
-            "POST", "/", lambda n: {"items": [{"fieldData": {"name": f"Cold start {time.time_ns()} {n}"}}]}
+            "POST",
+            "/",
+            lambda n: {"items": [{"fieldData": {"name": f"Cold start {time.time_ns()} {n}"}}]},
         ),
         "update-items": Probe(
-            "POST", "/", lambda n: {"items": [{"id": update_id, "fieldData": {"summary": f"cold {n}"}}]}
+            "POST",
+            "/",
+            lambda n: {"items": [{"id": update_id, "fieldData": {"summary": f"cold {n}"}}]},
         ),
         "publish-live": Probe("POST", "/", lambda n: {"dryRun": True}),
     }
@@ -67,15 +71,25 @@ def _seed_update_target(sandbox: SandboxServer) -> str:
     with sandbox.api() as api:
         response = api.post(
             f"/collections/{sandbox.collections['posts']}/items",
-            json={"isDraft": False, "isArchived": False,
-                  "fieldData": {"name": "Cold start target", "slug": "cold-start-target"}},
+            json={
+                "isDraft": False,
+                "isArchived": False,
+                "fieldData": {"name": "Cold start target", "slug": "cold-start-target"},
+            },
         )
         response.raise_for_status()
         return response.json()["id"]
 
 
 def time_to_first_success(
-    source: Path, target: str, env: dict[str, str], probe: Probe, attempt: int, *, name: str, log_dir: Path
+    source: Path,
+    target: str,
+    env: dict[str, str],
+    probe: Probe,
+    attempt: int,
+    *,
+    name: str,
+    log_dir: Path,
 ) -> float:
     """Spawn functions-framework and poll with `probe` until it succeeds; seconds from spawn."""
     with function_client(timeout=30.0) as client:
@@ -92,13 +106,17 @@ def time_to_first_success(
                 if process.process is not None and process.process.poll() is not None:
                     raise RuntimeError(f"{name} exited; log:\n{process.log_tail()}")
                 if time.perf_counter() > deadline:
-                    raise TimeoutError(f"{name} gave no successful answer; log:\n{process.log_tail()}")
+                    raise TimeoutError(
+                        f"{name} gave no successful answer; log:\n{process.log_tail()}"
+                    )
                 time.sleep(0.005)
         finally:
             process.stop()
 
 
-def stage_upload_objects(log_dir: Path, count: int, stack: ExitStack) -> tuple[dict[str, str], Callable[[int], Any]]:
+def stage_upload_objects(
+    log_dir: Path, count: int, stack: ExitStack
+) -> tuple[dict[str, str], Callable[[int], Any]]:
     """fake-gcs-server with one small image per cold start of upload-asset (each start uploads a new
     object: a processed one would be a no-op); return the function's extra env and the probe body."""
     from google.auth.credentials import AnonymousCredentials
@@ -112,7 +130,9 @@ def stage_upload_objects(log_dir: Path, count: int, stack: ExitStack) -> tuple[d
     bucket = client.create_bucket(f"bench-cold-{uuid.uuid4().hex[:8]}")
     for attempt in range(count):
         payload = PNG_HEADER + os.urandom(2048)
-        bucket.blob(f"uploads/cold-{attempt}.png").upload_from_string(payload, content_type="image/png")
+        bucket.blob(f"uploads/cold-{attempt}.png").upload_from_string(
+            payload, content_type="image/png"
+        )
     env = {"STORAGE_EMULATOR_HOST": url, "UPLOAD_PREFIX": "uploads/"}
     return env, lambda attempt: {"bucket": bucket.name, "name": f"uploads/cold-{attempt}.png"}
 
@@ -133,14 +153,16 @@ def measure(*, rounds: int = 5, functions: list[str] | None = None) -> dict[str,
         timings: dict[str, list[float]] = {"hello-world": []}
         timings.update({name: [] for name in names if name in by_name})
         for attempt in range(rounds):
-            for name in timings:
+            for name, samples in timings.items():
                 if name == "hello-world":
                     source, target, probe = hello_dir / "main.py", "hello", Probe("GET", "/")
                 else:
                     spec = FUNCTIONS[name]
                     source, target, probe = spec.source, spec.target, by_name[name]
-                timings[name].append(
-                    time_to_first_success(source, target, env, probe, attempt, name=name, log_dir=stack.log_dir)
+                samples.append(
+                    time_to_first_success(
+                        source, target, env, probe, attempt, name=name, log_dir=stack.log_dir
+                    )
                 )
     return timings
 
@@ -155,10 +177,15 @@ def run(*, rounds: int = 5) -> Section:
         data={"rounds": rounds, "seconds": timings},
     )
     for name, values in timings.items():
-        section.rows.append([
-            name, median(values) * 1000, min(values) * 1000, max(values) * 1000,
-            f"{median(values) / hello:.2f}",
-        ])
+        section.rows.append(
+            [
+                name,
+                median(values) * 1000,
+                min(values) * 1000,
+                max(values) * 1000,
+                f"{median(values) / hello:.2f}",
+            ]
+        )
     section.notes.append(
         "Each start is a fresh `python -m functions_framework` process (gunicorn, as the Python "
         "runtime); the first answer of a function is a real call against the sandbox (create one "

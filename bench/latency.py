@@ -37,12 +37,19 @@ def measure(*, samples: int = 200, warmup: int = 20) -> dict[str, Any]:
                 )
                 through = (time.perf_counter() - started) * 1000
                 if response.status_code >= 300:
-                    raise RuntimeError(f"create-items answered {response.status_code}: {response.text[:300]}")
+                    raise RuntimeError(
+                        f"create-items answered {response.status_code}: {response.text[:300]}"
+                    )
                 if index >= warmup:
                     direct_ms.append(direct)
                     through_ms.append(through)
         requests = stack.sandbox.stats().get("byRoute", {})
-    return {"samples": samples, "directMs": direct_ms, "createItemsMs": through_ms, "byRoute": requests}
+    return {
+        "samples": samples,
+        "directMs": direct_ms,
+        "createItemsMs": through_ms,
+        "byRoute": requests,
+    }
 
 
 def run(*, samples: int = 200, warmup: int = 20) -> Section:
@@ -62,8 +69,14 @@ def run(*, samples: int = 200, warmup: int = 20) -> Section:
         columns=["path", "p50", "p95", "samples"],
         data={**summary, "samples": samples, "sandboxRequestsByRoute": figures["byRoute"]},
     )
-    section.rows.append(["straight to the sandbox", summary["directP50"], summary["directP95"], samples])
-    section.rows.append(["through create-items", summary["createItemsP50"], summary["createItemsP95"], samples])
+    section.rows.append(
+        ["straight to the sandbox", summary["directP50"], summary["directP95"], samples]
+    )
+    section.rows.append(
+        ["through create-items", summary["createItemsP50"], summary["createItemsP95"], samples]
+    )
     section.rows.append(["overhead", summary["overheadP50"], summary["overheadP95"], ""])
-    section.notes.append("Target: p50 overhead ≤ 5 ms. Both calls over keep-alive HTTP on 127.0.0.1, alternated.")
+    section.notes.append(
+        "Target: p50 overhead ≤ 5 ms. Both calls over keep-alive HTTP on 127.0.0.1, alternated."
+    )
     return section

@@ -21,10 +21,16 @@ def run(*, sizes_mb: list[float]) -> Section:
         data={"results": results, "targetRatio": asset_memory.TARGET_RATIO},
     )
     for row in results:
-        section.rows.append([
-            f"{row['sizeMB']:g} MB", row["contentType"], row["rssGrowth"] / MB, row["rssRatio"],
-            row["tracemallocPeak"] / MB, row["tracemallocRatio"],
-        ])
+        section.rows.append(
+            [
+                f"{row['sizeMB']:g} MB",
+                row["contentType"],
+                row["rssGrowth"] / MB,
+                row["rssRatio"],
+                row["tracemallocPeak"] / MB,
+                row["tracemallocRatio"],
+            ]
+        )
     section.notes.append(
         "A fresh interpreter per size, warmed up by one small upload, then one finalized CloudEvent "
         "through the real entry point: RSS sampled every 2 ms, Python allocations by tracemalloc on a "

@@ -19,7 +19,10 @@ def seed_pending(sandbox, collection_id: str, count: int, prefix: str = "Pending
                 {
                     "isDraft": False,
                     "isArchived": False,
-                    "fieldData": {"name": f"{prefix} {run} {i}", "slug": slug(f"{prefix} {run} {i}")},
+                    "fieldData": {
+                        "name": f"{prefix} {run} {i}",
+                        "slug": slug(f"{prefix} {run} {i}"),
+                    },
                 }
                 for i in range(offset, min(offset + 100, count))
             ]
@@ -49,8 +52,14 @@ def measure(*, items: int = 1000, rate_limit: int = 600) -> dict[str, Any]:
         "remaining": body.get("remaining") if isinstance(body, dict) else None,
         "seconds": elapsed,
         "webflowRequests": delta["total"],
-        "listRequests": sum(n for route, n in by_route.items() if route.startswith("GET ") and route.endswith("/items")),
-        "publishRequests": sum(n for route, n in by_route.items() if route.endswith("/items/publish")),
+        "listRequests": sum(
+            n
+            for route, n in by_route.items()
+            if route.startswith("GET ") and route.endswith("/items")
+        ),
+        "publishRequests": sum(
+            n for route, n in by_route.items() if route.endswith("/items/publish")
+        ),
         "byRoute": by_route,
         "rateLimited": delta["byStatus"].get("429", 0),
     }
@@ -61,16 +70,32 @@ def run(*, items: int = 1000, rate_limit: int = 600) -> Section:
     section = Section(
         key="publishing",
         title=f"Publishing {items:,} pending items",
-        columns=["published", "failed", "remaining", "seconds", "Webflow requests", "list", "publish", "429s"],
+        columns=[
+            "published",
+            "failed",
+            "remaining",
+            "seconds",
+            "Webflow requests",
+            "list",
+            "publish",
+            "429s",
+        ],
         data=figures,
     )
-    section.rows.append([
-        figures["published"], figures["failed"], figures["remaining"], figures["seconds"],
-        figures["webflowRequests"], figures["listRequests"], figures["publishRequests"],
-        figures["rateLimited"],
-    ])
+    section.rows.append(
+        [
+            figures["published"],
+            figures["failed"],
+            figures["remaining"],
+            figures["seconds"],
+            figures["webflowRequests"],
+            figures["listRequests"],
+            figures["publishRequests"],
+            figures["rateLimited"],
+        ]
+    )
     section.notes.append(
-        f"publish-live with {{\"pending\": true}}, sandbox limited to {rate_limit} requests/minute. "
+        f'publish-live with {{"pending": true}}, sandbox limited to {rate_limit} requests/minute. '
         "Target: at most 10 list and 10 publish requests."
     )
     return section

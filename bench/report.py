@@ -130,10 +130,12 @@ def render(sections: list[Section], machine_info: dict[str, Any], *, title: str)
     head = [
         f"# {title}",
         "",
-        f"Machine: {machine_info['nproc']} CPU ({machine_info['cpuModel']}), "
-        f"{machine_info['memoryGB']} GB RAM, Python {machine_info['python']}, "
-        f"{machine_info['platform']}; load average at start {machine_info['loadAverage']}; "
-        f"commit {machine_info['commit']}; {machine_info['date']}.",
+        (
+            f"Machine: {machine_info['nproc']} CPU ({machine_info['cpuModel']}), "
+            f"{machine_info['memoryGB']} GB RAM, Python {machine_info['python']}, "
+            f"{machine_info['platform']}; load average at start {machine_info['loadAverage']}; "
+            f"commit {machine_info['commit']}; {machine_info['date']}."
+        ),
         "",
     ]
     return "\n".join(head) + "\n" + "\n".join(section.markdown() for section in sections)

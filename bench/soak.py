@@ -51,11 +51,18 @@ def png_image(rng: random.Random, size: int = 16) -> bytes:
     """A small, valid, unique PNG (random RGB pixels)."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     rows = b"".join(b"\x00" + rng.randbytes(size * 3) for _ in range(size))
     header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
 @dataclass
@@ -101,7 +108,9 @@ class Plan:
             webhook_redeliveries=max(1, round(base.webhook_redeliveries * ratio)),
             gallery_images=gallery,
             path_images=min(path_images, json_items),
-            event_redeliveries=max(1, round(base.event_redeliveries * image_ratio)) if images else 0,
+            event_redeliveries=max(1, round(base.event_redeliveries * image_ratio))
+            if images
+            else 0,
         )
 
 
@@ -115,7 +124,9 @@ class Ledger:
     refused: dict[str, str] = field(default_factory=dict)  # name -> last answer, after every retry
     slugs: dict[str, str] = field(default_factory=dict)  # name -> slug create-items reported
     webhook_payloads: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> payload
-    objects: dict[str, dict[str, Any]] = field(default_factory=dict)  # object name -> {kind, md5, item}
+    objects: dict[str, dict[str, Any]] = field(
+        default_factory=dict
+    )  # object name -> {kind, md5, item}
     image_md5: dict[str, str] = field(default_factory=dict)  # md5 -> object name (or form name)
     counters: Counter = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -127,7 +138,11 @@ class Ledger:
 
 def submission_fields(run: str, kind: str, index: int) -> dict[str, str]:
     name = f"Soak {run} {kind} {index}"
-    return {"name": name, "email": f"soak.{run}.{kind}.{index}@example.com", "message": f"Message {index} via {kind}."}
+    return {
+        "name": name,
+        "email": f"soak.{run}.{kind}.{index}@example.com",
+        "message": f"Message {index} via {kind}.",
+    }
 
 
 # --- callers that retry as real ones do -----------------------------------------------------------
@@ -172,7 +187,11 @@ def json_batch(ledger: Ledger, client: httpx.Client, url: str, batch: list[dict[
         if response is None:
             break
         answer = f"{response.status_code} {response.text[:200]}"
-        results = response.json().get("results", []) if response.headers.get("content-type", "").startswith("application/json") else []
+        results = (
+            response.json().get("results", [])
+            if response.headers.get("content-type", "").startswith("application/json")
+            else []
+        )
         for result in results:
             name = batch[result["index"]]["name"]
             if result.get("status") in ("created", "existing"):
@@ -191,10 +210,18 @@ def json_batch(ledger: Ledger, client: httpx.Client, url: str, batch: list[dict[
 
 
 def form_post(
-    ledger: Ledger, client: httpx.Client, url: str, fields: dict[str, str], index: int, image: bytes | None
+    ledger: Ledger,
+    client: httpx.Client,
+    url: str,
+    fields: dict[str, str],
+    index: int,
+    image: bytes | None,
 ) -> None:
     """A browser's form post (JSON answer asked for), from its own address; resent on failure."""
-    headers = {"Accept": "application/json", "X-Forwarded-For": f"10.{index // 65536 % 256}.{index // 256 % 256}.{index % 256}"}
+    headers = {
+        "Accept": "application/json",
+        "X-Forwarded-For": f"10.{index // 65536 % 256}.{index // 256 % 256}.{index % 256}",
+    }
 
     def send() -> httpx.Response:
         if image is None:
@@ -212,7 +239,9 @@ def form_post(
                 if result.get("slug"):
                     ledger.slugs[name] = result["slug"]
         else:
-            ledger.refused[name] = "no answer" if response is None else f"{response.status_code} {response.text[:200]}"
+            ledger.refused[name] = (
+                "no answer" if response is None else f"{response.status_code} {response.text[:200]}"
+            )
 
 
 def _json(response: httpx.Response) -> Any:
@@ -226,7 +255,9 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return hmac.new(secret.encode(), timestamp.encode() + b":" + body, hashlib.sha256).hexdigest()
 
 
-def deliver_webhook(ledger: Ledger, client: httpx.Client, url: str, secret: str, payload: dict[str, Any]) -> int | None:
+def deliver_webhook(
+    ledger: Ledger, client: httpx.Client, url: str, secret: str, payload: dict[str, Any]
+) -> int | None:
     """Deliver a form_submission webhook as Webflow does (a redelivery carries the same payload)."""
     body = json.dumps(payload, separators=(",", ":")).encode()
 
@@ -235,8 +266,11 @@ def deliver_webhook(ledger: Ledger, client: httpx.Client, url: str, secret: str,
         return client.post(
             url,
             content=body,
-            headers={"Content-Type": "application/json", "x-webflow-timestamp": timestamp,
-                     "x-webflow-signature": sign(secret, timestamp, body)},
+            headers={
+                "Content-Type": "application/json",
+                "x-webflow-timestamp": timestamp,
+                "x-webflow-signature": sign(secret, timestamp, body),
+            },
         )
 
     response = send_with_retries(ledger, "webhookRedelivery", send)
@@ -296,9 +330,15 @@ class Soak:
 
         headers, body = build_event(obj)
         response = send_with_retries(
-            self.ledger, "eventRedelivery", lambda: client.post(self.stack.layout.url("upload-asset") + "/", content=body, headers=headers)
+            self.ledger,
+            "eventRedelivery",
+            lambda: client.post(
+                self.stack.layout.url("upload-asset") + "/", content=body, headers=headers
+            ),
         )
-        self.ledger.count(f"eventRedelivery.final{None if response is None else response.status_code}")
+        self.ledger.count(
+            f"eventRedelivery.final{None if response is None else response.status_code}"
+        )
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -315,8 +355,13 @@ class Soak:
             json_fields = [submission_fields(run, "json", i) for i in range(plan.json_items)]
             for fields in json_fields:
                 ledger.names[fields["name"]] = "json"
-            batches = [json_fields[i : i + plan.json_batch] for i in range(0, len(json_fields), plan.json_batch)]
-            tasks += [lambda b=b: json_batch(ledger, json_client, self.create_url, b) for b in batches]
+            batches = [
+                json_fields[i : i + plan.json_batch]
+                for i in range(0, len(json_fields), plan.json_batch)
+            ]
+            tasks += [
+                lambda b=b: json_batch(ledger, json_client, self.create_url, b) for b in batches
+            ]
 
             for i in range(plan.form_posts):
                 fields = submission_fields(run, "form", i)
@@ -325,13 +370,23 @@ class Soak:
                 if i < plan.form_files:
                     image = png_image(self.rng)
                     ledger.image_md5[hashlib.md5(image).hexdigest()] = f"form:{fields['name']}"
-                tasks.append(lambda f=fields, i=i, img=image: form_post(ledger, plain, self.create_url, f, i, img))
+                tasks.append(
+                    lambda f=fields, i=i, img=image: form_post(
+                        ledger, plain, self.create_url, f, i, img
+                    )
+                )
 
-            redeliver = set(self.rng.sample(range(plan.webhooks), min(plan.webhook_redeliveries, plan.webhooks)))
+            redeliver = set(
+                self.rng.sample(range(plan.webhooks), min(plan.webhook_redeliveries, plan.webhooks))
+            )
             for i in range(plan.webhooks):
                 fields = submission_fields(run, "webhook", i)
                 ledger.names[fields["name"]] = "webhook"
-                tasks.append(lambda f=fields, again=i in redeliver: self.webhook(plain, form_name, secret, f, again))
+                tasks.append(
+                    lambda f=fields, again=i in redeliver: self.webhook(
+                        plain, form_name, secret, f, again
+                    )
+                )
 
             for i in range(plan.gallery_images):
                 tasks.append(lambda i=i: self.gallery_drop(plain, i))
@@ -340,8 +395,15 @@ class Soak:
             if not self.run_tasks(tasks, until):
                 return False
             # Files named after items: once those items exist (their slugs come from the JSON answers).
-            named = [name for name in ledger.names if ledger.names[name] == "json" and name in ledger.slugs]
-            drops = [lambda n=name, i=i: self.path_drop(plain, n, i) for i, name in enumerate(named[: plan.path_images])]
+            named = [
+                name
+                for name in ledger.names
+                if ledger.names[name] == "json" and name in ledger.slugs
+            ]
+            drops = [
+                lambda n=name, i=i: self.path_drop(plain, n, i)
+                for i, name in enumerate(named[: plan.path_images])
+            ]
             return self.run_tasks(drops, until)
         finally:
             json_client.close()
@@ -366,14 +428,19 @@ class Soak:
                 except Exception as exc:  # noqa: BLE001 (counted; the audit shows what it cost)
                     self.ledger.count(f"callerErrors.{type(exc).__name__}")
 
-        threads = [threading.Thread(target=worker, daemon=True, name=f"soak-{n}") for n in range(self.workers)]
+        threads = [
+            threading.Thread(target=worker, daemon=True, name=f"soak-{n}")
+            for n in range(self.workers)
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(max(0.0, until - time.monotonic()))
         return not any(thread.is_alive() for thread in threads)
 
-    def webhook(self, client: httpx.Client, form_name: str, secret: str, fields: dict[str, str], again: bool) -> None:
+    def webhook(
+        self, client: httpx.Client, form_name: str, secret: str, fields: dict[str, str], again: bool
+    ) -> None:
         """A visitor submits the Webflow form; the sandbox delivers the signed webhook to create-items."""
         response = client.post(f"{self.control}/forms/{form_name}/submit", json=fields)
         response.raise_for_status()
@@ -401,7 +468,10 @@ class Soak:
         with self.ledger.lock:
             self.ledger.objects[name] = {"kind": kind, "md5": md5, "item": item_name}
             self.ledger.image_md5[md5] = name
-            redeliver = self.ledger.counters["eventRedelivery.planned"] < self.plan.event_redeliveries and self.rng.random() < 0.5
+            redeliver = (
+                self.ledger.counters["eventRedelivery.planned"] < self.plan.event_redeliveries
+                and self.rng.random() < 0.5
+            )
             if redeliver:
                 self.ledger.counters["eventRedelivery.planned"] += 1
         if redeliver:
@@ -411,13 +481,21 @@ class Soak:
     # -- settling --------------------------------------------------------------------------
 
     def deliveries(self) -> list[dict[str, Any]]:
-        return httpx.get(f"{self.control}/webhooks/deliveries", timeout=10).raise_for_status().json()["deliveries"]
+        return (
+            httpx.get(f"{self.control}/webhooks/deliveries", timeout=10)
+            .raise_for_status()
+            .json()["deliveries"]
+        )
 
     def bucket_objects(self) -> list[dict[str, Any]]:
         objects, token = [], None
         while True:
             params = {"pageToken": token} if token else {}
-            body = httpx.get(f"{self.gcs_url}/storage/v1/b/{self.bucket}/o", params=params, timeout=10).raise_for_status().json()
+            body = (
+                httpx.get(f"{self.gcs_url}/storage/v1/b/{self.bucket}/o", params=params, timeout=10)
+                .raise_for_status()
+                .json()
+            )
             objects += body.get("items", [])
             token = body.get("nextPageToken")
             if not token:
@@ -432,8 +510,9 @@ class Soak:
         if pending:
             return False, f"{pending} storage events pending"
         unprocessed = [
-            obj["name"] for obj in self.bucket_objects()
-            if not {"webflow-asset-id", "webflow-error"} & set((obj.get("metadata") or {}))
+            obj["name"]
+            for obj in self.bucket_objects()
+            if not {"webflow-asset-id", "webflow-error"} & set(obj.get("metadata") or {})
         ]
         if unprocessed:
             return False, f"{len(unprocessed)} objects not processed yet"
@@ -463,7 +542,9 @@ def bridge_pending(bridge: Any) -> int:
 def list_all(client: httpx.Client, path: str, key: str) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     while True:
-        body = client.get(path, params={"limit": 100, "offset": len(found)}).raise_for_status().json()
+        body = (
+            client.get(path, params={"limit": 100, "offset": len(found)}).raise_for_status().json()
+        )
         page = body.get(key, [])
         found += page
         if not page or len(found) >= body.get("pagination", {}).get("total", 0):
@@ -475,7 +556,11 @@ def audit(soak: Soak) -> dict[str, Any]:
     ledger, info = soak.ledger, soak.stack.info
     site_id = info["site"]["id"]
     collections = info["collections"]
-    reader = httpx.Client(base_url=info["apiBaseUrl"], headers={"Authorization": f"Bearer {info['tokens']['readOnly']}"}, timeout=30)
+    reader = httpx.Client(
+        base_url=info["apiBaseUrl"],
+        headers={"Authorization": f"Bearer {info['tokens']['readOnly']}"},
+        timeout=30,
+    )
     try:
         submissions = list_all(reader, f"/collections/{collections['submissions']}/items", "items")
         gallery = list_all(reader, f"/collections/{collections['gallery']}/items", "items")
@@ -489,13 +574,19 @@ def audit(soak: Soak) -> dict[str, Any]:
         reader.close()
 
     prefix = f"Soak {ledger.run} "
-    by_name = Counter(item["fieldData"].get("name") for item in submissions if str(item["fieldData"].get("name", "")).startswith(prefix))
+    by_name = Counter(
+        item["fieldData"].get("name")
+        for item in submissions
+        if str(item["fieldData"].get("name", "")).startswith(prefix)
+    )
     items_by_name: dict[str, dict[str, Any]] = {}
     for item in submissions:
         items_by_name.setdefault(item["fieldData"].get("name"), item)
     expected = set(ledger.names)
     lost = sorted(name for name in expected if by_name[name] == 0)
-    lost_after_acceptance = [name for name in lost if name in ledger.accepted or ledger.names[name] == "webhook"]
+    lost_after_acceptance = [
+        name for name in lost if name in ledger.accepted or ledger.names[name] == "webhook"
+    ]
     duplicated = sorted(name for name, n in by_name.items() if n > 1)
     unexpected = sorted(name for name in by_name if name not in expected)
 
@@ -527,7 +618,9 @@ def audit(soak: Soak) -> dict[str, Any]:
                 unattached.append(source)
         elif not any(gallery_by_asset[asset_id] for asset_id in asset_ids):
             unattached.append(source)
-    gallery_duplicates = sorted(asset_id for asset_id in md5_by_asset if gallery_by_asset[asset_id] > 1)
+    gallery_duplicates = sorted(
+        asset_id for asset_id in md5_by_asset if gallery_by_asset[asset_id] > 1
+    )
 
     return {
         "submissionsSent": len(expected),
@@ -570,11 +663,15 @@ def free_base_port(rng: random.Random) -> Any:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.soak", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--submissions", type=int, default=1000)
     parser.add_argument("--images", type=int, default=100)
     parser.add_argument("--minutes", type=float, default=5.0, help="bound of the whole run")
-    parser.add_argument("--rate-limit", type=int, default=6000, help="sandbox requests/minute per token")
+    parser.add_argument(
+        "--rate-limit", type=int, default=6000, help="sandbox requests/minute per token"
+    )
     parser.add_argument("--seed", type=int, default=None, help="seed of the faults and the mix")
     parser.add_argument("--workers", type=int, default=8, help="concurrent callers")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
@@ -609,10 +706,14 @@ def run_soak(args: argparse.Namespace, *, log: Callable[[str], None] = print) ->
     ledger = Ledger(run=uuid.uuid4().hex[:6])
     timed_out = False
     try:
-        log(f"soak: starting the local stack on 127.0.0.1:{base_port}+ (data and logs in {data_dir})")
+        log(
+            f"soak: starting the local stack on 127.0.0.1:{base_port}+ (data and logs in {data_dir})"
+        )
         stack.start()
         log(f"soak: stack up in {stack.elapsed:.1f}s; faults on {FAULTS} (seed {seed})")
-        soak = Soak(stack=stack, plan=plan, deadline=deadline, rng=rng, ledger=ledger, workers=args.workers)
+        soak = Soak(
+            stack=stack, plan=plan, deadline=deadline, rng=rng, ledger=ledger, workers=args.workers
+        )
         soak.configure_faults(FAULTS, seed=seed)
         send_started = time.monotonic()
         # Leave time to settle and audit within the bound.
@@ -620,7 +721,9 @@ def run_soak(args: argparse.Namespace, *, log: Callable[[str], None] = print) ->
         if not sent_all:
             log("soak: sending did not finish in time; auditing what was sent")
         sent_seconds = time.monotonic() - send_started
-        log(f"soak: sent {plan.submissions} submissions and {len(ledger.image_md5)} images in {sent_seconds:.0f}s; settling")
+        log(
+            f"soak: sent {plan.submissions} submissions and {len(ledger.image_md5)} images in {sent_seconds:.0f}s; settling"
+        )
         # Settle under faults first (retries in flight finish as they would), then without them.
         state = soak.wait_settled(min(deadline - 30, time.monotonic() + 60))
         soak.configure_faults(NO_FAULTS)
@@ -631,7 +734,9 @@ def run_soak(args: argparse.Namespace, *, log: Callable[[str], None] = print) ->
         if refused_deliveries:
             # Webflow retries a refused delivery later (10 minutes apart); the soak plays that retry
             # for the submissions that are not in the sandbox.
-            log(f"soak: {refused_deliveries} webhook deliveries were given up by the sandbox; redelivering")
+            log(
+                f"soak: {refused_deliveries} webhook deliveries were given up by the sandbox; redelivering"
+            )
             soak_late_redeliveries(soak)
         state = soak.wait_settled(deadline - 20)
         timed_out = state != "settled" or not sent_all
@@ -643,7 +748,9 @@ def run_soak(args: argparse.Namespace, *, log: Callable[[str], None] = print) ->
             totalSeconds=round(time.monotonic() - started, 1),
             settled=state,
             callerRetries={key: value for key, value in sorted(ledger.counters.items())},
-            bridge=vars(stack.bridge.stats) if stack.bridge is not None and hasattr(stack.bridge, "stats") else None,
+            bridge=vars(stack.bridge.stats)
+            if stack.bridge is not None and hasattr(stack.bridge, "stats")
+            else None,
             sandboxStats=httpx.get(f"{soak.control}/stats", timeout=10).json(),
         )
         counts["webflowAnswersByStatus"] = counts["sandboxStats"].get("byStatus")
@@ -667,13 +774,26 @@ def run_soak(args: argparse.Namespace, *, log: Callable[[str], None] = print) ->
 def soak_late_redeliveries(soak: Soak) -> None:
     """Redeliver the webhook payloads whose submission is not in the sandbox."""
     info = soak.stack.info
-    with httpx.Client(base_url=info["apiBaseUrl"], headers={"Authorization": f"Bearer {info['tokens']['readOnly']}"}, timeout=30) as reader:
-        present = {item["fieldData"].get("name") for item in list_all(reader, f"/collections/{info['collections']['submissions']}/items", "items")}
-    missing = [payload for name, payload in soak.ledger.webhook_payloads.items() if name not in present]
+    with httpx.Client(
+        base_url=info["apiBaseUrl"],
+        headers={"Authorization": f"Bearer {info['tokens']['readOnly']}"},
+        timeout=30,
+    ) as reader:
+        present = {
+            item["fieldData"].get("name")
+            for item in list_all(
+                reader, f"/collections/{info['collections']['submissions']}/items", "items"
+            )
+        }
+    missing = [
+        payload for name, payload in soak.ledger.webhook_payloads.items() if name not in present
+    ]
     soak.ledger.counters["webhookLateRedeliveries"] = len(missing)
     with httpx.Client(timeout=120) as client:
         for payload in missing:
-            deliver_webhook(soak.ledger, client, soak.create_url, soak.stack.webhook["secretKey"], payload)
+            deliver_webhook(
+                soak.ledger, client, soak.create_url, soak.stack.webhook["secretKey"], payload
+            )
 
 
 def section_of(outcome: Outcome) -> Section:
@@ -681,15 +801,30 @@ def section_of(outcome: Outcome) -> Section:
     section = Section(
         key="soak",
         title="Soak under faults: audit",
-        columns=["submissions", "images", "lost", "duplicated items", "duplicated assets",
-                 "images not attached", "refused after retries", "seconds"],
+        columns=[
+            "submissions",
+            "images",
+            "lost",
+            "duplicated items",
+            "duplicated assets",
+            "images not attached",
+            "refused after retries",
+            "seconds",
+        ],
         data=counts,
     )
-    section.rows.append([
-        counts["submissionsSent"], counts["imagesSent"], counts["lost"], counts["duplicatedItems"],
-        counts["duplicatedAssets"], counts["imagesWithoutAsset"] + counts["unattachedImages"],
-        counts["refusedAfterRetries"], counts["totalSeconds"],
-    ])
+    section.rows.append(
+        [
+            counts["submissionsSent"],
+            counts["imagesSent"],
+            counts["lost"],
+            counts["duplicatedItems"],
+            counts["duplicatedAssets"],
+            counts["imagesWithoutAsset"] + counts["unattachedImages"],
+            counts["refusedAfterRetries"],
+            counts["totalSeconds"],
+        ]
+    )
     section.notes.append(
         f"Faults: {FAULTS}, seed {counts['seed']}. Mix: {counts['byKind']} submissions; images through "
         "form file inputs, files named after an item, and gallery drops; some webhooks and storage "
@@ -703,19 +838,25 @@ def main(argv: list[str] | None = None) -> int:
     machine_info = machine()
     try:
         outcome = run_soak(args, log=lambda line: print(line, file=sys.stderr, flush=True))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 (any failure to run is exit code 2, with its traceback)
         traceback.print_exc()
         print(f"soak: could not run: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     section = section_of(outcome)
     write([section], machine_info, results_dir=args.results_dir, stem="soak", title="Soak")
     counts = outcome.counts
-    print(json.dumps({k: v for k, v in counts.items() if k not in ("sandboxStats",)}, indent=2, default=str))
+    print(
+        json.dumps(
+            {k: v for k, v in counts.items() if k not in ("sandboxStats",)}, indent=2, default=str
+        )
+    )
     print(section.markdown())
-    print(f"soak: {'PASS' if outcome.ok else 'FAIL'}: lost {counts['lost']}, duplicated items "
-          f"{counts['duplicatedItems']}, duplicated assets {counts['duplicatedAssets']}, images without asset "
-          f"{counts['imagesWithoutAsset']}, images not attached {counts['unattachedImages']}, refused after "
-          f"retries {counts['refusedAfterRetries']}")
+    print(
+        f"soak: {'PASS' if outcome.ok else 'FAIL'}: lost {counts['lost']}, duplicated items "
+        f"{counts['duplicatedItems']}, duplicated assets {counts['duplicatedAssets']}, images without asset "
+        f"{counts['imagesWithoutAsset']}, images not attached {counts['unattachedImages']}, refused after "
+        f"retries {counts['refusedAfterRetries']}"
+    )
     if outcome.timed_out:
         return 2
     return 0 if outcome.ok else 1

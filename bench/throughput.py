@@ -43,7 +43,8 @@ def keep_token_busy(stack: Stack, *, rate_limit: int, seconds: float) -> int:
         while (due := started + sent * interval) < started + seconds:
             time.sleep(max(0.0, due - time.perf_counter()))
             client.post(
-                stack.url("create-items"), json={"items": [{"fieldData": {"name": f"Busy {run} {sent}"}}]}
+                stack.url("create-items"),
+                json={"items": [{"fieldData": {"name": f"Busy {run} {sent}"}}]},
             ).raise_for_status()
             sent += 1
     return sent
@@ -95,7 +96,11 @@ def naive_run(stack: Stack, *, seconds: float) -> dict[str, Any]:
             name = f"Baseline {run} {created}"
             response = api.post(
                 f"/collections/{collection_id}/items",
-                json={"isArchived": False, "isDraft": False, "fieldData": {"name": name, "slug": slug(name)}},
+                json={
+                    "isArchived": False,
+                    "isDraft": False,
+                    "fieldData": {"name": name, "slug": slug(name)},
+                },
             )
             if response.status_code == 429:
                 rate_limited += 1
@@ -128,22 +133,39 @@ def measure(
     with running_stack(rate_limit=rate_limit, functions=["create-items"]) as stack:
         before = collection_total(stack.sandbox, stack.sandbox.collections["posts"])
         burst = create_items_run(stack, items=items)
-        burst["itemsInSandbox"] = collection_total(stack.sandbox, stack.sandbox.collections["posts"]) - before
+        burst["itemsInSandbox"] = (
+            collection_total(stack.sandbox, stack.sandbox.collections["posts"]) - before
+        )
     with running_stack(rate_limit=rate_limit, functions=["create-items"]) as stack:
         busy = keep_token_busy(stack, rate_limit=rate_limit, seconds=busy_seconds)
         before = collection_total(stack.sandbox, stack.sandbox.collections["posts"])
         steady = create_items_run(stack, items=items)
-        steady["itemsInSandbox"] = collection_total(stack.sandbox, stack.sandbox.collections["posts"]) - before
+        steady["itemsInSandbox"] = (
+            collection_total(stack.sandbox, stack.sandbox.collections["posts"]) - before
+        )
         naive = naive_run(stack, seconds=baseline_seconds)
-    return {"rateLimit": rate_limit, "busyRequests": busy, "burst": burst, "steady": steady, "baseline": naive}
+    return {
+        "rateLimit": rate_limit,
+        "busyRequests": busy,
+        "burst": burst,
+        "steady": steady,
+        "baseline": naive,
+    }
 
 
 def run(
-    *, rate_limit: int = 600, items: int = 5000, baseline_seconds: float = 60.0, busy_seconds: float = 60.0
+    *,
+    rate_limit: int = 600,
+    items: int = 5000,
+    baseline_seconds: float = 60.0,
+    busy_seconds: float = 60.0,
 ) -> Section:
     """Both clients, side by side, in one section."""
     figures = measure(
-        rate_limit=rate_limit, items=items, baseline_seconds=baseline_seconds, busy_seconds=busy_seconds
+        rate_limit=rate_limit,
+        items=items,
+        baseline_seconds=baseline_seconds,
+        busy_seconds=busy_seconds,
     )
     ceiling = rate_limit * 100
     burst, steady, naive = figures["burst"], figures["steady"], figures["baseline"]
@@ -153,8 +175,15 @@ def run(
     section = Section(
         key="throughput",
         title=f"Throughput under a rate limit of R = {rate_limit} requests/minute",
-        columns=["client", "items", "seconds", "items/minute", "Webflow requests", "429s met",
-                 f"of R×100 ({ceiling:,}/min)"],
+        columns=[
+            "client",
+            "items",
+            "seconds",
+            "items/minute",
+            "Webflow requests",
+            "429s met",
+            f"of R×100 ({ceiling:,}/min)",
+        ],
         data=figures,
     )
     for label, run_figures in (
@@ -163,11 +192,17 @@ def run(
         ("create-items, idle token (burst)", burst),
     ):
         items_done = run_figures.get("itemsInSandbox", run_figures["items"])
-        section.rows.append([
-            label, items_done, run_figures["seconds"], run_figures["itemsPerMinute"],
-            run_figures["webflowRequests"], run_figures["rateLimited"],
-            f"{run_figures['itemsPerMinute'] / ceiling:.1%}",
-        ])
+        section.rows.append(
+            [
+                label,
+                items_done,
+                run_figures["seconds"],
+                run_figures["itemsPerMinute"],
+                run_figures["webflowRequests"],
+                run_figures["rateLimited"],
+                f"{run_figures['itemsPerMinute'] / ceiling:.1%}",
+            ]
+        )
     if ratio:
         section.notes.append(
             f"Steady state: create-items reaches {figures['ratioToCeiling']:.0%} of R×100 "

@@ -40,7 +40,13 @@ def test_cold_start_times_each_function_and_the_hello_world() -> None:
 
     assert_measured(section)
     assert "hello-world" in section.data["seconds"]
-    assert set(section.data["seconds"]) == {"hello-world", "create-items", "update-items", "publish-live", "upload-asset"}
+    assert set(section.data["seconds"]) == {
+        "hello-world",
+        "create-items",
+        "update-items",
+        "publish-live",
+        "upload-asset",
+    }
 
 
 def test_latency_samples_both_paths() -> None:
@@ -82,8 +88,20 @@ def test_sandbox_capacity_reports_requests_per_second() -> None:
 
 
 def test_soak_runs_the_stack_and_audits_it(tmp_path: Path) -> None:
-    code = soak.main(["--submissions", "20", "--images", "3", "--minutes", "3", "--seed", "7",
-                      "--results-dir", str(tmp_path)])
+    code = soak.main(
+        [
+            "--submissions",
+            "20",
+            "--images",
+            "3",
+            "--minutes",
+            "3",
+            "--seed",
+            "7",
+            "--results-dir",
+            str(tmp_path),
+        ]
+    )
 
     counts = json.loads((tmp_path / "soak.json").read_text())["sections"]["soak"]["data"]
     assert code in (0, 1)

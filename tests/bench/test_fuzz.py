@@ -24,7 +24,11 @@ FUZZ_SETTINGS = settings(
     max_examples=int(os.environ.get("FUZZ_MAX_EXAMPLES", "60")),
     deadline=None,
     derandomize=bool(os.environ.get("CI")),
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.data_too_large,
+    ],
 )
 
 # --- strategies -------------------------------------------------------------------------------
@@ -38,21 +42,50 @@ scalars = (
 )
 json_values = st.recursive(
     scalars,
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
     max_leaves=12,
 )
 weird_strings = st.sampled_from(
-    ["", " ", "a" * 300, "ünïcødé ✓", "<script>alert(1)</script>", "../../etc/passwd", "null", "0", "-1",
-     "\x00", "javascript:alert(1)", "🤖" * 20, "a,b,c", "%00", "5f0c8c9e1c9d440000e8d8c3"]
+    [
+        "",
+        " ",
+        "a" * 300,
+        "ünïcødé ✓",
+        "<script>alert(1)</script>",
+        "../../etc/passwd",
+        "null",
+        "0",
+        "-1",
+        "\x00",
+        "javascript:alert(1)",
+        "🤖" * 20,
+        "a,b,c",
+        "%00",
+        "5f0c8c9e1c9d440000e8d8c3",
+    ]
 ) | st.text(max_size=60)
 
-POST_FIELDS = ["name", "slug", "summary", "body", "hero", "featured", "published-on", "category", "rating"]
+POST_FIELDS = [
+    "name",
+    "slug",
+    "summary",
+    "body",
+    "hero",
+    "featured",
+    "published-on",
+    "category",
+    "rating",
+]
 field_values = st.one_of(
     weird_strings,
     json_values,
     st.fixed_dictionaries({"fileId": weird_strings, "url": weird_strings, "alt": weird_strings}),
 )
-field_data = st.dictionaries(st.sampled_from(POST_FIELDS) | st.text(max_size=10), field_values, max_size=5)
+field_data = st.dictionaries(
+    st.sampled_from(POST_FIELDS) | st.text(max_size=10), field_values, max_size=5
+)
 maybe = {"collectionId": weird_strings | json_values, "live": json_values}
 
 # Values of the right JSON type for each field of the posts collection, odd in content.
@@ -60,15 +93,37 @@ typed_field_values: dict[str, st.SearchStrategy[Any]] = {
     "name": st.text(min_size=1, max_size=80) | weird_strings,
     "slug": st.from_regex(r"[a-z0-9][a-z0-9-]{0,20}", fullmatch=True) | weird_strings,
     "summary": st.text(max_size=300),
-    "body": st.sampled_from(["<p>ok</p>", "<script>x()</script><b onclick=x()>b</b>", "<a href='javascript:x'>l</a>",
-                             "<img src=x onerror=y>", "<p>unclosed"]) | st.text(max_size=100),
-    "hero": st.fixed_dictionaries({"url": st.sampled_from(["https://example.com/a.png", "not a url", ""])},
-                                  optional={"fileId": weird_strings, "alt": st.text(max_size=20)}) | weird_strings,
-    "featured": st.booleans() | st.sampled_from(["on", "true", "false", "off", "yes", "1", "maybe"]),
-    "published-on": st.sampled_from(["2024-02-29T12:00:00Z", "2024-13-01", "yesterday", "1970-01-01",
-                                     "2024-01-01T00:00:00+05:00"]) | st.datetimes().map(lambda d: d.isoformat()),
+    "body": st.sampled_from(
+        [
+            "<p>ok</p>",
+            "<script>x()</script><b onclick=x()>b</b>",
+            "<a href='javascript:x'>l</a>",
+            "<img src=x onerror=y>",
+            "<p>unclosed",
+        ]
+    )
+    | st.text(max_size=100),
+    "hero": st.fixed_dictionaries(
+        {"url": st.sampled_from(["https://example.com/a.png", "not a url", ""])},
+        optional={"fileId": weird_strings, "alt": st.text(max_size=20)},
+    )
+    | weird_strings,
+    "featured": st.booleans()
+    | st.sampled_from(["on", "true", "false", "off", "yes", "1", "maybe"]),
+    "published-on": st.sampled_from(
+        [
+            "2024-02-29T12:00:00Z",
+            "2024-13-01",
+            "yesterday",
+            "1970-01-01",
+            "2024-01-01T00:00:00+05:00",
+        ]
+    )
+    | st.datetimes().map(lambda d: d.isoformat()),
     "category": st.sampled_from(["News", "news", "Guides", "Nope", ""]) | weird_strings,
-    "rating": st.integers() | st.floats(allow_nan=False) | st.sampled_from(["4", "4.5", "four", "1e309", "NaN"]),
+    "rating": st.integers()
+    | st.floats(allow_nan=False)
+    | st.sampled_from(["4", "4.5", "four", "1e309", "NaN"]),
 }
 typed_field_data = st.fixed_dictionaries(
     {"name": typed_field_values["name"]},
@@ -79,19 +134,31 @@ typed_field_data = st.fixed_dictionaries(
 def create_body(ids: dict[str, Any]) -> st.SearchStrategy[Any]:
     typed_item = st.fixed_dictionaries(
         {"fieldData": typed_field_data},
-        optional={"isDraft": st.booleans(), "cmsLocaleIds": st.lists(st.sampled_from(ids["locales"]) | weird_strings,
-                                                                     min_size=1, max_size=3)},
+        optional={
+            "isDraft": st.booleans(),
+            "cmsLocaleIds": st.lists(
+                st.sampled_from(ids["locales"]) | weird_strings, min_size=1, max_size=3
+            ),
+        },
     )
     typed = st.fixed_dictionaries(
         {"items": st.lists(typed_item, min_size=1, max_size=3)},
-        optional={"live": st.booleans(), "collectionId": st.sampled_from(ids["collections"]) | weird_strings},
+        optional={
+            "live": st.booleans(),
+            "collectionId": st.sampled_from(ids["collections"]) | weird_strings,
+        },
     )
     item = st.fixed_dictionaries(
         {"fieldData": field_data | json_values},
-        optional={"isDraft": json_values, "cmsLocaleIds": st.lists(weird_strings, max_size=3) | json_values,
-                  "isArchived": json_values},
+        optional={
+            "isDraft": json_values,
+            "cmsLocaleIds": st.lists(weird_strings, max_size=3) | json_values,
+            "isArchived": json_values,
+        },
     )
-    near_valid = st.fixed_dictionaries({"items": st.lists(item, max_size=3) | json_values}, optional=maybe)
+    near_valid = st.fixed_dictionaries(
+        {"items": st.lists(item, max_size=3) | json_values}, optional=maybe
+    )
     return typed | typed | near_valid | json_values
 
 
@@ -108,49 +175,85 @@ def update_body(ids: dict[str, Any]) -> st.SearchStrategy[Any]:
     )
     patch = st.fixed_dictionaries(
         {"fieldData": some_fields},
-        optional={"isDraft": st.booleans(), "isArchived": st.booleans(),
-                  "cmsLocaleId": st.sampled_from(ids["locales"]) | weird_strings},
+        optional={
+            "isDraft": st.booleans(),
+            "isArchived": st.booleans(),
+            "cmsLocaleId": st.sampled_from(ids["locales"]) | weird_strings,
+        },
     )
     typed_item = st.tuples(address, patch).map(lambda pair: {**pair[0], **pair[1]})
     typed = st.fixed_dictionaries(
         {"items": st.lists(typed_item, min_size=1, max_size=3)},
-        optional={"live": st.booleans(), "collectionId": st.sampled_from(ids["collections"]) | weird_strings},
+        optional={
+            "live": st.booleans(),
+            "collectionId": st.sampled_from(ids["collections"]) | weird_strings,
+        },
     )
     item = st.fixed_dictionaries(
         {},
-        optional={"id": weird_strings | json_values, "slug": weird_strings | json_values,
-                  "fieldData": field_data | json_values, "cmsLocaleId": weird_strings | json_values,
-                  "isDraft": json_values, "isArchived": json_values},
+        optional={
+            "id": weird_strings | json_values,
+            "slug": weird_strings | json_values,
+            "fieldData": field_data | json_values,
+            "cmsLocaleId": weird_strings | json_values,
+            "isDraft": json_values,
+            "isArchived": json_values,
+        },
     )
-    near_valid = st.fixed_dictionaries({"items": st.lists(item, max_size=3) | json_values}, optional=maybe)
+    near_valid = st.fixed_dictionaries(
+        {"items": st.lists(item, max_size=3) | json_values}, optional=maybe
+    )
     return typed | typed | near_valid | json_values
 
 
 def publish_body(ids: dict[str, Any]) -> st.SearchStrategy[Any]:
     typed = st.one_of(
-        st.fixed_dictionaries({"itemIds": st.lists(st.sampled_from(ids["items"]) | weird_strings, min_size=1, max_size=4)},
-                              optional={"cmsLocaleIds": st.lists(st.sampled_from(ids["locales"]) | weird_strings,
-                                                                 min_size=1, max_size=3),
-                                        "collectionId": st.sampled_from(ids["collections"]) | weird_strings,
-                                        "dryRun": st.booleans()}),
-        st.fixed_dictionaries({"pending": st.booleans()}, optional={"dryRun": st.booleans(),
-                                                                    "collectionId": st.sampled_from(ids["collections"])}),
+        st.fixed_dictionaries(
+            {
+                "itemIds": st.lists(
+                    st.sampled_from(ids["items"]) | weird_strings, min_size=1, max_size=4
+                )
+            },
+            optional={
+                "cmsLocaleIds": st.lists(
+                    st.sampled_from(ids["locales"]) | weird_strings, min_size=1, max_size=3
+                ),
+                "collectionId": st.sampled_from(ids["collections"]) | weird_strings,
+                "dryRun": st.booleans(),
+            },
+        ),
+        st.fixed_dictionaries(
+            {"pending": st.booleans()},
+            optional={"dryRun": st.booleans(), "collectionId": st.sampled_from(ids["collections"])},
+        ),
         st.fixed_dictionaries({"site": st.booleans()}, optional={"dryRun": st.booleans()}),
     )
     near_valid = st.fixed_dictionaries(
         {},
-        optional={"itemIds": st.lists(weird_strings, max_size=4) | json_values, "pending": json_values,
-                  "dryRun": json_values, "cmsLocaleIds": st.lists(weird_strings, max_size=3) | json_values},
+        optional={
+            "itemIds": st.lists(weird_strings, max_size=4) | json_values,
+            "pending": json_values,
+            "dryRun": json_values,
+            "cmsLocaleIds": st.lists(weird_strings, max_size=3) | json_values,
+        },
     )
     return typed | typed | near_valid | json_values
 
 
 def upload_body(ids: dict[str, Any]) -> st.SearchStrategy[Any]:
     typed = st.fixed_dictionaries(
-        {"bucket": st.sampled_from(ids["buckets"]), "name": st.sampled_from(ids["objects"]) | weird_strings},
-        optional={"generation": st.integers(min_value=-1, max_value=2**63) | st.sampled_from(ids["generations"])},
+        {
+            "bucket": st.sampled_from(ids["buckets"]),
+            "name": st.sampled_from(ids["objects"]) | weird_strings,
+        },
+        optional={
+            "generation": st.integers(min_value=-1, max_value=2**63)
+            | st.sampled_from(ids["generations"])
+        },
     )
-    near_valid = st.fixed_dictionaries({"bucket": weird_strings | json_values, "name": weird_strings | json_values})
+    near_valid = st.fixed_dictionaries(
+        {"bucket": weird_strings | json_values, "name": weird_strings | json_values}
+    )
     return typed | typed | near_valid | json_values
 
 
@@ -163,22 +266,69 @@ BODIES: dict[str, Callable[[dict[str, Any]], st.SearchStrategy[Any]]] = {
 
 header_text = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=40)
 
-content_types = st.sampled_from(
-    ["application/json", "application/json; charset=utf-8", "application/x-www-form-urlencoded",
-     "multipart/form-data; boundary=fuzz", "multipart/form-data", "text/plain", "", "application/xml",
-     "application/cloudevents+json", "application/merge-patch+json", "text/html; charset=latin-1"]
-) | header_text
+content_types = (
+    st.sampled_from(
+        [
+            "application/json",
+            "application/json; charset=utf-8",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=fuzz",
+            "multipart/form-data",
+            "text/plain",
+            "",
+            "application/xml",
+            "application/cloudevents+json",
+            "application/merge-patch+json",
+            "text/html; charset=latin-1",
+        ]
+    )
+    | header_text
+)
 
-authorizations = st.sampled_from(
-    [f"Bearer {API_KEY}", f"Bearer {API_KEY}", f"Bearer {API_KEY}", "", "Bearer", "Bearer wrong",
-     f"bearer {API_KEY}", f"Basic {API_KEY}", f"Bearer {API_KEY} extra"]
-) | header_text
+authorizations = (
+    st.sampled_from(
+        [
+            f"Bearer {API_KEY}",
+            f"Bearer {API_KEY}",
+            f"Bearer {API_KEY}",
+            "",
+            "Bearer",
+            "Bearer wrong",
+            f"bearer {API_KEY}",
+            f"Basic {API_KEY}",
+            f"Bearer {API_KEY} extra",
+        ]
+    )
+    | header_text
+)
 
 extra_headers = st.dictionaries(
-    st.sampled_from(["Accept", "Origin", "X-Cloud-Trace-Context", "Function-Execution-Id", "X-Request-Id",
-                     "x-webflow-signature", "x-webflow-timestamp", "Content-Encoding", "Transfer-Encoding"]),
-    st.sampled_from(["application/json", "text/html", "*/*", "https://example.com", "null", "0",
-                     "abc/1;o=1", "gzip"]) | header_text,
+    st.sampled_from(
+        [
+            "Accept",
+            "Origin",
+            "X-Cloud-Trace-Context",
+            "Function-Execution-Id",
+            "X-Request-Id",
+            "x-webflow-signature",
+            "x-webflow-timestamp",
+            "Content-Encoding",
+            "Transfer-Encoding",
+        ]
+    ),
+    st.sampled_from(
+        [
+            "application/json",
+            "text/html",
+            "*/*",
+            "https://example.com",
+            "null",
+            "0",
+            "abc/1;o=1",
+            "gzip",
+        ]
+    )
+    | header_text,
     max_size=3,
 )
 
@@ -188,13 +338,29 @@ WEBHOOK_SECRET = "fuzz-secret"
 
 def webhook_payload() -> st.SearchStrategy[Any]:
     """form_submission deliveries: the documented shape with arbitrary data, or anything at all."""
-    data = st.dictionaries(st.sampled_from(POST_FIELDS) | st.text(max_size=10), field_values, max_size=5)
-    payload = st.fixed_dictionaries(
-        {"name": weird_strings, "siteId": weird_strings, "data": data | json_values, "id": weird_strings},
-        optional={"submittedAt": weird_strings | json_values, "formId": weird_strings, "schema": json_values},
+    data = st.dictionaries(
+        st.sampled_from(POST_FIELDS) | st.text(max_size=10), field_values, max_size=5
     )
-    trigger = st.sampled_from(["form_submission", "form_submission", "site_publish"]) | weird_strings
-    return st.fixed_dictionaries({"triggerType": trigger, "payload": payload | json_values}) | json_values
+    payload = st.fixed_dictionaries(
+        {
+            "name": weird_strings,
+            "siteId": weird_strings,
+            "data": data | json_values,
+            "id": weird_strings,
+        },
+        optional={
+            "submittedAt": weird_strings | json_values,
+            "formId": weird_strings,
+            "schema": json_values,
+        },
+    )
+    trigger = (
+        st.sampled_from(["form_submission", "form_submission", "site_publish"]) | weird_strings
+    )
+    return (
+        st.fixed_dictionaries({"triggerType": trigger, "payload": payload | json_values})
+        | json_values
+    )
 
 
 @st.composite
@@ -202,8 +368,14 @@ def signed_webhooks(draw: st.DrawFn) -> dict[str, Any]:
     """A webhook signed with the function's secret, so that its payload reaches the parser."""
     data = json.dumps(draw(webhook_payload())).encode()
     timestamp = str(int(time.time() * 1000) - draw(st.sampled_from([0, 0, 0, 10 * 60 * 1000])))
-    signature = hmac.new(WEBHOOK_SECRET.encode(), timestamp.encode() + b":" + data, hashlib.sha256).hexdigest()
-    headers = {"Content-Type": "application/json", "x-webflow-timestamp": timestamp, "x-webflow-signature": signature}
+    signature = hmac.new(
+        WEBHOOK_SECRET.encode(), timestamp.encode() + b":" + data, hashlib.sha256
+    ).hexdigest()
+    headers = {
+        "Content-Type": "application/json",
+        "x-webflow-timestamp": timestamp,
+        "x-webflow-signature": signature,
+    }
     return {"method": "POST", "headers": headers, "data": data}
 
 
@@ -218,19 +390,29 @@ def well_formed(draw: st.DrawFn, function: str, ids: dict[str, Any]) -> dict[str
 @st.composite
 def form_posts(draw: st.DrawFn) -> dict[str, Any]:
     """A browser form post to create-items, answered as JSON or as a redirect."""
-    fields = draw(st.dictionaries(st.sampled_from(POST_FIELDS + ["_redirect", "_gotcha", "email"]) | st.text(max_size=8),
-                                  weird_strings, max_size=5))
-    headers = {"Content-Type": "application/x-www-form-urlencoded",
-               "Accept": draw(st.sampled_from(["application/json", "text/html", "*/*"])),
-               "Origin": draw(st.sampled_from(["https://example.com", "https://evil.example", "null"])),
-               "X-Forwarded-For": draw(st.ip_addresses(v=4).map(str))}
+    fields = draw(
+        st.dictionaries(
+            st.sampled_from(POST_FIELDS + ["_redirect", "_gotcha", "email"]) | st.text(max_size=8),
+            weird_strings,
+            max_size=5,
+        )
+    )
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Accept": draw(st.sampled_from(["application/json", "text/html", "*/*"])),
+        "Origin": draw(st.sampled_from(["https://example.com", "https://evil.example", "null"])),
+        "X-Forwarded-For": draw(st.ip_addresses(v=4).map(str)),
+    }
     return {"method": "POST", "headers": headers, "data": urllib.parse.urlencode(fields).encode()}
 
 
-def multipart_body(fields: list[tuple[str, str]], files: list[tuple[str, str, str, bytes]]) -> bytes:
+def multipart_body(
+    fields: list[tuple[str, str]], files: list[tuple[str, str, str, bytes]]
+) -> bytes:
     """A multipart/form-data body with boundary "fuzz" (names and file names are not escaped)."""
     parts = [
-        b'--fuzz\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n' % (name.encode(), value.encode())
+        b'--fuzz\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n'
+        % (name.encode(), value.encode())
         for name, value in fields
     ]
     parts += [
@@ -245,18 +427,50 @@ def multipart_body(fields: list[tuple[str, str]], files: list[tuple[str, str, st
 def form_posts_with_files(draw: st.DrawFn) -> dict[str, Any]:
     """A browser form post with file inputs: valid submissions fields, odd files."""
     printable = st.text(st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=30)
-    fields = [("name", draw(printable | printable | weird_strings)),
-              ("email", draw(st.sampled_from(["ada@example.com"] * 4 + ["not-an-email", ""]))),
-              ("message", draw(printable | printable | st.text(max_size=50)))]
-    files = draw(st.lists(st.tuples(
-        st.sampled_from(["attachment", "attachment", "name", "unknown", "source"]) | header_text,
-        st.sampled_from(["photo.png", "PHOTO.JPEG", "../../etc/passwd", "a" * 200 + ".png", ".png", "noext",
-                         "doc.pdf", "x.exe", "ünï.webp", "a b;c.gif"]) | header_text,
-        st.sampled_from(["image/png", "image/jpeg", "application/pdf", "application/octet-stream", "text/html", ""]),
-        st.sampled_from([PNG, b"", b"GIF89a", b"%PDF-1.7"]) | st.binary(max_size=300),
-    ), max_size=3))
-    headers = {"Content-Type": "multipart/form-data; boundary=fuzz",
-               "Accept": draw(st.sampled_from(["application/json", "application/json", "text/html"]))}
+    fields = [
+        ("name", draw(printable | printable | weird_strings)),
+        ("email", draw(st.sampled_from(["ada@example.com"] * 4 + ["not-an-email", ""]))),
+        ("message", draw(printable | printable | st.text(max_size=50))),
+    ]
+    files = draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from(["attachment", "attachment", "name", "unknown", "source"])
+                | header_text,
+                st.sampled_from(
+                    [
+                        "photo.png",
+                        "PHOTO.JPEG",
+                        "../../etc/passwd",
+                        "a" * 200 + ".png",
+                        ".png",
+                        "noext",
+                        "doc.pdf",
+                        "x.exe",
+                        "ünï.webp",
+                        "a b;c.gif",
+                    ]
+                )
+                | header_text,
+                st.sampled_from(
+                    [
+                        "image/png",
+                        "image/jpeg",
+                        "application/pdf",
+                        "application/octet-stream",
+                        "text/html",
+                        "",
+                    ]
+                ),
+                st.sampled_from([PNG, b"", b"GIF89a", b"%PDF-1.7"]) | st.binary(max_size=300),
+            ),
+            max_size=3,
+        )
+    )
+    headers = {
+        "Content-Type": "multipart/form-data; boundary=fuzz",
+        "Accept": draw(st.sampled_from(["application/json", "application/json", "text/html"])),
+    }
     return {"method": "POST", "headers": headers, "data": multipart_body(fields, files)}
 
 
@@ -275,15 +489,26 @@ def chaotic(draw: st.DrawFn, function: str, ids: dict[str, Any]) -> dict[str, An
     encoding = draw(st.sampled_from(["json", "json", "json", "form", "raw", "empty", "multipart"]))
     if encoding == "json":
         data = json.dumps(body).encode()
-        content_type = draw(st.sampled_from(["application/json", "application/json"]) | content_types)
+        content_type = draw(
+            st.sampled_from(["application/json", "application/json"]) | content_types
+        )
     elif encoding == "form":
         pairs = body.items() if isinstance(body, dict) else [("value", body)]
-        data = urllib.parse.urlencode([(str(k), json.dumps(v) if not isinstance(v, str) else v) for k, v in pairs]).encode()
+        data = urllib.parse.urlencode(
+            [(str(k), json.dumps(v) if not isinstance(v, str) else v) for k, v in pairs]
+        ).encode()
         content_type = draw(st.just("application/x-www-form-urlencoded") | content_types)
     elif encoding == "multipart":
-        fields = draw(st.dictionaries(st.sampled_from(POST_FIELDS + ["_redirect", "file", "image"]), weird_strings, max_size=4))
+        fields = draw(
+            st.dictionaries(
+                st.sampled_from(POST_FIELDS + ["_redirect", "file", "image"]),
+                weird_strings,
+                max_size=4,
+            )
+        )
         data = b"".join(
-            b"--fuzz\r\nContent-Disposition: form-data; name=\"%s\"\r\n\r\n%s\r\n" % (k.encode(), v.encode())
+            b'--fuzz\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n'
+            % (k.encode(), v.encode())
             for k, v in fields.items()
         ) + (b"--fuzz--\r\n" if draw(st.booleans()) else b"")
         content_type = draw(st.just("multipart/form-data; boundary=fuzz") | content_types)
@@ -315,7 +540,9 @@ def check_answer(function: str, request: dict[str, Any], response: Any) -> None:
     if status >= 400 and request["method"] != "HEAD":
         assert response.mimetype == "application/json", shown
         body = json.loads(response.get_data())
-        assert isinstance(body, dict) and isinstance(body.get("message"), str) and body["message"], shown
+        assert (
+            isinstance(body, dict) and isinstance(body.get("message"), str) and body["message"]
+        ), shown
 
 
 def fuzz_app(function: str, env: dict[str, str]) -> Any:
@@ -352,16 +579,31 @@ def function_env(sandbox: Any) -> dict[str, str]:
     }
 
 
-def known_ids(sandbox: Any, buckets: list[str] = (), objects: list[str] = (), generations: list[int] = ()) -> dict[str, Any]:
+def known_ids(
+    sandbox: Any, buckets: list[str] = (), objects: list[str] = (), generations: list[int] = ()
+) -> dict[str, Any]:
     """Ids that exist in the sandbox (two staged items, one published), so that typed bodies reach Webflow."""
     collection_id = sandbox.collections["posts"]
     with sandbox.api() as api:
-        created = api.post(
-            f"/collections/{collection_id}/items",
-            json={"items": [{"isDraft": False, "fieldData": {"name": f"Fuzz {n}", "slug": f"fuzz-{n}"}} for n in range(2)]},
-        ).raise_for_status().json()["items"]
-        api.post(f"/collections/{collection_id}/items/publish", json={"itemIds": [created[0]["id"]]}).raise_for_status()
-    locales = [sandbox.locales["primary"]["cmsLocaleId"]] + [l["cmsLocaleId"] for l in sandbox.locales.get("secondary", [])]
+        created = (
+            api.post(
+                f"/collections/{collection_id}/items",
+                json={
+                    "items": [
+                        {"isDraft": False, "fieldData": {"name": f"Fuzz {n}", "slug": f"fuzz-{n}"}}
+                        for n in range(2)
+                    ]
+                },
+            )
+            .raise_for_status()
+            .json()["items"]
+        )
+        api.post(
+            f"/collections/{collection_id}/items/publish", json={"itemIds": [created[0]["id"]]}
+        ).raise_for_status()
+    locales = [sandbox.locales["primary"]["cmsLocaleId"]] + [
+        l["cmsLocaleId"] for l in sandbox.locales.get("secondary", [])
+    ]
     return {
         "items": [item["id"] for item in created],
         "slugs": [item["fieldData"]["slug"] for item in created],
@@ -378,24 +620,38 @@ def regressions(function: str, ids: dict[str, Any]) -> list[dict[str, Any]]:
     """Inputs that once broke a function, checked on every run before the random ones."""
     headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
     bodies: dict[str, list[Any]] = {
-        "create-items": [{"items": [{"fieldData": {"name": "0"}}], "collectionId": "\u001f"},
-                         {"items": [{"fieldData": {"name": "0"}}], "collectionId": f"x/../../sites/{ids['site']}"}],
-        "update-items": [{"items": [{"id": ids["items"][0], "isDraft": False}], "collectionId": "\u0000"}],
+        "create-items": [
+            {"items": [{"fieldData": {"name": "0"}}], "collectionId": "\u001f"},
+            {
+                "items": [{"fieldData": {"name": "0"}}],
+                "collectionId": f"x/../../sites/{ids['site']}",
+            },
+        ],
+        "update-items": [
+            {"items": [{"id": ids["items"][0], "isDraft": False}], "collectionId": "\u0000"}
+        ],
         "publish-live": [{"itemIds": [ids["items"][0]], "collectionId": "\u0000"}],
         "upload-asset": [{"bucket": ids["buckets"][0], "name": name} for name in ids["objects"]],
     }
-    return [{"method": "POST", "headers": headers, "data": json.dumps(body).encode()} for body in bodies[function]]
+    return [
+        {"method": "POST", "headers": headers, "data": json.dumps(body).encode()}
+        for body in bodies[function]
+    ]
 
 
 def run_fuzz(function: str, client: Any, ids: dict[str, Any]) -> None:
     for request in regressions(function, ids):
-        response = client.open("/", method=request["method"], headers=request["headers"], data=request["data"])
+        response = client.open(
+            "/", method=request["method"], headers=request["headers"], data=request["data"]
+        )
         check_answer(function, request, response)
 
     @FUZZ_SETTINGS
     @given(request=requests(function, ids))
     def fuzz(request: dict[str, Any]) -> None:
-        response = client.open("/", method=request["method"], headers=request["headers"], data=request["data"])
+        response = client.open(
+            "/", method=request["method"], headers=request["headers"], data=request["data"]
+        )
         check_answer(function, request, response)
 
     fuzz()
@@ -409,15 +665,20 @@ def test_http_function_answers_every_input_without_a_5xx(function: str, sandbox:
 
 
 def test_create_items_form_posts_with_files_never_answer_a_5xx(sandbox: Any, gcs: Any) -> None:
-    env = function_env(sandbox) | {"UPLOAD_BUCKET": gcs.bucket_name, "STORAGE_EMULATOR_HOST": gcs.host,
-                                   "WEBFLOW_COLLECTION_ID": sandbox.collections["submissions"],
-                                   "FORM_RATE_LIMIT_PER_MINUTE": "0"}
+    env = function_env(sandbox) | {
+        "UPLOAD_BUCKET": gcs.bucket_name,
+        "STORAGE_EMULATOR_HOST": gcs.host,
+        "WEBFLOW_COLLECTION_ID": sandbox.collections["submissions"],
+        "FORM_RATE_LIMIT_PER_MINUTE": "0",
+    }
     client = fuzz_app("create-items", env)
 
     @FUZZ_SETTINGS
     @given(request=form_posts_with_files())
     def fuzz(request: dict[str, Any]) -> None:
-        response = client.open("/", method=request["method"], headers=request["headers"], data=request["data"])
+        response = client.open(
+            "/", method=request["method"], headers=request["headers"], data=request["data"]
+        )
         check_answer("create-items", request, response)
 
     fuzz()
@@ -437,8 +698,14 @@ def test_upload_asset_http_answers_every_input_without_a_5xx(sandbox: Any, gcs: 
         blob = gcs.bucket.blob(name)
         blob.upload_from_string(data, content_type=content_type)
         generations.append(blob.generation)
-    env = function_env(sandbox) | {"UPLOAD_BUCKET": gcs.bucket_name, "UPLOAD_PREFIX": "uploads/",
-                                   "STORAGE_EMULATOR_HOST": gcs.host, "STORAGE_RETRY_SECONDS": "1"}
+    env = function_env(sandbox) | {
+        "UPLOAD_BUCKET": gcs.bucket_name,
+        "UPLOAD_PREFIX": "uploads/",
+        "STORAGE_EMULATOR_HOST": gcs.host,
+        "STORAGE_RETRY_SECONDS": "1",
+    }
     client = fuzz_app("upload-asset", env)
 
-    run_fuzz("upload-asset", client, known_ids(sandbox, [gcs.bucket_name], list(objects), generations))
+    run_fuzz(
+        "upload-asset", client, known_ids(sandbox, [gcs.bucket_name], list(objects), generations)
+    )
