@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shared.models import ItemResult
 
 __all__ = [
     "WebflowError",
@@ -42,13 +45,20 @@ def duplicate_slug_of(detail: Any) -> str | None:
 
 
 class WebflowError(Exception):
-    """Base of every error raised by the Webflow client."""
+    """Base of every error raised by the Webflow client.
+
+    A multi-item call (create_items, update_items) that fails part-way sets ``partial_results``
+    to the outcomes of the items it had settled before the failure, so that nothing it wrote goes
+    unreported; it is empty for every other failure.
+    """
 
     message: str
+    partial_results: list[ItemResult]
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+        self.partial_results = []
 
 
 class WebflowAPIError(WebflowError):

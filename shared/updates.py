@@ -11,10 +11,8 @@ from pydantic.alias_generators import to_camel
 
 from shared.config import WebflowSettings, split_list
 from shared.errors import (
-    ConflictError,
     InternalServerError,
     RateLimitError,
-    WebflowAPIError,
     WebflowConnectionError,
     WebflowError,
 )
@@ -40,7 +38,6 @@ __all__ = [
 ]
 
 MAX_ITEMS_PER_CALL = 10_000
-PATCH_CHUNK_SIZE = 100
 
 # Failures that stop the sending: the client has already spent its retry budget on them.
 _TRANSIENT = (RateLimitError, InternalServerError, WebflowConnectionError)
@@ -280,52 +277,28 @@ def update_items(
     return UpdateOutcome([results[index] for index in range(len(patches))], retry_after)
 
 
-Outcome = ItemResult | WebflowAPIError
 Batch = Sequence[tuple[int, ItemUpdate]]
 
 
-def _is_conflict(outcome: Outcome) -> bool:
+def _is_conflict(outcome: ItemResult) -> bool:
     """True for a 409: a live update of an item that was never published."""
-    return isinstance(outcome, ConflictError) or (
-        isinstance(outcome, ItemResult)
-        and outcome.error is not None
-        and outcome.error.status_code == 409
-    )
-
-
-def _patch_batch(
-    client: WebflowClient, collection_id: str, batch: Batch, *, live: bool
-) -> dict[int, Outcome]:
-    """PATCH up to 100 items; a batch refused with 409 is halved until the culprits are found.
-
-    Webflow applies a PATCH all or nothing and its 409 need not say which item was never published,
-    so the halves are re-sent (a PATCH is idempotent): about 2*log2(n) extra requests per such item.
-    """
-    try:
-        outcomes = client.update_items(collection_id, [update for _, update in batch], live=live)
-    except ConflictError as exc:
-        if len(batch) == 1:
-            return {batch[0][0]: exc}
-        middle = len(batch) // 2
-        return _patch_batch(client, collection_id, batch[:middle], live=live) | _patch_batch(
-            client, collection_id, batch[middle:], live=live
-        )
-    return {index: outcome for (index, _), outcome in zip(batch, outcomes, strict=True)}
+    return outcome.error is not None and outcome.error.status_code == 409
 
 
 def _patch_all(
     client: WebflowClient, collection_id: str, pending: Batch, *, live: bool
-) -> tuple[dict[int, Outcome], WebflowError | None]:
-    """PATCH in batches of 100; a rate limit or outage stops the sending and is returned."""
-    outcomes: dict[int, Outcome] = {}
-    for start in range(0, len(pending), PATCH_CHUNK_SIZE):
-        try:
-            outcomes |= _patch_batch(
-                client, collection_id, pending[start : start + PATCH_CHUNK_SIZE], live=live
-            )
-        except _TRANSIENT as exc:
-            return outcomes, exc
-    return outcomes, None
+) -> tuple[dict[int, ItemResult], WebflowError | None]:
+    """PATCH every update; a rate limit or outage stops the sending and is returned.
+
+    The client pins refusals (never-published items included) on their items, and on a stop
+    still reports the items it had settled.
+    """
+    try:
+        outcomes = client.update_items(collection_id, [update for _, update in pending], live=live)
+        stopped: WebflowError | None = None
+    except _TRANSIENT as exc:
+        outcomes, stopped = exc.partial_results, exc
+    return {pending[outcome.index][0]: outcome for outcome in outcomes}, stopped
 
 
 def _apply(
@@ -374,19 +347,9 @@ def _stopped(
 
 
 def _result(
-    index: int, update: ItemUpdate, patch: ItemPatch, outcome: Outcome, *, live: bool | None
+    index: int, update: ItemUpdate, patch: ItemPatch, outcome: ItemResult, *, live: bool | None
 ) -> UpdateResult:
     """Translate one item's outcome into this function's result."""
-    if isinstance(outcome, WebflowAPIError):
-        if outcome.status_code == 404:
-            return _not_found(index, patch)
-        error = ErrorInfo(
-            code=outcome.code,
-            message=outcome.message,
-            details=webflow_details(outcome.details),
-            status_code=outcome.status_code,
-        )
-        return UpdateResult(index, "failed", id=update.id, slug=patch.slug, error=error)
     slug = outcome.item.slug if outcome.item is not None else patch.slug
     if outcome.status == "updated":
         return UpdateResult(index, "updated", id=update.id, slug=slug, live=live)

@@ -19,6 +19,7 @@ How a call travels:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json as jsonlib
@@ -39,6 +40,7 @@ from pydantic import BaseModel, ValidationError
 from shared.config import WebflowSettings
 from shared.errors import (
     BadRequestError,
+    ConflictError,
     NotFoundError,
     WebflowAPIError,
     WebflowConnectionError,
@@ -688,6 +690,11 @@ class WebflowClient:
         then fetched and reported "created"). A slug that already existed before is reported as
         failed with code "duplicate_slug". Validation errors are attributed to their items, and the
         other items of the request are sent again.
+
+        Raises:
+            WebflowError: on a failure that is not about particular items (auth, unknown collection,
+                retries exhausted); its ``partial_results`` hold the items settled before it, the
+                created ones included.
         """
         state = _CallState(results=[None] * len(items))
         seen_slugs: dict[str, int] = {}
@@ -713,18 +720,19 @@ class WebflowClient:
             else:
                 key = ("items",)
             groups.setdefault(key, []).append(_Pending(index, item))
-        for key, pending in groups.items():
-            if key[0] == "bulk":
-                route = _CreateRoute(
-                    f"collections/{collection_id}/items/bulk",
-                    bulk_locale_ids=list(key[1]),
-                    is_draft=key[2],
-                    is_archived=key[3],
-                )
-            else:
-                route = _CreateRoute(self._items_path(collection_id, live))
-            for chunk in _chunks(pending):
-                self._create_chunk(collection_id, route, list(chunk), state)
+        with _reporting_partial(state.results):
+            for key, pending in groups.items():
+                if key[0] == "bulk":
+                    route = _CreateRoute(
+                        f"collections/{collection_id}/items/bulk",
+                        bulk_locale_ids=list(key[1]),
+                        is_draft=key[2],
+                        is_archived=key[3],
+                    )
+                else:
+                    route = _CreateRoute(self._items_path(collection_id, live))
+                for chunk in _chunks(pending):
+                    self._create_chunk(collection_id, route, list(chunk), state)
         return [
             result
             if result is not None
@@ -965,29 +973,50 @@ class WebflowClient:
     def update_items(
         self, collection_id: str, updates: Sequence[ItemUpdate], *, live: bool = False
     ) -> list[ItemResult]:
-        """PATCH items in requests of at most 100; one result per input, in input order."""
+        """PATCH items in requests of at most 100; one result per input, in input order.
+
+        Webflow applies a PATCH all or nothing. A 400, 404 or 409 is pinned on the items it names
+        (their id, or their index in the body); when it names none, the batch is halved and the
+        halves sent again (a PATCH is idempotent) until each refused item stands alone. So a live
+        update of items never published (409) fails those items alone, with code "conflict", and
+        applies the others; it costs about 2*log2(n) extra requests per such item.
+
+        Raises:
+            WebflowError: on a failure that is not about particular items (auth, unknown collection,
+                retries exhausted); its ``partial_results`` hold the items settled before it.
+        """
         results: list[ItemResult | None] = [None] * len(updates)
         path = self._items_path(collection_id, live)
         indexed = list(enumerate(updates))
-        for chunk in _chunks(indexed):
-            work: list[list[tuple[int, ItemUpdate]]] = [list(chunk)]
-            while work:
-                batch = work.pop(0)
-                body = {"items": [_update_body(update) for _, update in batch]}
-                try:
-                    response = self._request("PATCH", path, json=body)
-                except (BadRequestError, NotFoundError) as exc:
-                    work[:0] = _attribute_update_error(batch, exc, results)
-                    continue
-                raw = _json_object(response).get("items") or []
-                returned = {doc.get("id"): doc for doc in raw if isinstance(doc, dict)}
-                for position, (index, update) in enumerate(batch):
-                    doc = returned.get(update.id)
-                    if doc is None and position < len(raw) and len(raw) == len(batch):
-                        doc = raw[position]
-                    item = _parse(Item, doc, response) if isinstance(doc, dict) else None
-                    results[index] = ItemResult(index=index, status="updated", item=item)
+        with _reporting_partial(results):
+            for chunk in _chunks(indexed):
+                work: list[list[tuple[int, ItemUpdate]]] = [list(chunk)]
+                while work:
+                    batch = work.pop(0)
+                    body = {"items": [_update_body(update) for _, update in batch]}
+                    try:
+                        response = self._request("PATCH", path, json=body)
+                    except (BadRequestError, NotFoundError, ConflictError) as exc:
+                        work[:0] = _attribute_update_error(batch, exc, results)
+                        continue
+                    self._record_updated(batch, response, results)
         return [r for r in results if r is not None]
+
+    @staticmethod
+    def _record_updated(
+        batch: Sequence[tuple[int, ItemUpdate]],
+        response: httpx.Response,
+        results: list[ItemResult | None],
+    ) -> None:
+        """Map a 2xx PATCH answer back to the batch's items."""
+        raw = _json_object(response).get("items") or []
+        returned = {doc.get("id"): doc for doc in raw if isinstance(doc, dict)}
+        for position, (index, update) in enumerate(batch):
+            doc = returned.get(update.id)
+            if doc is None and position < len(raw) and len(raw) == len(batch):
+                doc = raw[position]
+            item = _parse(Item, doc, response) if isinstance(doc, dict) else None
+            results[index] = ItemResult(index=index, status="updated", item=item)
 
     def publish_items(
         self,
@@ -1257,7 +1286,7 @@ def _attribute_update_error(
     exc: WebflowAPIError,
     results: list[ItemResult | None],
 ) -> list[list[tuple[int, ItemUpdate]]]:
-    """Attribute a 400/404 of an update batch to its items; return batches still to send."""
+    """Attribute a 400/404/409 of an update batch to its items; return batches still to send."""
     status: Literal["not_found", "failed"] = "not_found" if isinstance(exc, NotFoundError) else "failed"
     flagged: dict[int, list[dict[str, Any]]] = {}
     for detail in exc.details:
@@ -1269,10 +1298,14 @@ def _attribute_update_error(
         for pos, (_, update) in enumerate(batch):
             if update.id and update.id in text:
                 flagged.setdefault(pos, []).append(detail)
+    if not flagged and len(batch) > 1:
+        # A refusal without details may name its item in the message (the sandbox's 409 does).
+        named = [pos for pos, (_, update) in enumerate(batch) if update.id and update.id in exc.message]
+        flagged = {pos: [] for pos in named} if len(named) == 1 else {}
     if flagged:
         for pos, details in flagged.items():
             index = batch[pos][0]
-            info = _error_info(exc).model_copy(update={"details": details})
+            info = _error_info(exc).model_copy(update={"details": details or exc.details})
             results[index] = ItemResult(index=index, status=status, error=info)
         rest = [entry for pos, entry in enumerate(batch) if pos not in flagged]
         return [rest] if rest else []
@@ -1280,8 +1313,17 @@ def _attribute_update_error(
         index = batch[0][0]
         results[index] = ItemResult(index=index, status=status, error=_error_info(exc))
         return []
-    middle = len(batch) // 2
-    return [batch[:middle], batch[middle:]]
+    return _halves(batch)
+
+
+@contextlib.contextmanager
+def _reporting_partial(results: Sequence[ItemResult | None]) -> Iterator[None]:
+    """Attach the results settled so far to a WebflowError leaving the block."""
+    try:
+        yield
+    except WebflowError as exc:
+        exc.partial_results = [result for result in results if result is not None]
+        raise
 
 
 _clients_lock = threading.Lock()

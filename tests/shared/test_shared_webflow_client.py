@@ -18,7 +18,7 @@ from shared.errors import (
     WebflowConnectionError,
     WebflowTimeoutError,
 )
-from shared.models import AssetUpload, NewItem
+from shared.models import AssetUpload, ItemUpdate, NewItem
 from shared.pacing import SlidingWindowLimiter
 from shared.webflow import WebflowClient, multipart_body
 from tests.shared.webflow_fake import FakeWebflow
@@ -691,3 +691,88 @@ def test_delete_of_unknown_item_without_retry_is_not_found() -> None:
 
     with pytest.raises(NotFoundError):
         client.delete_items("col", ["a" * 24])
+
+
+# ---------------------------------------------------------------- updates
+def _live_patch_server(never_published: set[str], *, name_it: bool) -> tuple[httpx.MockTransport, list[list[str]]]:
+    """A server applying live PATCHes all or nothing: 409 when one item was never published."""
+    sent: list[list[str]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        entries = json.loads(request.content)["items"]
+        ids = [entry["id"] for entry in entries]
+        sent.append(ids)
+        refused = [item_id for item_id in ids if item_id in never_published]
+        if refused:
+            message = f"Item {refused[0]} has never been published" if name_it else "Conflict"
+            return httpx.Response(409, json={"code": "conflict", "message": message, "details": []})
+        return httpx.Response(200, json={"items": [{"id": e["id"], "fieldData": e["fieldData"]} for e in entries]})
+
+    return httpx.MockTransport(handler), sent
+
+
+def _updates(count: int) -> list[ItemUpdate]:
+    return [ItemUpdate(id=f"id-{n}", field_data={"rating": 2}) for n in range(count)]
+
+
+def test_live_update_409_without_a_name_fails_only_the_never_published_items() -> None:
+    transport, sent = _live_patch_server({"id-2", "id-13"}, name_it=False)
+    client, _ = make_client(transport)
+
+    results = client.update_items("col", _updates(16), live=True)
+
+    assert [(r.index, r.error.code) for r in results if r.error] == [(2, "conflict"), (13, "conflict")]
+    assert [r.status for r in results].count("updated") == 14
+    assert {item_id for batch in sent[1:] for item_id in batch} == {f"id-{n}" for n in range(16)}
+    assert len(sent) <= 1 + 2 * 2 * 4
+
+
+def test_live_update_409_naming_its_item_is_pinned_without_halving() -> None:
+    transport, sent = _live_patch_server({"id-5"}, name_it=True)
+    client, _ = make_client(transport)
+
+    results = client.update_items("col", _updates(8), live=True)
+
+    assert [len(batch) for batch in sent] == [8, 7]
+    assert [r.status for r in results] == ["updated"] * 5 + ["failed"] + ["updated"] * 2
+    assert results[5].error.status_code == 409  # type: ignore[union-attr]
+
+
+def _failing_from(request_number: int, answer: httpx.Response) -> httpx.MockTransport:
+    """A server that applies writes until the request_number-th, which it answers with ``answer``."""
+    calls: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        if len(calls) >= request_number:
+            return answer
+        entries = json.loads(request.content)["items"]
+        if request.method == "PATCH":
+            return httpx.Response(200, json={"items": entries})
+        return httpx.Response(202, json={"items": [{"id": e["fieldData"]["slug"], **e} for e in entries]})
+
+    return httpx.MockTransport(handler)
+
+
+RATE_LIMITED = httpx.Response(
+    429, json={"code": "too_many_requests", "message": "Too Many Requests"}, headers={"retry-after": "60"}
+)
+
+
+def test_create_failing_mid_call_raises_with_the_items_created_before_it() -> None:
+    client, _ = make_client(_failing_from(2, RATE_LIMITED), max_retry_seconds=10)
+
+    with pytest.raises(RateLimitError) as info:
+        client.create_items("col", new_items(150))
+
+    created = info.value.partial_results
+    assert [(r.index, r.status) for r in created] == [(n, "created") for n in range(100)]
+
+
+def test_update_failing_mid_call_raises_with_the_items_updated_before_it() -> None:
+    client, _ = make_client(_failing_from(2, RATE_LIMITED), max_retry_seconds=10)
+
+    with pytest.raises(RateLimitError) as info:
+        client.update_items("col", _updates(150))
+
+    assert [(r.index, r.status) for r in info.value.partial_results] == [(n, "updated") for n in range(100)]
