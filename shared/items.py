@@ -426,37 +426,60 @@ class _Sender:
     retry_after: str | None = None
 
     def send(self, batch: list[Prepared]) -> list[Prepared]:
-        """Create ``batch`` in requests of at most 100; return the items whose slug collided."""
+        """Create ``batch`` (the client sends 100 per request); return the items whose slug collided.
+
+        When a request fails as a whole part-way, the items settled before it keep their results
+        (created ones are reported created) and the others are reported unsent.
+        """
         collided: list[Prepared] = []
-        groups: dict[tuple[Any, ...], list[Prepared]] = {}
-        for entry in batch:
-            item = entry.item
-            key = (tuple(item.cms_locale_ids), item.is_draft) if item.cms_locale_ids else ()
-            groups.setdefault(key, []).append(entry)
-        chunks = [
-            group[i : i + CHUNK_SIZE]
-            for group in groups.values()
-            for i in range(0, len(group), CHUNK_SIZE)
-        ]
-        for position, chunk in enumerate(chunks):
-            try:
-                outcomes = self.client.create_items(
-                    self.collection_id, [entry.item for entry in chunk], live=self.live
+        try:
+            outcomes = self.client.create_items(
+                self.collection_id, [entry.item for entry in batch], live=self.live
+            )
+            stopped: WebflowError | None = None
+        except WebflowError as exc:
+            outcomes, stopped = exc.partial_results, exc
+        settled: set[int] = set()
+        for outcome in outcomes:
+            entry = batch[outcome.index]
+            settled.add(outcome.index)
+            if outcome.status == "created" and outcome.item is not None:
+                self.results[entry.index] = CreateResult(
+                    entry.index, "created", outcome.item.id, entry.slug, item=outcome.item
                 )
-            except WebflowError as exc:
-                # Items that collided earlier in this round were not created either.
-                self._stop(exc, collided + [entry for rest in chunks[position:] for entry in rest])
-                return []
-            for entry, outcome in zip(chunk, outcomes, strict=True):
-                if outcome.status == "created" and outcome.item is not None:
-                    self.results[entry.index] = CreateResult(
-                        entry.index, "created", outcome.item.id, entry.slug, item=outcome.item
-                    )
-                elif outcome.error is not None and outcome.error.code == "duplicate_slug":
-                    collided.append(entry)
+            elif outcome.error is not None and outcome.error.code == "duplicate_slug":
+                collided.append(entry)
+            else:
+                self.results[entry.index] = self._failed(entry, outcome.error)
+        if stopped is None:
+            return collided
+        # Items that collided in this round were not created either.
+        unsent = [entry for position, entry in enumerate(batch) if position not in settled]
+        self._stop(stopped, collided + unsent)
+        return []
+
+    def resolve(self, collided: list[Prepared], index: SlugIndex) -> list[Prepared]:
+        """Resolve collisions to existing items or to free suffixed slugs; return those to send.
+
+        A look-up that fails stops the call: the collided items still without a result are
+        reported unsent (what earlier rounds created stays reported).
+        """
+        index.remember(r.item for r in self.results.values() if r.item is not None)
+        batch: list[Prepared] = []
+        try:
+            index.preload(len(collided))
+            for entry in collided:
+                index.taken(entry.slug)
+                outcome = _resolve_collision(entry, index, self.claimed)
+                if isinstance(outcome, CreateResult):
+                    self.results[entry.index] = outcome
                 else:
-                    self.results[entry.index] = self._failed(entry, outcome.error)
-        return collided
+                    self.claimed.add(outcome.slug)
+                    batch.append(outcome)
+        except WebflowError as exc:
+            self._stop(exc, [entry for entry in collided if entry.index not in self.results])
+            return []
+        return batch
 
     def _failed(self, entry: Prepared, error: ErrorInfo | None) -> CreateResult:
         if error is None:
@@ -524,20 +547,9 @@ def send_items(
     index = SlugIndex(client, collection_id)
     for _ in range(MAX_ROUNDS):
         collided = sender.send(batch)
-        if not collided:
-            batch = []
+        batch = sender.resolve(collided, index) if collided else []
+        if not batch:
             break
-        index.remember(r.item for r in sender.results.values() if r.item is not None)
-        index.preload(len(collided))
-        batch = []
-        for entry in collided:
-            index.taken(entry.slug)
-            outcome = _resolve_collision(entry, index, sender.claimed)
-            if isinstance(outcome, CreateResult):
-                sender.results[entry.index] = outcome
-            else:
-                sender.claimed.add(outcome.slug)
-                batch.append(outcome)
     for entry in batch:
         error = _failure("duplicate_slug", f"Slug '{entry.slug}' kept colliding")
         sender.results[entry.index] = CreateResult(

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from shared.pacing import reset_limiters
 from tests.conftest import Sandbox
 from tests.create_items_support import (
     API_KEY,
@@ -369,6 +370,70 @@ def test_webflow_rate_limit_is_503_with_retry_after(app: FlaskClient, sandbox: S
     response = app.post("/", json={"items": [{"fieldData": {"name": "x"}}]}, headers=AUTH)
     assert response.status_code == 503
     assert "Retry-After" in response.headers
+
+
+def test_rate_limit_after_the_first_chunk_reports_what_was_created_with_retry_after(
+    app: FlaskClient, sandbox: Sandbox, posts: str
+) -> None:
+    # Arrange: 150 items need a schema read and two creates; the token may make two a minute
+    items = [{"fieldData": {"name": f"Batch {n}"}} for n in range(150)]
+    sandbox.configure(rateLimitPerMinute=2)
+    # Act
+    response = app.post("/", json={"items": items}, headers=AUTH)
+    # Assert: the first hundred are reported created, the rest unsent, come back later
+    body = response.get_json()
+    assert (response.status_code, int(response.headers["Retry-After"]) > 0) == (207, True)
+    assert (body["created"], body["failed"]) == (100, 50)
+    assert {r["status"] for r in body["results"][:100]} == {"created"}
+    assert {r["error"]["code"] for r in body["results"][100:]} == {"upstream_unavailable"}
+    sandbox.configure(rateLimitPerMinute=0)
+    stored = {
+        item["id"]
+        for item in list_items(sandbox, posts)
+        if item["fieldData"]["name"].startswith("Batch")
+    }
+    assert stored == {r["id"] for r in body["results"][:100]}
+
+
+def test_rate_limit_while_resolving_a_taken_slug_still_reports_what_was_created(
+    app: FlaskClient, sandbox: Sandbox, posts: str
+) -> None:
+    # Arrange: another item holds the first slug; the token may make three requests a minute
+    # (schema, the refused create, the create of the 99 others), none left to look up the holder
+    with sandbox.api() as api:
+        taken = {"fieldData": {"name": "Someone Else", "slug": "batch-0"}, "isDraft": False}
+        api.post(f"/collections/{posts}/items", json=taken).raise_for_status()
+    items = [{"fieldData": {"name": f"Batch {n}"}} for n in range(100)]
+    sandbox.configure(rateLimitPerMinute=3)
+    # Act
+    response = app.post("/", json={"items": items}, headers=AUTH)
+    # Assert: the 99 created are reported, the colliding one is left for a retry
+    body = response.get_json()
+    assert (response.status_code, "Retry-After" in response.headers) == (207, True)
+    assert (body["created"], body["failed"]) == (99, 1)
+    assert body["results"][0]["error"]["code"] == "upstream_unavailable"
+
+
+def test_the_whole_call_retried_after_a_mid_call_rate_limit_creates_no_duplicates(
+    app: FlaskClient, sandbox: Sandbox, posts: str
+) -> None:
+    # Arrange: a first call stopped by the rate limit after its first chunk
+    items = [{"fieldData": {"name": f"Batch {n}"}} for n in range(150)]
+    sandbox.configure(rateLimitPerMinute=2)
+    first = app.post("/", json={"items": items}, headers=AUTH).get_json()
+    sandbox.configure(rateLimitPerMinute=0)
+    reset_limiters()
+    # Act: the caller sends the whole call again (to a fresh instance)
+    status, body = create(make_app(), items)
+    # Assert: the earlier hundred are found, the rest created, nothing twice
+    assert (status, body["existing"], body["created"], body["failed"]) == (201, 100, 50, 0)
+    assert [r["id"] for r in body["results"][:100]] == [r["id"] for r in first["results"][:100]]
+    slugs = [
+        item["fieldData"]["slug"]
+        for item in list_items(sandbox, posts)
+        if item["fieldData"]["name"].startswith("Batch")
+    ]
+    assert sorted(slugs) == sorted(f"batch-{n}" for n in range(150))
 
 
 def test_an_unknown_token_is_502_not_blamed_on_the_caller(

@@ -51,29 +51,29 @@ class FakeWebflow:
     def create_items(
         self, collection_id: str, items: Sequence[NewItem], *, live: bool = False
     ) -> list[ItemResult]:
-        self.calls.append("create_items")
-        if (
-            self.fail_on_create is not None
-            and self.calls.count("create_items") == self.fail_on_create
-        ):
-            raise RateLimitError(429, "too_many_requests", "Too Many Requests", retry_after=42)
-        results = []
-        for index, item in enumerate(items):
-            if item.field_data.get("summary") == "refused by webflow":
-                detail = {
-                    "param": f"items[{index}].fieldData.summary",
-                    "description": "Not allowed",
-                }
-                error = ErrorInfo(
-                    code="validation_error", message="Validation Error", details=[detail]
+        """Like the client: one request (one "create_items" call) per 100 items."""
+        results: list[ItemResult] = []
+        for start in range(0, len(items), 100):
+            self.calls.append("create_items")
+            if self.calls.count("create_items") == self.fail_on_create:
+                error = RateLimitError(
+                    429, "too_many_requests", "Too Many Requests", retry_after=42
                 )
-                results.append(ItemResult(index=index, status="failed", error=error))
-            elif item.slug in self.items:
-                error = ErrorInfo(code="duplicate_slug", message="taken", status_code=400)
-                results.append(ItemResult(index=index, status="failed", error=error))
-            else:
-                results.append(ItemResult(index=index, status="created", item=self._store(item)))
+                error.partial_results = results
+                raise error
+            for index in range(start, min(start + 100, len(items))):
+                results.append(self._create_one(index, items[index]))
         return results
+
+    def _create_one(self, index: int, item: NewItem) -> ItemResult:
+        if item.field_data.get("summary") == "refused by webflow":
+            detail = {"param": f"items[{index}].fieldData.summary", "description": "Not allowed"}
+            error = ErrorInfo(code="validation_error", message="Validation Error", details=[detail])
+            return ItemResult(index=index, status="failed", error=error)
+        if item.slug in self.items:
+            error = ErrorInfo(code="duplicate_slug", message="taken", status_code=400)
+            return ItemResult(index=index, status="failed", error=error)
+        return ItemResult(index=index, status="created", item=self._store(item))
 
     def find_item_by_slug(self, collection_id: str, slug: str, **_: Any) -> Item | None:
         self.calls.append("find_item_by_slug")
