@@ -23,6 +23,7 @@ __all__ = [
     "ErrorBody",
     "NewItem",
     "ItemUpdate",
+    "ItemPublish",
     "ErrorInfo",
     "ItemResult",
 ]
@@ -214,6 +215,13 @@ class ItemUpdate(WebflowModel):
     is_draft: bool | None = None
     is_archived: bool | None = None
     cms_locale_id: str | None = None
+
+
+class ItemPublish(WebflowModel):
+    """An item to publish in its own locales (none: the primary locale, as with ``itemIds``)."""
+
+    id: str
+    cms_locale_ids: list[str] | None = None
 
 
 class ErrorInfo(WebflowModel):

@@ -35,7 +35,7 @@ from shared.errors import (
 )
 from shared.http import AppError
 from shared.log import get_logger
-from shared.models import Item
+from shared.models import Item, ItemPublish
 from shared.pacing import SlidingWindowLimiter
 
 if TYPE_CHECKING:
@@ -297,7 +297,10 @@ def _error_for(item_id: str, errors: Iterable[Any]) -> str:
 
 
 class Publisher:
-    """Publishes items in requests of 100 sharing a collection and locales, as batches fill up.
+    """Publishes items in requests of 100 of one collection, as batches fill up.
+
+    Items carry their own locales, so items pending in different locales share a request (only
+    items with locales and items without go apart, as Webflow takes them in different bodies).
 
     Full batches go out while the scan goes on, so a run that has to stop early has still made
     progress; a rate limit or an outage stops the publishing and leaves the rest counted as
@@ -307,7 +310,7 @@ class Publisher:
     def __init__(self, client: WebflowClient, report: PublishReport) -> None:
         self._client = client
         self._report = report
-        self._groups: dict[tuple[str, tuple[str, ...]], list[PendingItem]] = {}
+        self._groups: dict[tuple[str, bool], list[PendingItem]] = {}
         self._held: list[PendingItem] = []
 
     @property
@@ -318,10 +321,11 @@ class Publisher:
     def add(self, entries: Iterable[PendingItem]) -> None:
         """Queue entries; each batch that reaches 100 is published at once."""
         for entry in entries:
-            group = self._groups.setdefault((entry.collection_id, entry.cms_locale_ids), [])
+            key = (entry.collection_id, bool(entry.cms_locale_ids))
+            group = self._groups.setdefault(key, [])
             group.append(entry)
             if len(group) == PUBLISH_CHUNK_SIZE:
-                self._groups[(entry.collection_id, entry.cms_locale_ids)] = []
+                self._groups[key] = []
                 self._send(group)
 
     def finish(self) -> None:
@@ -346,10 +350,14 @@ class Publisher:
         if self._report.dry_run or self.stopped:
             self._held.extend(batch)
             return
-        collection_id, locales = batch[0].collection_id, list(batch[0].cms_locale_ids)
+        collection_id = batch[0].collection_id
         ids = [entry.id for entry in batch]
+        targets = [
+            ItemPublish(id=entry.id, cms_locale_ids=list(entry.cms_locale_ids) or None)
+            for entry in batch
+        ]
         try:
-            result = self._client.publish_items(collection_id, ids, cms_locale_ids=locales or None)
+            result = self._client.publish_items(collection_id, targets)
         except _TRANSIENT as exc:
             self._held.extend(batch)
             self.stop(exc, phase="publish")
@@ -372,7 +380,7 @@ class Publisher:
 def publish_entries(
     client: WebflowClient, entries: Sequence[PendingItem], report: PublishReport
 ) -> None:
-    """Publish the entries (100 per request sharing collection and locales) into the report."""
+    """Publish the entries (100 per request of one collection) into the report."""
     publisher = Publisher(client, report)
     publisher.add(entries)
     publisher.finish()

@@ -57,6 +57,7 @@ from shared.models import (
     ErrorInfo,
     Item,
     ItemList,
+    ItemPublish,
     ItemResult,
     ItemUpdate,
     NewItem,
@@ -1021,20 +1022,33 @@ class WebflowClient:
     def publish_items(
         self,
         collection_id: str,
-        item_ids: Sequence[str],
+        item_ids: Sequence[str | ItemPublish],
         *,
         cms_locale_ids: Sequence[str] | None = None,
     ) -> PublishResult:
-        """Publish items in requests of at most 100; answers merged."""
+        """Publish items in requests of at most 100; answers merged.
+
+        An item is an id, published in ``cms_locale_ids`` (else the primary locale), or an
+        ItemPublish with locales of its own: items with locales share requests whatever their
+        sets (``{"items": [{id, cmsLocaleIds}]}``), items without go as ``{"itemIds": [...]}``.
+        """
+        default_locales = list(cms_locale_ids) if cms_locale_ids else None
+        targets = [
+            target
+            if isinstance(target, ItemPublish)
+            else ItemPublish(id=target, cms_locale_ids=default_locales)
+            for target in item_ids
+        ]
+        plain = [target.id for target in targets if not target.cms_locale_ids]
+        localized = [target for target in targets if target.cms_locale_ids]
+        bodies: list[dict[str, Any]] = [{"itemIds": list(chunk)} for chunk in _chunks(plain)]
+        bodies += [
+            {"items": [target.model_dump(by_alias=True) for target in chunk]}
+            for chunk in _chunks(localized)
+        ]
         merged = PublishResult()
-        path = f"collections/{collection_id}/items/publish"
-        for chunk in _chunks(list(item_ids)):
-            if cms_locale_ids:
-                body: dict[str, Any] = {
-                    "items": [{"id": item_id, "cmsLocaleIds": list(cms_locale_ids)} for item_id in chunk]
-                }
-            else:
-                body = {"itemIds": list(chunk)}
+        for body in bodies:
+            path = f"collections/{collection_id}/items/publish"
             response = self._request("POST", path, json=body)
             answer = _parse(PublishResult, _json_object(response), response)
             merged.published_item_ids.extend(answer.published_item_ids)

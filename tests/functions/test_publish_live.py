@@ -138,6 +138,29 @@ def test_pending_changes_are_published_in_their_own_locales(
     assert live_second["fieldData"]["summary"] == "Zusammenfassung"
 
 
+def test_items_pending_in_different_locales_share_one_publish_request(
+    app: FlaskClient, sandbox: Sandbox, posts: str
+) -> None:
+    # Arrange: two new items, one in the primary and French locales, one in the primary and German
+    primary, french, german = _locales(sandbox)
+    with sandbox.api() as api:
+        [first] = create_items(
+            api, posts, post_fields("first", 1), cms_locale_ids=[primary, french]
+        )
+        [second] = create_items(
+            api, posts, post_fields("second", 1), cms_locale_ids=[primary, german]
+        )
+    counter = RequestCounter(sandbox)
+    # Act
+    status, body = _publish(app)
+    # Assert
+    assert (status, sorted(body["published"])) == (200, sorted([first["id"], second["id"]]))
+    assert counter.routes("POST", "/items/publish") == 1
+    assert _is_live(sandbox, posts, first["id"], french)
+    assert _is_live(sandbox, posts, second["id"], german)
+    assert not _is_live(sandbox, posts, first["id"], german)
+
+
 def test_250_new_items_in_three_locales_go_live_in_all_three_in_3_publish_requests(
     app: FlaskClient, sandbox: Sandbox, posts: str
 ) -> None:

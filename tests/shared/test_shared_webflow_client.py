@@ -18,7 +18,7 @@ from shared.errors import (
     WebflowConnectionError,
     WebflowTimeoutError,
 )
-from shared.models import AssetUpload, ItemUpdate, NewItem
+from shared.models import AssetUpload, ItemPublish, ItemUpdate, NewItem
 from shared.pacing import SlidingWindowLimiter
 from shared.webflow import WebflowClient, multipart_body
 from tests.shared.webflow_fake import FakeWebflow
@@ -776,3 +776,41 @@ def test_update_failing_mid_call_raises_with_the_items_updated_before_it() -> No
         client.update_items("col", _updates(150))
 
     assert [(r.index, r.status) for r in info.value.partial_results] == [(n, "updated") for n in range(100)]
+
+
+# ---------------------------------------------------------------- publish
+def _publish_server() -> tuple[httpx.MockTransport, list[dict[str, object]]]:
+    bodies: list[dict[str, object]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        bodies.append(body)
+        ids = body.get("itemIds") or [entry["id"] for entry in body["items"]]
+        return httpx.Response(202, json={"publishedItemIds": ids, "errors": []})
+
+    return httpx.MockTransport(handler), bodies
+
+
+def test_items_with_different_locales_are_published_in_one_request() -> None:
+    transport, bodies = _publish_server()
+    client, _ = make_client(transport)
+    targets = [ItemPublish(id="a", cms_locale_ids=["fr"]), ItemPublish(id="b", cms_locale_ids=["de", "fr"])]
+
+    result = client.publish_items("col", targets)
+
+    assert bodies == [{"items": [{"id": "a", "cmsLocaleIds": ["fr"]}, {"id": "b", "cmsLocaleIds": ["de", "fr"]}]}]
+    assert result.published_item_ids == ["a", "b"]
+
+
+def test_plain_ids_take_the_shared_locales_or_go_as_item_ids() -> None:
+    transport, bodies = _publish_server()
+    client, _ = make_client(transport)
+
+    client.publish_items("col", ["a", "b"], cms_locale_ids=["fr"])
+    client.publish_items("col", ["c", ItemPublish(id="d", cms_locale_ids=["de"])])
+
+    assert bodies == [
+        {"items": [{"id": "a", "cmsLocaleIds": ["fr"]}, {"id": "b", "cmsLocaleIds": ["fr"]}]},
+        {"itemIds": ["c"]},
+        {"items": [{"id": "d", "cmsLocaleIds": ["de"]}]},
+    ]
