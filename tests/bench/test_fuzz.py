@@ -709,3 +709,84 @@ def test_upload_asset_http_answers_every_input_without_a_5xx(sandbox: Any, gcs: 
     run_fuzz(
         "upload-asset", client, known_ids(sandbox, [gcs.bucket_name], list(objects), generations)
     )
+
+
+def test_upload_asset_acknowledges_every_malformed_storage_event(sandbox: Any, gcs: Any) -> None:
+    """A poison event is acknowledged (2xx), never a 500 that would make Eventarc redeliver it."""
+    import datetime as dt
+    import uuid
+
+    from cloudevents.conversion import to_binary, to_structured
+    from cloudevents.http import CloudEvent
+
+    names = ["uploads/a.png", "uploads/b.txt", "uploads/gallery/c.png", "other/d.png"]
+    generations = []
+    for name in names:
+        blob = gcs.bucket.blob(name)
+        is_png = name.endswith(".png")
+        blob.upload_from_string(
+            PNG if is_png else b"text", content_type="image/png" if is_png else "text/plain"
+        )
+        generations.append(str(blob.generation))
+    env = function_env(sandbox) | {
+        "UPLOAD_BUCKET": gcs.bucket_name,
+        "UPLOAD_PREFIX": "uploads/",
+        "STORAGE_EMULATOR_HOST": gcs.host,
+        "STORAGE_RETRY_SECONDS": "1",
+        "INGEST_COLLECTION_ID": sandbox.collections["gallery"],
+    }
+    os.environ.update(env)
+    import functions_framework
+
+    spec = FUNCTIONS["upload-asset"]
+    client = functions_framework.create_app(
+        "upload_asset", str(spec.source), "cloudevent"
+    ).test_client()
+    event_data = st.fixed_dictionaries(
+        {
+            "bucket": st.just(gcs.bucket_name) | weird_strings,
+            "name": st.sampled_from(names) | weird_strings,
+        },
+        optional={
+            "generation": st.sampled_from(generations) | st.integers() | weird_strings,
+            "timeCreated": st.sampled_from(
+                ["2020-01-01T00:00:00Z", dt.datetime.now(dt.UTC).isoformat()]
+            )
+            | weird_strings,
+            "componentCount": st.integers() | weird_strings,
+            "md5Hash": weird_strings,
+            "size": weird_strings | st.integers(),
+            "contentType": weird_strings,
+            "metadata": json_values,
+        },
+    )
+
+    @FUZZ_SETTINGS
+    @given(
+        data=event_data | json_values,
+        event_type=st.sampled_from(
+            ["google.cloud.storage.object.v1.finalized"] * 3 + ["google.cloud.audit.log.v1.written"]
+        ),
+        structured=st.booleans(),
+        event_time=st.sampled_from([None, "2001-01-01T00:00:00Z", "garbage"]),
+    )
+    def fuzz(data: Any, event_type: str, structured: bool, event_time: str | None) -> None:
+        attributes = {
+            "type": event_type,
+            "source": f"//storage.googleapis.com/projects/_/buckets/{gcs.bucket_name}",
+            "id": uuid.uuid4().hex,
+            "subject": "objects/x",
+        }
+        if event_time:
+            attributes["time"] = event_time
+        headers, body = (to_structured if structured else to_binary)(CloudEvent(attributes, data))
+        response = client.post("/", headers=dict(headers), data=body)
+        assert response.status_code < 300, (
+            data,
+            event_type,
+            event_time,
+            response.status_code,
+            response.get_data()[:300],
+        )
+
+    fuzz()
