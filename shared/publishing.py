@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
-import contextvars
 import json
 import threading
 import time
@@ -36,7 +34,7 @@ from shared.errors import (
 from shared.http import AppError
 from shared.log import get_logger
 from shared.models import Item, ItemPublish
-from shared.pacing import SlidingWindowLimiter
+from shared.webflow import deadline
 
 if TYPE_CHECKING:
     from shared.webflow import WebflowClient
@@ -54,10 +52,8 @@ __all__ = [
     "iter_pending_items",
     "oidc_invoker",
     "publish",
-    "publish_client",
     "publish_entries",
     "publish_pending",
-    "run_deadline",
 ]
 
 PUBLISH_CHUNK_SIZE = 100
@@ -89,6 +85,19 @@ class PublishSettings(WebflowSettings):
         if not split_list(value) and not info.data.get("webflow_collection_id"):
             raise ValueError("is required when WEBFLOW_COLLECTION_ID is not set")
         return value
+
+    def client_options(self) -> dict[str, Any]:
+        """WebflowClient options of publish-live: a rate-limited run stops, the next one goes on.
+
+        Retries are few and bounded by PUBLISH_MAX_RETRY_SECONDS, so a 429 whose Retry-After is
+        longer stops the run; pacing waits for a slot for as long as the run may last
+        (PUBLISH_MAX_RUN_SECONDS, enforced as a deadline by ``publish``).
+        """
+        return {
+            "max_retries": PUBLISH_MAX_RETRIES,
+            "max_retry_seconds": self.publish_max_retry_seconds,
+            "max_pacing_wait": self.publish_max_run_seconds,
+        }
 
     @property
     def collection_ids(self) -> list[str]:
@@ -457,7 +466,7 @@ def publish(
 ) -> PublishReport:
     """Carry out one publish-live request and report per item (the gate spaces site publishes)."""
     report = PublishReport(dry_run=request.dry_run)
-    with run_deadline(settings.publish_max_run_seconds):
+    with deadline(settings.publish_max_run_seconds):
         if request.mode == "site":
             publish_site(client, settings, report, site_gate)
         elif request.mode == "items":
@@ -517,55 +526,6 @@ def _requested_entries(request: PublishRequest, settings: PublishSettings) -> li
         PendingItem(collection_id, item_id, locales)
         for item_id in dict.fromkeys(request.item_ids or ())
     ]
-
-
-def publish_client(settings: PublishSettings) -> WebflowClient:
-    """A client that gives up rather than insists: a rate-limited run stops, the next one goes on.
-
-    Retries are few and bounded by PUBLISH_MAX_RETRY_SECONDS, so a 429 whose Retry-After is longer
-    ends the run; pacing waits for a slot only while the run's deadline allows.
-    """
-    from shared.webflow import WebflowClient
-
-    return WebflowClient(
-        settings.webflow_api_token.get_secret_value(),
-        base_url=settings.webflow_api_base_url,
-        rate_limit_per_minute=settings.webflow_rate_limit_per_minute,
-        timeout=settings.webflow_timeout_seconds,
-        connect_timeout=settings.webflow_connect_timeout_seconds,
-        max_retries=PUBLISH_MAX_RETRIES,
-        max_retry_seconds=settings.publish_max_retry_seconds,
-        schema_cache_ttl=settings.schema_cache_ttl_seconds,
-        limiter=SlidingWindowLimiter(settings.webflow_rate_limit_per_minute, sleep=_pace),
-    )
-
-
-_run_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
-    "publish_run_deadline", default=None
-)
-
-
-@contextlib.contextmanager
-def run_deadline(seconds: float) -> Iterator[None]:
-    """Within this block, pacing waits that would end after ``seconds`` from now are refused."""
-    token = _run_deadline.set(time.monotonic() + seconds)
-    try:
-        yield
-    finally:
-        _run_deadline.reset(token)
-
-
-def _pace(seconds: float) -> None:
-    """Pacing sleep of the publish client: wait for a slot unless that passes the run's deadline."""
-    deadline = _run_deadline.get()
-    if deadline is not None and time.monotonic() + seconds > deadline:
-        raise RateLimitError(
-            429,
-            "too_many_requests",
-            "No request slot before the run's deadline: the token's rate limit is used up",
-            retry_after=seconds,
-        )
-    time.sleep(seconds)
 
 
 def oidc_invoker(authorization: str | None, allowed_invokers: frozenset[str]) -> str | None:

@@ -3,8 +3,10 @@
 How a call travels:
 
 - Pacing: every request takes a slot from the token's process-wide sliding-minute limiter
-  (shared/pacing.py). A wait longer than the retry budget is answered with RateLimitError
-  (retry_after set) instead of blocking past the function's timeout.
+  (shared/pacing.py). A wait longer than the retry budget (or ``max_pacing_wait`` when set) is
+  answered with RateLimitError (retry_after set) instead of blocking past the function's timeout.
+- Deadline: inside ``with deadline(seconds):`` no pacing wait or retry goes past that moment,
+  so a run bounded in time stops cleanly instead of being killed.
 - Retries: connection errors, timeouts, 408, 429 and 5xx are retried with capped exponential
   backoff and jitter, or after Retry-After when it fits; the whole sequence is bounded by
   ``max_retries`` and ``max_retry_seconds`` (shared/retry.py). Then the typed error is raised.
@@ -20,6 +22,8 @@ How a call travels:
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import dataclasses
 import hashlib
 import itertools
 import json as jsonlib
@@ -77,6 +81,7 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "MAX_ITEMS_PER_REQUEST",
     "WebflowClient",
+    "deadline",
     "get_client",
     "multipart_body",
 ]
@@ -90,6 +95,31 @@ logger = get_logger("shared.webflow")
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
+
+
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "webflow_deadline", default=None
+)
+
+
+@contextlib.contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """Within the block, client calls wait for pacing or retries only until ``seconds`` from now.
+
+    A pacing wait that would end later raises RateLimitError (retry_after set) without sending;
+    a retry that would start later is not made and the failure is raised.
+    """
+    token = _deadline.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def _deadline_left() -> float | None:
+    """Seconds left before the deadline in force, None without one."""
+    moment = _deadline.get()
+    return None if moment is None else max(moment - time.monotonic(), 0.0)
 
 
 def _chunks(seq: Sequence[T], size: int = MAX_ITEMS_PER_REQUEST) -> Iterator[Sequence[T]]:
@@ -321,6 +351,7 @@ class WebflowClient:
         connect_timeout: float = 5.0,
         max_retries: int = 6,
         max_retry_seconds: float = 40.0,
+        max_pacing_wait: float | None = None,
         schema_cache_ttl: float = 300.0,
         sleep: Callable[[float], None] = time.sleep,
         rand: Callable[[], float] = random.random,
@@ -336,6 +367,7 @@ class WebflowClient:
         self.rate_limit_per_minute = rate_limit_per_minute
         self.timeout = httpx.Timeout(timeout, connect=connect_timeout)
         self.policy = RetryPolicy(max_retries=max_retries, max_retry_seconds=max_retry_seconds)
+        self.max_pacing_wait = max_pacing_wait
         self.schema_cache_ttl = schema_cache_ttl
         self.limiter = limiter if limiter is not None else limiter_for(token, rate_limit_per_minute)
         self._sleep_fn = sleep
@@ -419,7 +451,18 @@ class WebflowClient:
             self._sleep_fn(seconds)
 
     def _budget(self) -> RetryBudget:
-        return RetryBudget(self.policy, clock=self._clock, rand=self._rand)
+        """A retry budget for one operation, cut short by the deadline in force."""
+        policy = self.policy
+        left = _deadline_left()
+        if left is not None and left < policy.max_retry_seconds:
+            policy = dataclasses.replace(policy, max_retry_seconds=left)
+        return RetryBudget(policy, clock=self._clock, rand=self._rand)
+
+    def _pacing_wait(self, budget: RetryBudget) -> float:
+        """How long the next request may wait for a pacing slot."""
+        wait = budget.remaining if self.max_pacing_wait is None else self.max_pacing_wait
+        left = _deadline_left()
+        return wait if left is None else min(wait, left)
 
     def _url(self, path: str) -> str:
         return path.lstrip("/")
@@ -535,7 +578,7 @@ class WebflowClient:
         while True:
             try:
                 response = self._send_once(
-                    method, path, params=params, json=json, max_wait=budget.remaining
+                    method, path, params=params, json=json, max_wait=self._pacing_wait(budget)
                 )
             except _AmbiguousWrite as exc:
                 if not idempotent:
@@ -1341,17 +1384,25 @@ def _reporting_partial(results: Sequence[ItemResult | None]) -> Iterator[None]:
 
 
 _clients_lock = threading.Lock()
-_clients: dict[tuple[str, str], WebflowClient] = {}
+_clients: dict[tuple[str, str, tuple[tuple[str, Any], ...]], WebflowClient] = {}
 
 
-def get_client(settings: WebflowSettings) -> WebflowClient:
-    """The process-wide client for the settings' token and base URL (created once)."""
+def get_client(settings: WebflowSettings, **options: Any) -> WebflowClient:
+    """The process-wide client for the settings' token, base URL and ``options`` (created once).
+
+    ``options`` are WebflowClient keywords (e.g. a shorter retry budget); clients of one token
+    share its limiter whatever their options.
+    """
     token = settings.webflow_api_token.get_secret_value()
-    key = (hashlib.sha256(token.encode()).hexdigest(), settings.webflow_api_base_url)
+    key = (
+        hashlib.sha256(token.encode()).hexdigest(),
+        settings.webflow_api_base_url,
+        tuple(sorted(options.items())),
+    )
     with _clients_lock:
         client = _clients.get(key)
         if client is None:
-            client = _clients[key] = WebflowClient.from_settings(settings)
+            client = _clients[key] = WebflowClient.from_settings(settings, **options)
         return client
 
 

@@ -16,9 +16,8 @@ from shared.publishing import (
     SitePublishGate,
     oidc_invoker,
     publish,
-    publish_client,
 )
-from shared.webflow import WebflowClient
+from shared.webflow import WebflowClient, get_client
 
 MAX_BODY_BYTES = 1_000_000
 
@@ -32,18 +31,16 @@ def get_settings() -> PublishSettings:
     return load_settings(PublishSettings)
 
 
-@functools.cache
-def get_client() -> WebflowClient:
-    """This instance's Webflow client, created on first use."""
-    return publish_client(get_settings())
+def webflow_client() -> WebflowClient:
+    """The instance's Webflow client for publishing (short retries, the token's shared pacing)."""
+    settings = get_settings()
+    return get_client(settings, **settings.client_options())
 
 
 def reset_state() -> None:
-    """Forget cached settings and client (tests change the environment between runs)."""
-    if get_client.cache_info().currsize:
-        get_client().close()
-    get_client.cache_clear()
+    """Forget cached settings and clients (tests change the environment between runs)."""
     get_settings.cache_clear()
+    get_client.cache_clear()
 
 
 def _authorize(request: flask.Request, settings: PublishSettings) -> None:
@@ -68,5 +65,5 @@ def publish_live(request: flask.Request) -> flask.Response:
     """HTTP entry point: publish the requested items, every pending item, or the site."""
     settings = get_settings()
     _authorize(request, settings)
-    report = publish(get_client(), _parse(request), settings, site_gate)
+    report = publish(webflow_client(), _parse(request), settings, site_gate)
     return json_response(report.to_json())

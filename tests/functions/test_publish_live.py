@@ -13,6 +13,9 @@ import functions_framework
 import pytest
 from flask.testing import FlaskClient
 
+from shared.config import WebflowSettings, load_settings
+from shared.pacing import reset_limiters
+from shared.webflow import get_client
 from tests.conftest import Sandbox
 from tests.items_support import (
     RequestCounter,
@@ -311,6 +314,27 @@ def test_rate_limit_used_up_by_another_client_costs_one_refused_request(
     assert counter.routes("POST", "/items/publish") == 1
 
 
+def test_rate_limit_used_up_by_another_client_in_the_process_costs_no_request(
+    app: FlaskClient, sandbox: Sandbox, posts: str
+) -> None:
+    # Arrange: another function's client of the same token in this process used the minute
+    with sandbox.api() as api:
+        items = create_items(api, posts, post_fields("post", 3))
+    sandbox.configure(rateLimitPerMinute=2)
+    neighbour = get_client(load_settings(WebflowSettings))
+    neighbour.get_collection(posts)
+    neighbour.get_collection(posts, refresh=True)
+    os.environ["PUBLISH_MAX_RUN_SECONDS"] = "2"
+    counter = RequestCounter(sandbox)
+    # Act
+    status, body = _publish(app, {"itemIds": [item["id"] for item in items]})
+    # Assert: the shared pacing knew the window was full; Webflow was not asked
+    assert (status, body["published"], body["remaining"]) == (200, [], 3)
+    assert body["stopped"]["reason"] == "rate_limited"
+    assert counter.routes("POST", "/items/publish") == 0
+    assert sandbox.stats()["byStatus"].get("429", 0) == 0
+
+
 def test_rate_limit_during_the_scan_stops_before_publishing(
     app: FlaskClient, sandbox: Sandbox, posts: str
 ) -> None:
@@ -340,6 +364,9 @@ def test_a_run_stopped_by_the_rate_limit_keeps_its_progress_and_the_next_run_fin
     # Act: one run under the limit, then the next run (a new instance) once the limit is lifted
     _, first = _publish(app)
     sandbox.configure(rateLimitPerMinute=0)
+    # A new instance is a new process: the token's pacing state does not carry over.
+    get_client.cache_clear()
+    reset_limiters()
     next_instance = functions_framework.create_app("publish_live", str(SOURCE), "http")
     second = next_instance.test_client().post("/", headers=AUTH).get_json()
     # Assert: full batches went out during the scan; together the runs published everything once

@@ -20,7 +20,7 @@ from shared.errors import (
 )
 from shared.models import AssetUpload, ItemPublish, ItemUpdate, NewItem
 from shared.pacing import SlidingWindowLimiter
-from shared.webflow import WebflowClient, multipart_body
+from shared.webflow import WebflowClient, deadline, multipart_body
 from tests.shared.webflow_fake import FakeWebflow
 
 TOKEN = "secret-token-0123456789abcdef"
@@ -591,6 +591,23 @@ def test_get_client_caches_per_token_and_base_url() -> None:
         get_client.cache_clear()  # type: ignore[attr-defined]
 
 
+def test_get_client_with_options_is_another_client_sharing_the_token_limiter() -> None:
+    from shared.config import WebflowSettings, load_settings
+    from shared.webflow import get_client
+
+    get_client.cache_clear()  # type: ignore[attr-defined]
+    settings = load_settings(WebflowSettings, webflow_api_token=TOKEN, webflow_api_base_url="http://a.test/v2")
+
+    try:
+        short = get_client(settings, max_retries=2, max_retry_seconds=5.0)
+        assert short is get_client(settings, max_retry_seconds=5.0, max_retries=2)
+        assert short is not get_client(settings)
+        assert (short.policy.max_retries, short.policy.max_retry_seconds) == (2, 5.0)
+        assert short.limiter is get_client(settings).limiter
+    finally:
+        get_client.cache_clear()  # type: ignore[attr-defined]
+
+
 def test_from_settings_applies_settings() -> None:
     from shared.config import WebflowSettings, load_settings
 
@@ -630,6 +647,53 @@ def test_pacing_wait_beyond_the_budget_raises_rate_limit_without_sending(fake: F
 
     assert info.value.retry_after == 60
     assert len(fake.requests) == 2
+
+
+def _paced_client(fake: FakeWebflow, **options: object) -> tuple[WebflowClient, list[float]]:
+    """A client whose limiter allows one request a minute, on a clock its sleeps advance."""
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    limiter = SlidingWindowLimiter(1, clock=lambda: now[0], sleep=sleep)
+    client = WebflowClient(
+        TOKEN, base_url="http://webflow.test/v2", transport=fake.transport(), limiter=limiter,
+        clock=lambda: now[0], max_retry_seconds=1, **options,  # type: ignore[arg-type]
+    )
+    return client, slept
+
+
+def test_max_pacing_wait_lets_a_short_retry_budget_wait_for_a_slot(fake: FakeWebflow) -> None:
+    client, slept = _paced_client(fake, max_pacing_wait=120)
+    client.list_items("col")
+
+    client.list_items("col")
+
+    assert len(fake.requests) == 2
+    assert slept == [pytest.approx(60)]
+
+
+def test_deadline_bounds_the_pacing_wait(fake: FakeWebflow) -> None:
+    client, slept = _paced_client(fake, max_pacing_wait=120)
+    client.list_items("col")
+
+    with deadline(5), pytest.raises(RateLimitError) as info:
+        client.list_items("col")
+
+    assert (info.value.retry_after, slept, len(fake.requests)) == (60, [], 1)
+
+
+def test_deadline_bounds_the_retries(fake: FakeWebflow) -> None:
+    fake.faults.extend(["500", "500"])
+    client, slept = make_client(fake.transport(), max_retry_seconds=30)
+
+    with deadline(0.75), pytest.raises(InternalServerError):
+        client.list_items("col")
+
+    assert slept == [0.5]
 
 
 def test_webhook_create_with_unknown_outcome_is_looked_up_not_duplicated() -> None:
