@@ -215,6 +215,10 @@ def run(
         f"The baseline ran {naive['seconds']:.0f} s and is extrapolated to a minute."
     )
     section.notes.append(
+        "A run of n requests paced at R/minute spans n − 1 intervals, so a short steady-state run "
+        "can read slightly above 100%."
+    )
+    section.notes.append(
         "Idle token: the sliding minute lets a fresh token spend its whole allowance at once, so a job "
         "smaller than R requests finishes in one burst; that row is a burst, not a rate."
     )
