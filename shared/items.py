@@ -12,7 +12,7 @@ import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -39,6 +39,7 @@ from shared.fields import (
 from shared.http import AppError, to_app_error, webflow_details
 from shared.log import get_logger
 from shared.models import Collection, ErrorInfo, Item, NewItem
+from shared.results import BatchOutcome
 
 if TYPE_CHECKING:
     from shared.webflow import WebflowClient
@@ -206,49 +207,21 @@ class CreateResult:
 
 
 @dataclass
-class CreateOutcome:
-    """Every item's result plus what the HTTP answer needs."""
+class CreateOutcome(BatchOutcome[CreateResult]):
+    """Every item's result: 201 some created, 200 all existing, 207 some failed, else 400/422/503."""
 
-    results: list[CreateResult]
-    retry_after: str | None = None
+    counted: ClassVar[Mapping[str, str]] = {
+        "created": "created",
+        "existing": "existing",
+        "failed": "failed",
+    }
+    verb: ClassVar[str] = "created"
 
-    @property
-    def headers(self) -> dict[str, str]:
-        """Retry-After when some items failed because Webflow was unavailable."""
-        return {"Retry-After": self.retry_after} if self.retry_after else {}
+    def _success_status(self) -> int:
+        return 201 if self.count("created") else 200
 
-    def count(self, status: Status) -> int:
-        """How many items ended with ``status``."""
-        return sum(1 for result in self.results if result.status == status)
-
-    @property
-    def status_code(self) -> int:
-        """201 some created, 200 all existing, 207 some failed, else 400/422/503."""
-        failed = [r for r in self.results if r.status == "failed"]
-        if not failed:
-            return 201 if self.count("created") else 200
-        if len(failed) < len(self.results):
-            return 207
-        codes = {r.error.code if r.error else "" for r in failed}
-        if "upstream_unavailable" in codes:
-            return 503
-        if codes == {"invalid_fields"}:
-            return 400
-        return 422
-
-    def to_json(self) -> dict[str, Any]:
-        """{created, existing, failed, results: [...]}, plus code/message when it is an error."""
-        body: dict[str, Any] = {
-            "created": self.count("created"),
-            "existing": self.count("existing"),
-            "failed": self.count("failed"),
-            "results": [result.to_json() for result in self.results],
-        }
-        status = self.status_code
-        if status >= 400:
-            code = "upstream_unavailable" if status == 503 else "not_created"
-            body = {"code": code, "message": "No item was created", **body}
-        return body
+    def _failure_status(self, codes: set[str]) -> int:
+        return 400 if codes == {"invalid_fields"} else 422
 
 
 def _failure(code: str, message: str, details: list[dict[str, Any]] | None = None) -> ErrorInfo:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic.alias_generators import to_camel
@@ -22,6 +22,7 @@ from shared.items import ReferenceLookup, SlugIndex
 from shared.log import get_logger
 from shared.models import Collection, ErrorInfo, Item, ItemResult, ItemUpdate
 from shared.publishing import PendingItem, PublishReport, publish_entries
+from shared.results import BatchOutcome
 
 if TYPE_CHECKING:
     from shared.webflow import WebflowClient
@@ -136,47 +137,19 @@ class UpdateResult:
 
 
 @dataclass
-class UpdateOutcome:
-    """Every item's result plus what the HTTP answer needs."""
+class UpdateOutcome(BatchOutcome[UpdateResult]):
+    """Every item's result: 200 all updated, 207 some; none: 503 unavailable, 404 none found, 422."""
 
-    results: list[UpdateResult]
-    retry_after: str | None = None
+    counted: ClassVar[Mapping[str, str]] = {
+        "updated": "updated",
+        "notFound": "not_found",
+        "failed": "failed",
+    }
+    failures: ClassVar[frozenset[str]] = frozenset({"not_found", "failed"})
+    verb: ClassVar[str] = "updated"
 
-    @property
-    def headers(self) -> dict[str, str]:
-        """Retry-After when some items were left unsent because Webflow was unavailable."""
-        return {"Retry-After": self.retry_after} if self.retry_after else {}
-
-    def count(self, status: Status) -> int:
-        """How many items ended with ``status``."""
-        return sum(1 for result in self.results if result.status == status)
-
-    @property
-    def status_code(self) -> int:
-        """200 all updated, 207 some; none updated: 503 unavailable, 404 none found, else 422."""
-        updated = self.count("updated")
-        if updated == len(self.results):
-            return 200
-        if updated:
-            return 207
-        codes = {result.error.code for result in self.results if result.error is not None}
-        if "upstream_unavailable" in codes:
-            return 503
+    def _failure_status(self, codes: set[str]) -> int:
         return 404 if self.count("not_found") == len(self.results) else 422
-
-    def to_json(self) -> dict[str, Any]:
-        """{updated, notFound, failed, results: [...]}, plus code/message when it is an error."""
-        body: dict[str, Any] = {
-            "updated": self.count("updated"),
-            "notFound": self.count("not_found"),
-            "failed": self.count("failed"),
-            "results": [result.to_json() for result in self.results],
-        }
-        status = self.status_code
-        if status >= 400:
-            code = {503: "upstream_unavailable", 404: "not_found"}.get(status, "not_updated")
-            body = {"code": code, "message": "No item was updated", **body}
-        return body
 
 
 SlugKey = tuple[str, str | None]

@@ -1,13 +1,36 @@
-"""Arrange CMS items in the sandbox directly over its API (not through the code under test)."""
+"""Helpers of the item functions' tests: their apps, and CMS items arranged in the sandbox
+directly over its API (not through the code under test)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+import functions_framework
 import httpx
+from flask.testing import FlaskClient
+
+from shared.webflow import get_client
 
 CHUNK = 100
+FUNCTIONS = Path(__file__).resolve().parents[1] / "functions"
+
+
+def function_app(folder: str, target: str, **env: str) -> FlaskClient:
+    """A fresh app of functions/<folder>/main.py with ``env`` applied and the process's clients
+    forgotten (create_app loads main.py anew, but shared caches live on)."""
+    os.environ.update(env)
+    get_client.cache_clear()
+    source = FUNCTIONS / folder / "main.py"
+    return functions_framework.create_app(target, str(source), "http").test_client()
+
+
+def cms_locale_ids(sandbox: Any) -> list[str]:
+    """The sandbox site's cmsLocaleIds, primary first."""
+    primary = sandbox.locales["primary"]["cmsLocaleId"]
+    return [primary] + [locale["cmsLocaleId"] for locale in sandbox.locales["secondary"]]
 
 
 def post_fields(prefix: str, count: int, start: int = 0) -> list[dict[str, Any]]:

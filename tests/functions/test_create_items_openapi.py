@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
-import yaml
 from flask.testing import FlaskClient
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
 
 from tests.conftest import Sandbox
 from tests.create_items_support import AUTH, make_app
+from tests.openapi_support import DOC, assert_matches, operation
 
-DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "openapi.yml"
-DOC: dict[str, Any] = yaml.safe_load(DOC_PATH.read_text())
-REGISTRY = Registry().with_resource(
-    "urn:api", Resource.from_contents(DOC, default_specification=DRAFT202012)
-)
-OPERATION = DOC["paths"]["/create-items"]["post"]
-
-
-def assert_matches(body: Any, schema_name: str) -> None:
-    """Validate ``body`` against components/schemas/<schema_name>."""
-    schema = {"$ref": f"urn:api#/components/schemas/{schema_name}"}
-    jsonschema.Draft202012Validator(schema, registry=REGISTRY).validate(body)
+OPERATION = operation("/create-items")
 
 
 @pytest.fixture

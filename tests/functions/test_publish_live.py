@@ -6,10 +6,8 @@ import base64
 import json
 import os
 import time
-from pathlib import Path
 from typing import Any
 
-import functions_framework
 import pytest
 from flask.testing import FlaskClient
 
@@ -19,13 +17,14 @@ from shared.webflow import get_client
 from tests.conftest import Sandbox
 from tests.items_support import (
     RequestCounter,
+    cms_locale_ids,
     create_items,
+    function_app,
     get_item,
     post_fields,
     publish_items,
 )
 
-SOURCE = Path(__file__).resolve().parents[2] / "functions" / "publish-live" / "main.py"
 API_KEY = "publish-key-0123456789"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 SCHEDULER = "publisher@project.iam.gserviceaccount.com"
@@ -35,19 +34,14 @@ UNKNOWN_ID = "0" * 24
 @pytest.fixture
 def app(webflow_env: dict[str, str]) -> FlaskClient:
     """A fresh publish-live app pointed at the sandbox."""
-    os.environ["PUBLISH_API_KEYS"] = API_KEY
-    os.environ["PUBLISH_ALLOWED_INVOKERS"] = SCHEDULER
-    return functions_framework.create_app("publish_live", str(SOURCE), "http").test_client()
+    return function_app(
+        "publish-live", "publish_live", PUBLISH_API_KEYS=API_KEY, PUBLISH_ALLOWED_INVOKERS=SCHEDULER
+    )
 
 
 @pytest.fixture
 def posts(sandbox: Sandbox) -> str:
     return sandbox.collections["posts"]
-
-
-def _locales(sandbox: Sandbox) -> list[str]:
-    primary = sandbox.locales["primary"]["cmsLocaleId"]
-    return [primary] + [locale["cmsLocaleId"] for locale in sandbox.locales["secondary"]]
 
 
 def _publish(app: FlaskClient, body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
@@ -113,7 +107,7 @@ def test_pending_changes_are_published_in_their_own_locales(
     app: FlaskClient, sandbox: Sandbox, posts: str
 ) -> None:
     # Arrange: two items published in three locales, then a French and a German change
-    locales = _locales(sandbox)
+    locales = cms_locale_ids(sandbox)
     _, french, german = locales
     with sandbox.api() as api:
         first, second = create_items(api, posts, post_fields("post", 2), cms_locale_ids=locales)
@@ -145,7 +139,7 @@ def test_items_pending_in_different_locales_share_one_publish_request(
     app: FlaskClient, sandbox: Sandbox, posts: str
 ) -> None:
     # Arrange: two new items, one in the primary and French locales, one in the primary and German
-    primary, french, german = _locales(sandbox)
+    primary, french, german = cms_locale_ids(sandbox)
     with sandbox.api() as api:
         [first] = create_items(
             api, posts, post_fields("first", 1), cms_locale_ids=[primary, french]
@@ -168,7 +162,7 @@ def test_250_new_items_in_three_locales_go_live_in_all_three_in_3_publish_reques
     app: FlaskClient, sandbox: Sandbox, posts: str
 ) -> None:
     # Arrange: 750 pending variants
-    locales = _locales(sandbox)
+    locales = cms_locale_ids(sandbox)
     with sandbox.api() as api:
         items = create_items(api, posts, post_fields("post", 250), cms_locale_ids=locales)
     counter = RequestCounter(sandbox)
@@ -243,7 +237,7 @@ def test_item_ids_with_locales_publish_only_those_locales(
     app: FlaskClient, sandbox: Sandbox, posts: str
 ) -> None:
     # Arrange
-    primary, french, german = _locales(sandbox)
+    primary, french, german = cms_locale_ids(sandbox)
     with sandbox.api() as api:
         [item] = create_items(
             api, posts, post_fields("post", 1), cms_locale_ids=[primary, french, german]
@@ -365,10 +359,8 @@ def test_a_run_stopped_by_the_rate_limit_keeps_its_progress_and_the_next_run_fin
     _, first = _publish(app)
     sandbox.configure(rateLimitPerMinute=0)
     # A new instance is a new process: the token's pacing state does not carry over.
-    get_client.cache_clear()
     reset_limiters()
-    next_instance = functions_framework.create_app("publish_live", str(SOURCE), "http")
-    second = next_instance.test_client().post("/", headers=AUTH).get_json()
+    second = function_app("publish-live", "publish_live").post("/", headers=AUTH).get_json()
     # Assert: full batches went out during the scan; together the runs published everything once
     assert first["stopped"]["reason"] == "rate_limited"
     assert len(first["published"]) in (100, 200)

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
-import functions_framework
 import pytest
 from flask.testing import FlaskClient
 
-from shared.webflow import get_client
 from tests.conftest import Sandbox
-from tests.items_support import RequestCounter, create_items, get_item, post_fields, publish_items
+from tests.items_support import (
+    RequestCounter,
+    cms_locale_ids,
+    create_items,
+    function_app,
+    get_item,
+    post_fields,
+    publish_items,
+)
 
-SOURCE = Path(__file__).resolve().parents[2] / "functions" / "update-items" / "main.py"
 API_KEY = "update-key-0123456789"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 UNKNOWN_ID = "0" * 24
@@ -23,19 +26,12 @@ UNKNOWN_ID = "0" * 24
 @pytest.fixture
 def app(webflow_env: dict[str, str]) -> FlaskClient:
     """A fresh update-items app pointed at the sandbox."""
-    os.environ["UPDATE_ITEMS_API_KEYS"] = API_KEY
-    get_client.cache_clear()
-    return functions_framework.create_app("update_items", str(SOURCE), "http").test_client()
+    return function_app("update-items", "update_items", UPDATE_ITEMS_API_KEYS=API_KEY)
 
 
 @pytest.fixture
 def posts(sandbox: Sandbox) -> str:
     return sandbox.collections["posts"]
-
-
-def _locales(sandbox: Sandbox) -> list[str]:
-    primary = sandbox.locales["primary"]["cmsLocaleId"]
-    return [primary] + [locale["cmsLocaleId"] for locale in sandbox.locales["secondary"]]
 
 
 def _update(app: FlaskClient, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -65,7 +61,7 @@ def test_patch_by_slug_updates_the_given_locale_variant(
     app: FlaskClient, sandbox: Sandbox, posts: str
 ) -> None:
     # Arrange: two items in three locales
-    locales = _locales(sandbox)
+    locales = cms_locale_ids(sandbox)
     _, french, german = locales
     with sandbox.api() as api:
         items = create_items(api, posts, post_fields("post", 2), cms_locale_ids=locales)
@@ -252,7 +248,7 @@ def test_live_update_of_an_unpublished_locale_publishes_only_that_locale(
     app: FlaskClient, sandbox: Sandbox, posts: str
 ) -> None:
     # Arrange: an item in three locales, published in the primary one only
-    locales = _locales(sandbox)
+    locales = cms_locale_ids(sandbox)
     primary, french, _ = locales
     with sandbox.api() as api:
         [item] = create_items(api, posts, post_fields("post", 1), cms_locale_ids=locales)
@@ -338,9 +334,9 @@ def test_create_items_keys_are_accepted_when_update_keys_are_unset(
     webflow_env: dict[str, str],
 ) -> None:
     # Arrange
-    os.environ["CREATE_ITEMS_API_KEYS"] = "create-key-0123456789"
-    get_client.cache_clear()
-    app = functions_framework.create_app("update_items", str(SOURCE), "http").test_client()
+    app = function_app(
+        "update-items", "update_items", CREATE_ITEMS_API_KEYS="create-key-0123456789"
+    )
     # Act
     response = app.post(
         "/",
@@ -364,9 +360,12 @@ def test_field_map_names_are_accepted_and_named_in_errors(
     webflow_env: dict[str, str], sandbox: Sandbox, posts: str
 ) -> None:
     # Arrange
-    os.environ.update(UPDATE_ITEMS_API_KEYS=API_KEY, FIELD_MAP='{"stars": "rating"}')
-    get_client.cache_clear()
-    app = functions_framework.create_app("update_items", str(SOURCE), "http").test_client()
+    app = function_app(
+        "update-items",
+        "update_items",
+        UPDATE_ITEMS_API_KEYS=API_KEY,
+        FIELD_MAP='{"stars": "rating"}',
+    )
     with sandbox.api() as api:
         first, second = create_items(api, posts, post_fields("post", 2))
     # Act

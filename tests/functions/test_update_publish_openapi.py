@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
-import functions_framework
 import jsonschema
 import pytest
 from flask.testing import FlaskClient
 
-from shared.webflow import get_client
 from tests.conftest import Sandbox
-from tests.items_support import create_items, post_fields
+from tests.items_support import create_items, function_app, post_fields
 from tests.openapi_support import assert_matches, operation
 
-FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
 API_KEY = "doc-key-0123456789"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 UNKNOWN_ID = "0" * 24
@@ -24,17 +19,12 @@ UNKNOWN_ID = "0" * 24
 
 @pytest.fixture
 def update_app(webflow_env: dict[str, str]) -> FlaskClient:
-    os.environ["UPDATE_ITEMS_API_KEYS"] = API_KEY
-    get_client.cache_clear()
-    source = FUNCTIONS / "update-items" / "main.py"
-    return functions_framework.create_app("update_items", str(source), "http").test_client()
+    return function_app("update-items", "update_items", UPDATE_ITEMS_API_KEYS=API_KEY)
 
 
 @pytest.fixture
 def publish_app(webflow_env: dict[str, str]) -> FlaskClient:
-    os.environ["PUBLISH_API_KEYS"] = API_KEY
-    source = FUNCTIONS / "publish-live" / "main.py"
-    return functions_framework.create_app("publish_live", str(source), "http").test_client()
+    return function_app("publish-live", "publish_live", PUBLISH_API_KEYS=API_KEY)
 
 
 @pytest.mark.parametrize("path", ["/update-items", "/publish-live"])
