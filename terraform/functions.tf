@@ -75,6 +75,11 @@ resource "google_cloudfunctions2_function" "this" {
       condition     = each.key != "upload-asset" || each.value.timeout_seconds <= 540
       error_message = "upload-asset: event-driven functions allow a timeout of at most 540 seconds."
     }
+    precondition {
+      # A run must stop by itself (reporting what remains) before the platform cuts it off.
+      condition     = each.key != "publish-live" || var.publish_max_run_seconds + 60 <= each.value.timeout_seconds
+      error_message = "publish-live: publish_max_run_seconds (${var.publish_max_run_seconds}) plus a minute for the last requests must fit in its timeout_seconds (${each.value.timeout_seconds})."
+    }
   }
 
   depends_on = [

@@ -62,12 +62,17 @@ locals {
       CREATE_AS_DRAFT  = tostring(var.create_as_draft)
     }
     "update-items" = {
-      FIELD_MAP = var.field_map
+      FIELD_MAP                   = var.field_map
+      UPDATE_ITEMS_MAX_BODY_BYTES = tostring(var.update_items_max_body_bytes)
     }
     "publish-live" = {
       PUBLISH_COLLECTION_IDS = join(",", local.publish_collection_ids)
       # publish-live accepts the scheduler's OIDC token only from this service account.
-      PUBLISH_ALLOWED_INVOKERS = google_service_account.scheduler.email
+      PUBLISH_ALLOWED_INVOKERS     = google_service_account.scheduler.email
+      PUBLISH_CUSTOM_DOMAINS       = length(var.publish_custom_domains) > 0 ? join(",", var.publish_custom_domains) : null
+      PUBLISH_TO_WEBFLOW_SUBDOMAIN = tostring(var.publish_to_webflow_subdomain)
+      PUBLISH_MAX_RETRY_SECONDS    = tostring(var.publish_max_retry_seconds)
+      PUBLISH_MAX_RUN_SECONDS      = tostring(var.publish_max_run_seconds)
     }
     "upload-asset" = {
       UPLOAD_BUCKET         = local.ingestion_bucket_name

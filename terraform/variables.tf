@@ -210,6 +210,56 @@ variable "publish_collection_ids" {
   }
 }
 
+variable "update_items_max_body_bytes" {
+  description = "UPDATE_ITEMS_MAX_BODY_BYTES: largest update-items request body accepted; larger ones are answered 413."
+  type        = number
+  default     = 10000000
+
+  validation {
+    condition     = var.update_items_max_body_bytes >= 1 && floor(var.update_items_max_body_bytes) == var.update_items_max_body_bytes
+    error_message = "update_items_max_body_bytes must be a positive whole number of bytes."
+  }
+}
+
+variable "publish_custom_domains" {
+  description = "PUBLISH_CUSTOM_DOMAINS: Webflow custom domain IDs a site publish ({\"site\": true}) goes to. Empty publishes to the webflow.io subdomain only (see publish_to_webflow_subdomain)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for id in var.publish_custom_domains : can(regex("^[A-Za-z0-9]+$", id))])
+    error_message = "publish_custom_domains must be Webflow custom domain IDs."
+  }
+}
+
+variable "publish_to_webflow_subdomain" {
+  description = "PUBLISH_TO_WEBFLOW_SUBDOMAIN: a site publish also goes to the site's webflow.io subdomain."
+  type        = bool
+  default     = true
+}
+
+variable "publish_max_retry_seconds" {
+  description = "PUBLISH_MAX_RETRY_SECONDS: time publish-live spends retrying one Webflow request (429 and 5xx); a 429 asking for a longer wait stops the run, and the next scheduled run goes on."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.publish_max_retry_seconds >= 0 && var.publish_max_retry_seconds <= 60
+    error_message = "publish_max_retry_seconds must be between 0 and 60."
+  }
+}
+
+variable "publish_max_run_seconds" {
+  description = "PUBLISH_MAX_RUN_SECONDS: how long one publish-live run may wait for the rate limit; it then stops cleanly and reports what remains. Must stay below publish-live's timeout_seconds (540 by default)."
+  type        = number
+  default     = 240
+
+  validation {
+    condition     = var.publish_max_run_seconds > 0 && var.publish_max_run_seconds <= 3600
+    error_message = "publish_max_run_seconds must be more than 0 and at most 3600."
+  }
+}
+
 variable "ingest_collection_id" {
   description = "INGEST_COLLECTION_ID: collection in which upload-asset creates an item for a file that names no item (a gallery). Null disables it."
   type        = string

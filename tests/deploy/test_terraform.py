@@ -27,6 +27,11 @@ PLAIN_ENV_NAMES = {
     "FIELD_MAP",
     "CREATE_AS_DRAFT",
     "PUBLISH_COLLECTION_IDS",
+    "UPDATE_ITEMS_MAX_BODY_BYTES",
+    "PUBLISH_CUSTOM_DOMAINS",
+    "PUBLISH_TO_WEBFLOW_SUBDOMAIN",
+    "PUBLISH_MAX_RETRY_SECONDS",
+    "PUBLISH_MAX_RUN_SECONDS",
     "INGEST_COLLECTION_ID",
     "INGEST_IMAGE_FIELD",
     "MAX_EVENT_AGE_SECONDS",
@@ -205,6 +210,15 @@ def test_default_scaling_keeps_the_functions_within_the_token_rate_limit(module:
     assert "floor(" in module.locals["instance_rate_limit"]
     preconditions = block(_function(module), "lifecycle")["precondition"]
     assert any("local.instance_rate_limit[each.key] >= 1" in p["condition"] for p in preconditions)
+
+
+def test_a_publish_run_stops_by_itself_before_the_function_times_out(module: Module) -> None:
+    preconditions = block(_function(module), "lifecycle")["precondition"]
+    [fits] = [p for p in preconditions if "var.publish_max_run_seconds" in p["condition"]]
+    assert "each.value.timeout_seconds" in fits["condition"]
+    assert module.variables["publish_max_run_seconds"]["default"] + 60 <= (
+        module.locals["function_defaults"]["publish-live"]["timeout_seconds"]
+    )
 
 
 def test_concurrency_above_one_has_a_full_cpu(module: Module) -> None:

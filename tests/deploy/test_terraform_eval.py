@@ -150,6 +150,11 @@ def test_valid_inputs_plan_cleanly(scratch: ScratchModule) -> None:
             "update-items": ["serviceAccount:ci@my-project-id.iam.gserviceaccount.com"]
         },
         extra_environment={"create-items": {"FORM_NAMES": "contact"}},
+        update_items_max_body_bytes=2000000,
+        publish_custom_domains=["589a331aa51e760df7ccb89d"],
+        publish_to_webflow_subdomain=False,
+        publish_max_retry_seconds=10,
+        publish_max_run_seconds=120,
     )
 
     assert result.returncode == 0, result.stderr
@@ -172,6 +177,10 @@ def test_valid_inputs_plan_cleanly(scratch: ScratchModule) -> None:
         ({"max_event_age_seconds": 100000}, "max_event_age_seconds must be between"),
         ({"publish_schedule": "every 15 minutes"}, "five-field cron"),
         ({"build_service_account_roles": ["roles/editor"]}, "must not hold basic roles"),
+        ({"update_items_max_body_bytes": 0}, "update_items_max_body_bytes must be a positive"),
+        ({"publish_custom_domains": ["www.example.com"]}, "must be Webflow custom domain IDs"),
+        ({"publish_max_retry_seconds": 61}, "publish_max_retry_seconds must be between"),
+        ({"publish_max_run_seconds": 0}, "publish_max_run_seconds must be more than 0"),
     ],
 )
 def test_invalid_inputs_are_refused_with_a_message(
