@@ -6,7 +6,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 CHECKOV_VENV ?= .venv-checkov
 PYTEST_ARGS ?=
 
-.PHONY: install run demo test test-fast sandbox bench soak package deploy system-tools checkov clean
+.PHONY: install run demo test test-fast lint sandbox bench soak package deploy system-tools checkov clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,12 @@ test: install system-tools checkov
 
 test-fast: install
 	$(PY) -m pytest -n 2 -m "not browser and not e2e" $(PYTEST_ARGS)
+
+# ruff's lint and format check (both run, either fails the target); kept out of `make test`.
+LINT_PATHS := shared functions sandbox devstack bench deploy tests
+lint: install
+	$(VENV)/bin/ruff check $(LINT_PATHS); status=$$?; \
+	$(VENV)/bin/ruff format --check $(LINT_PATHS) && exit $$status
 
 bench: install
 	$(PY) -m bench
