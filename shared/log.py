@@ -27,7 +27,9 @@ __all__ = [
 ]
 
 REDACTED = "[REDACTED]"
-_ERROR_EVENT_TYPE = "type.googleapis.com/google.devtools.clouderrorreporting.v1beta1.ReportedErrorEvent"
+_ERROR_EVENT_TYPE = (
+    "type.googleapis.com/google.devtools.clouderrorreporting.v1beta1.ReportedErrorEvent"
+)
 _MIN_SECRET_LENGTH = 4
 
 _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
@@ -40,7 +42,9 @@ _secrets: set[str] = set()
 _secret_pattern: re.Pattern[str] | None = None
 
 _BEARER = re.compile(r"(?i)\b(Bearer)\s+[A-Za-z0-9\-._~+/=]+")
-_AUTH_HEADER = re.compile(r"(?i)(['\"]?(?:authorization|x-api-key)['\"]?\s*[:=]\s*['\"]?)(?![\s'\"]|Bearer\b)[^'\",}\r\n]+")
+_AUTH_HEADER = re.compile(
+    r"(?i)(['\"]?(?:authorization|x-api-key)['\"]?\s*[:=]\s*['\"]?)(?![\s'\"]|Bearer\b)[^'\",}\r\n]+"
+)
 
 # LogRecord attributes that are not "extra" fields supplied by the caller.
 _RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
@@ -163,7 +167,7 @@ class JsonFormatter(logging.Formatter):
         entry: dict[str, Any] = {
             "severity": _SEVERITY.get(record.levelno, record.levelname),
             "message": record.getMessage(),
-            "time": dt.datetime.fromtimestamp(record.created, tz=dt.timezone.utc)
+            "time": dt.datetime.fromtimestamp(record.created, tz=dt.UTC)
             .isoformat(timespec="milliseconds")
             .replace("+00:00", "Z"),
             "logger": record.name,

@@ -4,28 +4,29 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field as PydanticField
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as PydanticField
 from pydantic.alias_generators import to_camel
 
 __all__ = [
-    "WebflowModel",
-    "Item",
-    "Pagination",
-    "ItemList",
-    "Field",
-    "Collection",
-    "Locale",
-    "SiteLocales",
-    "Site",
     "Asset",
     "AssetUpload",
-    "PublishResult",
+    "Collection",
     "ErrorBody",
-    "NewItem",
-    "ItemUpdate",
-    "ItemPublish",
     "ErrorInfo",
+    "Field",
+    "Item",
+    "ItemList",
+    "ItemPublish",
     "ItemResult",
+    "ItemUpdate",
+    "Locale",
+    "NewItem",
+    "Pagination",
+    "PublishResult",
+    "Site",
+    "SiteLocales",
+    "WebflowModel",
 ]
 
 

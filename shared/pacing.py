@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 
 from shared.retry import parse_retry_after
 
-__all__ = ["PacingTimeout", "Slot", "SlidingWindowLimiter", "limiter_for", "reset_limiters"]
+__all__ = ["PacingTimeout", "SlidingWindowLimiter", "Slot", "limiter_for", "reset_limiters"]
 
 WINDOW_SECONDS = 60.0
 _MIN_WAIT = 0.001
@@ -45,7 +45,7 @@ class PacingTimeout(Exception):
 class Slot:
     """One request's place in the window; in flight until completed."""
 
-    __slots__ = ("time", "synthetic")
+    __slots__ = ("synthetic", "time")
 
     def __init__(self, stamp: float = math.inf, *, synthetic: bool = False) -> None:
         self.time = stamp

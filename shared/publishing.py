@@ -44,9 +44,9 @@ __all__ = [
     "PUBLISH_CHUNK_SIZE",
     "PendingItem",
     "PublishReport",
-    "Publisher",
     "PublishRequest",
     "PublishSettings",
+    "Publisher",
     "SitePublishGate",
     "has_unpublished_changes",
     "iter_pending_items",
@@ -216,7 +216,7 @@ class PublishReport:
 
 def _timestamp(value: str) -> datetime:
     """Parse an ISO 8601 timestamp such as 2025-07-01T10:00:00.000Z."""
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return datetime.fromisoformat(value)
 
 
 def has_unpublished_changes(item: Item) -> bool:

@@ -9,10 +9,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 __all__ = [
-    "RETRYABLE_STATUSES",
     "AMBIGUOUS_STATUSES",
-    "RetryPolicy",
+    "RETRYABLE_STATUSES",
     "RetryBudget",
+    "RetryPolicy",
     "parse_retry_after",
     "retry_after_from_headers",
 ]
@@ -51,7 +51,9 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(moment.timestamp() - current, 0.0)
 
 
-def retry_after_from_headers(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+def retry_after_from_headers(
+    headers: Mapping[str, str], *, now: float | None = None
+) -> float | None:
     """Seconds to wait as the server asks (retry-after-ms first, then Retry-After)."""
     millis = headers.get("retry-after-ms")
     if millis is not None:

@@ -32,8 +32,8 @@ __all__ = [
     "ItemPatch",
     "UpdateItemsRequest",
     "UpdateItemsSettings",
-    "UpdateResult",
     "UpdateOutcome",
+    "UpdateResult",
     "apply_updates",
     "update_items",
 ]

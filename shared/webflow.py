@@ -33,10 +33,10 @@ import random
 import re
 import threading
 import time
-import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Literal, TypeVar
+from typing import Any, BinaryIO, Literal, Self, TypeVar
+from xml.etree import ElementTree
 
 import httpx
 from pydantic import BaseModel, ValidationError
@@ -147,7 +147,10 @@ def _error_info(err: WebflowError, *, code: str | None = None) -> ErrorInfo:
         err = err.cause
     if isinstance(err, WebflowAPIError):
         return ErrorInfo(
-            code=code or err.code, message=err.message, details=err.details, status_code=err.status_code
+            code=code or err.code,
+            message=err.message,
+            details=err.details,
+            status_code=err.status_code,
         )
     kind = "timeout" if isinstance(err, WebflowTimeoutError) else "connection_error"
     return ErrorInfo(code=code or kind, message=err.message, details=[], status_code=None)
@@ -247,7 +250,7 @@ def multipart_body(
             + b"\r\n"
         )
     parts.append(
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
         f'filename="{_escape_header_value(file_name)}"\r\n'
         f"Content-Type: {content_type}\r\n\r\n".encode()
     )
@@ -325,7 +328,11 @@ class _CreateRoute:
             }
         return {
             "items": [
-                {"fieldData": p.item.field_data, "isDraft": p.item.is_draft, "isArchived": p.item.is_archived}
+                {
+                    "fieldData": p.item.field_data,
+                    "isDraft": p.item.is_draft,
+                    "isArchived": p.item.is_archived,
+                }
                 for p in pending
             ]
         }
@@ -396,7 +403,7 @@ class WebflowClient:
     def __repr__(self) -> str:
         return f"WebflowClient(base_url={self.base_url!r}, token='**********')"
 
-    def __enter__(self) -> WebflowClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -482,7 +489,9 @@ class WebflowClient:
             message = body.get("message") if isinstance(body.get("message"), str) else None
             raw_details = body.get("details")
             if isinstance(raw_details, list):
-                details = [d if isinstance(d, dict) else {"description": str(d)} for d in raw_details]
+                details = [
+                    d if isinstance(d, dict) else {"description": str(d)} for d in raw_details
+                ]
         return error_for_status(
             response.status_code,
             code,
@@ -529,7 +538,9 @@ class WebflowClient:
             )
             return response
         except httpx.TimeoutException as exc:
-            error: WebflowError = WebflowTimeoutError(f"{method} {path} timed out ({type(exc).__name__})")
+            error: WebflowError = WebflowTimeoutError(
+                f"{method} {path} timed out ({type(exc).__name__})"
+            )
             if _is_ambiguous_transport_error(exc):
                 error = _AmbiguousWrite(error)
             raise error from exc
@@ -684,7 +695,12 @@ class WebflowClient:
         offset = 0
         while True:
             page = self.list_items(
-                collection_id, live=live, offset=offset, limit=100, cms_locale_id=cms_locale_id, **filters
+                collection_id,
+                live=live,
+                offset=offset,
+                limit=100,
+                cms_locale_id=cms_locale_id,
+                **filters,
             )
             yield from page.items
             offset += len(page.items)
@@ -702,7 +718,12 @@ class WebflowClient:
         return None
 
     def get_item(
-        self, collection_id: str, item_id: str, *, live: bool = False, cms_locale_id: str | None = None
+        self,
+        collection_id: str,
+        item_id: str,
+        *,
+        live: bool = False,
+        cms_locale_id: str | None = None,
     ) -> Item:
         """GET one item (staged, or published with ``live``)."""
         path = f"collections/{collection_id}/items/{item_id}" + ("/live" if live else "")
@@ -754,13 +775,20 @@ class WebflowClient:
                         error=ErrorInfo(
                             code="duplicate_slug",
                             message=f"Slug '{slug}' is repeated in the request (first at index {first})",
-                            details=[{"param": "slug", "description": f"Duplicate of item {first}"}],
+                            details=[
+                                {"param": "slug", "description": f"Duplicate of item {first}"}
+                            ],
                             status_code=None,
                         ),
                     )
                     continue
             if item.cms_locale_ids:
-                key: tuple[Any, ...] = ("bulk", tuple(item.cms_locale_ids), item.is_draft, item.is_archived)
+                key: tuple[Any, ...] = (
+                    "bulk",
+                    tuple(item.cms_locale_ids),
+                    item.is_draft,
+                    item.is_archived,
+                )
             else:
                 key = ("items",)
             groups.setdefault(key, []).append(_Pending(index, item))
@@ -821,7 +849,11 @@ class WebflowClient:
                     continue
                 logger.warning(
                     "create outcome unknown; re-sending, duplicate slugs will tell what was applied",
-                    extra={"items": len(batch), "failure": str(exc.cause), "delaySeconds": round(delay, 3)},
+                    extra={
+                        "items": len(batch),
+                        "failure": str(exc.cause),
+                        "delaySeconds": round(delay, 3),
+                    },
                 )
                 self._sleep(delay)
                 work.insert(0, batch)
@@ -842,7 +874,11 @@ class WebflowClient:
             self._record_created(route, batch, response, state)
 
     def _record_created(
-        self, route: _CreateRoute, batch: Sequence[_Pending], response: httpx.Response, state: _CallState
+        self,
+        route: _CreateRoute,
+        batch: Sequence[_Pending],
+        response: httpx.Response,
+        state: _CallState,
     ) -> None:
         """Map a 2xx create answer back to the batch's items."""
         body = _json_object(response)
@@ -859,7 +895,9 @@ class WebflowClient:
             if item.slug is None:
                 continue
             current = by_slug.get(item.slug)
-            if current is None or (item.cms_locale_id == wanted and current.cms_locale_id != wanted):
+            if current is None or (
+                item.cms_locale_id == wanted and current.cms_locale_id != wanted
+            ):
                 by_slug[item.slug] = item
         stride = max(len(created) // len(batch), 1) if batch else 1
         for position, p in enumerate(batch):
@@ -868,7 +906,9 @@ class WebflowClient:
                 match = created[position * stride]
             if match is None:
                 self._failed(
-                    state, p, ErrorInfo(code="missing_in_response", message="Item not in the answer")
+                    state,
+                    p,
+                    ErrorInfo(code="missing_in_response", message="Item not in the answer"),
                 )
             else:
                 self._created(state, p, match)
@@ -926,7 +966,9 @@ class WebflowClient:
             settled.add(p.index)
         for p in batch:
             if p.index in flagged and p.index not in settled:
-                self._failed(state, p, _error_info(exc).model_copy(update={"details": flagged[p.index]}))
+                self._failed(
+                    state, p, _error_info(exc).model_copy(update={"details": flagged[p.index]})
+                )
                 settled.add(p.index)
 
         rest = [p for p in batch if p.index not in settled]
@@ -936,7 +978,9 @@ class WebflowClient:
             self._failed(state, rest[0], _error_info(exc))
             return []
         unattributed = [
-            d for d in exc.details if duplicate_slug_of(d) not in by_slug and _detail_index(d) is None
+            d
+            for d in exc.details
+            if duplicate_slug_of(d) not in by_slug and _detail_index(d) is None
         ]
         if not unattributed and settled:
             return [rest]
@@ -1099,7 +1143,11 @@ class WebflowClient:
         return merged
 
     def unpublish_items(
-        self, collection_id: str, item_ids: Sequence[str], *, cms_locale_ids: Sequence[str] | None = None
+        self,
+        collection_id: str,
+        item_ids: Sequence[str],
+        *,
+        cms_locale_ids: Sequence[str] | None = None,
     ) -> None:
         """DELETE .../items/live: take items off the live site (chunked)."""
         self._delete_targets(f"collections/{collection_id}/items/live", item_ids, cms_locale_ids)
@@ -1145,7 +1193,12 @@ class WebflowClient:
 
     # ------------------------------------------------------------------ assets
     def create_asset(
-        self, site_id: str, file_name: str, file_hash_md5_hex: str, *, parent_folder: str | None = None
+        self,
+        site_id: str,
+        file_name: str,
+        file_hash_md5_hex: str,
+        *,
+        parent_folder: str | None = None,
     ) -> AssetUpload:
         """Step 1 of an upload: register the asset and get the presigned upload target."""
         body: dict[str, Any] = {"fileName": file_name, "fileHash": file_hash_md5_hex}
@@ -1171,10 +1224,15 @@ class WebflowClient:
                 response = self.upload_http.post(
                     upload.upload_url,
                     content=iter(body),
-                    headers={"Content-Type": body.content_type, "Content-Length": str(body.content_length)},
+                    headers={
+                        "Content-Type": body.content_type,
+                        "Content-Length": str(body.content_length),
+                    },
                 )
             except httpx.TimeoutException as exc:
-                failure: WebflowError = WebflowTimeoutError(f"Upload timed out ({type(exc).__name__})")
+                failure: WebflowError = WebflowTimeoutError(
+                    f"Upload timed out ({type(exc).__name__})"
+                )
                 cause: Exception = exc
             except httpx.TransportError as exc:
                 failure = WebflowConnectionError(f"Upload failed: {type(exc).__name__}")
@@ -1191,7 +1249,9 @@ class WebflowClient:
                 if cause is failure:
                     raise failure
                 raise failure from cause
-            logger.warning("retrying asset upload", extra={"failure": str(failure), "retry": budget.retries})
+            logger.warning(
+                "retrying asset upload", extra={"failure": str(failure), "retry": budget.retries}
+            )
             self._sleep(delay)
             stream.seek(start)
 
@@ -1220,7 +1280,9 @@ class WebflowClient:
         """Every asset of the site (all pages)."""
         assets: list[Asset] = []
         for offset in itertools.count(0, MAX_ITEMS_PER_REQUEST):
-            response = self._get(f"sites/{site_id}/assets", {"offset": offset, "limit": MAX_ITEMS_PER_REQUEST})
+            response = self._get(
+                f"sites/{site_id}/assets", {"offset": offset, "limit": MAX_ITEMS_PER_REQUEST}
+            )
             body = _json_object(response)
             page = _parse(_AssetList, body, response).assets
             assets.extend(page)
@@ -1283,7 +1345,9 @@ def _halves(batch: list[T]) -> list[list[T]]:
     return [batch[:middle], batch[middle:]]
 
 
-_FIELD_PARAM = re.compile(r"^(?:items\s*[\[.]\d+[\].]?\.?)?(?:fieldData[.\[])?(?P<field>[A-Za-z0-9_-]+)")
+_FIELD_PARAM = re.compile(
+    r"^(?:items\s*[\[.]\d+[\].]?\.?)?(?:fieldData[.\[])?(?P<field>[A-Za-z0-9_-]+)"
+)
 
 
 def _blank(value: Any) -> bool:
@@ -1344,7 +1408,9 @@ def _attribute_update_error(
     results: list[ItemResult | None],
 ) -> list[list[tuple[int, ItemUpdate]]]:
     """Attribute a 400/404/409 of an update batch to its items; return batches still to send."""
-    status: Literal["not_found", "failed"] = "not_found" if isinstance(exc, NotFoundError) else "failed"
+    status: Literal["not_found", "failed"] = (
+        "not_found" if isinstance(exc, NotFoundError) else "failed"
+    )
     flagged: dict[int, list[dict[str, Any]]] = {}
     for detail in exc.details:
         position = _detail_index(detail)
@@ -1357,7 +1423,9 @@ def _attribute_update_error(
                 flagged.setdefault(pos, []).append(detail)
     if not flagged and len(batch) > 1:
         # A refusal without details may name its item in the message (the sandbox's 409 does).
-        named = [pos for pos, (_, update) in enumerate(batch) if update.id and update.id in exc.message]
+        named = [
+            pos for pos, (_, update) in enumerate(batch) if update.id and update.id in exc.message
+        ]
         flagged = {pos: [] for pos in named} if len(named) == 1 else {}
     if flagged:
         for pos, details in flagged.items():

@@ -216,8 +216,9 @@ def test_a_publish_run_stops_by_itself_before_the_function_times_out(module: Mod
     preconditions = block(_function(module), "lifecycle")["precondition"]
     [fits] = [p for p in preconditions if "var.publish_max_run_seconds" in p["condition"]]
     assert "each.value.timeout_seconds" in fits["condition"]
-    assert module.variables["publish_max_run_seconds"]["default"] + 60 <= (
-        module.locals["function_defaults"]["publish-live"]["timeout_seconds"]
+    assert (
+        module.variables["publish_max_run_seconds"]["default"] + 60
+        <= (module.locals["function_defaults"]["publish-live"]["timeout_seconds"])
     )
 
 

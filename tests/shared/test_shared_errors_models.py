@@ -66,7 +66,10 @@ def test_plain_validation_error_is_not_duplicate() -> None:
 def test_str_carries_status_code_details_and_request_id() -> None:
     err = error_for_status(400, "validation_error", "Validation Error", [{"param": "p"}], "req-1")
 
-    assert str(err) == "400 validation_error: Validation Error details=[{'param': 'p'}] (request id req-1)"
+    assert (
+        str(err)
+        == "400 validation_error: Validation Error details=[{'param': 'p'}] (request id req-1)"
+    )
 
 
 def test_default_codes_when_body_has_none() -> None:
@@ -102,7 +105,11 @@ def test_item_reads_camel_case_and_keeps_extra_fields() -> None:
 def test_new_item_dumps_with_aliases_and_accepts_snake_case() -> None:
     new = NewItem(field_data={"name": "a", "slug": "a"}, is_draft=True)
 
-    assert new.to_api() == {"fieldData": {"name": "a", "slug": "a"}, "isDraft": True, "isArchived": False}
+    assert new.to_api() == {
+        "fieldData": {"name": "a", "slug": "a"},
+        "isDraft": True,
+        "isArchived": False,
+    }
     assert NewItem.model_validate({"fieldData": {}, "isDraft": True}).is_draft
 
 
@@ -113,7 +120,15 @@ def test_collection_field_lookup() -> None:
             "displayName": "Posts",
             "singularName": "Post",
             "slug": "posts",
-            "fields": [{"id": "f", "slug": "name", "displayName": "Name", "type": "PlainText", "isRequired": True}],
+            "fields": [
+                {
+                    "id": "f",
+                    "slug": "name",
+                    "displayName": "Name",
+                    "type": "PlainText",
+                    "isRequired": True,
+                }
+            ],
         }
     )
 
@@ -140,7 +155,9 @@ def test_site_locales() -> None:
 def test_asset_upload_preserves_detail_order() -> None:
     details = {"acl": "public-read", "bucket": "b", "X-Amz-Date": "d", "key": "k", "Policy": "p"}
 
-    upload = AssetUpload.model_validate({"id": "a", "uploadUrl": "http://x/_s3/b", "uploadDetails": details})
+    upload = AssetUpload.model_validate(
+        {"id": "a", "uploadUrl": "http://x/_s3/b", "uploadDetails": details}
+    )
 
     assert list(upload.upload_details) == list(details)
 

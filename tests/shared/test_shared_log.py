@@ -7,7 +7,14 @@ import logging
 
 import pytest
 
-from shared.log import add_secret, bind_context, clear_secrets, get_logger, redact, trace_from_header
+from shared.log import (
+    add_secret,
+    bind_context,
+    clear_secrets,
+    get_logger,
+    redact,
+    trace_from_header,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -21,7 +28,9 @@ def _lines(capsys: pytest.CaptureFixture[str]) -> list[dict]:
     return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
 
 
-def test_one_json_object_per_line_in_cloud_logging_shape(capsys: pytest.CaptureFixture[str]) -> None:
+def test_one_json_object_per_line_in_cloud_logging_shape(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     logger = get_logger("tests.log")
 
     logger.warning("hello %s", "world", extra={"itemCount": 3})
@@ -55,7 +64,9 @@ def test_event_id_context(capsys: pytest.CaptureFixture[str]) -> None:
     assert _lines(capsys)[0]["eventId"] == "e-9"
 
 
-def test_registered_secret_redacted_in_message_extra_and_exception(capsys: pytest.CaptureFixture[str]) -> None:
+def test_registered_secret_redacted_in_message_extra_and_exception(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     secret = "s3cr3t-token-value"
     add_secret(secret)
     logger = get_logger("tests.log")
@@ -89,7 +100,11 @@ def test_short_secrets_are_ignored() -> None:
 @pytest.mark.parametrize(
     ("header", "project", "expected"),
     [
-        ("105445aa7843bc8bf206b12000100000/1;o=1", "proj", "projects/proj/traces/105445aa7843bc8bf206b12000100000"),
+        (
+            "105445aa7843bc8bf206b12000100000/1;o=1",
+            "proj",
+            "projects/proj/traces/105445aa7843bc8bf206b12000100000",
+        ),
         ("abc123", "proj", "projects/proj/traces/abc123"),
         ("abc123/5", None, "abc123"),
         ("", "proj", None),

@@ -24,7 +24,9 @@ class FakeTime:
         self.now += seconds
 
 
-def _send(limiter: SlidingWindowLimiter, fake: FakeTime, headers: dict[str, str] | None = None) -> float:
+def _send(
+    limiter: SlidingWindowLimiter, fake: FakeTime, headers: dict[str, str] | None = None
+) -> float:
     """Acquire, 'send', complete; return the send time."""
     slot = limiter.acquire()
     sent = fake.now
@@ -72,7 +74,8 @@ def test_lower_server_limit_wins() -> None:
     limiter = SlidingWindowLimiter(60, clock=fake.clock, sleep=fake.sleep)
 
     times = [
-        _send(limiter, fake, {"x-ratelimit-limit": "3", "x-ratelimit-remaining": str(2 - n)}) for n in range(3)
+        _send(limiter, fake, {"x-ratelimit-limit": "3", "x-ratelimit-remaining": str(2 - n)})
+        for n in range(3)
     ]
     times.append(_send(limiter, fake))
 
@@ -160,7 +163,8 @@ def test_configured_limit_holds_when_the_server_allows_more() -> None:
     limiter = SlidingWindowLimiter(5, clock=fake.clock, sleep=fake.sleep)
 
     times = [
-        _send(limiter, fake, {"x-ratelimit-limit": "120", "x-ratelimit-remaining": str(119 - n)}) for n in range(6)
+        _send(limiter, fake, {"x-ratelimit-limit": "120", "x-ratelimit-remaining": str(119 - n)})
+        for n in range(6)
     ]
 
     assert times[5] == pytest.approx(1060.0)
@@ -206,7 +210,9 @@ def test_full_window_with_retry_after_frees_when_the_server_says() -> None:
     fake = FakeTime()
     limiter = SlidingWindowLimiter(60, clock=fake.clock, sleep=fake.sleep)
 
-    _send(limiter, fake, {"x-ratelimit-limit": "60", "x-ratelimit-remaining": "0", "retry-after": "5"})
+    _send(
+        limiter, fake, {"x-ratelimit-limit": "60", "x-ratelimit-remaining": "0", "retry-after": "5"}
+    )
     second = _send(limiter, fake)
 
     assert second == pytest.approx(1005.0)
@@ -266,11 +272,14 @@ class SlidingMinuteServer:
             self.refused += 1
             return {"x-ratelimit-limit": str(self.limit), "x-ratelimit-remaining": "0"}
         self.arrivals.append(now)
-        return {"x-ratelimit-limit": str(self.limit), "x-ratelimit-remaining": str(self.limit - len(self.arrivals))}
+        return {
+            "x-ratelimit-limit": str(self.limit),
+            "x-ratelimit-remaining": str(self.limit - len(self.arrivals)),
+        }
 
 
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 
 @settings(max_examples=150, deadline=None)

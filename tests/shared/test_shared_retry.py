@@ -13,7 +13,16 @@ NOW = 1_750_000_000.0
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("0", 0.0), ("7", 7.0), (" 2.5 ", 2.5), ("-3", 0.0), ("", None), (None, None), ("soon", None), ("nan", None)],
+    [
+        ("0", 0.0),
+        ("7", 7.0),
+        (" 2.5 ", 2.5),
+        ("-3", 0.0),
+        ("", None),
+        (None, None),
+        ("soon", None),
+        ("nan", None),
+    ],
 )
 def test_parse_retry_after_seconds(value: str | None, expected: float | None) -> None:
     assert parse_retry_after(value, now=NOW) == expected

@@ -27,10 +27,14 @@ TOKEN = "secret-token-0123456789abcdef"
 
 
 def new_items(count: int, prefix: str = "item") -> list[NewItem]:
-    return [NewItem(field_data={"name": f"{prefix} {n}", "slug": f"{prefix}-{n}"}) for n in range(count)]
+    return [
+        NewItem(field_data={"name": f"{prefix} {n}", "slug": f"{prefix}-{n}"}) for n in range(count)
+    ]
 
 
-def make_client(transport: httpx.BaseTransport, **options: object) -> tuple[WebflowClient, list[float]]:
+def make_client(
+    transport: httpx.BaseTransport, **options: object
+) -> tuple[WebflowClient, list[float]]:
     slept: list[float] = []
     client = WebflowClient(
         TOKEN,
@@ -108,7 +112,8 @@ def test_bulk_items_with_locales_go_to_bulk_endpoint_and_map_variants() -> None:
 
     client, _ = make_client(httpx.MockTransport(handler))
     items = [
-        NewItem(field_data={"name": f"n{n}", "slug": f"s{n}"}, cms_locale_ids=["en", "fr"]) for n in range(3)
+        NewItem(field_data={"name": f"n{n}", "slug": f"s{n}"}, cms_locale_ids=["en", "fr"])
+        for n in range(3)
     ]
 
     results = client.create_items("col", items)
@@ -148,7 +153,9 @@ def test_invalid_item_is_isolated_by_its_detail_and_the_rest_created(fake: FakeW
     assert len(fake.requests) == 3
 
 
-def _refusing(bad_slugs: set[str], detail: dict[str, str]) -> tuple[httpx.MockTransport, list[list[str]]]:
+def _refusing(
+    bad_slugs: set[str], detail: dict[str, str]
+) -> tuple[httpx.MockTransport, list[list[str]]]:
     """A server refusing any batch holding one of ``bad_slugs`` with ``detail`` (no index)."""
     sent: list[list[str]] = []
 
@@ -157,15 +164,23 @@ def _refusing(bad_slugs: set[str], detail: dict[str, str]) -> tuple[httpx.MockTr
         slugs = [e["fieldData"]["slug"] for e in entries]
         sent.append(slugs)
         if bad_slugs & set(slugs):
-            body = {"code": "validation_error", "message": "Validation Error", "details": [detail] * len(bad_slugs & set(slugs))}
+            body = {
+                "code": "validation_error",
+                "message": "Validation Error",
+                "details": [detail] * len(bad_slugs & set(slugs)),
+            }
             return httpx.Response(400, json=body)
-        return httpx.Response(202, json={"items": [{"id": e["fieldData"]["slug"], **e} for e in entries]})
+        return httpx.Response(
+            202, json={"items": [{"id": e["fieldData"]["slug"], **e} for e in entries]}
+        )
 
     return httpx.MockTransport(handler), sent
 
 
 def test_misleading_detail_still_converges_on_the_culprit() -> None:
-    items = [NewItem(field_data={"name": f"n{n}", "slug": f"x-{n}", "summary": "s"}) for n in range(6)]
+    items = [
+        NewItem(field_data={"name": f"n{n}", "slug": f"x-{n}", "summary": "s"}) for n in range(6)
+    ]
     items[3] = NewItem(field_data={"name": "n3", "slug": "x-3"})
     transport, sent = _refusing({"x-3"}, {"param": "summary", "description": "Must be short"})
     client, _ = make_client(transport)
@@ -177,7 +192,9 @@ def test_misleading_detail_still_converges_on_the_culprit() -> None:
 
 
 def test_unattributable_errors_are_found_by_halving() -> None:
-    transport, sent = _refusing({"item-2", "item-13"}, {"param": "items", "description": "Invalid item"})
+    transport, sent = _refusing(
+        {"item-2", "item-13"}, {"param": "items", "description": "Invalid item"}
+    )
     client, _ = make_client(transport)
 
     results = client.create_items("col", new_items(16))
@@ -195,8 +212,17 @@ def test_detail_naming_an_index_is_attributed_without_halving() -> None:
         calls.append(len(entries))
         if len(calls) == 1:
             details = [{"param": "items[2].fieldData.rating", "description": "Must be a number"}]
-            return httpx.Response(400, json={"code": "validation_error", "message": "Validation Error", "details": details})
-        return httpx.Response(202, json={"items": [{"id": e["fieldData"]["slug"], **e} for e in entries]})
+            return httpx.Response(
+                400,
+                json={
+                    "code": "validation_error",
+                    "message": "Validation Error",
+                    "details": details,
+                },
+            )
+        return httpx.Response(
+            202, json={"items": [{"id": e["fieldData"]["slug"], **e} for e in entries]}
+        )
 
     client, _ = make_client(httpx.MockTransport(handler))
 
@@ -218,7 +244,9 @@ def test_slug_repeated_in_input_fails_without_a_request(fake: FakeWebflow) -> No
 
 
 # ---------------------------------------------------------------- no duplicates after ambiguous failures
-def test_dropped_connection_after_apply_reports_created_without_duplicates(fake: FakeWebflow) -> None:
+def test_dropped_connection_after_apply_reports_created_without_duplicates(
+    fake: FakeWebflow,
+) -> None:
     fake.faults.extend(["drop"])
     client, slept = make_client(fake.transport())
 
@@ -246,7 +274,9 @@ def test_read_timeout_without_apply_is_resent_once(fake: FakeWebflow) -> None:
     assert len(fake.requests) == 2
 
 
-def test_after_ambiguous_send_preexisting_slug_with_other_name_stays_duplicate(fake: FakeWebflow) -> None:
+def test_after_ambiguous_send_preexisting_slug_with_other_name_stays_duplicate(
+    fake: FakeWebflow,
+) -> None:
     fake.add("someone else", "item-1")
     fake.faults.extend(["500"])
     client, _ = make_client(fake.transport())
@@ -333,7 +363,11 @@ def test_429_waits_retry_after(fake: FakeWebflow) -> None:
 
 def test_429_beyond_the_budget_raises_with_retry_after() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(429, json={"code": "too_many_requests", "message": "Too Many Requests"}, headers={"retry-after": "60"})
+        return httpx.Response(
+            429,
+            json={"code": "too_many_requests", "message": "Too Many Requests"},
+            headers={"retry-after": "60"},
+        )
 
     client, slept = make_client(httpx.MockTransport(handler), max_retry_seconds=10)
 
@@ -379,7 +413,12 @@ def test_error_body_reaches_caller_intact_and_token_never_in_it() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(
             400,
-            json={"code": "validation_error", "message": "Validation Error", "externalReference": None, "details": details},
+            json={
+                "code": "validation_error",
+                "message": "Validation Error",
+                "externalReference": None,
+                "details": details,
+            },
             headers={"x-request-id": "req-42"},
         )
 
@@ -389,7 +428,12 @@ def test_error_body_reaches_caller_intact_and_token_never_in_it() -> None:
         client.get_item("col", "item")
 
     err = info.value
-    assert (err.status_code, err.code, err.details, err.request_id) == (400, "validation_error", details, "req-42")
+    assert (err.status_code, err.code, err.details, err.request_id) == (
+        400,
+        "validation_error",
+        details,
+        "req-42",
+    )
     assert TOKEN not in str(err) and TOKEN not in repr(err)
 
 
@@ -398,7 +442,9 @@ def test_401_is_not_retried() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         calls.append(request)
-        return httpx.Response(401, json={"code": "not_authorized", "message": "Request not authorized"})
+        return httpx.Response(
+            401, json={"code": "not_authorized", "message": "Request not authorized"}
+        )
 
     client, _ = make_client(httpx.MockTransport(handler))
 
@@ -408,7 +454,9 @@ def test_401_is_not_retried() -> None:
     assert len(calls) == 1
 
 
-def test_repr_and_logs_hide_the_token(fake: FakeWebflow, capsys: pytest.CaptureFixture[str]) -> None:
+def test_repr_and_logs_hide_the_token(
+    fake: FakeWebflow, capsys: pytest.CaptureFixture[str]
+) -> None:
     fake.faults.extend(["500"])
     client, _ = make_client(fake.transport())
 
@@ -472,7 +520,12 @@ def test_multipart_is_parsed_back_in_order_with_file_last() -> None:
     from email.parser import BytesParser
     from email.policy import HTTP
 
-    fields = {"acl": "public-read", "bucket": "b", "X-Amz-Date": "20260101T000000Z", "key": "k/x.png"}
+    fields = {
+        "acl": "public-read",
+        "bucket": "b",
+        "X-Amz-Date": "20260101T000000Z",
+        "key": "k/x.png",
+    }
     data = bytes(range(256)) * 300
     body = multipart_body(fields, "x.png", io.BytesIO(data), len(data), "image/png")
 
@@ -487,7 +540,9 @@ def test_multipart_is_parsed_back_in_order_with_file_last() -> None:
 
 def test_multipart_reads_in_64k_pieces_and_never_past_size() -> None:
     class Recording(io.BytesIO):
-        reads: list[int] = []
+        def __init__(self, data: bytes) -> None:
+            super().__init__(data)
+            self.reads: list[int] = []
 
         def read(self, n: int = -1) -> bytes:  # type: ignore[override]
             self.reads.append(n)
@@ -513,7 +568,11 @@ def _upload(url: str = "http://127.0.0.1:9/_s3/bucket") -> AssetUpload:
     return AssetUpload(
         id="asset1",
         upload_url=url,
-        upload_details={"acl": "public-read", "key": "site/abc.png", "success_action_status": "201"},
+        upload_details={
+            "acl": "public-read",
+            "key": "site/abc.png",
+            "success_action_status": "201",
+        },
         file_name="abc.png",
     )
 
@@ -560,7 +619,9 @@ def test_upload_retries_seekable_stream_from_its_start() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         bodies.append(request.read())
         if len(bodies) == 1:
-            return httpx.Response(503, text="<Error><Code>SlowDown</Code><Message>x</Message></Error>")
+            return httpx.Response(
+                503, text="<Error><Code>SlowDown</Code><Message>x</Message></Error>"
+            )
         return httpx.Response(201, text="<PostResponse/>")
 
     client, slept = make_client(httpx.MockTransport(handler))
@@ -579,9 +640,15 @@ def test_get_client_caches_per_token_and_base_url() -> None:
     from shared.webflow import get_client
 
     get_client.cache_clear()  # type: ignore[attr-defined]
-    first = load_settings(WebflowSettings, webflow_api_token=TOKEN, webflow_api_base_url="http://a.test/v2")
-    same = load_settings(WebflowSettings, webflow_api_token=TOKEN, webflow_api_base_url="http://a.test/v2")
-    other = load_settings(WebflowSettings, webflow_api_token=TOKEN, webflow_api_base_url="http://b.test/v2")
+    first = load_settings(
+        WebflowSettings, webflow_api_token=TOKEN, webflow_api_base_url="http://a.test/v2"
+    )
+    same = load_settings(
+        WebflowSettings, webflow_api_token=TOKEN, webflow_api_base_url="http://a.test/v2"
+    )
+    other = load_settings(
+        WebflowSettings, webflow_api_token=TOKEN, webflow_api_base_url="http://b.test/v2"
+    )
 
     try:
         assert get_client(first) is get_client(same)
@@ -596,7 +663,9 @@ def test_get_client_with_options_is_another_client_sharing_the_token_limiter() -
     from shared.webflow import get_client
 
     get_client.cache_clear()  # type: ignore[attr-defined]
-    settings = load_settings(WebflowSettings, webflow_api_token=TOKEN, webflow_api_base_url="http://a.test/v2")
+    settings = load_settings(
+        WebflowSettings, webflow_api_token=TOKEN, webflow_api_base_url="http://a.test/v2"
+    )
 
     try:
         short = get_client(settings, max_retries=2, max_retry_seconds=5.0)
@@ -636,8 +705,12 @@ def test_pacing_wait_beyond_the_budget_raises_rate_limit_without_sending(fake: F
     fake.headers = {"x-ratelimit-limit": "60", "x-ratelimit-remaining": "58"}
     limiter = SlidingWindowLimiter(2, clock=lambda: now[0], sleep=lambda s: None)
     client = WebflowClient(
-        TOKEN, base_url="http://webflow.test/v2", transport=fake.transport(), limiter=limiter,
-        clock=lambda: now[0], max_retry_seconds=30,
+        TOKEN,
+        base_url="http://webflow.test/v2",
+        transport=fake.transport(),
+        limiter=limiter,
+        clock=lambda: now[0],
+        max_retry_seconds=30,
     )
     client.list_items("col")
     client.list_items("col")
@@ -660,8 +733,13 @@ def _paced_client(fake: FakeWebflow, **options: object) -> tuple[WebflowClient, 
 
     limiter = SlidingWindowLimiter(1, clock=lambda: now[0], sleep=sleep)
     client = WebflowClient(
-        TOKEN, base_url="http://webflow.test/v2", transport=fake.transport(), limiter=limiter,
-        clock=lambda: now[0], max_retry_seconds=1, **options,  # type: ignore[arg-type]
+        TOKEN,
+        base_url="http://webflow.test/v2",
+        transport=fake.transport(),
+        limiter=limiter,
+        clock=lambda: now[0],
+        max_retry_seconds=1,
+        **options,  # type: ignore[arg-type]
     )
     return client, slept
 
@@ -758,7 +836,9 @@ def test_delete_of_unknown_item_without_retry_is_not_found() -> None:
 
 
 # ---------------------------------------------------------------- updates
-def _live_patch_server(never_published: set[str], *, name_it: bool) -> tuple[httpx.MockTransport, list[list[str]]]:
+def _live_patch_server(
+    never_published: set[str], *, name_it: bool
+) -> tuple[httpx.MockTransport, list[list[str]]]:
     """A server applying live PATCHes all or nothing: 409 when one item was never published."""
     sent: list[list[str]] = []
 
@@ -770,7 +850,9 @@ def _live_patch_server(never_published: set[str], *, name_it: bool) -> tuple[htt
         if refused:
             message = f"Item {refused[0]} has never been published" if name_it else "Conflict"
             return httpx.Response(409, json={"code": "conflict", "message": message, "details": []})
-        return httpx.Response(200, json={"items": [{"id": e["id"], "fieldData": e["fieldData"]} for e in entries]})
+        return httpx.Response(
+            200, json={"items": [{"id": e["id"], "fieldData": e["fieldData"]} for e in entries]}
+        )
 
     return httpx.MockTransport(handler), sent
 
@@ -785,7 +867,10 @@ def test_live_update_409_without_a_name_fails_only_the_never_published_items() -
 
     results = client.update_items("col", _updates(16), live=True)
 
-    assert [(r.index, r.error.code) for r in results if r.error] == [(2, "conflict"), (13, "conflict")]
+    assert [(r.index, r.error.code) for r in results if r.error] == [
+        (2, "conflict"),
+        (13, "conflict"),
+    ]
     assert [r.status for r in results].count("updated") == 14
     assert {item_id for batch in sent[1:] for item_id in batch} == {f"id-{n}" for n in range(16)}
     assert len(sent) <= 1 + 2 * 2 * 4
@@ -813,13 +898,17 @@ def _failing_from(request_number: int, answer: httpx.Response) -> httpx.MockTran
         entries = json.loads(request.content)["items"]
         if request.method == "PATCH":
             return httpx.Response(200, json={"items": entries})
-        return httpx.Response(202, json={"items": [{"id": e["fieldData"]["slug"], **e} for e in entries]})
+        return httpx.Response(
+            202, json={"items": [{"id": e["fieldData"]["slug"], **e} for e in entries]}
+        )
 
     return httpx.MockTransport(handler)
 
 
 RATE_LIMITED = httpx.Response(
-    429, json={"code": "too_many_requests", "message": "Too Many Requests"}, headers={"retry-after": "60"}
+    429,
+    json={"code": "too_many_requests", "message": "Too Many Requests"},
+    headers={"retry-after": "60"},
 )
 
 
@@ -839,7 +928,9 @@ def test_update_failing_mid_call_raises_with_the_items_updated_before_it() -> No
     with pytest.raises(RateLimitError) as info:
         client.update_items("col", _updates(150))
 
-    assert [(r.index, r.status) for r in info.value.partial_results] == [(n, "updated") for n in range(100)]
+    assert [(r.index, r.status) for r in info.value.partial_results] == [
+        (n, "updated") for n in range(100)
+    ]
 
 
 # ---------------------------------------------------------------- publish
@@ -858,11 +949,16 @@ def _publish_server() -> tuple[httpx.MockTransport, list[dict[str, object]]]:
 def test_items_with_different_locales_are_published_in_one_request() -> None:
     transport, bodies = _publish_server()
     client, _ = make_client(transport)
-    targets = [ItemPublish(id="a", cms_locale_ids=["fr"]), ItemPublish(id="b", cms_locale_ids=["de", "fr"])]
+    targets = [
+        ItemPublish(id="a", cms_locale_ids=["fr"]),
+        ItemPublish(id="b", cms_locale_ids=["de", "fr"]),
+    ]
 
     result = client.publish_items("col", targets)
 
-    assert bodies == [{"items": [{"id": "a", "cmsLocaleIds": ["fr"]}, {"id": "b", "cmsLocaleIds": ["de", "fr"]}]}]
+    assert bodies == [
+        {"items": [{"id": "a", "cmsLocaleIds": ["fr"]}, {"id": "b", "cmsLocaleIds": ["de", "fr"]}]}
+    ]
     assert result.published_item_ids == ["a", "b"]
 
 

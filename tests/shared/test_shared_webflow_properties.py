@@ -11,7 +11,9 @@ from shared.pacing import SlidingWindowLimiter
 from shared.webflow import WebflowClient
 from tests.shared.webflow_fake import FakeWebflow
 
-FAULTS = st.sampled_from(["500", "503", "502-after-write", "drop", "timeout", "429", "connect", "ok"])
+FAULTS = st.sampled_from(
+    ["500", "503", "502-after-write", "drop", "timeout", "429", "connect", "ok"]
+)
 
 
 def _client(fake: FakeWebflow, max_retries: int) -> WebflowClient:
@@ -32,7 +34,9 @@ def _client(fake: FakeWebflow, max_retries: int) -> WebflowClient:
     taken=st.sets(st.integers(min_value=0, max_value=229), max_size=5),
     faults=st.lists(FAULTS, max_size=10),
 )
-def test_every_item_is_reported_as_it_exists(count: int, taken: set[int], faults: list[str]) -> None:
+def test_every_item_is_reported_as_it_exists(
+    count: int, taken: set[int], faults: list[str]
+) -> None:
     fake = FakeWebflow()
     for n in taken:
         fake.add(f"someone else {n}", f"item-{n}")
@@ -56,7 +60,9 @@ def test_every_item_is_reported_as_it_exists(count: int, taken: set[int], faults
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(count=st.integers(min_value=1, max_value=150), faults=st.lists(FAULTS, min_size=1, max_size=12))
+@given(
+    count=st.integers(min_value=1, max_value=150), faults=st.lists(FAULTS, min_size=1, max_size=12)
+)
 def test_with_few_retries_no_failure_hides_a_created_item(count: int, faults: list[str]) -> None:
     fake = FakeWebflow()
     fake.faults.extend(fault for fault in faults if fault != "ok")

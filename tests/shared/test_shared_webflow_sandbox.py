@@ -36,7 +36,9 @@ def client(sandbox) -> Iterator[WebflowClient]:  # type: ignore[no-untyped-def]
 
 def posts(count: int, prefix: str = "post") -> list[NewItem]:
     return [
-        NewItem(field_data={"name": f"{prefix.title()} {n}", "slug": f"{prefix}-{n}"}, is_draft=False)
+        NewItem(
+            field_data={"name": f"{prefix.title()} {n}", "slug": f"{prefix}-{n}"}, is_draft=False
+        )
         for n in range(count)
     ]
 
@@ -141,7 +143,8 @@ def test_bulk_create_across_locales(sandbox, client: WebflowClient) -> None:  # 
         loc["cmsLocaleId"] for loc in sandbox.locales["secondary"]
     ]
     items = [
-        NewItem(field_data={"name": f"Loc {n}", "slug": f"loc-{n}"}, cms_locale_ids=locales) for n in range(3)
+        NewItem(field_data={"name": f"Loc {n}", "slug": f"loc-{n}"}, cms_locale_ids=locales)
+        for n in range(3)
     ]
 
     results = client.create_items(collection_id, items)
@@ -157,11 +160,16 @@ def test_read_update_publish_delete_round_trip(sandbox, client: WebflowClient) -
     collection_id = sandbox.collections["posts"]
     site = client.get_site(sandbox.site_id)
     collection = client.get_collection(collection_id)
-    created = client.create_item(collection_id, NewItem(field_data={"name": "Round", "slug": "round"}, is_draft=True))
+    created = client.create_item(
+        collection_id, NewItem(field_data={"name": "Round", "slug": "round"}, is_draft=True)
+    )
 
     updated = client.update_items(
         collection_id,
-        [ItemUpdate(id=created.id, field_data={"summary": "changed"}), ItemUpdate(id="0" * 24, field_data={})],
+        [
+            ItemUpdate(id=created.id, field_data={"summary": "changed"}),
+            ItemUpdate(id="0" * 24, field_data={}),
+        ],
     )
     published = client.publish_items(collection_id, [created.id])
     live = client.get_item(collection_id, created.id, live=True)
@@ -179,9 +187,11 @@ def test_read_update_publish_delete_round_trip(sandbox, client: WebflowClient) -
 
 
 def test_read_only_token_cannot_write(sandbox) -> None:  # type: ignore[no-untyped-def]
-    with WebflowClient(sandbox.read_only_token, base_url=sandbox.api_base_url) as client:
-        with pytest.raises(PermissionDeniedError) as info:
-            client.create_items(sandbox.collections["posts"], posts(1))
+    with (
+        WebflowClient(sandbox.read_only_token, base_url=sandbox.api_base_url) as client,
+        pytest.raises(PermissionDeniedError) as info,
+    ):
+        client.create_items(sandbox.collections["posts"], posts(1))
 
     assert info.value.code == "missing_scopes"
 
@@ -190,7 +200,9 @@ def test_asset_upload_streams_to_the_presigned_url(sandbox, client: WebflowClien
     data = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
     md5 = hashlib.md5(data).hexdigest()
 
-    asset = client.upload_asset(sandbox.site_id, "pixel.gif", io.BytesIO(data), len(data), md5, "image/gif")
+    asset = client.upload_asset(
+        sandbox.site_id, "pixel.gif", io.BytesIO(data), len(data), md5, "image/gif"
+    )
 
     assert asset.size == len(data)
     assert asset.content_type == "image/gif"
@@ -199,7 +211,9 @@ def test_asset_upload_streams_to_the_presigned_url(sandbox, client: WebflowClien
 
 def test_asset_upload_with_wrong_bytes_raises_s3_error(sandbox, client: WebflowClient) -> None:  # type: ignore[no-untyped-def]
     data = b"%PDF-1.4 real bytes"
-    upload = client.create_asset(sandbox.site_id, "doc.pdf", hashlib.md5(b"other bytes").hexdigest())
+    upload = client.create_asset(
+        sandbox.site_id, "doc.pdf", hashlib.md5(b"other bytes").hexdigest()
+    )
 
     with pytest.raises(BadRequestError) as info:
         client.upload_to_presigned(upload, io.BytesIO(data), len(data), "application/pdf")
@@ -210,28 +224,35 @@ def test_asset_upload_with_wrong_bytes_raises_s3_error(sandbox, client: WebflowC
 
 def test_spurious_429s_are_waited_out_with_retry_after(sandbox, client: WebflowClient) -> None:  # type: ignore[no-untyped-def]
     collection_id = sandbox.collections["posts"]
-    sandbox.configure(faults={"rateLimitRate": 0.25, "errorRate": 0.1, "dropAfterWriteRate": 0.1, "seed": 11})
+    sandbox.configure(
+        faults={"rateLimitRate": 0.25, "errorRate": 0.1, "dropAfterWriteRate": 0.1, "seed": 11}
+    )
 
     results = client.create_items(collection_id, posts(300, "spurious"))
     site = client.get_site(sandbox.site_id)
 
     sandbox.configure(faults={})
     stats = sandbox.stats()
-    slugs = [item.slug for item in all_items(client, collection_id) if item.slug.startswith("spurious-")]
+    slugs = [
+        item.slug for item in all_items(client, collection_id) if item.slug.startswith("spurious-")
+    ]
     assert stats["byStatus"].get("429", 0) > 0
     assert Counter(r.status for r in results) == {"created": 300}
     assert sorted(slugs) == sorted(f"spurious-{n}" for n in range(300))
     assert site.id == sandbox.site_id
 
 
-def test_bulk_create_under_faults_makes_each_item_once_per_locale(sandbox, client: WebflowClient) -> None:  # type: ignore[no-untyped-def]
+def test_bulk_create_under_faults_makes_each_item_once_per_locale(
+    sandbox, client: WebflowClient
+) -> None:  # type: ignore[no-untyped-def]
     collection_id = sandbox.collections["posts"]
     locales = [sandbox.locales["primary"]["cmsLocaleId"]] + [
         loc["cmsLocaleId"] for loc in sandbox.locales["secondary"]
     ]
     sandbox.configure(faults={"errorRate": 0.3, "dropAfterWriteRate": 0.25, "seed": 1})
     items = [
-        NewItem(field_data={"name": f"Bulk {n}", "slug": f"bulk-{n}"}, cms_locale_ids=locales) for n in range(150)
+        NewItem(field_data={"name": f"Bulk {n}", "slug": f"bulk-{n}"}, cms_locale_ids=locales)
+        for n in range(150)
     ]
 
     results = client.create_items(collection_id, items)

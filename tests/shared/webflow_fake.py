@@ -46,8 +46,15 @@ class FakeWebflow:
     def _json(self, status: int, body: Any, extra: dict[str, str] | None = None) -> httpx.Response:
         return httpx.Response(status, json=body, headers={**self.headers, **(extra or {})})
 
-    def _error(self, status: int, code: str, message: str, details: list[Any] | None = None) -> httpx.Response:
-        body = {"code": code, "message": message, "externalReference": None, "details": details or []}
+    def _error(
+        self, status: int, code: str, message: str, details: list[Any] | None = None
+    ) -> httpx.Response:
+        body = {
+            "code": code,
+            "message": message,
+            "externalReference": None,
+            "details": details or [],
+        }
         return self._json(status, body, {"x-request-id": "req-fake"})
 
     def handle(self, request: httpx.Request) -> httpx.Response:
@@ -61,7 +68,11 @@ class FakeWebflow:
             return httpx.Response(
                 429,
                 json={"code": "too_many_requests", "message": "Too Many Requests", "details": []},
-                headers={"retry-after": "2", "x-ratelimit-limit": "1000", "x-ratelimit-remaining": "999"},
+                headers={
+                    "retry-after": "2",
+                    "x-ratelimit-limit": "1000",
+                    "x-ratelimit-remaining": "999",
+                },
             )
         if fault == "connect":
             raise httpx.ConnectError("refused", request=request)
@@ -77,7 +88,9 @@ class FakeWebflow:
         if fault == "502-after-write":
             return httpx.Response(502, text="bad gateway")
         if fault == "drop":
-            raise httpx.RemoteProtocolError("Server disconnected without sending a response.", request=request)
+            raise httpx.RemoteProtocolError(
+                "Server disconnected without sending a response.", request=request
+            )
         return response
 
     def _create(self, body: dict[str, Any]) -> httpx.Response:
@@ -90,11 +103,18 @@ class FakeWebflow:
                 details.append({"param": "name", "description": "Field is required"})
             slug = data.get("slug")
             if slug in self.items or slug in seen:
-                details.append({"param": "slug", "description": f"Unique value is already in database: '{slug}'"})
+                details.append(
+                    {
+                        "param": "slug",
+                        "description": f"Unique value is already in database: '{slug}'",
+                    }
+                )
             seen.add(slug)
         if details:
             return self._error(400, "validation_error", "Validation Error", details)
-        created = [self.add(entry["fieldData"]["name"], entry["fieldData"]["slug"]) for entry in entries]
+        created = [
+            self.add(entry["fieldData"]["name"], entry["fieldData"]["slug"]) for entry in entries
+        ]
         for item, entry in zip(created, entries):
             item["fieldData"] = dict(entry["fieldData"])
         return self._json(202, {"items": created})
@@ -108,4 +128,7 @@ class FakeWebflow:
         offset = int(query.get("offset", ["0"])[0])
         limit = int(query.get("limit", ["100"])[0])
         page = items[offset : offset + limit]
-        return self._json(200, {"items": page, "pagination": {"limit": limit, "offset": offset, "total": len(items)}})
+        return self._json(
+            200,
+            {"items": page, "pagination": {"limit": limit, "offset": offset, "total": len(items)}},
+        )
