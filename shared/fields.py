@@ -481,7 +481,7 @@ class FieldMapper:
         for name, value in raw.items():
             slug = self.target_slug(str(name), schema, form_name=form_name)
             schema_field = schema.field(slug) if slug is not None else None
-            if schema_field is None:
+            if slug is None or schema_field is None:
                 if self.unmapped == "reject" or slug is not None:
                     errors.append(FieldError(str(name), "is not a field of this collection"))
                 continue

@@ -1451,35 +1451,37 @@ def _reporting_partial(results: Sequence[ItemResult | None]) -> Iterator[None]:
         raise
 
 
-_clients_lock = threading.Lock()
-_clients: dict[tuple[str, str, tuple[tuple[str, Any], ...]], WebflowClient] = {}
+class _ClientCache:
+    """One client per token, base URL and options in the process; ``get_client`` is its instance."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._clients: dict[tuple[str, str, tuple[tuple[str, Any], ...]], WebflowClient] = {}
+
+    def __call__(self, settings: WebflowSettings, **options: Any) -> WebflowClient:
+        """The process-wide client for the settings' token, base URL and ``options`` (created once).
+
+        ``options`` are WebflowClient keywords (e.g. a shorter retry budget); clients of one token
+        share its limiter whatever their options.
+        """
+        token = settings.webflow_api_token.get_secret_value()
+        key = (
+            hashlib.sha256(token.encode()).hexdigest(),
+            settings.webflow_api_base_url,
+            tuple(sorted(options.items())),
+        )
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = self._clients[key] = WebflowClient.from_settings(settings, **options)
+            return client
+
+    def cache_clear(self) -> None:
+        """Close and forget every cached client (tests, configuration changes)."""
+        with self._lock:
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()
 
 
-def get_client(settings: WebflowSettings, **options: Any) -> WebflowClient:
-    """The process-wide client for the settings' token, base URL and ``options`` (created once).
-
-    ``options`` are WebflowClient keywords (e.g. a shorter retry budget); clients of one token
-    share its limiter whatever their options.
-    """
-    token = settings.webflow_api_token.get_secret_value()
-    key = (
-        hashlib.sha256(token.encode()).hexdigest(),
-        settings.webflow_api_base_url,
-        tuple(sorted(options.items())),
-    )
-    with _clients_lock:
-        client = _clients.get(key)
-        if client is None:
-            client = _clients[key] = WebflowClient.from_settings(settings, **options)
-        return client
-
-
-def _clear_clients() -> None:
-    """Close and forget every cached client (tests, configuration changes)."""
-    with _clients_lock:
-        for client in _clients.values():
-            client.close()
-        _clients.clear()
-
-
-get_client.cache_clear = _clear_clients  # type: ignore[attr-defined]
+get_client = _ClientCache()

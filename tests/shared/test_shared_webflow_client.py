@@ -639,7 +639,7 @@ def test_get_client_caches_per_token_and_base_url() -> None:
     from shared.config import WebflowSettings, load_settings
     from shared.webflow import get_client
 
-    get_client.cache_clear()  # type: ignore[attr-defined]
+    get_client.cache_clear()
     first = load_settings(
         WebflowSettings, webflow_api_token=TOKEN, webflow_api_base_url="http://a.test/v2"
     )
@@ -655,14 +655,14 @@ def test_get_client_caches_per_token_and_base_url() -> None:
         assert get_client(first) is not get_client(other)
         assert get_client(first).base_url == "http://a.test/v2"
     finally:
-        get_client.cache_clear()  # type: ignore[attr-defined]
+        get_client.cache_clear()
 
 
 def test_get_client_with_options_is_another_client_sharing_the_token_limiter() -> None:
     from shared.config import WebflowSettings, load_settings
     from shared.webflow import get_client
 
-    get_client.cache_clear()  # type: ignore[attr-defined]
+    get_client.cache_clear()
     settings = load_settings(
         WebflowSettings, webflow_api_token=TOKEN, webflow_api_base_url="http://a.test/v2"
     )
@@ -674,7 +674,7 @@ def test_get_client_with_options_is_another_client_sharing_the_token_limiter() -
         assert (short.policy.max_retries, short.policy.max_retry_seconds) == (2, 5.0)
         assert short.limiter is get_client(settings).limiter
     finally:
-        get_client.cache_clear()  # type: ignore[attr-defined]
+        get_client.cache_clear()
 
 
 def test_from_settings_applies_settings() -> None:
