@@ -31,11 +31,6 @@ def app(webflow_env: dict[str, str]) -> FlaskClient:
     return make_app()
 
 
-@pytest.fixture
-def posts(sandbox: Sandbox) -> str:
-    return sandbox.collections["posts"]
-
-
 def create(
     app: FlaskClient, items: list[dict[str, Any]], **body: Any
 ) -> tuple[int, dict[str, Any]]:

@@ -39,11 +39,6 @@ def app(webflow_env: dict[str, str]) -> FlaskClient:
     )
 
 
-@pytest.fixture
-def posts(sandbox: Sandbox) -> str:
-    return sandbox.collections["posts"]
-
-
 def _publish(app: FlaskClient, body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
     response = (
         app.post("/", json=body, headers=AUTH) if body is not None else app.post("/", headers=AUTH)

@@ -29,11 +29,6 @@ def app(webflow_env: dict[str, str]) -> FlaskClient:
     return function_app("update-items", "update_items", UPDATE_ITEMS_API_KEYS=API_KEY)
 
 
-@pytest.fixture
-def posts(sandbox: Sandbox) -> str:
-    return sandbox.collections["posts"]
-
-
 def _update(app: FlaskClient, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     response = app.post("/", json=body, headers=AUTH)
     return response.status_code, response.get_json()
