@@ -38,7 +38,7 @@ from shared.fields import (
 )
 from shared.http import AppError, to_app_error, webflow_details
 from shared.log import get_logger
-from shared.models import Collection, ErrorInfo, Item, NewItem
+from shared.models import Collection, ErrorInfo, Item, NewItem, WebflowId
 from shared.results import BatchOutcome
 
 if TYPE_CHECKING:
@@ -161,14 +161,14 @@ class ItemInput(_Body):
     """One item of a JSON call."""
 
     field_data: dict[str, Any]
-    cms_locale_ids: list[str] | None = Field(default=None, min_length=1)
+    cms_locale_ids: list[WebflowId] | None = Field(default=None, min_length=1)
     is_draft: bool | None = None
 
 
 class CreateItemsRequest(_Body):
     """Body of a JSON create-items call."""
 
-    collection_id: str | None = Field(default=None, min_length=1)
+    collection_id: WebflowId | None = None
     items: list[ItemInput] = Field(min_length=1, max_length=MAX_ITEMS_PER_CALL)
     live: bool | None = None
 
@@ -462,8 +462,9 @@ class _Sender:
         return CreateResult(entry.index, "failed", slug=entry.slug, error=error)
 
     def _stop(self, exc: WebflowError, unsent: list[Prepared]) -> None:
-        """A whole request failed: raise if nothing was written yet, else report the rest failed."""
-        if not any(result.status != "failed" for result in self.results.values()):
+        """A whole request failed: raise if nothing was (or may have been) written yet, else
+        report the rest failed."""
+        if not any(_maybe_written(result) for result in self.results.values()):
             raise exc
         app_error = to_app_error(exc)
         code = "upstream_unavailable" if app_error.status == 503 else app_error.code
@@ -476,6 +477,13 @@ class _Sender:
             self.results[entry.index] = CreateResult(
                 entry.index, "failed", slug=entry.slug, error=error
             )
+
+
+def _maybe_written(result: CreateResult) -> bool:
+    """True unless the item certainly was not created by this call (or found existing)."""
+    return result.status != "failed" or (
+        result.error is not None and result.error.code == "outcome_unknown"
+    )
 
 
 def _resolve_collision(

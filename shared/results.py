@@ -8,7 +8,10 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from shared.models import ErrorInfo
 
-__all__ = ["BatchOutcome", "ItemOutcome"]
+__all__ = ["RETRY_LATER_CODES", "BatchOutcome", "ItemOutcome"]
+
+# Failures that another try may cure: left unsent (rate limit, outage), or sent without an answer.
+RETRY_LATER_CODES = frozenset({"upstream_unavailable", "outcome_unknown"})
 
 
 class ItemOutcome(Protocol):
@@ -37,8 +40,9 @@ class BatchOutcome(Generic[R]):
     """Every item's result plus what the HTTP answer needs.
 
     The status code: every item done -> ``_success_status()``; some failed -> 207; all failed ->
-    503 when Webflow left some unsent (rate limit, outage), else ``_failure_status(codes)``. An
-    answer of 400 or more also carries a code and a message.
+    503 when Webflow left some unsent or unanswered (rate limit, outage: another try may cure
+    them), else ``_failure_status(codes)``. An answer of 400 or more also carries a code and a
+    message.
     """
 
     results: list[R]
@@ -66,7 +70,7 @@ class BatchOutcome(Generic[R]):
         if len(failed) < len(self.results):
             return 207
         codes = {result.error.code if result.error else "" for result in failed}
-        if "upstream_unavailable" in codes:
+        if codes & RETRY_LATER_CODES:
             return 503
         return self._failure_status(codes)
 

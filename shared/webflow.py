@@ -338,6 +338,12 @@ class _CreateRoute:
         }
 
 
+_OUTCOME_UNKNOWN = ErrorInfo(
+    code="outcome_unknown",
+    message="Webflow may have created the item: its answer was lost and the look-up failed",
+)
+
+
 @dataclass
 class _CallState:
     """Per-call bookkeeping of a multi-item operation."""
@@ -829,7 +835,28 @@ class WebflowClient:
         pending: list[_Pending],
         state: _CallState,
     ) -> None:
-        """Create one chunk (≤100 items) until every item has an outcome."""
+        """Create one chunk (≤100 items) until every item has an outcome.
+
+        When the chunk fails as a whole, an item of a send whose outcome stayed unknown (the
+        look-up that would have told failed too) is reported failed with code "outcome_unknown"
+        before the error leaves: a caller must not take it for unsent.
+        """
+        try:
+            self._send_chunk(collection_id, route, pending, state)
+        except WebflowError:
+            for p in pending:
+                if p.maybe_ours and state.results[p.index] is None:
+                    self._failed(state, p, _OUTCOME_UNKNOWN.model_copy())
+            raise
+
+    def _send_chunk(
+        self,
+        collection_id: str,
+        route: _CreateRoute,
+        pending: list[_Pending],
+        state: _CallState,
+    ) -> None:
+        """Send one chunk, splitting and re-sending, until every item has an outcome or it fails."""
         budget = self._budget()
         work: list[list[_Pending]] = [pending]
         while work:

@@ -197,6 +197,29 @@ def test_a_collision_pending_when_webflow_fails_is_reported_too() -> None:
     )
 
 
+class LostAnswers(FakeWebflow):
+    """Creates the items, but the answer is lost and the look-up that would tell fails too."""
+
+    def create_items(
+        self, collection_id: str, items: Sequence[NewItem], *, live: bool = False
+    ) -> list[ItemResult]:
+        self.calls.append("create_items")
+        for item in items:
+            self._store(item)
+        error = RateLimitError(429, "too_many_requests", "Too Many Requests", retry_after=42)
+        unknown = ErrorInfo(code="outcome_unknown", message="may have been created")
+        error.partial_results = [
+            ItemResult(index=index, status="failed", error=unknown) for index in range(len(items))
+        ]
+        raise error
+
+
+def test_items_that_may_have_been_created_are_reported_not_raised_away() -> None:
+    outcome = run(LostAnswers(), [{"name": "Post 0"}, {"name": "Post 1"}])
+    assert [r.error.code if r.error else None for r in outcome.results] == ["outcome_unknown"] * 2
+    assert (outcome.status_code, outcome.headers) == (503, {"Retry-After": "42"})
+
+
 def test_a_failure_before_anything_was_written_raises() -> None:
     client = FakeWebflow(fail_on_create=1)
     with pytest.raises(WebflowError):

@@ -68,3 +68,7 @@ def test_an_error_answer_leads_with_its_code_and_message() -> None:
 
 def test_an_answer_of_items_failing_on_their_own_is_not_done() -> None:
     assert _outcome("validation_error").to_json()["code"] == "not_done"
+
+
+def test_items_whose_answer_was_lost_are_worth_a_retry() -> None:
+    assert _outcome("outcome_unknown", "validation_error").status_code == 503

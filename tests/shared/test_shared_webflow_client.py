@@ -974,3 +974,18 @@ def test_plain_ids_take_the_shared_locales_or_go_as_item_ids() -> None:
         {"itemIds": ["c"]},
         {"items": [{"id": "d", "cmsLocaleIds": ["de"]}]},
     ]
+
+
+def test_create_whose_answer_and_look_up_both_fail_reports_the_items_as_outcome_unknown(
+    fake: FakeWebflow,
+) -> None:
+    fake.faults.extend(["drop", "429", "429"])
+    client, _ = make_client(fake.transport(), max_retry_seconds=1)
+
+    with pytest.raises(RateLimitError) as info:
+        client.create_items("col", new_items(3))
+
+    assert [(r.status, r.error.code) for r in info.value.partial_results] == [  # type: ignore[union-attr]
+        ("failed", "outcome_unknown")
+    ] * 3
+    assert len(fake.items) == 3
