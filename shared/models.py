@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, StringConstraints
 from pydantic import Field as PydanticField
 from pydantic.alias_generators import to_camel
 
@@ -28,6 +28,10 @@ __all__ = [
     "SiteLocales",
     "WebflowModel",
 ]
+
+
+WebflowId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{24}$", strict=True)]
+"""A Webflow object id (site, collection, item, locale, asset): 24 lowercase hex digits."""
 
 
 class WebflowModel(BaseModel):

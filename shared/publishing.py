@@ -33,7 +33,7 @@ from shared.errors import (
 )
 from shared.http import AppError
 from shared.log import get_logger
-from shared.models import Item, ItemPublish
+from shared.models import Item, ItemPublish, WebflowId
 from shared.webflow import deadline
 
 if TYPE_CHECKING:
@@ -129,9 +129,9 @@ class PublishRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, alias_generator=to_camel)
 
-    collection_id: str | None = Field(default=None, min_length=1)
-    item_ids: list[str] | None = Field(default=None, min_length=1, max_length=MAX_ITEM_IDS)
-    cms_locale_ids: list[str] | None = Field(default=None, min_length=1)
+    collection_id: WebflowId | None = None
+    item_ids: list[WebflowId] | None = Field(default=None, min_length=1, max_length=MAX_ITEM_IDS)
+    cms_locale_ids: list[WebflowId] | None = Field(default=None, min_length=1)
     pending: bool = False
     site: bool = False
     dry_run: bool = False

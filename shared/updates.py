@@ -20,7 +20,7 @@ from shared.fields import FieldError, FieldMapper, FieldValidationError, parse_f
 from shared.http import AppError, to_app_error, webflow_details
 from shared.items import ReferenceLookup, SlugIndex
 from shared.log import get_logger
-from shared.models import Collection, ErrorInfo, Item, ItemResult, ItemUpdate
+from shared.models import Collection, ErrorInfo, Item, ItemResult, ItemUpdate, WebflowId
 from shared.publishing import PendingItem, PublishReport, publish_entries
 from shared.results import BatchOutcome
 
@@ -79,9 +79,9 @@ class ItemPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, alias_generator=to_camel)
 
-    id: str | None = Field(default=None, min_length=1)
+    id: WebflowId | None = None
     slug: str | None = Field(default=None, min_length=1)
-    cms_locale_id: str | None = Field(default=None, min_length=1)
+    cms_locale_id: WebflowId | None = None
     field_data: dict[str, Any] = Field(default_factory=dict)
     is_archived: bool | None = None
     is_draft: bool | None = None
@@ -100,7 +100,7 @@ class UpdateItemsRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, alias_generator=to_camel)
 
-    collection_id: str | None = Field(default=None, min_length=1)
+    collection_id: WebflowId | None = None
     items: list[ItemPatch] = Field(min_length=1, max_length=MAX_ITEMS_PER_CALL)
     live: bool = False
 

@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Literal, Self, TypeVar
+from urllib.parse import quote
 from xml.etree import ElementTree
 
 import httpx
@@ -478,7 +479,9 @@ class WebflowClient:
         return wait if left is None else min(wait, left)
 
     def _url(self, path: str) -> str:
-        return path.lstrip("/")
+        # Ids come from callers: percent-encode anything that is not a plain path character, so a
+        # stray space, '?', '#' or control character can neither break the URL nor reach another path.
+        return quote(path.lstrip("/"), safe="/")
 
     def _make_error(self, response: httpx.Response) -> WebflowAPIError:
         """Convert an error answer into the matching WebflowAPIError."""

@@ -110,5 +110,7 @@ def upload_asset_http(request: flask.Request) -> flask.Response:
     except StorageError as exc:
         raise AppError(503, "storage_unavailable", "Cloud Storage failed; retry later",
                        headers={"Retry-After": RETRY_AFTER_SECONDS}) from exc
-    status = 422 if outcome.status == "rejected" else 200
-    return json_response(outcome.to_json(), status)
+    if outcome.status == "rejected":
+        # An error like every other: code and message first, the outcome's fields beside them.
+        return json_response({"code": "rejected", "message": outcome.reason or "rejected", **outcome.to_json()}, 422)
+    return json_response(outcome.to_json(), 200)

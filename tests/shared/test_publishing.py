@@ -81,8 +81,8 @@ def test_empty_body_means_pending() -> None:
 
 
 def test_item_ids_mode() -> None:
-    request = PublishRequest.model_validate({"itemIds": ["a" * 24], "cmsLocaleIds": ["l1"]})
-    assert (request.mode, request.cms_locale_ids) == ("items", ["l1"])
+    request = PublishRequest.model_validate({"itemIds": ["a" * 24], "cmsLocaleIds": ["b" * 24]})
+    assert (request.mode, request.cms_locale_ids) == ("items", ["b" * 24])
 
 
 def test_site_mode_with_dry_run() -> None:
