@@ -756,7 +756,9 @@ def _ingest(
         outcome.item_id = result.id
         return
     error = result.error
-    if error is not None and (error.code == "upstream_unavailable" or (error.status_code or 0) >= 500):
+    # Unavailable, or created-but-unconfirmed: a redelivery settles it (the slug finds the item).
+    transient = {"upstream_unavailable", "outcome_unknown", "not_created"}
+    if error is not None and (error.code in transient or (error.status_code or 0) >= 500):
         raise WebflowConnectionError(f"Webflow failed to create the gallery item: {error.message}")
     raise PermanentUploadError(
         f"Webflow refused the gallery item: {error.message if error is not None else result.status}"
