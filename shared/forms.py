@@ -286,7 +286,7 @@ def _stage(
         stem = staged_file.field_slug if number == 1 else f"{staged_file.field_slug}-{number}"
         extension = extension_of(staged_file.upload.filename or "")
         staged_file.object_name = posixpath.join(
-            *[part for part in settings.upload_prefix.split("/") if part],
+            *[part for part in settings.form_upload_prefix.split("/") if part],
             collection_id,
             item_slug,
             f"{stem}.{extension}",

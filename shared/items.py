@@ -91,6 +91,12 @@ class CreateItemsSettings(WebflowSettings):
 
     _mapper: FieldMapper | None = PrivateAttr(default=None)
 
+    @property
+    def form_upload_prefix(self) -> str:
+        """Where form files go: the first of UPLOAD_PREFIX's prefixes (upload-asset takes a list)."""
+        prefixes = split_list(self.upload_prefix)
+        return prefixes[0] if prefixes else "uploads"
+
     @field_validator("field_map", "field_defaults", mode="before")
     @classmethod
     def _json_table(cls, value: Any, info: ValidationInfo) -> Any:

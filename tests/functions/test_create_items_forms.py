@@ -190,6 +190,18 @@ def test_a_multipart_image_lands_in_the_bucket_with_its_target(
     assert "attachment_alt" not in item_by_slug(sandbox, submissions, "ada-lovelace")["fieldData"]  # type: ignore[index]
 
 
+def test_form_files_go_under_the_first_of_several_upload_prefixes(
+    env: dict[str, str], gcs: FakeGCS, submissions: str
+) -> None:
+    # UPLOAD_PREFIX is shared with upload-asset, which takes a list of prefixes to watch.
+    app = make_app(**env, UPLOAD_BUCKET=gcs.bucket_name, UPLOAD_PREFIX="forms/, gallery/")
+    data = {**FORM, "attachment": (io.BytesIO(PNG), "me.png", "image/png")}
+    response = app.post("/", data=data, headers=JSON_ACCEPT, content_type="multipart/form-data")
+    assert response.status_code == 201, response.get_json()
+    names = [blob.name for blob in gcs.client.list_blobs(gcs.bucket_name)]
+    assert names == [f"forms/{submissions}/ada-lovelace/attachment.png"]
+
+
 def test_a_file_of_a_type_webflow_refuses_is_400_and_nothing_is_written(
     env: dict[str, str], gcs: FakeGCS, sandbox: Sandbox
 ) -> None:
