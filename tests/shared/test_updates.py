@@ -27,6 +27,7 @@ from tests.items_support import create_items, post_fields, publish_items
 
 TOKEN = "wf-token-for-tests"
 ITEM_ID = "a" * 24
+LOCALE_ID = "b" * 24
 
 
 # --- request shape -------------------------------------------------------------------------------
@@ -43,8 +44,10 @@ def test_patch_by_id_keeps_only_the_given_fields() -> None:
 
 
 def test_patch_by_slug_with_locale() -> None:
-    patch = ItemPatch.model_validate({"slug": "hello", "cmsLocaleId": "l2", "isArchived": True})
-    assert (patch.slug, patch.cms_locale_id, patch.is_archived) == ("hello", "l2", True)
+    patch = ItemPatch.model_validate(
+        {"slug": "hello", "cmsLocaleId": LOCALE_ID, "isArchived": True}
+    )
+    assert (patch.slug, patch.cms_locale_id, patch.is_archived) == ("hello", LOCALE_ID, True)
 
 
 @pytest.mark.parametrize(
