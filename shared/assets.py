@@ -90,13 +90,20 @@ DOCUMENT_TYPES: dict[str, tuple[str, ...]] = {
     "ppt": ("application/vnd.ms-powerpoint",),
     "pptx": ("application/vnd.openxmlformats-officedocument.presentationml.presentation",),
     "txt": ("text/plain",),
-    "csv": ("text/csv", "application/csv", "text/comma-separated-values", "application/vnd.ms-excel"),
+    "csv": (
+        "text/csv",
+        "application/csv",
+        "text/comma-separated-values",
+        "application/vnd.ms-excel",
+    ),
     "odt": ("application/vnd.oasis.opendocument.text",),
     "ods": ("application/vnd.oasis.opendocument.spreadsheet",),
     "odp": ("application/vnd.oasis.opendocument.presentation",),
 }
 # Content types that say nothing about the bytes: the extension decides.
-_UNTYPED = frozenset({"", "application/octet-stream", "binary/octet-stream", "application/x-www-form-urlencoded"})
+_UNTYPED = frozenset(
+    {"", "application/octet-stream", "binary/octet-stream", "application/x-www-form-urlencoded"}
+)
 
 META_ITEM_ID = "webflow-item-id"
 META_ITEM_SLUG = "webflow-item-slug"
@@ -114,7 +121,9 @@ class UploadSettings(WebflowSettings):
     """Settings of upload-asset (on top of the Webflow ones)."""
 
     upload_bucket: str | None = None
-    upload_prefix: str = Field(default="", description="Comma-separated object name prefixes to handle")
+    upload_prefix: str = Field(
+        default="", description="Comma-separated object name prefixes to handle"
+    )
     max_event_age_seconds: float = Field(default=86_400.0, gt=0)
     ingest_collection_id: str | None = None
     ingest_image_field: str = "image"
@@ -128,7 +137,11 @@ class UploadSettings(WebflowSettings):
     upload_max_body_bytes: int = Field(default=16_384, gt=0)
 
     @field_validator(
-        "ingest_collection_id", "upload_asset_folder", "upload_allowed_extensions", "upload_bucket", mode="before"
+        "ingest_collection_id",
+        "upload_asset_folder",
+        "upload_allowed_extensions",
+        "upload_bucket",
+        mode="before",
     )
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
@@ -141,7 +154,11 @@ class UploadSettings(WebflowSettings):
     def _known_extensions(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        unknown = [e for e in split_list(value.lower()) if e.lstrip(".") not in IMAGE_TYPES | DOCUMENT_TYPES]
+        unknown = [
+            e
+            for e in split_list(value.lower())
+            if e.lstrip(".") not in IMAGE_TYPES | DOCUMENT_TYPES
+        ]
         if unknown:
             raise ValueError(f"unsupported extension(s): {', '.join(unknown)}")
         return value
@@ -306,7 +323,9 @@ def check_object(info: ObjectInfo, allowed_extensions: frozenset[str]) -> str:
     limit = MAX_IMAGE_BYTES if is_image else MAX_DOCUMENT_BYTES
     kind = "images" if is_image else "documents"
     if info.size > limit:
-        raise PermanentUploadError(f"{info.size} bytes is over Webflow's {limit // (1024 * 1024)} MB limit for {kind}")
+        raise PermanentUploadError(
+            f"{info.size} bytes is over Webflow's {limit // (1024 * 1024)} MB limit for {kind}"
+        )
     if info.size == 0:
         raise PermanentUploadError("the object is empty")
     return accepted[0] if reported in _UNTYPED else reported
@@ -327,7 +346,7 @@ def sanitize_file_name(name: str) -> str:
 
 def parse_target_path(name: str, prefix: str) -> Target | None:
     """``<prefix><collection>/<item slug>/<field slug>.<ext>`` -> the target it names (None otherwise)."""
-    rest = name[len(prefix):].lstrip("/")
+    rest = name[len(prefix) :].lstrip("/")
     parts = rest.split("/")
     if len(parts) != 3 or not all(parts):
         return None
@@ -348,7 +367,12 @@ def target_from_metadata(info: ObjectInfo) -> Target | None:
     item_slug = info.meta(META_ITEM_SLUG)
     if not collection or not field or not (item_id or item_slug):
         return None
-    return Target(collection=collection, field=field, item_id=item_id, item_slug=None if item_id else item_slug)
+    return Target(
+        collection=collection,
+        field=field,
+        item_id=item_id,
+        item_slug=None if item_id else item_slug,
+    )
 
 
 def _display_name(file_name: str) -> str:
@@ -378,7 +402,9 @@ def process_object(
         ClaimBusyError: another delivery is working on the object; retry later.
         StorageError, WebflowError: transient failures, after the claim was released.
     """
-    outcome = UploadOutcome(status="ignored", bucket=ref.bucket, name=ref.name, generation=ref.generation)
+    outcome = UploadOutcome(
+        status="ignored", bucket=ref.bucket, name=ref.name, generation=ref.generation
+    )
     if settings.upload_bucket and ref.bucket != settings.upload_bucket:
         outcome.reason = f"not the configured bucket {settings.upload_bucket}"
         logger.info("object ignored", extra=_log_fields(outcome))
@@ -433,12 +459,23 @@ def process_object(
             done = _already_done(latest, generation, outcome)
             if done is not None:
                 return done
-        logger.info("another delivery is working on the object; retry later", extra=_log_fields(outcome))
+        logger.info(
+            "another delivery is working on the object; retry later", extra=_log_fields(outcome)
+        )
         raise
 
     try:
-        _process_claimed(client or _default_client(settings), storage, info, claim, prefix, content_type,
-                         known_md5, settings, outcome)
+        _process_claimed(
+            client or _default_client(settings),
+            storage,
+            info,
+            claim,
+            prefix,
+            content_type,
+            known_md5,
+            settings,
+            outcome,
+        )
     except BaseException as exc:
         _release_quietly(storage, info, claim, exc)
         raise
@@ -458,7 +495,9 @@ def _process_claimed(
 ) -> None:
     """Upload, attach and record, holding the claim; permanent failures are recorded and acknowledged."""
     try:
-        asset_id, hosted_url, info = _upload(client, storage, info, claim, content_type, known_md5, settings)
+        asset_id, hosted_url, info = _upload(
+            client, storage, info, claim, content_type, known_md5, settings
+        )
     except PermanentUploadError as exc:
         storage.record_error(info, str(exc), claim)
         outcome.status, outcome.reason = "rejected", str(exc)
@@ -482,10 +521,14 @@ def _process_claimed(
 
 def target_named(info: ObjectInfo, prefix: str) -> bool:
     """True when metadata or path names an item to attach to."""
-    return target_from_metadata(info) is not None or parse_target_path(info.name, prefix) is not None
+    return (
+        target_from_metadata(info) is not None or parse_target_path(info.name, prefix) is not None
+    )
 
 
-def _already_done(info: ObjectInfo, generation: int, outcome: UploadOutcome) -> UploadOutcome | None:
+def _already_done(
+    info: ObjectInfo, generation: int, outcome: UploadOutcome
+) -> UploadOutcome | None:
     """The outcome for a generation the ledger already settled, else None."""
     if info.processed(generation):
         outcome.status = "already_processed"
@@ -500,12 +543,16 @@ def _already_done(info: ObjectInfo, generation: int, outcome: UploadOutcome) -> 
     return None
 
 
-def _release_quietly(storage: Storage, info: ObjectInfo, claim: Claim, cause: BaseException) -> None:
+def _release_quietly(
+    storage: Storage, info: ObjectInfo, claim: Claim, cause: BaseException
+) -> None:
     """Release the claim after a failure; a failed release only delays the retry until the claim lapses."""
     try:
         storage.release(info, claim)
     except Exception as exc:  # noqa: BLE001 - the original failure is what the caller must see
-        logger.warning("could not release the claim: %s", exc, extra={"cause": type(cause).__name__})
+        logger.warning(
+            "could not release the claim: %s", exc, extra={"cause": type(cause).__name__}
+        )
 
 
 def _permanent_webflow(exc: WebflowAPIError) -> bool:
@@ -526,8 +573,12 @@ def _hash_while_streaming(storage: Storage, info: ObjectInfo) -> str:
         digest.update(chunk)
         size += len(chunk)
     if size != info.size:
-        raise StorageError(f"read {size} bytes of gs://{info.bucket}/{info.name}, expected {info.size}")
-    logger.info("composite object hashed while streaming", extra={"object": info.name, "bytes": size})
+        raise StorageError(
+            f"read {size} bytes of gs://{info.bucket}/{info.name}, expected {info.size}"
+        )
+    logger.info(
+        "composite object hashed while streaming", extra={"object": info.name, "bytes": size}
+    )
     return digest.hexdigest()
 
 
@@ -547,12 +598,16 @@ def _upload(
     if pending:
         reused = _reusable_asset(client, pending)
         if reused is not None:
-            logger.info("reusing the asset created by an earlier attempt", extra={"assetId": pending})
+            logger.info(
+                "reusing the asset created by an earlier attempt", extra={"assetId": pending}
+            )
             return reused.id, reused.hosted_url, info
     md5_hex = known_md5 or _hash_while_streaming(storage, info)
     file_name = sanitize_file_name(info.name)
     try:
-        upload = client.create_asset(site_id, file_name, md5_hex, parent_folder=settings.upload_asset_folder)
+        upload = client.create_asset(
+            site_id, file_name, md5_hex, parent_folder=settings.upload_asset_folder
+        )
     except WebflowAPIError as exc:
         if _permanent_webflow(exc):
             raise PermanentUploadError(f"Webflow refused the asset: {exc.message}") from exc
@@ -564,7 +619,11 @@ def _upload(
 
 
 def _send_bytes(
-    client: WebflowClient, storage: Storage, info: ObjectInfo, upload: AssetUpload, content_type: str
+    client: WebflowClient,
+    storage: Storage,
+    info: ObjectInfo,
+    upload: AssetUpload,
+    content_type: str,
 ) -> None:
     """Stream the object from Cloud Storage into the presigned POST."""
     with storage.open(info) as reader:
@@ -630,7 +689,9 @@ def _attach(
         _set_field(client, collection, target, value, extension_of(info.name), outcome)
         return
     if settings.ingest_collection_id:
-        _ingest(client, settings.ingest_collection_id, settings.ingest_image_field, info, value, outcome)
+        _ingest(
+            client, settings.ingest_collection_id, settings.ingest_image_field, info, value, outcome
+        )
 
 
 def _resolve_collection(client: WebflowClient, key: str, site_id: str | None) -> Collection:
@@ -671,9 +732,13 @@ def _set_field(
     if field is None:
         raise PermanentUploadError(f"collection {collection.id} has no field {target.field!r}")
     if field.type not in ATTACHABLE_TYPES:
-        raise PermanentUploadError(f"field {target.field!r} is a {field.type} field, not Image, MultiImage or File")
+        raise PermanentUploadError(
+            f"field {target.field!r} is a {field.type} field, not Image, MultiImage or File"
+        )
     if not _field_accepts(field.type, ext):
-        raise PermanentUploadError(f"a .{ext} file cannot go into the {field.type} field {target.field!r}")
+        raise PermanentUploadError(
+            f"a .{ext} file cannot go into the {field.type} field {target.field!r}"
+        )
     item = _find_item(client, collection.id, target)
     new_value: Any = value
     if field.type == "MultiImage":
@@ -693,15 +758,21 @@ def _find_item(client: WebflowClient, collection_id: str, target: Target) -> Ite
         try:
             return client.get_item(collection_id, target.item_id)
         except NotFoundError as exc:
-            raise PermanentUploadError(f"no item {target.item_id} in collection {collection_id}") from exc
+            raise PermanentUploadError(
+                f"no item {target.item_id} in collection {collection_id}"
+            ) from exc
     assert target.item_slug is not None
     item = client.find_item_by_slug(collection_id, target.item_slug)
     if item is None:
-        raise PermanentUploadError(f"no item with slug {target.item_slug!r} in collection {collection_id}")
+        raise PermanentUploadError(
+            f"no item with slug {target.item_slug!r} in collection {collection_id}"
+        )
     return item
 
 
-def _update_item(client: WebflowClient, collection_id: str, item_id: str, field_data: dict[str, Any]) -> None:
+def _update_item(
+    client: WebflowClient, collection_id: str, item_id: str, field_data: dict[str, Any]
+) -> None:
     """Patch one staged item through the shared update code; a refused patch is permanent."""
     from shared.updates import ItemPatch, UpdateItemsRequest, update_items
 
@@ -743,15 +814,23 @@ def _ingest(
     field = collection.field(image_field)
     ext = extension_of(info.name)
     if field is None or field.type not in ATTACHABLE_TYPES:
-        raise PermanentUploadError(f"ingest collection {collection_id} has no Image field {image_field!r}")
+        raise PermanentUploadError(
+            f"ingest collection {collection_id} has no Image field {image_field!r}"
+        )
     if not _field_accepts(field.type, ext):
-        raise PermanentUploadError(f"a .{ext} file cannot go into the {field.type} field {field.slug!r}")
+        raise PermanentUploadError(
+            f"a .{ext} file cannot go into the {field.type} field {field.slug!r}"
+        )
     base_slug = slugify(posixpath.basename(info.name).rpartition(".")[0]) or "file"
     stored = [value] if field.type == "MultiImage" else value
-    item = NewItem(field_data={"name": _display_name(info.name), "slug": base_slug, field.slug: stored},
-                   is_draft=False)
+    item = NewItem(
+        field_data={"name": _display_name(info.name), "slug": base_slug, field.slug: stored},
+        is_draft=False,
+    )
     outcome.collection_id, outcome.field = collection_id, field.slug
-    (result,), _retry_after = send_items(client, collection_id, [Prepared(0, item, base_slug)], live=False)
+    (result,), _retry_after = send_items(
+        client, collection_id, [Prepared(0, item, base_slug)], live=False
+    )
     if result.status in ("created", "existing") and result.id:
         outcome.item_id = result.id
         return

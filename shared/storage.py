@@ -163,7 +163,9 @@ class ObjectInfo:
     @classmethod
     def from_resource(cls, resource: Mapping[str, Any], *, emulated: bool = False) -> ObjectInfo:
         """Build from a JSON API object resource (or an Eventarc storage event's data)."""
-        metadata = {str(k): "" if v is None else str(v) for k, v in (resource.get("metadata") or {}).items()}
+        metadata = {
+            str(k): "" if v is None else str(v) for k, v in (resource.get("metadata") or {}).items()
+        }
         stored = int(resource.get("generation") or 0)
         generation = stored
         if emulated:
@@ -246,7 +248,9 @@ class Storage:
         """Build the client: anonymous with a fixed project when emulated, default credentials otherwise."""
         from google.cloud import storage
 
-        project = self._project or os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get("GCP_PROJECT")
+        project = (
+            self._project or os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get("GCP_PROJECT")
+        )
         if self.emulated:
             from google.auth.credentials import AnonymousCredentials
 
@@ -315,13 +319,17 @@ class Storage:
         blob = self._blob(info.bucket, info.name)
         blob.metadata = dict(changes)
         try:
-            with _wrap(f"{what} on gs://{info.bucket}/{info.name}", passthrough=(gexc.PreconditionFailed,)):
+            with _wrap(
+                f"{what} on gs://{info.bucket}/{info.name}", passthrough=(gexc.PreconditionFailed,)
+            ):
                 blob.patch(**self._preconditions(info), retry=self.retry)
         except gexc.PreconditionFailed as exc:
             raise ClaimBusyError(f"gs://{info.bucket}/{info.name} changed while {what}") from exc
         return self._info(blob)
 
-    def claim(self, info: ObjectInfo, claim_id: str, ttl_seconds: float) -> tuple[ObjectInfo, Claim]:
+    def claim(
+        self, info: ObjectInfo, claim_id: str, ttl_seconds: float
+    ) -> tuple[ObjectInfo, Claim]:
         """Claim the object's current generation for this delivery.
 
         Raises:
@@ -331,13 +339,19 @@ class Storage:
         now = time.time()
         current = info.claim
         if current and current.generation == info.generation and not current.expired(now):
-            raise ClaimBusyError(f"gs://{info.bucket}/{info.name} is claimed until {int(current.expires_at)}")
-        claim = Claim(generation=info.generation, claim_id=claim_id, expires_at=float(int(now + ttl_seconds)))
+            raise ClaimBusyError(
+                f"gs://{info.bucket}/{info.name} is claimed until {int(current.expires_at)}"
+            )
+        claim = Claim(
+            generation=info.generation, claim_id=claim_id, expires_at=float(int(now + ttl_seconds))
+        )
         if self.emulated:
             self._create_marker(info, claim, now)
         try:
             updated = self._patch(
-                info, {META_CLAIM: claim.encode(), META_GENERATION: str(info.generation)}, "claiming"
+                info,
+                {META_CLAIM: claim.encode(), META_GENERATION: str(info.generation)},
+                "claiming",
             )
         except ClaimBusyError:
             # A retried patch that did land answers 412 too: our own claim means we hold it.
@@ -353,7 +367,11 @@ class Storage:
 
     def record_pending_asset(self, info: ObjectInfo, claim: Claim, asset_id: str) -> ObjectInfo:
         """Remember the asset created for this generation before sending its bytes."""
-        return self._patch(info, {META_PENDING_ASSET: asset_id, META_GENERATION: str(claim.generation)}, "recording the asset")
+        return self._patch(
+            info,
+            {META_PENDING_ASSET: asset_id, META_GENERATION: str(claim.generation)},
+            "recording the asset",
+        )
 
     def record_success(
         self,
@@ -439,13 +457,18 @@ class Storage:
             try:
                 with _wrap("claiming", passthrough=(gexc.PreconditionFailed,)):
                     marker.upload_from_string(
-                        claim.encode(), content_type="text/plain", if_generation_match=0, retry=self.retry
+                        claim.encode(),
+                        content_type="text/plain",
+                        if_generation_match=0,
+                        retry=self.retry,
                     )
                 return
             except gexc.PreconditionFailed:
                 with _wrap("reading a claim marker"):
                     existing = marker.bucket.get_blob(marker.name, retry=self.retry)
-                    held = Claim.parse(existing.download_as_text()) if existing is not None else None
+                    held = (
+                        Claim.parse(existing.download_as_text()) if existing is not None else None
+                    )
                 if existing is not None and held is not None and not held.expired(now):
                     raise ClaimBusyError(f"gs://{info.bucket}/{info.name} is claimed") from None
                 if existing is not None:

@@ -85,7 +85,9 @@ class ServerProcess:
         self.stop()
         raise RuntimeError(f"{self.name} printed no ready line; log:\n{self.log_tail()}")
 
-    def wait_http(self, url: str, timeout: float = 30.0, ok: Callable[[int], bool] | None = None) -> None:
+    def wait_http(
+        self, url: str, timeout: float = 30.0, ok: Callable[[int], bool] | None = None
+    ) -> None:
         """Poll url until it answers (any status below 500 unless `ok` says otherwise)."""
         accept = ok or (lambda status: status < 500)
         deadline = time.monotonic() + timeout
@@ -131,12 +133,24 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
         pass
 
 
-def start_sandbox(*, rate_limit: int = 0, log_dir: Path | None = None, extra: Sequence[str] = ()) -> tuple[ServerProcess, dict]:
+def start_sandbox(
+    *, rate_limit: int = 0, log_dir: Path | None = None, extra: Sequence[str] = ()
+) -> tuple[ServerProcess, dict]:
     """Start webflow-sandbox on a free port; return the process and its ready line."""
     server = ServerProcess(
         "webflow-sandbox",
-        [sys.executable, "-m", "sandbox", "--host", "127.0.0.1", "--port", "0",
-         "--rate-limit", str(rate_limit), *extra],
+        [
+            sys.executable,
+            "-m",
+            "sandbox",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--rate-limit",
+            str(rate_limit),
+            *extra,
+        ],
         log_dir=log_dir,
     ).start(capture_stdout=True)
     return server, server.read_json_line()
@@ -156,9 +170,23 @@ def start_fake_gcs(*, root: Path, log_dir: Path | None = None) -> tuple[ServerPr
     root.mkdir(parents=True, exist_ok=True)
     server = ServerProcess(
         "fake-gcs-server",
-        [str(fake_gcs_binary()), "-scheme", "http", "-host", "127.0.0.1", "-port", str(port),
-         "-backend", "filesystem", "-filesystem-root", str(root), "-external-url", url,
-         "-log-level", "warn"],
+        [
+            str(fake_gcs_binary()),
+            "-scheme",
+            "http",
+            "-host",
+            "127.0.0.1",
+            "-port",
+            str(port),
+            "-backend",
+            "filesystem",
+            "-filesystem-root",
+            str(root),
+            "-external-url",
+            url,
+            "-log-level",
+            "warn",
+        ],
         log_dir=log_dir,
     ).start()
     server.wait_http(f"{url}/storage/v1/b", ok=lambda status: status == 200)

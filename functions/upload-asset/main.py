@@ -63,7 +63,9 @@ def upload_asset(event: CloudEvent) -> None:
             logger.info("event type ignored", extra={"type": event.get("type")})
             return
         try:
-            ref = ObjectRef.from_event_data(_event_data(event), event_time=event.get("time"), event_id=event_id)
+            ref = ObjectRef.from_event_data(
+                _event_data(event), event_time=event.get("time"), event_id=event_id
+            )
         except PermanentUploadError as exc:
             logger.error("malformed event acknowledged: %s", exc)
             return
@@ -73,8 +75,11 @@ def upload_asset(event: CloudEvent) -> None:
             logger.info("event left for redelivery: %s", exc, extra={"object": ref.name})
             raise
         except Exception as exc:
-            logger.warning("transient failure, event left for redelivery: %s", exc,
-                           extra={"object": ref.name, "error": type(exc).__name__})
+            logger.warning(
+                "transient failure, event left for redelivery: %s",
+                exc,
+                extra={"object": ref.name, "error": type(exc).__name__},
+            )
             raise
 
 
@@ -97,20 +102,36 @@ def upload_asset_http(request: flask.Request) -> flask.Response:
     body = parse_json(request, UploadRequest, settings.upload_max_body_bytes)
     bucket = body.bucket or settings.upload_bucket
     if bucket is None:
-        raise AppError(400, "invalid_request", "bucket is required (no UPLOAD_BUCKET is configured)",
-                       [{"field": "bucket", "message": "is required"}])
+        raise AppError(
+            400,
+            "invalid_request",
+            "bucket is required (no UPLOAD_BUCKET is configured)",
+            [{"field": "bucket", "message": "is required"}],
+        )
     if settings.upload_bucket and bucket != settings.upload_bucket:
-        raise AppError(403, "bucket_not_allowed", f"Only objects of {settings.upload_bucket} are handled",
-                       [{"field": "bucket", "message": "is not the configured UPLOAD_BUCKET"}])
+        raise AppError(
+            403,
+            "bucket_not_allowed",
+            f"Only objects of {settings.upload_bucket} are handled",
+            [{"field": "bucket", "message": "is not the configured UPLOAD_BUCKET"}],
+        )
     ref = ObjectRef(bucket=bucket, name=body.name, generation=body.generation)
     try:
         outcome = process_object(ref, settings)
     except ClaimBusyError as exc:
-        raise AppError(409, "in_progress", str(exc), headers={"Retry-After": RETRY_AFTER_SECONDS}) from exc
+        raise AppError(
+            409, "in_progress", str(exc), headers={"Retry-After": RETRY_AFTER_SECONDS}
+        ) from exc
     except StorageError as exc:
-        raise AppError(503, "storage_unavailable", "Cloud Storage failed; retry later",
-                       headers={"Retry-After": RETRY_AFTER_SECONDS}) from exc
+        raise AppError(
+            503,
+            "storage_unavailable",
+            "Cloud Storage failed; retry later",
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+        ) from exc
     if outcome.status == "rejected":
         # An error like every other: code and message first, the outcome's fields beside them.
-        return json_response({"code": "rejected", "message": outcome.reason or "rejected", **outcome.to_json()}, 422)
+        return json_response(
+            {"code": "rejected", "message": outcome.reason or "rejected", **outcome.to_json()}, 422
+        )
     return json_response(outcome.to_json(), 200)

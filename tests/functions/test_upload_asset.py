@@ -67,7 +67,9 @@ def http_client(upload_env: dict[str, str]) -> Iterator[Any]:
     module.reset_state()
 
 
-def put_object(gcs: Any, name: str, data: bytes, content_type: str = "image/png", **metadata: str) -> Any:
+def put_object(
+    gcs: Any, name: str, data: bytes, content_type: str = "image/png", **metadata: str
+) -> Any:
     """Upload an object (as a user or create-items would) and return its Blob, properties loaded."""
     blob = gcs.bucket.blob(name)
     if metadata:
@@ -76,7 +78,9 @@ def put_object(gcs: Any, name: str, data: bytes, content_type: str = "image/png"
     return gcs.bucket.get_blob(name)
 
 
-def finalized_event(blob: Any, *, time: dt.datetime | None = None, **data_overrides: Any) -> CloudEvent:
+def finalized_event(
+    blob: Any, *, time: dt.datetime | None = None, **data_overrides: Any
+) -> CloudEvent:
     """The google.cloud.storage.object.v1.finalized event Eventarc sends for this blob."""
     props = blob._properties
     data = {
@@ -120,7 +124,11 @@ def deliver(client: Any, event: CloudEvent, mode: str = "binary") -> Any:
 def assets(sandbox: Any) -> list[dict[str, Any]]:
     """Every asset of the sandbox site."""
     with sandbox.api() as api:
-        return api.get(f"/sites/{sandbox.site_id}/assets", params={"limit": 100}).raise_for_status().json()["assets"]
+        return (
+            api.get(f"/sites/{sandbox.site_id}/assets", params={"limit": 100})
+            .raise_for_status()
+            .json()["assets"]
+        )
 
 
 def ledger(gcs: Any, name: str) -> dict[str, str]:
@@ -132,21 +140,31 @@ def ledger(gcs: Any, name: str) -> dict[str, str]:
 def create_item(sandbox: Any, collection: str, field_data: dict[str, Any]) -> dict[str, Any]:
     """Create a staged item straight through the API."""
     with sandbox.api() as api:
-        response = api.post(f"/collections/{sandbox.collections[collection]}/items",
-                            json={"isDraft": False, "fieldData": field_data})
+        response = api.post(
+            f"/collections/{sandbox.collections[collection]}/items",
+            json={"isDraft": False, "fieldData": field_data},
+        )
         return response.raise_for_status().json()
 
 
 def get_item(sandbox: Any, collection: str, item_id: str) -> dict[str, Any]:
     """Read a staged item straight through the API."""
     with sandbox.api() as api:
-        return api.get(f"/collections/{sandbox.collections[collection]}/items/{item_id}").raise_for_status().json()
+        return (
+            api.get(f"/collections/{sandbox.collections[collection]}/items/{item_id}")
+            .raise_for_status()
+            .json()
+        )
 
 
 def list_items(sandbox: Any, collection: str) -> list[dict[str, Any]]:
     """Every staged item of a collection."""
     with sandbox.api() as api:
-        return api.get(f"/collections/{sandbox.collections[collection]}/items").raise_for_status().json()["items"]
+        return (
+            api.get(f"/collections/{sandbox.collections[collection]}/items")
+            .raise_for_status()
+            .json()["items"]
+        )
 
 
 def hosted_bytes(sandbox: Any, url: str) -> bytes:
@@ -194,7 +212,9 @@ def test_a_redelivered_event_creates_no_second_asset(events: Any, gcs: Any, sand
     assert ledger(gcs, "uploads/photo.png") == first
 
 
-def test_concurrent_deliveries_upload_once(gcs: Any, sandbox: Any, upload_env: dict[str, str]) -> None:
+def test_concurrent_deliveries_upload_once(
+    gcs: Any, sandbox: Any, upload_env: dict[str, str]
+) -> None:
     app, module = _app("upload_asset", "cloudevent")
     blob = put_object(gcs, "uploads/photo.png", PNG)
     event = finalized_event(blob)
@@ -231,7 +251,9 @@ def test_a_new_generation_is_uploaded_again(events: Any, gcs: Any, sandbox: Any)
     assert ledger(gcs, "uploads/photo.png")["webflow-generation"] == str(second.generation)
 
 
-def test_an_event_for_a_replaced_generation_is_acknowledged_without_work(events: Any, gcs: Any, sandbox: Any) -> None:
+def test_an_event_for_a_replaced_generation_is_acknowledged_without_work(
+    events: Any, gcs: Any, sandbox: Any
+) -> None:
     old = put_object(gcs, "uploads/photo.png", PNG)
     old_event = finalized_event(old)
     put_object(gcs, "uploads/photo.png", PNG[::-1])
@@ -239,7 +261,9 @@ def test_an_event_for_a_replaced_generation_is_acknowledged_without_work(events:
     assert assets(sandbox) == []
 
 
-def test_an_event_for_the_functions_own_metadata_write_does_nothing(events: Any, gcs: Any, sandbox: Any) -> None:
+def test_an_event_for_the_functions_own_metadata_write_does_nothing(
+    events: Any, gcs: Any, sandbox: Any
+) -> None:
     """fake-gcs-server mints a generation when the ledger is written; an event naming it is not new work."""
     blob = put_object(gcs, "uploads/photo.png", PNG)
     assert deliver(events, finalized_event(blob)).status_code == 200
@@ -266,7 +290,9 @@ def test_an_old_event_is_dropped(events: Any, gcs: Any, sandbox: Any) -> None:
     assert assets(sandbox) == []
 
 
-def test_an_oversized_image_is_rejected_before_download(events: Any, gcs: Any, sandbox: Any) -> None:
+def test_an_oversized_image_is_rejected_before_download(
+    events: Any, gcs: Any, sandbox: Any
+) -> None:
     blob = put_object(gcs, "uploads/huge.png", b"\0" * (4 * 1024 * 1024 + 1))
 
     response = deliver(events, finalized_event(blob))
@@ -283,7 +309,9 @@ def test_a_disallowed_type_is_rejected(events: Any, gcs: Any, sandbox: Any) -> N
     assert assets(sandbox) == []
 
 
-def test_a_content_type_that_contradicts_the_extension_is_rejected(events: Any, gcs: Any, sandbox: Any) -> None:
+def test_a_content_type_that_contradicts_the_extension_is_rejected(
+    events: Any, gcs: Any, sandbox: Any
+) -> None:
     blob = put_object(gcs, "uploads/photo.png", b"<html></html>", content_type="text/html")
     assert deliver(events, finalized_event(blob)).status_code == 200
     assert "does not match" in ledger(gcs, "uploads/photo.png")["webflow-error"]
@@ -322,7 +350,9 @@ def test_a_composite_object_is_hashed_while_streaming(
     (asset,) = assets(sandbox)  # the sandbox checked the MD5 of the bytes against fileHash
     assert ledger(gcs, "uploads/joined.pdf")["webflow-asset-id"] == asset["id"]
     assert hosted_bytes(sandbox, asset["hostedUrl"]) == PDF
-    logged = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    logged = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")
+    ]
     assert any(entry["message"] == "composite object hashed while streaming" for entry in logged)
 
 
@@ -331,7 +361,9 @@ def test_a_composite_object_is_hashed_while_streaming(
 
 def test_a_path_names_the_item_and_field(events: Any, gcs: Any, sandbox: Any) -> None:
     item = create_item(sandbox, "posts", {"name": "Hello world", "slug": "hello-world"})
-    blob = put_object(gcs, "uploads/posts/hello-world/hero.png", PNG, **{"webflow-alt": "A sunrise"})
+    blob = put_object(
+        gcs, "uploads/posts/hello-world/hero.png", PNG, **{"webflow-alt": "A sunrise"}
+    )
 
     assert deliver(events, finalized_event(blob)).status_code == 200
 
@@ -341,9 +373,14 @@ def test_a_path_names_the_item_and_field(events: Any, gcs: Any, sandbox: Any) ->
     assert hero["url"]
 
 
-def test_metadata_from_a_create_items_form_post_names_the_item(events: Any, gcs: Any, sandbox: Any) -> None:
-    item = create_item(sandbox, "submissions",
-                       {"name": "Ada", "slug": "ada", "email": "ada@example.com", "message": "See attached"})
+def test_metadata_from_a_create_items_form_post_names_the_item(
+    events: Any, gcs: Any, sandbox: Any
+) -> None:
+    item = create_item(
+        sandbox,
+        "submissions",
+        {"name": "Ada", "slug": "ada", "email": "ada@example.com", "message": "See attached"},
+    )
     metadata = {
         "webflow-item-id": item["id"],
         "webflow-collection-id": sandbox.collections["submissions"],
@@ -385,26 +422,46 @@ def test_a_folder_of_photos_fills_the_gallery(events: Any, gcs: Any, sandbox: An
     assert ingested[0]["fieldData"]["image"]["alt"] == "Photo 0"
 
 
-def test_gallery_ingestion_moves_past_a_slug_held_by_another_item(events: Any, gcs: Any, sandbox: Any) -> None:
+def test_gallery_ingestion_moves_past_a_slug_held_by_another_item(
+    events: Any, gcs: Any, sandbox: Any
+) -> None:
     os.environ["INGEST_COLLECTION_ID"] = sandbox.collections["gallery"]
     with sandbox.api() as api:  # an unrelated image item already holds the slug
-        upload = api.post(f"/sites/{sandbox.site_id}/assets", json={"fileName": "x.png", "fileHash": "0" * 32})
-    taken = create_item(sandbox, "gallery", {"name": "Sunset", "slug": "sunset",
-                                             "image": {"fileId": upload.json()["id"], "url": "http://x/x.png"}})
+        upload = api.post(
+            f"/sites/{sandbox.site_id}/assets", json={"fileName": "x.png", "fileHash": "0" * 32}
+        )
+    taken = create_item(
+        sandbox,
+        "gallery",
+        {
+            "name": "Sunset",
+            "slug": "sunset",
+            "image": {"fileId": upload.json()["id"], "url": "http://x/x.png"},
+        },
+    )
     blob = put_object(gcs, "gallery/sunset.png", PNG)
 
     assert deliver(events, finalized_event(blob)).status_code == 200
 
-    ours = [i for i in list_items(sandbox, "gallery") if i["id"] != taken["id"] and i["fieldData"]["name"] == "Sunset"]
+    ours = [
+        i
+        for i in list_items(sandbox, "gallery")
+        if i["id"] != taken["id"] and i["fieldData"]["name"] == "Sunset"
+    ]
     assert [i["fieldData"]["slug"] for i in ours] == ["sunset-2"]
-    assert ours[0]["fieldData"]["image"]["fileId"] == ledger(gcs, "gallery/sunset.png")["webflow-asset-id"]
+    assert (
+        ours[0]["fieldData"]["image"]["fileId"]
+        == ledger(gcs, "gallery/sunset.png")["webflow-asset-id"]
+    )
 
 
 # -- failures and retries -------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("seed", [3, 7, 11, 23, 42, 99])
-def test_webflow_faults_lose_nothing_and_duplicate_nothing(events: Any, gcs: Any, sandbox: Any, seed: int) -> None:
+def test_webflow_faults_lose_nothing_and_duplicate_nothing(
+    events: Any, gcs: Any, sandbox: Any, seed: int
+) -> None:
     # Spurious 429s are left out: the client then paces the token for a whole minute, longer than a test.
     # No retries inside the client: every fault reaches the handler, which raises for a redelivery.
     os.environ["WEBFLOW_MAX_RETRY_SECONDS"] = "0"
@@ -424,15 +481,22 @@ def test_webflow_faults_lose_nothing_and_duplicate_nothing(events: Any, gcs: Any
     assert statuses[-1] == 200 and 500 in statuses
     recorded = ledger(gcs, "uploads/posts/faulty/hero.png")
     assert [a["id"] for a in assets(sandbox)] == [recorded["webflow-asset-id"]]
-    assert get_item(sandbox, "posts", item["id"])["fieldData"]["hero"]["fileId"] == recorded["webflow-asset-id"]
+    assert (
+        get_item(sandbox, "posts", item["id"])["fieldData"]["hero"]["fileId"]
+        == recorded["webflow-asset-id"]
+    )
     assert "webflow-claim" not in recorded and "webflow-error" not in recorded
     assert deliver(events, event).status_code == 200
     assert len(assets(sandbox)) == 1
 
 
 @pytest.mark.parametrize("seed", [5, 17, 31])
-def test_gallery_ingestion_under_faults_creates_one_item(events: Any, gcs: Any, sandbox: Any, seed: int) -> None:
-    os.environ.update({"INGEST_COLLECTION_ID": sandbox.collections["gallery"], "WEBFLOW_MAX_RETRY_SECONDS": "0"})
+def test_gallery_ingestion_under_faults_creates_one_item(
+    events: Any, gcs: Any, sandbox: Any, seed: int
+) -> None:
+    os.environ.update(
+        {"INGEST_COLLECTION_ID": sandbox.collections["gallery"], "WEBFLOW_MAX_RETRY_SECONDS": "0"}
+    )
     sys.modules["main"].reset_state()
     before = {i["id"] for i in list_items(sandbox, "gallery")}
     blob = put_object(gcs, "gallery/harbour.png", PNG)
@@ -544,27 +608,36 @@ def test_http_entry_uploads_by_bucket_and_name(http_client: Any, gcs: Any, sandb
 
 
 def test_http_entry_requires_an_api_key(http_client: Any, gcs: Any, sandbox: Any) -> None:
-    response = http_client.post("/", json={"bucket": gcs.bucket_name, "name": "uploads/x.png"},
-                                headers={"Authorization": "Bearer wrong"})
+    response = http_client.post(
+        "/",
+        json={"bucket": gcs.bucket_name, "name": "uploads/x.png"},
+        headers={"Authorization": "Bearer wrong"},
+    )
     assert response.status_code == 401
     assert sandbox.stats()["total"] == 0
 
 
 def test_http_entry_reports_a_rejection(http_client: Any, gcs: Any, sandbox: Any) -> None:
     put_object(gcs, "uploads/tool.exe", b"MZ", content_type="application/octet-stream")
-    response = http_client.post("/", json={"bucket": gcs.bucket_name, "name": "uploads/tool.exe"},
-                                headers={"Authorization": f"Bearer {API_KEY}"})
+    response = http_client.post(
+        "/",
+        json={"bucket": gcs.bucket_name, "name": "uploads/tool.exe"},
+        headers={"Authorization": f"Bearer {API_KEY}"},
+    )
     assert response.status_code == 422
     assert response.get_json()["reason"] == "extension .exe is not allowed"
 
 
 def test_http_entry_validates_the_body(http_client: Any, gcs: Any) -> None:
-    response = http_client.post("/", json={"bucket": gcs.bucket_name},
-                                headers={"Authorization": f"Bearer {API_KEY}"})
+    response = http_client.post(
+        "/", json={"bucket": gcs.bucket_name}, headers={"Authorization": f"Bearer {API_KEY}"}
+    )
     assert response.status_code == 400
 
 
-def test_http_entry_answers_409_while_another_run_holds_the_claim(http_client: Any, gcs: Any, sandbox: Any) -> None:
+def test_http_entry_answers_409_while_another_run_holds_the_claim(
+    http_client: Any, gcs: Any, sandbox: Any
+) -> None:
     from shared.storage import Storage
 
     put_object(gcs, "uploads/photo.png", PNG)
@@ -573,8 +646,11 @@ def test_http_entry_answers_409_while_another_run_holds_the_claim(http_client: A
     assert info is not None
     storage.claim(info, "someone-else", ttl_seconds=60)
 
-    response = http_client.post("/", json={"bucket": gcs.bucket_name, "name": "uploads/photo.png"},
-                                headers={"Authorization": f"Bearer {API_KEY}"})
+    response = http_client.post(
+        "/",
+        json={"bucket": gcs.bucket_name, "name": "uploads/photo.png"},
+        headers={"Authorization": f"Bearer {API_KEY}"},
+    )
 
     assert response.status_code == 409 and response.headers["Retry-After"]
     assert response.get_json()["code"] == "in_progress"
@@ -589,7 +665,9 @@ def test_http_entry_defaults_to_and_keeps_to_the_configured_bucket(
     put_object(gcs, "uploads/photo.png", PNG)
     auth = {"Authorization": f"Bearer {API_KEY}"}
 
-    other = http_client.post("/", json={"bucket": "someone-elses", "name": "uploads/photo.png"}, headers=auth)
+    other = http_client.post(
+        "/", json={"bucket": "someone-elses", "name": "uploads/photo.png"}, headers=auth
+    )
     default = http_client.post("/", json={"name": "uploads/photo.png"}, headers=auth)
 
     assert other.status_code == 403 and other.get_json()["code"] == "bucket_not_allowed"
@@ -611,12 +689,20 @@ def test_http_answers_match_docs_openapi(http_client: Any, gcs: Any, sandbox: An
     put_object(gcs, "uploads/tool.exe", b"MZ", content_type="application/octet-stream")
     auth = {"Authorization": f"Bearer {API_KEY}"}
     documented = operation("/upload-asset")["responses"]
-    for name, expected in [("uploads/report.pdf", 200), ("uploads/report.pdf", 200), ("uploads/tool.exe", 422),
-                           ("elsewhere/x.png", 200)]:
-        response = http_client.post("/", json={"bucket": gcs.bucket_name, "name": name}, headers=auth)
+    for name, expected in [
+        ("uploads/report.pdf", 200),
+        ("uploads/report.pdf", 200),
+        ("uploads/tool.exe", 422),
+        ("elsewhere/x.png", 200),
+    ]:
+        response = http_client.post(
+            "/", json={"bucket": gcs.bucket_name, "name": name}, headers=auth
+        )
         assert response.status_code == expected and str(expected) in documented
         assert_matches(response.get_json(), "UploadOutcome")
-    bad = http_client.post("/", json={"bucket": gcs.bucket_name, "name": "x", "extra": 1}, headers=auth)
+    bad = http_client.post(
+        "/", json={"bucket": gcs.bucket_name, "name": "x", "extra": 1}, headers=auth
+    )
     assert bad.status_code == 400 and "400" in documented
     assert_matches(bad.get_json(), "Error")
 
@@ -635,14 +721,26 @@ def media_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     seed = json.loads((REPO_ROOT / "sandbox" / "seed.json").read_text())
     posts = next(c for c in seed["sites"][0]["collections"] if c["slug"] == "posts")
     posts["fields"] += [
-        {"id": "66a0b6a5c1f1b2a3d4e5f8f1", "slug": "photos", "displayName": "Photos", "type": "MultiImage",
-         "isRequired": False},
-        {"id": "66a0b6a5c1f1b2a3d4e5f8f2", "slug": "brochure", "displayName": "Brochure", "type": "File",
-         "isRequired": False},
+        {
+            "id": "66a0b6a5c1f1b2a3d4e5f8f1",
+            "slug": "photos",
+            "displayName": "Photos",
+            "type": "MultiImage",
+            "isRequired": False,
+        },
+        {
+            "id": "66a0b6a5c1f1b2a3d4e5f8f2",
+            "slug": "brochure",
+            "displayName": "Brochure",
+            "type": "File",
+            "isRequired": False,
+        },
     ]
     seed_path = tmp_path_factory.mktemp("media-seed") / "seed.json"
     seed_path.write_text(json.dumps(seed))
-    process, ready = start_sandbox(log_dir=tmp_path_factory.mktemp("media-sandbox"), extra=["--seed", str(seed_path)])
+    process, ready = start_sandbox(
+        log_dir=tmp_path_factory.mktemp("media-sandbox"), extra=["--seed", str(seed_path)]
+    )
     root_url = ready["apiBaseUrl"].rsplit("/v2", 1)[0]
     http = httpx.Client(base_url=root_url, timeout=30.0)
     try:
@@ -657,19 +755,23 @@ def media_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 def media_events(media_sandbox: Any, gcs: Any) -> Iterator[Any]:
     """The CloudEvent entry point wired to the media sandbox."""
     media_sandbox.reset()
-    os.environ.update({
-        "WEBFLOW_API_TOKEN": media_sandbox.token,
-        "WEBFLOW_API_BASE_URL": media_sandbox.api_base_url,
-        "WEBFLOW_SITE_ID": media_sandbox.site_id,
-        "UPLOAD_PREFIX": "uploads/",
-        "WEBFLOW_RATE_LIMIT_PER_MINUTE": "6000",
-    })
+    os.environ.update(
+        {
+            "WEBFLOW_API_TOKEN": media_sandbox.token,
+            "WEBFLOW_API_BASE_URL": media_sandbox.api_base_url,
+            "WEBFLOW_SITE_ID": media_sandbox.site_id,
+            "UPLOAD_PREFIX": "uploads/",
+            "WEBFLOW_RATE_LIMIT_PER_MINUTE": "6000",
+        }
+    )
     app, module = _app("upload_asset", "cloudevent")
     yield app.test_client()
     module.reset_state()
 
 
-def test_multi_image_files_are_appended_once_each(media_events: Any, gcs: Any, media_sandbox: Any) -> None:
+def test_multi_image_files_are_appended_once_each(
+    media_events: Any, gcs: Any, media_sandbox: Any
+) -> None:
     item = create_item(media_sandbox, "posts", {"name": "Trip", "slug": "trip"})
     collection_id = media_sandbox.collections["posts"]
     # As create-items writes a form's files for a MultiImage input: <field>.<ext>, <field>-2.<ext>.
@@ -689,11 +791,19 @@ def test_a_document_goes_into_a_file_field(media_events: Any, gcs: Any, media_sa
     blob = put_object(gcs, "uploads/posts/menu/brochure.pdf", PDF, content_type="application/pdf")
     assert deliver(media_events, finalized_event(blob)).status_code == 200
     (asset,) = assets(media_sandbox)
-    assert get_item(media_sandbox, "posts", item["id"])["fieldData"]["brochure"]["fileId"] == asset["id"]
+    assert (
+        get_item(media_sandbox, "posts", item["id"])["fieldData"]["brochure"]["fileId"]
+        == asset["id"]
+    )
 
 
-def test_a_document_is_refused_by_an_image_field(media_events: Any, gcs: Any, media_sandbox: Any) -> None:
+def test_a_document_is_refused_by_an_image_field(
+    media_events: Any, gcs: Any, media_sandbox: Any
+) -> None:
     create_item(media_sandbox, "posts", {"name": "Menu", "slug": "menu"})
     blob = put_object(gcs, "uploads/posts/menu/hero.pdf", PDF, content_type="application/pdf")
     assert deliver(media_events, finalized_event(blob)).status_code == 200
-    assert "cannot go into the Image field 'hero'" in ledger(gcs, "uploads/posts/menu/hero.pdf")["webflow-error"]
+    assert (
+        "cannot go into the Image field 'hero'"
+        in ledger(gcs, "uploads/posts/menu/hero.pdf")["webflow-error"]
+    )

@@ -22,14 +22,42 @@ from shared.config import ConfigError, load_settings
 from shared.storage import ObjectInfo
 
 ALL = frozenset(
-    {"png", "jpg", "jpeg", "gif", "svg", "webp", "avif", "pdf", "doc", "docx", "xls", "xlsx", "ppt", "pptx",
-     "txt", "csv", "odt", "ods", "odp"}
+    {
+        "png",
+        "jpg",
+        "jpeg",
+        "gif",
+        "svg",
+        "webp",
+        "avif",
+        "pdf",
+        "doc",
+        "docx",
+        "xls",
+        "xlsx",
+        "ppt",
+        "pptx",
+        "txt",
+        "csv",
+        "odt",
+        "ods",
+        "odp",
+    }
 )
 
 
-def _info(name: str, size: int = 10, content_type: str | None = "image/png", **metadata: str) -> ObjectInfo:
-    return ObjectInfo(bucket="b", name=name, generation=1, metageneration=1, size=size,
-                      content_type=content_type, metadata=metadata)
+def _info(
+    name: str, size: int = 10, content_type: str | None = "image/png", **metadata: str
+) -> ObjectInfo:
+    return ObjectInfo(
+        bucket="b",
+        name=name,
+        generation=1,
+        metageneration=1,
+        size=size,
+        content_type=content_type,
+        metadata=metadata,
+    )
 
 
 @pytest.mark.parametrize(
@@ -41,11 +69,16 @@ def _info(name: str, size: int = 10, content_type: str | None = "image/png", **m
         ("uploads/a.svg", None, "image/svg+xml"),
         ("uploads/report.pdf", "application/pdf", "application/pdf"),
         ("uploads/notes.txt", "text/plain; charset=utf-8", "text/plain"),
-        ("uploads/sheet.xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        (
+            "uploads/sheet.xlsx",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        ),
     ],
 )
-def test_accepted_files_give_the_content_type_to_upload_with(name: str, content_type: str | None, expected: str) -> None:
+def test_accepted_files_give_the_content_type_to_upload_with(
+    name: str, content_type: str | None, expected: str
+) -> None:
     assert check_object(_info(name, content_type=content_type), ALL) == expected
 
 
@@ -56,8 +89,18 @@ def test_accepted_files_give_the_content_type_to_upload_with(name: str, content_
         ("uploads/README", "text/plain", 10, "no file extension"),
         ("uploads/a.png", "text/html", 10, "content type text/html does not match extension .png"),
         ("uploads/a.pdf", "image/png", 10, "does not match extension .pdf"),
-        ("uploads/big.png", "image/png", MAX_IMAGE_BYTES + 1, "over Webflow's 4 MB limit for images"),
-        ("uploads/big.pdf", "application/pdf", MAX_DOCUMENT_BYTES + 1, "over Webflow's 10 MB limit for documents"),
+        (
+            "uploads/big.png",
+            "image/png",
+            MAX_IMAGE_BYTES + 1,
+            "over Webflow's 4 MB limit for images",
+        ),
+        (
+            "uploads/big.pdf",
+            "application/pdf",
+            MAX_DOCUMENT_BYTES + 1,
+            "over Webflow's 10 MB limit for documents",
+        ),
         ("uploads/empty.png", "image/png", 0, "empty"),
     ],
 )
@@ -68,11 +111,15 @@ def test_refused_files_say_why(name: str, content_type: str, size: int, reason: 
 
 def test_size_limits_are_inclusive() -> None:
     assert check_object(_info("u/a.png", size=MAX_IMAGE_BYTES), ALL) == "image/png"
-    assert check_object(_info("u/a.pdf", size=MAX_DOCUMENT_BYTES, content_type="application/pdf"), ALL)
+    assert check_object(
+        _info("u/a.pdf", size=MAX_DOCUMENT_BYTES, content_type="application/pdf"), ALL
+    )
 
 
 def test_allowed_extensions_override_narrows_the_list() -> None:
-    settings = load_settings(UploadSettings, webflow_api_token="t", upload_allowed_extensions="png, .jpg")
+    settings = load_settings(
+        UploadSettings, webflow_api_token="t", upload_allowed_extensions="png, .jpg"
+    )
     assert settings.allowed_extensions == {"png", "jpg"}
     with pytest.raises(PermanentUploadError, match="not allowed"):
         check_object(_info("u/a.gif", content_type="image/gif"), settings.allowed_extensions)
@@ -126,7 +173,11 @@ def test_path_names_collection_item_and_field() -> None:
     target = parse_target_path("uploads/posts/my-first-post/main-image.png", "uploads/")
     assert target is not None
     assert (target.collection, target.item_slug, target.item_id, target.field) == (
-        "posts", "my-first-post", None, "main-image")
+        "posts",
+        "my-first-post",
+        None,
+        "main-image",
+    )
     by_id = parse_target_path("uploads/posts/0123456789abcdef01234567/gallery.jpg", "uploads/")
     assert by_id is not None and by_id.item_id == "0123456789abcdef01234567"
     assert parse_target_path("uploads/photo.png", "uploads/") is None
@@ -134,17 +185,30 @@ def test_path_names_collection_item_and_field() -> None:
 
 
 def test_metadata_names_the_target_as_create_items_writes_it() -> None:
-    info = _info("uploads/form/abc.png", **{"webflow-item-id": "i1", "webflow-collection-id": "c1",
-                                            "webflow-field": "photo", "webflow-alt": "A dog"})
+    info = _info(
+        "uploads/form/abc.png",
+        **{
+            "webflow-item-id": "i1",
+            "webflow-collection-id": "c1",
+            "webflow-field": "photo",
+            "webflow-alt": "A dog",
+        },
+    )
     target = target_from_metadata(info)
-    assert target is not None and (target.collection, target.item_id, target.field) == ("c1", "i1", "photo")
+    assert target is not None and (target.collection, target.item_id, target.field) == (
+        "c1",
+        "i1",
+        "photo",
+    )
     assert target_from_metadata(_info("uploads/x.png", **{"webflow-field": "photo"})) is None
 
 
 def test_object_ref_from_event_data() -> None:
     ref = ObjectRef.from_event_data(
         {"bucket": "b", "name": "uploads/a.png", "generation": "123", "componentCount": 3},
-        event_time="2026-01-01T00:00:00Z", event_id="e1")
+        event_time="2026-01-01T00:00:00Z",
+        event_id="e1",
+    )
     assert (ref.generation, ref.component_count, ref.event_id) == (123, 3, "e1")
     assert ref.event_time == dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     with pytest.raises(PermanentUploadError):

@@ -30,7 +30,9 @@ def storage(gcs: Any) -> Storage:
     return Storage(gcs.client, emulated=True, chunk_size=64 * 1024)
 
 
-def _put(gcs: Any, name: str, data: bytes, content_type: str = "image/png", **metadata: str) -> None:
+def _put(
+    gcs: Any, name: str, data: bytes, content_type: str = "image/png", **metadata: str
+) -> None:
     blob = gcs.bucket.blob(name)
     if metadata:
         blob.metadata = metadata
@@ -90,8 +92,11 @@ def test_emulator_ignores_if_generation_match_on_media_uploads_and_deletes(gcs: 
     import httpx
 
     _put(gcs, "lock", b"1")
-    media = httpx.post(f"{gcs.host}/upload/storage/v1/b/{gcs.bucket_name}/o",
-                       params={"uploadType": "media", "name": "lock", "ifGenerationMatch": "0"}, content=b"2")
+    media = httpx.post(
+        f"{gcs.host}/upload/storage/v1/b/{gcs.bucket_name}/o",
+        params={"uploadType": "media", "name": "lock", "ifGenerationMatch": "0"},
+        content=b"2",
+    )
     assert media.status_code == 200  # Cloud Storage: 412
     gcs.bucket.blob("lock").delete(if_generation_match=1)  # Cloud Storage: 412
     assert gcs.bucket.get_blob("lock") is None
@@ -106,7 +111,11 @@ def test_get_object_reports_md5_hex_without_download(gcs: Any, storage: Storage)
     info = storage.get_object(gcs.bucket_name, "uploads/photo.png")
     assert info is not None
     assert info.md5_hex == hashlib.md5(data).hexdigest()
-    assert (info.size, info.content_type, info.meta("webflow-alt")) == (len(data), "image/png", "A cat")
+    assert (info.size, info.content_type, info.meta("webflow-alt")) == (
+        len(data),
+        "image/png",
+        "A cat",
+    )
     assert info.generation > 0 and info.component_count in (None, 1)
 
 
@@ -131,8 +140,9 @@ def test_emulator_reports_composed_objects_like_plain_ones(gcs: Any, storage: St
 
 
 def test_object_info_of_a_composite_has_no_md5_hex() -> None:
-    info = ObjectInfo.from_resource({"bucket": "b", "name": "x.pdf", "generation": "3", "size": "9",
-                                     "componentCount": 2})
+    info = ObjectInfo.from_resource(
+        {"bucket": "b", "name": "x.pdf", "generation": "3", "size": "9", "componentCount": 2}
+    )
     assert info.md5_hex is None and info.component_count == 2
 
 
@@ -149,8 +159,17 @@ def test_iter_chunks_streams_the_bytes_in_bounded_chunks(gcs: Any, storage: Stor
 def test_object_info_from_eventarc_data() -> None:
     md5 = base64.b64encode(hashlib.md5(b"abc").digest()).decode()
     info = ObjectInfo.from_resource(
-        {"bucket": "b", "name": "uploads/x.png", "generation": "17", "metageneration": "1", "size": "3",
-         "contentType": "image/png", "md5Hash": md5, "timeCreated": "2026-01-02T03:04:05.678Z", "metadata": None}
+        {
+            "bucket": "b",
+            "name": "uploads/x.png",
+            "generation": "17",
+            "metageneration": "1",
+            "size": "3",
+            "contentType": "image/png",
+            "md5Hash": md5,
+            "timeCreated": "2026-01-02T03:04:05.678Z",
+            "metadata": None,
+        }
     )
     assert (info.generation, info.size, info.md5_hex) == (17, 3, hashlib.md5(b"abc").hexdigest())
     assert info.time_created is not None and info.time_created.year == 2026
@@ -162,7 +181,9 @@ def test_object_info_from_eventarc_data() -> None:
 def test_claim_round_trip_and_malformed_values() -> None:
     claim = Claim(generation=12, claim_id="abc", expires_at=1700000000)
     assert Claim.parse(claim.encode()) == claim
-    assert Claim.parse("garbage") is None and Claim.parse("x:y:z") is None and Claim.parse("") is None
+    assert (
+        Claim.parse("garbage") is None and Claim.parse("x:y:z") is None and Claim.parse("") is None
+    )
 
 
 def test_claim_records_generation_and_blocks_a_second_claim(gcs: Any, storage: Storage) -> None:
@@ -304,8 +325,13 @@ class _RecordingBlob:
         if kwargs.get("if_metageneration_match") != self.bucket.metageneration:
             raise PreconditionFailed("conditionNotMet")
         self.bucket.metageneration += 1
-        self._properties = {"bucket": "b", "name": self.name, "generation": "5",
-                            "metageneration": str(self.bucket.metageneration), "metadata": self.metadata}
+        self._properties = {
+            "bucket": "b",
+            "name": self.name,
+            "generation": "5",
+            "metageneration": str(self.bucket.metageneration),
+            "metadata": self.metadata,
+        }
 
 
 class _RecordingBucket:
@@ -332,7 +358,14 @@ class _RecordingClient:
 def test_claim_sends_a_metageneration_precondition_and_maps_412_to_busy() -> None:
     client = _RecordingClient()
     storage = Storage(client, emulated=False)
-    info = ObjectInfo(bucket="b", name="uploads/a.png", generation=5, metageneration=1, size=1, stored_generation=5)
+    info = ObjectInfo(
+        bucket="b",
+        name="uploads/a.png",
+        generation=5,
+        metageneration=1,
+        size=1,
+        stored_generation=5,
+    )
 
     claimed, claim = storage.claim(info, uuid.uuid4().hex, ttl_seconds=60)
     assert client.the_bucket.calls[0][2]["if_metageneration_match"] == 1
