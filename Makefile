@@ -44,13 +44,13 @@ demo: install
 sandbox: install
 	$(VENV)/bin/webflow-sandbox --host 127.0.0.1 --port 8700
 
-test: install system-tools checkov
+test: install system-tools checkov lint
 	CHECKOV_BIN=$(abspath $(CHECKOV_VENV))/bin/checkov $(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
 test-fast: install
 	$(PY) -m pytest -n 2 -m "not browser and not e2e" $(PYTEST_ARGS)
 
-# ruff's lint and format check (both run, either fails the target); kept out of `make test`.
+# ruff's lint and format check (both run, either fails the target); part of `make test`.
 LINT_PATHS := shared functions sandbox devstack bench deploy tests
 lint: install
 	$(VENV)/bin/ruff check $(LINT_PATHS); status=$$?; \
