@@ -48,6 +48,7 @@ __all__ = [
     "read_json",
     "redirect_response",
     "report_error",
+    "require_allowed_origin",
     "require_api_key",
     "require_content_type",
     "to_app_error",
@@ -326,6 +327,22 @@ def origin_allowed(origin: str | None, allowed_origins: Sequence[str]) -> bool:
         return False
     normalised = _normalise_origin(origin)
     return any(entry == "*" or _normalise_origin(entry) == normalised for entry in allowed_origins)
+
+
+def require_allowed_origin(request: flask.Request, allowed_origins: Sequence[str]) -> None:
+    """Refuse (403) a browser request from an origin not listed; requests without one pass.
+
+    CORS only keeps another site from reading the answer; a cross-site form post is still
+    delivered, so the write itself is refused here.
+    """
+    origin = request.headers.get("Origin", "").strip()
+    if origin and not origin_allowed(origin, allowed_origins):
+        raise AppError(
+            403,
+            "origin_not_allowed",
+            "Posts from this origin are not accepted",
+            [{"field": "Origin", "message": "is not one of ALLOWED_ORIGINS"}],
+        )
 
 
 def cors_headers(request: flask.Request, allowed_origins: Sequence[str]) -> dict[str, str]:

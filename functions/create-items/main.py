@@ -25,6 +25,7 @@ from shared.http import (
     parse_form,
     parse_json,
     read_body,
+    require_allowed_origin,
     require_api_key,
 )
 from shared.items import CreateItemsRequest, CreateItemsSettings, create_from_request
@@ -87,7 +88,8 @@ def _json_call(request: flask.Request, settings: CreateItemsSettings) -> flask.R
 
 
 def _form_post(request: flask.Request, settings: CreateItemsSettings) -> flask.Response:
-    """A browser form: rate limit, honeypot, files to the bucket, then a redirect or JSON."""
+    """A browser form: origin, rate limit, honeypot, files to the bucket, then a redirect or JSON."""
+    require_allowed_origin(request, settings.origins)  # JSON 403: not a redirect to our pages
     try:
         form_rate_limiter().check(client_address(request))
         post = read_form_post(parse_form(request, settings.max_body_bytes), settings.honeypot_field)

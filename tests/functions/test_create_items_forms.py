@@ -250,6 +250,27 @@ def test_a_preflight_from_an_unknown_origin_is_not_granted(app: FlaskClient) -> 
     assert "Access-Control-Allow-Origin" not in response.headers
 
 
+@pytest.mark.parametrize("origin", ["https://evil.test", "null"])
+@pytest.mark.parametrize("accept", [JSON_ACCEPT, BROWSER_ACCEPT])
+def test_a_form_post_from_an_origin_not_allowed_is_refused(
+    app: FlaskClient, sandbox: Sandbox, origin: str, accept: dict[str, str]
+) -> None:
+    response = app.post("/", data=FORM, headers={**accept, "Origin": origin})
+    assert response.status_code == 403
+    assert response.get_json() == {
+        "code": "origin_not_allowed",
+        "message": "Posts from this origin are not accepted",
+        "details": [{"field": "Origin", "message": "is not one of ALLOWED_ORIGINS"}],
+    }
+    assert "Access-Control-Allow-Origin" not in response.headers
+    assert sandbox.stats()["total"] == 0
+
+
+def test_a_form_post_without_an_origin_is_accepted(app: FlaskClient) -> None:
+    response = app.post("/", data=FORM, headers=JSON_ACCEPT)
+    assert response.status_code == 201
+
+
 def test_a_form_answer_to_an_allowed_origin_carries_cors(app: FlaskClient) -> None:
     response = app.post("/", data=FORM, headers={**JSON_ACCEPT, "Origin": ORIGIN})
     assert response.headers["Access-Control-Allow-Origin"] == ORIGIN

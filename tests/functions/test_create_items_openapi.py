@@ -57,3 +57,10 @@ def test_error_answers_match_the_schema(
     response = app.post("/", json=body, headers=headers)
     assert str(response.status_code) in OPERATION["responses"]
     assert_matches(response.get_json(), "Error")
+
+
+def test_a_refused_origin_answer_matches_the_schema(app: FlaskClient, sandbox: Sandbox) -> None:
+    form = {"name": "From elsewhere"}
+    response = app.post("/", data=form, headers={"Origin": "https://evil.test"})
+    assert str(response.status_code) in OPERATION["responses"]
+    assert_matches(response.get_json(), "Error")
