@@ -68,6 +68,18 @@ async function refresh() {
   }
 }
 
-const sent = new URLSearchParams(location.search).get("sent");
-if (sent && NOTICES[sent]) document.getElementById("notice").textContent = NOTICES[sent];
+// create-items redirects a failed post here with ?error=code&message=...&field=name: problem.
+function showNotice(params) {
+  const sent = params.get("sent");
+  if (!sent || !NOTICES[sent]) return;
+  const notice = document.getElementById("notice");
+  const reasons = [params.get("message"), ...params.getAll("field")].filter(Boolean);
+  notice.textContent =
+    sent === "error" && reasons.length
+      ? `The submission failed: ${reasons.join("; ")}.`
+      : NOTICES[sent];
+  notice.classList.toggle("error", sent === "error");
+}
+
+showNotice(new URLSearchParams(location.search));
 refresh();

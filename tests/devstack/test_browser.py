@@ -29,7 +29,7 @@ CHROMIUM_ARGS = [
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
     if not CHROMIUM.exists():
         pytest.skip(
-            f"Debian's chromium is not installed at {CHROMIUM} (`make browser` installs it)"
+            f"Debian's chromium is not installed at {CHROMIUM} (`make system-tools`, as root, installs it)"
         )
     running = StackProcess.start(tmp_path_factory.mktemp("browser-stack"))
     try:
@@ -107,5 +107,27 @@ def test_webflow_form_reaches_the_live_view_through_the_webhook(
         page.locator("[data-collection=submissions] tr.item", has_text=name).wait_for(
             timeout=30_000
         )
+    finally:
+        page.close()
+
+
+def test_a_refused_form_post_shows_why_on_the_site(stack: StackProcess, browser: Browser) -> None:
+    site_url = stack.state["services"]["demo-site"]["url"]
+    page = browser.new_page()
+    try:
+        page.goto(site_url)
+        form = page.locator("#direct-form")
+        form.evaluate("form => { form.noValidate = true; }")  # let the function judge the email
+        form.locator("input[name=name]").fill("Browser visitor with a typo")
+        form.locator("input[name=email]").fill("not-an-email")
+        form.locator("textarea[name=message]").fill("This one is refused.")
+
+        with page.expect_navigation():
+            form.locator("button[type=submit]").click()
+
+        assert "sent=error" in page.url
+        notice = page.locator("#notice")
+        assert "email: must be a valid email address" in notice.inner_text()
+        assert "error" in (notice.get_attribute("class") or "")
     finally:
         page.close()
