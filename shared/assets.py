@@ -154,13 +154,11 @@ class UploadSettings(WebflowSettings):
     def _known_extensions(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        unknown = [
-            e
-            for e in split_list(value.lower())
-            if e.lstrip(".") not in IMAGE_TYPES | DOCUMENT_TYPES
-        ]
-        if unknown:
-            raise ValueError(f"unsupported extension(s): {', '.join(unknown)}")
+        accepted = IMAGE_TYPES | DOCUMENT_TYPES
+        if any(e.lstrip(".") not in accepted for e in split_list(value.lower())):
+            # The offending entries are not echoed: a value pasted in the wrong variable may be
+            # a secret, and the message goes to the logs.
+            raise ValueError(f"must list only extensions Webflow accepts ({', '.join(accepted)})")
         return value
 
     @property

@@ -8,7 +8,9 @@ from typing import Any, TypeVar
 from pydantic import SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["ConfigError", "WebflowSettings", "load_settings", "split_list"]
+from shared.log import add_secret, configure
+
+__all__ = ["ConfigError", "WebflowSettings", "load_settings", "register_secrets", "split_list"]
 
 
 class ConfigError(Exception):
@@ -130,11 +132,32 @@ def _describe(error: Mapping[str, Any]) -> str:
 def load_settings(cls: type[S], **overrides: Any) -> S:
     """Build settings of ``cls`` from the environment (explicit overrides win).
 
+    Its secrets are registered for redaction and LOG_LEVEL is applied to the project's logger.
+
     Raises:
         ConfigError: naming every missing or malformed variable.
     """
     try:
-        return cls(**overrides)
+        settings = cls(**overrides)
     except ValidationError as exc:
         messages = list(dict.fromkeys(_describe(err) for err in exc.errors()))
         raise ConfigError("; ".join(messages)) from None
+    register_secrets(settings)
+    if isinstance(settings, WebflowSettings):
+        configure(settings.log_level)
+    return settings
+
+
+def register_secrets(settings: BaseSettings) -> None:
+    """Mask every secret of ``settings`` in the logs from now on, whichever path uses it.
+
+    A comma-separated secret (API keys, webhook secrets while rotating) is registered whole and
+    part by part, so that neither the list nor one of its keys can appear in a log line.
+    """
+    for name in type(settings).model_fields:
+        value = getattr(settings, name, None)
+        if isinstance(value, SecretStr):
+            secret = value.get_secret_value()
+            add_secret(secret)
+            for part in split_list(secret):
+                add_secret(part)

@@ -118,3 +118,43 @@ def test_split_list_parses_comma_separated_strings() -> None:
     assert split_list(" a, b ,,c ") == ["a", "b", "c"]
     assert split_list(None) == []
     assert split_list(["x", " y "]) == ["x", "y"]
+
+
+def test_every_secret_of_the_settings_is_masked_in_logs_once_loaded(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from pydantic import SecretStr
+
+    from shared.log import clear_secrets, get_logger
+
+    class KeyedSettings(WebflowSettings):
+        service_api_keys: SecretStr | None = None
+
+    clear_secrets()
+    load_settings(
+        KeyedSettings, webflow_api_token=TOKEN, service_api_keys="key-one-1111,key-two-2222"
+    )
+
+    get_logger("test").warning("seen %s and %s", TOKEN, "key-two-2222")
+
+    line = capsys.readouterr().out
+    assert TOKEN not in line and "key-two-2222" not in line
+    assert line.count("[REDACTED]") == 2
+    clear_secrets()
+
+
+@pytest.mark.parametrize(("level", "shown"), [("ERROR", False), ("DEBUG", True)])
+def test_log_level_sets_the_level_of_the_functions_logs(
+    level: str, shown: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from shared.log import configure, get_logger
+
+    try:
+        load_settings(WebflowSettings, webflow_api_token=TOKEN, log_level=level.lower())
+        get_logger("test").debug("debug line")
+        get_logger("test").info("info line")
+        out = capsys.readouterr().out
+    finally:
+        configure("INFO")
+    assert ("debug line" in out) is shown
+    assert ("info line" in out) is shown
