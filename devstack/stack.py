@@ -14,6 +14,7 @@ import secrets
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -134,6 +135,7 @@ class Stack:
         self.api_key = ""
         self.webhook: dict[str, Any] = {}
         self.elapsed = 0.0
+        self._run_dir = tempfile.TemporaryDirectory(prefix="devstack-")
 
     # -- startup ------------------------------------------------------------------------------
 
@@ -324,7 +326,14 @@ class Stack:
             "--port",
             str(self.layout.port(spec.service)),
         ]
-        return self._spawn(spec.service, argv, env=self.function_env())
+        env = self.function_env()
+        # gunicorn opens a control socket at $XDG_RUNTIME_DIR/gunicorn.ctl (else ~/.gunicorn/):
+        # without a folder each, the five servers race for one path and log an error. A short
+        # temporary path, as a socket's path is limited to 107 bytes.
+        run_dir = Path(self._run_dir.name) / spec.service
+        run_dir.mkdir(mode=0o700)
+        env["XDG_RUNTIME_DIR"] = str(run_dir)
+        return self._spawn(spec.service, argv, env=env)
 
     def _start_in_process(self) -> None:
         self.bridge = StorageBridge(
@@ -477,6 +486,7 @@ Try it:
             for thread in threads:
                 thread.join()
         self.children.clear()
+        self._run_dir.cleanup()
         try:
             state = json.loads(self.layout.state_path.read_text(encoding="utf-8"))
             if state.get("pid") == os.getpid():

@@ -49,6 +49,7 @@ def test_stack_comes_up_runs_the_demo_and_stops_without_leftovers(tmp_path: Path
         assert stack.leftovers() == []
         assert not StackLayout(data_dir=stack.data_dir).state_path.exists()
         assert (stack.data_dir / "logs" / "create-items.log").stat().st_size > 0
+        assert "[ERROR]" not in stack.output()  # e.g. gunicorn's control sockets colliding
     finally:
         stack.kill()
 
