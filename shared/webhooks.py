@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -30,6 +31,7 @@ __all__ = [
 SIGNATURE_HEADER = "x-webflow-signature"
 TIMESTAMP_HEADER = "x-webflow-timestamp"
 MAX_AGE_SECONDS = 300.0
+_TIMESTAMP = re.compile(r"[0-9]{1,16}")
 
 
 def sign(secret: str, timestamp_ms: int | str, body: bytes) -> str:
@@ -63,12 +65,13 @@ def verify_signature(
     """
     if not signature or not timestamp:
         raise _rejected("missing_signature", "The webhook signature or timestamp is missing")
-    try:
-        sent_ms = int(timestamp.strip())
-    except ValueError:
-        raise _rejected("invalid_signature", "The webhook timestamp is not a number") from None
+    timestamp = timestamp.strip()
+    # Plain ASCII digits only: int() would also take "+1", "1_000", other scripts' digits and
+    # thousands of digits (too large to compare with a float), none of which Webflow sends.
+    if not _TIMESTAMP.fullmatch(timestamp):
+        raise _rejected("invalid_signature", "The webhook timestamp is not a number")
     now_ms = (time.time() if now is None else now) * 1000
-    if abs(now_ms - sent_ms) > max_age_seconds * 1000:
+    if abs(now_ms - int(timestamp)) > max_age_seconds * 1000:
         raise _rejected("stale_signature", "The webhook timestamp is too old or in the future")
     presented = signature.strip().lower().encode()
     matched = False
@@ -77,7 +80,7 @@ def verify_signature(
         if not value:
             continue
         add_secret(value)
-        matched |= hmac.compare_digest(presented, sign(value, timestamp.strip(), body).encode())
+        matched |= hmac.compare_digest(presented, sign(value, timestamp, body).encode())
     if not matched:
         raise _rejected("invalid_signature", "The webhook signature does not match")
 

@@ -94,6 +94,28 @@ def test_a_non_numeric_timestamp_is_rejected() -> None:
     assert rejected(timestamp="yesterday").code == "invalid_signature"
 
 
+@pytest.mark.parametrize(
+    "timestamp",
+    [
+        "9" * 4000,
+        "+" + NOW_MS,
+        NOW_MS[:4] + "_" + NOW_MS[4:],
+        "\u0661" * 13,
+        "1e12",
+        f"{NOW_MS},{NOW_MS}",
+    ],
+    ids=["huge", "signed", "underscored", "arabic-digits", "exponent", "duplicated-header"],
+)
+def test_a_timestamp_that_is_not_plain_digits_is_rejected_even_when_signed(timestamp: str) -> None:
+    signature = sign(SECRET, timestamp, BODY)
+    assert rejected(timestamp=timestamp, signature=signature).code == "invalid_signature"
+
+
+def test_a_duplicated_signature_header_is_rejected() -> None:
+    signature = sign(SECRET, NOW_MS, BODY)
+    assert rejected(signature=f"{signature},{signature}").code == "invalid_signature"
+
+
 def test_no_configured_secret_rejects_everything() -> None:
     assert rejected(secrets=[]).code == "invalid_signature"
 
