@@ -7,6 +7,7 @@ naming the item, its collection and the target field; upload-asset attaches them
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -63,6 +64,7 @@ __all__ = [
 ]
 
 REDIRECT_FIELD = "_redirect"
+_UNSAFE_URL_CHARACTER = re.compile(r"[\x00-\x20\x7f\\]")
 ALT_SUFFIX = "_alt"
 FILE_FIELD_TYPES = frozenset({"Image", "MultiImage", "File"})
 
@@ -323,14 +325,20 @@ def write_to_bucket(
 
 
 def _allowed_redirect(location: str | None, settings: CreateItemsSettings) -> str | None:
-    """A `_redirect` is followed only to an allowed origin (never an open redirect)."""
-    if not location:
+    """A `_redirect` is followed only to an origin listed by name (never an open redirect).
+
+    ALLOWED_ORIGINS "*" lets any page post the form, but does not let the post send the browser
+    anywhere. Whitespace and control characters are refused: urlsplit drops some of them before
+    parsing, so the origin checked could differ from where the browser would go.
+    """
+    if not location or _UNSAFE_URL_CHARACTER.search(location):
         return None
     parts = urlsplit(location)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return None
     origin = f"{parts.scheme}://{parts.netloc}"
-    trusted = [*settings.origins, *_origins_of(settings.form_success_url, settings.form_error_url)]
+    listed = [entry for entry in settings.origins if entry != "*"]
+    trusted = [*listed, *_origins_of(settings.form_success_url, settings.form_error_url)]
     return location if origin_allowed(origin, trusted) else None
 
 

@@ -86,6 +86,26 @@ def test_redirect_field_to_another_origin_is_ignored(app: FlaskClient) -> None:
     assert response.headers["Location"] == SUCCESS_URL
 
 
+def test_any_origin_may_post_but_the_redirect_goes_only_to_a_listed_origin(
+    env: dict[str, str],
+) -> None:
+    app = make_app(**{**env, "ALLOWED_ORIGINS": "*"})
+    response = app.post(
+        "/", data={**FORM, "_redirect": "https://evil.test/phish"}, headers=BROWSER_ACCEPT
+    )
+    assert (response.status_code, response.headers["Location"]) == (303, SUCCESS_URL)
+
+
+@pytest.mark.parametrize(
+    "target",
+    [f"{ORIGIN}/x\r\nSet-Cookie: a=b", f"{ORIGIN}/\tx", f"{ORIGIN}\\@evil.test/"],
+    ids=["header-injection", "tab", "backslash"],
+)
+def test_a_redirect_with_control_characters_is_ignored(app: FlaskClient, target: str) -> None:
+    response = app.post("/", data={**FORM, "_redirect": target}, headers=BROWSER_ACCEPT)
+    assert (response.status_code, response.headers["Location"]) == (303, SUCCESS_URL)
+
+
 def test_without_a_success_page_the_browser_gets_json(env: dict[str, str]) -> None:
     app = make_app(**{**env, "FORM_SUCCESS_URL": ""})
     response = app.post("/", data=FORM, headers=BROWSER_ACCEPT)
