@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 .PHONY: install run demo test test-fast lint sandbox bench soak package deploy system-tools checkov clean
 
 $(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV) || { echo "cannot create $(VENV): on Debian or Ubuntu, apt-get install python3-venv" >&2; exit 1; }
 	$(PIP) install --upgrade pip
 	$(PIP) install -e '.[dev]'
 	touch $@
