@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -123,6 +125,9 @@ def _stop(args: argparse.Namespace) -> int:
     _signal_groups(groups, signal.SIGTERM)
     _wait_gone(groups, timeout=10)
     _signal_groups([group for group in groups if group_members(group)], signal.SIGKILL)
+    run_dir = Path(state.get("runDir") or "")
+    if run_dir.name.startswith("devstack-") and run_dir.parent == Path(tempfile.gettempdir()):
+        shutil.rmtree(run_dir, ignore_errors=True)  # the servers' runtime folders
     StackLayout(data_dir=args.data_dir).state_path.unlink(missing_ok=True)
     return 0
 

@@ -387,6 +387,7 @@ class Stack:
             "basePort": self.layout.base_port,
             "services": services,
             "childPids": [child.pid for child in self.children],
+            "runDir": self._run_dir.name,
             "sandbox": {
                 "apiBaseUrl": self.info["apiBaseUrl"],
                 "controlUrl": f"{self.layout.url('sandbox')}/_sandbox",

@@ -49,6 +49,7 @@ def test_stack_comes_up_runs_the_demo_and_stops_without_leftovers(tmp_path: Path
         assert stack.leftovers() == []
         assert not StackLayout(data_dir=stack.data_dir).state_path.exists()
         assert (stack.data_dir / "logs" / "create-items.log").stat().st_size > 0
+        assert not Path(stack.state["runDir"]).exists()
         assert "[ERROR]" not in stack.output()  # e.g. gunicorn's control sockets colliding
     finally:
         stack.kill()
@@ -140,5 +141,6 @@ def test_stop_cleans_up_the_services_of_a_stack_that_was_killed(tmp_path: Path) 
         assert stopped.returncode == 0, stopped.stderr
         assert "is gone" in stopped.stdout
         assert stack.leftovers() == []
+        assert not Path(stack.state["runDir"]).exists()
     finally:
         stack.kill()
