@@ -11,6 +11,7 @@ import sqlite3
 import sys
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
 
 from .app import build_app, make_server
@@ -52,6 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     try:
+        if args.db:
+            Path(args.db).parent.mkdir(parents=True, exist_ok=True)  # e.g. .local on a fresh clone
         app = build_app(
             host=args.host, rate_limit=args.rate_limit, db_path=args.db, seed_path=args.seed
         )

@@ -225,9 +225,17 @@ def test_console_script_prints_the_ready_line(tmp_path: Path) -> None:
     assert info["apiBaseUrl"] == ready["apiBaseUrl"]
 
 
+def test_a_db_in_a_folder_not_made_yet_gets_its_folder(private_sandbox, tmp_path: Path) -> None:
+    db = tmp_path / "not" / "made" / "sandbox.sqlite3"
+    private_sandbox.start("--db", str(db))
+    assert private_sandbox.info()["collections"]
+    assert db.exists()
+
+
 def test_an_unusable_db_path_stops_start_up_with_a_message(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
     finished = subprocess.run(
-        [sys.executable, "-m", "sandbox", "--port", "0", "--db", str(tmp_path / "no" / "dir.db")],
+        [sys.executable, "-m", "sandbox", "--port", "0", "--db", str(tmp_path / "a-file" / "x.db")],
         capture_output=True,
         text=True,
         timeout=30,
