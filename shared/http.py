@@ -25,7 +25,7 @@ from werkzeug.formparser import FormDataParser
 
 from shared.config import ConfigError
 from shared.errors import WebflowAPIError, WebflowConnectionError
-from shared.log import add_secret, bind_context, get_logger, trace_from_header
+from shared.log import add_secret, bind_context, get_logger, trace_context
 
 __all__ = [
     "FORM_TYPES",
@@ -528,8 +528,10 @@ def handle(
     """Run ``fn`` with logging context, method and CORS handling, mapping every error to JSON."""
     request_id = request_id_of(request)
     project = os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get("GCP_PROJECT")
-    trace = trace_from_header(request.headers.get("X-Cloud-Trace-Context"), project)
-    with bind_context(request_id=request_id, trace=trace):
+    trace, span_id = trace_context(
+        request.headers.get("X-Cloud-Trace-Context"), request.headers.get("traceparent"), project
+    )
+    with bind_context(request_id=request_id, trace=trace, span_id=span_id):
         origins: Sequence[str] = ()
         try:
             if allowed_origins is not None:

@@ -23,6 +23,8 @@ __all__ = [
     "current_context",
     "get_logger",
     "redact",
+    "span_from_header",
+    "trace_context",
     "trace_from_header",
 ]
 
@@ -113,11 +115,37 @@ def trace_from_header(value: str | None, project_id: str | None) -> str | None:
     return trace_id
 
 
-def _span_from_header(value: str | None) -> str | None:
+def span_from_header(value: str | None) -> str | None:
+    """The span of an X-Cloud-Trace-Context value, as the 16 hex digits Cloud Logging expects.
+
+    The header carries the span id in decimal ('TRACE_ID/SPAN_ID;o=1'); a missing, zero or
+    out-of-range span gives None.
+    """
     if not value or "/" not in value:
         return None
     span = value.split("/", 1)[1].split(";", 1)[0].strip()
-    return span if span.isdigit() else None
+    if not span.isascii() or not span.isdigit() or len(span) > 20:
+        return None
+    number = int(span)
+    return f"{number:016x}" if 0 < number < 2**64 else None
+
+
+_TRACEPARENT = re.compile(r"[0-9a-f]{2}-(?P<trace>[0-9a-f]{32})-(?P<span>[0-9a-f]{16})-[0-9a-f]{2}")
+
+
+def trace_context(
+    cloud_trace: str | None, traceparent: str | None, project_id: str | None
+) -> tuple[str | None, str | None]:
+    """Trace name and span id of a request: X-Cloud-Trace-Context, else W3C traceparent."""
+    trace = trace_from_header(cloud_trace, project_id)
+    if trace is not None:
+        return trace, span_from_header(cloud_trace)
+    match = _TRACEPARENT.fullmatch((traceparent or "").strip())
+    if match is None or set(match["trace"]) == {"0"}:
+        return None, None
+    trace_id = match["trace"]
+    span = match["span"] if set(match["span"]) != {"0"} else None
+    return (f"projects/{project_id}/traces/{trace_id}" if project_id else trace_id), span
 
 
 @contextlib.contextmanager

@@ -13,6 +13,8 @@ from shared.log import (
     clear_secrets,
     get_logger,
     redact,
+    span_from_header,
+    trace_context,
     trace_from_header,
 )
 
@@ -114,6 +116,35 @@ def test_short_secrets_are_ignored() -> None:
 )
 def test_trace_from_header(header: str | None, project: str | None, expected: str | None) -> None:
     assert trace_from_header(header, project) == expected
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("105445aa7843bc8bf206b12000100000/1;o=1", "0000000000000001"),
+        ("105445aa7843bc8bf206b12000100000/18446744073709551615", "ffffffffffffffff"),
+        ("105445aa7843bc8bf206b12000100000/18446744073709551616", None),
+        ("105445aa7843bc8bf206b12000100000/0;o=1", None),
+        ("105445aa7843bc8bf206b12000100000/abc", None),
+        ("105445aa7843bc8bf206b12000100000", None),
+        (None, None),
+    ],
+)
+def test_span_from_header_is_cloud_loggings_hex_span(
+    header: str | None, expected: str | None
+) -> None:
+    assert span_from_header(header) == expected
+
+
+def test_traceparent_is_used_when_there_is_no_cloud_trace_header() -> None:
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    assert trace_context(None, traceparent, "p") == (
+        "projects/p/traces/4bf92f3577b34da6a3ce929d0e0e4736",
+        "00f067aa0ba902b7",
+    )
+    assert trace_context("abc/2", traceparent, None) == ("abc", "0000000000000002")
+    assert trace_context(None, "00-" + "0" * 32 + "-00f067aa0ba902b7-01", "p") == (None, None)
+    assert trace_context(None, "garbage", "p") == (None, None)
 
 
 def test_level_respected(capsys: pytest.CaptureFixture[str]) -> None:
