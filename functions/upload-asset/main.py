@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from typing import Any
 
 import flask
 import functions_framework
 from cloudevents.http import CloudEvent
 from pydantic import BaseModel, ConfigDict, Field
+from werkzeug.exceptions import InternalServerError
 
 from shared.assets import ObjectRef, PermanentUploadError, UploadSettings, process_object
-from shared.config import load_settings
+from shared.config import ConfigError, load_settings
+from shared.errors import WebflowError
 from shared.http import AppError, http_function, json_response, parse_json, require_api_key
-from shared.log import bind_context, get_logger
+from shared.log import bind_context, get_logger, trace_context
 from shared.storage import ClaimBusyError, StorageError
 
 FINALIZED = "google.cloud.storage.object.v1.finalized"
@@ -58,7 +61,9 @@ def _event_data(event: CloudEvent) -> dict[str, Any]:
 def upload_asset(event: CloudEvent) -> None:
     """CloudEvent entry point: returning acknowledges the event, raising asks Eventarc to redeliver."""
     event_id = str(event.get("id") or "")
-    with bind_context(event_id=event_id):
+    project = os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get("GCP_PROJECT")
+    trace, span_id = trace_context(None, event.get("traceparent"), project)
+    with bind_context(event_id=event_id, trace=trace, span_id=span_id):
         if event.get("type") != FINALIZED:
             logger.info("event type ignored", extra={"type": event.get("type")})
             return
@@ -69,18 +74,33 @@ def upload_asset(event: CloudEvent) -> None:
         except PermanentUploadError as exc:
             logger.error("malformed event acknowledged: %s", exc)
             return
+        extra = {"object": ref.name}
         try:
             process_object(ref, get_settings())
         except ClaimBusyError as exc:
-            logger.info("event left for redelivery: %s", exc, extra={"object": ref.name})
-            raise
+            logger.info("event left for redelivery: %s", exc, extra=extra)
+            raise Redeliver from exc
+        except (StorageError, WebflowError) as exc:
+            extra["error"] = type(exc).__name__
+            logger.warning("transient failure, event left for redelivery: %s", exc, extra=extra)
+            raise Redeliver from exc
+        except ConfigError as exc:
+            logger.error("not configured, event left for redelivery: %s", exc, extra=extra)
+            raise Redeliver from exc
         except Exception as exc:
-            logger.warning(
-                "transient failure, event left for redelivery: %s",
-                exc,
-                extra={"object": ref.name, "error": type(exc).__name__},
-            )
-            raise
+            extra["error"] = type(exc).__name__
+            logger.error("unexpected failure, event left for redelivery", exc_info=exc, extra=extra)
+            raise Redeliver from exc
+
+
+class Redeliver(InternalServerError):
+    """Ask Eventarc to deliver the event again: a 500 whose cause has already been logged.
+
+    Any other exception would reach Flask, which logs it again as a multi-line plain-text
+    traceback on stderr; an HTTP exception is answered without that.
+    """
+
+    description = "The event was not processed; it will be redelivered."
 
 
 class UploadRequest(BaseModel):
