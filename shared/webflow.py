@@ -91,6 +91,7 @@ DEFAULT_BASE_URL = "https://api.webflow.com/v2"
 MAX_ITEMS_PER_REQUEST = 100
 UPLOAD_CHUNK_SIZE = 64 * 1024
 _MAX_ERROR_TEXT = 2000
+_SCHEMA_LOCK_STRIPES = 16
 
 logger = get_logger("shared.webflow")
 
@@ -392,6 +393,7 @@ class WebflowClient:
         self._upload_http: httpx.Client | None = None
         self._lock = threading.Lock()
         self._schemas: dict[str, tuple[float, Collection]] = {}
+        self._schema_locks = tuple(threading.Lock() for _ in range(_SCHEMA_LOCK_STRIPES))
 
     @classmethod
     def from_settings(cls, settings: WebflowSettings, **kwargs: Any) -> WebflowClient:
@@ -652,14 +654,21 @@ class WebflowClient:
 
     def get_collection(self, collection_id: str, *, refresh: bool = False) -> Collection:
         """GET /collections/{collection_id}: the schema, cached for ``schema_cache_ttl`` seconds."""
-        now = self._clock()
-        cached = self._schemas.get(collection_id)
-        if cached is not None and not refresh and now - cached[0] < self.schema_cache_ttl:
-            return cached[1]
-        response = self._get(f"collections/{collection_id}")
-        collection = _parse(Collection, _json_object(response), response)
-        self._schemas[collection_id] = (now, collection)
-        return collection
+        seen = self._schemas.get(collection_id)
+        if seen is not None and not refresh and self._clock() - seen[0] < self.schema_cache_ttl:
+            return seen[1]
+        # One fetch per collection at a time: the threads of a cold instance wait for it instead of
+        # each spending a request of the token's quota on the same schema.
+        stripe = int.from_bytes(hashlib.blake2b(collection_id.encode(), digest_size=2).digest())
+        with self._schema_locks[stripe % len(self._schema_locks)]:
+            cached = self._schemas.get(collection_id)
+            if cached is not None and cached is not seen:
+                return cached[1]  # fetched by another thread while this one waited
+            now = self._clock()
+            response = self._get(f"collections/{collection_id}")
+            collection = _parse(Collection, _json_object(response), response)
+            self._schemas[collection_id] = (now, collection)
+            return collection
 
     # ------------------------------------------------------------------ items: reads
     @staticmethod

@@ -6,6 +6,8 @@ import hashlib
 import io
 import json
 import logging
+import threading
+import time
 
 import httpx
 import pytest
@@ -493,6 +495,32 @@ def test_schema_cached_with_ttl() -> None:
     client.get_collection("col", refresh=True)
 
     assert len(calls) == 3
+
+
+def test_threads_of_a_cold_instance_share_one_schema_fetch() -> None:
+    calls = []
+    arrived = threading.Barrier(8)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        time.sleep(0.2)  # the other threads ask while this answer is on its way
+        return httpx.Response(200, json={"id": "col", "displayName": "Posts", "fields": []})
+
+    client, _ = make_client(httpx.MockTransport(handler))
+    schemas = []
+
+    def ask() -> None:
+        arrived.wait()
+        schemas.append(client.get_collection("col"))
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(calls) == 1
+    assert len(schemas) == 8 and all(schema is schemas[0] for schema in schemas)
 
 
 def test_iter_items_walks_every_page(fake: FakeWebflow) -> None:
