@@ -194,6 +194,7 @@ class CreateResult:
     slug: str | None = None
     error: ErrorInfo | None = None
     item: Item | None = field(default=None, repr=False)
+    ignored_fields: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """The item's entry in the answer."""
@@ -203,6 +204,8 @@ class CreateResult:
             "id": self.id,
             "slug": self.slug,
         }
+        if self.ignored_fields:
+            body["ignoredFields"] = self.ignored_fields
         if self.error is not None:
             body["error"] = {
                 "code": self.error.code,
@@ -590,7 +593,22 @@ def create_items(
         raise _all_invalid(failed, single=len(entries) == 1)
     sent, retry_after = send_items(client, collection_id, prepared, live=live)
     results = sorted([*failed, *sent], key=lambda result: result.index)
+    if mapper.unmapped == "drop":
+        for result in results:
+            raw = entries[result.index].get("fieldData") or {}
+            result.ignored_fields = _unmapped_names(raw, schema, mapper, form_name)
     return CreateOutcome(results, retry_after)
+
+
+def _unmapped_names(
+    raw: Mapping[str, Any], schema: Collection, mapper: FieldMapper, form_name: str | None
+) -> list[str]:
+    """The caller's fields that UNMAPPED_FIELDS=drop left out: named so a typo is not silent."""
+    return [
+        str(name)
+        for name in raw
+        if mapper.target_slug(str(name), schema, form_name=form_name) is None
+    ]
 
 
 def create_from_request(

@@ -272,6 +272,17 @@ def test_unknown_fields_are_dropped_by_default(
     assert "colour" not in item_by_slug(sandbox, posts, "dropped")["fieldData"]  # type: ignore[index]
 
 
+def test_dropped_fields_are_named_in_the_item_result(app: FlaskClient, sandbox: Sandbox) -> None:
+    status, body = create(app, [{"fieldData": {"name": "Typo", "sumary": "x", "colour": "red"}}])
+    assert status == 201
+    assert sorted(body["results"][0]["ignoredFields"]) == ["colour", "sumary"]
+
+
+def test_a_result_without_dropped_fields_has_no_ignored_list(app: FlaskClient) -> None:
+    _, body = create(app, [{"fieldData": {"name": "Clean", "summary": "x"}}])
+    assert "ignoredFields" not in body["results"][0]
+
+
 def test_a_missing_required_field_is_400(app: FlaskClient, sandbox: Sandbox) -> None:
     status, body = create(app, [{"fieldData": {"summary": "no name"}}])
     assert status == 400

@@ -64,3 +64,12 @@ def test_a_refused_origin_answer_matches_the_schema(app: FlaskClient, sandbox: S
     response = app.post("/", data=form, headers={"Origin": "https://evil.test"})
     assert str(response.status_code) in OPERATION["responses"]
     assert_matches(response.get_json(), "Error")
+
+
+def test_an_answer_naming_dropped_fields_matches_the_schema(
+    app: FlaskClient, sandbox: Sandbox
+) -> None:
+    body = {"items": [{"fieldData": {"name": "Doc with extras", "colour": "red"}}]}
+    response = app.post("/", json=body, headers=AUTH)
+    assert response.get_json()["results"][0]["ignoredFields"] == ["colour"]
+    assert_matches(response.get_json(), "CreateItemsResponse")
