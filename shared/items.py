@@ -26,7 +26,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from shared.config import ConfigError, WebflowSettings, split_list
-from shared.errors import WebflowError
+from shared.errors import NotFoundError, WebflowError
 from shared.fields import (
     SLUG_MAX_LENGTH,
     FieldError,
@@ -54,6 +54,7 @@ __all__ = [
     "Prepared",
     "ReferenceLookup",
     "SlugIndex",
+    "collection_schema",
     "create_from_request",
     "create_items",
     "prepare_items",
@@ -571,6 +572,7 @@ def create_items(
     live: bool,
     form_name: str | None = None,
     deferred: Iterable[str] = (),
+    schema: Collection | None = None,
 ) -> CreateOutcome:
     """Validate then create ``entries``; one result per entry, in input order.
 
@@ -578,7 +580,8 @@ def create_items(
         FieldValidationError: when no entry is valid (400, details named "items[i].field").
         WebflowError: when Webflow fails before anything was written.
     """
-    schema = client.get_collection(collection_id)
+    if schema is None:
+        schema = client.get_collection(collection_id)
     prepared, failed = prepare_items(
         entries,
         schema,
@@ -626,6 +629,7 @@ def create_from_request(
             "message": "is required (no default collection is configured)",
         }
         raise AppError(400, "invalid_request", "collectionId is required", [detail])
+    schema = collection_schema(client, collection_id, named_by_caller=bool(request.collection_id))
     entries = [item.model_dump(by_alias=True, exclude_none=True) for item in request.items]
     return create_items(
         client,
@@ -634,7 +638,21 @@ def create_from_request(
         settings.mapper(),
         default_draft=settings.create_as_draft,
         live=settings.create_live if request.live is None else request.live,
+        schema=schema,
     )
+
+
+def collection_schema(
+    client: WebflowClient, collection_id: str, *, named_by_caller: bool
+) -> Collection:
+    """The collection's schema; a collection the caller named that does not exist is a 422."""
+    try:
+        return client.get_collection(collection_id)
+    except NotFoundError:
+        if not named_by_caller:
+            raise
+        detail = {"field": "collectionId", "message": "is not a collection the function can reach"}
+        raise AppError(422, "collection_not_found", "No such collection", [detail]) from None
 
 
 def _all_invalid(failed: list[CreateResult], *, single: bool) -> FieldValidationError:

@@ -18,7 +18,7 @@ from shared.errors import (
 )
 from shared.fields import FieldError, FieldMapper, FieldValidationError, parse_field_table
 from shared.http import AppError, to_app_error, webflow_details
-from shared.items import ReferenceLookup, SlugIndex
+from shared.items import ReferenceLookup, SlugIndex, collection_schema
 from shared.log import get_logger
 from shared.models import Collection, ErrorInfo, Item, ItemResult, ItemUpdate, WebflowId
 from shared.publishing import PendingItem, PublishReport, publish_entries
@@ -409,10 +409,14 @@ def apply_updates(
     """Validate the request against the collection schema, then apply it (one call per request)."""
     collection_id = request.collection_id or settings.webflow_collection_id
     if not collection_id:
+        detail = {"field": "collectionId", "message": "is required (no default collection is set)"}
         raise AppError(
-            400, "collection_required", "collectionId is required (no WEBFLOW_COLLECTION_ID is set)"
+            400,
+            "collection_required",
+            "collectionId is required (no WEBFLOW_COLLECTION_ID is set)",
+            [detail],
         )
-    schema = client.get_collection(collection_id)
+    schema = collection_schema(client, collection_id, named_by_caller=bool(request.collection_id))
     coerced = coerce_patches(client, request, schema, settings.mapper())
     outcome = update_items(client, collection_id, request, coerced)
     logger.info(

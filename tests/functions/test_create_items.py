@@ -283,6 +283,16 @@ def test_a_result_without_dropped_fields_has_no_ignored_list(app: FlaskClient) -
     assert "ignoredFields" not in body["results"][0]
 
 
+def test_a_collection_that_does_not_exist_is_422_naming_collection_id(
+    app: FlaskClient, sandbox: Sandbox
+) -> None:
+    status, body = create(app, [{"fieldData": {"name": "x"}}], collectionId="0" * 24)
+    assert status == 422
+    assert body["code"] == "collection_not_found"
+    assert [detail["field"] for detail in body["details"]] == ["collectionId"]
+    assert writes(sandbox) == 0
+
+
 def test_a_missing_required_field_is_400(app: FlaskClient, sandbox: Sandbox) -> None:
     status, body = create(app, [{"fieldData": {"summary": "no name"}}])
     assert status == 400

@@ -49,6 +49,7 @@ def test_a_partial_answer_matches_the_schema(app: FlaskClient, sandbox: Sandbox)
         ({"items": [{"fieldData": {"summary": "no name"}}]}, AUTH),
         ({"items": [{"fieldData": {"name": "x"}}]}, {}),
         ({"items": "wrong"}, AUTH),
+        ({"collectionId": "0" * 24, "items": [{"fieldData": {"name": "x"}}]}, AUTH),
     ],
 )
 def test_error_answers_match_the_schema(

@@ -372,3 +372,11 @@ def test_field_map_names_are_accepted_and_named_in_errors(
         assert get_item(api, posts, first["id"])["fieldData"]["rating"] == 4
     assert bad[0] == 400
     assert [detail["field"] for detail in bad[1]["details"]] == ["items[0].fieldData.stars"]
+
+
+def test_a_collection_that_does_not_exist_is_422_naming_collection_id(app: FlaskClient) -> None:
+    body = {"collectionId": UNKNOWN_ID, "items": [{"slug": "any", "fieldData": {"name": "x"}}]}
+    status, answer = _update(app, body)
+    assert status == 422
+    assert answer["code"] == "collection_not_found"
+    assert [detail["field"] for detail in answer["details"]] == ["collectionId"]

@@ -52,6 +52,7 @@ def _update_bodies(items: list[dict[str, Any]]) -> list[tuple[dict[str, Any], st
         ({"items": [{"id": UNKNOWN_ID, "isDraft": True}]}, "UpdateItemsResponse"),
         ({"items": [{"id": first["id"], "fieldData": {"rating": "x"}}]}, "Error"),
         ({"items": "wrong"}, "Error"),
+        ({"collectionId": UNKNOWN_ID, "items": [{"id": first["id"], "isDraft": True}]}, "Error"),
     ]
 
 
