@@ -157,6 +157,7 @@ def require_content_type(request: flask.Request, allowed: Sequence[str]) -> str:
         415,
         "unsupported_media_type",
         f"Content-Type {shown} is not accepted; use {' or '.join(allowed)}",
+        [{"field": "Content-Type", "message": f"must be {' or '.join(allowed)}"}],
         headers={"Accept-Post": ", ".join(allowed)},
     )
 
@@ -298,7 +299,11 @@ def require_api_key(
     presented = presented.strip()
     if scheme.lower() != "bearer" or not presented:
         raise AppError(
-            401, "unauthorized", "An API key is required", headers={"WWW-Authenticate": challenge}
+            401,
+            "unauthorized",
+            "An API key is required",
+            [{"field": "Authorization", "message": "must be Bearer <API key>"}],
+            headers={"WWW-Authenticate": challenge},
         )
     candidate = presented.encode()
     matched = False
@@ -312,6 +317,7 @@ def require_api_key(
             401,
             "invalid_api_key",
             "The API key is not valid",
+            [{"field": "Authorization", "message": "is not one of the function's API keys"}],
             headers={"WWW-Authenticate": f'{challenge}, error="invalid_token"'},
         )
 

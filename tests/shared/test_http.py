@@ -98,6 +98,7 @@ def test_wrong_content_type_is_415() -> None:
     error = raised(read_json, make_request(data=b"a=1", content_type="text/plain"), 1000)
     assert (error.status, error.code) == (415, "unsupported_media_type")
     assert "text/plain" in error.message
+    assert [detail["field"] for detail in error.details] == ["Content-Type"]
 
 
 def test_missing_content_type_is_415() -> None:
@@ -198,6 +199,7 @@ def test_missing_api_key_is_401_with_a_challenge() -> None:
     error = raised(require_api_key, make_request(), KEYS)
     assert (error.status, error.code) == (401, "unauthorized")
     assert error.headers["WWW-Authenticate"].startswith("Bearer ")
+    assert [detail["field"] for detail in error.details] == ["Authorization"]
 
 
 def test_wrong_api_key_is_401_invalid_token() -> None:
@@ -205,6 +207,7 @@ def test_wrong_api_key_is_401_invalid_token() -> None:
     error = raised(require_api_key, request, KEYS)
     assert error.code == "invalid_api_key"
     assert 'error="invalid_token"' in error.headers["WWW-Authenticate"]
+    assert [detail["field"] for detail in error.details] == ["Authorization"]
 
 
 def test_any_configured_api_key_is_accepted() -> None:
