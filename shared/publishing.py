@@ -54,6 +54,7 @@ __all__ = [
     "publish",
     "publish_entries",
     "publish_pending",
+    "publish_site",
 ]
 
 PUBLISH_CHUNK_SIZE = 100
@@ -406,19 +407,49 @@ class SitePublishGate:
         self._interval = interval
         self._clock = clock
         self._last: dict[str, float] = {}
+        self._before_claim: dict[str, float | None] = {}
         self._lock = threading.Lock()
 
     def wait_seconds(self, site_id: str) -> float:
         """Seconds until this instance may publish the site again (0 when it may now)."""
         with self._lock:
-            last = self._last.get(site_id)
+            return self._wait(site_id)
+
+    def _wait(self, site_id: str) -> float:
+        last = self._last.get(site_id)
         if last is None:
             return 0.0
         return max(0.0, self._interval - (self._clock() - last))
 
+    def claim(self, site_id: str) -> float:
+        """Take the turn to publish the site now (0), else the seconds until the next turn.
+
+        Checking and taking are one step, so that concurrent requests of an instance send one
+        publish. The turn counts as a publish until ``release`` gives it back (the publish failed)
+        or ``record`` confirms it.
+        """
+        with self._lock:
+            wait = self._wait(site_id)
+            if wait == 0:
+                self._before_claim[site_id] = self._last.get(site_id)
+                self._last[site_id] = self._clock()
+            return wait
+
+    def release(self, site_id: str) -> None:
+        """Give back a claimed turn whose publish did not happen."""
+        with self._lock:
+            if site_id not in self._before_claim:
+                return
+            previous = self._before_claim.pop(site_id)
+            if previous is None:
+                self._last.pop(site_id, None)
+            else:
+                self._last[site_id] = previous
+
     def record(self, site_id: str) -> None:
         """Note a successful publish of the site now."""
         with self._lock:
+            self._before_claim.pop(site_id, None)
             self._last[site_id] = self._clock()
 
 
@@ -435,7 +466,7 @@ def publish_site(
     if report.dry_run:
         report.remaining = 1
         return
-    wait = gate.wait_seconds(site_id)
+    wait = gate.claim(site_id)
     if wait > 0:
         report.remaining = 1
         report.stopped = {
@@ -451,9 +482,13 @@ def publish_site(
             publish_to_webflow_subdomain=settings.publish_to_webflow_subdomain,
         )
     except _TRANSIENT as exc:
+        gate.release(site_id)
         report.stop(exc, phase="publish")
         report.remaining = 1
         return
+    except BaseException:
+        gate.release(site_id)
+        raise
     gate.record(site_id)
     report.site["published"] = True
 

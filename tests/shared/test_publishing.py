@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
+import time
 
 import pytest
 from pydantic import ValidationError
 
 from shared.config import ConfigError, load_settings
+from shared.errors import InternalServerError
 from shared.models import Item
 from shared.publishing import (
+    PublishReport,
     PublishRequest,
     PublishSettings,
     SitePublishGate,
     has_unpublished_changes,
     oidc_invoker,
+    publish_site,
 )
 
 EARLY = "2025-07-01T10:00:00.000Z"
@@ -213,3 +218,65 @@ def test_site_gate_holds_a_second_publish_for_the_rest_of_the_minute() -> None:
     assert gate.wait_seconds("site") == pytest.approx(40)
     now[0] += 40
     assert gate.wait_seconds("site") == 0
+
+
+class _SlowSitePublisher:
+    """Stands in for the client: a site publish that takes a while, counted."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.calls = 0
+        self._failures = failures
+
+    def publish_site(self, site_id: str, **_: object) -> dict[str, object]:
+        self.calls += 1
+        time.sleep(0.2)  # the other requests arrive while this one is in flight
+        if self.calls <= self._failures:
+            raise InternalServerError(503, None, "unavailable")
+        return {}
+
+
+def _site_settings() -> PublishSettings:
+    return load_settings(
+        PublishSettings,
+        webflow_api_token=TOKEN,
+        webflow_site_id="b" * 24,
+        webflow_collection_id="c" * 24,
+    )
+
+
+def test_concurrent_site_publishes_of_one_instance_send_one() -> None:
+    client, gate, settings = _SlowSitePublisher(), SitePublishGate(), _site_settings()
+    arrived = threading.Barrier(4)
+    reports: list[PublishReport] = []
+
+    def request() -> None:
+        report = PublishReport(dry_run=False)
+        arrived.wait()
+        publish_site(client, settings, report, gate)  # type: ignore[arg-type]
+        reports.append(report)
+
+    threads = [threading.Thread(target=request) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert client.calls == 1
+    assert sorted(bool(report.site and report.site["published"]) for report in reports) == [
+        False,
+        False,
+        False,
+        True,
+    ]
+
+
+def test_a_failed_site_publish_gives_its_turn_back() -> None:
+    client, gate, settings = _SlowSitePublisher(failures=1), SitePublishGate(), _site_settings()
+
+    first, second = PublishReport(dry_run=False), PublishReport(dry_run=False)
+    publish_site(client, settings, first, gate)  # type: ignore[arg-type]
+    publish_site(client, settings, second, gate)  # type: ignore[arg-type]
+
+    assert client.calls == 2
+    assert first.site == {"id": "b" * 24, "published": False}
+    assert second.site == {"id": "b" * 24, "published": True}
