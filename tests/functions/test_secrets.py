@@ -233,3 +233,22 @@ def test_upload_asset_event_failure_keeps_the_token_out(
 
     _assert_no_secret(capfd, response.data)
     assert response.status_code == 500  # left for redelivery
+
+
+@pytest.mark.parametrize("folder", sorted(ENTRIES))
+@pytest.mark.parametrize("presented", ["anything", ",", "   ", "x" * 40])
+def test_without_configured_api_keys_every_call_is_refused(
+    folder: str, presented: str, secret_env: dict[str, str]
+) -> None:
+    target, _ = ENTRIES[folder]
+    env = {**secret_env, "CREATE_ITEMS_API_KEYS": " , "}
+    for _, variable in ENTRIES.values():
+        if variable != "CREATE_ITEMS_API_KEYS":
+            env.pop(variable)
+            os.environ.pop(variable, None)
+    client = _app(folder, target, "http", env)
+
+    response = _post(client, VALID_BODIES[folder], Authorization=f"Bearer {presented}")
+
+    assert response.status_code == 401
+    assert response.get_json()["code"] in ("unauthorized", "invalid_api_key")
