@@ -26,6 +26,7 @@ from werkzeug.formparser import FormDataParser
 from shared.config import ConfigError
 from shared.errors import WebflowAPIError, WebflowConnectionError
 from shared.log import add_secret, bind_context, get_logger, trace_context
+from shared.models import WEBFLOW_ID_PATTERN
 
 __all__ = [
     "FORM_TYPES",
@@ -254,13 +255,25 @@ def field_path(location: Iterable[str | int]) -> str:
     return path
 
 
+def _message(error: Mapping[str, Any]) -> str:
+    """Pydantic's message, put in the caller's terms where it would name our internals."""
+    kind = error.get("type")
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return "must be a JSON object"  # not "... or instance of CreateItemsRequest"
+    if kind == "string_pattern_mismatch" and error.get("ctx", {}).get("pattern") == (
+        WEBFLOW_ID_PATTERN
+    ):
+        return "must be a Webflow id (24 lowercase hexadecimal digits)"
+    return str(error.get("msg", "is invalid")).removeprefix("Value error, ")
+
+
 def validation_details(
     exc: ValidationError, prefix: Sequence[str | int] = ()
 ) -> list[dict[str, str]]:
     """One {"field", "message"} per pydantic error; input values are never echoed."""
     details = []
     for error in exc.errors(include_input=False, include_url=False):
-        message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
+        message = _message(error)
         details.append(
             {"field": field_path([*prefix, *error.get("loc", ())]) or "body", "message": message}
         )

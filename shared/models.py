@@ -30,7 +30,8 @@ __all__ = [
 ]
 
 
-WebflowId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{24}$", strict=True)]
+WEBFLOW_ID_PATTERN = r"^[0-9a-f]{24}$"
+WebflowId = Annotated[str, StringConstraints(pattern=WEBFLOW_ID_PATTERN, strict=True)]
 """A Webflow object id (site, collection, item, locale, asset): 24 lowercase hex digits."""
 
 

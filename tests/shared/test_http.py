@@ -41,6 +41,7 @@ from shared.http import (
     webflow_details,
 )
 from shared.log import redact
+from shared.models import WebflowId
 
 
 def make_request(method: str = "POST", **kwargs: Any) -> flask.Request:
@@ -144,6 +145,25 @@ def test_parse_json_does_not_echo_input_values() -> None:
     request = make_request(json={"items": [{"name": 12345678}]})
     error = raised(parse_json, request, Payload, 1000)
     assert "12345678" not in json.dumps(error.to_body())
+
+
+def test_a_body_that_is_not_an_object_is_told_so_without_naming_the_model() -> None:
+    error = raised(parse_json, make_request(json=[1]), Payload, 1000)
+    assert error.details == [{"field": "body", "message": "must be a JSON object"}]
+
+
+def test_a_malformed_webflow_id_is_told_what_an_id_looks_like() -> None:
+    class Target(BaseModel):
+        collection_id: WebflowId
+
+    request = make_request(json={"collection_id": "posts"})
+    error = raised(parse_json, request, Target, 1000)
+    assert error.details == [
+        {
+            "field": "collection_id",
+            "message": "must be a Webflow id (24 lowercase hexadecimal digits)",
+        }
+    ]
 
 
 def test_parse_form_reads_urlencoded_fields() -> None:
