@@ -18,6 +18,21 @@ import httpx
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+def skip_unless_installed(found: bool, reason: str) -> None:
+    """Skip a test whose tool `make test` installs (Chromium, shellcheck, checkov) when it is absent.
+
+    Under CI (the CI variable set) the absence is a failure instead: there `make test` has run its
+    installs, so a missing tool means a broken install step, which a skip would hide.
+    """
+    if found:
+        return
+    import pytest
+
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}; `make test` installs it, so CI must have it")
+    pytest.skip(reason)
+
+
 def free_port() -> int:
     """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import skip_unless_installed
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -20,11 +22,11 @@ def _checkov_bin() -> str:
             pytest.fail(f"CHECKOV_BIN={configured} does not exist; run `make checkov`")
         return configured
     local = REPO_ROOT / ".venv-checkov" / "bin" / "checkov"
-    if local.is_file():
-        return str(local)
-    pytest.skip(
-        "checkov is not installed: CHECKOV_BIN is unset and .venv-checkov is missing (`make checkov`)"
+    skip_unless_installed(
+        local.is_file(),
+        "checkov is not installed: CHECKOV_BIN is unset and .venv-checkov is missing (`make checkov`)",
     )
+    return str(local)
 
 
 def _reports(stdout: str) -> list[dict]:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.deploy.tfmodule import load_module
+from tests.support import skip_unless_installed
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEPLOY_SH = REPO_ROOT / "deploy" / "deploy.sh"
@@ -106,8 +107,10 @@ def _tfvars(tmp_path: Path, text: str = COMPLETE_TFVARS) -> Path:
 
 def test_shellcheck_is_clean() -> None:
     shellcheck = shutil.which("shellcheck")
-    if shellcheck is None:
-        pytest.skip("shellcheck is not installed (apt-get install shellcheck)")
+    skip_unless_installed(
+        shellcheck is not None, "shellcheck is not installed (`make system-tools`)"
+    )
+    assert shellcheck is not None
     result = subprocess.run(
         [shellcheck, str(DEPLOY_SH)],
         capture_output=True,
@@ -215,8 +218,6 @@ def test_stops_before_planning_while_a_secret_has_no_version(
 def test_packages_then_runs_init_plan_apply_and_prints_outputs(
     tmp_path: Path, stubbed_tools: Path
 ) -> None:
-    if not list((REPO_ROOT / "functions").glob("*/main.py")):
-        pytest.skip("no function to package yet")
     tfvars = _tfvars(tmp_path)
 
     result = _run(tmp_path, stubbed_tools, "--yes", str(tfvars))
@@ -240,8 +241,6 @@ def test_packages_then_runs_init_plan_apply_and_prints_outputs(
 def test_without_yes_and_without_a_terminal_it_plans_but_does_not_apply(
     tmp_path: Path, stubbed_tools: Path
 ) -> None:
-    if not list((REPO_ROOT / "functions").glob("*/main.py")):
-        pytest.skip("no function to package yet")
 
     result = _run(tmp_path, stubbed_tools, str(_tfvars(tmp_path)))
 

@@ -10,6 +10,7 @@ from playwright.sync_api import Browser, sync_playwright
 
 from devstack.demo import make_png
 from tests.devstack.stackproc import StackProcess
+from tests.support import skip_unless_installed
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -27,10 +28,10 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
-    if not CHROMIUM.exists():
-        pytest.skip(
-            f"Debian's chromium is not installed at {CHROMIUM} (`make system-tools`, as root, installs it)"
-        )
+    skip_unless_installed(
+        CHROMIUM.exists(),
+        f"Debian's chromium is not installed at {CHROMIUM} (`make system-tools`, as root, installs it)",
+    )
     running = StackProcess.start(tmp_path_factory.mktemp("browser-stack"))
     try:
         yield running
