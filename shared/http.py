@@ -54,6 +54,7 @@ __all__ = [
     "require_content_type",
     "to_app_error",
     "validation_details",
+    "vary_on",
     "wants_json",
     "webflow_details",
 ]
@@ -71,6 +72,7 @@ MAX_RETRY_AFTER_SECONDS = 3600
 DEFAULT_CORS_HEADERS = ("Content-Type", "Accept", "Authorization", "X-Requested-With")
 CORS_MAX_AGE_SECONDS = 600
 _BODY_CACHE_KEY = "webflow_functions.body"
+_VARY_KEY = "webflow_functions.vary"
 # "items[3].fieldData.email" -> "email": the item is known from the result's index.
 _WEBFLOW_PARAM_PREFIX = re.compile(r"^(?:items\[\d+\]\.)?(?:fieldData[./])?")
 
@@ -136,9 +138,18 @@ def redirect_response(location: str, status: int = 303) -> flask.Response:
 
 
 def wants_json(request: flask.Request) -> bool:
-    """True when the caller's Accept header prefers JSON over HTML."""
+    """True when the caller's Accept header prefers JSON over HTML.
+
+    The answer then depends on Accept, so :func:`handle` adds it to the response's Vary.
+    """
+    vary_on(request, "Accept")
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return best == "application/json" and request.accept_mimetypes["application/json"] > 0
+
+
+def vary_on(request: flask.Request, *headers: str) -> None:
+    """Record request headers the answer depends on; :func:`handle` lists them in Vary."""
+    request.environ.setdefault(_VARY_KEY, []).extend(headers)
 
 
 # --- bodies ----------------------------------------------------------------------------------
@@ -570,6 +581,8 @@ def handle(
             response = error_response(exc)
         if allowed_origins is not None:
             response.headers.update(cors_headers(request, origins))
+        for header in request.environ.get(_VARY_KEY, ()):
+            response.vary.add(header)
         response.headers.setdefault("X-Request-Id", request_id)
         return response
 

@@ -294,4 +294,23 @@ def test_a_form_post_without_an_origin_is_accepted(app: FlaskClient) -> None:
 def test_a_form_answer_to_an_allowed_origin_carries_cors(app: FlaskClient) -> None:
     response = app.post("/", data=FORM, headers={**JSON_ACCEPT, "Origin": ORIGIN})
     assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
-    assert response.headers["Vary"] == "Origin"
+    assert response.headers["Vary"] == "Origin, Accept"
+
+
+@pytest.mark.parametrize("accept", [JSON_ACCEPT, BROWSER_ACCEPT], ids=["json", "browser"])
+def test_a_form_answer_varies_by_accept(app: FlaskClient, accept: dict[str, str]) -> None:
+    response = app.post("/", data=FORM, headers=accept)
+    assert response.status_code in (201, 303)
+    assert response.headers["Vary"] == "Origin, Accept"
+
+
+def test_an_invalid_form_post_answered_by_accept_varies_by_it(app: FlaskClient) -> None:
+    response = app.post("/", data={"Name": "No email"}, headers=JSON_ACCEPT)
+    assert response.status_code == 400
+    assert response.headers["Vary"] == "Origin, Accept"
+
+
+def test_an_invalid_form_post_redirected_by_accept_varies_by_it(app: FlaskClient) -> None:
+    response = app.post("/", data={**FORM, "Email": "not-an-email"}, headers=BROWSER_ACCEPT)
+    assert response.status_code == 303
+    assert response.headers["Vary"] == "Origin, Accept"

@@ -400,6 +400,20 @@ def test_handle_adds_cors_headers_to_errors() -> None:
     assert response.headers["Access-Control-Allow-Origin"] == "https://example.com"
 
 
+def test_handle_lists_accept_in_vary_when_the_answer_depended_on_it() -> None:
+    def negotiated(request: flask.Request) -> flask.Response:
+        return json_response({"json": wants_json(request)})
+
+    request = make_request(headers={"Origin": "https://example.com", "Accept": "text/html"})
+    response = handle(request, negotiated, allowed_origins=ORIGINS)
+    assert response.headers["Vary"] == "Origin, Accept"
+
+
+def test_handle_leaves_accept_out_of_vary_when_the_answer_ignores_it() -> None:
+    response = handle(make_request(headers={"Accept": "text/html"}), ok)
+    assert "Vary" not in response.headers
+
+
 def test_handle_maps_a_failing_origins_source_to_500() -> None:
     def missing() -> list[str]:
         raise ConfigError("ALLOWED_ORIGINS: must be a list")
