@@ -5,12 +5,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from pydantic import SecretStr, ValidationError, field_validator
+from pydantic import SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.log import add_secret, configure
 
-__all__ = ["ConfigError", "WebflowSettings", "load_settings", "register_secrets", "split_list"]
+__all__ = [
+    "MIN_API_KEY_LENGTH",
+    "ConfigError",
+    "WebflowSettings",
+    "load_settings",
+    "register_secrets",
+    "split_list",
+]
+
+MIN_API_KEY_LENGTH = 16
+API_KEYS_SUFFIX = "_api_keys"
 
 
 class ConfigError(Exception):
@@ -89,6 +99,16 @@ class WebflowSettings(BaseSettings):
     def _non_negative(cls, value: float) -> float:
         if value < 0:
             raise ValueError("must be a non-negative number")
+        return value
+
+    @field_validator("*")
+    @classmethod
+    def _api_keys_long_enough(cls, value: Any, info: ValidationInfo) -> Any:
+        # Every *_API_KEYS variable of every function: a short key can be guessed.
+        if not str(info.field_name).endswith(API_KEYS_SUFFIX) or not isinstance(value, SecretStr):
+            return value
+        if any(len(key) < MIN_API_KEY_LENGTH for key in split_list(value.get_secret_value())):
+            raise ValueError(f"each key must be at least {MIN_API_KEY_LENGTH} characters")
         return value
 
     @field_validator("log_level")

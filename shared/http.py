@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import hashlib
 import hmac
 import io
 import json
@@ -329,13 +330,15 @@ def require_api_key(
             [{"field": "Authorization", "message": "must be Bearer <API key>"}],
             headers={"WWW-Authenticate": challenge},
         )
-    candidate = presented.encode()
+    # Digests of equal length on both sides: compare_digest's time then reveals neither the
+    # keys' lengths nor how much of one matched. No early exit: every key is compared, so timing
+    # tells nothing about which one matched either.
+    candidate = hashlib.sha256(presented.encode()).digest()
     matched = False
     for key in keys:
         secret = key.get_secret_value() if isinstance(key, SecretStr) else key
         add_secret(secret)
-        # No early exit: every key is compared, so timing reveals nothing about which one matched.
-        matched |= hmac.compare_digest(candidate, secret.encode())
+        matched |= hmac.compare_digest(candidate, hashlib.sha256(secret.encode()).digest())
     if not matched:
         raise AppError(
             401,

@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import Sandbox
 from tests.items_support import function_app
 
-KEY = "ids-test-key"
+KEY = "ids-test-key-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 
 

@@ -20,7 +20,7 @@ from cloudevents.http import CloudEvent
 
 MAIN = Path(__file__).resolve().parents[2] / "functions" / "upload-asset" / "main.py"
 FINALIZED = "google.cloud.storage.object.v1.finalized"
-API_KEY = "upload-test-key"
+API_KEY = "upload-test-key-0123456789"
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
 PDF = b"%PDF-1.4\n" + b"0123456789abcdef" * 4096

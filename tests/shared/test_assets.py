@@ -137,13 +137,13 @@ def test_default_allowed_extensions_are_webflows_list() -> None:
 def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WEBFLOW_API_TOKEN", "t")
     monkeypatch.setenv("UPLOAD_PREFIX", "uploads/, gallery/")
-    monkeypatch.setenv("CREATE_ITEMS_API_KEYS", "k1,k2")
+    monkeypatch.setenv("CREATE_ITEMS_API_KEYS", "key-one-0123456789,key-two-0123456789")
     settings = load_settings(UploadSettings)
     assert settings.prefixes == ["uploads/", "gallery/"]
-    assert settings.api_keys == ["k1", "k2"]
+    assert settings.api_keys == ["key-one-0123456789", "key-two-0123456789"]
     assert settings.max_event_age_seconds == 86_400 and settings.ingest_image_field == "image"
-    monkeypatch.setenv("UPLOAD_API_KEYS", "own")
-    assert load_settings(UploadSettings).api_keys == ["own"]
+    monkeypatch.setenv("UPLOAD_API_KEYS", "own-key-0123456789")
+    assert load_settings(UploadSettings).api_keys == ["own-key-0123456789"]
 
 
 @pytest.mark.parametrize(

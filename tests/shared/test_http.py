@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import io
 import json
 from typing import Any
@@ -242,6 +243,26 @@ def test_basic_auth_is_not_an_api_key() -> None:
 def test_no_configured_keys_rejects_everything() -> None:
     request = make_request(headers={"Authorization": "Bearer anything"})
     assert raised(require_api_key, request, []).status == 401
+
+
+def test_api_keys_are_compared_as_equal_length_digests_against_every_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    compared: list[tuple[int, int]] = []
+    real_compare = hmac.compare_digest
+
+    def recording_compare(a: bytes, b: bytes) -> bool:
+        compared.append((len(a), len(b)))
+        return real_compare(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", recording_compare)
+    keys = [SecretStr("first-key-0123456789"), SecretStr("a-much-longer-second-key-0123456789")]
+
+    require_api_key(make_request(headers={"Authorization": "Bearer first-key-0123456789"}), keys)
+
+    # Digests on both sides: neither the keys' lengths nor the caller's shows in the timing,
+    # and the match on the first key does not stop the comparison of the second.
+    assert compared == [(32, 32), (32, 32)]
 
 
 def test_checked_api_keys_are_redacted_from_logs() -> None:

@@ -283,11 +283,14 @@ def test_settings_parse_lists_and_secrets() -> None:
     settings = load_settings(
         CreateItemsSettings,
         webflow_api_token="t" * 10,
-        create_items_api_keys="k1-aaaa, k2-bbbb",
+        create_items_api_keys="key-one-0123456789, key-two-0123456789",
         allowed_origins="https://a.example, https://b.example",
         form_names="Contact,Support",
     )
-    assert [key.get_secret_value() for key in settings.api_keys] == ["k1-aaaa", "k2-bbbb"]
+    assert [key.get_secret_value() for key in settings.api_keys] == [
+        "key-one-0123456789",
+        "key-two-0123456789",
+    ]
     assert settings.origins == ["https://a.example", "https://b.example"]
     assert settings.form_name_filter == ["Contact", "Support"]
     assert "k1-aaaa" not in repr(settings)

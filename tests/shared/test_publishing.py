@@ -150,9 +150,9 @@ def test_api_keys_fall_back_to_create_items_keys() -> None:
         PublishSettings,
         webflow_api_token=TOKEN,
         webflow_collection_id="c1",
-        create_items_api_keys="k1,k2",
+        create_items_api_keys="key-one-0123456789,key-two-0123456789",
     )
-    assert settings.api_keys == ["k1", "k2"]
+    assert settings.api_keys == ["key-one-0123456789", "key-two-0123456789"]
 
 
 def test_own_api_keys_win_over_create_items_keys() -> None:
@@ -160,10 +160,10 @@ def test_own_api_keys_win_over_create_items_keys() -> None:
         PublishSettings,
         webflow_api_token=TOKEN,
         webflow_collection_id="c1",
-        create_items_api_keys="k1",
-        publish_api_keys="p1",
+        create_items_api_keys="key-one-0123456789",
+        publish_api_keys="own-key-0123456789",
     )
-    assert settings.api_keys == ["p1"]
+    assert settings.api_keys == ["own-key-0123456789"]
 
 
 def test_api_keys_stay_out_of_the_settings_repr() -> None:
@@ -171,9 +171,9 @@ def test_api_keys_stay_out_of_the_settings_repr() -> None:
         PublishSettings,
         webflow_api_token=TOKEN,
         webflow_collection_id="c1",
-        publish_api_keys="secret-key-1",
+        publish_api_keys="secret-key-0123456789",
     )
-    assert "secret-key-1" not in repr(settings)
+    assert "secret-key-0123456789" not in repr(settings)
 
 
 # --- scheduler identity --------------------------------------------------------------------------

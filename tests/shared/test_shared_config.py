@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from shared.config import ConfigError, WebflowSettings, load_settings, split_list
+from shared.config import (
+    MIN_API_KEY_LENGTH,
+    ConfigError,
+    WebflowSettings,
+    load_settings,
+    split_list,
+)
 
 TOKEN = "tok-abcdef0123456789"
 
@@ -132,13 +138,15 @@ def test_every_secret_of_the_settings_is_masked_in_logs_once_loaded(
 
     clear_secrets()
     load_settings(
-        KeyedSettings, webflow_api_token=TOKEN, service_api_keys="key-one-1111,key-two-2222"
+        KeyedSettings,
+        webflow_api_token=TOKEN,
+        service_api_keys="key-one-0123456789,key-two-0123456789",
     )
 
-    get_logger("test").warning("seen %s and %s", TOKEN, "key-two-2222")
+    get_logger("test").warning("seen %s and %s", TOKEN, "key-two-0123456789")
 
     line = capsys.readouterr().out
-    assert TOKEN not in line and "key-two-2222" not in line
+    assert TOKEN not in line and "key-two-0123456789" not in line
     assert line.count("[REDACTED]") == 2
     clear_secrets()
 
@@ -158,3 +166,47 @@ def test_log_level_sets_the_level_of_the_functions_logs(
         configure("INFO")
     assert ("debug line" in out) is shown
     assert ("info line" in out) is shown
+
+
+# --- API key length ------------------------------------------------------------------------
+
+
+def _function_settings() -> list[tuple[type[WebflowSettings], str]]:
+    from shared.assets import UploadSettings
+    from shared.items import CreateItemsSettings
+    from shared.publishing import PublishSettings
+    from shared.updates import UpdateItemsSettings
+
+    return [
+        (CreateItemsSettings, "create_items_api_keys"),
+        (UpdateItemsSettings, "update_items_api_keys"),
+        (UpdateItemsSettings, "create_items_api_keys"),
+        (PublishSettings, "publish_api_keys"),
+        (PublishSettings, "create_items_api_keys"),
+        (UploadSettings, "upload_api_keys"),
+        (UploadSettings, "create_items_api_keys"),
+    ]
+
+
+@pytest.mark.parametrize(("settings_class", "field"), _function_settings())
+def test_an_api_key_shorter_than_16_characters_is_refused_naming_the_variable(
+    settings_class: type[WebflowSettings], field: str
+) -> None:
+    keys = {field: "long-enough-key-0123,fifteen-chars-x"}
+    with pytest.raises(ConfigError) as raised:
+        load_settings(settings_class, webflow_api_token=TOKEN, webflow_collection_id="c1", **keys)
+    assert str(raised.value) == (
+        f"{field.upper()}: each key must be at least {MIN_API_KEY_LENGTH} characters"
+    )
+    assert "fifteen-chars-x" not in str(raised.value)
+
+
+@pytest.mark.parametrize(("settings_class", "field"), _function_settings())
+def test_api_keys_of_16_characters_are_accepted(
+    settings_class: type[WebflowSettings], field: str
+) -> None:
+    keys = {field: "sixteen-chars-xy, another-key-0123"}
+    settings = load_settings(
+        settings_class, webflow_api_token=TOKEN, webflow_collection_id="c1", **keys
+    )
+    assert getattr(settings, field).get_secret_value() == keys[field]

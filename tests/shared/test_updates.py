@@ -75,19 +75,21 @@ def test_request_needs_at_least_one_item() -> None:
 
 def test_api_keys_fall_back_to_create_items_keys() -> None:
     settings = load_settings(
-        UpdateItemsSettings, webflow_api_token=TOKEN, create_items_api_keys="k1, k2"
+        UpdateItemsSettings,
+        webflow_api_token=TOKEN,
+        create_items_api_keys="key-one-0123456789, key-two-0123456789",
     )
-    assert settings.api_keys == ["k1", "k2"]
+    assert settings.api_keys == ["key-one-0123456789", "key-two-0123456789"]
 
 
 def test_own_api_keys_win_over_create_items_keys() -> None:
     settings = load_settings(
         UpdateItemsSettings,
         webflow_api_token=TOKEN,
-        create_items_api_keys="k1",
-        update_items_api_keys="u1",
+        create_items_api_keys="key-one-0123456789",
+        update_items_api_keys="own-key-0123456789",
     )
-    assert settings.api_keys == ["u1"]
+    assert settings.api_keys == ["own-key-0123456789"]
 
 
 def test_malformed_field_map_fails_at_start_naming_the_variable() -> None:
