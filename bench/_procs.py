@@ -56,7 +56,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     )
 }
 
-API_KEY = "bench-api-key"
+API_KEY = "bench-api-key-0123456789"
 
 
 class SandboxServer(Sandbox):
