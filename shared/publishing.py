@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import threading
 import time
@@ -34,9 +32,12 @@ from shared.errors import (
 from shared.http import AppError
 from shared.log import get_logger
 from shared.models import Item, ItemPublish, WebflowId
+from shared.oidc import GOOGLE_CERTS_URL, is_jwt, verify_invoker
 from shared.webflow import deadline
 
 if TYPE_CHECKING:
+    import flask
+
     from shared.webflow import WebflowClient
 
 __all__ = [
@@ -50,11 +51,12 @@ __all__ = [
     "SitePublishGate",
     "has_unpublished_changes",
     "iter_pending_items",
-    "oidc_invoker",
     "publish",
     "publish_entries",
     "publish_pending",
     "publish_site",
+    "request_url",
+    "scheduler_invoker",
 ]
 
 PUBLISH_CHUNK_SIZE = 100
@@ -75,6 +77,8 @@ class PublishSettings(WebflowSettings):
     publish_api_keys: SecretStr | None = None
     create_items_api_keys: SecretStr | None = None
     publish_allowed_invokers: str = ""
+    publish_oidc_audience: str = ""
+    publish_oidc_certs_url: str = GOOGLE_CERTS_URL
     publish_custom_domains: str = ""
     publish_to_webflow_subdomain: bool = True
     publish_max_retry_seconds: float = Field(default=5.0, ge=0)
@@ -86,6 +90,13 @@ class PublishSettings(WebflowSettings):
         if not split_list(value) and not info.data.get("webflow_collection_id"):
             raise ValueError("is required when WEBFLOW_COLLECTION_ID is not set")
         return value
+
+    @field_validator("publish_oidc_certs_url")
+    @classmethod
+    def _certs_url_is_http(cls, value: str) -> str:
+        if not value.strip().startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value.strip()
 
     def client_options(self) -> dict[str, Any]:
         """WebflowClient options of publish-live: a rate-limited run stops, the next one goes on.
@@ -118,6 +129,11 @@ class PublishSettings(WebflowSettings):
     def allowed_invokers(self) -> frozenset[str]:
         """Service-account emails whose OIDC tokens are accepted (lower case)."""
         return frozenset(email.lower() for email in split_list(self.publish_allowed_invokers))
+
+    @property
+    def oidc_audiences(self) -> list[str]:
+        """Audiences an OIDC token may name (PUBLISH_OIDC_AUDIENCE); empty means the request's URL."""
+        return split_list(self.publish_oidc_audience)
 
     @property
     def custom_domains(self) -> list[str]:
@@ -563,25 +579,31 @@ def _requested_entries(request: PublishRequest, settings: PublishSettings) -> li
     ]
 
 
-def oidc_invoker(authorization: str | None, allowed_invokers: frozenset[str]) -> str | None:
-    """The email of an allowed invoker named by a bearer OIDC token, else None.
+def scheduler_invoker(request: flask.Request, settings: PublishSettings) -> str | None:
+    """The allowed invoker whose verified OIDC token the request bears; None for a non-token.
 
-    The token's signature is NOT checked here: in the cloud the function only accepts
-    authenticated invocations, so Cloud Functions' IAM has verified the token before the request
-    arrives. The email claim is decoded to tell the scheduler apart from API-key callers and to log
-    who called; deploy publish-live without unauthenticated access whenever invokers are allowed.
+    Only a bearer value shaped like a JWT is taken for a token, and only when
+    PUBLISH_ALLOWED_INVOKERS names someone; anything else is left to the API-key check.
+
+    Raises:
+        AppError: 401/403 for a token that fails verification, 503 when Google's certificates
+            cannot be fetched.
     """
-    if not allowed_invokers or not authorization:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    token = token.strip()
+    if not settings.allowed_invokers or scheme.lower() != "bearer" or not is_jwt(token):
         return None
-    scheme, _, token = authorization.partition(" ")
-    parts = token.strip().split(".")
-    if scheme.lower() != "bearer" or len(parts) != 3:
-        return None
-    try:
-        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except (binascii.Error, ValueError):
-        return None
-    email = payload.get("email") if isinstance(payload, dict) else None
-    if not isinstance(email, str) or payload.get("email_verified") is False:
-        return None
-    return email if email.lower() in allowed_invokers else None
+    return verify_invoker(
+        token,
+        audiences=settings.oidc_audiences or [request_url(request)],
+        allowed_invokers=settings.allowed_invokers,
+        certs_url=settings.publish_oidc_certs_url,
+    )
+
+
+def request_url(request: flask.Request) -> str:
+    """The URL the caller used (scheme, host, path), as Cloud Scheduler's default audience is."""
+    # Google's front end terminates TLS: the scheme it saw comes in X-Forwarded-Proto.
+    forwarded = request.headers.get("X-Forwarded-Proto", "").split(",", 1)[0].strip().lower()
+    scheme = forwarded if forwarded in ("http", "https") else request.scheme
+    return f"{scheme}://{request.host}{request.path}"

@@ -43,6 +43,11 @@ locals {
 
   publish_collection_ids = length(var.publish_collection_ids) > 0 ? var.publish_collection_ids : [var.webflow_collection_id]
 
+  # publish-live's cloudfunctions.net URL, built from its inputs rather than read from the
+  # function: the function's own environment cannot depend on the function (a cycle). The
+  # scheduler's token names it as audience and publish-live accepts only that audience.
+  publish_live_audience = "https://${var.region}-${var.project_id}.cloudfunctions.net/${var.name_prefix}-publish-live"
+
   common_environment = {
     WEBFLOW_API_BASE_URL  = var.webflow_api_base_url
     WEBFLOW_SITE_ID       = var.webflow_site_id
@@ -69,6 +74,7 @@ locals {
       PUBLISH_COLLECTION_IDS = join(",", local.publish_collection_ids)
       # publish-live accepts the scheduler's OIDC token only from this service account.
       PUBLISH_ALLOWED_INVOKERS     = google_service_account.scheduler.email
+      PUBLISH_OIDC_AUDIENCE        = local.publish_live_audience
       PUBLISH_CUSTOM_DOMAINS       = length(var.publish_custom_domains) > 0 ? join(",", var.publish_custom_domains) : null
       PUBLISH_TO_WEBFLOW_SUBDOMAIN = tostring(var.publish_to_webflow_subdomain)
       PUBLISH_MAX_RETRY_SECONDS    = tostring(var.publish_max_retry_seconds)

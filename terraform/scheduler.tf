@@ -28,7 +28,8 @@ resource "google_cloud_scheduler_job" "publish_live" {
 
     oidc_token {
       service_account_email = google_service_account.scheduler.email
-      audience              = google_cloudfunctions2_function.this["publish-live"].url
+      # The same URL as uri, written from the inputs: publish-live checks it (PUBLISH_OIDC_AUDIENCE).
+      audience = local.publish_live_audience
     }
   }
 

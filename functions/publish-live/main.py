@@ -10,12 +10,13 @@ import functions_framework
 from shared.config import load_settings
 from shared.http import http_function, json_response, parse_json, read_body, require_api_key
 from shared.log import get_logger
+from shared.oidc import certificates as oidc_certificates
 from shared.publishing import (
     PublishRequest,
     PublishSettings,
     SitePublishGate,
-    oidc_invoker,
     publish,
+    scheduler_invoker,
 )
 from shared.webflow import WebflowClient, get_client
 
@@ -41,11 +42,12 @@ def reset_state() -> None:
     """Forget cached settings and clients (tests change the environment between runs)."""
     get_settings.cache_clear()
     get_client.cache_clear()
+    oidc_certificates.clear()
 
 
 def _authorize(request: flask.Request, settings: PublishSettings) -> None:
-    """Accept an allowed scheduler's OIDC token, else require one of the API keys."""
-    invoker = oidc_invoker(request.headers.get("Authorization"), settings.allowed_invokers)
+    """Accept an allowed scheduler's verified OIDC token, else require one of the API keys."""
+    invoker = scheduler_invoker(request, settings)
     if invoker is not None:
         logger.info("invoked by scheduler", extra={"invoker": invoker})
         return

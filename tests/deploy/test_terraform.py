@@ -32,6 +32,7 @@ PLAIN_ENV_NAMES = {
     "PUBLISH_TO_WEBFLOW_SUBDOMAIN",
     "PUBLISH_MAX_RETRY_SECONDS",
     "PUBLISH_MAX_RUN_SECONDS",
+    "PUBLISH_OIDC_AUDIENCE",
     "INGEST_COLLECTION_ID",
     "INGEST_IMAGE_FIELD",
     "MAX_EVENT_AGE_SECONDS",
@@ -341,10 +342,15 @@ def test_scheduler_calls_publish_live_with_an_oidc_token(module: Module) -> None
     assert target["uri"] == '${google_cloudfunctions2_function.this["publish-live"].url}'
     oidc = block(target, "oidc_token")
     assert oidc["service_account_email"] == "${google_service_account.scheduler.email}"
-    assert oidc["audience"] == target["uri"]
+    # The audience is the function's URL written from the inputs (the function's env needs it too).
+    assert oidc["audience"] == "${local.publish_live_audience}"
+    assert module.locals["publish_live_audience"] == (
+        "https://${var.region}-${var.project_id}.cloudfunctions.net/${var.name_prefix}-publish-live"
+    )
     assert "oauth_token" not in target
     environment = module.locals["function_environment"]["publish-live"]
     assert environment["PUBLISH_ALLOWED_INVOKERS"] == "${google_service_account.scheduler.email}"
+    assert environment["PUBLISH_OIDC_AUDIENCE"] == oidc["audience"]
 
 
 # --- no secret values ---------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import Sandbox
+from tests.oidc_support import oidc_issuer  # noqa: F401 - a fixture, offered to every module
 
 
 @pytest.fixture

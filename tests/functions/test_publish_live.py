@@ -24,6 +24,7 @@ from tests.items_support import (
     post_fields,
     publish_items,
 )
+from tests.oidc_support import OidcIssuer, other_signer
 
 API_KEY = "publish-key-0123456789"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
@@ -31,12 +32,25 @@ SCHEDULER = "publisher@project.iam.gserviceaccount.com"
 UNKNOWN_ID = "0" * 24
 
 
+# The test client calls http://localhost/: Cloud Scheduler's default audience for that target.
+REQUEST_URL = "http://localhost/"
+
+
 @pytest.fixture
-def app(webflow_env: dict[str, str]) -> FlaskClient:
-    """A fresh publish-live app pointed at the sandbox."""
+def app(webflow_env: dict[str, str], oidc_issuer: OidcIssuer) -> FlaskClient:
+    """A fresh publish-live app pointed at the sandbox, trusting the local token signer."""
     return function_app(
-        "publish-live", "publish_live", PUBLISH_API_KEYS=API_KEY, PUBLISH_ALLOWED_INVOKERS=SCHEDULER
+        "publish-live",
+        "publish_live",
+        PUBLISH_API_KEYS=API_KEY,
+        PUBLISH_ALLOWED_INVOKERS=SCHEDULER,
+        PUBLISH_OIDC_CERTS_URL=oidc_issuer.certs_url,
     )
+
+
+def _scheduler_call(app: FlaskClient, token: str) -> tuple[int, dict[str, Any]]:
+    response = app.post("/", headers={"Authorization": f"Bearer {token}"})
+    return response.status_code, response.get_json()
 
 
 def _publish(app: FlaskClient, body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
@@ -53,13 +67,6 @@ def _is_live(
         path = f"/collections/{collection_id}/items/{item_id}/live"
         params = {"cmsLocaleId": cms_locale_id} if cms_locale_id else None
         return api.get(path, params=params).status_code == 200
-
-
-def _oidc_token(email: str) -> str:
-    def part(data: dict[str, Any]) -> str:
-        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
-
-    return f"{part({'alg': 'RS256'})}.{part({'email': email, 'email_verified': True})}.c2ln"
 
 
 # --- pending ------------------------------------------------------------------------------------
@@ -433,15 +440,78 @@ def test_site_dry_run_publishes_nothing(app: FlaskClient, sandbox: Sandbox, post
 # --- auth ----------------------------------------------------------------------------------------
 
 
-def test_allowed_scheduler_token_is_accepted(app: FlaskClient, sandbox: Sandbox) -> None:
-    response = app.post("/", headers={"Authorization": f"Bearer {_oidc_token(SCHEDULER)}"})
-    assert response.status_code == 200
+def test_allowed_scheduler_token_is_accepted(
+    app: FlaskClient, sandbox: Sandbox, oidc_issuer: OidcIssuer
+) -> None:
+    status, _ = _scheduler_call(app, oidc_issuer.token(aud=REQUEST_URL, email=SCHEDULER))
+    assert status == 200
 
 
-def test_token_of_another_service_account_is_refused(app: FlaskClient, sandbox: Sandbox) -> None:
-    token = _oidc_token("intruder@project.iam.gserviceaccount.com")
-    response = app.post("/", headers={"Authorization": f"Bearer {token}"})
-    assert response.status_code == 401
+def test_a_token_for_the_configured_audience_is_accepted(
+    webflow_env: dict[str, str], sandbox: Sandbox, oidc_issuer: OidcIssuer
+) -> None:
+    audience = "https://europe-west1-project.cloudfunctions.net/wf-publish-live"
+    app = function_app(
+        "publish-live",
+        "publish_live",
+        PUBLISH_API_KEYS=API_KEY,
+        PUBLISH_ALLOWED_INVOKERS=SCHEDULER,
+        PUBLISH_OIDC_CERTS_URL=oidc_issuer.certs_url,
+        PUBLISH_OIDC_AUDIENCE=audience,
+    )
+    assert _scheduler_call(app, oidc_issuer.token(aud=audience, email=SCHEDULER))[0] == 200
+    assert _scheduler_call(app, oidc_issuer.token(aud=REQUEST_URL, email=SCHEDULER))[0] == 401
+
+
+@pytest.mark.parametrize(
+    ("claims", "status"),
+    [
+        ({"aud": "https://another-service.example/"}, 401),
+        ({"iat": int(time.time()) - 7200, "exp": int(time.time()) - 3600}, 401),
+        ({"iss": "https://issuer.example"}, 401),
+        ({"email": "intruder@project.iam.gserviceaccount.com"}, 403),
+        ({"email_verified": False}, 403),
+    ],
+    ids=["wrong-audience", "expired", "wrong-issuer", "not-allowed", "email-unverified"],
+)
+def test_a_token_failing_verification_is_refused_naming_authorization(
+    app: FlaskClient,
+    sandbox: Sandbox,
+    oidc_issuer: OidcIssuer,
+    claims: dict[str, Any],
+    status: int,
+) -> None:
+    token = oidc_issuer.token(**{"aud": REQUEST_URL, "email": SCHEDULER, **claims})
+    answer_status, body = _scheduler_call(app, token)
+    assert answer_status == status
+    assert [detail["field"] for detail in body["details"]] == ["Authorization"]
+    assert sandbox.stats()["total"] == 0
+
+
+def test_a_token_with_a_forged_signature_is_refused(
+    app: FlaskClient, sandbox: Sandbox, oidc_issuer: OidcIssuer
+) -> None:
+    token = oidc_issuer.token(aud=REQUEST_URL, email=SCHEDULER, signer=other_signer())
+    status, body = _scheduler_call(app, token)
+    assert (status, body["code"]) == (401, "invalid_token")
+    assert body["details"][0]["field"] == "Authorization"
+    assert sandbox.stats()["total"] == 0
+
+
+def test_a_well_formed_but_unsigned_token_is_refused(app: FlaskClient, sandbox: Sandbox) -> None:
+    def part(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    claims = {"email": SCHEDULER, "email_verified": True, "aud": REQUEST_URL}
+    status, _ = _scheduler_call(app, f"{part({'alg': 'RS256'})}.{part(claims)}.c2ln")
+    assert status == 401
+    assert sandbox.stats()["total"] == 0
+
+
+def test_an_api_key_still_works_when_invokers_are_allowed(
+    app: FlaskClient, sandbox: Sandbox
+) -> None:
+    assert app.post("/", headers=AUTH).status_code == 200
 
 
 def test_request_without_credentials_is_refused(app: FlaskClient) -> None:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import threading
 import time
+from urllib.parse import urlsplit
 
+import flask
 import pytest
 from pydantic import ValidationError
+from werkzeug.test import EnvironBuilder
 
 from shared.config import ConfigError, load_settings
 from shared.errors import InternalServerError
+from shared.http import AppError
 from shared.models import Item
 from shared.publishing import (
     PublishReport,
@@ -19,9 +21,11 @@ from shared.publishing import (
     PublishSettings,
     SitePublishGate,
     has_unpublished_changes,
-    oidc_invoker,
     publish_site,
+    request_url,
+    scheduler_invoker,
 )
+from tests.oidc_support import OidcIssuer
 
 EARLY = "2025-07-01T10:00:00.000Z"
 LATE = "2025-07-01T10:00:01.000Z"
@@ -30,13 +34,6 @@ TOKEN = "wf-token-for-tests"
 
 def _item(**state: object) -> Item:
     return Item.model_validate({"id": "a" * 24, "fieldData": {"name": "x", "slug": "x"}, **state})
-
-
-def _jwt(claims: dict[str, object]) -> str:
-    def part(data: dict[str, object]) -> str:
-        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
-
-    return f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part(claims)}.c2lnbmF0dXJl"
 
 
 # --- what is pending -----------------------------------------------------------------------------
@@ -178,32 +175,77 @@ def test_api_keys_stay_out_of_the_settings_repr() -> None:
 
 # --- scheduler identity --------------------------------------------------------------------------
 
-INVOKERS = frozenset({"scheduler@project.iam.gserviceaccount.com"})
+SCHEDULER = "scheduler@project.iam.gserviceaccount.com"
+FUNCTION_URL = "https://publish.example/"
 
 
-def test_allowed_invoker_is_recognised() -> None:
-    token = _jwt({"email": "Scheduler@project.iam.gserviceaccount.com", "email_verified": True})
-    assert oidc_invoker(f"Bearer {token}", INVOKERS) == "Scheduler@project.iam.gserviceaccount.com"
+def _settings(issuer: OidcIssuer, **overrides: str) -> PublishSettings:
+    options = {"publish_allowed_invokers": SCHEDULER, "publish_oidc_certs_url": issuer.certs_url}
+    return load_settings(
+        PublishSettings,
+        webflow_api_token=TOKEN,
+        webflow_collection_id="c1",
+        **{**options, **overrides},
+    )
 
 
-def test_other_service_account_is_not_an_invoker() -> None:
-    token = _jwt({"email": "someone@project.iam.gserviceaccount.com"})
-    assert oidc_invoker(f"Bearer {token}", INVOKERS) is None
+def _request(authorization: str, url: str = FUNCTION_URL, **headers: str) -> flask.Request:
+    parts = urlsplit(url)
+    environ = EnvironBuilder(
+        path=parts.path,
+        base_url=f"{parts.scheme}://{parts.netloc}",
+        query_string=parts.query,
+        method="POST",
+        headers={"Authorization": authorization, **headers},
+    )
+    return flask.Request(environ.get_environ())
 
 
-def test_unverified_email_is_not_an_invoker() -> None:
-    token = _jwt({"email": "scheduler@project.iam.gserviceaccount.com", "email_verified": False})
-    assert oidc_invoker(f"Bearer {token}", INVOKERS) is None
+def test_a_verified_token_of_an_allowed_invoker_names_it(oidc_issuer: OidcIssuer) -> None:
+    request = _request(f"Bearer {oidc_issuer.token()}")
+    assert scheduler_invoker(request, _settings(oidc_issuer)) == SCHEDULER
 
 
-@pytest.mark.parametrize("header", [None, "", "Bearer an-api-key", "Basic x.y.z", "Bearer a.!!!.c"])
-def test_non_tokens_are_not_invokers(header: str | None) -> None:
-    assert oidc_invoker(header, INVOKERS) is None
+def test_without_a_configured_audience_the_request_url_is_the_audience(
+    oidc_issuer: OidcIssuer,
+) -> None:
+    token = oidc_issuer.token(aud="https://other.example/")
+    with pytest.raises(AppError) as raised:
+        scheduler_invoker(_request(f"Bearer {token}"), _settings(oidc_issuer))
+    assert raised.value.status == 401
 
 
-def test_no_allowed_invokers_accepts_no_token() -> None:
-    token = _jwt({"email": "scheduler@project.iam.gserviceaccount.com"})
-    assert oidc_invoker(f"Bearer {token}", frozenset()) is None
+def test_the_configured_audience_replaces_the_request_url(oidc_issuer: OidcIssuer) -> None:
+    audience = "https://europe-west1-project.cloudfunctions.net/wf-publish-live"
+    settings = _settings(oidc_issuer, publish_oidc_audience=audience)
+    request = _request(f"Bearer {oidc_issuer.token(aud=audience)}")
+    assert scheduler_invoker(request, settings) == SCHEDULER
+    with pytest.raises(AppError):
+        scheduler_invoker(_request(f"Bearer {oidc_issuer.token()}"), settings)
+
+
+def test_the_request_url_takes_the_scheme_google_s_front_end_saw() -> None:
+    request = _request("", "http://publish.example/run?x=1", **{"X-Forwarded-Proto": "https"})
+    assert request_url(request) == "https://publish.example/run"
+
+
+@pytest.mark.parametrize(
+    "header", ["", "Bearer an-api-key-0123456789", "Basic x.y.z", "Bearer a.!!!.c"]
+)
+def test_values_that_are_no_token_are_left_to_the_api_key_check(
+    oidc_issuer: OidcIssuer, header: str
+) -> None:
+    assert scheduler_invoker(_request(header), _settings(oidc_issuer)) is None
+
+
+def test_no_allowed_invokers_takes_no_token(oidc_issuer: OidcIssuer) -> None:
+    settings = _settings(oidc_issuer, publish_allowed_invokers="")
+    assert scheduler_invoker(_request(f"Bearer {oidc_issuer.token()}"), settings) is None
+
+
+def test_a_certs_url_that_is_not_http_names_the_variable(oidc_issuer: OidcIssuer) -> None:
+    with pytest.raises(ConfigError, match="PUBLISH_OIDC_CERTS_URL: must be an http"):
+        _settings(oidc_issuer, publish_oidc_certs_url="file:///etc/certs")
 
 
 # --- site publish gate ---------------------------------------------------------------------------

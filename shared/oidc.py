@@ -1,0 +1,215 @@
+"""Google-signed OIDC ID tokens (Cloud Scheduler's): signature, issuer, audience, expiry, invoker."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import httpx
+
+from shared.http import AppError
+from shared.log import get_logger
+
+__all__ = [
+    "CERTS_TTL_SECONDS",
+    "CLOCK_SKEW_SECONDS",
+    "GOOGLE_CERTS_URL",
+    "GOOGLE_ISSUERS",
+    "CertificateCache",
+    "certificates",
+    "is_jwt",
+    "verify_invoker",
+]
+
+GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
+GOOGLE_ISSUERS = frozenset({"accounts.google.com", "https://accounts.google.com"})
+CERTS_TTL_SECONDS = 3600.0
+# Google publishes a new key well before it signs with it: an unknown key id refetches, but at
+# most this often, so forged key ids cannot make every request fetch.
+CERTS_REFETCH_SECONDS = 60.0
+CERTS_TIMEOUT_SECONDS = 5.0
+CLOCK_SKEW_SECONDS = 10
+
+logger = get_logger(__name__)
+
+
+def _b64_json(segment: str) -> Any:
+    return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+
+
+def is_jwt(value: str) -> bool:
+    """True when ``value`` has a JWT's shape: three base64url parts, the first a JSON header."""
+    parts = value.split(".")
+    if len(parts) != 3 or not all(parts):
+        return False
+    try:
+        header = _b64_json(parts[0])
+    except (binascii.Error, ValueError):
+        return False
+    return isinstance(header, dict) and "alg" in header
+
+
+def _key_id(token: str) -> str | None:
+    header = _b64_json(token.split(".", 1)[0])
+    kid = header.get("kid") if isinstance(header, dict) else None
+    return kid if isinstance(kid, str) else None
+
+
+class CertificateCache:
+    """Google's signing certificates ({key id: PEM}), fetched once per instance and kept a while."""
+
+    def __init__(
+        self,
+        *,
+        ttl: float = CERTS_TTL_SECONDS,
+        refetch_interval: float = CERTS_REFETCH_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._ttl = ttl
+        self._refetch_interval = refetch_interval
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[float, dict[str, str]]] = {}
+
+    def get(self, url: str, key_id: str | None = None) -> dict[str, str]:
+        """The certificates at ``url``; refetched when stale, or when ``key_id`` is not among them.
+
+        Raises:
+            AppError: 503 when the certificates cannot be fetched (the caller may retry).
+        """
+        with self._lock:
+            now = self._clock()
+            fetched_at, certs = self._entries.get(url, (float("-inf"), {}))
+            stale = now - fetched_at >= self._ttl
+            unknown_key = key_id is not None and key_id not in certs
+            if stale or (unknown_key and now - fetched_at >= self._refetch_interval):
+                certs = self._fetch(url)
+                self._entries[url] = (now, certs)
+            return certs
+
+    def clear(self) -> None:
+        """Forget every fetched document (tests)."""
+        with self._lock:
+            self._entries.clear()
+
+    @staticmethod
+    def _fetch(url: str) -> dict[str, str]:
+        try:
+            response = httpx.get(url, timeout=CERTS_TIMEOUT_SECONDS)
+            response.raise_for_status()
+            document = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            logger.warning("cannot fetch OIDC certificates", extra={"url": url, "error": str(exc)})
+            raise AppError(
+                503,
+                "oidc_unavailable",
+                "The token's signing certificates cannot be fetched; try again",
+                [{"field": "Authorization", "message": "could not be verified now"}],
+                headers={"Retry-After": "30"},
+            ) from exc
+        if not isinstance(document, dict) or not all(
+            isinstance(value, str) for value in document.values()
+        ):
+            raise AppError(503, "oidc_unavailable", "The signing certificates are malformed")
+        return document
+
+
+certificates = CertificateCache()
+"""The instance's certificate cache."""
+
+
+def _refused(status: int, code: str, message: str, reason: str) -> AppError:
+    challenge = 'Bearer realm="publish-live"'
+    if status == 401:
+        challenge += ', error="invalid_token"'
+    return AppError(
+        status,
+        code,
+        message,
+        [{"field": "Authorization", "message": reason}],
+        headers={"WWW-Authenticate": challenge},
+    )
+
+
+def _normalise_audience(value: str) -> str:
+    return value.strip().rstrip("/")
+
+
+def verify_invoker(
+    token: str,
+    *,
+    audiences: Sequence[str],
+    allowed_invokers: frozenset[str],
+    certs_url: str = GOOGLE_CERTS_URL,
+    certificate_cache: CertificateCache | None = None,
+) -> str:
+    """The email of an allowed invoker whose Google-signed ID token ``token`` is.
+
+    Checks the RS256 signature against Google's certificates, the expiry (with a few seconds of
+    clock skew), the issuer, that the audience is one of ``audiences``, that the email is verified
+    and that it is one of ``allowed_invokers`` (lower case).
+
+    Raises:
+        AppError: 401 for a token that is not valid (signature, expiry, issuer, audience), 403 for
+            a valid token of an identity not allowed, 503 when the certificates are unreachable.
+    """
+    # google-auth (and the cryptography it uses) loads only when a token arrives.
+    from google.auth import jwt
+
+    cache = certificate_cache or certificates
+    try:
+        certs = cache.get(certs_url, _key_id(token))
+        claims: Mapping[str, Any] = jwt.decode(
+            token, certs=certs, audience=None, clock_skew_in_seconds=CLOCK_SKEW_SECONDS
+        )
+    except AppError:
+        raise
+    except (ValueError, binascii.Error) as exc:  # google-auth's errors are ValueErrors
+        # Its messages may quote the token: the caller and the log get a reason of our own.
+        reason = _reason(exc)
+        logger.info("OIDC token refused", extra={"reason": reason})
+        raise _refused(401, "invalid_token", "The OIDC token is not valid", reason) from None
+    if claims.get("iss") not in GOOGLE_ISSUERS:
+        raise _refused(401, "invalid_token", "The OIDC token is not valid", "is not from Google")
+    audience = claims.get("aud")
+    wanted = {_normalise_audience(value) for value in audiences}
+    if not isinstance(audience, str) or _normalise_audience(audience) not in wanted:
+        raise _refused(
+            401,
+            "invalid_token",
+            "The OIDC token is not valid",
+            "is meant for another audience than this function",
+        )
+    email = claims.get("email")
+    if not isinstance(email, str) or claims.get("email_verified") is not True:
+        raise _refused(
+            403,
+            "invoker_not_allowed",
+            "The token's identity is not allowed",
+            "has no verified email",
+        )
+    if email.lower() not in allowed_invokers:
+        raise _refused(
+            403,
+            "invoker_not_allowed",
+            "The token's identity is not allowed",
+            "names an identity not in PUBLISH_ALLOWED_INVOKERS",
+        )
+    return email
+
+
+def _reason(error: Exception) -> str:
+    """What was wrong with a token google-auth refused, in words that never quote it."""
+    text = str(error).lower()
+    if "expired" in text:
+        return "has expired"
+    if "too early" in text or "used too early" in text:
+        return "is not valid yet"
+    if "signature" in text or "certificate for key id" in text:
+        return "has a signature that does not verify with Google's keys"
+    return "is not a well-formed Google ID token"
