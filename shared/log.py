@@ -234,17 +234,36 @@ _configured_lock = threading.Lock()
 _ROOT_NAME = "webflow"
 
 
+def _install(logger: logging.Logger) -> bool:
+    """Give ``logger`` one JSON handler on stdout; False when it already has it."""
+    if any(isinstance(handler, _StdoutHandler) for handler in logger.handlers):
+        return False
+    handler = _StdoutHandler()
+    handler.setFormatter(JsonFormatter())
+    logger.addHandler(handler)
+    return True
+
+
 def configure(level: str | int | None = None) -> logging.Logger:
-    """Install the JSON handler on the project's root logger (idempotent) and set its level."""
+    """Install the JSON handler on the project's logger and Python's root logger (idempotent).
+
+    The project's logger (``webflow``) gets ``level``; the root logger keeps its own level
+    (WARNING unless someone changed it) and formats what libraries (urllib3, google-auth,
+    werkzeug...) log, and Python warnings, as the same one-object-per-line JSON.
+    """
     root = logging.getLogger(_ROOT_NAME)
     with _configured_lock:
-        if not any(isinstance(handler, _StdoutHandler) for handler in root.handlers):
-            handler = _StdoutHandler()
-            handler.setFormatter(JsonFormatter())
-            root.addHandler(handler)
+        if _install(root):
             root.propagate = False
             if root.level == logging.NOTSET:
                 root.setLevel(logging.INFO)
+        if _install(logging.getLogger()):
+            logging.captureWarnings(True)
+            # werkzeug sets INFO on its logger only when it adds a plain-text handler of its own
+            # (which it no longer does): keep a local server's request lines, now as JSON.
+            werkzeug = logging.getLogger("werkzeug")
+            if werkzeug.level == logging.NOTSET:
+                werkzeug.setLevel(logging.INFO)
     if level is not None:
         root.setLevel(level.upper() if isinstance(level, str) else level)
     return root

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 
 import pytest
 
@@ -11,6 +13,7 @@ from shared.log import (
     add_secret,
     bind_context,
     clear_secrets,
+    configure,
     get_logger,
     redact,
     span_from_header,
@@ -155,3 +158,66 @@ def test_level_respected(capsys: pytest.CaptureFixture[str]) -> None:
     logger.error("kept")
 
     assert [entry["message"] for entry in _lines(capsys)] == ["kept"]
+
+
+# --- third-party loggers -------------------------------------------------------------------
+
+
+def test_a_library_s_warning_is_one_json_line(capsys: pytest.CaptureFixture[str]) -> None:
+    get_logger("tests.log")
+
+    logging.getLogger("urllib3.connectionpool").warning("Retrying (%s) after %s", 2, "reset")
+
+    (entry,) = _lines(capsys)
+    assert entry["severity"] == "WARNING"
+    assert entry["message"] == "Retrying (2) after reset"
+    assert entry["logger"] == "urllib3.connectionpool"
+
+
+def test_a_library_s_lines_carry_the_request_context_and_are_redacted(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    get_logger("tests.log")
+
+    with bind_context(request_id="req-7"):
+        logging.getLogger("google.auth.transport").error("refused Bearer abc.def.ghi")
+
+    (entry,) = _lines(capsys)
+    assert (entry["severity"], entry["requestId"]) == ("ERROR", "req-7")
+    assert "abc.def.ghi" not in entry["message"]
+
+
+def test_everything_an_instance_prints_is_json_on_stdout() -> None:
+    code = (
+        "import logging, warnings; from shared.log import get_logger; "
+        "get_logger('app').info('started'); "
+        "logging.getLogger('urllib3.connectionpool').warning('Retrying'); "
+        "warnings.warn('old call', UserWarning, stacklevel=1)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    entries = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(entry["severity"], entry["logger"]) for entry in entries] == [
+        ("INFO", "webflow.app"),
+        ("WARNING", "urllib3.connectionpool"),
+        ("WARNING", "py.warnings"),
+    ]
+    assert "old call" in entries[2]["message"]
+    assert done.stderr == ""
+
+
+def test_the_root_handler_is_installed_once(capsys: pytest.CaptureFixture[str]) -> None:
+    configure()
+    configure("DEBUG")
+    get_logger("again")
+
+    logging.getLogger("werkzeug").warning("one line")
+
+    assert len(_lines(capsys)) == 1
+    configure("INFO")
+
+
+def test_the_project_s_own_lines_are_not_printed_twice(capsys: pytest.CaptureFixture[str]) -> None:
+    get_logger("tests.log").warning("once")
+    assert len(_lines(capsys)) == 1
