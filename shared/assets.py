@@ -34,6 +34,18 @@ from shared.errors import (
     WebflowConnectionError,
 )
 from shared.fields import is_item_id, slugify
+from shared.filetypes import (
+    DOCUMENT_TYPES,
+    IMAGE_TYPES,
+    MAX_DOCUMENT_BYTES,
+    MAX_IMAGE_BYTES,
+    META_ALT,
+    META_COLLECTION_ID,
+    META_FIELD,
+    META_ITEM_ID,
+    META_ITEM_SLUG,
+    extension_of,
+)
 from shared.log import get_logger
 from shared.storage import (
     META_ASSET_ID,
@@ -67,49 +79,13 @@ __all__ = [
 
 logger = get_logger(__name__)
 
-MAX_IMAGE_BYTES = 4 * 1024 * 1024
-MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
 MAX_FILE_NAME_LENGTH = 99  # Webflow: "under 100 characters", extension included
 
-# Extension -> content types Cloud Storage may report for it (the first is the canonical one).
-IMAGE_TYPES: dict[str, tuple[str, ...]] = {
-    "png": ("image/png",),
-    "jpg": ("image/jpeg", "image/jpg", "image/pjpeg"),
-    "jpeg": ("image/jpeg", "image/jpg", "image/pjpeg"),
-    "gif": ("image/gif",),
-    "svg": ("image/svg+xml", "image/svg"),
-    "webp": ("image/webp",),
-    "avif": ("image/avif",),
-}
-DOCUMENT_TYPES: dict[str, tuple[str, ...]] = {
-    "pdf": ("application/pdf", "application/x-pdf"),
-    "doc": ("application/msword",),
-    "docx": ("application/vnd.openxmlformats-officedocument.wordprocessingml.document",),
-    "xls": ("application/vnd.ms-excel",),
-    "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",),
-    "ppt": ("application/vnd.ms-powerpoint",),
-    "pptx": ("application/vnd.openxmlformats-officedocument.presentationml.presentation",),
-    "txt": ("text/plain",),
-    "csv": (
-        "text/csv",
-        "application/csv",
-        "text/comma-separated-values",
-        "application/vnd.ms-excel",
-    ),
-    "odt": ("application/vnd.oasis.opendocument.text",),
-    "ods": ("application/vnd.oasis.opendocument.spreadsheet",),
-    "odp": ("application/vnd.oasis.opendocument.presentation",),
-}
 # Content types that say nothing about the bytes: the extension decides.
 _UNTYPED = frozenset(
     {"", "application/octet-stream", "binary/octet-stream", "application/x-www-form-urlencoded"}
 )
 
-META_ITEM_ID = "webflow-item-id"
-META_ITEM_SLUG = "webflow-item-slug"
-META_COLLECTION_ID = "webflow-collection-id"
-META_FIELD = "webflow-field"
-META_ALT = "webflow-alt"
 META_INGESTED_ITEM = "webflow-ingested-item-id"
 
 ATTACHABLE_TYPES = frozenset({"Image", "MultiImage", "File"})
@@ -281,13 +257,6 @@ def _parse_time(value: Any) -> dt.datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-
-
-def extension_of(name: str) -> str:
-    """The lowercase extension of an object name, without the dot ("" when none)."""
-    base = posixpath.basename(name)
-    stem, dot, ext = base.rpartition(".")
-    return ext.lower() if dot and stem else ""
 
 
 def matches_prefix(name: str, prefixes: list[str]) -> str | None:

@@ -16,7 +16,8 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import flask
 from werkzeug.datastructures import FileStorage
 
-from shared.assets import (
+from shared.fields import FieldError, FieldValidationError
+from shared.filetypes import (
     DOCUMENT_TYPES,
     IMAGE_TYPES,
     MAX_DOCUMENT_BYTES,
@@ -28,7 +29,6 @@ from shared.assets import (
     META_ITEM_SLUG,
     extension_of,
 )
-from shared.fields import FieldError, FieldValidationError
 from shared.http import (
     AppError,
     FormData,

@@ -1,0 +1,70 @@
+"""What an uploaded file may be, and the object metadata that names the item it joins.
+
+Shared by form posts (shared/forms.py), which check files and write them to the bucket, and by the upload
+pipeline (shared/assets.py), which checks them again and attaches them; kept apart so that form handling
+does not import the pipeline and its storage layer.
+"""
+
+from __future__ import annotations
+
+import posixpath
+
+__all__ = [
+    "DOCUMENT_TYPES",
+    "IMAGE_TYPES",
+    "MAX_DOCUMENT_BYTES",
+    "MAX_IMAGE_BYTES",
+    "META_ALT",
+    "META_COLLECTION_ID",
+    "META_FIELD",
+    "META_ITEM_ID",
+    "META_ITEM_SLUG",
+    "extension_of",
+]
+
+MAX_IMAGE_BYTES = 4 * 1024 * 1024
+MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
+
+# Extension -> content types Cloud Storage may report for it (the first is the canonical one).
+IMAGE_TYPES: dict[str, tuple[str, ...]] = {
+    "png": ("image/png",),
+    "jpg": ("image/jpeg", "image/jpg", "image/pjpeg"),
+    "jpeg": ("image/jpeg", "image/jpg", "image/pjpeg"),
+    "gif": ("image/gif",),
+    "svg": ("image/svg+xml", "image/svg"),
+    "webp": ("image/webp",),
+    "avif": ("image/avif",),
+}
+DOCUMENT_TYPES: dict[str, tuple[str, ...]] = {
+    "pdf": ("application/pdf", "application/x-pdf"),
+    "doc": ("application/msword",),
+    "docx": ("application/vnd.openxmlformats-officedocument.wordprocessingml.document",),
+    "xls": ("application/vnd.ms-excel",),
+    "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",),
+    "ppt": ("application/vnd.ms-powerpoint",),
+    "pptx": ("application/vnd.openxmlformats-officedocument.presentationml.presentation",),
+    "txt": ("text/plain",),
+    "csv": (
+        "text/csv",
+        "application/csv",
+        "text/comma-separated-values",
+        "application/vnd.ms-excel",
+    ),
+    "odt": ("application/vnd.oasis.opendocument.text",),
+    "ods": ("application/vnd.oasis.opendocument.spreadsheet",),
+    "odp": ("application/vnd.oasis.opendocument.presentation",),
+}
+
+# Object metadata naming the item (and field) a stored file joins.
+META_ITEM_ID = "webflow-item-id"
+META_ITEM_SLUG = "webflow-item-slug"
+META_COLLECTION_ID = "webflow-collection-id"
+META_FIELD = "webflow-field"
+META_ALT = "webflow-alt"
+
+
+def extension_of(name: str) -> str:
+    """The lowercase extension of an object name, without the dot ("" when none)."""
+    base = posixpath.basename(name)
+    stem, dot, ext = base.rpartition(".")
+    return ext.lower() if dot and stem else ""
