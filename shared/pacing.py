@@ -9,8 +9,15 @@ an idle spell, so it would run into 429s. This limiter keeps a log of the slots 
   answer arrives; it is then stamped with the time of the answer, which is no earlier than the
   moment the server counted it, so it frees locally no earlier than it frees on the server;
 - the server's ``X-RateLimit-Limit`` lowers the limit when it is below the configured one, and
-  ``X-RateLimit-Remaining`` pads the log when other clients of the same token used slots (with
-  Remaining 0 the next request waits for a whole window of the log to pass);
+  ``X-RateLimit-Remaining`` pads the log when other clients of the same token used slots;
+- Remaining 0 without Retry-After does not say when the server frees a slot (other clients' oldest
+  request may leave its window in a second). Instead of assuming a whole window, the limiter lets
+  one probe request through after ``PROBE_INTERVAL`` seconds (doubling, up to
+  ``MAX_PROBE_INTERVAL``, while answers keep saying Remaining 0 without Retry-After); other
+  requests wait for its answer. A 429 to the probe carries Retry-After, which then frees the padded
+  slots exactly when the server says (and the client's retry honours it); a success with Remaining
+  above 0 replaces the guess by the server's count. The probe never goes past this process's own
+  share: only padded slots of unknown expiry are probed past, never slots it used itself;
 - an answer without those headers means the server does not limit: pacing stays off until they
   come back (Webflow always sends them).
 
@@ -31,6 +38,8 @@ from shared.retry import parse_retry_after
 __all__ = ["PacingTimeout", "SlidingWindowLimiter", "Slot", "limiter_for", "reset_limiters"]
 
 WINDOW_SECONDS = 60.0
+PROBE_INTERVAL = 1.0
+MAX_PROBE_INTERVAL = 16.0
 _MIN_WAIT = 0.001
 
 
@@ -45,11 +54,16 @@ class PacingTimeout(Exception):
 class Slot:
     """One request's place in the window; in flight until completed."""
 
-    __slots__ = ("synthetic", "time")
+    __slots__ = ("sent", "synthetic", "time", "unknown")
 
-    def __init__(self, stamp: float = math.inf, *, synthetic: bool = False) -> None:
+    def __init__(
+        self, stamp: float = math.inf, *, synthetic: bool = False, unknown: bool = False
+    ) -> None:
         self.time = stamp
         self.synthetic = synthetic
+        self.sent = math.inf  # when acquire handed it out
+        # A padded slot whose expiry the server did not tell (Remaining 0 without Retry-After).
+        self.unknown = unknown
 
     @property
     def in_flight(self) -> bool:
@@ -88,6 +102,9 @@ class SlidingWindowLimiter:
         self._server_unlimited = False
         self._slots: deque[Slot] = deque()
         self._cond = threading.Condition()
+        self.probe_interval = PROBE_INTERVAL
+        self._probe_at: float | None = None
+        self._probe_slot: Slot | None = None
 
     @property
     def limit(self) -> int:
@@ -95,6 +112,22 @@ class SlidingWindowLimiter:
         if self._server_limit is not None:
             return min(self.configured_limit, self._server_limit)
         return self.configured_limit
+
+    def _probe_due(self) -> float | None:
+        """When a probe may go, or None when the window is full for known reasons only."""
+        if self._probe_at is None:
+            return None
+        unknown = sum(1 for slot in self._slots if slot.unknown)
+        if unknown == 0 or len(self._slots) - unknown >= self.limit:
+            return None
+        return self._probe_at
+
+    def _forget_unknown(self) -> None:
+        """Drop the padded slots of unknown expiry: the server has told how things stand."""
+        if any(slot.unknown for slot in self._slots):
+            self._slots = deque(slot for slot in self._slots if not slot.unknown)
+        self._probe_at = None
+        self.probe_interval = PROBE_INTERVAL
 
     def _prune(self, now: float) -> None:
         """Drop completed slots older than the window (in-flight slots stay)."""
@@ -130,12 +163,26 @@ class SlidingWindowLimiter:
                 self._prune(now)
                 if self._server_unlimited or len(self._slots) < self.limit:
                     slot = Slot()
+                    slot.sent = now
                     self._slots.append(slot)
                     return slot
                 delay = self._wait_time(now)
+                probing = self._probe_due()
+                if probing is not None:
+                    if probing <= now and self._probe_slot is None:
+                        slot = self._probe_slot = Slot()
+                        slot.sent = now
+                        self._slots.append(slot)
+                        return slot
+                    # Wait for the probe's answer (a completion notifies) or for its time.
+                    until = None if self._probe_slot is not None else probing - now
+                    if until is not None:
+                        delay = until if delay is None else min(delay, until)
+                    elif delay is not None:
+                        delay = min(delay, self.probe_interval)
                 if deadline is not None:
                     if delay is None and now >= deadline:
-                        raise PacingTimeout(self.window)
+                        raise PacingTimeout(self.window if probing is None else self.probe_interval)
                     if delay is not None and now + delay > deadline:
                         raise PacingTimeout(delay)
                 if delay is None:
@@ -166,8 +213,14 @@ class SlidingWindowLimiter:
         with self._cond:
             now = self._clock()
             slot.time = now
+            probe = slot is self._probe_slot
+            if probe:
+                self._probe_slot = None
             if headers is not None:
-                self._observe(headers, now, slot, authoritative)
+                self._observe(headers, now, slot, authoritative, probe=probe)
+            if probe and self._probe_at is not None and self._probe_at <= now:
+                # The probe told nothing (no answer): the next one goes after another interval.
+                self._probe_at = now + self.probe_interval
             self._cond.notify_all()
 
     def release(self, slot: Slot) -> None:
@@ -175,7 +228,13 @@ class SlidingWindowLimiter:
         self.complete(slot)
 
     def _observe(
-        self, headers: Mapping[str, str], now: float, slot: Slot, authoritative: bool
+        self,
+        headers: Mapping[str, str],
+        now: float,
+        slot: Slot,
+        authoritative: bool,
+        *,
+        probe: bool = False,
     ) -> None:
         server_limit = _header_int(headers, "x-ratelimit-limit")
         remaining = _header_int(headers, "x-ratelimit-remaining")
@@ -188,23 +247,30 @@ class SlidingWindowLimiter:
             self._server_limit = server_limit
         if remaining is None:
             return
-        self._prune(now)
+        # The server counted at some moment after the send: slots of this log that expire
+        # between then and now were in its count, so they are counted here too (not padded).
+        self._prune(min(slot.sent, now))
+        remaining = max(remaining, 0)
+        retry_after = parse_retry_after(headers.get("retry-after")) if remaining == 0 else None
+        if remaining > 0 or retry_after is not None:
+            self._forget_unknown()
         in_flight = sum(1 for s in self._slots if s.in_flight)
         completed = len(self._slots) - in_flight
-        remaining = max(remaining, 0)
+        probing = any(s.unknown for s in self._slots)
         # The server allows ``remaining`` more: keep at least limit - remaining slots used here.
         floor = max(self.limit - remaining, 0)
         # What the server actually counts in its window.
         counted = (self._server_limit or self.limit) - remaining
         if completed < floor:
             # Other clients of this token used slots: count them as used now (conservative). When
-            # the window is full and the server says when a slot frees, they free at that moment.
+            # the window is full and the server says when a slot frees, they free at that moment;
+            # when it does not say, a probe finds out (see the module's docstring).
             stamp = now
-            retry_after = parse_retry_after(headers.get("retry-after")) if remaining == 0 else None
             if retry_after is not None:
                 stamp = min(now, now - self.window + retry_after)
+            unknown = remaining == 0 and retry_after is None
             for _ in range(floor - completed):
-                self._slots.append(Slot(stamp, synthetic=True))
+                self._slots.append(Slot(stamp, synthetic=True, unknown=unknown))
         elif completed > counted and in_flight == 0:
             # The server counts fewer than we hold (its window moved on, or it was reset): with
             # nothing in flight its count is exact, so follow it, dropping our oldest slots.
@@ -213,6 +279,14 @@ class SlidingWindowLimiter:
             if slot not in kept:
                 kept.append(slot)
             self._slots = deque(kept)
+        if remaining == 0 and retry_after is None and any(s.unknown for s in self._slots):
+            if probe:
+                # The probe went through, yet the window is still full: probe less often.
+                self.probe_interval = min(self.probe_interval * 2, MAX_PROBE_INTERVAL)
+            if not probing:
+                self.probe_interval = PROBE_INTERVAL
+            if probe or not probing or self._probe_at is None:
+                self._probe_at = now + self.probe_interval
 
     def snapshot(self) -> dict[str, int]:
         """Counts for diagnostics: slots used in the window, in flight, and the limit in force."""

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from shared.pacing import SlidingWindowLimiter, limiter_for, reset_limiters
+from shared.pacing import PROBE_INTERVAL, SlidingWindowLimiter, limiter_for, reset_limiters
 
 
 class FakeTime:
@@ -59,14 +59,76 @@ def test_never_more_than_limit_in_any_sliding_minute_even_after_idle() -> None:
     assert _max_in_any_window(times, 60.0) <= 10
 
 
-def test_remaining_zero_makes_the_next_request_wait() -> None:
+def test_remaining_zero_after_own_requests_waits_for_the_window() -> None:
+    fake = FakeTime()
+    limiter = SlidingWindowLimiter(2, clock=fake.clock, sleep=fake.sleep)
+
+    _send(limiter, fake, {"x-ratelimit-limit": "2", "x-ratelimit-remaining": "1"})
+    _send(limiter, fake, {"x-ratelimit-limit": "2", "x-ratelimit-remaining": "0"})
+    third = _send(limiter, fake, {"x-ratelimit-limit": "2", "x-ratelimit-remaining": "1"})
+
+    assert third == pytest.approx(1060.0)  # its own share is used up: no probe past it
+
+
+def test_remaining_zero_without_retry_after_probes_after_a_short_interval() -> None:
     fake = FakeTime()
     limiter = SlidingWindowLimiter(60, clock=fake.clock, sleep=fake.sleep)
 
+    # Other clients of the token filled the server's window; the server does not say until when.
     _send(limiter, fake, {"x-ratelimit-limit": "60", "x-ratelimit-remaining": "0"})
-    second = _send(limiter, fake, {"x-ratelimit-limit": "60", "x-ratelimit-remaining": "59"})
+    probe = limiter.acquire(max_wait=40)  # the client's retry budget: no PacingTimeout
 
-    assert second == pytest.approx(1060.0)
+    assert fake.now == pytest.approx(1000.0 + PROBE_INTERVAL)
+    assert sum(fake.slept) < 2
+
+    # The probe is refused with the moment a slot frees: the next request goes then.
+    limiter.complete(
+        probe, {"x-ratelimit-limit": "60", "x-ratelimit-remaining": "0", "retry-after": "5"}
+    )
+    third = _send(limiter, fake, {"x-ratelimit-limit": "60", "x-ratelimit-remaining": "0"})
+
+    assert third == pytest.approx(1006.0)
+
+
+def test_probe_success_with_room_lets_requests_through() -> None:
+    fake = FakeTime()
+    limiter = SlidingWindowLimiter(60, clock=fake.clock, sleep=fake.sleep)
+    _send(limiter, fake, {"x-ratelimit-limit": "60", "x-ratelimit-remaining": "0"})
+
+    times = [
+        _send(limiter, fake, {"x-ratelimit-limit": "60", "x-ratelimit-remaining": str(30 - n)})
+        for n in range(5)
+    ]
+
+    assert times == [pytest.approx(1001.0)] * 5
+
+
+def test_repeated_remaining_zero_probes_less_often() -> None:
+    fake = FakeTime()
+    limiter = SlidingWindowLimiter(60, clock=fake.clock, sleep=fake.sleep)
+    full = {"x-ratelimit-limit": "60", "x-ratelimit-remaining": "0"}
+    _send(limiter, fake, full)
+
+    probes = [_send(limiter, fake, full) for _ in range(6)]
+
+    assert probes == [pytest.approx(t) for t in (1001, 1003, 1007, 1015, 1031, 1047)]
+
+
+def test_one_probe_in_flight_at_a_time() -> None:
+    from shared.pacing import PacingTimeout
+
+    fake = FakeTime()
+    limiter = SlidingWindowLimiter(60, clock=fake.clock, sleep=fake.sleep)
+    _send(limiter, fake, {"x-ratelimit-limit": "60", "x-ratelimit-remaining": "0"})
+    probe = limiter.acquire()
+
+    # Until the probe's answer, nobody else goes: waiters give up at their deadline.
+    with pytest.raises(PacingTimeout):
+        limiter.acquire(max_wait=5)
+    assert limiter.snapshot()["inFlight"] == 1
+
+    limiter.complete(probe, {"x-ratelimit-limit": "60", "x-ratelimit-remaining": "10"})
+    limiter.complete(limiter.acquire(max_wait=0))
 
 
 def test_lower_server_limit_wins() -> None:
