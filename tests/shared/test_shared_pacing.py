@@ -307,6 +307,31 @@ def test_threads_sharing_a_limiter_stay_under_the_limit() -> None:
     assert sent[-1] - sent[0] >= 0.8  # twelve requests at four per 0.4 s need two more windows
 
 
+def test_threads_wait_for_the_one_probe_s_answer() -> None:
+    import time
+
+    limiter = SlidingWindowLimiter(5)
+    limiter.complete(limiter.acquire(), {"x-ratelimit-limit": "5", "x-ratelimit-remaining": "0"})
+    got: list[object] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        slot = limiter.acquire(max_wait=10)
+        with lock:
+            got.append(slot)
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    time.sleep(PROBE_INTERVAL + 0.5)
+
+    assert len(got) == 1  # one probe, the others wait for its outcome
+    limiter.complete(got[0], {"x-ratelimit-limit": "5", "x-ratelimit-remaining": "3"})  # type: ignore[arg-type]
+    for thread in threads:
+        thread.join(timeout=5)
+    assert len(got) == 3
+
+
 def test_clients_of_the_same_token_share_one_limiter() -> None:
     from shared.webflow import WebflowClient
 
