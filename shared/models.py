@@ -43,6 +43,7 @@ class WebflowModel(BaseModel):
         populate_by_name=True,
         alias_generator=to_camel,
         serialize_by_alias=True,
+        defer_build=True,
     )
 
     def to_api(self) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import functools
 import hashlib
 import itertools
 import json as jsonlib
@@ -31,6 +32,7 @@ import math
 import os
 import random
 import re
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -122,6 +124,13 @@ def _deadline_left() -> float | None:
     """Seconds left before the deadline in force, None without one."""
     moment = _deadline.get()
     return None if moment is None else max(moment - time.monotonic(), 0.0)
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The process's verifying TLS context, shared by every client: loading the CA bundle costs tens of
+    milliseconds, once rather than per httpx.Client (SSL_CERT_FILE / SSL_CERT_DIR still apply)."""
+    return httpx.create_ssl_context()
 
 
 def _chunks(seq: Sequence[T], size: int = MAX_ITEMS_PER_REQUEST) -> Iterator[Sequence[T]]:
@@ -443,6 +452,7 @@ class WebflowClient:
                         },
                         timeout=self.timeout,
                         transport=self._transport,
+                        verify=self._verify(),
                         follow_redirects=False,
                     )
                 client = self._http
@@ -456,10 +466,17 @@ class WebflowClient:
             with self._lock:
                 if self._upload_http is None:
                     self._upload_http = httpx.Client(
-                        timeout=self.timeout, transport=self._transport, follow_redirects=False
+                        timeout=self.timeout,
+                        transport=self._transport,
+                        verify=self._verify(),
+                        follow_redirects=False,
                     )
                 client = self._upload_http
         return client
+
+    def _verify(self) -> ssl.SSLContext | bool:
+        """The shared TLS context (an injected transport brings its own)."""
+        return tls_context() if self._transport is None else True
 
     def _sleep(self, seconds: float) -> None:
         """Wait before a retry (injectable)."""
