@@ -47,6 +47,7 @@ class WebflowSettings(BaseSettings):
         extra="ignore",
         hide_input_in_errors=True,
         validate_default=True,
+        defer_build=True,  # each function loads one subclass; the others need no validator
     )
 
     webflow_api_token: SecretStr
