@@ -264,6 +264,12 @@ def configure(level: str | int | None = None) -> logging.Logger:
             werkzeug = logging.getLogger("werkzeug")
             if werkzeug.level == logging.NOTSET:
                 werkzeug.setLevel(logging.INFO)
+            # google-auth and google-api-core cut the "google" logger off from the root unless it
+            # looks configured, which would send their warnings to Python's plain-text last resort.
+            google = logging.getLogger("google")
+            if google.level == logging.NOTSET:
+                google.setLevel(logging.WARNING)
+            google.propagate = True
     if level is not None:
         root.setLevel(level.upper() if isinstance(level, str) else level)
     return root

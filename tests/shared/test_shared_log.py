@@ -221,3 +221,30 @@ def test_the_root_handler_is_installed_once(capsys: pytest.CaptureFixture[str]) 
 def test_the_project_s_own_lines_are_not_printed_twice(capsys: pytest.CaptureFixture[str]) -> None:
     get_logger("tests.log").warning("once")
     assert len(_lines(capsys)) == 1
+
+
+@pytest.mark.parametrize("google_auth_first", [True, False])
+def test_google_libraries_lines_are_json_too(google_auth_first: bool) -> None:
+    # google-auth turns off the "google" logger's propagation when it looks unconfigured, which
+    # would leave its warnings to Python's plain-text last resort on stderr.
+    steps = [
+        "from google.auth import _helpers",
+        "_helpers.is_logging_enabled(logging.getLogger('google.auth.transport'))",
+        "get_logger('app')",
+    ]
+    if not google_auth_first:
+        steps = [steps[0], steps[2], steps[1]]
+    code = "; ".join(
+        [
+            "import logging",
+            "from shared.log import get_logger",
+            *steps,
+            "logging.getLogger('google.auth.transport').warning('token refresh failed')",
+        ]
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    (entry,) = [json.loads(line) for line in done.stdout.splitlines()]
+    assert (entry["severity"], entry["logger"]) == ("WARNING", "google.auth.transport")
+    assert done.stderr == ""
