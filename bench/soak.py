@@ -20,14 +20,12 @@ import hmac
 import io
 import json
 import random
-import struct
 import sys
 import tempfile
 import threading
 import time
 import traceback
 import uuid
-import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,6 +36,7 @@ import httpx
 
 from bench import _procs  # noqa: F401  (puts the repository root on sys.path)
 from bench.report import RESULTS_DIR, Section, machine, write
+from devstack.demo import make_png
 
 FAULTS = {"errorRate": 0.1, "rateLimitRate": 0.05, "dropAfterWriteRate": 0.05}
 NO_FAULTS = {"errorRate": 0.0, "rateLimitRate": 0.0, "dropAfterWriteRate": 0.0}
@@ -48,21 +47,8 @@ TRANSIENT = {408, 429, 500, 502, 503, 504}
 
 
 def png_image(rng: random.Random, size: int = 16) -> bytes:
-    """A small, valid, unique PNG (random RGB pixels)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    rows = b"".join(b"\x00" + rng.randbytes(size * 3) for _ in range(size))
-    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
+    """A small, valid PNG, unique for each draw of ``rng``."""
+    return make_png(size, size, seed=rng.randbytes(8).hex())
 
 
 @dataclass

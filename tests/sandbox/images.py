@@ -3,25 +3,13 @@
 from __future__ import annotations
 
 import struct
-import zlib
+
+from devstack.demo import make_png
 
 
 def png(width: int, height: int) -> bytes:
-    """A black RGB PNG of the given size."""
-    row = b"\x00" + b"\x00" * (width * 3)
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(row * height))
-        + chunk(b"IEND", b"")
-    )
+    """An RGB PNG of the given size (the same bytes for the same size)."""
+    return make_png(width, height, seed=f"{width}x{height}")
 
 
 def gif(width: int, height: int) -> bytes:
