@@ -11,54 +11,18 @@ import argparse
 import http.client
 import json
 import os
-import platform
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:  # run as a script: bench/ is on the path, the repository is not
+    sys.path.insert(0, str(REPO_ROOT))
+
+from bench.report import machine
+from tests.support import start_sandbox
+
 TARGET_RPS = 500
-
-
-def cpu_model() -> str:
-    """The CPU model name from /proc/cpuinfo (or the platform's guess)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def start_sandbox() -> tuple[subprocess.Popen[bytes], dict]:
-    """Start the sandbox and return the process and its ready line."""
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sandbox",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--rate-limit",
-            "0",
-            "--log-level",
-            "WARNING",
-        ],
-        cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        start_new_session=True,
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    if not line:
-        process.wait(timeout=10)
-        raise SystemExit("the sandbox did not start")
-    return process, json.loads(line)
 
 
 def measure(host: str, port: int, path: str, token: str, seconds: float) -> tuple[int, float]:
@@ -88,11 +52,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
     args = parser.parse_args()
-    process, ready = start_sandbox()
+    server, ready = start_sandbox(extra=["--log-level", "WARNING"])
     try:
         pinned = False
         if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
-            os.sched_setaffinity(process.pid, {0})  # the server gets one core
+            os.sched_setaffinity(server.pid, {0})  # the server gets one core
             os.sched_setaffinity(0, {1})  # the client another
             pinned = True
         root = ready["apiBaseUrl"].rsplit("/v2", 1)[0]
@@ -104,9 +68,9 @@ def main() -> int:
         path = f"/v2/sites/{info['site']['id']}"
         count, elapsed = measure(host, int(port), path, info["tokens"]["full"], args.seconds)
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=10)
+        server.stop()
     rps = count / elapsed
+    host_machine = machine()
     print(
         json.dumps(
             {
@@ -114,9 +78,9 @@ def main() -> int:
                 "requests": count,
                 "seconds": round(elapsed, 2),
                 "serverPinnedToOneCore": pinned,
-                "nproc": os.cpu_count(),
-                "cpu": cpu_model(),
-                "python": platform.python_version(),
+                "nproc": host_machine["nproc"],
+                "cpu": host_machine["cpuModel"],
+                "python": host_machine["python"],
                 "target": TARGET_RPS,
             }
         )
