@@ -161,7 +161,9 @@ class CreateItemsSettings(WebflowSettings):
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, alias_generator=to_camel)
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, alias_generator=to_camel, defer_build=True
+    )
 
 
 class ItemInput(_Body):

@@ -144,7 +144,9 @@ class PublishSettings(WebflowSettings):
 class PublishRequest(BaseModel):
     """Body of a publish-live call; an empty body means {"pending": true}."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, alias_generator=to_camel)
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, alias_generator=to_camel, defer_build=True
+    )
 
     collection_id: WebflowId | None = None
     item_ids: list[WebflowId] | None = Field(default=None, min_length=1, max_length=MAX_ITEM_IDS)

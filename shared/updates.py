@@ -77,7 +77,9 @@ class UpdateItemsSettings(WebflowSettings):
 class ItemPatch(BaseModel):
     """One item to change, addressed by its id or its current slug; only the given fields change."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, alias_generator=to_camel)
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, alias_generator=to_camel, defer_build=True
+    )
 
     id: WebflowId | None = None
     slug: str | None = Field(default=None, min_length=1)
@@ -98,7 +100,9 @@ class ItemPatch(BaseModel):
 class UpdateItemsRequest(BaseModel):
     """Body of an update-items call."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, alias_generator=to_camel)
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, alias_generator=to_camel, defer_build=True
+    )
 
     collection_id: WebflowId | None = None
     items: list[ItemPatch] = Field(min_length=1, max_length=MAX_ITEMS_PER_CALL)

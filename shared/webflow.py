@@ -39,10 +39,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Literal, Self, TypeVar
 from urllib.parse import quote
-from xml.etree import ElementTree
 
 import httpx
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from shared.config import WebflowSettings
 from shared.errors import (
@@ -271,6 +270,8 @@ def multipart_body(
 
 def _s3_error(response: httpx.Response) -> WebflowAPIError:
     """Convert an S3-style XML error answer into a WebflowAPIError."""
+    from xml.etree import ElementTree  # only upload errors need it
+
     code = message = None
     text = response.text[:_MAX_ERROR_TEXT]
     try:
@@ -303,10 +304,14 @@ def _detail_index(detail: Mapping[str, Any]) -> int | None:
 
 
 class _CollectionList(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     collections: list[Collection] = []
 
 
 class _AssetList(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     assets: list[Asset] = []
 
 
@@ -349,10 +354,12 @@ class _CreateRoute:
         }
 
 
-_OUTCOME_UNKNOWN = ErrorInfo(
-    code="outcome_unknown",
-    message="Webflow may have created the item: its answer was lost and the look-up failed",
-)
+def _outcome_unknown() -> ErrorInfo:
+    """The failure of an item that Webflow may have created: its answer and the look-up failed."""
+    return ErrorInfo(
+        code="outcome_unknown",
+        message="Webflow may have created the item: its answer was lost and the look-up failed",
+    )
 
 
 @dataclass
@@ -875,7 +882,7 @@ class WebflowClient:
         except WebflowError:
             for p in pending:
                 if p.maybe_ours and state.results[p.index] is None:
-                    self._failed(state, p, _OUTCOME_UNKNOWN.model_copy())
+                    self._failed(state, p, _outcome_unknown())
             raise
 
     def _send_chunk(

@@ -86,7 +86,9 @@ def verify_signature(
 
 
 class _WebhookModel(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True, alias_generator=to_camel)
+    model_config = ConfigDict(
+        extra="allow", populate_by_name=True, alias_generator=to_camel, defer_build=True
+    )
 
 
 class FormSubmission(_WebhookModel):

@@ -106,7 +106,7 @@ class Redeliver(InternalServerError):
 class UploadRequest(BaseModel):
     """Body of a manual run: the object to upload (its live generation unless one is given)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     bucket: str | None = Field(default=None, min_length=3, max_length=222)
     name: str = Field(min_length=1, max_length=1024)

@@ -1,0 +1,80 @@
+"""What a function pays for at import, before its first request: a cold start starts there.
+
+Each function is imported in a fresh interpreter, as functions-framework does. Its pydantic models
+must not be built yet (a model builds its validator on first use, so a function pays only for the
+models its requests use), and it must not load what only other paths need.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+PROBE = """
+import json, sys
+sys.path.insert(0, ".")
+import main
+from pydantic import BaseModel
+
+def subclasses(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from subclasses(sub)
+
+ours = {c for c in subclasses(BaseModel) if c.__module__ == "main" or c.__module__.startswith("shared.")}
+print(json.dumps({
+    "models": sorted(f"{c.__module__}.{c.__qualname__}" for c in ours),
+    "built": sorted(f"{c.__module__}.{c.__qualname__}" for c in ours if c.__pydantic_complete__),
+    "modules": sorted(sys.modules),
+}))
+"""
+
+# Loaded on first use only: Cloud Storage and Google auth (upload-asset's first event, an OIDC
+# token), the upload pipeline (upload-asset), the XML parser (an S3 upload error).
+NEVER_AT_IMPORT = {
+    "google.cloud.storage",
+    "google.auth",
+    "google.api_core",
+    "requests",
+    "xml.etree.ElementTree",
+}
+NOT_AT_IMPORT = {
+    "create-items": NEVER_AT_IMPORT | {"shared.assets", "shared.storage", "shared.publishing"},
+    "update-items": NEVER_AT_IMPORT | {"shared.assets", "shared.storage", "shared.forms"},
+    "publish-live": NEVER_AT_IMPORT
+    | {"shared.assets", "shared.storage", "shared.forms", "shared.items", "shared.fields"},
+    "upload-asset": NEVER_AT_IMPORT | {"shared.forms", "shared.publishing"},
+}
+
+
+def imported(function: str) -> dict[str, list[str]]:
+    completed = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        cwd=REPO_ROOT / "functions" / function,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    return json.loads(completed.stdout)
+
+
+@pytest.mark.parametrize("function", sorted(NOT_AT_IMPORT))
+def test_importing_a_function_builds_no_model(function: str) -> None:
+    found = imported(function)
+    assert found["models"], "the probe found none of the function's models"
+    assert found["built"] == []
+
+
+@pytest.mark.parametrize("function", sorted(NOT_AT_IMPORT))
+def test_importing_a_function_leaves_other_paths_unloaded(function: str) -> None:
+    modules = set(imported(function)["modules"])
+    assert {"main", "shared.config"} <= modules, "the probe did not import the function"
+    assert sorted(NOT_AT_IMPORT[function] & modules) == []
