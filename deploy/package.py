@@ -2,13 +2,17 @@
 
 Each bundle holds the function's ``main.py`` at the root, the ``shared`` package beside it
 (Python sources only) and a ``requirements.txt`` of exact pins, so that Cloud Build installs the
-dependency versions the project was tested with. The same inputs always give a byte-identical zip:
-entries are sorted, timestamps are fixed at 1980-01-01, permissions are fixed and no extra
-attributes are written.
+dependency versions the project was tested with. Beside each source it puts the CPython 3.12
+bytecode (``__pycache__/<name>.cpython-312.pyc``, checked-hash pycs of PEP 552) compiled by a 3.12
+interpreter: the buildpack compiles only the dependencies, so without them every new instance would
+compile the project's sources on its cold start. The same inputs always give a byte-identical zip:
+entries are sorted, timestamps are fixed at 1980-01-01, permissions are fixed, no extra attributes
+are written, and hash-based pycs carry no timestamp.
 
 Usage::
 
     python deploy/package.py [--out dist] [--function NAME ...] [--pins closure|direct]
+                             [--bytecode-python PATH] [--require-bytecode]
 """
 
 from __future__ import annotations
@@ -17,8 +21,12 @@ import argparse
 import hashlib
 import importlib.metadata
 import io
+import json
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
 import tomllib
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
@@ -48,10 +56,47 @@ TARGET_ENVIRONMENT: dict[str, str] = {
     "python_version": "3.12",
     "sys_platform": "linux",
 }
+TARGET_PYTHON = tuple(int(part) for part in TARGET_ENVIRONMENT["python_version"].split("."))
+BYTECODE_TIMEOUT_SECONDS = 300
+
+# Run by the target-version interpreter: prints its implementation, version and cache tag.
+_PROBE_SCRIPT = (
+    "import sys; "
+    "print(sys.implementation.name, *sys.version_info[:3], sys.implementation.cache_tag)"
+)
+# Run by the target-version interpreter in a folder holding a copy of the bundle's sources, whose
+# names (relative, "/"-separated) it reads as JSON from stdin. It writes checked-hash pycs beside
+# them and prints {source name: pyc name}. dfile records the in-bundle name in the code objects, not
+# the temporary folder's.
+_COMPILE_SCRIPT = """\
+import importlib.util, json, os, py_compile, sys
+written = {}
+for name in json.load(sys.stdin):
+    source = os.path.join(sys.argv[1], name)
+    cfile = importlib.util.cache_from_source(source, optimization="")
+    try:
+        py_compile.compile(
+            source, cfile=cfile, dfile=name, doraise=True, optimize=0,
+            invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH,
+        )
+    except py_compile.PyCompileError as exc:
+        sys.exit(exc.msg)
+    written[name] = os.path.relpath(cfile, sys.argv[1]).replace(os.sep, "/")
+json.dump(written, sys.stdout)
+"""
 
 
 class PackagingError(Exception):
     """A bundle cannot be built; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class BytecodePython:
+    """An interpreter of the runtime's Python version, which compiles the bundles' bytecode."""
+
+    executable: str
+    version: str  # e.g. "3.12.1"
+    cache_tag: str  # e.g. "cpython-312", as in __pycache__/main.cpython-312.pyc
 
 
 @dataclass(frozen=True)
@@ -63,6 +108,7 @@ class Bundle:
     files: int
     size: int
     sha256: str
+    bytecode: str | None = None  # cache tag of the pycs it carries, None without bytecode
 
 
 def discover_functions(root: Path) -> list[str]:
@@ -199,6 +245,103 @@ def bundle_entries(root: Path, function: str, requirements: str) -> dict[str, by
     return entries
 
 
+def _interpreter_env() -> dict[str, str]:
+    """The environment of the bytecode interpreter: none of this process's PYTHON* settings."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
+    env["PYTHONHASHSEED"] = "0"
+    return env
+
+
+def _run_python(
+    executable: str, script: str, *args: str, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """Run a script with an interpreter, without its site packages, in _interpreter_env()."""
+    try:
+        return subprocess.run(
+            [executable, "-S", "-s", "-c", script, *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=_interpreter_env(),
+            timeout=BYTECODE_TIMEOUT_SECONDS,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise PackagingError(f"{executable}: cannot run: {exc}") from exc
+
+
+def probe_python(executable: str) -> BytecodePython:
+    """Ask an interpreter what it is; refuse it unless it is CPython of the runtime's version."""
+    result = _run_python(executable, _PROBE_SCRIPT)
+    fields = result.stdout.split()
+    if result.returncode != 0 or len(fields) != 5:
+        lines = result.stderr.strip().splitlines() or [f"exit status {result.returncode}"]
+        raise PackagingError(f"{executable}: cannot run: {lines[0]}")
+    implementation, major, minor, micro, cache_tag = fields
+    version = f"{major}.{minor}.{micro}"
+    target = ".".join(map(str, TARGET_PYTHON))
+    if implementation != "cpython" or (int(major), int(minor)) != TARGET_PYTHON:
+        raise PackagingError(
+            f"{executable} is {implementation} {version}; the runtime is CPython {target}"
+        )
+    return BytecodePython(executable, version, cache_tag)
+
+
+def _pyenv_interpreters(name: str) -> list[str]:
+    """pyenv's installations of the runtime's Python version, newest first.
+
+    pyenv's shim for python3.12 runs only while a 3.12 is a selected version, so the installations
+    themselves are candidates too.
+    """
+    versions = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
+    prefix = "{}.{}.".format(*TARGET_PYTHON)
+    found = []
+    for folder in versions.glob(prefix + "*"):
+        patch = folder.name.removeprefix(prefix)
+        if patch.isdigit() and (folder / "bin" / name).is_file():
+            found.append((int(patch), str(folder / "bin" / name)))
+    return [path for _, path in sorted(found, reverse=True)]
+
+
+def find_bytecode_python() -> BytecodePython:
+    """Find an interpreter of the runtime's version: python3.12 on PATH, then pyenv's.
+
+    Raises:
+        PackagingError: none was found that runs and is CPython 3.12.
+    """
+    name = "python{}.{}".format(*TARGET_PYTHON)
+    on_path = shutil.which(name)
+    candidates = ([on_path] if on_path else []) + _pyenv_interpreters(name)
+    problems = []
+    for candidate in candidates:
+        try:
+            return probe_python(candidate)
+        except PackagingError as exc:
+            problems.append(str(exc))
+    detail = f" ({'; '.join(problems)})" if problems else ""
+    raise PackagingError(f"no working {name} found on PATH or in pyenv{detail}")
+
+
+def compile_bytecode(entries: Mapping[str, bytes], python: BytecodePython) -> dict[str, bytes]:
+    """Compile the .py entries into checked-hash pycs, as ``{archive name: content}``.
+
+    The pyc of ``shared/x.py`` is ``shared/__pycache__/x.<cache tag>.pyc``. It holds the source's
+    hash and no timestamp, so it is reproducible, and the runtime recompiles a source edited since.
+    """
+    names = sorted(name for name in entries if name.endswith(".py"))
+    with tempfile.TemporaryDirectory(prefix="package-bytecode-") as tmp:
+        for name in names:
+            source = Path(tmp, name)
+            source.parent.mkdir(parents=True, exist_ok=True)
+            source.write_bytes(entries[name])
+        result = _run_python(python.executable, _COMPILE_SCRIPT, tmp, stdin=json.dumps(names))
+        if result.returncode != 0:
+            detail = result.stderr.strip() or f"exit status {result.returncode}"
+            raise PackagingError(f"{python.executable} cannot compile the bundle: {detail}")
+        written: dict[str, str] = json.loads(result.stdout)
+        return {pyc: Path(tmp, pyc).read_bytes() for pyc in written.values()}
+
+
 def zip_bytes(entries: Mapping[str, bytes]) -> bytes:
     """Return a deterministic zip archive of the entries."""
     buffer = io.BytesIO()
@@ -226,11 +369,15 @@ def build(
     functions: Sequence[str] | None = None,
     root: Path = REPO_ROOT,
     closure: bool = True,
+    bytecode: BytecodePython | None = None,
 ) -> list[Bundle]:
     """Build the bundles of the given functions (all by default) into out_dir.
 
+    With ``bytecode``, that interpreter compiles each bundle's sources into pycs it carries.
+
     Raises:
-        PackagingError: a function, the shared package or a dependency is missing.
+        PackagingError: a function, the shared package or a dependency is missing, or a source
+            does not compile.
     """
     available = discover_functions(root)
     selected = list(functions) if functions else available
@@ -244,18 +391,24 @@ def build(
     bundles = []
     for function in sorted(set(selected)):
         entries = bundle_entries(root, function, requirements)
+        if bytecode is not None:
+            entries.update(compile_bytecode(entries, bytecode))
         data = zip_bytes(entries)
         path = out_dir / f"{function}.zip"
         _write_atomically(path, data)
         digest = hashlib.sha256(data).hexdigest()
-        bundles.append(Bundle(function, path, len(entries), len(data), digest))
+        tag = bytecode.cache_tag if bytecode else None
+        bundles.append(Bundle(function, path, len(entries), len(data), digest, tag))
     return bundles
 
 
 def format_table(bundles: Sequence[Bundle]) -> str:
     """Render the bundles as a plain-text table."""
-    rows = [("function", "files", "bytes", "sha256", "path")]
-    rows += [(b.function, str(b.files), str(b.size), b.sha256, str(b.path)) for b in bundles]
+    rows = [("function", "files", "bytes", "bytecode", "sha256", "path")]
+    rows += [
+        (b.function, str(b.files), str(b.size), b.bytecode or "none", b.sha256, str(b.path))
+        for b in bundles
+    ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join(
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows
@@ -278,16 +431,47 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default="closure",
         help="pin every runtime dependency (closure, default) or only the direct ones",
     )
+    parser.add_argument(
+        "--bytecode-python",
+        metavar="PATH",
+        help="CPython 3.12 interpreter that compiles the bytecode; default: python3.12 on PATH, "
+        "then pyenv's 3.12",
+    )
+    parser.add_argument(
+        "--require-bytecode",
+        action="store_true",
+        help="fail, instead of warning and building without bytecode, when no 3.12 is found",
+    )
     parser.add_argument("--root", type=Path, default=REPO_ROOT, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
+
+
+def _bytecode_python(executable: str | None, *, required: bool) -> BytecodePython | None:
+    """The interpreter for the bytecode, or None after a warning when there is none."""
+    try:
+        return probe_python(executable) if executable else find_bytecode_python()
+    except PackagingError as exc:
+        if required:
+            raise PackagingError(f"{exc}; --require-bytecode: no bundle without bytecode") from exc
+        print(
+            f"package: warning: {exc}; building without bytecode, so each new instance will "
+            "compile the sources on its cold start",
+            file=sys.stderr,
+        )
+        return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point."""
     args = parse_args(argv)
     try:
+        bytecode = _bytecode_python(args.bytecode_python, required=args.require_bytecode)
         bundles = build(
-            args.out, functions=args.functions, root=args.root, closure=args.pins == "closure"
+            args.out,
+            functions=args.functions,
+            root=args.root,
+            closure=args.pins == "closure",
+            bytecode=bytecode,
         )
     except PackagingError as exc:
         print(f"package: {exc}", file=sys.stderr)
