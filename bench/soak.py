@@ -685,6 +685,7 @@ def run_soak(args: argparse.Namespace, *, log: Callable[[str], None] = print) ->
         layout=StackLayout(base_port=base_port, data_dir=data_dir),
         rate_limit=args.rate_limit,
         publish_interval=30.0,
+        tether_services=True,  # a killed soak leaves no servers behind
     )
     stack_out = (data_dir / "stack.out").open("w")
     stack = Stack(options, stream=stack_out)

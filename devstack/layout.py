@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from devstack.tether import process_exists
+
 __all__ = [
     "DEFAULT_BASE_PORT",
     "FUNCTIONS",
@@ -148,15 +150,7 @@ def check_ports(layout: StackLayout) -> None:
 
 
 def _alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return isinstance(pid, int) and pid > 0 and process_exists(pid)
 
 
 def write_state(path: Path, state: dict[str, Any]) -> None:

@@ -14,6 +14,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, TextIO
 
+from devstack.tether import tethered
+
 __all__ = [
     "ChildProcess",
     "LogHub",
@@ -177,7 +179,12 @@ def command_line(pid: int) -> str | None:
 
 
 class ChildProcess:
-    """One service run as a child in a new session (its own process group), its output logged."""
+    """One service run as a child in a new session (its own process group), its output logged.
+
+    With tether=True it also ends when this process dies without stopping it (devstack/tether.py):
+    for stacks run inside a test or a benchmark. `make run` leaves that off: the services of a
+    stack whose own process was killed are ended by `python -m devstack stop`.
+    """
 
     def __init__(
         self,
@@ -188,9 +195,11 @@ class ChildProcess:
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
         ready_line: Callable[[str], bool] | None = None,
+        tether: bool = False,
     ):
         self.name = name
         self.argv = list(argv)
+        self.tether = tether
         self.log = log
         self.env = dict(env) if env is not None else None
         self.cwd = cwd
@@ -211,7 +220,7 @@ class ChildProcess:
         """Start the child in its own session so that its whole tree can be signalled at once."""
         try:
             self.process = subprocess.Popen(
-                self.argv,
+                tethered(self.argv) if self.tether else self.argv,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,

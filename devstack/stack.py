@@ -57,6 +57,8 @@ class StackOptions:
     publish_interval: float = 30.0
     webflow_form_name: str = "Contact"
     repo_root: Path = REPO_ROOT
+    # Services end when this process dies, even by SIGKILL: for stacks run by tests and benchmarks.
+    tether_services: bool = False
 
     @property
     def gallery_prefix(self) -> str:
@@ -161,7 +163,12 @@ class Stack:
 
     def _spawn(self, name: str, argv: list[str], **kwargs: Any) -> ChildProcess:
         child = ChildProcess(
-            name, argv, log=self.hub.service(name), cwd=self.options.repo_root, **kwargs
+            name,
+            argv,
+            log=self.hub.service(name),
+            cwd=self.options.repo_root,
+            tether=self.options.tether_services,
+            **kwargs,
         )
         self.children.append(child)
         child.start()

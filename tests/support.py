@@ -1,4 +1,8 @@
-"""Helpers for tests that start real servers on loopback and stop them by process id."""
+"""Helpers for tests that start real servers on loopback and stop them by process id.
+
+Every server is tethered to the process that starts it (devstack/tether.py): if that process dies
+without stopping it (SIGKILL, `timeout`, a crashed xdist worker), the server is stopped all the same.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import httpx
+
+from devstack.tether import tethered
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,7 +47,11 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """A child process in its own session, with its output in a log file, stopped by pid."""
+    """A child process in its own session, with its output in a log file, stopped by pid.
+
+    It runs tethered to this process: it keeps its pid and process group (the tether execs it), and
+    a watcher in that group stops the group if this process dies first.
+    """
 
     def __init__(
         self,
@@ -69,7 +79,7 @@ class ServerProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            self.argv,
+            tethered(self.argv),
             cwd=self.cwd,
             env=self.env,
             stdin=subprocess.DEVNULL,

@@ -14,9 +14,11 @@ from typing import Any
 
 from devstack.layout import PortInUseError, StackLayout, check_ports, read_state
 from devstack.procs import group_members
+from devstack.tether import tethered
 from tests.support import REPO_ROOT
 
 STARTUP_BOUND = 60.0
+STOP_BOUND = 40.0
 
 
 def free_base_port(data_dir: Path) -> int:
@@ -63,17 +65,21 @@ class StackProcess:
         data_dir.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, PUBLISH_INTERVAL=str(publish_interval), NO_COLOR="1")
         with log_path.open("wb") as out:
+            # Tethered to the test process, with time to stop its services if that one dies.
             process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "devstack",
-                    "run",
-                    "--base-port",
-                    str(base),
-                    "--data-dir",
-                    str(data_dir),
-                ],
+                tethered(
+                    [
+                        sys.executable,
+                        "-m",
+                        "devstack",
+                        "run",
+                        "--base-port",
+                        str(base),
+                        "--data-dir",
+                        str(data_dir),
+                    ],
+                    grace=STOP_BOUND,
+                ),
                 cwd=REPO_ROOT,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -108,7 +114,7 @@ class StackProcess:
     def child_pids(self) -> list[int]:
         return [int(pid) for pid in self.state.get("childPids", [])]
 
-    def stop(self, sig: signal.Signals = signal.SIGINT, timeout: float = 40.0) -> int:
+    def stop(self, sig: signal.Signals = signal.SIGINT, timeout: float = STOP_BOUND) -> int:
         """Signal the stack as Ctrl-C would and wait for it; return its exit code."""
         self.process.send_signal(sig)
         return self.process.wait(timeout=timeout)

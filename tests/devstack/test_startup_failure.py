@@ -23,6 +23,7 @@ def test_a_function_that_cannot_start_stops_everything_with_its_log(tmp_path: Pa
     options = StackOptions(
         layout=StackLayout(base_port=free_base_port(data_dir), data_dir=data_dir),
         repo_root=empty_checkout,
+        tether_services=True,
     )
     out = io.StringIO()
 
