@@ -19,7 +19,7 @@ def spec_validator(pytestconfig: pytest.Config) -> SpecValidator:
     """Webflow's OpenAPI document as a validator of answers (skips when the file is absent)."""
     if not SPEC_PATH.exists():
         pytest.skip(f"Webflow's OpenAPI document is not at {SPEC_PATH.resolve()}")
-    cache = pytestconfig.cache
+    cache = getattr(pytestconfig, "cache", None)  # absent under -p no:cacheprovider
     cache_dir = cache.mkdir("webflow-openapi") if cache is not None else Path(".pytest_cache")
     return SpecValidator(patch_defects(load_spec(cache_dir)))
 
