@@ -145,11 +145,16 @@ def spawn_function(
     name: str,
     signature_type: str = "http",
     log_dir: Path | None = None,
+    tether: bool = True,
 ) -> tuple[ServerProcess, str]:
     """Start functions-framework without waiting for it; return the process and its URL."""
     port = free_port()
     process = ServerProcess(
-        name, function_argv(source, target, port, signature_type), env=env, log_dir=log_dir
+        name,
+        function_argv(source, target, port, signature_type),
+        env=env,
+        log_dir=log_dir,
+        tether=tether,
     ).start()
     return process, f"http://127.0.0.1:{port}"
 

@@ -174,7 +174,9 @@ def time_to_first_success(
     module is imported and the server listens), and to the first success of `probe`."""
     with function_client(timeout=30.0) as client:
         started = time.perf_counter()
-        process, url = spawn_function(source, target, env, name=name, log_dir=log_dir)
+        # Untethered: the tether's own interpreter start would be timed too. The process lives
+        # only inside this try block, which stops it.
+        process, url = spawn_function(source, target, env, name=name, log_dir=log_dir, tether=False)
         ready: float | None = None
         try:
             deadline = started + 60.0

@@ -50,7 +50,8 @@ class ServerProcess:
     """A child process in its own session, with its output in a log file, stopped by pid.
 
     It runs tethered to this process: it keeps its pid and process group (the tether execs it), and
-    a watcher in that group stops the group if this process dies first.
+    a watcher in that group stops the group if this process dies first. ``tether=False`` starts it
+    directly, for a measurement that must not include the tether's own start.
     """
 
     def __init__(
@@ -61,9 +62,11 @@ class ServerProcess:
         env: Mapping[str, str] | None = None,
         cwd: Path | str = REPO_ROOT,
         log_dir: Path | None = None,
+        tether: bool = True,
     ) -> None:
         self.name = name
         self.argv = list(argv)
+        self.tether = tether
         self.env = dict(os.environ if env is None else env)
         self.cwd = str(cwd)
         self.log_path = Path(log_dir or tempfile.mkdtemp(prefix=f"{name}-")) / f"{name}.log"
@@ -79,7 +82,7 @@ class ServerProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            tethered(self.argv),
+            tethered(self.argv) if self.tether else self.argv,
             cwd=self.cwd,
             env=self.env,
             stdin=subprocess.DEVNULL,
