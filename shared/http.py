@@ -32,6 +32,7 @@ from shared.models import WEBFLOW_ID_PATTERN
 __all__ = [
     "FORM_TYPES",
     "JSON_TYPES",
+    "MAX_TRUSTED_PROXIES",
     "AppError",
     "ClientRateLimiter",
     "FormData",
@@ -406,12 +407,29 @@ def preflight_response(
 # --- per-client rate limit ------------------------------------------------------------------
 
 
-def client_address(request: flask.Request) -> str:
-    """The caller's address as Google's front end saw it, else the socket peer."""
-    # The front end appends the peer it saw; earlier hops are whatever the client sent (spoofable).
-    forwarded = request.headers.get("X-Forwarded-For", "")
-    last = forwarded.rsplit(",", 1)[-1].strip()
-    return last or request.remote_addr or "unknown"
+MAX_TRUSTED_PROXIES = 10
+_MAX_CLIENT_KEY_CHARS = 100
+
+
+def client_address(request: flask.Request, trusted_proxies: int = 0) -> str:
+    """The client's X-Forwarded-For entry, ``trusted_proxies`` left of the last; else the peer.
+
+    Google's front end appends the peer it saw to X-Forwarded-For; entries left of it are whatever
+    the client sent (spoofable). With ``trusted_proxies`` proxies in front (1 behind an external
+    Application Load Balancer, which appends ``<client IP>, <load balancer IP>``), the client is
+    that many entries left of the last one. A header with fewer entries did not come through the
+    proxies as configured, and any of its entries may be the client's own words: the socket peer is
+    used then, which no client controls (such requests share its bucket rather than escape theirs).
+    Entries are opaque keys: never resolved, parsed or validated, only trimmed and capped in length.
+    """
+    if not 0 <= trusted_proxies <= MAX_TRUSTED_PROXIES:
+        raise ValueError(f"trusted_proxies must be between 0 and {MAX_TRUSTED_PROXIES}")
+    forwarded = ",".join(request.headers.getlist("X-Forwarded-For"))
+    # Proxies never append an empty entry: blanks ("a,,b", a trailing comma) are the client's.
+    entries = [entry.strip() for entry in forwarded.split(",") if entry.strip()]
+    if len(entries) > trusted_proxies:
+        return entries[-1 - trusted_proxies][:_MAX_CLIENT_KEY_CHARS]
+    return request.remote_addr or "unknown"
 
 
 class ClientRateLimiter:

@@ -36,7 +36,7 @@ from shared.fields import (
     normalise_field_data,
     parse_field_table,
 )
-from shared.http import AppError, to_app_error, webflow_details
+from shared.http import MAX_TRUSTED_PROXIES, AppError, to_app_error, webflow_details
 from shared.log import get_logger
 from shared.models import Collection, ErrorInfo, Item, NewItem, WebflowId
 from shared.results import BatchOutcome
@@ -78,6 +78,7 @@ class CreateItemsSettings(WebflowSettings):
     form_success_url: str | None = None
     form_error_url: str | None = None
     form_rate_limit_per_minute: int = Field(default=10, ge=0)
+    form_trusted_proxies: int = 0
     upload_bucket: str | None = None
     upload_prefix: str = "uploads"
     webflow_webhook_secret: SecretStr | None = None
@@ -110,6 +111,16 @@ class CreateItemsSettings(WebflowSettings):
                 # load_settings names the variable; keep only what is wrong with it.
                 raise ValueError(str(exc).split(": ", 1)[-1]) from None
         return value or None
+
+    @field_validator("form_trusted_proxies")
+    @classmethod
+    def _proxy_count(cls, value: int) -> int:
+        if not 0 <= value <= MAX_TRUSTED_PROXIES:
+            raise ValueError(
+                f"must be between 0 and {MAX_TRUSTED_PROXIES}: the number of proxies that append to "
+                "X-Forwarded-For after the client (0 direct, 1 behind a load balancer)"
+            )
+        return value
 
     @field_validator("unmapped_fields", mode="before")
     @classmethod

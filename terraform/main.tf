@@ -58,13 +58,14 @@ locals {
 
   function_environment = {
     "create-items" = {
-      UPLOAD_BUCKET    = local.ingestion_bucket_name
-      UPLOAD_PREFIX    = var.upload_prefix
-      ALLOWED_ORIGINS  = join(",", var.allowed_origins)
-      FORM_SUCCESS_URL = var.form_success_url
-      FORM_ERROR_URL   = var.form_error_url
-      FIELD_MAP        = var.field_map
-      CREATE_AS_DRAFT  = tostring(var.create_as_draft)
+      UPLOAD_BUCKET        = local.ingestion_bucket_name
+      UPLOAD_PREFIX        = var.upload_prefix
+      ALLOWED_ORIGINS      = join(",", var.allowed_origins)
+      FORM_SUCCESS_URL     = var.form_success_url
+      FORM_ERROR_URL       = var.form_error_url
+      FIELD_MAP            = var.field_map
+      CREATE_AS_DRAFT      = tostring(var.create_as_draft)
+      FORM_TRUSTED_PROXIES = tostring(var.form_trusted_proxies)
     }
     "update-items" = {
       FIELD_MAP                   = var.field_map

@@ -193,6 +193,17 @@ variable "field_map" {
   }
 }
 
+variable "form_trusted_proxies" {
+  description = "FORM_TRUSTED_PROXIES: how many proxies append to X-Forwarded-For after the client's own entry, so that create-items' per-client form rate limit keys on the real client. 0 when callers reach the function's own URL; 1 behind an external Application Load Balancer with a serverless NEG (it appends the client and its own address; set create-items' ingress to ALLOW_INTERNAL_AND_GCLB so that it cannot be bypassed)."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.form_trusted_proxies >= 0 && var.form_trusted_proxies <= 10 && floor(var.form_trusted_proxies) == var.form_trusted_proxies
+    error_message = "form_trusted_proxies must be a whole number between 0 and 10."
+  }
+}
+
 variable "create_as_draft" {
   description = "CREATE_AS_DRAFT: create items as drafts (true) or queued for the next publish (false)."
   type        = bool

@@ -91,7 +91,7 @@ def _form_post(request: flask.Request, settings: CreateItemsSettings) -> flask.R
     """A browser form: origin, rate limit, honeypot, files to the bucket, then a redirect or JSON."""
     require_allowed_origin(request, settings.origins)  # JSON 403: not a redirect to our pages
     try:
-        form_rate_limiter().check(client_address(request))
+        form_rate_limiter().check(client_address(request, settings.form_trusted_proxies))
         post = read_form_post(parse_form(request, settings.max_body_bytes), settings.honeypot_field)
         collection_id = form_collection_id(settings)
         reply = submit_form(webflow_client(), settings, collection_id, post, write_to_bucket)

@@ -26,6 +26,7 @@ PLAIN_ENV_NAMES = {
     "FORM_ERROR_URL",
     "FIELD_MAP",
     "CREATE_AS_DRAFT",
+    "FORM_TRUSTED_PROXIES",
     "PUBLISH_COLLECTION_IDS",
     "UPDATE_ITEMS_MAX_BODY_BYTES",
     "PUBLISH_CUSTOM_DOMAINS",
@@ -116,6 +117,7 @@ def test_variables_with_a_format_are_validated(module: Module) -> None:
         "extra_environment",
         "max_event_age_seconds",
         "publish_schedule",
+        "form_trusted_proxies",
     ):
         assert module.variables[name].get("validation"), f"variable {name} is not validated"
 

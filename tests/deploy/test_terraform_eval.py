@@ -155,6 +155,7 @@ def test_valid_inputs_plan_cleanly(scratch: ScratchModule) -> None:
         publish_to_webflow_subdomain=False,
         publish_max_retry_seconds=10,
         publish_max_run_seconds=120,
+        form_trusted_proxies=1,
     )
 
     assert result.returncode == 0, result.stderr
@@ -181,6 +182,8 @@ def test_valid_inputs_plan_cleanly(scratch: ScratchModule) -> None:
         ({"publish_custom_domains": ["www.example.com"]}, "must be Webflow custom domain IDs"),
         ({"publish_max_retry_seconds": 61}, "publish_max_retry_seconds must be between"),
         ({"publish_max_run_seconds": 0}, "publish_max_run_seconds must be more than 0"),
+        ({"form_trusted_proxies": -1}, "form_trusted_proxies must be a whole number"),
+        ({"form_trusted_proxies": 1.5}, "form_trusted_proxies must be a whole number"),
     ],
 )
 def test_invalid_inputs_are_refused_with_a_message(

@@ -186,6 +186,75 @@ def test_the_rate_limit_answer_carries_retry_after(env: dict[str, str]) -> None:
     assert 0 < int(response.headers["Retry-After"]) <= 60
 
 
+# Behind an external Application Load Balancer the header reads
+# "<client-supplied>, <client IP>, <load balancer IP>": the last entry is the same for everyone.
+BALANCER = "34.120.0.9"
+
+
+def _post_via(app: FlaskClient, forwarded: str, n: int) -> int:
+    data = {**FORM, "Name": f"Visitor {n}"}
+    return app.post(
+        "/", data=data, headers={**JSON_ACCEPT, "X-Forwarded-For": forwarded}
+    ).status_code
+
+
+def test_behind_a_load_balancer_without_trusted_proxies_every_visitor_shares_its_bucket(
+    env: dict[str, str],
+) -> None:
+    app = make_app(**env, FORM_RATE_LIMIT_PER_MINUTE="1")
+    assert _post_via(app, f"203.0.113.7, {BALANCER}", 0) == 201
+    assert _post_via(app, f"198.51.100.1, {BALANCER}", 1) == 429
+
+
+def test_with_one_trusted_proxy_visitors_behind_the_load_balancer_are_limited_apart(
+    env: dict[str, str],
+) -> None:
+    app = make_app(**env, FORM_RATE_LIMIT_PER_MINUTE="1", FORM_TRUSTED_PROXIES="1")
+    assert _post_via(app, f"203.0.113.7, {BALANCER}", 0) == 201
+    assert _post_via(app, f"198.51.100.1, {BALANCER}", 1) == 201
+    assert _post_via(app, f"203.0.113.7, {BALANCER}", 2) == 429
+
+
+@pytest.mark.parametrize(
+    ("trusted", "appended"),
+    [("0", "203.0.113.7"), ("1", f"203.0.113.7, {BALANCER}")],
+    ids=["direct", "load-balancer"],
+)
+def test_a_spoofed_leftmost_entry_does_not_escape_the_limit(
+    env: dict[str, str], trusted: str, appended: str
+) -> None:
+    # The client sends its own X-Forwarded-For; the front end (and balancer) append after it.
+    app = make_app(**env, FORM_RATE_LIMIT_PER_MINUTE="1", FORM_TRUSTED_PROXIES=trusted)
+    assert _post_via(app, appended, 0) == 201
+    spoofs = ["6.6.6.6", "2001:db8::66, 7.7.7.7", "for=8.8.8.8;proto=https", " , ,"]
+    assert [_post_via(app, f"{spoof}, {appended}", n) for n, spoof in enumerate(spoofs, 1)] == [
+        429
+    ] * len(spoofs)
+
+
+def test_a_header_shorter_than_the_proxy_chain_falls_back_to_the_peer(
+    env: dict[str, str],
+) -> None:
+    # One entry where two are expected: the request did not come through the balancer, and that
+    # entry may be the client's own; the socket peer (here the test client's) is the key instead.
+    app = make_app(**env, FORM_RATE_LIMIT_PER_MINUTE="1", FORM_TRUSTED_PROXIES="1")
+    assert _post_via(app, "203.0.113.7", 0) == 201
+    assert _post_via(app, "198.51.100.1", 1) == 429
+    assert _post_via(app, f"192.0.2.1, {BALANCER}", 2) == 201
+
+
+@pytest.mark.parametrize("value", ["-1", "11", "one"])
+def test_a_bad_trusted_proxy_count_is_a_configuration_error_naming_it(
+    env: dict[str, str], value: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    app = make_app(**env, FORM_TRUSTED_PROXIES=value)
+    capfd.readouterr()
+    response = app.post("/", data=FORM, headers=JSON_ACCEPT)
+    assert response.status_code == 500
+    assert response.get_json()["code"] == "configuration_error"
+    assert "FORM_TRUSTED_PROXIES" in capfd.readouterr().out
+
+
 # --- files ---------------------------------------------------------------------------------
 
 

@@ -22,6 +22,7 @@ from shared.errors import (
     WebflowTimeoutError,
 )
 from shared.http import (
+    MAX_TRUSTED_PROXIES,
     AppError,
     ClientRateLimiter,
     client_address,
@@ -490,3 +491,70 @@ def test_rate_limiter_zero_disables_it() -> None:
 def test_client_address_trusts_only_the_hop_the_front_end_added() -> None:
     request = make_request(headers={"X-Forwarded-For": "6.6.6.6, 203.0.113.9"})
     assert client_address(request) == "203.0.113.9"
+
+
+def forwarded(*values: str, peer: str = "10.0.0.1") -> flask.Request:
+    """A request carrying these X-Forwarded-For header lines, from socket peer ``peer``."""
+    return make_request(
+        headers=[("X-Forwarded-For", value) for value in values],
+        environ_base={"REMOTE_ADDR": peer},
+    )
+
+
+@pytest.mark.parametrize(
+    ("header", "trusted", "expected"),
+    [
+        ("203.0.113.9", 0, "203.0.113.9"),
+        ("6.6.6.6, 203.0.113.9, 34.120.0.9", 1, "203.0.113.9"),
+        ("203.0.113.9, 34.120.0.9", 1, "203.0.113.9"),
+        ("6.6.6.6, 203.0.113.9, 35.191.0.1, 34.120.0.9", 2, "203.0.113.9"),
+        ("  203.0.113.9 ,34.120.0.9  ", 1, "203.0.113.9"),
+        ("2001:db8::1, 34.120.0.9", 1, "2001:db8::1"),
+        ("[2001:db8::1]:443, 34.120.0.9", 1, "[2001:db8::1]:443"),
+        ('for="203.0.113.9";proto=https, 34.120.0.9', 1, 'for="203.0.113.9";proto=https'),
+        ("unknown, 34.120.0.9", 1, "unknown"),
+        # Blank entries are the client's (a proxy never appends one) and take no position.
+        (",, 203.0.113.9,, 34.120.0.9,", 1, "203.0.113.9"),
+    ],
+)
+def test_client_address_skips_the_trusted_proxies_from_the_right(
+    header: str, trusted: int, expected: str
+) -> None:
+    assert client_address(forwarded(header), trusted) == expected
+
+
+def test_client_address_reads_every_header_line_in_order() -> None:
+    request = forwarded("6.6.6.6", "203.0.113.9, 34.120.0.9")
+    assert client_address(request, 1) == "203.0.113.9"
+    assert client_address(request, 2) == "6.6.6.6"
+
+
+@pytest.mark.parametrize(
+    ("header", "trusted"),
+    [("", 0), (" , ,", 0), ("34.120.0.9", 1), ("6.6.6.6, 34.120.0.9", 2), ("", 1)],
+)
+def test_client_address_without_enough_entries_is_the_socket_peer(
+    header: str, trusted: int
+) -> None:
+    # Too few entries: the request did not come through the proxies as configured, so any entry may
+    # be the client's own; the peer is the one address it cannot choose.
+    assert client_address(forwarded(header), trusted) == "10.0.0.1"
+    assert client_address(make_request(environ_base={"REMOTE_ADDR": "10.0.0.2"}), trusted) == (
+        "10.0.0.2"
+    )
+
+
+def test_client_address_without_header_or_peer_is_one_shared_key() -> None:
+    request = make_request(environ_base={"REMOTE_ADDR": ""})
+    assert client_address(request, 1) == "unknown"
+
+
+def test_client_address_caps_the_key_length() -> None:
+    junk = "x" * 5000
+    assert client_address(forwarded(f"{junk}, 34.120.0.9"), 1) == "x" * 100
+
+
+@pytest.mark.parametrize("trusted", [-1, MAX_TRUSTED_PROXIES + 1])
+def test_client_address_refuses_a_proxy_count_out_of_range(trusted: int) -> None:
+    with pytest.raises(ValueError, match="trusted_proxies"):
+        client_address(forwarded("203.0.113.9"), trusted)

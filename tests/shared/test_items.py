@@ -309,3 +309,26 @@ def test_an_unknown_unmapped_policy_names_the_variable() -> None:
 def test_max_items_per_call_cannot_exceed_10000() -> None:
     with pytest.raises(ConfigError, match="MAX_ITEMS_PER_CALL"):
         load_settings(CreateItemsSettings, webflow_api_token="t" * 10, max_items_per_call=10_001)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("-1", "FORM_TRUSTED_PROXIES: must be between 0 and 10"),
+        ("11", "FORM_TRUSTED_PROXIES: must be between 0 and 10"),
+        ("1.5", "FORM_TRUSTED_PROXIES: must be an integer"),
+        ("one", "FORM_TRUSTED_PROXIES: must be an integer"),
+    ],
+)
+def test_a_bad_trusted_proxy_count_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, value: str, message: str
+) -> None:
+    monkeypatch.setenv("FORM_TRUSTED_PROXIES", value)
+    with pytest.raises(ConfigError, match=message):
+        load_settings(CreateItemsSettings, webflow_api_token="t" * 10)
+
+
+def test_trusted_proxies_default_to_none_and_take_a_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings(CreateItemsSettings, webflow_api_token="t" * 10).form_trusted_proxies == 0
+    monkeypatch.setenv("FORM_TRUSTED_PROXIES", " 1 ")
+    assert load_settings(CreateItemsSettings, webflow_api_token="t" * 10).form_trusted_proxies == 1
