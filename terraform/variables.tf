@@ -202,6 +202,12 @@ variable "form_trusted_proxies" {
     condition     = var.form_trusted_proxies >= 0 && var.form_trusted_proxies <= 10 && floor(var.form_trusted_proxies) == var.form_trusted_proxies
     error_message = "form_trusted_proxies must be a whole number between 0 and 10."
   }
+
+  validation {
+    # With the function's own URL open, a caller could write the entry the limit keys on.
+    condition     = var.form_trusted_proxies == 0 || coalesce(try(var.function_settings["create-items"].ingress, null), "ALLOW_ALL") != "ALLOW_ALL"
+    error_message = "form_trusted_proxies above 0 needs create-items' ingress closed to direct callers: set function_settings = { \"create-items\" = { ingress = \"ALLOW_INTERNAL_AND_GCLB\" } }."
+  }
 }
 
 variable "create_as_draft" {

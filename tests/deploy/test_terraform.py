@@ -86,7 +86,7 @@ def test_module_has_the_standard_layout() -> None:
 
 def test_terraform_and_provider_versions_are_pinned(module: Module) -> None:
     (settings,) = module.terraform
-    assert settings["required_version"] == ">= 1.5"
+    assert settings["required_version"] == ">= 1.9"
     google = settings["required_providers"][0]["google"]
     assert google["source"] == "hashicorp/google"
     assert re.fullmatch(r"~> 6\.\d+", google["version"])

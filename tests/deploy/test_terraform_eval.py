@@ -156,6 +156,7 @@ def test_valid_inputs_plan_cleanly(scratch: ScratchModule) -> None:
         publish_max_retry_seconds=10,
         publish_max_run_seconds=120,
         form_trusted_proxies=1,
+        function_settings={"create-items": {"ingress": "ALLOW_INTERNAL_AND_GCLB"}},
     )
 
     assert result.returncode == 0, result.stderr
@@ -184,6 +185,14 @@ def test_valid_inputs_plan_cleanly(scratch: ScratchModule) -> None:
         ({"publish_max_run_seconds": 0}, "publish_max_run_seconds must be more than 0"),
         ({"form_trusted_proxies": -1}, "form_trusted_proxies must be a whole number"),
         ({"form_trusted_proxies": 1.5}, "form_trusted_proxies must be a whole number"),
+        ({"form_trusted_proxies": 1}, "form_trusted_proxies above 0 needs create-items' ingress"),
+        (
+            {
+                "form_trusted_proxies": 1,
+                "function_settings": {"create-items": {"ingress": "ALLOW_ALL"}},
+            },
+            "form_trusted_proxies above 0 needs create-items' ingress",
+        ),
     ],
 )
 def test_invalid_inputs_are_refused_with_a_message(
