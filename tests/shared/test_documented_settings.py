@@ -20,8 +20,14 @@ SETTINGS = [
     PublishSettings,
     UploadSettings,
 ]
-# Read outside the settings classes: by the storage client and the log's trace ids.
-READ_ELSEWHERE = {"STORAGE_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT", "GCP_PROJECT"}
+# Read outside the settings classes: by the storage client, the log's trace ids and the TLS context.
+READ_ELSEWHERE = {
+    "STORAGE_EMULATOR_HOST",
+    "GOOGLE_CLOUD_PROJECT",
+    "GCP_PROJECT",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+}
 # The local stack's own settings, documented in devstack/README.md.
 LOCAL_STACK = {"DEVSTACK_BASE_PORT", "DEVSTACK_DATA_DIR", "PUBLISH_INTERVAL", "SANDBOX_RATE_LIMIT"}
 
