@@ -260,6 +260,9 @@ def measure(
         if "upload-asset" in names:
             env_extra, extra["uploadObject"] = stage_upload_objects(stack.log_dir, rounds, cleanup)
         env = function_env(sandbox, **env_extra)
+        # As on Cloud Functions, where neither is set: each start picks its own trust store.
+        for name in ("SSL_CERT_FILE", "SSL_CERT_DIR"):
+            env.pop(name, None)
         by_name = probes(sandbox, extra)
         baseline_dir = Path(tempfile.mkdtemp(prefix="bench-baselines-"))
         (baseline_dir / "hello").mkdir()
@@ -344,7 +347,8 @@ def run(*, rounds: int = 5) -> Section:
         )
     section.notes.append(
         "Each start is a fresh `python -m functions_framework` process (gunicorn, as the Python "
-        "runtime), from checked-hash bytecode as the deployment bundles carry it. First answer: "
+        "runtime), from checked-hash bytecode as the deployment bundles carry it, with "
+        "SSL_CERT_FILE and SSL_CERT_DIR unset as on Cloud Functions. First answer: "
         "the module is imported and the server answers (a GET). First success: a real call "
         "against the sandbox (create one item, patch one item, a publish dry run, upload one "
         "object). Target ≤ 1.3× hello-world."

@@ -606,6 +606,8 @@ def _reusable_asset(client: WebflowClient, asset_id: str) -> Asset | None:
     """The earlier attempt's asset when its bytes arrived; otherwise delete it (best effort) and None."""
     import httpx
 
+    from shared.tls import tls_context
+
     try:
         asset = client.get_asset(asset_id)
     except NotFoundError:
@@ -614,7 +616,9 @@ def _reusable_asset(client: WebflowClient, asset_id: str) -> Asset | None:
     if url:
         try:
             # Only the status line matters; the body is never read.
-            with httpx.stream("GET", url, timeout=10.0, follow_redirects=True) as response:
+            with httpx.stream(
+                "GET", url, timeout=10.0, follow_redirects=True, verify=tls_context()
+            ) as response:
                 arrived = response.status_code < 300
         except httpx.HTTPError as exc:
             raise WebflowConnectionError(f"could not check the hosted asset {url}: {exc}") from exc

@@ -14,6 +14,7 @@ import httpx
 
 from shared.http import AppError
 from shared.log import get_logger
+from shared.tls import tls_context
 
 __all__ = [
     "CERTS_TTL_SECONDS",
@@ -100,7 +101,7 @@ class CertificateCache:
     @staticmethod
     def _fetch(url: str) -> dict[str, str]:
         try:
-            response = httpx.get(url, timeout=CERTS_TIMEOUT_SECONDS)
+            response = httpx.get(url, timeout=CERTS_TIMEOUT_SECONDS, verify=tls_context())
             response.raise_for_status()
             document = response.json()
         except (httpx.HTTPError, ValueError) as exc:
