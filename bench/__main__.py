@@ -31,7 +31,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=60.0,
         help="how long create-items keeps the token busy before the steady-state runs",
     )
-    parser.add_argument("--cold-rounds", type=int, default=5, help="cold starts per function")
+    parser.add_argument("--cold-rounds", type=int, default=9, help="cold starts per function")
     parser.add_argument("--latency-samples", type=int, default=200)
     parser.add_argument("--memory-sizes", default="1,4,10", help="file sizes in MB")
     parser.add_argument("--publish-items", type=int, default=1000)

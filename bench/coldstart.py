@@ -249,7 +249,7 @@ def compile_sources(*directories: Path) -> None:
 
 
 def measure(
-    *, rounds: int = 5, functions: list[str] | None = None
+    *, rounds: int = 9, functions: list[str] | None = None
 ) -> dict[str, list[tuple[float, float]]]:
     """Interleave the baselines and each function, `rounds` times; seconds per start."""
     names = functions or list(FUNCTIONS)
@@ -308,7 +308,7 @@ def measure(
     return timings
 
 
-def run(*, rounds: int = 5) -> Section:
+def run(*, rounds: int = 9) -> Section:
     timings = measure(rounds=rounds)
     ready = {name: [pair[0] for pair in pairs] for name, pairs in timings.items()}
     success = {name: [pair[1] for pair in pairs] for name, pairs in timings.items()}
