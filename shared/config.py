@@ -14,6 +14,7 @@ __all__ = [
     "MIN_API_KEY_LENGTH",
     "ConfigError",
     "WebflowSettings",
+    "blank_to_none",
     "load_settings",
     "register_secrets",
     "split_list",
@@ -36,6 +37,11 @@ def split_list(value: Any) -> list[str]:
     if isinstance(value, (list, tuple, set, frozenset)):
         return [str(part).strip() for part in value if str(part).strip()]
     raise ValueError("must be a comma-separated list")
+
+
+def blank_to_none(value: Any) -> Any:
+    """A setting's text stripped, None when blank; other values as they are."""
+    return value.strip() or None if isinstance(value, str) else value
 
 
 class WebflowSettings(BaseSettings):
@@ -76,12 +82,12 @@ class WebflowSettings(BaseSettings):
             raise ValueError("must be an http(s) URL")
         return value
 
+    # Named apart from the subclasses' own blank-is-none validators: a subclass validator of the
+    # same name would replace this one, and blank ids would reach Webflow.
     @field_validator("webflow_site_id", "webflow_collection_id", mode="before")
     @classmethod
-    def _blank_is_none(cls, value: Any) -> Any:
-        if isinstance(value, str) and not value.strip():
-            return None
-        return value.strip() if isinstance(value, str) else value
+    def _blank_webflow_id_is_none(cls, value: Any) -> Any:
+        return blank_to_none(value)
 
     @field_validator("webflow_rate_limit_per_minute")
     @classmethod

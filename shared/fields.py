@@ -29,6 +29,7 @@ __all__ = [
     "UnmappedPolicy",
     "coerce_value",
     "field_data_matches",
+    "field_table_setting",
     "is_item_id",
     "is_valid_slug",
     "normalise_field_data",
@@ -316,10 +317,6 @@ def _multi_file(value: Any, validations: Mapping[str, Any]) -> list[dict[str, An
     return [_file_value(entry) for entry in _as_list(value)]
 
 
-def _video_link(value: Any, validations: Mapping[str, Any]) -> str:
-    return _url(value)
-
-
 _COERCERS: dict[str, Callable[[Any, Mapping[str, Any]], Any]] = {
     "PlainText": _plain_text,
     "RichText": _rich_text,
@@ -328,7 +325,7 @@ _COERCERS: dict[str, Callable[[Any, Mapping[str, Any]], Any]] = {
     "DateTime": _datetime,
     "Email": _email,
     "Link": _link,
-    "VideoLink": _video_link,
+    "VideoLink": _link,
     "Phone": _phone,
     "Color": _color,
     "Option": _option,
@@ -382,6 +379,23 @@ def parse_field_table(value: Any, variable: str) -> dict[str, dict[str, Any]]:
     if any(nested):
         raise ConfigError(f"{variable}: mix of per-form tables and plain entries")
     return {ANY_FORM: dict(value)}
+
+
+def field_table_setting(value: Any, variable: str) -> str | None:
+    """Validate a FIELD_MAP / FIELD_DEFAULTS setting (JSON text or a mapping) as it is loaded.
+
+    Returns the JSON text, None when blank. Raises ValueError (which load_settings reports under
+    the variable's name) when the table is malformed, so that it fails at start.
+    """
+    if isinstance(value, Mapping):
+        value = json.dumps(value)
+    if isinstance(value, str) and value.strip():
+        try:
+            parse_field_table(value, variable)
+        except ConfigError as exc:
+            # load_settings names the variable; keep only what is wrong with it.
+            raise ValueError(str(exc).split(": ", 1)[-1]) from None
+    return value or None
 
 
 # --- the mapper ------------------------------------------------------------------------------

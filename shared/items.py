@@ -25,7 +25,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from shared.config import ConfigError, WebflowSettings, split_list
+from shared.config import WebflowSettings, blank_to_none, split_list
 from shared.errors import NotFoundError, WebflowError
 from shared.fields import (
     SLUG_MAX_LENGTH,
@@ -33,8 +33,8 @@ from shared.fields import (
     FieldMapper,
     FieldValidationError,
     field_data_matches,
+    field_table_setting,
     normalise_field_data,
-    parse_field_table,
 )
 from shared.http import MAX_TRUSTED_PROXIES, AppError, to_app_error, webflow_details
 from shared.log import get_logger
@@ -102,15 +102,7 @@ class CreateItemsSettings(WebflowSettings):
     @field_validator("field_map", "field_defaults", mode="before")
     @classmethod
     def _json_table(cls, value: Any, info: ValidationInfo) -> Any:
-        if isinstance(value, Mapping):
-            value = json.dumps(value)
-        if isinstance(value, str) and value.strip():
-            try:
-                parse_field_table(value, str(info.field_name).upper())
-            except ConfigError as exc:
-                # load_settings names the variable; keep only what is wrong with it.
-                raise ValueError(str(exc).split(": ", 1)[-1]) from None
-        return value or None
+        return field_table_setting(value, str(info.field_name).upper())
 
     @field_validator("form_trusted_proxies")
     @classmethod
@@ -129,8 +121,8 @@ class CreateItemsSettings(WebflowSettings):
 
     @field_validator("form_success_url", "form_error_url", "upload_bucket", mode="before")
     @classmethod
-    def _blank_is_none(cls, value: Any) -> Any:
-        return value.strip() or None if isinstance(value, str) else value
+    def _blank_url_or_bucket_is_none(cls, value: Any) -> Any:
+        return blank_to_none(value)
 
     @field_validator("form_success_url", "form_error_url")
     @classmethod

@@ -209,7 +209,7 @@ def _reason(error: Exception) -> str:
     text = str(error).lower()
     if "expired" in text:
         return "has expired"
-    if "too early" in text or "used too early" in text:
+    if "too early" in text:
         return "is not valid yet"
     if "signature" in text or "certificate for key id" in text:
         return "has a signature that does not verify with Google's keys"

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_ITEM_IDS",
     "PUBLISH_CHUNK_SIZE",
+    "TRANSIENT_ERRORS",
     "PendingItem",
     "PublishReport",
     "PublishRequest",
@@ -66,8 +67,9 @@ PUBLISH_MAX_RETRIES = 2
 
 logger = get_logger(__name__)
 
-# Failures after which a run stops and leaves the rest for the next run instead of insisting.
-_TRANSIENT = (RateLimitError, InternalServerError, WebflowConnectionError)
+# Failures after which a run stops and leaves the rest for the next run instead of insisting
+# (update-items stops its sending on them too).
+TRANSIENT_ERRORS = (RateLimitError, InternalServerError, WebflowConnectionError)
 
 
 class PublishSettings(WebflowSettings):
@@ -386,7 +388,7 @@ class Publisher:
         ]
         try:
             result = self._client.publish_items(collection_id, targets)
-        except _TRANSIENT as exc:
+        except TRANSIENT_ERRORS as exc:
             self._held.extend(batch)
             self.stop(exc, phase="publish")
             return
@@ -499,7 +501,7 @@ def publish_site(
             custom_domains=settings.custom_domains or None,
             publish_to_webflow_subdomain=settings.publish_to_webflow_subdomain,
         )
-    except _TRANSIENT as exc:
+    except TRANSIENT_ERRORS as exc:
         gate.release(site_id)
         report.stop(exc, phase="publish")
         report.remaining = 1
@@ -558,7 +560,7 @@ def publish_pending(
             publisher.add(page)
             if publisher.stopped:
                 break
-    except _TRANSIENT as exc:
+    except TRANSIENT_ERRORS as exc:
         publisher.stop(exc, phase="scan")
     publisher.finish()
 
@@ -572,6 +574,7 @@ def _requested_entries(request: PublishRequest, settings: PublishSettings) -> li
                 400,
                 "collection_required",
                 "collectionId is required when several collections are configured",
+                [{"field": "collectionId", "message": "is required with several collections"}],
             )
         collection_id = settings.collection_ids[0]
     locales = tuple(dict.fromkeys(request.cms_locale_ids or ()))

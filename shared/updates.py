@@ -6,22 +6,31 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from shared.config import WebflowSettings, split_list
-from shared.errors import (
-    InternalServerError,
-    RateLimitError,
-    WebflowConnectionError,
-    WebflowError,
+from shared.errors import WebflowError
+from shared.fields import (
+    FieldError,
+    FieldMapper,
+    FieldValidationError,
+    field_table_setting,
+    parse_field_table,
 )
-from shared.fields import FieldError, FieldMapper, FieldValidationError, parse_field_table
 from shared.http import AppError, to_app_error, webflow_details
-from shared.items import ReferenceLookup, SlugIndex, collection_schema
+from shared.items import MAX_ITEMS_PER_CALL, ReferenceLookup, SlugIndex, collection_schema
 from shared.log import get_logger
 from shared.models import Collection, ErrorInfo, Item, ItemResult, ItemUpdate, WebflowId
-from shared.publishing import PendingItem, PublishReport, publish_entries
+from shared.publishing import TRANSIENT_ERRORS, PendingItem, PublishReport, publish_entries
 from shared.results import BatchOutcome
 
 if TYPE_CHECKING:
@@ -38,11 +47,6 @@ __all__ = [
     "update_items",
 ]
 
-MAX_ITEMS_PER_CALL = 10_000
-
-# Failures that stop the sending: the client has already spent its retry budget on them.
-_TRANSIENT = (RateLimitError, InternalServerError, WebflowConnectionError)
-
 logger = get_logger(__name__)
 
 
@@ -54,18 +58,23 @@ class UpdateItemsSettings(WebflowSettings):
     update_items_max_body_bytes: int = Field(default=10_000_000, gt=0)
     field_map: str | None = None
 
+    _mapper: FieldMapper | None = PrivateAttr(default=None)
+
     @field_validator("field_map", mode="before")
     @classmethod
     def _field_table(cls, value: Any) -> Any:
-        if isinstance(value, str) and value.strip():
-            parse_field_table(value, "FIELD_MAP")  # a malformed table fails at start
-        return value or None
+        return field_table_setting(value, "FIELD_MAP")  # a malformed table fails at start
 
     def mapper(self) -> FieldMapper:
-        """Caller names mapped by FIELD_MAP (as for create-items); unknown fields are rejected."""
-        return FieldMapper(
-            field_map=parse_field_table(self.field_map, "FIELD_MAP"), unmapped="reject"
-        )
+        """Caller names mapped by FIELD_MAP (as for create-items); unknown fields are rejected.
+
+        Built once.
+        """
+        if self._mapper is None:
+            self._mapper = FieldMapper(
+                field_map=parse_field_table(self.field_map, "FIELD_MAP"), unmapped="reject"
+            )
+        return self._mapper
 
     @property
     def api_keys(self) -> list[str]:
@@ -273,7 +282,7 @@ def _patch_all(
     try:
         outcomes = client.update_items(collection_id, [update for _, update in pending], live=live)
         stopped: WebflowError | None = None
-    except _TRANSIENT as exc:
+    except TRANSIENT_ERRORS as exc:  # the client has spent its retry budget on them
         outcomes, stopped = exc.partial_results, exc
     return {pending[outcome.index][0]: outcome for outcome in outcomes}, stopped
 

@@ -42,7 +42,7 @@ from shared.http import (
     wants_json,
     webflow_details,
 )
-from shared.log import redact
+from shared.log import clear_secrets, redact
 from shared.models import WebflowId
 
 
@@ -267,8 +267,12 @@ def test_api_keys_are_compared_as_equal_length_digests_against_every_key(
 
 
 def test_checked_api_keys_are_redacted_from_logs() -> None:
-    require_api_key(make_request(headers={"Authorization": "Bearer first-key-123"}), KEYS)
-    assert "second-key-456" not in redact("key=second-key-456")
+    clear_secrets()  # earlier checks against KEYS must not have registered them already
+    try:
+        require_api_key(make_request(headers={"Authorization": "Bearer first-key-123"}), KEYS)
+        assert "second-key-456" not in redact("key=second-key-456")
+    finally:
+        clear_secrets()
 
 
 # --- CORS ----------------------------------------------------------------------------------

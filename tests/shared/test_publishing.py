@@ -111,19 +111,19 @@ def test_contradictory_or_malformed_bodies_are_rejected(body: dict[str, object])
 # --- settings ------------------------------------------------------------------------------------
 
 
+def _load(**overrides: str) -> PublishSettings:
+    """Settings with the token and WEBFLOW_COLLECTION_ID c1, then ``overrides``."""
+    return load_settings(
+        PublishSettings, **{"webflow_api_token": TOKEN, "webflow_collection_id": "c1", **overrides}
+    )
+
+
 def test_collections_default_to_webflow_collection_id() -> None:
-    settings = load_settings(PublishSettings, webflow_api_token=TOKEN, webflow_collection_id="c1")
-    assert settings.collection_ids == ["c1"]
+    assert _load().collection_ids == ["c1"]
 
 
 def test_publish_collection_ids_are_split_and_deduplicated() -> None:
-    settings = load_settings(
-        PublishSettings,
-        webflow_api_token=TOKEN,
-        webflow_collection_id="c1",
-        publish_collection_ids="c2, c3,c2",
-    )
-    assert settings.collection_ids == ["c2", "c3"]
+    assert _load(publish_collection_ids="c2, c3,c2").collection_ids == ["c2", "c3"]
 
 
 def test_missing_collections_name_the_variable() -> None:
@@ -134,42 +134,23 @@ def test_missing_collections_name_the_variable() -> None:
 @pytest.mark.parametrize("seconds", ["0", "-1", "soon"])
 def test_run_deadline_must_be_a_positive_number(seconds: str) -> None:
     with pytest.raises(ConfigError, match="PUBLISH_MAX_RUN_SECONDS"):
-        load_settings(
-            PublishSettings,
-            webflow_api_token=TOKEN,
-            webflow_collection_id="c1",
-            publish_max_run_seconds=seconds,
-        )
+        _load(publish_max_run_seconds=seconds)
 
 
 def test_api_keys_fall_back_to_create_items_keys() -> None:
-    settings = load_settings(
-        PublishSettings,
-        webflow_api_token=TOKEN,
-        webflow_collection_id="c1",
-        create_items_api_keys="key-one-0123456789,key-two-0123456789",
-    )
+    settings = _load(create_items_api_keys="key-one-0123456789,key-two-0123456789")
     assert settings.api_keys == ["key-one-0123456789", "key-two-0123456789"]
 
 
 def test_own_api_keys_win_over_create_items_keys() -> None:
-    settings = load_settings(
-        PublishSettings,
-        webflow_api_token=TOKEN,
-        webflow_collection_id="c1",
-        create_items_api_keys="key-one-0123456789",
-        publish_api_keys="own-key-0123456789",
+    settings = _load(
+        create_items_api_keys="key-one-0123456789", publish_api_keys="own-key-0123456789"
     )
     assert settings.api_keys == ["own-key-0123456789"]
 
 
 def test_api_keys_stay_out_of_the_settings_repr() -> None:
-    settings = load_settings(
-        PublishSettings,
-        webflow_api_token=TOKEN,
-        webflow_collection_id="c1",
-        publish_api_keys="secret-key-0123456789",
-    )
+    settings = _load(publish_api_keys="secret-key-0123456789")
     assert "secret-key-0123456789" not in repr(settings)
 
 
@@ -181,12 +162,7 @@ FUNCTION_URL = "https://publish.example/"
 
 def _settings(issuer: OidcIssuer, **overrides: str) -> PublishSettings:
     options = {"publish_allowed_invokers": SCHEDULER, "publish_oidc_certs_url": issuer.certs_url}
-    return load_settings(
-        PublishSettings,
-        webflow_api_token=TOKEN,
-        webflow_collection_id="c1",
-        **{**options, **overrides},
-    )
+    return _load(**{**options, **overrides})
 
 
 def _request(authorization: str, url: str = FUNCTION_URL, **headers: str) -> flask.Request:

@@ -210,3 +210,19 @@ def test_api_keys_of_16_characters_are_accepted(
         settings_class, webflow_api_token=TOKEN, webflow_collection_id="c1", **keys
     )
     assert getattr(settings, field).get_secret_value() == keys[field]
+
+
+@pytest.mark.parametrize(
+    "settings_class", sorted({cls for cls, _ in _function_settings()}, key=lambda c: c.__name__)
+)
+def test_every_functions_settings_strip_webflow_ids_and_read_blank_as_unset(
+    monkeypatch: pytest.MonkeyPatch, settings_class: type[WebflowSettings]
+) -> None:
+    monkeypatch.setenv("WEBFLOW_API_TOKEN", TOKEN)
+    monkeypatch.setenv("WEBFLOW_SITE_ID", "   ")
+    monkeypatch.setenv("WEBFLOW_COLLECTION_ID", "  c1 ")
+
+    settings = load_settings(settings_class)
+
+    assert settings.webflow_site_id is None
+    assert settings.webflow_collection_id == "c1"
