@@ -12,7 +12,6 @@ __all__ = [
     "Asset",
     "AssetUpload",
     "Collection",
-    "ErrorBody",
     "ErrorInfo",
     "Field",
     "Item",
@@ -188,15 +187,6 @@ class PublishResult(WebflowModel):
 
     published_item_ids: list[str] = PydanticField(default_factory=list)
     errors: list[Any] = PydanticField(default_factory=list)
-
-
-class ErrorBody(WebflowModel):
-    """Webflow's error body."""
-
-    code: str | None = None
-    message: str | None = None
-    external_reference: str | None = None
-    details: list[Any] = PydanticField(default_factory=list)
 
 
 class NewItem(WebflowModel):

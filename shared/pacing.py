@@ -54,13 +54,10 @@ class PacingTimeout(Exception):
 class Slot:
     """One request's place in the window; in flight until completed."""
 
-    __slots__ = ("sent", "synthetic", "time", "unknown")
+    __slots__ = ("sent", "time", "unknown")
 
-    def __init__(
-        self, stamp: float = math.inf, *, synthetic: bool = False, unknown: bool = False
-    ) -> None:
+    def __init__(self, stamp: float = math.inf, *, unknown: bool = False) -> None:
         self.time = stamp
-        self.synthetic = synthetic
         self.sent = math.inf  # when acquire handed it out
         # A padded slot whose expiry the server did not tell (Remaining 0 without Retry-After).
         self.unknown = unknown
@@ -150,6 +147,13 @@ class SlidingWindowLimiter:
             return None
         return max(completed[max(excess, 0)] + self.window - now, 0.0)
 
+    def _take(self, now: float) -> Slot:
+        """Hand out a new in-flight slot sent at ``now``."""
+        slot = Slot()
+        slot.sent = now
+        self._slots.append(slot)
+        return slot
+
     def acquire(self, max_wait: float | None = None) -> Slot:
         """Block until a request may be sent; return its slot (pass it to ``complete``).
 
@@ -162,18 +166,13 @@ class SlidingWindowLimiter:
                 now = self._clock()
                 self._prune(now)
                 if self._server_unlimited or len(self._slots) < self.limit:
-                    slot = Slot()
-                    slot.sent = now
-                    self._slots.append(slot)
-                    return slot
+                    return self._take(now)
                 delay = self._wait_time(now)
                 probing = self._probe_due()
                 if probing is not None:
                     if probing <= now and self._probe_slot is None:
-                        slot = self._probe_slot = Slot()
-                        slot.sent = now
-                        self._slots.append(slot)
-                        return slot
+                        self._probe_slot = self._take(now)
+                        return self._probe_slot
                     # Wait for the probe's answer (a completion notifies) or for its time.
                     until = None if self._probe_slot is not None else probing - now
                     if until is not None:
@@ -223,10 +222,6 @@ class SlidingWindowLimiter:
                 self._probe_at = now + self.probe_interval
             self._cond.notify_all()
 
-    def release(self, slot: Slot) -> None:
-        """Give back a slot whose request was never sent (e.g. connect failure)."""
-        self.complete(slot)
-
     def _observe(
         self,
         headers: Mapping[str, str],
@@ -270,7 +265,7 @@ class SlidingWindowLimiter:
                 stamp = min(now, now - self.window + retry_after)
             unknown = remaining == 0 and retry_after is None
             for _ in range(floor - completed):
-                self._slots.append(Slot(stamp, synthetic=True, unknown=unknown))
+                self._slots.append(Slot(stamp, unknown=unknown))
         elif completed > counted and in_flight == 0:
             # The server counts fewer than we hold (its window moved on, or it was reset): with
             # nothing in flight its count is exact, so follow it, dropping our oldest slots.

@@ -26,6 +26,15 @@ RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 AMBIGUOUS_STATUSES = frozenset({500, 502, 503, 504})
 
 
+def _seconds(value: str, per_second: float = 1.0) -> float | None:
+    """A finite number (of 1/``per_second`` seconds) as seconds, never negative; else None."""
+    try:
+        seconds = float(value) / per_second
+    except ValueError:
+        return None
+    return max(seconds, 0.0) if math.isfinite(seconds) else None
+
+
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
     """Seconds to wait from a Retry-After value (delta seconds or HTTP date); None if unusable."""
     if value is None:
@@ -33,14 +42,9 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     value = value.strip()
     if not value:
         return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        if math.isnan(seconds) or math.isinf(seconds):
-            return None
-        return max(seconds, 0.0)
+    seconds = _seconds(value)
+    if seconds is not None:
+        return seconds
     try:
         moment = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):
@@ -56,13 +60,9 @@ def retry_after_from_headers(
 ) -> float | None:
     """Seconds to wait as the server asks (retry-after-ms first, then Retry-After)."""
     millis = headers.get("retry-after-ms")
-    if millis is not None:
-        try:
-            value = float(millis) / 1000.0
-        except ValueError:
-            value = None
-        if value is not None and not math.isnan(value) and not math.isinf(value):
-            return max(value, 0.0)
+    seconds = None if millis is None else _seconds(millis, 1000.0)
+    if seconds is not None:
+        return seconds
     return parse_retry_after(headers.get("retry-after"), now=now)
 
 

@@ -25,7 +25,6 @@ import contextlib
 import contextvars
 import dataclasses
 import hashlib
-import itertools
 import json as jsonlib
 import math
 import os
@@ -144,19 +143,26 @@ class _AmbiguousWrite(WebflowConnectionError):
         self.cause = cause
 
 
-def _error_info(err: WebflowError, *, code: str | None = None) -> ErrorInfo:
+def _error_info(err: WebflowError) -> ErrorInfo:
     """Per-item error info from an exception."""
     if isinstance(err, _AmbiguousWrite):
         err = err.cause
     if isinstance(err, WebflowAPIError):
         return ErrorInfo(
-            code=code or err.code,
+            code=err.code,
             message=err.message,
             details=err.details,
             status_code=err.status_code,
         )
     kind = "timeout" if isinstance(err, WebflowTimeoutError) else "connection_error"
-    return ErrorInfo(code=code or kind, message=err.message, details=[], status_code=None)
+    return ErrorInfo(code=kind, message=err.message, details=[], status_code=None)
+
+
+def _transport_error(what: str, exc: httpx.TransportError) -> WebflowError:
+    """The typed error of a transport failure of ``what`` (a request, an upload)."""
+    if isinstance(exc, httpx.TimeoutException):
+        return WebflowTimeoutError(f"{what} timed out ({type(exc).__name__})")
+    return WebflowConnectionError(f"{what} failed: {type(exc).__name__}")
 
 
 def _invalid_answer(response: httpx.Response, what: str) -> WebflowAPIError:
@@ -355,13 +361,6 @@ def _outcome_unknown() -> ErrorInfo:
     )
 
 
-@dataclass
-class _CallState:
-    """Per-call bookkeeping of a multi-item operation."""
-
-    results: list[ItemResult | None]
-
-
 class WebflowClient:
     """Synchronous client of the Webflow Data API v2 (one per instance; thread-safe)."""
 
@@ -441,21 +440,15 @@ class WebflowClient:
         """The pooled API client, created on first use."""
         client = self._http
         if client is None:
-            with self._lock:
-                if self._http is None:
-                    self._http = httpx.Client(
-                        base_url=self.base_url + "/",
-                        headers={
-                            "Authorization": f"Bearer {self.__token}",
-                            "Accept": "application/json",
-                            "User-Agent": "webflow-functions/0.1",
-                        },
-                        timeout=self.timeout,
-                        transport=self._transport,
-                        verify=self._verify(),
-                        follow_redirects=False,
-                    )
-                client = self._http
+            client = self._pooled(
+                "_http",
+                base_url=self.base_url + "/",
+                headers={
+                    "Authorization": f"Bearer {self.__token}",
+                    "Accept": "application/json",
+                    "User-Agent": "webflow-functions/0.1",
+                },
+            )
         return client
 
     @property
@@ -463,16 +456,23 @@ class WebflowClient:
         """A client without credentials for presigned upload URLs."""
         client = self._upload_http
         if client is None:
-            with self._lock:
-                if self._upload_http is None:
-                    self._upload_http = httpx.Client(
-                        timeout=self.timeout,
-                        transport=self._transport,
-                        verify=self._verify(),
-                        follow_redirects=False,
-                    )
-                client = self._upload_http
+            client = self._pooled("_upload_http")
         return client
+
+    def _pooled(self, attribute: str, **options: Any) -> httpx.Client:
+        """The client kept in ``attribute``, created once (under the lock) with ``options``."""
+        with self._lock:
+            client: httpx.Client | None = getattr(self, attribute)
+            if client is None:
+                client = httpx.Client(
+                    timeout=self.timeout,
+                    transport=self._transport,
+                    verify=self._verify(),
+                    follow_redirects=False,
+                    **options,
+                )
+                setattr(self, attribute, client)
+            return client
 
     def _verify(self) -> ssl.SSLContext | bool:
         """The shared TLS context (an injected transport brings its own)."""
@@ -565,15 +565,8 @@ class WebflowClient:
                 json=json,
             )
             return response
-        except httpx.TimeoutException as exc:
-            error: WebflowError = WebflowTimeoutError(
-                f"{method} {path} timed out ({type(exc).__name__})"
-            )
-            if _is_ambiguous_transport_error(exc):
-                error = _AmbiguousWrite(error)
-            raise error from exc
         except httpx.TransportError as exc:
-            error = WebflowConnectionError(f"{method} {path} failed: {type(exc).__name__}")
+            error = _transport_error(f"{method} {path}", exc)
             if _is_ambiguous_transport_error(exc):
                 error = _AmbiguousWrite(error)
             raise error from exc
@@ -698,7 +691,7 @@ class WebflowClient:
         *,
         live: bool = False,
         offset: int = 0,
-        limit: int = 100,
+        limit: int = MAX_ITEMS_PER_REQUEST,
         cms_locale_id: str | None = None,
         name: str | None = None,
         slug: str | None = None,
@@ -733,7 +726,7 @@ class WebflowClient:
                 collection_id,
                 live=live,
                 offset=offset,
-                limit=100,
+                limit=MAX_ITEMS_PER_REQUEST,
                 cms_locale_id=cms_locale_id,
                 **filters,
             )
@@ -796,7 +789,7 @@ class WebflowClient:
                 retries exhausted); its ``partial_results`` hold the items settled before it, the
                 created ones included.
         """
-        state = _CallState(results=[None] * len(items))
+        results: list[ItemResult | None] = [None] * len(items)
         seen_slugs: dict[str, int] = {}
         groups: dict[tuple[Any, ...], list[_Pending]] = {}
         for index, item in enumerate(items):
@@ -804,7 +797,7 @@ class WebflowClient:
             if slug is not None:
                 first = seen_slugs.setdefault(slug, index)
                 if first != index:
-                    state.results[index] = ItemResult(
+                    results[index] = ItemResult(
                         index=index,
                         status="failed",
                         error=ErrorInfo(
@@ -827,7 +820,7 @@ class WebflowClient:
             else:
                 key = ("items",)
             groups.setdefault(key, []).append(_Pending(index, item))
-        with _reporting_partial(state.results):
+        with _reporting_partial(results):
             for key, pending in groups.items():
                 if key[0] == "bulk":
                     route = _CreateRoute(
@@ -839,7 +832,7 @@ class WebflowClient:
                 else:
                     route = _CreateRoute(self._items_path(collection_id, live))
                 for chunk in _chunks(pending):
-                    self._create_chunk(collection_id, route, list(chunk), state)
+                    self._create_chunk(collection_id, route, list(chunk), results)
         return [
             result
             if result is not None
@@ -848,21 +841,23 @@ class WebflowClient:
                 status="failed",
                 error=ErrorInfo(code="not_created", message="Webflow did not create the item"),
             )
-            for index, result in enumerate(state.results)
+            for index, result in enumerate(results)
         ]
 
-    def _created(self, state: _CallState, pending: _Pending, item: Item) -> None:
-        state.results[pending.index] = ItemResult(index=pending.index, status="created", item=item)
+    @staticmethod
+    def _created(results: list[ItemResult | None], pending: _Pending, item: Item) -> None:
+        results[pending.index] = ItemResult(index=pending.index, status="created", item=item)
 
-    def _failed(self, state: _CallState, pending: _Pending, error: ErrorInfo) -> None:
-        state.results[pending.index] = ItemResult(index=pending.index, status="failed", error=error)
+    @staticmethod
+    def _failed(results: list[ItemResult | None], pending: _Pending, error: ErrorInfo) -> None:
+        results[pending.index] = ItemResult(index=pending.index, status="failed", error=error)
 
     def _create_chunk(
         self,
         collection_id: str,
         route: _CreateRoute,
         pending: list[_Pending],
-        state: _CallState,
+        results: list[ItemResult | None],
     ) -> None:
         """Create one chunk (≤100 items) until every item has an outcome.
 
@@ -871,11 +866,11 @@ class WebflowClient:
         before the error leaves: a caller must not take it for unsent.
         """
         try:
-            self._send_chunk(collection_id, route, pending, state)
+            self._send_chunk(collection_id, route, pending, results)
         except WebflowError:
             for p in pending:
-                if p.maybe_ours and state.results[p.index] is None:
-                    self._failed(state, p, _outcome_unknown())
+                if p.maybe_ours and results[p.index] is None:
+                    self._failed(results, p, _outcome_unknown())
             raise
 
     def _send_chunk(
@@ -883,7 +878,7 @@ class WebflowClient:
         collection_id: str,
         route: _CreateRoute,
         pending: list[_Pending],
-        state: _CallState,
+        results: list[ItemResult | None],
     ) -> None:
         """Send one chunk, splitting and re-sending, until every item has an outcome or it fails."""
         budget = self._budget()
@@ -901,7 +896,7 @@ class WebflowClient:
                     p.maybe_ours = True
                 delay = budget.next_delay()
                 if delay is None:
-                    self._settle_unknown(collection_id, route, batch, state, exc)
+                    self._settle_unknown(collection_id, route, batch, results, exc)
                     continue
                 logger.warning(
                     "create outcome unknown; re-sending, duplicate slugs will tell what was applied",
@@ -915,26 +910,22 @@ class WebflowClient:
                 work.insert(0, batch)
                 continue
             except BadRequestError as exc:
-                work[:0] = self._split_bad_request(collection_id, route, batch, exc, state)
+                work[:0] = self._split_bad_request(collection_id, route, batch, exc, results)
                 continue
-            except WebflowAPIError as exc:
+            except (WebflowAPIError, WebflowConnectionError) as exc:
                 # Not about particular items (auth, collection, exhausted retries): stop the call,
                 # but items that may already exist are checked first so nothing is reported wrongly.
                 if any(p.maybe_ours for p in batch):
-                    self._settle_unknown(collection_id, route, batch, state, exc, reraise=True)
+                    self._settle_unknown(collection_id, route, batch, results, exc, reraise=True)
                 raise
-            except WebflowConnectionError as exc:
-                if any(p.maybe_ours for p in batch):
-                    self._settle_unknown(collection_id, route, batch, state, exc, reraise=True)
-                raise
-            self._record_created(route, batch, response, state)
+            self._record_created(route, batch, response, results)
 
     def _record_created(
         self,
         route: _CreateRoute,
         batch: Sequence[_Pending],
         response: httpx.Response,
-        state: _CallState,
+        results: list[ItemResult | None],
     ) -> None:
         """Map a 2xx create answer back to the batch's items."""
         body = _json_object(response)
@@ -942,7 +933,7 @@ class WebflowClient:
         created = [_parse(Item, doc, response) for doc in raw or [] if isinstance(doc, dict)]
         if route.bulk_locale_ids is None and len(created) == len(batch):
             for p, item in zip(batch, created):
-                self._created(state, p, item)
+                self._created(results, p, item)
             return
         # Bulk answers hold one variant per locale: pick each item's primary-requested variant.
         by_slug: dict[str, Item] = {}
@@ -962,12 +953,12 @@ class WebflowClient:
                 match = created[position * stride]
             if match is None:
                 self._failed(
-                    state,
+                    results,
                     p,
                     ErrorInfo(code="missing_in_response", message="Item not in the answer"),
                 )
             else:
-                self._created(state, p, match)
+                self._created(results, p, match)
 
     def _split_bad_request(
         self,
@@ -975,7 +966,7 @@ class WebflowClient:
         route: _CreateRoute,
         batch: list[_Pending],
         exc: BadRequestError,
-        state: _CallState,
+        results: list[ItemResult | None],
     ) -> list[list[_Pending]]:
         """Attribute a 400 to the batch's items; return the batches still to send."""
         by_slug = {p.item.slug: p for p in batch if p.item.slug}
@@ -1004,13 +995,13 @@ class WebflowClient:
             for p in candidates:
                 item = found.get(p.item.slug or "")
                 if item is not None and _same_item(p.item, item):
-                    self._created(state, p, item)
+                    self._created(results, p, item)
                     settled.add(p.index)
         for p in duplicates:
             if p.index in settled:
                 continue
             self._failed(
-                state,
+                results,
                 p,
                 ErrorInfo(
                     code="duplicate_slug",
@@ -1023,7 +1014,7 @@ class WebflowClient:
         for p in batch:
             if p.index in flagged and p.index not in settled:
                 self._failed(
-                    state, p, _error_info(exc).model_copy(update={"details": flagged[p.index]})
+                    results, p, _error_info(exc).model_copy(update={"details": flagged[p.index]})
                 )
                 settled.add(p.index)
 
@@ -1031,7 +1022,7 @@ class WebflowClient:
         if not rest:
             return []
         if len(rest) == 1 and not settled:
-            self._failed(state, rest[0], _error_info(exc))
+            self._failed(results, rest[0], _error_info(exc))
             return []
         unattributed = [
             d
@@ -1097,7 +1088,7 @@ class WebflowClient:
         collection_id: str,
         route: _CreateRoute,
         batch: Sequence[_Pending],
-        state: _CallState,
+        results: list[ItemResult | None],
         exc: WebflowError,
         *,
         reraise: bool = False,
@@ -1109,9 +1100,9 @@ class WebflowClient:
         for p in batch:
             item = found.get(p.item.slug or "") if p.maybe_ours else None
             if item is not None and _same_item(p.item, item):
-                self._created(state, p, item)
+                self._created(results, p, item)
             elif not reraise:
-                self._failed(state, p, _error_info(exc))
+                self._failed(results, p, _error_info(exc))
 
     # ------------------------------------------------------------------ items: update, publish, delete
     def update_items(
@@ -1137,7 +1128,7 @@ class WebflowClient:
                 work: list[list[tuple[int, ItemUpdate]]] = [list(chunk)]
                 while work:
                     batch = work.pop(0)
-                    body = {"items": [_update_body(update) for _, update in batch]}
+                    body = {"items": [update.to_api() for _, update in batch]}
                     try:
                         response = self._request("PATCH", path, json=body)
                     except (BadRequestError, NotFoundError, ConflictError) as exc:
@@ -1285,14 +1276,9 @@ class WebflowClient:
                         "Content-Length": str(body.content_length),
                     },
                 )
-            except httpx.TimeoutException as exc:
-                failure: WebflowError = WebflowTimeoutError(
-                    f"Upload timed out ({type(exc).__name__})"
-                )
-                cause: Exception = exc
             except httpx.TransportError as exc:
-                failure = WebflowConnectionError(f"Upload failed: {type(exc).__name__}")
-                cause = exc
+                failure = _transport_error("Upload", exc)
+                cause: Exception = exc
             else:
                 if response.is_success:
                     return
@@ -1335,17 +1321,18 @@ class WebflowClient:
     def list_assets(self, site_id: str) -> list[Asset]:
         """Every asset of the site (all pages)."""
         assets: list[Asset] = []
-        for offset in itertools.count(0, MAX_ITEMS_PER_REQUEST):
+        offset = 0
+        while True:
             response = self._get(
                 f"sites/{site_id}/assets", {"offset": offset, "limit": MAX_ITEMS_PER_REQUEST}
             )
+            offset += MAX_ITEMS_PER_REQUEST
             body = _json_object(response)
             page = _parse(_AssetList, body, response).assets
             assets.extend(page)
             total = (body.get("pagination") or {}).get("total")
             if len(page) < MAX_ITEMS_PER_REQUEST or (total is not None and len(assets) >= total):
                 return assets
-        return assets  # pragma: no cover - itertools.count never ends
 
     def update_asset(self, asset_id: str, **fields: Any) -> Asset:
         """PATCH /assets/{asset_id} (snake_case keywords become camelCase, e.g. alt_text)."""
@@ -1445,17 +1432,6 @@ def _same_item(sent: NewItem, existing: Item) -> bool:
     """True when an existing item plausibly is the one we sent (same slug and name)."""
     name = sent.field_data.get("name")
     return existing.slug == sent.slug and (name is None or existing.name == name)
-
-
-def _update_body(update: ItemUpdate) -> dict[str, Any]:
-    body: dict[str, Any] = {"id": update.id, "fieldData": update.field_data}
-    if update.is_draft is not None:
-        body["isDraft"] = update.is_draft
-    if update.is_archived is not None:
-        body["isArchived"] = update.is_archived
-    if update.cms_locale_id is not None:
-        body["cmsLocaleId"] = update.cms_locale_id
-    return body
 
 
 def _attribute_update_error(

@@ -290,24 +290,21 @@ def test_after_ambiguous_send_preexisting_slug_with_other_name_stays_duplicate(
     assert fake.items["item-1"]["fieldData"]["name"] == "someone else"
 
 
-def test_gateway_503_on_create_is_treated_as_unknown_outcome(fake: FakeWebflow) -> None:
-    fake.faults.extend(["503"])
+@pytest.mark.parametrize(
+    ("fault", "count"),
+    [("503", 2), ("502-after-write", 4)],
+    ids=["503-before-the-write", "502-after-the-write"],
+)
+def test_gateway_error_on_create_is_an_unknown_outcome_resolved_without_duplicates(
+    fake: FakeWebflow, fault: str, count: int
+) -> None:
+    fake.faults.extend([fault])
     client, _ = make_client(fake.transport())
 
-    results = client.create_items("col", new_items(2))
+    results = client.create_items("col", new_items(count))
 
-    assert [r.status for r in results] == ["created", "created"]
-    assert len(fake.items) == 2
-
-
-def test_gateway_502_after_the_write_counts_as_created(fake: FakeWebflow) -> None:
-    fake.faults.extend(["502-after-write"])
-    client, _ = make_client(fake.transport())
-
-    results = client.create_items("col", new_items(4))
-
-    assert [r.status for r in results] == ["created"] * 4
-    assert len(fake.items) == 4
+    assert [r.status for r in results] == ["created"] * count
+    assert len(fake.items) == count
 
 
 def test_repeated_drops_never_duplicate(fake: FakeWebflow) -> None:
