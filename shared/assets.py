@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from anyascii import anyascii
 from pydantic import Field, SecretStr, field_validator
 
-from shared.config import ConfigError, WebflowSettings, split_list
+from shared.config import ConfigError, WebflowSettings, blank_to_none, split_list
 from shared.errors import (
     AuthenticationError,
     NotFoundError,
@@ -36,6 +36,8 @@ from shared.errors import (
 from shared.fields import is_item_id, slugify
 from shared.filetypes import (
     DOCUMENT_TYPES,
+    FILE_FIELD_TYPES,
+    FILE_TYPES,
     IMAGE_TYPES,
     MAX_DOCUMENT_BYTES,
     MAX_IMAGE_BYTES,
@@ -45,6 +47,8 @@ from shared.filetypes import (
     META_ITEM_ID,
     META_ITEM_SLUG,
     extension_of,
+    extensions_for,
+    size_limit,
 )
 from shared.log import get_logger
 from shared.storage import (
@@ -56,6 +60,7 @@ from shared.storage import (
     ObjectInfo,
     Storage,
     StorageError,
+    parse_time,
 )
 
 if TYPE_CHECKING:
@@ -88,8 +93,6 @@ _UNTYPED = frozenset(
 
 META_INGESTED_ITEM = "webflow-ingested-item-id"
 
-ATTACHABLE_TYPES = frozenset({"Image", "MultiImage", "File"})
-
 Status = Literal["uploaded", "already_processed", "ignored", "stale", "rejected"]
 
 
@@ -121,20 +124,17 @@ class UploadSettings(WebflowSettings):
     )
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
-        if isinstance(value, str) and not value.strip():
-            return None
-        return value.strip() if isinstance(value, str) else value
+        return blank_to_none(value)
 
     @field_validator("upload_allowed_extensions")
     @classmethod
     def _known_extensions(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        accepted = IMAGE_TYPES | DOCUMENT_TYPES
-        if any(e.lstrip(".") not in accepted for e in split_list(value.lower())):
+        if any(e.lstrip(".") not in FILE_TYPES for e in split_list(value.lower())):
             # The offending entries are not echoed: a value pasted in the wrong variable may be
             # a secret, and the message goes to the logs.
-            raise ValueError(f"must list only extensions Webflow accepts ({', '.join(accepted)})")
+            raise ValueError(f"must list only extensions Webflow accepts ({', '.join(FILE_TYPES)})")
         return value
 
     @property
@@ -146,7 +146,7 @@ class UploadSettings(WebflowSettings):
     def allowed_extensions(self) -> frozenset[str]:
         """Extensions accepted: UPLOAD_ALLOWED_EXTENSIONS, else everything Webflow accepts."""
         if self.upload_allowed_extensions is None:
-            return frozenset(IMAGE_TYPES) | frozenset(DOCUMENT_TYPES)
+            return frozenset(FILE_TYPES)
         return frozenset(e.lstrip(".") for e in split_list(self.upload_allowed_extensions.lower()))
 
     @property
@@ -179,7 +179,7 @@ class ObjectRef:
         bucket, name = data.get("bucket"), data.get("name")
         if not isinstance(bucket, str) or not bucket or not isinstance(name, str) or not name:
             raise PermanentUploadError("event data names no bucket and object")
-        when = _parse_time(event_time) or _parse_time(data.get("timeCreated"))
+        when = parse_time(event_time) or parse_time(data.get("timeCreated"))
         return cls(
             bucket=bucket,
             name=name,
@@ -246,19 +246,6 @@ class Target:
 # -- pure checks --------------------------------------------------------------------------------
 
 
-def _parse_time(value: Any) -> dt.datetime | None:
-    """Parse an RFC 3339 timestamp (or pass a datetime through); None when absent or malformed."""
-    if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-    if not value:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-
-
 def matches_prefix(name: str, prefixes: list[str]) -> str | None:
     """The configured prefix the object name falls under (None when none, or for a folder placeholder)."""
     if name.endswith("/"):
@@ -282,13 +269,12 @@ def check_object(info: ObjectInfo, allowed_extensions: frozenset[str]) -> str:
         raise PermanentUploadError("the object name has no file extension")
     if ext not in allowed_extensions:
         raise PermanentUploadError(f"extension .{ext} is not allowed")
-    is_image = ext in IMAGE_TYPES
-    accepted = IMAGE_TYPES[ext] if is_image else DOCUMENT_TYPES[ext]
+    accepted = FILE_TYPES[ext]
     reported = (info.content_type or "").split(";", 1)[0].strip().lower()
     if reported not in _UNTYPED and reported not in accepted:
         raise PermanentUploadError(f"content type {reported} does not match extension .{ext}")
-    limit = MAX_IMAGE_BYTES if is_image else MAX_DOCUMENT_BYTES
-    kind = "images" if is_image else "documents"
+    limit = size_limit(ext)
+    kind = "images" if ext in IMAGE_TYPES else "documents"
     if info.size > limit:
         raise PermanentUploadError(
             f"{info.size} bytes is over Webflow's {limit // (1024 * 1024)} MB limit for {kind}"
@@ -472,25 +458,17 @@ def _process_claimed(
         return
     outcome.asset_id, outcome.hosted_url = asset_id, hosted_url
     try:
-        _attach(client, info, prefix, asset_id, hosted_url, settings, outcome)
+        ingested = _attach(client, info, prefix, asset_id, hosted_url, settings, outcome)
     except PermanentUploadError as exc:
         # The asset exists and stays recorded: a redelivery must not upload it again.
         storage.record_success(info, claim, asset_id, hosted_url, error=str(exc))
         outcome.status, outcome.reason = "rejected", str(exc)
         logger.warning("asset uploaded but not attached: %s", exc, extra=_log_fields(outcome))
         return
-    ingested = outcome.item_id is not None and not target_named(info, prefix)
     extra = {META_INGESTED_ITEM: outcome.item_id} if ingested and outcome.item_id else {}
     storage.record_success(info, claim, asset_id, hosted_url, extra=extra)
     outcome.status = "uploaded"
     logger.info("asset uploaded", extra=_log_fields(outcome))
-
-
-def target_named(info: ObjectInfo, prefix: str) -> bool:
-    """True when metadata or path names an item to attach to."""
-    return (
-        target_from_metadata(info) is not None or parse_target_path(info.name, prefix) is not None
-    )
 
 
 def _already_done(
@@ -650,19 +628,25 @@ def _attach(
     hosted_url: str | None,
     settings: UploadSettings,
     outcome: UploadOutcome,
-) -> None:
-    """Set the named item's field to the asset, or create an item in the ingest collection."""
+) -> bool:
+    """Set the named item's field to the asset, or create an item in the ingest collection.
+
+    Returns:
+        True when the object named no item and an item was created for it.
+    """
     alt = info.meta(META_ALT)
     target = target_from_metadata(info) or parse_target_path(info.name, prefix)
     value = _image_value(asset_id, hosted_url, alt)
     if target is not None:
         collection = _resolve_collection(client, target.collection, settings.webflow_site_id)
         _set_field(client, collection, target, value, extension_of(info.name), outcome)
-        return
-    if settings.ingest_collection_id:
-        _ingest(
-            client, settings.ingest_collection_id, settings.ingest_image_field, info, value, outcome
-        )
+        return False
+    if not settings.ingest_collection_id:
+        return False
+    _ingest(
+        client, settings.ingest_collection_id, settings.ingest_image_field, info, value, outcome
+    )
+    return True
 
 
 def _resolve_collection(client: WebflowClient, key: str, site_id: str | None) -> Collection:
@@ -677,13 +661,6 @@ def _resolve_collection(client: WebflowClient, key: str, site_id: str | None) ->
             if collection.slug == key or collection.id == key:
                 return client.get_collection(collection.id)
     raise PermanentUploadError(f"no collection {key!r}")
-
-
-def _field_accepts(field_type: str, ext: str) -> bool:
-    """Whether a field type can hold a file with this extension."""
-    if field_type in ("Image", "MultiImage"):
-        return ext in IMAGE_TYPES
-    return field_type == "File"
 
 
 def _set_field(
@@ -702,11 +679,11 @@ def _set_field(
         field = collection.field(numbered.group(1))
     if field is None:
         raise PermanentUploadError(f"collection {collection.id} has no field {target.field!r}")
-    if field.type not in ATTACHABLE_TYPES:
+    if field.type not in FILE_FIELD_TYPES:
         raise PermanentUploadError(
             f"field {target.field!r} is a {field.type} field, not Image, MultiImage or File"
         )
-    if not _field_accepts(field.type, ext):
+    if ext not in extensions_for(field.type):
         raise PermanentUploadError(
             f"a .{ext} file cannot go into the {field.type} field {target.field!r}"
         )
@@ -752,17 +729,13 @@ def _update_item(
     if result.status == "updated":
         return
     error = result.error
+    message = error.message if error is not None else result.status
     status = error.status_code if error is not None else None
     unavailable = error is not None and error.code == "upstream_unavailable"
     if unavailable or (status is not None and (status >= 500 or status in (401, 403, 408, 429))):
-        raise _transient(error.message if error is not None else result.status)
-    message = error.message if error is not None else result.status
+        # A per-item failure the update code reported instead of raising: retryable.
+        raise WebflowConnectionError(f"Webflow failed to update the item: {message}")
     raise PermanentUploadError(f"Webflow refused to update item {item_id}: {message}")
-
-
-def _transient(message: str) -> Exception:
-    """A retryable error for a per-item failure the update code reported instead of raising."""
-    return WebflowConnectionError(f"Webflow failed to update the item: {message}")
 
 
 def _ingest(
@@ -784,11 +757,11 @@ def _ingest(
     collection = client.get_collection(collection_id)
     field = collection.field(image_field)
     ext = extension_of(info.name)
-    if field is None or field.type not in ATTACHABLE_TYPES:
+    if field is None or field.type not in FILE_FIELD_TYPES:
         raise PermanentUploadError(
             f"ingest collection {collection_id} has no Image field {image_field!r}"
         )
-    if not _field_accepts(field.type, ext):
+    if ext not in extensions_for(field.type):
         raise PermanentUploadError(
             f"a .{ext} file cannot go into the {field.type} field {field.slug!r}"
         )

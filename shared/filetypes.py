@@ -11,6 +11,8 @@ import posixpath
 
 __all__ = [
     "DOCUMENT_TYPES",
+    "FILE_FIELD_TYPES",
+    "FILE_TYPES",
     "IMAGE_TYPES",
     "MAX_DOCUMENT_BYTES",
     "MAX_IMAGE_BYTES",
@@ -20,6 +22,8 @@ __all__ = [
     "META_ITEM_ID",
     "META_ITEM_SLUG",
     "extension_of",
+    "extensions_for",
+    "size_limit",
 ]
 
 MAX_IMAGE_BYTES = 4 * 1024 * 1024
@@ -55,6 +59,12 @@ DOCUMENT_TYPES: dict[str, tuple[str, ...]] = {
     "odp": ("application/vnd.oasis.opendocument.presentation",),
 }
 
+# Every extension Webflow accepts.
+FILE_TYPES: dict[str, tuple[str, ...]] = {**IMAGE_TYPES, **DOCUMENT_TYPES}
+
+# CMS field types a file can go into.
+FILE_FIELD_TYPES = frozenset({"Image", "MultiImage", "File"})
+
 # Object metadata naming the item (and field) a stored file joins.
 META_ITEM_ID = "webflow-item-id"
 META_ITEM_SLUG = "webflow-item-slug"
@@ -68,3 +78,13 @@ def extension_of(name: str) -> str:
     base = posixpath.basename(name)
     stem, dot, ext = base.rpartition(".")
     return ext.lower() if dot and stem else ""
+
+
+def extensions_for(field_type: str) -> dict[str, tuple[str, ...]]:
+    """The file types a file field takes: any for a File field, images for Image and MultiImage."""
+    return FILE_TYPES if field_type == "File" else IMAGE_TYPES
+
+
+def size_limit(extension: str) -> int:
+    """Webflow's size limit for a file with this extension, in bytes."""
+    return MAX_IMAGE_BYTES if extension in IMAGE_TYPES else MAX_DOCUMENT_BYTES

@@ -18,16 +18,15 @@ from werkzeug.datastructures import FileStorage
 
 from shared.fields import FieldError, FieldValidationError
 from shared.filetypes import (
-    DOCUMENT_TYPES,
-    IMAGE_TYPES,
-    MAX_DOCUMENT_BYTES,
-    MAX_IMAGE_BYTES,
+    FILE_FIELD_TYPES,
     META_ALT,
     META_COLLECTION_ID,
     META_FIELD,
     META_ITEM_ID,
     META_ITEM_SLUG,
     extension_of,
+    extensions_for,
+    size_limit,
 )
 from shared.http import (
     AppError,
@@ -66,7 +65,6 @@ __all__ = [
 REDIRECT_FIELD = "_redirect"
 _UNSAFE_URL_CHARACTER = re.compile(r"[\x00-\x20\x7f\\]")
 ALT_SUFFIX = "_alt"
-FILE_FIELD_TYPES = frozenset({"Image", "MultiImage", "File"})
 
 logger = get_logger(__name__)
 
@@ -181,13 +179,13 @@ def _file_errors(
             errors.append(FieldError(staged.input_name, "file uploads are not enabled"))
             continue
         extension = extension_of(staged.upload.filename or "")
-        allowed = IMAGE_TYPES if target.type != "File" else {**IMAGE_TYPES, **DOCUMENT_TYPES}
+        allowed = extensions_for(target.type)
         if extension not in allowed:
             errors.append(
                 FieldError(staged.input_name, f"must be one of: {', '.join(sorted(allowed))}")
             )
             continue
-        limit = MAX_IMAGE_BYTES if extension in IMAGE_TYPES else MAX_DOCUMENT_BYTES
+        limit = size_limit(extension)
         if _size(staged.upload) > limit:
             errors.append(
                 FieldError(staged.input_name, f"must be at most {limit // (1024 * 1024)} MB")

@@ -46,6 +46,7 @@ __all__ = [
     "Storage",
     "StorageError",
     "get_storage",
+    "parse_time",
 ]
 
 META_CLAIM = "webflow-claim"
@@ -185,22 +186,27 @@ class ObjectInfo:
             crc32c=resource.get("crc32c") or None,
             component_count=int(count) if count else None,
             metadata=metadata,
-            time_created=_parse_time(resource.get("timeCreated")),
-            updated=_parse_time(resource.get("updated")),
+            time_created=parse_time(resource.get("timeCreated")),
+            updated=parse_time(resource.get("updated")),
             stored_generation=stored,
         )
 
 
-def _parse_time(value: Any) -> dt.datetime | None:
-    """Parse an RFC 3339 timestamp; None when absent or malformed."""
+def parse_time(value: Any) -> dt.datetime | None:
+    """Parse an RFC 3339 timestamp (or pass a datetime through), UTC when it names no zone.
+
+    None when absent or malformed.
+    """
     if isinstance(value, dt.datetime):
-        return value
-    if not value:
+        parsed = value
+    elif not value:
         return None
-    try:
-        return dt.datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
+    else:
+        try:
+            parsed = dt.datetime.fromisoformat(str(value))
+        except ValueError:
+            return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 def _is_emulated() -> bool:

@@ -35,15 +35,11 @@ def get_settings() -> UploadSettings:
 def reset_state() -> None:
     """Forget cached settings and clients (tests change the environment between runs)."""
     from shared.storage import get_storage
+    from shared.webflow import get_client
 
     get_settings.cache_clear()
     get_storage.cache_clear()
-    try:
-        from shared.webflow import get_client
-    except ImportError:
-        return
-    if hasattr(get_client, "cache_clear"):
-        get_client.cache_clear()
+    get_client.cache_clear()
 
 
 def _event_data(event: CloudEvent) -> dict[str, Any]:

@@ -167,6 +167,22 @@ def list_items(sandbox: Any, collection: str) -> list[dict[str, Any]]:
         )
 
 
+def fail_first_call(
+    monkeypatch: pytest.MonkeyPatch, owner: type, method: str, error: Exception
+) -> None:
+    """Make ``owner.method`` raise ``error`` on its first call and work as before afterwards."""
+    original = getattr(owner, method)
+    calls = {"n": 0}
+
+    def once(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise error
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(owner, method, once)
+
+
 def hosted_bytes(sandbox: Any, url: str) -> bytes:
     """What the sandbox serves at an asset's hosted URL."""
     import httpx
@@ -525,16 +541,12 @@ def test_a_crash_after_the_upload_reuses_the_asset(
 
     blob = put_object(gcs, "uploads/photo.png", PNG)
     event = finalized_event(blob)
-    original = Storage.record_success
-    calls = {"n": 0}
-
-    def crash_once(self: Storage, *args: Any, **kwargs: Any) -> Any:
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise ConnectionError("lost the connection to Cloud Storage")
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(Storage, "record_success", crash_once)
+    fail_first_call(
+        monkeypatch,
+        Storage,
+        "record_success",
+        ConnectionError("lost the connection to Cloud Storage"),
+    )
     assert deliver(events, event).status_code == 500
     assert ledger(gcs, "uploads/photo.png").get("webflow-pending-asset-id")
     assert deliver(events, event).status_code == 200
@@ -552,16 +564,12 @@ def test_a_crash_before_the_bytes_arrived_replaces_the_asset(
 
     blob = put_object(gcs, "uploads/photo.png", PNG)
     event = finalized_event(blob)
-    original = WebflowClient.upload_to_presigned
-    calls = {"n": 0}
-
-    def fail_once(self: WebflowClient, *args: Any, **kwargs: Any) -> Any:
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise WebflowConnectionError("upload connection reset")
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(WebflowClient, "upload_to_presigned", fail_once)
+    fail_first_call(
+        monkeypatch,
+        WebflowClient,
+        "upload_to_presigned",
+        WebflowConnectionError("upload connection reset"),
+    )
     assert deliver(events, event).status_code == 500
     abandoned = ledger(gcs, "uploads/photo.png")["webflow-pending-asset-id"]
     assert deliver(events, event).status_code == 200

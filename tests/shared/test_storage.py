@@ -39,6 +39,21 @@ def _put(
     blob.upload_from_string(data, content_type=content_type)
 
 
+def _put_and_read(
+    gcs: Any,
+    storage: Storage,
+    name: str,
+    data: bytes,
+    content_type: str = "image/png",
+    **metadata: str,
+) -> ObjectInfo:
+    """Upload an object, then read it back through the Storage under test."""
+    _put(gcs, name, data, content_type, **metadata)
+    info = storage.get_object(gcs.bucket_name, name)
+    assert info is not None
+    return info
+
+
 # -- what fake-gcs-server does (the ledger's emulator mode depends on these facts) -------------------
 
 
@@ -107,9 +122,7 @@ def test_emulator_ignores_if_generation_match_on_media_uploads_and_deletes(gcs: 
 
 def test_get_object_reports_md5_hex_without_download(gcs: Any, storage: Storage) -> None:
     data = b"\x89PNG fake image bytes"
-    _put(gcs, "uploads/photo.png", data, **{"webflow-alt": "A cat"})
-    info = storage.get_object(gcs.bucket_name, "uploads/photo.png")
-    assert info is not None
+    info = _put_and_read(gcs, storage, "uploads/photo.png", data, **{"webflow-alt": "A cat"})
     assert info.md5_hex == hashlib.md5(data).hexdigest()
     assert (info.size, info.content_type, info.meta("webflow-alt")) == (
         len(data),
@@ -148,9 +161,7 @@ def test_object_info_of_a_composite_has_no_md5_hex() -> None:
 
 def test_iter_chunks_streams_the_bytes_in_bounded_chunks(gcs: Any, storage: Storage) -> None:
     data = bytes(range(256)) * 1024  # 256 KiB
-    _put(gcs, "uploads/doc.pdf", data, content_type="application/pdf")
-    info = storage.get_object(gcs.bucket_name, "uploads/doc.pdf")
-    assert info is not None
+    info = _put_and_read(gcs, storage, "uploads/doc.pdf", data, content_type="application/pdf")
     chunks = list(storage.iter_chunks(info, chunk_size=64 * 1024))
     assert b"".join(chunks) == data
     assert len(chunks) == 4 and max(len(c) for c in chunks) == 64 * 1024
@@ -187,9 +198,7 @@ def test_claim_round_trip_and_malformed_values() -> None:
 
 
 def test_claim_records_generation_and_blocks_a_second_claim(gcs: Any, storage: Storage) -> None:
-    _put(gcs, "uploads/a.png", b"x")
-    info = storage.get_object(gcs.bucket_name, "uploads/a.png")
-    assert info is not None
+    info = _put_and_read(gcs, storage, "uploads/a.png", b"x")
     claimed, claim = storage.claim(info, "first", ttl_seconds=60)
     assert claimed.claim == claim and claimed.ledger_generation == info.generation
 
@@ -201,27 +210,21 @@ def test_claim_records_generation_and_blocks_a_second_claim(gcs: Any, storage: S
 
 def test_a_stale_read_cannot_claim_twice(gcs: Any, storage: Storage) -> None:
     """Two deliveries that read the object before either claimed: only one claim stands."""
-    _put(gcs, "uploads/a.png", b"x")
-    info = storage.get_object(gcs.bucket_name, "uploads/a.png")
-    assert info is not None
+    info = _put_and_read(gcs, storage, "uploads/a.png", b"x")
     storage.claim(info, "first", ttl_seconds=60)
     with pytest.raises(ClaimBusyError):
         storage.claim(info, "second", ttl_seconds=60)
 
 
 def test_claim_markers_stay_out_of_the_watched_bucket(gcs: Any, storage: Storage) -> None:
-    _put(gcs, "uploads/a.png", b"x")
-    info = storage.get_object(gcs.bucket_name, "uploads/a.png")
-    assert info is not None
+    info = _put_and_read(gcs, storage, "uploads/a.png", b"x")
     storage.claim(info, "first", ttl_seconds=60)
     assert [b.name for b in gcs.client.list_blobs(gcs.bucket_name)] == ["uploads/a.png"]
     assert len(list(gcs.client.list_blobs(storage.claims_bucket(gcs.bucket_name)))) == 1
 
 
 def test_concurrent_claims_have_one_winner(gcs: Any, storage: Storage) -> None:
-    _put(gcs, "uploads/a.png", b"x")
-    info = storage.get_object(gcs.bucket_name, "uploads/a.png")
-    assert info is not None
+    info = _put_and_read(gcs, storage, "uploads/a.png", b"x")
     winners: list[str] = []
     barrier = threading.Barrier(6)
 
@@ -244,9 +247,7 @@ def test_concurrent_claims_have_one_winner(gcs: Any, storage: Storage) -> None:
 
 
 def test_an_expired_claim_can_be_taken_over(gcs: Any, storage: Storage) -> None:
-    _put(gcs, "uploads/a.png", b"x")
-    info = storage.get_object(gcs.bucket_name, "uploads/a.png")
-    assert info is not None
+    info = _put_and_read(gcs, storage, "uploads/a.png", b"x")
     storage.claim(info, "dead", ttl_seconds=-1)
     again = storage.get_object(gcs.bucket_name, "uploads/a.png")
     assert again is not None
@@ -255,9 +256,7 @@ def test_an_expired_claim_can_be_taken_over(gcs: Any, storage: Storage) -> None:
 
 
 def test_release_lets_a_retry_claim_and_keeps_the_pending_asset(gcs: Any, storage: Storage) -> None:
-    _put(gcs, "uploads/a.png", b"x")
-    info = storage.get_object(gcs.bucket_name, "uploads/a.png")
-    assert info is not None
+    info = _put_and_read(gcs, storage, "uploads/a.png", b"x")
     claimed, claim = storage.claim(info, "first", ttl_seconds=60)
     claimed = storage.record_pending_asset(claimed, claim, "asset-1")
     storage.release(claimed, claim)
@@ -270,9 +269,7 @@ def test_release_lets_a_retry_claim_and_keeps_the_pending_asset(gcs: Any, storag
 
 
 def test_record_success_marks_the_generation_processed(gcs: Any, storage: Storage) -> None:
-    _put(gcs, "uploads/a.png", b"x", **{"webflow-item-id": "item-1"})
-    info = storage.get_object(gcs.bucket_name, "uploads/a.png")
-    assert info is not None
+    info = _put_and_read(gcs, storage, "uploads/a.png", b"x", **{"webflow-item-id": "item-1"})
     claimed, claim = storage.claim(info, "first", ttl_seconds=60)
     storage.record_success(claimed, claim, "asset-9", "http://cdn/a.png")
 
@@ -285,9 +282,9 @@ def test_record_success_marks_the_generation_processed(gcs: Any, storage: Storag
 
 
 def test_record_error_marks_the_generation_failed(gcs: Any, storage: Storage) -> None:
-    _put(gcs, "uploads/a.exe", b"x", content_type="application/octet-stream")
-    info = storage.get_object(gcs.bucket_name, "uploads/a.exe")
-    assert info is not None
+    info = _put_and_read(
+        gcs, storage, "uploads/a.exe", b"x", content_type="application/octet-stream"
+    )
     storage.record_error(info, "extension .exe is not allowed")
     failed = storage.get_object(gcs.bucket_name, "uploads/a.exe")
     assert failed is not None and failed.failed(info.generation)
@@ -295,9 +292,7 @@ def test_record_error_marks_the_generation_failed(gcs: Any, storage: Storage) ->
 
 
 def test_a_new_upload_resets_the_ledger(gcs: Any, storage: Storage) -> None:
-    _put(gcs, "uploads/a.png", b"x")
-    info = storage.get_object(gcs.bucket_name, "uploads/a.png")
-    assert info is not None
+    info = _put_and_read(gcs, storage, "uploads/a.png", b"x")
     claimed, claim = storage.claim(info, "first", ttl_seconds=60)
     storage.record_success(claimed, claim, "asset-1", None)
     time.sleep(0.01)
