@@ -69,42 +69,24 @@ class ItemsApi:
             Route(
                 "GET", "/v2/sites/{site_id}/collections", self.list_collections, scope="cms:read"
             ),
-            Route(
-                "POST",
-                "/v2/sites/{site_id}/publish",
-                self.publish_site,
-                scope="sites:write",
-                write=True,
-            ),
+            Route("POST", "/v2/sites/{site_id}/publish", self.publish_site, scope="sites:write"),
             Route("GET", "/v2/collections/{collection_id}", self.get_collection, scope="cms:read"),
             Route("GET", items, self.list_items, scope="cms:read"),
-            Route("POST", items, self.create_items, scope="cms:write", write=True),
-            Route("PATCH", items, self.update_items, scope="cms:write", write=True),
-            Route("DELETE", items, self.delete_items, scope="cms:write", write=True),
+            Route("POST", items, self.create_items, scope="cms:write"),
+            Route("PATCH", items, self.update_items, scope="cms:write"),
+            Route("DELETE", items, self.delete_items, scope="cms:write"),
             Route("GET", items + "/live", self.list_items_live, scope="cms:read"),
-            Route("POST", items + "/live", self.create_items_live, scope="cms:write", write=True),
-            Route("PATCH", items + "/live", self.update_items_live, scope="cms:write", write=True),
-            Route("DELETE", items + "/live", self.unpublish_items, scope="cms:write", write=True),
-            Route("POST", items + "/bulk", self.create_bulk, scope="cms:write", write=True),
-            Route("POST", items + "/publish", self.publish, scope="cms:write", write=True),
+            Route("POST", items + "/live", self.create_items_live, scope="cms:write"),
+            Route("PATCH", items + "/live", self.update_items_live, scope="cms:write"),
+            Route("DELETE", items + "/live", self.unpublish_items, scope="cms:write"),
+            Route("POST", items + "/bulk", self.create_bulk, scope="cms:write"),
+            Route("POST", items + "/publish", self.publish, scope="cms:write"),
             Route("GET", items + "/{item_id}", self.get_item, scope="cms:read"),
-            Route("PATCH", items + "/{item_id}", self.update_item, scope="cms:write", write=True),
-            Route("DELETE", items + "/{item_id}", self.delete_item, scope="cms:write", write=True),
+            Route("PATCH", items + "/{item_id}", self.update_item, scope="cms:write"),
+            Route("DELETE", items + "/{item_id}", self.delete_item, scope="cms:write"),
             Route("GET", items + "/{item_id}/live", self.get_item_live, scope="cms:read"),
-            Route(
-                "PATCH",
-                items + "/{item_id}/live",
-                self.update_item_live,
-                scope="cms:write",
-                write=True,
-            ),
-            Route(
-                "DELETE",
-                items + "/{item_id}/live",
-                self.unpublish_item,
-                scope="cms:write",
-                write=True,
-            ),
+            Route("PATCH", items + "/{item_id}/live", self.update_item_live, scope="cms:write"),
+            Route("DELETE", items + "/{item_id}/live", self.unpublish_item, scope="cms:write"),
         ]
 
     # ------------------------------------------------------------------ sites & collections
@@ -137,9 +119,9 @@ class ItemsApi:
                     self.app.limiter.limit, math.ceil(SITE_PUBLISH_INTERVAL_SECONDS - (now - last))
                 )
             self.app.site_publish_times[site_id] = now
-            self.cms.publish_site(site_id)
-            stamp = now_iso()
             with self.app.store.transaction():
+                self.cms.publish_site(site_id)
+                stamp = now_iso()
                 self.app.store.put_site(dict(site, lastPublished=stamp))
         domains = [dict(known[d], lastPublished=stamp) for d in domain_ids]
         return Response.json(
@@ -203,21 +185,20 @@ class ItemsApi:
         """GET /collections/{id}/items/live (published)."""
         return self._list(request, collection_id, live=True)
 
-    def get_item(self, request: Request, collection_id: str, item_id: str) -> Response:
-        """GET /collections/{id}/items/{item_id}."""
+    def _get(self, request: Request, collection_id: str, item_id: str, live: bool) -> Response:
         collection = self.app.collection_for(request, collection_id)
         item = self.cms.get_item(
-            collection, item_id, live=False, locale_id=request.arg("cmsLocaleId")
+            collection, item_id, live=live, locale_id=request.arg("cmsLocaleId")
         )
         return Response.json(200, item)
 
+    def get_item(self, request: Request, collection_id: str, item_id: str) -> Response:
+        """GET /collections/{id}/items/{item_id}."""
+        return self._get(request, collection_id, item_id, live=False)
+
     def get_item_live(self, request: Request, collection_id: str, item_id: str) -> Response:
         """GET /collections/{id}/items/{item_id}/live."""
-        collection = self.app.collection_for(request, collection_id)
-        item = self.cms.get_item(
-            collection, item_id, live=True, locale_id=request.arg("cmsLocaleId")
-        )
-        return Response.json(200, item)
+        return self._get(request, collection_id, item_id, live=True)
 
     # ------------------------------------------------------------------ create
     def _create(self, request: Request, collection_id: str, live: bool) -> Response:

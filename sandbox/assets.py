@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 from xml.sax.saxutils import escape
 
-from .errors import ApiError, validation_error
+from .errors import not_found, validation_error
 from .ids import new_id, now_iso
 from .imaging import image_size
 from .routing import Request, Response, Route
@@ -161,28 +161,10 @@ class AssetsApi:
         """Every asset-related route."""
         return [
             Route("GET", "/v2/sites/{site_id}/assets", self.list_assets, scope="assets:read"),
-            Route(
-                "POST",
-                "/v2/sites/{site_id}/assets",
-                self.create_asset,
-                scope="assets:write",
-                write=True,
-            ),
+            Route("POST", "/v2/sites/{site_id}/assets", self.create_asset, scope="assets:write"),
             Route("GET", "/v2/assets/{asset_id}", self.get_asset, scope="assets:read"),
-            Route(
-                "PATCH",
-                "/v2/assets/{asset_id}",
-                self.update_asset,
-                scope="assets:write",
-                write=True,
-            ),
-            Route(
-                "DELETE",
-                "/v2/assets/{asset_id}",
-                self.delete_asset,
-                scope="assets:write",
-                write=True,
-            ),
+            Route("PATCH", "/v2/assets/{asset_id}", self.update_asset, scope="assets:write"),
+            Route("DELETE", "/v2/assets/{asset_id}", self.delete_asset, scope="assets:write"),
             Route("POST", "/_s3/{bucket}", self.s3_upload, kind="s3"),
             Route("GET", "/_assets/{site_id}/{file_name}", self.hosted_file, kind="hosted"),
         ]
@@ -194,7 +176,7 @@ class AssetsApi:
     def _asset(self, request: Request, asset_id: str) -> Doc:
         asset = self.app.store.state.assets.get(asset_id)
         if asset is None or not asset["uploaded"]:
-            raise ApiError(404, "resource_not_found", "Asset not found")
+            raise not_found(what="Asset")
         self.app.site_for(request, asset["siteId"])
         return asset
 
@@ -203,11 +185,10 @@ class AssetsApi:
         doc = {key: asset.get(key) for key in ASSET_FIELDS}
         doc["hostedUrl"] = self._hosted_url(asset["siteId"], asset["storedName"])
         doc["variants"] = [
-            dict(variant, hostedUrl=self._hosted_url(asset["siteId"], variant["storedName"]))
+            {key: value for key, value in variant.items() if key != "storedName"}
+            | {"hostedUrl": self._hosted_url(asset["siteId"], variant["storedName"])}
             for variant in asset.get("variants", [])
         ]
-        for variant in doc["variants"]:
-            variant.pop("storedName")
         return doc
 
     # ------------------------------------------------------------------ step 1
@@ -220,6 +201,7 @@ class AssetsApi:
         file_name = body.get("fileName")
         file_hash = body.get("fileHash")
         problems = []
+        kind = None
         if not isinstance(file_name, str) or not file_name.strip() or "/" in file_name:
             problems.append(
                 {"param": "fileName", "description": "Must be a file name with its extension"}
@@ -228,7 +210,7 @@ class AssetsApi:
             problems.append(
                 {"param": "fileName", "description": f"Must be under {FILE_NAME_MAX} characters"}
             )
-        elif file_kind(file_name) is None:
+        elif (kind := file_kind(file_name)) is None:
             problems.append({"param": "fileName", "description": "File type is not supported"})
         if not isinstance(file_hash, str) or not MD5_RE.match(file_hash):
             problems.append(
@@ -239,8 +221,8 @@ class AssetsApi:
             problems.append({"param": "parentFolder", "description": "Must be a folder id"})
         if problems:
             raise validation_error(problems)
-        assert isinstance(file_name, str) and isinstance(file_hash, str)
-        _, content_type, max_bytes = file_kind(file_name) or ("", "", 0)
+        assert isinstance(file_name, str) and isinstance(file_hash, str) and kind is not None
+        _, content_type, max_bytes = kind
         asset_id = new_id()
         stored_name = f"{asset_id}_{file_name}"
         key = f"{site_id}/{stored_name}"
@@ -293,36 +275,30 @@ class AssetsApi:
         now = datetime.now(UTC)
         amz_date = now.strftime("%Y%m%dT%H%M%SZ")
         credential = f"SANDBOXACCESSKEY/{now:%Y%m%d}/us-east-1/s3/aws4_request"
-        policy = {
-            "expiration": (now + POLICY_LIFETIME).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-            "conditions": [
-                {"acl": "public-read"},
-                {"bucket": BUCKET},
-                {"X-Amz-Algorithm": "AWS4-HMAC-SHA256"},
-                {"X-Amz-Credential": credential},
-                {"X-Amz-Date": amz_date},
-                {"key": key},
-                {"success_action_status": "201"},
-                {"content-type": content_type},
-                {"Cache-Control": CACHE_CONTROL},
-                ["content-length-range", 0, max_bytes],
-            ],
-        }
-        encoded = base64.b64encode(json.dumps(policy, separators=(",", ":")).encode()).decode()
-        signature = hmac.new(secret.encode(), encoded.encode(), hashlib.sha256).hexdigest()
-        return {
+        # every field but Policy and its signature is a condition of the policy
+        head = {
             "acl": "public-read",
             "bucket": BUCKET,
             "X-Amz-Algorithm": "AWS4-HMAC-SHA256",
             "X-Amz-Credential": credential,
             "X-Amz-Date": amz_date,
             "key": key,
-            "Policy": encoded,
-            "X-Amz-Signature": signature,
+        }
+        tail = {
             "success_action_status": "201",
             "content-type": content_type,
             "Cache-Control": CACHE_CONTROL,
         }
+        policy = {
+            "expiration": (now + POLICY_LIFETIME).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+            "conditions": [
+                *({name: value} for name, value in (head | tail).items()),
+                ["content-length-range", 0, max_bytes],
+            ],
+        }
+        encoded = base64.b64encode(json.dumps(policy, separators=(",", ":")).encode()).decode()
+        signature = hmac.new(secret.encode(), encoded.encode(), hashlib.sha256).hexdigest()
+        return {**head, "Policy": encoded, "X-Amz-Signature": signature, **tail}
 
     # ------------------------------------------------------------------ step 2
     def s3_upload(self, request: Request, bucket: str) -> Response:

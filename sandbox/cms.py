@@ -42,6 +42,11 @@ def render_item(item: Doc, locale_id: str, *, live: bool = False) -> Doc:
     }
 
 
+def live_snapshot(variant: Doc) -> Doc:
+    """What publishing a variant puts on the live site: a copy of its content."""
+    return {"fieldData": copy.deepcopy(variant["fieldData"]), "isArchived": variant["isArchived"]}
+
+
 def require_items_list(body: Any, key: str = "items") -> list[Any]:
     """The non-empty list ``body[key]`` of at most 100 entries, else 400 validation_error."""
     if not isinstance(body, dict) or not isinstance(body.get(key), list):
@@ -276,10 +281,7 @@ class Cms:
                 "live": None,
             }
             if live:
-                variant["live"] = {
-                    "fieldData": copy.deepcopy(field_data),
-                    "isArchived": is_archived,
-                }
+                variant["live"] = live_snapshot(variant)
             variants[locale] = variant
         return {
             "id": new_id(),
@@ -363,10 +365,7 @@ class Cms:
             variant["isArchived"] = is_archived
         variant["lastUpdated"] = stamp
         if live:
-            variant["live"] = {
-                "fieldData": copy.deepcopy(variant["fieldData"]),
-                "isArchived": variant["isArchived"],
-            }
+            variant["live"] = live_snapshot(variant)
             variant["lastPublished"] = stamp
         self.store.put_item(item)
         return render_item(item, locale, live=live)
@@ -413,10 +412,7 @@ class Cms:
                     if variant is None:
                         errors.append(f"Item {item_id} has no variant for cmsLocaleId {locale}")
                         continue
-                    variant["live"] = {
-                        "fieldData": copy.deepcopy(variant["fieldData"]),
-                        "isArchived": variant["isArchived"],
-                    }
+                    variant["live"] = live_snapshot(variant)
                     variant["isDraft"] = False
                     variant["lastPublished"] = stamp
                 self.store.put_item(item)
@@ -450,10 +446,7 @@ class Cms:
                     item = copy.deepcopy(item)
                     for locale in queued:
                         variant = item["variants"][locale]
-                        variant["live"] = {
-                            "fieldData": copy.deepcopy(variant["fieldData"]),
-                            "isArchived": variant["isArchived"],
-                        }
+                        variant["live"] = live_snapshot(variant)
                         variant["lastPublished"] = stamp
                     self.store.put_item(item)
                     count += len(queued)

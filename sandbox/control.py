@@ -33,7 +33,7 @@ class ControlApi:
     def info(self, request: Request) -> Response:
         """Where the API is, the seed tokens, the site, its locales and collection ids."""
         state = self.app.store.state
-        site = state.sites[self.app.store.seed["sites"][0]["id"]]
+        site = self.app.store.seed_site()
         tokens = {t.name: t.token for t in state.tokens.values() if t.name}
         locales = site["locales"]
         return Response.json(

@@ -136,6 +136,11 @@ class RateLimiter:
                 self.limit = limit
             self._windows.clear()
 
+    def full_allowance(self) -> dict[str, str]:
+        """The X-RateLimit headers of a request that is not counted: the whole allowance."""
+        limit = str(_reported(self.limit))
+        return {"X-RateLimit-Limit": limit, "X-RateLimit-Remaining": limit}
+
     def acquire(self, token: str) -> dict[str, str]:
         """Count one request for ``token``; return the X-RateLimit headers.
 
@@ -144,7 +149,7 @@ class RateLimiter:
         """
         limit = self.limit
         if limit <= 0:
-            return {"X-RateLimit-Limit": str(UNLIMITED), "X-RateLimit-Remaining": str(UNLIMITED)}
+            return self.full_allowance()
         now = self.clock()
         with self._lock:
             window = self._windows.setdefault(token, deque())
@@ -166,7 +171,12 @@ def too_many_requests(limit: int, retry_after: int) -> ApiError:
         "Too Many Requests",
         headers={
             "Retry-After": str(retry_after),
-            "X-RateLimit-Limit": str(limit if limit > 0 else UNLIMITED),
+            "X-RateLimit-Limit": str(_reported(limit)),
             "X-RateLimit-Remaining": "0",
         },
     )
+
+
+def _reported(limit: int) -> int:
+    """The limit as X-RateLimit-Limit reports it: UNLIMITED when limiting is off."""
+    return limit if limit > 0 else UNLIMITED

@@ -111,12 +111,16 @@ class Route:
     handler: Handler
     kind: str = "api"
     scope: str | None = None
-    write: bool = False
     pattern: re.Pattern[str] = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
         regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", self.template)
         object.__setattr__(self, "pattern", re.compile(f"^{regex}$"))
+
+    @property
+    def write(self) -> bool:
+        """True for a call that changes data (POST, PATCH, DELETE): dropAfterWrite applies."""
+        return self.method != "GET"
 
     @property
     def name(self) -> str:

@@ -11,8 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from .cms import Cms
-from .errors import ApiError
-from .faults import UNLIMITED, FaultConfig, Faults, RateLimiter, too_many_requests
+from .errors import ApiError, not_found
+from .faults import FaultConfig, Faults, RateLimiter, too_many_requests
 from .routing import Request, Response, Route, Router
 from .store import Doc, Store
 
@@ -99,7 +99,7 @@ class App:
         """The site ``site_id`` if the request's token may use it (404/403 otherwise)."""
         site = self.store.state.sites.get(site_id)
         if site is None:
-            raise ApiError(404, "resource_not_found", "Site not found")
+            raise not_found(what="Site")
         self._check_site(request, site_id)
         return site
 
@@ -107,7 +107,7 @@ class App:
         """The collection if the request's token's site owns it (404/403 otherwise)."""
         collection = self.store.state.collections.get(collection_id)
         if collection is None:
-            raise ApiError(404, "collection_not_found", "Collection not found")
+            raise not_found("collection_not_found", "Collection")
         self._check_site(request, collection["siteId"])
         return collection
 
@@ -167,9 +167,7 @@ class App:
         for name, value in rate_headers.items():
             response.headers.setdefault(name, value)
         if "X-RateLimit-Limit" not in response.headers:  # not counted (401): the full allowance
-            limit = str(self.limiter.limit if self.limiter.limit > 0 else UNLIMITED)
-            response.headers["X-RateLimit-Limit"] = limit
-            response.headers["X-RateLimit-Remaining"] = limit
+            response.headers.update(self.limiter.full_allowance())
         self.stats.count(
             route.name if route else f"{request.method} {request.path}", response.status
         )

@@ -20,8 +20,6 @@ from .ids import new_id, now_iso
 
 Doc = dict[str, Any]
 
-_KINDS = ("site", "collection", "token", "item", "asset", "webhook")
-
 
 def load_seed(path: str | Path | None) -> Doc:
     """Read a seed file, or the packaged default seed when ``path`` is None."""
@@ -101,6 +99,7 @@ class Store:
                 self._db.execute("DELETE FROM blobs")
                 self._db.execute("DELETE FROM meta")
             self._apply_seed(self.seed)
+            self._index_collection_keys()
             if self._db is not None:
                 self._db.execute("INSERT OR REPLACE INTO meta VALUES ('seeded', ?)", (now_iso(),))
 
@@ -126,10 +125,14 @@ class Store:
                 raise
             self._db.execute("COMMIT")
 
+    def seed_site(self) -> Doc:
+        """The seed's first site: the one /_sandbox/info describes and forms post to."""
+        return self.state.sites[self.seed["sites"][0]["id"]]
+
     # ------------------------------------------------------------------ seed
     def _apply_seed(self, seed: Doc) -> None:
         created = now_iso()
-        for index, site_seed in enumerate(seed["sites"]):
+        for site_seed in seed["sites"]:
             site = {k: v for k, v in site_seed.items() if k not in ("collections", "items")}
             site.setdefault("createdOn", created)
             site.setdefault("lastUpdated", created)
@@ -154,8 +157,6 @@ class Store:
                     fld.setdefault("helpText", "")
                     fld.setdefault("validations", None)
                 self.put_collection(collection)
-                if index == 0 and coll_seed.get("key"):
-                    self.state.collection_keys[coll_seed["key"]] = collection["id"]
                 primary = locales["primary"]["cmsLocaleId"]
                 for item_seed in coll_seed.get("items", []):
                     self.put_item(_seed_item(item_seed, collection["id"], primary, created))
@@ -169,7 +170,7 @@ class Store:
 
     def _load_from_db(self) -> None:
         assert self._db is not None
-        loaders = {
+        indexers = {
             "site": self._index_site,
             "collection": self._index_collection,
             "token": self._index_token,
@@ -177,18 +178,15 @@ class Store:
             "asset": self._index_asset,
             "webhook": self._index_webhook,
         }
-        for kind in _KINDS:
+        for kind, index in indexers.items():
             rows = self._db.execute(
                 "SELECT doc FROM docs WHERE kind=? ORDER BY rowid", (kind,)
             ).fetchall()
             for (text,) in rows:
-                loaders[kind](json.loads(text))
+                index(json.loads(text))
         for asset_id, data in self._db.execute("SELECT id, data FROM blobs"):
             self.state.blobs[asset_id] = bytes(data)
-        first_site = self.seed["sites"][0]
-        for coll_seed in first_site.get("collections", []):
-            if coll_seed.get("key") and coll_seed["id"] in self.state.collections:
-                self.state.collection_keys[coll_seed["key"]] = coll_seed["id"]
+        self._index_collection_keys()
 
     def _write(self, kind: str, doc_id: str, doc: Doc | None) -> None:
         if self._db is None:
@@ -203,6 +201,12 @@ class Store:
             )
 
     # ------------------------------------------------------------------ indexers
+    def _index_collection_keys(self) -> None:
+        """Name the first seed site's collections by their seed keys, for /_sandbox/info."""
+        for coll_seed in self.seed["sites"][0].get("collections", []):
+            if coll_seed.get("key") and coll_seed["id"] in self.state.collections:
+                self.state.collection_keys[coll_seed["key"]] = coll_seed["id"]
+
     def _index_site(self, site: Doc) -> None:
         self.state.sites[site["id"]] = site
 

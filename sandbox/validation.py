@@ -161,11 +161,6 @@ class FieldValidator:
             raise _Invalid(f"Must be at least {min_length} characters")
         return value
 
-    def _rich_text(self, value: Any, validations: dict[str, Any]) -> Any:
-        if not (isinstance(value, str)):
-            raise _Invalid("Must be a string of HTML")
-        return value
-
     def _number(self, value: Any, validations: dict[str, Any]) -> Any:
         if (
             isinstance(value, bool)
@@ -177,40 +172,6 @@ class FieldValidator:
             raise _Invalid("Must be an integer")
         if validations.get("allowNegative") is False and value < 0:
             raise _Invalid("Must not be negative")
-        return value
-
-    def _switch(self, value: Any, validations: dict[str, Any]) -> Any:
-        if not (isinstance(value, bool)):
-            raise _Invalid("Must be a boolean")
-        return value
-
-    def _datetime(self, value: Any, validations: dict[str, Any]) -> Any:
-        if not (_is_datetime(value)):
-            raise _Invalid("Must be an ISO 8601 date")
-        return value
-
-    def _email(self, value: Any, validations: dict[str, Any]) -> Any:
-        ok = isinstance(value, str) and EMAIL_RE.match(value)
-        if not ok:
-            raise _Invalid("Must be a valid email address")
-        return value
-
-    def _link(self, value: Any, validations: dict[str, Any]) -> Any:
-        ok = isinstance(value, str) and URL_RE.match(value)
-        if not ok:
-            raise _Invalid("Must be a valid URL")
-        return value
-
-    def _phone(self, value: Any, validations: dict[str, Any]) -> Any:
-        ok = isinstance(value, str) and PHONE_RE.match(value)
-        if not ok:
-            raise _Invalid("Must be a valid phone number")
-        return value
-
-    def _color(self, value: Any, validations: dict[str, Any]) -> Any:
-        ok = isinstance(value, str) and COLOR_RE.match(value)
-        if not ok:
-            raise _Invalid("Must be a color (#rrggbb)")
         return value
 
     def _option(self, value: Any, validations: dict[str, Any]) -> Any:
@@ -255,6 +216,23 @@ class FieldValidator:
         return kept
 
 
+def _accepting(
+    test: Callable[[Any], bool], description: str
+) -> Callable[[FieldValidator, Any, dict[str, Any]], Any]:
+    """A checker that keeps a value passing ``test`` unchanged and refuses any other."""
+
+    def check(validator: FieldValidator, value: Any, validations: dict[str, Any]) -> Any:
+        if not test(value):
+            raise _Invalid(description)
+        return value
+
+    return check
+
+
+def _matches(pattern: re.Pattern[str]) -> Callable[[Any], bool]:
+    return lambda value: isinstance(value, str) and pattern.match(value) is not None
+
+
 class _Drop:
     """Marker: leave this (invalid file) value out, as skipInvalidFiles asks."""
 
@@ -265,15 +243,15 @@ class _Invalid(ValueError):
 
 _CHECKERS: dict[str, Callable[[FieldValidator, Any, dict[str, Any]], Any]] = {
     "PlainText": FieldValidator._plain_text,
-    "RichText": FieldValidator._rich_text,
+    "RichText": _accepting(lambda value: isinstance(value, str), "Must be a string of HTML"),
     "Number": FieldValidator._number,
-    "Switch": FieldValidator._switch,
-    "DateTime": FieldValidator._datetime,
-    "Email": FieldValidator._email,
-    "Link": FieldValidator._link,
-    "VideoLink": FieldValidator._link,
-    "Phone": FieldValidator._phone,
-    "Color": FieldValidator._color,
+    "Switch": _accepting(lambda value: isinstance(value, bool), "Must be a boolean"),
+    "DateTime": _accepting(_is_datetime, "Must be an ISO 8601 date"),
+    "Email": _accepting(_matches(EMAIL_RE), "Must be a valid email address"),
+    "Link": _accepting(_matches(URL_RE), "Must be a valid URL"),
+    "VideoLink": _accepting(_matches(URL_RE), "Must be a valid URL"),
+    "Phone": _accepting(_matches(PHONE_RE), "Must be a valid phone number"),
+    "Color": _accepting(_matches(COLOR_RE), "Must be a color (#rrggbb)"),
     "Option": FieldValidator._option,
     "Reference": FieldValidator._reference,
     "MultiReference": FieldValidator._multi_reference,

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import ApiError, validation_error
+from .errors import ApiError, not_found, validation_error
 from .ids import new_id, now_iso
 from .routing import Request, Response, Route
 from .server import App
@@ -67,7 +67,6 @@ class Dispatcher:
         self.retry_delays = tuple(retry_delays)
         self._lock = threading.Lock()
         self._generation = 0
-        self._threads: list[threading.Thread] = []
         self.deliveries: list[Doc] = []
 
     def reset(self) -> None:
@@ -95,7 +94,6 @@ class Dispatcher:
         with self._lock:
             generation = self._generation
             self.deliveries.append(record)
-            self._threads = [t for t in self._threads if t.is_alive()]
         thread = threading.Thread(
             target=self._run,
             args=(webhook, payload, record, generation),
@@ -103,8 +101,6 @@ class Dispatcher:
             name="webhook",
         )
         thread.start()
-        with self._lock:
-            self._threads.append(thread)
         return thread
 
     def _run(self, webhook: Doc, payload: Doc, record: Doc, generation: int) -> None:
@@ -181,21 +177,9 @@ class WebhooksApi:
         """The webhook routes."""
         return [
             Route("GET", "/v2/sites/{site_id}/webhooks", self.list_webhooks, scope="sites:read"),
-            Route(
-                "POST",
-                "/v2/sites/{site_id}/webhooks",
-                self.create_webhook,
-                scope="sites:write",
-                write=True,
-            ),
+            Route("POST", "/v2/sites/{site_id}/webhooks", self.create_webhook, scope="sites:write"),
             Route("GET", "/v2/webhooks/{webhook_id}", self.get_webhook, scope="sites:read"),
-            Route(
-                "DELETE",
-                "/v2/webhooks/{webhook_id}",
-                self.delete_webhook,
-                scope="sites:write",
-                write=True,
-            ),
+            Route("DELETE", "/v2/webhooks/{webhook_id}", self.delete_webhook, scope="sites:write"),
             Route("POST", "/_sandbox/forms/{form_name}/submit", self.submit_form, kind="control"),
             Route("GET", "/_sandbox/webhooks/deliveries", self.list_deliveries, kind="control"),
         ]
@@ -203,7 +187,7 @@ class WebhooksApi:
     def _webhook(self, request: Request, webhook_id: str) -> Doc:
         webhook = self.app.store.state.webhooks.get(webhook_id)
         if webhook is None:
-            raise ApiError(404, "resource_not_found", "Webhook not found")
+            raise not_found(what="Webhook")
         self.app.site_for(request, webhook["siteId"])
         return webhook
 
@@ -274,7 +258,7 @@ class WebhooksApi:
         data = request.json()
         if not isinstance(data, dict):
             raise ApiError(400, "validation_error", "Body must be an object of field values")
-        site = self.app.store.state.sites[self.app.store.seed["sites"][0]["id"]]
+        site = self.app.store.seed_site()
         form = next((f for f in site.get("forms", []) if f.get("name") == form_name), None)
         form = form or {"name": form_name, "id": new_id(), "elementId": str(uuid.uuid4())}
         payload = {
