@@ -16,6 +16,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from devstack.layout import FUNCTIONS as STACK_FUNCTIONS
+from devstack.layout import functions_framework_argv
 from tests.conftest import Sandbox
 from tests.support import ServerProcess, free_port, start_fake_gcs, start_sandbox
 
@@ -46,14 +48,11 @@ class FunctionSpec:
         return REPO_ROOT / "functions" / self.name / "main.py"
 
 
+# The local stack's HTTP servers, one per function folder (upload-asset through its HTTP twin).
 FUNCTIONS: dict[str, FunctionSpec] = {
-    spec.name: spec
-    for spec in (
-        FunctionSpec("create-items", "create_items"),
-        FunctionSpec("update-items", "update_items"),
-        FunctionSpec("publish-live", "publish_live"),
-        FunctionSpec("upload-asset", "upload_asset_http"),
-    )
+    spec.folder: FunctionSpec(spec.folder, spec.target)
+    for spec in STACK_FUNCTIONS
+    if spec.signature_type == "http"
 }
 
 API_KEY = "bench-api-key-0123456789"
@@ -118,25 +117,6 @@ class RunningFunction:
         self.process.stop()
 
 
-def function_argv(source: Path, target: str, port: int, signature_type: str = "http") -> list[str]:
-    """functions-framework's command line, as Cloud Functions' Python runtime runs it."""
-    return [
-        sys.executable,
-        "-m",
-        "functions_framework",
-        "--source",
-        str(source),
-        "--target",
-        target,
-        "--signature-type",
-        signature_type,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-
-
 def spawn_function(
     source: Path,
     target: str,
@@ -151,7 +131,7 @@ def spawn_function(
     port = free_port()
     process = ServerProcess(
         name,
-        function_argv(source, target, port, signature_type),
+        functions_framework_argv(source, target, signature_type, port),
         env=env,
         log_dir=log_dir,
         tether=tether,

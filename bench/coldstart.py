@@ -124,7 +124,7 @@ class Probe:
         return 200 <= response.status_code < 300
 
 
-def probes(sandbox: SandboxServer, extra: dict[str, Any]) -> dict[str, Probe]:
+def probes(extra: dict[str, Any]) -> dict[str, Probe]:
     """One probe per function, each doing that function's everyday work against the sandbox."""
     update_id = extra["updateItemId"]
     result = {
@@ -227,6 +227,7 @@ HELLO = "hello-world"
 API_CALL_START = "hello-world + API call"
 FLOOR = "stack floor"
 STORAGE_FLOOR = "stack floor + storage"
+BASELINES = (HELLO, API_CALL_START, FLOOR, STORAGE_FLOOR)
 
 
 def floor_of(name: str) -> str:
@@ -263,14 +264,13 @@ def measure(
         # As on Cloud Functions, where neither is set: each start picks its own trust store.
         for name in ("SSL_CERT_FILE", "SSL_CERT_DIR"):
             env.pop(name, None)
-        by_name = probes(sandbox, extra)
-        baseline_dir = Path(tempfile.mkdtemp(prefix="bench-baselines-"))
-        (baseline_dir / "hello").mkdir()
-        (baseline_dir / "hello" / "main.py").write_text(HELLO_WORLD)
-        (baseline_dir / "call").mkdir()
-        (baseline_dir / "call" / "main.py").write_text(API_CALL)
-        (baseline_dir / "floor").mkdir()
-        (baseline_dir / "floor" / "main.py").write_text(STACK_FLOOR)
+        by_name = probes(extra)
+        baseline_dir = Path(
+            cleanup.enter_context(tempfile.TemporaryDirectory(prefix="bench-baselines-"))
+        )
+        for folder, source in (("hello", HELLO_WORLD), ("call", API_CALL), ("floor", STACK_FLOOR)):
+            (baseline_dir / folder).mkdir()
+            (baseline_dir / folder / "main.py").write_text(source)
         compile_sources(baseline_dir, REPO_ROOT / "functions", REPO_ROOT / "shared")
 
         def floor_body(attempt: int) -> dict[str, str]:
@@ -331,7 +331,7 @@ def run(*, rounds: int = 9) -> Section:
         floor = floor_of(name)
         against_floor = (
             f"{median(values) / median(success[floor]):.2f}"
-            if name not in (HELLO, API_CALL_START, FLOOR, STORAGE_FLOOR) and floor in success
+            if name not in BASELINES and floor in success
             else ""
         )
         section.rows.append(

@@ -492,7 +492,8 @@ class Soak:
         busy = sum(1 for d in deliveries if not d.get("done"))
         if busy:
             return False, f"{busy} webhook deliveries in progress"
-        pending = bridge_pending(self.stack.bridge)
+        bridge = self.stack.bridge
+        pending = bridge.pending_count if bridge is not None else 0
         if pending:
             return False, f"{pending} storage events pending"
         unprocessed = [
@@ -512,14 +513,6 @@ class Soak:
                 return state
             time.sleep(1.0)
         return state
-
-
-def bridge_pending(bridge: Any) -> int:
-    """Storage events the bridge has still to deliver (a method or a property, as devstack has it)."""
-    if bridge is None:
-        return 0
-    pending = bridge.pending_count
-    return int(pending() if callable(pending) else pending)
 
 
 # --- the audit ----------------------------------------------------------------------------------
@@ -592,13 +585,14 @@ def audit(soak: Soak) -> dict[str, Any]:
         asset_ids = [asset_id for asset_id, m in md5_by_asset.items() if m == md5]
         if not asset_ids:
             continue  # already counted as an image without an asset
-        if source.startswith("form:"):
-            item = items_by_name.get(source.removeprefix("form:"))
-            field_value = (item or {}).get("fieldData", {}).get("attachment") or {}
-            if field_value.get("fileId") not in asset_ids:
-                unattached.append(source)
-        elif ledger.objects[source]["kind"] == "path":
-            item = items_by_name.get(ledger.objects[source]["item"])
+        if source.startswith("form:") or ledger.objects[source]["kind"] == "path":
+            # A form file input or a file named after an item: its item's attachment field.
+            item_name = (
+                source.removeprefix("form:")
+                if source.startswith("form:")
+                else ledger.objects[source]["item"]
+            )
+            item = items_by_name.get(item_name)
             field_value = (item or {}).get("fieldData", {}).get("attachment") or {}
             if field_value.get("fileId") not in asset_ids:
                 unattached.append(source)
@@ -634,20 +628,6 @@ def audit(soak: Soak) -> dict[str, Any]:
 # --- main ---------------------------------------------------------------------------------------
 
 
-def free_base_port(rng: random.Random) -> Any:
-    from devstack.layout import PortInUseError, StackLayout, check_ports
-
-    for _ in range(50):
-        base = rng.randrange(20000, 60000, 20)
-        layout = StackLayout(base_port=base)
-        try:
-            check_ports(layout)
-            return base
-        except PortInUseError:
-            continue
-    raise RuntimeError("no free range of ports for the stack")
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench.soak", description=__doc__.splitlines()[0]
@@ -672,7 +652,7 @@ class Outcome:
 
 
 def run_soak(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> Outcome:
-    from devstack.layout import StackLayout
+    from devstack.layout import StackLayout, free_base_port
     from devstack.stack import Stack, StackOptions
 
     started = time.monotonic()
@@ -680,7 +660,7 @@ def run_soak(args: argparse.Namespace, *, log: Callable[[str], None] = print) ->
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
     rng = random.Random(seed)
     data_dir = Path(tempfile.mkdtemp(prefix="soak-"))
-    base_port = free_base_port(rng)
+    base_port = free_base_port(data_dir, rng=rng)
     options = StackOptions(
         layout=StackLayout(base_port=base_port, data_dir=data_dir),
         rate_limit=args.rate_limit,

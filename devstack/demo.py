@@ -11,6 +11,7 @@ import re
 import struct
 import time
 import zlib
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -157,6 +158,15 @@ class Demo:
             if not page["items"] or offset >= page["pagination"]["total"]:
                 return ids
 
+    def wait_for_submission(self, name: str) -> dict[str, Any]:
+        """The submission item of this name, once it shows; the publish step checks it goes live."""
+        item = self.wait_for(
+            f"submission item named {name!r}",
+            lambda: next(iter(self.items_named("submissions", name)), None),
+        )
+        self.published_ids["submissions"].add(item["id"])
+        return item
+
     @staticmethod
     def results_of(body: Any) -> list[dict[str, Any]]:
         """The per-item results list of a create-items answer."""
@@ -193,9 +203,7 @@ class Demo:
         if not response.is_success:
             raise StepFailed(f"HTTP {response.status_code}: {response.text[:300]}")
         results = self.results_of(response.json())
-        statuses: dict[str, int] = {}
-        for result in results:
-            statuses[result.get("status", "?")] = statuses.get(result.get("status", "?"), 0) + 1
+        statuses = dict(Counter(result.get("status", "?") for result in results))
         ok = statuses.get("created", 0) + statuses.get("existing", 0)
         if len(results) != BULK_ITEMS or ok != BULK_ITEMS:
             raise StepFailed(f"{len(results)} results, statuses {statuses}")
@@ -219,11 +227,7 @@ class Demo:
         )
         if not response.is_success:
             raise StepFailed(f"HTTP {response.status_code}: {response.text[:300]}")
-        item = self.wait_for(
-            f"submission item named {name!r}",
-            lambda: next(iter(self.items_named("submissions", name)), None),
-        )
-        self.published_ids["submissions"].add(item["id"])
+        item = self.wait_for_submission(name)
 
         def attached() -> str | None:
             current = self.read(
@@ -248,11 +252,7 @@ class Demo:
         )
         if not response.is_success:
             raise StepFailed(f"form submit: HTTP {response.status_code}: {response.text[:300]}")
-        item = self.wait_for(
-            f"submission item named {name!r}",
-            lambda: next(iter(self.items_named("submissions", name)), None),
-        )
-        self.published_ids["submissions"].add(item["id"])
+        item = self.wait_for_submission(name)
         return f"item {item['id']} created from the webhook"
 
     def gallery_drop(self) -> str:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import errno
 import json
 import os
+import random
 import socket
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,8 @@ __all__ = [
     "PortInUseError",
     "StackLayout",
     "check_ports",
+    "free_base_port",
+    "functions_framework_argv",
     "read_state",
     "write_state",
 ]
@@ -59,6 +63,27 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("upload-asset", "upload-asset", "upload_asset", "cloudevent"),
     FunctionSpec("upload-asset-http", "upload-asset", "upload_asset_http"),
 )
+
+
+def functions_framework_argv(
+    source: str | Path, target: str, signature_type: str, port: int
+) -> list[str]:
+    """functions-framework's command line on HOST, as Cloud Functions' Python runtime runs it."""
+    return [
+        sys.executable,
+        "-m",
+        "functions_framework",
+        "--source",
+        str(source),
+        "--target",
+        target,
+        "--signature-type",
+        signature_type,
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+    ]
 
 
 class PortInUseError(RuntimeError):
@@ -147,6 +172,23 @@ def check_ports(layout: StackLayout) -> None:
         f"(or: DEVSTACK_BASE_PORT={suggestion} make run)"
     )
     raise PortInUseError("\n".join(lines))
+
+
+def free_base_port(data_dir: Path, *, rng: random.Random | None = None) -> int:
+    """A base port whose every service port is free right now, for a stack in `data_dir`.
+
+    Drawn below Linux's ephemeral range (32768+), where outgoing connections and `bind(0)` get their
+    ports, so that none of them can take a port of the stack between this check and its bind.
+    """
+    draw = rng.randrange if rng is not None else random.randrange
+    for _ in range(50):
+        base = draw(20_000, 32_000, 20)
+        try:
+            check_ports(StackLayout(base_port=base, data_dir=data_dir))
+        except PortInUseError:
+            continue
+        return base
+    raise RuntimeError("no free range of ports for the stack")
 
 
 def _alive(pid: Any) -> bool:

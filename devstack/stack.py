@@ -34,6 +34,8 @@ from devstack.layout import (
     FunctionSpec,
     StackLayout,
     check_ports,
+    functions_framework_argv,
+    read_state,
     write_state,
 )
 from devstack.procs import ChildProcess, LogHub, StartupError
@@ -318,21 +320,12 @@ class Stack:
         return env
 
     def _start_function(self, spec: FunctionSpec) -> ChildProcess:
-        argv = [
-            sys.executable,
-            "-m",
-            "functions_framework",
-            "--source",
+        argv = functions_framework_argv(
             f"functions/{spec.folder}/main.py",
-            "--target",
             spec.target,
-            "--signature-type",
             spec.signature_type,
-            "--host",
-            HOST,
-            "--port",
-            str(self.layout.port(spec.service)),
-        ]
+            self.layout.port(spec.service),
+        )
         env = self.function_env()
         # gunicorn opens a control socket at $XDG_RUNTIME_DIR/gunicorn.ctl (else ~/.gunicorn/):
         # without a folder each, the five servers race for one path and log an error. A short
@@ -495,12 +488,9 @@ Try it:
                 thread.join()
         self.children.clear()
         self._run_dir.cleanup()
-        try:
-            state = json.loads(self.layout.state_path.read_text(encoding="utf-8"))
-            if state.get("pid") == os.getpid():
-                self.layout.state_path.unlink()
-        except (OSError, ValueError):
-            pass
+        state = read_state(self.layout.state_path)
+        if state and state.get("pid") == os.getpid():
+            self.layout.state_path.unlink(missing_ok=True)
 
 
 @contextmanager

@@ -131,6 +131,24 @@ typed_field_data = st.fixed_dictionaries(
 )
 
 
+def batch_body(
+    ids: dict[str, Any], typed_item: st.SearchStrategy[Any], item: st.SearchStrategy[Any]
+) -> st.SearchStrategy[Any]:
+    """A create-items or update-items body: well-typed items (drawn twice as often), near-valid
+    ones, or any JSON value."""
+    typed = st.fixed_dictionaries(
+        {"items": st.lists(typed_item, min_size=1, max_size=3)},
+        optional={
+            "live": st.booleans(),
+            "collectionId": st.sampled_from(ids["collections"]) | weird_strings,
+        },
+    )
+    near_valid = st.fixed_dictionaries(
+        {"items": st.lists(item, max_size=3) | json_values}, optional=maybe
+    )
+    return typed | typed | near_valid | json_values
+
+
 def create_body(ids: dict[str, Any]) -> st.SearchStrategy[Any]:
     typed_item = st.fixed_dictionaries(
         {"fieldData": typed_field_data},
@@ -141,13 +159,6 @@ def create_body(ids: dict[str, Any]) -> st.SearchStrategy[Any]:
             ),
         },
     )
-    typed = st.fixed_dictionaries(
-        {"items": st.lists(typed_item, min_size=1, max_size=3)},
-        optional={
-            "live": st.booleans(),
-            "collectionId": st.sampled_from(ids["collections"]) | weird_strings,
-        },
-    )
     item = st.fixed_dictionaries(
         {"fieldData": field_data | json_values},
         optional={
@@ -156,10 +167,7 @@ def create_body(ids: dict[str, Any]) -> st.SearchStrategy[Any]:
             "isArchived": json_values,
         },
     )
-    near_valid = st.fixed_dictionaries(
-        {"items": st.lists(item, max_size=3) | json_values}, optional=maybe
-    )
-    return typed | typed | near_valid | json_values
+    return batch_body(ids, typed_item, item)
 
 
 def update_body(ids: dict[str, Any]) -> st.SearchStrategy[Any]:
@@ -182,13 +190,6 @@ def update_body(ids: dict[str, Any]) -> st.SearchStrategy[Any]:
         },
     )
     typed_item = st.tuples(address, patch).map(lambda pair: {**pair[0], **pair[1]})
-    typed = st.fixed_dictionaries(
-        {"items": st.lists(typed_item, min_size=1, max_size=3)},
-        optional={
-            "live": st.booleans(),
-            "collectionId": st.sampled_from(ids["collections"]) | weird_strings,
-        },
-    )
     item = st.fixed_dictionaries(
         {},
         optional={
@@ -200,10 +201,7 @@ def update_body(ids: dict[str, Any]) -> st.SearchStrategy[Any]:
             "isArchived": json_values,
         },
     )
-    near_valid = st.fixed_dictionaries(
-        {"items": st.lists(item, max_size=3) | json_values}, optional=maybe
-    )
-    return typed | typed | near_valid | json_values
+    return batch_body(ids, typed_item, item)
 
 
 def publish_body(ids: dict[str, Any]) -> st.SearchStrategy[Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devstack.layout import PortInUseError, StackLayout, check_ports, read_state
+from devstack.layout import StackLayout, free_base_port, read_state
 from devstack.procs import group_members
 from devstack.tether import tethered
 from tests.support import REPO_ROOT
@@ -21,20 +20,23 @@ STARTUP_BOUND = 60.0
 STOP_BOUND = 40.0
 
 
-def free_base_port(data_dir: Path) -> int:
-    """A base port whose every offset is free right now.
+def devstack_argv(command: str, data_dir: Path, *options: str) -> list[str]:
+    """`python -m devstack <command> <options> --data-dir <data_dir>`."""
+    return [sys.executable, "-m", "devstack", command, *options, "--data-dir", str(data_dir)]
 
-    Drawn below Linux's ephemeral range (32768+), where tests running beside this one get their
-    `free_port()`s, so that none of them can take a port of the stack between check and bind.
-    """
-    for _ in range(50):
-        base = random.randrange(20_000, 32_000, 20)
-        try:
-            check_ports(StackLayout(base_port=base, data_dir=data_dir))
-        except PortInUseError:
-            continue
-        return base
-    raise RuntimeError("no free port range found")
+
+def run_devstack(
+    command: str, data_dir: Path, *options: str, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run a devstack command to its end from the repository root; its exit code and output."""
+    return subprocess.run(
+        devstack_argv(command, data_dir, *options),
+        check=False,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def alive(pid: int) -> bool:
@@ -68,17 +70,7 @@ class StackProcess:
             # Tethered to the test process, with time to stop its services if that one dies.
             process = subprocess.Popen(
                 tethered(
-                    [
-                        sys.executable,
-                        "-m",
-                        "devstack",
-                        "run",
-                        "--base-port",
-                        str(base),
-                        "--data-dir",
-                        str(data_dir),
-                    ],
-                    grace=STOP_BOUND,
+                    devstack_argv("run", data_dir, "--base-port", str(base)), grace=STOP_BOUND
                 ),
                 cwd=REPO_ROOT,
                 env=env,

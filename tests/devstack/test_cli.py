@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.support import REPO_ROOT
+from tests.devstack.stackproc import run_devstack
 
 
 def test_run_refuses_a_taken_port_and_says_how_to_move(tmp_path: Path) -> None:
@@ -16,23 +14,7 @@ def test_run_refuses_a_taken_port_and_says_how_to_move(tmp_path: Path) -> None:
         listener.listen()
         taken = listener.getsockname()[1]
 
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "devstack",
-                "run",
-                "--base-port",
-                str(taken),
-                "--data-dir",
-                str(tmp_path),
-            ],
-            check=False,
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        result = run_devstack("run", tmp_path, "--base-port", str(taken))
 
     assert result.returncode == 2
     assert f"{taken} (sandbox)" in result.stderr
@@ -41,14 +23,7 @@ def test_run_refuses_a_taken_port_and_says_how_to_move(tmp_path: Path) -> None:
 
 
 def test_demo_without_a_running_stack_says_to_start_it(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "devstack", "demo", "--data-dir", str(tmp_path)],
-        check=False,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_devstack("demo", tmp_path)
 
     assert result.returncode == 2
     assert "make run" in result.stderr

@@ -18,6 +18,7 @@ from devstack.procs import (
     command_line,
     group_members,
 )
+from tests.devstack.stackproc import alive
 
 SPAWNS_GRANDCHILD = """
 import subprocess, sys, time
@@ -34,45 +35,36 @@ time.sleep(120)
 """
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state not in ("Z", "X")
-
-
-def test_stop_ends_the_child_and_its_grandchildren(service_log: ServiceLog) -> None:
+def start_until_ready(name: str, code: str, log: ServiceLog) -> tuple[ChildProcess, str]:
+    """A child running Python `code`, started and waited for until it prints its "ready" line."""
     child = ChildProcess(
-        "tree",
-        [sys.executable, "-c", SPAWNS_GRANDCHILD],
-        log=service_log,
+        name,
+        [sys.executable, "-c", code],
+        log=log,
         ready_line=lambda line: line.startswith("ready"),
     )
     child.start()
-    grandchild = int(child.wait_ready_line(10).split()[1])
+    return child, child.wait_ready_line(10)
+
+
+def test_stop_ends_the_child_and_its_grandchildren(service_log: ServiceLog) -> None:
+    child, ready = start_until_ready("tree", SPAWNS_GRANDCHILD, service_log)
+    grandchild = int(ready.split()[1])
     assert sorted(group_members(child.pid)) == sorted([child.pid, grandchild])
 
     child.stop(timeout=5)
 
     assert group_members(child.pid) == []
-    assert not _alive(grandchild)
+    assert not alive(grandchild)
 
 
 def test_a_child_ignoring_sigterm_is_killed_after_the_timeout(service_log: ServiceLog) -> None:
-    child = ChildProcess(
-        "stubborn",
-        [sys.executable, "-c", IGNORES_SIGTERM],
-        log=service_log,
-        ready_line=lambda line: line.startswith("ready"),
-    )
-    child.start()
-    child.wait_ready_line(10)
+    child, _ = start_until_ready("stubborn", IGNORES_SIGTERM, service_log)
 
     child.stop(timeout=0.5)
 
     assert child.poll() == -9
-    assert not _alive(child.pid)
+    assert not alive(child.pid)
     assert "killing process group" in service_log.path.read_text()
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,8 +13,7 @@ import pytest
 
 from devstack.demo import make_png
 from devstack.layout import StackLayout
-from tests.devstack.stackproc import STARTUP_BOUND, StackProcess, alive
-from tests.support import REPO_ROOT
+from tests.devstack.stackproc import STARTUP_BOUND, StackProcess, alive, run_devstack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 
@@ -27,14 +24,7 @@ def test_stack_comes_up_runs_the_demo_and_stops_without_leftovers(tmp_path: Path
         assert stack.state["startupSeconds"] < STARTUP_BOUND
         assert len(stack.child_pids) == 7  # sandbox, gcs and five functions-framework servers
 
-        demo = subprocess.run(
-            [sys.executable, "-m", "devstack", "demo", "--data-dir", str(stack.data_dir)],
-            check=False,
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        demo = run_devstack("demo", stack.data_dir, timeout=300)
 
         assert demo.returncode == 0, (
             f"{demo.stdout}\n{demo.stderr}\n--- stack log ---\n{stack.output()[-8000:]}"
@@ -88,14 +78,7 @@ def test_a_restart_keeps_the_data_replaces_the_webhook_and_redelivers_nothing(
             "gallery item", lambda: api.get(f"/collections/{gallery}/items").json()["items"] or None
         )
 
-        stopped = subprocess.run(
-            [sys.executable, "-m", "devstack", "stop", "--data-dir", str(data_dir)],
-            check=False,
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        stopped = run_devstack("stop", data_dir)
         first.process.wait(timeout=30)
 
         assert stopped.returncode == 0, stopped.stderr
@@ -129,14 +112,7 @@ def test_stop_cleans_up_the_services_of_a_stack_that_was_killed(tmp_path: Path) 
         stack.process.wait(timeout=10)
         assert any(alive(pid) for pid in stack.child_pids)
 
-        stopped = subprocess.run(
-            [sys.executable, "-m", "devstack", "stop", "--data-dir", str(stack.data_dir)],
-            check=False,
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        stopped = run_devstack("stop", stack.data_dir)
 
         assert stopped.returncode == 0, stopped.stderr
         assert "is gone" in stopped.stdout
