@@ -223,7 +223,7 @@ variable "publish_collection_ids" {
 
   validation {
     condition     = alltrue([for id in var.publish_collection_ids : can(regex("^[A-Za-z0-9]+$", id))])
-    error_message = "publish_collection_ids must be Webflow collection IDs."
+    error_message = "publish_collection_ids must be Webflow collection IDs (letters and digits)."
   }
 }
 
@@ -245,7 +245,7 @@ variable "publish_custom_domains" {
 
   validation {
     condition     = alltrue([for id in var.publish_custom_domains : can(regex("^[A-Za-z0-9]+$", id))])
-    error_message = "publish_custom_domains must be Webflow custom domain IDs."
+    error_message = "publish_custom_domains must be Webflow custom domain IDs (letters and digits), not host names."
   }
 }
 
@@ -284,7 +284,7 @@ variable "ingest_collection_id" {
 
   validation {
     condition     = var.ingest_collection_id == null || can(regex("^[A-Za-z0-9]+$", var.ingest_collection_id))
-    error_message = "ingest_collection_id must be a Webflow collection ID."
+    error_message = "ingest_collection_id must be a Webflow collection ID (letters and digits)."
   }
 }
 
@@ -295,7 +295,7 @@ variable "ingest_image_field" {
 
   validation {
     condition     = var.ingest_image_field == null || can(regex("^[a-z0-9][a-z0-9-]*$", var.ingest_image_field))
-    error_message = "ingest_image_field must be a CMS field slug."
+    error_message = "ingest_image_field must be a CMS field slug (lower-case letters, digits and hyphens)."
   }
 }
 
@@ -361,18 +361,24 @@ variable "function_settings" {
   }
 
   validation {
+    # HCL evaluates both sides of || and &&, so unset (null) attributes are guarded with try() or a
+    # conditional rather than by the null check alone.
     condition = alltrue([
       for settings in values(var.function_settings) :
       (settings.memory == null || can(regex("^[0-9]+(Mi|Gi)$", settings.memory))) &&
-      (settings.cpu == null || can(tonumber(settings.cpu))) &&
+      (settings.cpu == null || try(tonumber(settings.cpu) > 0, false)) &&
+      alltrue([
+        for count in [settings.timeout_seconds, settings.min_instances, settings.max_instances, settings.concurrency] :
+        count == null || try(floor(count) == count, false)
+      ]) &&
       (settings.timeout_seconds == null || try(settings.timeout_seconds >= 1 && settings.timeout_seconds <= 3600, false)) &&
       (settings.min_instances == null || try(settings.min_instances >= 0, false)) &&
       (settings.max_instances == null || try(settings.max_instances >= 1, false)) &&
       (settings.concurrency == null || try(settings.concurrency >= 1 && settings.concurrency <= 1000, false)) &&
       (settings.rate_limit_share == null || try(settings.rate_limit_share > 0, false)) &&
-      contains(["ALLOW_ALL", "ALLOW_INTERNAL_ONLY", "ALLOW_INTERNAL_AND_GCLB"], coalesce(settings.ingress, "ALLOW_ALL"))
+      (settings.ingress == null ? true : contains(["ALLOW_ALL", "ALLOW_INTERNAL_ONLY", "ALLOW_INTERNAL_AND_GCLB"], settings.ingress))
     ])
-    error_message = "function_settings: memory like 512Mi, cpu a number, timeout_seconds 1-3600, min_instances >= 0, max_instances >= 1, concurrency 1-1000, rate_limit_share > 0, ingress ALLOW_ALL|ALLOW_INTERNAL_ONLY|ALLOW_INTERNAL_AND_GCLB."
+    error_message = "function_settings: memory like 512Mi, cpu a number above 0, whole numbers for timeout_seconds 1-3600, min_instances >= 0, max_instances >= 1 and concurrency 1-1000, rate_limit_share > 0, ingress ALLOW_ALL|ALLOW_INTERNAL_ONLY|ALLOW_INTERNAL_AND_GCLB."
   }
 }
 
@@ -433,8 +439,8 @@ variable "upload_retention_days" {
   default     = 30
 
   validation {
-    condition     = var.upload_retention_days >= 1
-    error_message = "upload_retention_days must be at least 1."
+    condition     = var.upload_retention_days >= 1 && floor(var.upload_retention_days) == var.upload_retention_days
+    error_message = "upload_retention_days must be a whole number of days, at least 1."
   }
 }
 
@@ -444,8 +450,8 @@ variable "noncurrent_version_retention_days" {
   default     = 7
 
   validation {
-    condition     = var.noncurrent_version_retention_days >= 1
-    error_message = "noncurrent_version_retention_days must be at least 1."
+    condition     = var.noncurrent_version_retention_days >= 1 && floor(var.noncurrent_version_retention_days) == var.noncurrent_version_retention_days
+    error_message = "noncurrent_version_retention_days must be a whole number of days, at least 1."
   }
 }
 
@@ -466,7 +472,7 @@ variable "publish_schedule" {
 
   validation {
     condition     = length(split(" ", trimspace(var.publish_schedule))) == 5
-    error_message = "publish_schedule must be a five-field cron expression, e.g. */15 * * * *."
+    error_message = "publish_schedule must be a five-field cron expression with single spaces between the fields, e.g. */15 * * * *."
   }
 }
 

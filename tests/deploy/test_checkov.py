@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import skip_unless_installed
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.deploy.tfmodule import TERRAFORM_DIR
+from tests.support import REPO_ROOT, skip_unless_installed
 
 
 def _checkov_bin() -> str:
@@ -79,6 +78,6 @@ def test_checkov_finds_no_failed_check(checkov_report: dict) -> None:
 
 
 def test_checkov_skips_are_inline_and_justified(checkov_report: dict) -> None:
-    text = "\n".join(p.read_text() for p in sorted((REPO_ROOT / "terraform").glob("*.tf")))
+    text = "\n".join(p.read_text() for p in sorted(TERRAFORM_DIR.glob("*.tf")))
     inline = re.findall(r"#checkov:skip=(CKV2?_[A-Z]+_\d+):(\S[^\n]{30,})", text)
     assert checkov_report["summary"]["skipped"] == len(inline)

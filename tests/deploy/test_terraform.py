@@ -5,12 +5,18 @@ from __future__ import annotations
 import math
 import os
 import re
-import shutil
 import subprocess
 
 import pytest
 
-from tests.deploy.tfmodule import TERRAFORM_DIR, Module, block, dynamic, load_module
+from tests.deploy.tfmodule import (
+    TERRAFORM_DIR,
+    Module,
+    block,
+    dynamic,
+    load_module,
+    terraform_binary,
+)
 
 FUNCTIONS = ["create-items", "update-items", "publish-live", "upload-asset"]
 SECRET_ENV_NAMES = {"WEBFLOW_API_TOKEN", "CREATE_ITEMS_API_KEYS", "WEBFLOW_WEBHOOK_SECRET"}
@@ -54,11 +60,7 @@ def _function(module: Module) -> dict:
 
 
 def test_terraform_fmt_is_clean(tmp_path) -> None:
-    terraform = shutil.which("terraform") or (
-        "/usr/local/bin/terraform" if os.path.exists("/usr/local/bin/terraform") else None
-    )
-    if terraform is None:
-        pytest.skip("terraform is not installed on this machine; `terraform fmt` cannot run")
+    terraform = terraform_binary()
     config = tmp_path / "terraformrc"
     config.write_text("")
     result = subprocess.run(
@@ -369,6 +371,8 @@ def test_no_secret_value_passes_through_terraform(module: Module) -> None:
     for name, body in module.outputs.items():
         assert body.get("sensitive") is not True, f"output {name} is sensitive"
         assert "secret_data" not in str(body["value"])
+        # nor a secret version or a function's environment (plain or secret)
+        assert not re.search(r"secret_version|environment", str(body["value"])), name
     example = (TERRAFORM_DIR / "terraform.tfvars.example").read_text()
     for name in SECRET_ENV_NAMES:
         assert name.lower() not in example.lower()

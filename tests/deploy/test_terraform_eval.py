@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.tfmodule import TERRAFORM_DIR
+from tests.deploy.tfmodule import TERRAFORM_DIR, load_module, terraform_binary
 
 REQUIRED = {
     "project_id": "my-project-id",
@@ -24,21 +24,12 @@ REQUIRED = {
 }
 
 
-def _terraform() -> str:
-    found = shutil.which("terraform") or (
-        "/usr/local/bin/terraform" if os.path.exists("/usr/local/bin/terraform") else None
-    )
-    if found is None:
-        pytest.skip("terraform is not installed on this machine")
-    return found
-
-
 class ScratchModule:
     """variables.tf + scaling.tf in a folder of their own, initialised without providers."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.terraform = _terraform()
+        self.terraform = terraform_binary()
         for name in ("variables.tf", "scaling.tf"):
             shutil.copy(TERRAFORM_DIR / name, directory / name)
         config = directory / "terraformrc"
@@ -162,39 +153,83 @@ def test_valid_inputs_plan_cleanly(scratch: ScratchModule) -> None:
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize(
-    ("overrides", "message"),
-    [
-        ({"project_id": "X"}, "project_id must be a Google Cloud project ID"),
-        ({"region": "europe"}, "region must be a Google Cloud region"),
-        ({"name_prefix": "a-very-long-prefix-name"}, "name_prefix must be 3-16"),
-        ({"webflow_rate_limit_per_minute": 0}, "must be a positive integer"),
-        ({"field_map": "[1, 2]"}, "field_map must be a JSON object"),
-        ({"allowed_origins": ["https://example.com/form"]}, "allowed_origins must be origins"),
-        ({"extra_environment": {"create-items": {"MY_TOKEN": "x"}}}, "must not carry secrets"),
-        ({"extra_environment": {"create_items": {"A": "b"}}}, "keys must be function names"),
-        ({"function_settings": {"create-items": {"concurrency": 0}}}, "concurrency 1-1000"),
-        ({"function_settings": {"create-items": {"ingress": "PUBLIC"}}}, "ingress ALLOW_ALL"),
-        ({"invoker_members": {"update-items": ["allUsers"]}}, "allUsers is reserved"),
-        ({"max_event_age_seconds": 100000}, "max_event_age_seconds must be between"),
-        ({"publish_schedule": "every 15 minutes"}, "five-field cron"),
-        ({"build_service_account_roles": ["roles/editor"]}, "must not hold basic roles"),
-        ({"update_items_max_body_bytes": 0}, "update_items_max_body_bytes must be a positive"),
-        ({"publish_custom_domains": ["www.example.com"]}, "must be Webflow custom domain IDs"),
-        ({"publish_max_retry_seconds": 61}, "publish_max_retry_seconds must be between"),
-        ({"publish_max_run_seconds": 0}, "publish_max_run_seconds must be more than 0"),
-        ({"form_trusted_proxies": -1}, "form_trusted_proxies must be a whole number"),
-        ({"form_trusted_proxies": 1.5}, "form_trusted_proxies must be a whole number"),
-        ({"form_trusted_proxies": 1}, "form_trusted_proxies above 0 needs create-items' ingress"),
-        (
-            {
-                "form_trusted_proxies": 1,
-                "function_settings": {"create-items": {"ingress": "ALLOW_ALL"}},
+def test_every_function_setting_plans_cleanly(scratch: ScratchModule) -> None:
+    result = scratch.plan(
+        function_settings={
+            "publish-live": {
+                "memory": "256Mi",
+                "cpu": "0.5",
+                "timeout_seconds": 540,
+                "min_instances": 0,
+                "max_instances": 1,
+                "concurrency": 1,
+                "rate_limit_share": 1.5,
+                "ingress": "ALLOW_INTERNAL_ONLY",
             },
-            "form_trusted_proxies above 0 needs create-items' ingress",
-        ),
-    ],
-)
+            "upload-asset": {"min_instances": 1},
+        }
+    )
+
+    assert result.returncode == 0, result.stderr
+
+
+# One refusal per validation block of variables.tf (a test below checks that none is missing).
+INVALID_INPUTS = [
+    ({"project_id": "X"}, "project_id must be a Google Cloud project ID"),
+    ({"region": "europe"}, "region must be a Google Cloud region"),
+    ({"name_prefix": "a-very-long-prefix-name"}, "name_prefix must be 3-16"),
+    ({"webflow_rate_limit_per_minute": 0}, "must be a positive integer"),
+    ({"field_map": "[1, 2]"}, "field_map must be a JSON object"),
+    ({"allowed_origins": ["https://example.com/form"]}, "allowed_origins must be origins"),
+    ({"extra_environment": {"create-items": {"MY_TOKEN": "x"}}}, "must not carry secrets"),
+    ({"extra_environment": {"create_items": {"A": "b"}}}, "keys must be function names"),
+    ({"function_settings": {"create-items": {"concurrency": 0}}}, "concurrency 1-1000"),
+    ({"function_settings": {"create-items": {"ingress": "PUBLIC"}}}, "ingress ALLOW_ALL"),
+    ({"invoker_members": {"update-items": ["allUsers"]}}, "allUsers is reserved"),
+    ({"max_event_age_seconds": 100000}, "max_event_age_seconds must be between"),
+    ({"publish_schedule": "every 15 minutes"}, "five-field cron"),
+    ({"build_service_account_roles": ["roles/editor"]}, "must not hold basic roles"),
+    ({"update_items_max_body_bytes": 0}, "update_items_max_body_bytes must be a positive"),
+    ({"publish_custom_domains": ["www.example.com"]}, "must be Webflow custom domain IDs"),
+    ({"publish_max_retry_seconds": 61}, "publish_max_retry_seconds must be between"),
+    ({"publish_max_run_seconds": 0}, "publish_max_run_seconds must be more than 0"),
+    ({"form_trusted_proxies": -1}, "form_trusted_proxies must be a whole number"),
+    ({"form_trusted_proxies": 1.5}, "form_trusted_proxies must be a whole number"),
+    ({"form_trusted_proxies": 1}, "form_trusted_proxies above 0 needs create-items' ingress"),
+    (
+        {
+            "form_trusted_proxies": 1,
+            "function_settings": {"create-items": {"ingress": "ALLOW_ALL"}},
+        },
+        "form_trusted_proxies above 0 needs create-items' ingress",
+    ),
+    ({"build_service_account_roles": []}, "must be a non-empty list of roles"),
+    (
+        {"webflow_api_base_url": "http://api.webflow.com/v2"},
+        "webflow_api_base_url must be an https",
+    ),
+    ({"webflow_site_id": "my-site"}, "webflow_site_id must be a Webflow site ID"),
+    ({"webflow_collection_id": "my-collection"}, "webflow_collection_id must be a Webflow"),
+    ({"log_level": "VERBOSE"}, "log_level must be one of"),
+    ({"upload_prefix": "/uploads/"}, "upload_prefix must be a relative object prefix"),
+    ({"form_success_url": "/thanks"}, "form_success_url must be an http(s) URL"),
+    ({"form_error_url": "/sorry"}, "form_error_url must be an http(s) URL"),
+    ({"publish_collection_ids": ["a-b"]}, "publish_collection_ids must be Webflow collection IDs"),
+    ({"ingest_collection_id": "a-b"}, "ingest_collection_id must be a Webflow collection ID"),
+    ({"ingest_image_field": "Image Field"}, "ingest_image_field must be a CMS field slug"),
+    ({"function_settings": {"create_items": {"memory": "1Gi"}}}, "function_settings keys must be"),
+    ({"function_settings": {"create-items": {"cpu": "0"}}}, "cpu a number above 0"),
+    ({"function_settings": {"create-items": {"max_instances": 1.5}}}, "whole numbers for"),
+    ({"function_settings": {"create-items": {"ingress": ""}}}, "ingress ALLOW_ALL"),
+    ({"invoker_members": {"update_items": []}}, "invoker_members keys must be function names"),
+    ({"ingestion_bucket_name": "My_Bucket"}, "ingestion_bucket_name must be a valid bucket name"),
+    ({"upload_retention_days": 0}, "upload_retention_days must be a whole number"),
+    ({"upload_retention_days": 1.5}, "upload_retention_days must be a whole number"),
+    ({"noncurrent_version_retention_days": 0}, "noncurrent_version_retention_days must be"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "message"), INVALID_INPUTS)
 def test_invalid_inputs_are_refused_with_a_message(
     scratch: ScratchModule, overrides: dict, message: str
 ) -> None:
@@ -202,3 +237,18 @@ def test_invalid_inputs_are_refused_with_a_message(
 
     assert result.returncode != 0
     assert message in " ".join(result.stderr.split()), result.stderr
+
+
+def test_every_validation_has_a_refusal_case() -> None:
+    variables = load_module().variables
+    missing = [
+        f"{name}: {validation['error_message']}"
+        for name, body in variables.items()
+        for validation in body.get("validation", [])
+        if not any(
+            name in overrides and message in " ".join(validation["error_message"].split())
+            for overrides, message in INVALID_INPUTS
+        )
+    ]
+
+    assert not missing, "validations without a case in INVALID_INPUTS:\n" + "\n".join(missing)

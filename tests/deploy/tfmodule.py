@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import hcl2
+import pytest
 
 TERRAFORM_DIR = Path(__file__).resolve().parents[2] / "terraform"
+INSTALLED_TERRAFORM = Path("/usr/local/bin/terraform")
+
+
+def terraform_binary() -> str:
+    """The terraform executable (on PATH, else /usr/local/bin); skips the test when there is none."""
+    found = shutil.which("terraform") or (
+        str(INSTALLED_TERRAFORM) if INSTALLED_TERRAFORM.is_file() else None
+    )
+    if found is None:
+        pytest.skip("terraform is not installed on this machine")
+    return found
 
 
 def unquote(value: Any) -> Any:
