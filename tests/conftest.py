@@ -6,7 +6,6 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -162,8 +161,3 @@ def gcs(gcs_server: str) -> FakeGCS:
     bucket_name = f"test-{uuid.uuid4().hex[:12]}"
     client.create_bucket(bucket_name)
     return FakeGCS(host=gcs_server, bucket_name=bucket_name, client=client)
-
-
-@pytest.fixture
-def repo_root() -> Path:
-    return Path(__file__).resolve().parents[1]

@@ -87,8 +87,9 @@ def test_live_creation_publishes_the_item(app: FlaskClient, sandbox: Sandbox, po
     assert live.status_code == 200
 
 
-def test_a_collection_can_be_named_in_the_call(app: FlaskClient, sandbox: Sandbox) -> None:
-    submissions = sandbox.collections["submissions"]
+def test_a_collection_can_be_named_in_the_call(
+    app: FlaskClient, sandbox: Sandbox, submissions: str
+) -> None:
     item = {"name": "Ada", "email": "ada@example.com", "message": "Hello"}
     status, _ = create(app, [{"fieldData": item}], collectionId=submissions)
     assert status == 201
@@ -300,11 +301,9 @@ def test_a_missing_required_field_is_400(app: FlaskClient, sandbox: Sandbox) -> 
     assert writes(sandbox) == 0
 
 
-def test_a_bad_email_is_400(app: FlaskClient, sandbox: Sandbox) -> None:
+def test_a_bad_email_is_400(app: FlaskClient, submissions: str) -> None:
     item = {"name": "Ada", "email": "ada-at-example", "message": "Hi"}
-    status, body = create(
-        app, [{"fieldData": item}], collectionId=sandbox.collections["submissions"]
-    )
+    status, body = create(app, [{"fieldData": item}], collectionId=submissions)
     assert status == 400
     assert body["details"] == [{"field": "email", "message": "must be a valid email address"}]
 

@@ -29,11 +29,6 @@ FIELDS = {"Name": "Marie Curie", "Email": "marie@example.com", "Message": "Radiu
 
 
 @pytest.fixture
-def submissions(sandbox: Sandbox) -> str:
-    return sandbox.collections["submissions"]
-
-
-@pytest.fixture
 def served(
     webflow_env: dict[str, str], sandbox: Sandbox, submissions: str
 ) -> Iterator[tuple[str, str]]:

@@ -14,16 +14,6 @@ KEY = "ids-test-key-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 
 
-def _env(sandbox: Sandbox) -> dict[str, str]:
-    return {
-        "WEBFLOW_API_TOKEN": sandbox.token,
-        "WEBFLOW_API_BASE_URL": sandbox.api_base_url,
-        "WEBFLOW_SITE_ID": sandbox.site_id,
-        "WEBFLOW_COLLECTION_ID": sandbox.collections["posts"],
-        "CREATE_ITEMS_API_KEYS": KEY,
-    }
-
-
 CASES: list[tuple[str, str, dict[str, Any], str]] = [
     (
         "create-items",
@@ -67,10 +57,15 @@ CASES: list[tuple[str, str, dict[str, Any], str]] = [
 
 @pytest.mark.parametrize(("folder", "target", "body", "field"), CASES)
 def test_a_malformed_id_is_a_400_naming_the_field(
-    sandbox: Sandbox, folder: str, target: str, body: dict[str, Any], field: str
+    webflow_env: dict[str, str],
+    sandbox: Sandbox,
+    folder: str,
+    target: str,
+    body: dict[str, Any],
+    field: str,
 ) -> None:
-    # GIVEN a function wired to the sandbox
-    app = function_app(folder, target, **_env(sandbox))
+    # GIVEN a function wired to the sandbox (update-items and publish-live take create-items' keys)
+    app = function_app(folder, target, CREATE_ITEMS_API_KEYS=KEY)
     before = sandbox.stats()["total"]
 
     # WHEN a body carries an id that is not 24 hex digits

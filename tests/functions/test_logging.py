@@ -11,7 +11,7 @@ import json
 import os
 import sys
 import uuid
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import functions_framework
@@ -21,8 +21,8 @@ from cloudevents.http import CloudEvent
 
 from shared.webflow import get_client
 from tests.conftest import FakeGCS, Sandbox
+from tests.items_support import FUNCTIONS
 
-FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
 PROJECT = "log-test-project"
 TRACE_ID = "105445aa7843bc8bf206b12000100000"
 EXECUTION_ID = "exec-7d1e5a"
@@ -41,7 +41,7 @@ REQUESTS: dict[str, tuple[str, dict[str, Any]]] = {
 
 
 @pytest.fixture
-def env(webflow_env: dict[str, str], gcs: FakeGCS) -> dict[str, str]:
+def env(webflow_env: dict[str, str], gcs: FakeGCS) -> Iterator[dict[str, str]]:
     """The functions pointed at the sandbox and the bucket, one API key for all, debug logs."""
     gcs.bucket.blob("uploads/logged.png").upload_from_string(PNG, content_type="image/png")
     values = {
@@ -106,7 +106,8 @@ def test_a_request_logs_json_lines_with_its_request_id_and_trace(
     for entry in entries:
         assert entry["requestId"] == EXECUTION_ID
         assert entry["logging.googleapis.com/trace"] == f"projects/{PROJECT}/traces/{TRACE_ID}"
-        assert entry["logging.googleapis.com/spanId"] == f"{1234567890:016x}"
+        # The header's span id is decimal; Cloud Logging takes it as 16 hex digits.
+        assert entry["logging.googleapis.com/spanId"] == "00000000499602d2"
 
 
 def test_an_event_left_for_redelivery_logs_json_lines_with_its_event_id(

@@ -6,6 +6,7 @@ import base64
 import json
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -30,22 +31,29 @@ API_KEY = "publish-key-0123456789"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 SCHEDULER = "publisher@project.iam.gserviceaccount.com"
 UNKNOWN_ID = "0" * 24
+AddPosts = Callable[..., list[dict[str, Any]]]
 
 
 # The test client calls http://localhost/: Cloud Scheduler's default audience for that target.
 REQUEST_URL = "http://localhost/"
 
 
-@pytest.fixture
-def app(webflow_env: dict[str, str], oidc_issuer: OidcIssuer) -> FlaskClient:
-    """A fresh publish-live app pointed at the sandbox, trusting the local token signer."""
+def _publish_app(oidc_issuer: OidcIssuer, **env: str) -> FlaskClient:
+    """A fresh publish-live app with API_KEY, allowing SCHEDULER's tokens from the local signer."""
     return function_app(
         "publish-live",
         "publish_live",
         PUBLISH_API_KEYS=API_KEY,
         PUBLISH_ALLOWED_INVOKERS=SCHEDULER,
         PUBLISH_OIDC_CERTS_URL=oidc_issuer.certs_url,
+        **env,
     )
+
+
+@pytest.fixture
+def app(webflow_env: dict[str, str], oidc_issuer: OidcIssuer) -> FlaskClient:
+    """A fresh publish-live app pointed at the sandbox, trusting the local token signer."""
+    return _publish_app(oidc_issuer)
 
 
 def _scheduler_call(app: FlaskClient, token: str) -> tuple[int, dict[str, Any]]:
@@ -54,9 +62,7 @@ def _scheduler_call(app: FlaskClient, token: str) -> tuple[int, dict[str, Any]]:
 
 
 def _publish(app: FlaskClient, body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
-    response = (
-        app.post("/", json=body, headers=AUTH) if body is not None else app.post("/", headers=AUTH)
-    )
+    response = app.post("/", json=body, headers=AUTH)  # no body at all when body is None
     return response.status_code, response.get_json()
 
 
@@ -73,17 +79,17 @@ def _is_live(
 
 
 def test_empty_body_publishes_every_pending_item_and_nothing_else(
-    app: FlaskClient, sandbox: Sandbox, posts: str
+    app: FlaskClient, sandbox: Sandbox, posts: str, add_posts: AddPosts
 ) -> None:
     # Arrange: 250 pending, 5 drafts, 3 archived, 2 already published
+    pending = add_posts(250, "pending")
+    drafts = add_posts(5, "draft", is_draft=True)
+    archived = add_posts(3, "archived")
+    done = add_posts(2, "done")
     with sandbox.api() as api:
-        pending = create_items(api, posts, post_fields("pending", 250))
-        drafts = create_items(api, posts, post_fields("draft", 5), is_draft=True)
-        archived = create_items(api, posts, post_fields("archived", 3))
         for item in archived:
             patch = {"items": [{"id": item["id"], "isArchived": True}]}
             api.patch(f"/collections/{posts}/items", json=patch).raise_for_status()
-        done = create_items(api, posts, post_fields("done", 2))
         publish_items(api, posts, [item["id"] for item in done])
     # Act
     status, body = _publish(app)
@@ -94,10 +100,9 @@ def test_empty_body_publishes_every_pending_item_and_nothing_else(
     assert not any(_is_live(sandbox, posts, item["id"]) for item in drafts + archived)
 
 
-def test_a_second_run_finds_nothing_left(app: FlaskClient, sandbox: Sandbox, posts: str) -> None:
+def test_a_second_run_finds_nothing_left(app: FlaskClient, add_posts: AddPosts) -> None:
     # Arrange
-    with sandbox.api() as api:
-        create_items(api, posts, post_fields("pending", 3))
+    add_posts(3, "pending")
     _publish(app, {"pending": True})
     # Act
     status, body = _publish(app, {"pending": True})
@@ -138,17 +143,12 @@ def test_pending_changes_are_published_in_their_own_locales(
 
 
 def test_items_pending_in_different_locales_share_one_publish_request(
-    app: FlaskClient, sandbox: Sandbox, posts: str
+    app: FlaskClient, sandbox: Sandbox, posts: str, add_posts: AddPosts
 ) -> None:
     # Arrange: two new items, one in the primary and French locales, one in the primary and German
     primary, french, german = cms_locale_ids(sandbox)
-    with sandbox.api() as api:
-        [first] = create_items(
-            api, posts, post_fields("first", 1), cms_locale_ids=[primary, french]
-        )
-        [second] = create_items(
-            api, posts, post_fields("second", 1), cms_locale_ids=[primary, german]
-        )
+    [first] = add_posts(1, "first", cms_locale_ids=[primary, french])
+    [second] = add_posts(1, "second", cms_locale_ids=[primary, german])
     counter = RequestCounter(sandbox)
     # Act
     status, body = _publish(app)
@@ -161,12 +161,11 @@ def test_items_pending_in_different_locales_share_one_publish_request(
 
 
 def test_250_new_items_in_three_locales_go_live_in_all_three_in_3_publish_requests(
-    app: FlaskClient, sandbox: Sandbox, posts: str
+    app: FlaskClient, sandbox: Sandbox, posts: str, add_posts: AddPosts
 ) -> None:
     # Arrange: 750 pending variants
     locales = cms_locale_ids(sandbox)
-    with sandbox.api() as api:
-        items = create_items(api, posts, post_fields("post", 250), cms_locale_ids=locales)
+    items = add_posts(250, cms_locale_ids=locales)
     counter = RequestCounter(sandbox)
     # Act
     status, body = _publish(app)
@@ -182,11 +181,10 @@ def test_250_new_items_in_three_locales_go_live_in_all_three_in_3_publish_reques
 
 
 def test_dry_run_reports_pending_items_and_changes_nothing(
-    app: FlaskClient, sandbox: Sandbox, posts: str
+    app: FlaskClient, sandbox: Sandbox, posts: str, add_posts: AddPosts
 ) -> None:
     # Arrange
-    with sandbox.api() as api:
-        items = create_items(api, posts, post_fields("pending", 12))
+    items = add_posts(12, "pending")
     counter = RequestCounter(sandbox)
     # Act
     status, body = _publish(app, {"dryRun": True})
@@ -199,11 +197,10 @@ def test_dry_run_reports_pending_items_and_changes_nothing(
 
 
 def test_1000_pending_items_cost_at_most_10_list_and_10_publish_requests(
-    app: FlaskClient, sandbox: Sandbox, posts: str
+    app: FlaskClient, sandbox: Sandbox, posts: str, add_posts: AddPosts
 ) -> None:
     # Arrange
-    with sandbox.api() as api:
-        items = create_items(api, posts, post_fields("pending", 1000))
+    items = add_posts(1000, "pending")
     counter = RequestCounter(sandbox)
     # Act
     status, body = _publish(app)
@@ -219,11 +216,10 @@ def test_1000_pending_items_cost_at_most_10_list_and_10_publish_requests(
 
 
 def test_item_ids_publish_exactly_those_and_report_errors_per_item(
-    app: FlaskClient, sandbox: Sandbox, posts: str
+    app: FlaskClient, sandbox: Sandbox, posts: str, add_posts: AddPosts
 ) -> None:
     # Arrange
-    with sandbox.api() as api:
-        first, second, untouched = create_items(api, posts, post_fields("post", 3))
+    first, second, untouched = add_posts(3)
     # Act
     status, body = _publish(app, {"itemIds": [first["id"], UNKNOWN_ID, second["id"]]})
     # Assert
@@ -236,14 +232,11 @@ def test_item_ids_publish_exactly_those_and_report_errors_per_item(
 
 
 def test_item_ids_with_locales_publish_only_those_locales(
-    app: FlaskClient, sandbox: Sandbox, posts: str
+    app: FlaskClient, sandbox: Sandbox, posts: str, add_posts: AddPosts
 ) -> None:
     # Arrange
     primary, french, german = cms_locale_ids(sandbox)
-    with sandbox.api() as api:
-        [item] = create_items(
-            api, posts, post_fields("post", 1), cms_locale_ids=[primary, french, german]
-        )
+    [item] = add_posts(1, cms_locale_ids=[primary, french, german])
     # Act
     status, body = _publish(app, {"itemIds": [item["id"]], "cmsLocaleIds": [french]})
     # Assert
@@ -256,11 +249,10 @@ def test_item_ids_with_locales_publish_only_those_locales(
 
 
 def test_250_item_ids_go_out_in_3_publish_requests(
-    app: FlaskClient, sandbox: Sandbox, posts: str
+    app: FlaskClient, sandbox: Sandbox, add_posts: AddPosts
 ) -> None:
     # Arrange
-    with sandbox.api() as api:
-        items = create_items(api, posts, post_fields("post", 250))
+    items = add_posts(250)
     counter = RequestCounter(sandbox)
     # Act
     status, body = _publish(app, {"itemIds": [item["id"] for item in items]})
@@ -273,11 +265,10 @@ def test_250_item_ids_go_out_in_3_publish_requests(
 
 
 def test_rate_limit_reached_mid_run_stops_cleanly_and_reports_what_is_left(
-    app: FlaskClient, sandbox: Sandbox, posts: str
+    app: FlaskClient, sandbox: Sandbox, add_posts: AddPosts
 ) -> None:
     # Arrange: 250 items need 3 publish requests; the token may make 2 a minute
-    with sandbox.api() as api:
-        items = create_items(api, posts, post_fields("post", 250))
+    items = add_posts(250)
     sandbox.configure(rateLimitPerMinute=2)
     os.environ["PUBLISH_MAX_RUN_SECONDS"] = "3"
     counter = RequestCounter(sandbox)
@@ -292,11 +283,11 @@ def test_rate_limit_reached_mid_run_stops_cleanly_and_reports_what_is_left(
 
 
 def test_rate_limit_used_up_by_another_client_costs_one_refused_request(
-    app: FlaskClient, sandbox: Sandbox, posts: str
+    app: FlaskClient, sandbox: Sandbox, posts: str, add_posts: AddPosts
 ) -> None:
     # Arrange: another client of the same token has used this minute's requests
+    items = add_posts(150)
     with sandbox.api() as api:
-        items = create_items(api, posts, post_fields("post", 150))
         sandbox.configure(rateLimitPerMinute=2)
         api.get(f"/collections/{posts}")
         api.get(f"/collections/{posts}")
@@ -311,11 +302,10 @@ def test_rate_limit_used_up_by_another_client_costs_one_refused_request(
 
 
 def test_rate_limit_used_up_by_another_client_in_the_process_costs_no_request(
-    app: FlaskClient, sandbox: Sandbox, posts: str
+    app: FlaskClient, sandbox: Sandbox, posts: str, add_posts: AddPosts
 ) -> None:
     # Arrange: another function's client of the same token in this process used the minute
-    with sandbox.api() as api:
-        items = create_items(api, posts, post_fields("post", 3))
+    items = add_posts(3)
     sandbox.configure(rateLimitPerMinute=2)
     neighbour = get_client(load_settings(WebflowSettings))
     neighbour.get_collection(posts)
@@ -332,11 +322,10 @@ def test_rate_limit_used_up_by_another_client_in_the_process_costs_no_request(
 
 
 def test_rate_limit_during_the_scan_stops_before_publishing(
-    app: FlaskClient, sandbox: Sandbox, posts: str
+    app: FlaskClient, sandbox: Sandbox, add_posts: AddPosts
 ) -> None:
     # Arrange: the token may make one request a minute, and the scan needs more
-    with sandbox.api() as api:
-        create_items(api, posts, post_fields("post", 5))
+    add_posts(5)
     sandbox.configure(rateLimitPerMinute=1)
     os.environ["PUBLISH_MAX_RUN_SECONDS"] = "3"
     counter = RequestCounter(sandbox)
@@ -350,11 +339,10 @@ def test_rate_limit_during_the_scan_stops_before_publishing(
 
 
 def test_a_run_stopped_by_the_rate_limit_keeps_its_progress_and_the_next_run_finishes(
-    app: FlaskClient, sandbox: Sandbox, posts: str
+    app: FlaskClient, sandbox: Sandbox, add_posts: AddPosts
 ) -> None:
     # Arrange: 250 pending items; five requests a minute cannot list and publish them all
-    with sandbox.api() as api:
-        items = create_items(api, posts, post_fields("post", 250))
+    items = add_posts(250)
     sandbox.configure(rateLimitPerMinute=5)
     os.environ["PUBLISH_MAX_RUN_SECONDS"] = "3"
     # Act: one run under the limit, then the next run (a new instance) once the limit is lifted
@@ -362,7 +350,7 @@ def test_a_run_stopped_by_the_rate_limit_keeps_its_progress_and_the_next_run_fin
     sandbox.configure(rateLimitPerMinute=0)
     # A new instance is a new process: the token's pacing state does not carry over.
     reset_limiters()
-    second = function_app("publish-live", "publish_live").post("/", headers=AUTH).get_json()
+    _, second = _publish(function_app("publish-live", "publish_live"))
     # Assert: full batches went out during the scan; together the runs published everything once
     assert first["stopped"]["reason"] == "rate_limited"
     assert len(first["published"]) in (100, 200)
@@ -376,11 +364,10 @@ SITE_PUBLISH = "/sites/{site_id}/publish"
 
 
 def test_site_publish_takes_queued_items_live(
-    app: FlaskClient, sandbox: Sandbox, posts: str
+    app: FlaskClient, sandbox: Sandbox, posts: str, add_posts: AddPosts
 ) -> None:
     # Arrange
-    with sandbox.api() as api:
-        items = create_items(api, posts, post_fields("post", 3))
+    items = add_posts(3)
     # Act
     status, body = _publish(app, {"site": True})
     # Assert
@@ -424,10 +411,11 @@ def test_site_publish_refused_by_webflow_is_reported_without_retrying(
     assert counter.routes("POST", SITE_PUBLISH) == 1
 
 
-def test_site_dry_run_publishes_nothing(app: FlaskClient, sandbox: Sandbox, posts: str) -> None:
+def test_site_dry_run_publishes_nothing(
+    app: FlaskClient, sandbox: Sandbox, posts: str, add_posts: AddPosts
+) -> None:
     # Arrange
-    with sandbox.api() as api:
-        [item] = create_items(api, posts, post_fields("post", 1))
+    [item] = add_posts(1)
     counter = RequestCounter(sandbox)
     # Act
     status, body = _publish(app, {"site": True, "dryRun": True})
@@ -451,14 +439,7 @@ def test_a_token_for_the_configured_audience_is_accepted(
     webflow_env: dict[str, str], sandbox: Sandbox, oidc_issuer: OidcIssuer
 ) -> None:
     audience = "https://europe-west1-project.cloudfunctions.net/wf-publish-live"
-    app = function_app(
-        "publish-live",
-        "publish_live",
-        PUBLISH_API_KEYS=API_KEY,
-        PUBLISH_ALLOWED_INVOKERS=SCHEDULER,
-        PUBLISH_OIDC_CERTS_URL=oidc_issuer.certs_url,
-        PUBLISH_OIDC_AUDIENCE=audience,
-    )
+    app = _publish_app(oidc_issuer, PUBLISH_OIDC_AUDIENCE=audience)
     assert _scheduler_call(app, oidc_issuer.token(aud=audience, email=SCHEDULER))[0] == 200
     assert _scheduler_call(app, oidc_issuer.token(aud=REQUEST_URL, email=SCHEDULER))[0] == 401
 

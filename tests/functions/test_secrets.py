@@ -13,7 +13,6 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import functions_framework
@@ -25,8 +24,7 @@ from shared.log import clear_secrets, configure
 from shared.webflow import get_client
 from shared.webhooks import sign
 from tests.conftest import Sandbox
-
-FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
+from tests.items_support import FUNCTIONS
 
 # A token Webflow does not know: every call made with it is refused with 401.
 TOKEN = "wftoken-7f3a9c1d5e8b2f40aa61"

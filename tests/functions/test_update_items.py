@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from tests.items_support import (
 API_KEY = "update-key-0123456789"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 UNKNOWN_ID = "0" * 24
+AddPosts = Callable[..., list[dict[str, Any]]]
 
 
 @pytest.fixture
@@ -35,11 +37,10 @@ def _update(app: FlaskClient, body: dict[str, Any]) -> tuple[int, dict[str, Any]
 
 
 def test_patch_by_id_changes_only_the_given_fields(
-    app: FlaskClient, sandbox: Sandbox, posts: str
+    app: FlaskClient, sandbox: Sandbox, posts: str, add_posts: AddPosts
 ) -> None:
     # Arrange
-    with sandbox.api() as api:
-        [item] = create_items(api, posts, post_fields("post", 1))
+    [item] = add_posts(1)
     # Act
     status, body = _update(app, {"items": [{"id": item["id"], "fieldData": {"rating": "4.5"}}]})
     # Assert
@@ -53,13 +54,12 @@ def test_patch_by_id_changes_only_the_given_fields(
 
 
 def test_patch_by_slug_updates_the_given_locale_variant(
-    app: FlaskClient, sandbox: Sandbox, posts: str
+    app: FlaskClient, sandbox: Sandbox, posts: str, add_posts: AddPosts
 ) -> None:
     # Arrange: two items in three locales
     locales = cms_locale_ids(sandbox)
     _, french, german = locales
-    with sandbox.api() as api:
-        items = create_items(api, posts, post_fields("post", 2), cms_locale_ids=locales)
+    items = add_posts(2, cms_locale_ids=locales)
     # Act
     status, body = _update(
         app,
@@ -92,11 +92,10 @@ def test_patch_by_slug_updates_the_given_locale_variant(
 
 
 def test_each_slug_is_looked_up_once_per_call(
-    app: FlaskClient, sandbox: Sandbox, posts: str
+    app: FlaskClient, sandbox: Sandbox, add_posts: AddPosts
 ) -> None:
     # Arrange
-    with sandbox.api() as api:
-        create_items(api, posts, post_fields("post", 2))
+    add_posts(2)
     counter = RequestCounter(sandbox)
     # Act
     status, _ = _update(
@@ -116,11 +115,10 @@ def test_each_slug_is_looked_up_once_per_call(
 
 
 def test_many_slugs_are_resolved_by_listing_the_collection(
-    app: FlaskClient, sandbox: Sandbox, posts: str
+    app: FlaskClient, sandbox: Sandbox, add_posts: AddPosts
 ) -> None:
     # Arrange
-    with sandbox.api() as api:
-        create_items(api, posts, post_fields("post", 250))
+    add_posts(250)
     counter = RequestCounter(sandbox)
     # Act
     items = [{"slug": f"post-{n}", "fieldData": {"rating": 5}} for n in range(250)]
@@ -132,11 +130,10 @@ def test_many_slugs_are_resolved_by_listing_the_collection(
 
 
 def test_unknown_ids_and_slugs_are_not_found_while_others_apply(
-    app: FlaskClient, sandbox: Sandbox, posts: str
+    app: FlaskClient, sandbox: Sandbox, posts: str, add_posts: AddPosts
 ) -> None:
     # Arrange
-    with sandbox.api() as api:
-        items = create_items(api, posts, post_fields("post", 3))
+    items = add_posts(3)
     # Act
     status, body = _update(
         app,
@@ -164,11 +161,10 @@ def test_unknown_ids_and_slugs_are_not_found_while_others_apply(
 
 
 def test_new_slug_held_by_another_item_fails_that_item_only(
-    app: FlaskClient, sandbox: Sandbox, posts: str
+    app: FlaskClient, sandbox: Sandbox, posts: str, add_posts: AddPosts
 ) -> None:
     # Arrange
-    with sandbox.api() as api:
-        items = create_items(api, posts, post_fields("post", 3))
+    items = add_posts(3)
     # Act
     status, body = _update(
         app,
@@ -266,11 +262,10 @@ def test_live_update_of_an_unpublished_locale_publishes_only_that_locale(
 
 
 def test_invalid_values_answer_400_with_field_paths_and_write_nothing(
-    app: FlaskClient, sandbox: Sandbox, posts: str
+    app: FlaskClient, sandbox: Sandbox, add_posts: AddPosts
 ) -> None:
     # Arrange
-    with sandbox.api() as api:
-        items = create_items(api, posts, post_fields("post", 2))
+    items = add_posts(2)
     counter = RequestCounter(sandbox)
     # Act
     status, body = _update(
@@ -290,11 +285,10 @@ def test_invalid_values_answer_400_with_field_paths_and_write_nothing(
 
 
 def test_partial_update_can_clear_an_optional_field(
-    app: FlaskClient, sandbox: Sandbox, posts: str
+    app: FlaskClient, sandbox: Sandbox, posts: str, add_posts: AddPosts
 ) -> None:
     # Arrange
-    with sandbox.api() as api:
-        [item] = create_items(api, posts, post_fields("post", 1))
+    [item] = add_posts(1)
     # Act
     status, _ = _update(app, {"items": [{"id": item["id"], "fieldData": {"summary": ""}}]})
     # Assert
@@ -304,11 +298,10 @@ def test_partial_update_can_clear_an_optional_field(
 
 
 def test_250_items_go_out_in_3_patch_requests(
-    app: FlaskClient, sandbox: Sandbox, posts: str
+    app: FlaskClient, sandbox: Sandbox, add_posts: AddPosts
 ) -> None:
     # Arrange
-    with sandbox.api() as api:
-        items = create_items(api, posts, post_fields("post", 250))
+    items = add_posts(250)
     counter = RequestCounter(sandbox)
     # Act
     status, body = _update(
@@ -352,7 +345,7 @@ def test_malformed_body_is_400(app: FlaskClient) -> None:
 
 
 def test_field_map_names_are_accepted_and_named_in_errors(
-    webflow_env: dict[str, str], sandbox: Sandbox, posts: str
+    webflow_env: dict[str, str], sandbox: Sandbox, posts: str, add_posts: AddPosts
 ) -> None:
     # Arrange
     app = function_app(
@@ -361,8 +354,7 @@ def test_field_map_names_are_accepted_and_named_in_errors(
         UPDATE_ITEMS_API_KEYS=API_KEY,
         FIELD_MAP='{"stars": "rating"}',
     )
-    with sandbox.api() as api:
-        first, second = create_items(api, posts, post_fields("post", 2))
+    first, second = add_posts(2)
     # Act
     good = _update(app, {"items": [{"id": first["id"], "fieldData": {"stars": 4}}]})
     bad = _update(app, {"items": [{"id": second["id"], "fieldData": {"stars": "many"}}]})

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jsonschema
 import pytest
 from flask.testing import FlaskClient
 
-from tests.conftest import Sandbox
-from tests.items_support import create_items, function_app, post_fields
+from tests.items_support import function_app
 from tests.openapi_support import assert_matches, operation
 
 API_KEY = "doc-key-0123456789"
@@ -56,10 +56,10 @@ def _update_bodies(items: list[dict[str, Any]]) -> list[tuple[dict[str, Any], st
     ]
 
 
-def test_update_answers_match_the_document(update_app: FlaskClient, sandbox: Sandbox) -> None:
-    with sandbox.api() as api:
-        items = create_items(api, sandbox.collections["posts"], post_fields("post", 2))
-    for body, schema in _update_bodies(items):
+def test_update_answers_match_the_document(
+    update_app: FlaskClient, add_posts: Callable[..., list[dict[str, Any]]]
+) -> None:
+    for body, schema in _update_bodies(add_posts(2)):
         response = update_app.post("/", json=body, headers=AUTH)
         assert str(response.status_code) in operation("/update-items")["responses"]
         assert_matches(response.get_json(), schema)
@@ -85,15 +85,12 @@ def test_the_request_schema_takes_what_the_function_takes() -> None:
     ],
 )
 def test_publish_answers_match_the_document(
-    publish_app: FlaskClient, sandbox: Sandbox, body: dict[str, Any] | None
+    publish_app: FlaskClient,
+    add_posts: Callable[..., list[dict[str, Any]]],
+    body: dict[str, Any] | None,
 ) -> None:
-    with sandbox.api() as api:
-        create_items(api, sandbox.collections["posts"], post_fields("post", 3))
-    response = (
-        publish_app.post("/", json=body, headers=AUTH)
-        if body
-        else publish_app.post("/", headers=AUTH)
-    )
+    add_posts(3)
+    response = publish_app.post("/", json=body, headers=AUTH)  # no body at all when body is None
     assert response.status_code == 200
     assert_matches(body or {}, "PublishRequest")
     assert_matches(response.get_json(), "PublishReport")
