@@ -391,7 +391,9 @@ def field_table_setting(value: Any, variable: str) -> str | None:
         value = json.dumps(value)
     if isinstance(value, str) and value.strip():
         try:
-            parse_field_table(value, variable)
+            table = parse_field_table(value, variable)
+            if variable == "FIELD_MAP":
+                FieldMapper(field_map=table)  # every entry must name a field slug
         except ConfigError as exc:
             # load_settings names the variable; keep only what is wrong with it.
             raise ValueError(str(exc).split(": ", 1)[-1]) from None

@@ -9,7 +9,6 @@ import hmac
 import io
 import json
 import math
-import os
 import re
 import threading
 import time
@@ -26,7 +25,7 @@ from werkzeug.formparser import FormDataParser
 
 from shared.config import ConfigError
 from shared.errors import WebflowAPIError, WebflowConnectionError
-from shared.log import add_secret, bind_context, get_logger, trace_context
+from shared.log import add_secret, bind_context, get_logger, google_project, trace_context
 from shared.models import WEBFLOW_ID_PATTERN
 
 __all__ = [
@@ -578,9 +577,10 @@ def handle(
 ) -> flask.Response:
     """Run ``fn`` with logging context, method and CORS handling, mapping every error to JSON."""
     request_id = request_id_of(request)
-    project = os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get("GCP_PROJECT")
     trace, span_id = trace_context(
-        request.headers.get("X-Cloud-Trace-Context"), request.headers.get("traceparent"), project
+        request.headers.get("X-Cloud-Trace-Context"),
+        request.headers.get("traceparent"),
+        google_project(),
     )
     with bind_context(request_id=request_id, trace=trace, span_id=span_id):
         origins: Sequence[str] = ()

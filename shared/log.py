@@ -7,6 +7,7 @@ import contextvars
 import datetime as dt
 import json
 import logging
+import os
 import re
 import sys
 import threading
@@ -131,6 +132,11 @@ def span_from_header(value: str | None) -> str | None:
 
 
 _TRACEPARENT = re.compile(r"[0-9a-f]{2}-(?P<trace>[0-9a-f]{32})-(?P<span>[0-9a-f]{16})-[0-9a-f]{2}")
+
+
+def google_project() -> str | None:
+    """The Google Cloud project the code runs in, from the runtime's environment, if known."""
+    return os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get("GCP_PROJECT") or None
 
 
 def trace_context(

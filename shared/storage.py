@@ -32,6 +32,8 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import IO, Any, BinaryIO, cast
 
+from shared.log import google_project
+
 __all__ = [
     "CLAIM_BUCKET_SUFFIX",
     "META_ASSET_ID",
@@ -254,9 +256,7 @@ class Storage:
         """Build the client: anonymous with a fixed project when emulated, default credentials otherwise."""
         from google.cloud import storage
 
-        project = (
-            self._project or os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get("GCP_PROJECT")
-        )
+        project = self._project or google_project()
         if self.emulated:
             from google.auth.credentials import AnonymousCredentials
 

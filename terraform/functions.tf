@@ -68,6 +68,10 @@ resource "google_cloudfunctions2_function" "this" {
       error_message = "${each.key}: its share of webflow_rate_limit_per_minute (${local.function_rate_budget[each.key]}/min) is less than one request per minute per instance across ${each.value.max_instances} instances; lower max_instances or raise its rate_limit_share."
     }
     precondition {
+      condition     = each.value.min_instances <= each.value.max_instances
+      error_message = "${each.key}: min_instances (${each.value.min_instances}) must not exceed max_instances (${each.value.max_instances})."
+    }
+    precondition {
       condition     = each.value.concurrency == 1 || tonumber(each.value.cpu) >= 1
       error_message = "${each.key}: concurrency above 1 needs cpu of at least 1."
     }

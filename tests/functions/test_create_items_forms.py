@@ -38,11 +38,6 @@ def app(env: dict[str, str]) -> FlaskClient:
     return make_app(**env)
 
 
-@pytest.fixture
-def submissions(sandbox: Sandbox) -> str:
-    return sandbox.collections["submissions"]
-
-
 FORM = {"Name": "Ada Lovelace", "Email": "ada@example.com", "Message": "Hello there"}
 
 

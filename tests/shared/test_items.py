@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -299,6 +300,17 @@ def test_settings_parse_lists_and_secrets() -> None:
 def test_a_malformed_field_map_names_the_variable() -> None:
     with pytest.raises(ConfigError, match="FIELD_MAP: must be a JSON object"):
         load_settings(CreateItemsSettings, webflow_api_token="t" * 10, field_map="{nope")
+
+
+@pytest.mark.parametrize(
+    ("field_map", "entry"),
+    [('{"Email": 1}', "*/Email"), ('{"Contact": {"Name": ""}}', "Contact/Name")],
+)
+def test_a_field_map_entry_that_names_no_slug_fails_at_start(field_map: str, entry: str) -> None:
+    with pytest.raises(
+        ConfigError, match=re.escape(f"FIELD_MAP: {entry} must map to a field slug")
+    ):
+        load_settings(CreateItemsSettings, webflow_api_token="t" * 10, field_map=field_map)
 
 
 def test_an_unknown_unmapped_policy_names_the_variable() -> None:
