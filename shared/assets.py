@@ -46,8 +46,11 @@ from shared.filetypes import (
     META_FIELD,
     META_ITEM_ID,
     META_ITEM_SLUG,
+    UNTYPED_CONTENT_TYPES,
+    content_type_fits,
     extension_of,
     extensions_for,
+    normalized_content_type,
     size_limit,
 )
 from shared.log import get_logger
@@ -85,11 +88,6 @@ __all__ = [
 logger = get_logger(__name__)
 
 MAX_FILE_NAME_LENGTH = 99  # Webflow: "under 100 characters", extension included
-
-# Content types that say nothing about the bytes: the extension decides.
-_UNTYPED = frozenset(
-    {"", "application/octet-stream", "binary/octet-stream", "application/x-www-form-urlencoded"}
-)
 
 META_INGESTED_ITEM = "webflow-ingested-item-id"
 
@@ -269,9 +267,8 @@ def check_object(info: ObjectInfo, allowed_extensions: frozenset[str]) -> str:
         raise PermanentUploadError("the object name has no file extension")
     if ext not in allowed_extensions:
         raise PermanentUploadError(f"extension .{ext} is not allowed")
-    accepted = FILE_TYPES[ext]
-    reported = (info.content_type or "").split(";", 1)[0].strip().lower()
-    if reported not in _UNTYPED and reported not in accepted:
+    reported = normalized_content_type(info.content_type)
+    if not content_type_fits(ext, reported):
         raise PermanentUploadError(f"content type {reported} does not match extension .{ext}")
     limit = size_limit(ext)
     kind = "images" if ext in IMAGE_TYPES else "documents"
@@ -281,7 +278,7 @@ def check_object(info: ObjectInfo, allowed_extensions: frozenset[str]) -> str:
         )
     if info.size == 0:
         raise PermanentUploadError("the object is empty")
-    return accepted[0] if reported in _UNTYPED else reported
+    return FILE_TYPES[ext][0] if reported in UNTYPED_CONTENT_TYPES else reported
 
 
 def sanitize_file_name(name: str) -> str:

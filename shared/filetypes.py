@@ -21,8 +21,11 @@ __all__ = [
     "META_FIELD",
     "META_ITEM_ID",
     "META_ITEM_SLUG",
+    "UNTYPED_CONTENT_TYPES",
+    "content_type_fits",
     "extension_of",
     "extensions_for",
+    "normalized_content_type",
     "size_limit",
 ]
 
@@ -62,6 +65,11 @@ DOCUMENT_TYPES: dict[str, tuple[str, ...]] = {
 # Every extension Webflow accepts.
 FILE_TYPES: dict[str, tuple[str, ...]] = {**IMAGE_TYPES, **DOCUMENT_TYPES}
 
+# Content types that say nothing about a file: its extension decides.
+UNTYPED_CONTENT_TYPES = frozenset(
+    {"", "application/octet-stream", "binary/octet-stream", "application/x-www-form-urlencoded"}
+)
+
 # CMS field types a file can go into.
 FILE_FIELD_TYPES = frozenset({"Image", "MultiImage", "File"})
 
@@ -88,3 +96,13 @@ def extensions_for(field_type: str) -> dict[str, tuple[str, ...]]:
 def size_limit(extension: str) -> int:
     """Webflow's size limit for a file with this extension, in bytes."""
     return MAX_IMAGE_BYTES if extension in IMAGE_TYPES else MAX_DOCUMENT_BYTES
+
+
+def normalized_content_type(value: str | None) -> str:
+    """A reported content type without parameters, lowercase ("" when none)."""
+    return (value or "").split(";", 1)[0].strip().lower()
+
+
+def content_type_fits(extension: str, content_type: str) -> bool:
+    """Whether a (normalized) reported content type agrees with the extension, or says nothing."""
+    return content_type in UNTYPED_CONTENT_TYPES or content_type in FILE_TYPES.get(extension, ())

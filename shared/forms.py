@@ -24,8 +24,10 @@ from shared.filetypes import (
     META_FIELD,
     META_ITEM_ID,
     META_ITEM_SLUG,
+    content_type_fits,
     extension_of,
     extensions_for,
+    normalized_content_type,
     size_limit,
 )
 from shared.http import (
@@ -185,11 +187,23 @@ def _file_errors(
                 FieldError(staged.input_name, f"must be one of: {', '.join(sorted(allowed))}")
             )
             continue
+        # The checks upload-asset makes again: a file it would refuse is refused here, before the
+        # item exists, rather than answered 201 and never attached.
+        reported = normalized_content_type(staged.upload.mimetype)
+        if not content_type_fits(extension, reported):
+            errors.append(
+                FieldError(staged.input_name, f"is sent as {reported}, not as a .{extension} file")
+            )
+            continue
+        size = _size(staged.upload)
         limit = size_limit(extension)
-        if _size(staged.upload) > limit:
+        if size > limit:
             errors.append(
                 FieldError(staged.input_name, f"must be at most {limit // (1024 * 1024)} MB")
             )
+            continue
+        if size == 0:
+            errors.append(FieldError(staged.input_name, "is empty"))
             continue
         staged.field_slug = target.slug
     return errors

@@ -298,6 +298,28 @@ def test_a_file_of_a_type_webflow_refuses_is_400_and_nothing_is_written(
     assert list(gcs.client.list_blobs(gcs.bucket_name)) == []
 
 
+@pytest.mark.parametrize(
+    ("upload", "message"),
+    [
+        (
+            (io.BytesIO(PNG), "me.png", "application/pdf"),
+            "is sent as application/pdf, not as a .png file",
+        ),
+        ((io.BytesIO(b""), "me.png", "image/png"), "is empty"),
+    ],
+)
+def test_a_file_upload_asset_would_refuse_is_400_and_nothing_is_written(
+    env: dict[str, str], gcs: FakeGCS, sandbox: Sandbox, upload: tuple, message: str
+) -> None:
+    app = make_app(**env, UPLOAD_BUCKET=gcs.bucket_name)
+    data = {**FORM, "attachment": upload}
+    response = app.post("/", data=data, headers=JSON_ACCEPT, content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert response.get_json()["details"] == [{"field": "attachment", "message": message}]
+    assert writes(sandbox) == 0
+    assert list(gcs.client.list_blobs(gcs.bucket_name)) == []
+
+
 def test_a_file_without_an_upload_bucket_is_400(app: FlaskClient) -> None:
     data = {**FORM, "attachment": (io.BytesIO(PNG), "me.png", "image/png")}
     response = app.post("/", data=data, headers=JSON_ACCEPT, content_type="multipart/form-data")
