@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -21,6 +22,16 @@ def _restore_environ() -> Iterator[None]:
     yield
     os.environ.clear()
     os.environ.update(saved)
+
+
+@pytest.fixture(autouse=True)
+def _restore_log_level() -> Iterator[None]:
+    """Loading a function's settings applies LOG_LEVEL to the project's logger for the whole
+    process; every test gets back the level it started with."""
+    logger = logging.getLogger("webflow")
+    level = logger.level
+    yield
+    logger.setLevel(level)
 
 
 @dataclass
