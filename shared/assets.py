@@ -47,6 +47,7 @@ from shared.filetypes import (
     META_ITEM_ID,
     META_ITEM_SLUG,
     UNTYPED_CONTENT_TYPES,
+    allowed_extensions,
     content_type_fits,
     extension_of,
     extensions_for,
@@ -127,12 +128,7 @@ class UploadSettings(WebflowSettings):
     @field_validator("upload_allowed_extensions")
     @classmethod
     def _known_extensions(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if any(e.lstrip(".") not in FILE_TYPES for e in split_list(value.lower())):
-            # The offending entries are not echoed: a value pasted in the wrong variable may be
-            # a secret, and the message goes to the logs.
-            raise ValueError(f"must list only extensions Webflow accepts ({', '.join(FILE_TYPES)})")
+        allowed_extensions(value)
         return value
 
     @property
@@ -143,9 +139,7 @@ class UploadSettings(WebflowSettings):
     @property
     def allowed_extensions(self) -> frozenset[str]:
         """Extensions accepted: UPLOAD_ALLOWED_EXTENSIONS, else everything Webflow accepts."""
-        if self.upload_allowed_extensions is None:
-            return frozenset(FILE_TYPES)
-        return frozenset(e.lstrip(".") for e in split_list(self.upload_allowed_extensions.lower()))
+        return allowed_extensions(self.upload_allowed_extensions)
 
     @property
     def api_keys(self) -> list[str]:

@@ -22,6 +22,7 @@ __all__ = [
     "META_ITEM_ID",
     "META_ITEM_SLUG",
     "UNTYPED_CONTENT_TYPES",
+    "allowed_extensions",
     "content_type_fits",
     "extension_of",
     "extensions_for",
@@ -106,3 +107,16 @@ def normalized_content_type(value: str | None) -> str:
 def content_type_fits(extension: str, content_type: str) -> bool:
     """Whether a (normalized) reported content type agrees with the extension, or says nothing."""
     return content_type in UNTYPED_CONTENT_TYPES or content_type in FILE_TYPES.get(extension, ())
+
+
+def allowed_extensions(setting: str | None) -> frozenset[str]:
+    """UPLOAD_ALLOWED_EXTENSIONS (comma-separated, dots optional) as a set; None means every
+    extension Webflow accepts. Raises ValueError when it lists one Webflow refuses."""
+    if setting is None:
+        return frozenset(FILE_TYPES)
+    chosen = frozenset(e.strip().lower().lstrip(".") for e in setting.split(",") if e.strip())
+    if not chosen <= FILE_TYPES.keys():
+        # The offending entries are not echoed: a value pasted in the wrong variable may be a
+        # secret, and the message goes to the logs.
+        raise ValueError(f"must list only extensions Webflow accepts ({', '.join(FILE_TYPES)})")
+    return chosen

@@ -181,11 +181,12 @@ def _file_errors(
             errors.append(FieldError(staged.input_name, "file uploads are not enabled"))
             continue
         extension = extension_of(staged.upload.filename or "")
-        allowed = extensions_for(target.type)
+        allowed = sorted(extensions_for(target.type).keys() & settings.file_extensions)
+        if not allowed:
+            errors.append(FieldError(staged.input_name, "does not take a file"))
+            continue
         if extension not in allowed:
-            errors.append(
-                FieldError(staged.input_name, f"must be one of: {', '.join(sorted(allowed))}")
-            )
+            errors.append(FieldError(staged.input_name, f"must be one of: {', '.join(allowed)}"))
             continue
         # The checks upload-asset makes again: a file it would refuse is refused here, before the
         # item exists, rather than answered 201 and never attached.

@@ -36,6 +36,7 @@ from shared.fields import (
     field_table_setting,
     normalise_field_data,
 )
+from shared.filetypes import allowed_extensions
 from shared.http import MAX_TRUSTED_PROXIES, AppError, to_app_error, webflow_details
 from shared.log import get_logger
 from shared.models import Collection, ErrorInfo, Item, NewItem, WebflowId
@@ -81,6 +82,7 @@ class CreateItemsSettings(WebflowSettings):
     form_trusted_proxies: int = 0
     upload_bucket: str | None = None
     upload_prefix: str = "uploads"
+    upload_allowed_extensions: str | None = None
     webflow_webhook_secret: SecretStr | None = None
     form_names: str = ""
     field_map: str | None = None
@@ -119,10 +121,27 @@ class CreateItemsSettings(WebflowSettings):
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("form_success_url", "form_error_url", "upload_bucket", mode="before")
+    @field_validator(
+        "form_success_url",
+        "form_error_url",
+        "upload_bucket",
+        "upload_allowed_extensions",
+        mode="before",
+    )
     @classmethod
-    def _blank_url_or_bucket_is_none(cls, value: Any) -> Any:
+    def _blank_optional_text_is_none(cls, value: Any) -> Any:
         return blank_to_none(value)
+
+    @field_validator("upload_allowed_extensions")
+    @classmethod
+    def _known_extensions(cls, value: str | None) -> str | None:
+        allowed_extensions(value)  # upload-asset reads the same variable
+        return value
+
+    @property
+    def file_extensions(self) -> frozenset[str]:
+        """Extensions a form file may have: UPLOAD_ALLOWED_EXTENSIONS, as upload-asset checks it."""
+        return allowed_extensions(self.upload_allowed_extensions)
 
     @field_validator("form_success_url", "form_error_url")
     @classmethod

@@ -48,6 +48,8 @@ locals {
   # scheduler's token names it as audience and publish-live accepts only that audience.
   publish_live_audience = "https://${var.region}-${var.project_id}.cloudfunctions.net/${var.name_prefix}-publish-live"
 
+  upload_allowed_extensions = length(var.upload_allowed_extensions) > 0 ? join(",", var.upload_allowed_extensions) : null
+
   common_environment = {
     WEBFLOW_API_BASE_URL  = var.webflow_api_base_url
     WEBFLOW_SITE_ID       = var.webflow_site_id
@@ -66,6 +68,8 @@ locals {
       FIELD_MAP            = var.field_map
       CREATE_AS_DRAFT      = tostring(var.create_as_draft)
       FORM_TRUSTED_PROXIES = tostring(var.form_trusted_proxies)
+      # The same list as upload-asset's, so that a form never accepts a file it would refuse.
+      UPLOAD_ALLOWED_EXTENSIONS = local.upload_allowed_extensions
     }
     "update-items" = {
       FIELD_MAP                   = var.field_map
@@ -82,11 +86,12 @@ locals {
       PUBLISH_MAX_RUN_SECONDS      = tostring(var.publish_max_run_seconds)
     }
     "upload-asset" = {
-      UPLOAD_BUCKET         = local.ingestion_bucket_name
-      UPLOAD_PREFIX         = var.upload_prefix
-      INGEST_COLLECTION_ID  = var.ingest_collection_id
-      INGEST_IMAGE_FIELD    = var.ingest_image_field
-      MAX_EVENT_AGE_SECONDS = tostring(var.max_event_age_seconds)
+      UPLOAD_BUCKET             = local.ingestion_bucket_name
+      UPLOAD_PREFIX             = var.upload_prefix
+      INGEST_COLLECTION_ID      = var.ingest_collection_id
+      INGEST_IMAGE_FIELD        = var.ingest_image_field
+      MAX_EVENT_AGE_SECONDS     = tostring(var.max_event_age_seconds)
+      UPLOAD_ALLOWED_EXTENSIONS = local.upload_allowed_extensions
     }
   }
 

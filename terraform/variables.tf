@@ -149,6 +149,17 @@ variable "upload_prefix" {
   }
 }
 
+variable "upload_allowed_extensions" {
+  description = "UPLOAD_ALLOWED_EXTENSIONS: file extensions (without dots) that create-items takes in form files and upload-asset turns into assets; both get the same list. Empty means every type Webflow accepts."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for e in var.upload_allowed_extensions : contains(["png", "jpg", "jpeg", "gif", "svg", "webp", "avif", "pdf", "doc", "docx", "xls", "xlsx", "ppt", "pptx", "txt", "csv", "odt", "ods", "odp"], lower(e))])
+    error_message = "upload_allowed_extensions must list only extensions Webflow accepts: png, jpg, jpeg, gif, svg, webp, avif, pdf, doc, docx, xls, xlsx, ppt, pptx, txt, csv, odt, ods, odp."
+  }
+}
+
 variable "allowed_origins" {
   description = "ALLOWED_ORIGINS: origins (scheme://host[:port]) whose browsers may post forms to create-items. Empty allows no cross-origin browser call."
   type        = list(string)

@@ -94,6 +94,15 @@ def test_terraform_and_provider_versions_are_pinned(module: Module) -> None:
     assert re.fullmatch(r"~> 6\.\d+", google["version"])
 
 
+def test_the_extensions_terraform_accepts_are_the_ones_the_functions_accept(module: Module) -> None:
+    from shared.filetypes import FILE_TYPES
+
+    [validation] = module.variables["upload_allowed_extensions"]["validation"]
+    listed = re.search(r"contains\(\[([^\]]*)\]", validation["condition"])
+    assert listed is not None
+    assert re.findall(r'"([a-z]+)"', listed.group(1)) == list(FILE_TYPES)
+
+
 def test_every_variable_is_typed_and_described(module: Module) -> None:
     assert module.variables
     for name, body in module.variables.items():
@@ -120,6 +129,7 @@ def test_variables_with_a_format_are_validated(module: Module) -> None:
         "max_event_age_seconds",
         "publish_schedule",
         "form_trusted_proxies",
+        "upload_allowed_extensions",
     ):
         assert module.variables[name].get("validation"), f"variable {name} is not validated"
 

@@ -147,6 +147,7 @@ def test_valid_inputs_plan_cleanly(scratch: ScratchModule) -> None:
         publish_max_retry_seconds=10,
         publish_max_run_seconds=120,
         form_trusted_proxies=1,
+        upload_allowed_extensions=["png", "JPG", "pdf"],
         function_settings={"create-items": {"ingress": "ALLOW_INTERNAL_AND_GCLB"}},
     )
 
@@ -194,6 +195,7 @@ INVALID_INPUTS = [
     ({"publish_max_retry_seconds": 61}, "publish_max_retry_seconds must be between"),
     ({"publish_max_run_seconds": 0}, "publish_max_run_seconds must be more than 0"),
     ({"form_trusted_proxies": -1}, "form_trusted_proxies must be a whole number"),
+    ({"upload_allowed_extensions": ["png", "exe"]}, "upload_allowed_extensions must list only"),
     ({"form_trusted_proxies": 1.5}, "form_trusted_proxies must be a whole number"),
     ({"form_trusted_proxies": 1}, "form_trusted_proxies above 0 needs create-items' ingress"),
     (

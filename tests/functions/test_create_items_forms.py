@@ -320,6 +320,22 @@ def test_a_file_upload_asset_would_refuse_is_400_and_nothing_is_written(
     assert list(gcs.client.list_blobs(gcs.bucket_name)) == []
 
 
+def test_a_file_outside_upload_allowed_extensions_is_400_naming_what_is_allowed(
+    env: dict[str, str], gcs: FakeGCS, sandbox: Sandbox
+) -> None:
+    # upload-asset would refuse it later: the form must not answer 201 for it. The field takes
+    # images, so of the two allowed extensions only jpg is offered.
+    app = make_app(**env, UPLOAD_BUCKET=gcs.bucket_name, UPLOAD_ALLOWED_EXTENSIONS="jpg, .pdf")
+    data = {**FORM, "attachment": (io.BytesIO(PNG), "me.png", "image/png")}
+    response = app.post("/", data=data, headers=JSON_ACCEPT, content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert response.get_json()["details"] == [
+        {"field": "attachment", "message": "must be one of: jpg"}
+    ]
+    assert writes(sandbox) == 0
+    assert list(gcs.client.list_blobs(gcs.bucket_name)) == []
+
+
 def test_a_file_without_an_upload_bucket_is_400(app: FlaskClient) -> None:
     data = {**FORM, "attachment": (io.BytesIO(PNG), "me.png", "image/png")}
     response = app.post("/", data=data, headers=JSON_ACCEPT, content_type="multipart/form-data")

@@ -313,6 +313,17 @@ def test_a_field_map_entry_that_names_no_slug_fails_at_start(field_map: str, ent
         load_settings(CreateItemsSettings, webflow_api_token="t" * 10, field_map=field_map)
 
 
+def test_upload_allowed_extensions_are_read_and_checked_as_upload_asset_does() -> None:
+    settings = load_settings(
+        CreateItemsSettings, webflow_api_token="t" * 10, upload_allowed_extensions=" PNG, .jpg "
+    )
+    assert settings.file_extensions == {"png", "jpg"}
+    with pytest.raises(ConfigError, match="UPLOAD_ALLOWED_EXTENSIONS: must list only extensions"):
+        load_settings(
+            CreateItemsSettings, webflow_api_token="t" * 10, upload_allowed_extensions="exe"
+        )
+
+
 def test_an_unknown_unmapped_policy_names_the_variable() -> None:
     with pytest.raises(ConfigError, match="UNMAPPED_FIELDS"):
         load_settings(CreateItemsSettings, webflow_api_token="t" * 10, unmapped_fields="ignore")
