@@ -4,6 +4,7 @@ directly over its API (not through the code under test)."""
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,19 +13,18 @@ import functions_framework
 import httpx
 from flask.testing import FlaskClient
 
-from shared.webflow import get_client
-
 CHUNK = 100
 FUNCTIONS = Path(__file__).resolve().parents[1] / "functions"
 
 
-def function_app(folder: str, target: str, **env: str) -> FlaskClient:
-    """A fresh app of functions/<folder>/main.py with ``env`` applied and the process's clients
-    forgotten (create_app loads main.py anew, but shared caches live on)."""
+def function_app(folder: str, target: str, signature: str = "http", **env: str) -> FlaskClient:
+    """A fresh app of functions/<folder>/main.py with ``env`` applied and the process's cached
+    settings and clients forgotten (create_app loads main.py anew, but shared caches live on)."""
     os.environ.update(env)
-    get_client.cache_clear()
     source = FUNCTIONS / folder / "main.py"
-    return functions_framework.create_app(target, str(source), "http").test_client()
+    app = functions_framework.create_app(target, str(source), signature)
+    sys.modules["main"].reset_state()
+    return app.test_client()
 
 
 def cms_locale_ids(sandbox: Any) -> list[str]:

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench._procs import API_KEY, FUNCTIONS
+from tests.items_support import function_app
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -545,16 +546,8 @@ def check_answer(function: str, request: dict[str, Any], response: Any) -> None:
 
 def fuzz_app(function: str, env: dict[str, str]) -> Any:
     """A functions-framework test client of one function, its caches cleared."""
-    import functions_framework
-
     spec = FUNCTIONS[function]
-    os.environ.update(env)
-    app = functions_framework.create_app(spec.target, str(spec.source), spec.signature_type)
-    module = __import__("sys").modules.get("main")
-    reset = getattr(module, "reset_state", None)
-    if callable(reset):
-        reset()
-    return app.test_client()
+    return function_app(spec.name, spec.target, spec.signature_type, **env)
 
 
 def function_env(sandbox: Any) -> dict[str, str]:

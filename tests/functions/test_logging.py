@@ -9,19 +9,16 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import functions_framework
 import pytest
 from cloudevents.conversion import to_binary
 from cloudevents.http import CloudEvent
 
-from shared.webflow import get_client
 from tests.conftest import FakeGCS, Sandbox
-from tests.items_support import FUNCTIONS
+from tests.items_support import function_app
 
 PROJECT = "log-test-project"
 TRACE_ID = "105445aa7843bc8bf206b12000100000"
@@ -60,13 +57,6 @@ def env(webflow_env: dict[str, str], gcs: FakeGCS) -> Iterator[dict[str, str]]:
     configure("INFO")
 
 
-def _app(folder: str, target: str, signature: str) -> Any:
-    get_client.cache_clear()
-    app = functions_framework.create_app(target, str(FUNCTIONS / folder / "main.py"), signature)
-    sys.modules["main"].reset_state()
-    return app.test_client()
-
-
 def _json_lines(capfd: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
     """Every line written to stdout and stderr, each parsed as one JSON object."""
     out, err = capfd.readouterr()
@@ -86,7 +76,7 @@ def test_a_request_logs_json_lines_with_its_request_id_and_trace(
     folder: str, env: dict[str, str], capfd: pytest.CaptureFixture[str]
 ) -> None:
     target, body = REQUESTS[folder]
-    client = _app(folder, target, "http")
+    client = function_app(folder, target)
     capfd.readouterr()
 
     response = client.post(
@@ -117,7 +107,7 @@ def test_an_event_left_for_redelivery_logs_json_lines_with_its_event_id(
     capfd: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    client = _app("upload-asset", "upload_asset", "cloudevent")
+    client = function_app("upload-asset", "upload_asset", "cloudevent")
     blob = gcs.bucket.get_blob("uploads/logged.png")
     event_id = uuid.uuid4().hex
     event = CloudEvent(

@@ -15,16 +15,14 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import functions_framework
 import pytest
 from cloudevents.conversion import to_binary
 from cloudevents.http import CloudEvent
 
 from shared.log import clear_secrets, configure
-from shared.webflow import get_client
 from shared.webhooks import sign
 from tests.conftest import Sandbox
-from tests.items_support import FUNCTIONS
+from tests.items_support import function_app
 
 # A token Webflow does not know: every call made with it is refused with 401.
 TOKEN = "wftoken-7f3a9c1d5e8b2f40aa61"
@@ -81,15 +79,6 @@ def secret_env(sandbox: Sandbox, gcs: Any) -> dict[str, str]:
     }
 
 
-def _app(folder: str, target: str, signature: str, env: dict[str, str]) -> Any:
-    """A fresh app of the function with ``env`` applied; its module's caches cleared."""
-    os.environ.update(env)
-    get_client.cache_clear()
-    app = functions_framework.create_app(target, str(FUNCTIONS / folder / "main.py"), signature)
-    sys.modules["main"].reset_state()
-    return app.test_client()
-
-
 def _assert_no_secret(capfd: pytest.CaptureFixture[str], *bodies: bytes) -> str:
     """No secret in anything written to stdout/stderr or in the bodies; returns the output."""
     out, err = capfd.readouterr()
@@ -114,7 +103,7 @@ def test_every_error_path_keeps_secrets_out_of_logs_and_answers(
 ) -> None:
     target, _ = ENTRIES[folder]
     auth = {"Authorization": f"Bearer {API_KEY}"}
-    client = _app(folder, target, "http", secret_env)
+    client = function_app(folder, target, "http", **secret_env)
     capfd.readouterr()
     bodies: list[bytes] = []
 
@@ -172,7 +161,7 @@ def test_a_malformed_variable_is_named_without_its_value(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     target, _ = ENTRIES[folder]
-    client = _app(folder, target, "http", {**secret_env, variable: value})
+    client = function_app(folder, target, "http", **{**secret_env, variable: value})
     capfd.readouterr()
 
     response = _post(client, VALID_BODIES[folder], Authorization=f"Bearer {API_KEY}")
@@ -186,7 +175,7 @@ def test_a_malformed_variable_is_named_without_its_value(
 def test_create_items_webhook_errors_keep_the_secrets_out(
     secret_env: dict[str, str], capfd: pytest.CaptureFixture[str]
 ) -> None:
-    client = _app("create-items", "create_items", "http", secret_env)
+    client = function_app("create-items", "create_items", "http", **secret_env)
     capfd.readouterr()
     body = json.dumps(
         {
@@ -214,7 +203,7 @@ def test_create_items_webhook_errors_keep_the_secrets_out(
 def test_upload_asset_event_failure_keeps_the_token_out(
     secret_env: dict[str, str], gcs: Any, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    client = _app("upload-asset", "upload_asset", "cloudevent", secret_env)
+    client = function_app("upload-asset", "upload_asset", "cloudevent", **secret_env)
     blob = gcs.bucket.get_blob(PROBE_OBJECT)
     event = CloudEvent(
         {
@@ -244,7 +233,7 @@ def test_without_configured_api_keys_every_call_is_refused(
         if variable != "CREATE_ITEMS_API_KEYS":
             env.pop(variable)
             os.environ.pop(variable, None)
-    client = _app(folder, target, "http", env)
+    client = function_app(folder, target, "http", **env)
 
     response = _post(client, VALID_BODIES[folder], Authorization=f"Bearer {presented}")
 
