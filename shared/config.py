@@ -80,6 +80,9 @@ class WebflowSettings(BaseSettings):
         value = value.strip().rstrip("/")
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http(s) URL")
+        if "@" in value.split("://", 1)[1].split("/", 1)[0]:
+            # The URL is logged and kept in plain environment variables: no credentials in it.
+            raise ValueError("must not carry credentials (the token goes in WEBFLOW_API_TOKEN)")
         return value
 
     # Named apart from the subclasses' own blank-is-none validators: a subclass validator of the

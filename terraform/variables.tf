@@ -87,8 +87,8 @@ variable "webflow_api_base_url" {
   default     = "https://api.webflow.com/v2"
 
   validation {
-    condition     = can(regex("^https://[^\\s]+$", var.webflow_api_base_url))
-    error_message = "webflow_api_base_url must be an https URL."
+    condition     = can(regex("^https://[^\\s@/]+(/[^\\s]*)?$", var.webflow_api_base_url))
+    error_message = "webflow_api_base_url must be an https URL without credentials (the token goes in the Secret Manager secret)."
   }
 }
 

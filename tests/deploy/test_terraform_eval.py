@@ -195,6 +195,10 @@ INVALID_INPUTS = [
     ({"publish_max_retry_seconds": 61}, "publish_max_retry_seconds must be between"),
     ({"publish_max_run_seconds": 0}, "publish_max_run_seconds must be more than 0"),
     ({"form_trusted_proxies": -1}, "form_trusted_proxies must be a whole number"),
+    (
+        {"webflow_api_base_url": "https://user:pass@api.webflow.com/v2"},
+        "webflow_api_base_url must be an https URL without credentials",
+    ),
     ({"upload_allowed_extensions": ["png", "exe"]}, "upload_allowed_extensions must list only"),
     ({"form_trusted_proxies": 1.5}, "form_trusted_proxies must be a whole number"),
     ({"form_trusted_proxies": 1}, "form_trusted_proxies above 0 needs create-items' ingress"),

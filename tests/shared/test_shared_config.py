@@ -81,6 +81,17 @@ def test_malformed_value_never_echoes_the_token(monkeypatch: pytest.MonkeyPatch)
     assert info.value.__cause__ is None
 
 
+def test_a_base_url_with_credentials_is_refused_without_echoing_them() -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(
+            WebflowSettings,
+            webflow_api_token=TOKEN,
+            webflow_api_base_url="https://user:s3cr3t-pass@api.webflow.com/v2",
+        )
+    assert str(raised.value).startswith("WEBFLOW_API_BASE_URL: must not carry credentials")
+    assert "s3cr3t-pass" not in str(raised.value)
+
+
 def test_overrides_beat_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WEBFLOW_API_TOKEN", TOKEN)
     monkeypatch.setenv("WEBFLOW_API_BASE_URL", "http://env.example/v2")
