@@ -340,6 +340,17 @@ variable "extra_environment" {
     ]))
     error_message = "extra_environment must not carry secrets (names with TOKEN, SECRET, API_KEYS or PASSWORD): put them in Secret Manager."
   }
+
+  validation {
+    # Cloud Run sets these itself and refuses a deployment that sets them.
+    condition = alltrue(flatten([
+      for environment in values(var.extra_environment) : [
+        for key in keys(environment) :
+        !contains(["PORT", "K_SERVICE", "K_REVISION", "K_CONFIGURATION"], upper(key))
+      ]
+    ]))
+    error_message = "extra_environment must not set PORT, K_SERVICE, K_REVISION or K_CONFIGURATION: Cloud Run reserves them."
+  }
 }
 
 # ---------------------------------------------------------------------------------------------------

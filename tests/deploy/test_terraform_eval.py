@@ -195,6 +195,7 @@ INVALID_INPUTS = [
     ({"publish_max_retry_seconds": 61}, "publish_max_retry_seconds must be between"),
     ({"publish_max_run_seconds": 0}, "publish_max_run_seconds must be more than 0"),
     ({"form_trusted_proxies": -1}, "form_trusted_proxies must be a whole number"),
+    ({"extra_environment": {"create-items": {"PORT": "8081"}}}, "Cloud Run reserves them"),
     (
         {"webflow_api_base_url": "https://user:pass@api.webflow.com/v2"},
         "webflow_api_base_url must be an https URL without credentials",
