@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import ApiError
+from .errors import validation_error
 from .faults import FaultConfig
 from .routing import Request, Response, Route
 from .server import App
@@ -78,21 +78,29 @@ class ControlApi:
         """Change ``rateLimitPerMinute`` and/or ``faults`` (the windows restart)."""
         body = request.json()
         if not isinstance(body, dict):
-            raise ApiError(400, "validation_error", "Body must be an object")
+            raise validation_error(
+                [{"param": "body", "description": "must be an object"}], "Body must be an object"
+            )
         unknown = set(body) - {"rateLimitPerMinute", "faults"}
         if unknown:
-            raise ApiError(400, "validation_error", f"Unknown settings: {sorted(unknown)}")
+            raise validation_error(
+                [{"param": name, "description": "is not a setting"} for name in sorted(unknown)],
+                f"Unknown settings: {sorted(unknown)}",
+            )
         faults = None
         if "faults" in body:
             try:
                 faults = FaultConfig.from_json(body["faults"])
             except ValueError as exc:
-                raise ApiError(400, "validation_error", str(exc)) from exc
+                raise validation_error(
+                    [{"param": "faults", "description": str(exc)}], str(exc)
+                ) from exc
         if "rateLimitPerMinute" in body:
             limit = body["rateLimitPerMinute"]
             if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-                raise ApiError(
-                    400, "validation_error", "rateLimitPerMinute must be an integer >= 0"
+                raise validation_error(
+                    [{"param": "rateLimitPerMinute", "description": "must be an integer >= 0"}],
+                    "rateLimitPerMinute must be an integer >= 0",
                 )
             self.app.limiter.reset(limit)
         if faults is not None:

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import ApiError, not_found, validation_error
+from .errors import not_found, validation_error
 from .ids import new_id, now_iso
 from .routing import Request, Response, Route
 from .server import App
@@ -257,7 +257,10 @@ class WebhooksApi:
         """
         data = request.json()
         if not isinstance(data, dict):
-            raise ApiError(400, "validation_error", "Body must be an object of field values")
+            raise validation_error(
+                [{"param": "body", "description": "must be an object of field values"}],
+                "Body must be an object of field values",
+            )
         site = self.app.store.seed_site()
         form = next((f for f in site.get("forms", []) if f.get("name") == form_name), None)
         form = form or {"name": form_name, "id": new_id(), "elementId": str(uuid.uuid4())}

@@ -87,3 +87,23 @@ def test_bad_fault_settings_are_rejected(sandbox: Sandbox, faults: dict) -> None
     response = sandbox.http.post("/_sandbox/config", json={"faults": faults})
 
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ([1, 2], "body"),
+        ({"faults": {"errorRate": 2}}, "faults"),
+        ({"rateLimitPerMinute": -1}, "rateLimitPerMinute"),
+        ({"rateLimit": 10}, "rateLimit"),
+    ],
+)
+def test_a_bad_config_names_the_setting_at_fault(
+    sandbox: Sandbox, body: object, param: str
+) -> None:
+    response = sandbox.http.post("/_sandbox/config", json=body)
+
+    assert response.status_code == 400
+    answer = response.json()
+    assert answer["code"] == "validation_error"
+    assert [detail["param"] for detail in answer["details"]] == [param]
