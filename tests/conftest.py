@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -92,10 +94,10 @@ class Sandbox:
         )
 
 
-@pytest.fixture(scope="session")
-def sandbox_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    """One sandbox process per test worker, on a free port, stopped by pid at the end."""
-    process, ready = start_sandbox(log_dir=tmp_path_factory.mktemp("sandbox-log"))
+@contextlib.contextmanager
+def running_sandbox(log_dir: Path, extra: Sequence[str] = ()) -> Iterator[Sandbox]:
+    """A sandbox process on a free port (``extra``: its command-line options), stopped by pid."""
+    process, ready = start_sandbox(log_dir=log_dir, extra=extra)
     root_url = ready["apiBaseUrl"].rsplit("/v2", 1)[0]
     client = httpx.Client(base_url=root_url, timeout=30.0)
     try:
@@ -104,6 +106,13 @@ def sandbox_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox
     finally:
         client.close()
         process.stop()
+
+
+@pytest.fixture(scope="session")
+def sandbox_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    """One sandbox process per test worker, on a free port, stopped by pid at the end."""
+    with running_sandbox(tmp_path_factory.mktemp("sandbox-log")) as sandbox:
+        yield sandbox
 
 
 @pytest.fixture
@@ -148,6 +157,14 @@ class FakeGCS:
     @property
     def bucket(self) -> Any:
         return self.client.bucket(self.bucket_name)
+
+    def put(self, name: str, data: bytes, content_type: str = "image/png", **metadata: str) -> Any:
+        """Upload an object (as a user or create-items would); return its Blob, properties loaded."""
+        blob = self.bucket.blob(name)
+        if metadata:
+            blob.metadata = metadata
+        blob.upload_from_string(data, content_type=content_type)
+        return self.bucket.get_blob(name)
 
 
 @pytest.fixture(scope="session")

@@ -67,17 +67,6 @@ def http_client(upload_env: dict[str, str]) -> Iterator[Any]:
     module.reset_state()
 
 
-def put_object(
-    gcs: Any, name: str, data: bytes, content_type: str = "image/png", **metadata: str
-) -> Any:
-    """Upload an object (as a user or create-items would) and return its Blob, properties loaded."""
-    blob = gcs.bucket.blob(name)
-    if metadata:
-        blob.metadata = metadata
-    blob.upload_from_string(data, content_type=content_type)
-    return gcs.bucket.get_blob(name)
-
-
 def finalized_event(
     blob: Any, *, time: dt.datetime | None = None, **data_overrides: Any
 ) -> CloudEvent:
@@ -194,7 +183,7 @@ def hosted_bytes(sandbox: Any, url: str) -> bytes:
 
 
 def test_a_new_object_becomes_an_asset(events: Any, gcs: Any, sandbox: Any) -> None:
-    blob = put_object(gcs, "uploads/photo.png", PNG)
+    blob = gcs.put("uploads/photo.png", PNG)
 
     response = deliver(events, finalized_event(blob))
 
@@ -208,14 +197,14 @@ def test_a_new_object_becomes_an_asset(events: Any, gcs: Any, sandbox: Any) -> N
 
 
 def test_structured_mode_event_is_handled_too(events: Any, gcs: Any, sandbox: Any) -> None:
-    blob = put_object(gcs, "uploads/report.pdf", PDF, content_type="application/pdf")
+    blob = gcs.put("uploads/report.pdf", PDF, content_type="application/pdf")
     assert deliver(events, finalized_event(blob), mode="structured").status_code == 200
     (asset,) = assets(sandbox)
     assert ledger(gcs, "uploads/report.pdf")["webflow-asset-id"] == asset["id"]
 
 
 def test_a_redelivered_event_creates_no_second_asset(events: Any, gcs: Any, sandbox: Any) -> None:
-    blob = put_object(gcs, "uploads/photo.png", PNG)
+    blob = gcs.put("uploads/photo.png", PNG)
     event = finalized_event(blob)
     assert deliver(events, event).status_code == 200
     first = ledger(gcs, "uploads/photo.png")
@@ -232,7 +221,7 @@ def test_concurrent_deliveries_upload_once(
     gcs: Any, sandbox: Any, upload_env: dict[str, str]
 ) -> None:
     app, module = _app("upload_asset", "cloudevent")
-    blob = put_object(gcs, "uploads/photo.png", PNG)
+    blob = gcs.put("uploads/photo.png", PNG)
     event = finalized_event(blob)
     statuses: list[int] = []
     barrier = threading.Barrier(4)
@@ -259,9 +248,9 @@ def test_concurrent_deliveries_upload_once(
 
 
 def test_a_new_generation_is_uploaded_again(events: Any, gcs: Any, sandbox: Any) -> None:
-    first = put_object(gcs, "uploads/photo.png", PNG)
+    first = gcs.put("uploads/photo.png", PNG)
     assert deliver(events, finalized_event(first)).status_code == 200
-    second = put_object(gcs, "uploads/photo.png", PNG[::-1])
+    second = gcs.put("uploads/photo.png", PNG[::-1])
     assert deliver(events, finalized_event(second)).status_code == 200
     assert len(assets(sandbox)) == 2
     assert ledger(gcs, "uploads/photo.png")["webflow-generation"] == str(second.generation)
@@ -270,9 +259,9 @@ def test_a_new_generation_is_uploaded_again(events: Any, gcs: Any, sandbox: Any)
 def test_an_event_for_a_replaced_generation_is_acknowledged_without_work(
     events: Any, gcs: Any, sandbox: Any
 ) -> None:
-    old = put_object(gcs, "uploads/photo.png", PNG)
+    old = gcs.put("uploads/photo.png", PNG)
     old_event = finalized_event(old)
-    put_object(gcs, "uploads/photo.png", PNG[::-1])
+    gcs.put("uploads/photo.png", PNG[::-1])
     assert deliver(events, old_event).status_code == 200
     assert assets(sandbox) == []
 
@@ -281,7 +270,7 @@ def test_an_event_for_the_functions_own_metadata_write_does_nothing(
     events: Any, gcs: Any, sandbox: Any
 ) -> None:
     """fake-gcs-server mints a generation when the ledger is written; an event naming it is not new work."""
-    blob = put_object(gcs, "uploads/photo.png", PNG)
+    blob = gcs.put("uploads/photo.png", PNG)
     assert deliver(events, finalized_event(blob)).status_code == 200
     patched = gcs.bucket.get_blob("uploads/photo.png")
 
@@ -294,13 +283,13 @@ def test_an_event_for_the_functions_own_metadata_write_does_nothing(
 
 
 def test_objects_outside_the_prefixes_are_ignored(events: Any, gcs: Any, sandbox: Any) -> None:
-    blob = put_object(gcs, "private/photo.png", PNG)
+    blob = gcs.put("private/photo.png", PNG)
     assert deliver(events, finalized_event(blob)).status_code == 200
     assert assets(sandbox) == [] and ledger(gcs, "private/photo.png") == {}
 
 
 def test_an_old_event_is_dropped(events: Any, gcs: Any, sandbox: Any) -> None:
-    blob = put_object(gcs, "uploads/photo.png", PNG)
+    blob = gcs.put("uploads/photo.png", PNG)
     old = dt.datetime.now(dt.UTC) - dt.timedelta(days=2)
     assert deliver(events, finalized_event(blob, time=old)).status_code == 200
     assert assets(sandbox) == []
@@ -309,7 +298,7 @@ def test_an_old_event_is_dropped(events: Any, gcs: Any, sandbox: Any) -> None:
 def test_an_oversized_image_is_rejected_before_download(
     events: Any, gcs: Any, sandbox: Any
 ) -> None:
-    blob = put_object(gcs, "uploads/huge.png", b"\0" * (4 * 1024 * 1024 + 1))
+    blob = gcs.put("uploads/huge.png", b"\0" * (4 * 1024 * 1024 + 1))
 
     response = deliver(events, finalized_event(blob))
 
@@ -319,7 +308,7 @@ def test_an_oversized_image_is_rejected_before_download(
 
 
 def test_a_disallowed_type_is_rejected(events: Any, gcs: Any, sandbox: Any) -> None:
-    blob = put_object(gcs, "uploads/tool.exe", b"MZ...", content_type="application/octet-stream")
+    blob = gcs.put("uploads/tool.exe", b"MZ...", content_type="application/octet-stream")
     assert deliver(events, finalized_event(blob)).status_code == 200
     assert ledger(gcs, "uploads/tool.exe")["webflow-error"] == "extension .exe is not allowed"
     assert assets(sandbox) == []
@@ -328,14 +317,14 @@ def test_a_disallowed_type_is_rejected(events: Any, gcs: Any, sandbox: Any) -> N
 def test_a_content_type_that_contradicts_the_extension_is_rejected(
     events: Any, gcs: Any, sandbox: Any
 ) -> None:
-    blob = put_object(gcs, "uploads/photo.png", b"<html></html>", content_type="text/html")
+    blob = gcs.put("uploads/photo.png", b"<html></html>", content_type="text/html")
     assert deliver(events, finalized_event(blob)).status_code == 200
     assert "does not match" in ledger(gcs, "uploads/photo.png")["webflow-error"]
     assert assets(sandbox) == []
 
 
 def test_a_rejected_object_is_not_checked_again(events: Any, gcs: Any, sandbox: Any) -> None:
-    blob = put_object(gcs, "uploads/tool.exe", b"MZ", content_type="application/octet-stream")
+    blob = gcs.put("uploads/tool.exe", b"MZ", content_type="application/octet-stream")
     event = finalized_event(blob)
     deliver(events, event)
     before = gcs.bucket.get_blob("uploads/tool.exe").generation
@@ -377,9 +366,7 @@ def test_a_composite_object_is_hashed_while_streaming(
 
 def test_a_path_names_the_item_and_field(events: Any, gcs: Any, sandbox: Any) -> None:
     item = create_item(sandbox, "posts", {"name": "Hello world", "slug": "hello-world"})
-    blob = put_object(
-        gcs, "uploads/posts/hello-world/hero.png", PNG, **{"webflow-alt": "A sunrise"}
-    )
+    blob = gcs.put("uploads/posts/hello-world/hero.png", PNG, **{"webflow-alt": "A sunrise"})
 
     assert deliver(events, finalized_event(blob)).status_code == 200
 
@@ -403,7 +390,7 @@ def test_metadata_from_a_create_items_form_post_names_the_item(
         "webflow-field": "attachment",
         "webflow-alt": "Ada's drawing",
     }
-    blob = put_object(gcs, "uploads/forms/2f9c1e/drawing.png", PNG, **metadata)
+    blob = gcs.put("uploads/forms/2f9c1e/drawing.png", PNG, **metadata)
 
     assert deliver(events, finalized_event(blob)).status_code == 200
 
@@ -413,7 +400,7 @@ def test_metadata_from_a_create_items_form_post_names_the_item(
 
 
 def test_a_missing_item_is_recorded_and_acknowledged(events: Any, gcs: Any, sandbox: Any) -> None:
-    blob = put_object(gcs, "uploads/posts/no-such-post/hero.png", PNG)
+    blob = gcs.put("uploads/posts/no-such-post/hero.png", PNG)
     assert deliver(events, finalized_event(blob)).status_code == 200
     recorded = ledger(gcs, "uploads/posts/no-such-post/hero.png")
     assert "no item with slug 'no-such-post'" in recorded["webflow-error"]
@@ -424,7 +411,7 @@ def test_a_folder_of_photos_fills_the_gallery(events: Any, gcs: Any, sandbox: An
     os.environ["INGEST_COLLECTION_ID"] = sandbox.collections["gallery"]
     names = ["gallery/summer_beach.png", "gallery/winter-hills.png"]
     for index, name in enumerate(names):
-        blob = put_object(gcs, name, PNG + bytes([index]), **{"webflow-alt": f"Photo {index}"})
+        blob = gcs.put(name, PNG + bytes([index]), **{"webflow-alt": f"Photo {index}"})
         event = finalized_event(blob)
         assert deliver(events, event).status_code == 200
         assert deliver(events, event).status_code == 200  # a redelivery adds nothing
@@ -455,7 +442,7 @@ def test_gallery_ingestion_moves_past_a_slug_held_by_another_item(
             "image": {"fileId": upload.json()["id"], "url": "http://x/x.png"},
         },
     )
-    blob = put_object(gcs, "gallery/sunset.png", PNG)
+    blob = gcs.put("gallery/sunset.png", PNG)
 
     assert deliver(events, finalized_event(blob)).status_code == 200
 
@@ -483,7 +470,7 @@ def test_webflow_faults_lose_nothing_and_duplicate_nothing(
     os.environ["WEBFLOW_MAX_RETRY_SECONDS"] = "0"
     sys.modules["main"].reset_state()
     item = create_item(sandbox, "posts", {"name": "Faulty", "slug": "faulty"})
-    blob = put_object(gcs, "uploads/posts/faulty/hero.png", PNG)
+    blob = gcs.put("uploads/posts/faulty/hero.png", PNG)
     event = finalized_event(blob)
     sandbox.configure(faults={"errorRate": 0.3, "dropAfterWriteRate": 0.3, "seed": seed})
 
@@ -515,7 +502,7 @@ def test_gallery_ingestion_under_faults_creates_one_item(
     )
     sys.modules["main"].reset_state()
     before = {i["id"] for i in list_items(sandbox, "gallery")}
-    blob = put_object(gcs, "gallery/harbour.png", PNG)
+    blob = gcs.put("gallery/harbour.png", PNG)
     event = finalized_event(blob)
     sandbox.configure(faults={"errorRate": 0.3, "dropAfterWriteRate": 0.3, "seed": seed})
 
@@ -539,7 +526,7 @@ def test_a_crash_after_the_upload_reuses_the_asset(
     """The ledger write after a finished upload failed: the retry must not create a second asset."""
     from shared.storage import Storage
 
-    blob = put_object(gcs, "uploads/photo.png", PNG)
+    blob = gcs.put("uploads/photo.png", PNG)
     event = finalized_event(blob)
     fail_first_call(
         monkeypatch,
@@ -562,7 +549,7 @@ def test_a_crash_before_the_bytes_arrived_replaces_the_asset(
     from shared.errors import WebflowConnectionError
     from shared.webflow import WebflowClient
 
-    blob = put_object(gcs, "uploads/photo.png", PNG)
+    blob = gcs.put("uploads/photo.png", PNG)
     event = finalized_event(blob)
     fail_first_call(
         monkeypatch,
@@ -580,7 +567,7 @@ def test_a_crash_before_the_bytes_arrived_replaces_the_asset(
 
 
 def test_a_storage_outage_raises_for_redelivery(events: Any, gcs: Any, sandbox: Any) -> None:
-    blob = put_object(gcs, "uploads/photo.png", PNG)
+    blob = gcs.put("uploads/photo.png", PNG)
     event = finalized_event(blob)
     os.environ["STORAGE_EMULATOR_HOST"] = "http://127.0.0.1:9"  # nothing listens there
     sys.modules["main"].reset_state()
@@ -592,7 +579,7 @@ def test_a_storage_outage_raises_for_redelivery(events: Any, gcs: Any, sandbox: 
 
 
 def test_other_event_types_are_acknowledged(events: Any, gcs: Any, sandbox: Any) -> None:
-    blob = put_object(gcs, "uploads/photo.png", PNG)
+    blob = gcs.put("uploads/photo.png", PNG)
     event = finalized_event(blob)
     event["type"] = "google.cloud.storage.object.v1.metadataUpdated"
     assert deliver(events, event).status_code == 200
@@ -603,7 +590,7 @@ def test_other_event_types_are_acknowledged(events: Any, gcs: Any, sandbox: Any)
 
 
 def test_http_entry_uploads_by_bucket_and_name(http_client: Any, gcs: Any, sandbox: Any) -> None:
-    put_object(gcs, "uploads/report.pdf", PDF, content_type="application/pdf")
+    gcs.put("uploads/report.pdf", PDF, content_type="application/pdf")
     body = {"bucket": gcs.bucket_name, "name": "uploads/report.pdf"}
     headers = {"Authorization": f"Bearer {API_KEY}"}
 
@@ -626,7 +613,7 @@ def test_http_entry_requires_an_api_key(http_client: Any, gcs: Any, sandbox: Any
 
 
 def test_http_entry_reports_a_rejection(http_client: Any, gcs: Any, sandbox: Any) -> None:
-    put_object(gcs, "uploads/tool.exe", b"MZ", content_type="application/octet-stream")
+    gcs.put("uploads/tool.exe", b"MZ", content_type="application/octet-stream")
     response = http_client.post(
         "/",
         json={"bucket": gcs.bucket_name, "name": "uploads/tool.exe"},
@@ -648,7 +635,7 @@ def test_http_entry_answers_409_while_another_run_holds_the_claim(
 ) -> None:
     from shared.storage import Storage
 
-    put_object(gcs, "uploads/photo.png", PNG)
+    gcs.put("uploads/photo.png", PNG)
     storage = Storage(gcs.client, emulated=True)
     info = storage.get_object(gcs.bucket_name, "uploads/photo.png")
     assert info is not None
@@ -670,7 +657,7 @@ def test_http_entry_defaults_to_and_keeps_to_the_configured_bucket(
 ) -> None:
     os.environ["UPLOAD_BUCKET"] = gcs.bucket_name
     sys.modules["main"].reset_state()
-    put_object(gcs, "uploads/photo.png", PNG)
+    gcs.put("uploads/photo.png", PNG)
     auth = {"Authorization": f"Bearer {API_KEY}"}
 
     other = http_client.post(
@@ -685,7 +672,7 @@ def test_http_entry_defaults_to_and_keeps_to_the_configured_bucket(
 def test_events_of_another_bucket_are_ignored(events: Any, gcs: Any, sandbox: Any) -> None:
     os.environ["UPLOAD_BUCKET"] = "the-real-uploads"
     sys.modules["main"].reset_state()
-    blob = put_object(gcs, "uploads/photo.png", PNG)
+    blob = gcs.put("uploads/photo.png", PNG)
     assert deliver(events, finalized_event(blob)).status_code == 200
     assert assets(sandbox) == [] and ledger(gcs, "uploads/photo.png") == {}
 
@@ -693,8 +680,8 @@ def test_events_of_another_bucket_are_ignored(events: Any, gcs: Any, sandbox: An
 def test_http_answers_match_docs_openapi(http_client: Any, gcs: Any, sandbox: Any) -> None:
     from tests.openapi_support import assert_matches, operation
 
-    put_object(gcs, "uploads/report.pdf", PDF, content_type="application/pdf")
-    put_object(gcs, "uploads/tool.exe", b"MZ", content_type="application/octet-stream")
+    gcs.put("uploads/report.pdf", PDF, content_type="application/pdf")
+    gcs.put("uploads/tool.exe", b"MZ", content_type="application/octet-stream")
     auth = {"Authorization": f"Bearer {API_KEY}"}
     documented = operation("/upload-asset")["responses"]
     for name, expected in [
@@ -721,10 +708,8 @@ def test_http_answers_match_docs_openapi(http_client: Any, gcs: Any, sandbox: An
 @pytest.fixture(scope="module")
 def media_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A sandbox whose posts collection also has a MultiImage field "photos" and a File field "brochure"."""
-    import httpx
-
-    from tests.conftest import Sandbox
-    from tests.support import REPO_ROOT, start_sandbox
+    from tests.conftest import running_sandbox
+    from tests.support import REPO_ROOT
 
     seed = json.loads((REPO_ROOT / "sandbox" / "seed.json").read_text())
     posts = next(c for c in seed["sites"][0]["collections"] if c["slug"] == "posts")
@@ -746,17 +731,9 @@ def media_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     ]
     seed_path = tmp_path_factory.mktemp("media-seed") / "seed.json"
     seed_path.write_text(json.dumps(seed))
-    process, ready = start_sandbox(
-        log_dir=tmp_path_factory.mktemp("media-sandbox"), extra=["--seed", str(seed_path)]
-    )
-    root_url = ready["apiBaseUrl"].rsplit("/v2", 1)[0]
-    http = httpx.Client(base_url=root_url, timeout=30.0)
-    try:
-        info = http.get("/_sandbox/info").raise_for_status().json()
-        yield Sandbox(process=process, root_url=root_url, info=info, http=http)
-    finally:
-        http.close()
-        process.stop()
+    log_dir = tmp_path_factory.mktemp("media-sandbox")
+    with running_sandbox(log_dir, extra=["--seed", str(seed_path)]) as sandbox:
+        yield sandbox
 
 
 @pytest.fixture
@@ -784,7 +761,7 @@ def test_multi_image_files_are_appended_once_each(
     collection_id = media_sandbox.collections["posts"]
     # As create-items writes a form's files for a MultiImage input: <field>.<ext>, <field>-2.<ext>.
     for index, name in enumerate(["photos.png", "photos-2.png"]):
-        blob = put_object(gcs, f"uploads/{collection_id}/trip/{name}", PNG + bytes([index]))
+        blob = gcs.put(f"uploads/{collection_id}/trip/{name}", PNG + bytes([index]))
         event = finalized_event(blob)
         assert deliver(media_events, event).status_code == 200
         assert deliver(media_events, event).status_code == 200  # a redelivery appends nothing
@@ -796,7 +773,7 @@ def test_multi_image_files_are_appended_once_each(
 
 def test_a_document_goes_into_a_file_field(media_events: Any, gcs: Any, media_sandbox: Any) -> None:
     item = create_item(media_sandbox, "posts", {"name": "Menu", "slug": "menu"})
-    blob = put_object(gcs, "uploads/posts/menu/brochure.pdf", PDF, content_type="application/pdf")
+    blob = gcs.put("uploads/posts/menu/brochure.pdf", PDF, content_type="application/pdf")
     assert deliver(media_events, finalized_event(blob)).status_code == 200
     (asset,) = assets(media_sandbox)
     assert (
@@ -809,7 +786,7 @@ def test_a_document_is_refused_by_an_image_field(
     media_events: Any, gcs: Any, media_sandbox: Any
 ) -> None:
     create_item(media_sandbox, "posts", {"name": "Menu", "slug": "menu"})
-    blob = put_object(gcs, "uploads/posts/menu/hero.pdf", PDF, content_type="application/pdf")
+    blob = gcs.put("uploads/posts/menu/hero.pdf", PDF, content_type="application/pdf")
     assert deliver(media_events, finalized_event(blob)).status_code == 200
     assert (
         "cannot go into the Image field 'hero'"

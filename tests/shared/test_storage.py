@@ -30,15 +30,6 @@ def storage(gcs: Any) -> Storage:
     return Storage(gcs.client, emulated=True, chunk_size=64 * 1024)
 
 
-def _put(
-    gcs: Any, name: str, data: bytes, content_type: str = "image/png", **metadata: str
-) -> None:
-    blob = gcs.bucket.blob(name)
-    if metadata:
-        blob.metadata = metadata
-    blob.upload_from_string(data, content_type=content_type)
-
-
 def _put_and_read(
     gcs: Any,
     storage: Storage,
@@ -48,7 +39,7 @@ def _put_and_read(
     **metadata: str,
 ) -> ObjectInfo:
     """Upload an object, then read it back through the Storage under test."""
-    _put(gcs, name, data, content_type, **metadata)
+    gcs.put(name, data, content_type, **metadata)
     info = storage.get_object(gcs.bucket_name, name)
     assert info is not None
     return info
@@ -59,7 +50,7 @@ def _put_and_read(
 
 def test_emulator_ignores_metageneration_precondition_on_metadata_patch(gcs: Any) -> None:
     """fake-gcs-server accepts a patch whose ifMetagenerationMatch is stale (real GCS answers 412)."""
-    _put(gcs, "uploads/a.png", b"x")
+    gcs.put("uploads/a.png", b"x")
     blob = gcs.bucket.get_blob("uploads/a.png")
     blob.metadata = {"k": "first"}
     blob.patch(if_metageneration_match=blob.metageneration)
@@ -73,7 +64,7 @@ def test_emulator_ignores_metageneration_precondition_on_metadata_patch(gcs: Any
 
 def test_emulator_mints_a_generation_on_metadata_patch(gcs: Any) -> None:
     """fake-gcs-server keeps metageneration at 1 and changes the generation when metadata changes."""
-    _put(gcs, "uploads/a.png", b"x")
+    gcs.put("uploads/a.png", b"x")
     before = gcs.bucket.get_blob("uploads/a.png")
     uploaded_generation = before.generation
     before.metadata = {"k": "v"}
@@ -94,7 +85,7 @@ def test_emulator_honours_if_generation_match_zero_on_multipart_upload(gcs: Any)
 
 def test_emulator_keeps_a_key_patched_to_null_as_empty(gcs: Any, storage: Storage) -> None:
     """Cloud Storage removes the key; fake-gcs-server keeps it empty, so the ledger reads "" as absent."""
-    _put(gcs, "uploads/a.png", b"x", **{"webflow-claim": "1:a:2"})
+    gcs.put("uploads/a.png", b"x", **{"webflow-claim": "1:a:2"})
     blob = gcs.bucket.blob("uploads/a.png")
     blob.metadata = {"webflow-claim": None}
     blob.patch()
@@ -106,7 +97,7 @@ def test_emulator_keeps_a_key_patched_to_null_as_empty(gcs: Any, storage: Storag
 def test_emulator_ignores_if_generation_match_on_media_uploads_and_deletes(gcs: Any) -> None:
     import httpx
 
-    _put(gcs, "lock", b"1")
+    gcs.put("lock", b"1")
     media = httpx.post(
         f"{gcs.host}/upload/storage/v1/b/{gcs.bucket_name}/o",
         params={"uploadType": "media", "name": "lock", "ifGenerationMatch": "0"},
@@ -296,7 +287,7 @@ def test_a_new_upload_resets_the_ledger(gcs: Any, storage: Storage) -> None:
     claimed, claim = storage.claim(info, "first", ttl_seconds=60)
     storage.record_success(claimed, claim, "asset-1", None)
     time.sleep(0.01)
-    _put(gcs, "uploads/a.png", b"y")
+    gcs.put("uploads/a.png", b"y")
     fresh = storage.get_object(gcs.bucket_name, "uploads/a.png")
     assert fresh is not None and fresh.generation != info.generation
     assert not fresh.processed(fresh.generation) and fresh.ledger_generation is None
