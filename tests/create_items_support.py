@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
 from tests.conftest import Sandbox
+from tests.items_support import count_writes
 
 SOURCE = Path(__file__).resolve().parents[1] / "functions" / "create-items" / "main.py"
 API_KEY = "create-key-0123456789"
@@ -84,10 +85,7 @@ def item_by_slug(sandbox: Sandbox, collection_id: str, slug: str) -> dict[str, A
 
 def writes(sandbox: Sandbox) -> int:
     """Write requests the sandbox has answered since its last reset."""
-    by_route: dict[str, int] = sandbox.stats()["byRoute"]
-    return sum(
-        n for route, n in by_route.items() if route.split(" ", 1)[0] in {"POST", "PATCH", "DELETE"}
-    )
+    return count_writes(sandbox.stats()["byRoute"])
 
 
 def register_webhook(sandbox: Sandbox, url: str, form_name: str | None = None) -> str:

@@ -97,6 +97,15 @@ def get_item(
     return api.get(path, params=params).raise_for_status().json()
 
 
+def count_writes(by_route: dict[str, int]) -> int:
+    """Write requests (POST, PATCH, PUT, DELETE) among the sandbox's per-route counts."""
+    return sum(
+        count
+        for route, count in by_route.items()
+        if route.split(" ", 1)[0] in {"POST", "PATCH", "PUT", "DELETE"}
+    )
+
+
 class RequestCounter:
     """Counts the sandbox's API requests made from now on (its statistics minus a baseline)."""
 
@@ -118,8 +127,4 @@ class RequestCounter:
 
     def writes(self) -> int:
         """Write requests (POST, PATCH, PUT, DELETE)."""
-        return sum(
-            count
-            for route, count in self._since().items()
-            if route.split(" ", 1)[0] in {"POST", "PATCH", "PUT", "DELETE"}
-        )
+        return count_writes(self._since())
