@@ -301,6 +301,10 @@ class Stack:
         env.setdefault("PUBLISH_COLLECTION_IDS", ",".join(collections.values()))
         env.setdefault("INGEST_COLLECTION_ID", collections["gallery"])
         env.setdefault("WEBFLOW_COLLECTION_ID", collections["submissions"])
+        # What the demo site's form and the sandbox's Contact form may write; their submissions go
+        # live with the scheduler's next run (a public site would keep them drafts to moderate).
+        env.setdefault("FORM_FIELDS", "name,email,message,attachment,source")
+        env.setdefault("FORM_CREATE_AS_DRAFT", "false")
         # Wiring: always ours, so that a stray cloud setting cannot point the stack elsewhere.
         env.update(
             {

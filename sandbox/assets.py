@@ -321,14 +321,22 @@ class AssetsApi:
                 "Bucket POST must be of the enclosure-type multipart/form-data",
             )
         parts = parse_multipart(content_type, request.body)
-        names = [name for name, *_ in parts]
+        # S3 matches POST form field names without regard to case (Webflow's JS SDK sends
+        # "policy" and "Content-Type" where uploadDetails says "Policy" and "content-type").
+        names = [name.lower() for name, *_ in parts]
         if "file" not in names:
             raise S3Error(
                 400, "InvalidArgument", "POST requires exactly one file upload per request."
             )
         if names[-1] != "file" or names.count("file") != 1:
             raise S3Error(400, "InvalidArgument", "The file must be the last field of the form.")
-        fields = {name: data.decode("utf-8", "replace") for name, _, _, data in parts[:-1]}
+        fields: dict[str, str] = {}
+        for name, _, _, value in parts[:-1]:
+            if name.lower() in fields:
+                raise S3Error(
+                    400, "InvalidArgument", f"POST form field {name} appears more than once."
+                )
+            fields[name.lower()] = value.decode("utf-8", "replace")
         data = parts[-1][3]
         with self.app.store.lock:
             asset = self._pending_asset(bucket, fields.get("key"))
@@ -371,12 +379,13 @@ class AssetsApi:
 
     @staticmethod
     def _check_policy(upload: Doc, fields: dict[str, str]) -> None:
+        """Check the form's fields (names lower-cased) against the issued ones; values exactly."""
         issued: dict[str, str] = upload["fields"]
         expected = hmac.new(
-            upload["secret"].encode(), fields.get("Policy", "").encode(), hashlib.sha256
+            upload["secret"].encode(), fields.get("policy", "").encode(), hashlib.sha256
         ).hexdigest()
-        if fields.get("Policy") != issued["Policy"] or not hmac.compare_digest(
-            expected, fields.get("X-Amz-Signature", "")
+        if fields.get("policy") != issued["Policy"] or not hmac.compare_digest(
+            expected, fields.get("x-amz-signature", "")
         ):
             raise S3Error(
                 403,
@@ -384,19 +393,19 @@ class AssetsApi:
                 "The request signature we calculated does not match the signature you provided.",
             )
         for name, value in issued.items():
-            if name not in fields:
+            if name.lower() not in fields:
                 raise S3Error(
                     403,
                     "AccessDenied",
                     f"Invalid according to Policy: Policy Condition failed: missing {name}",
                 )
-            if fields[name] != value:
+            if fields[name.lower()] != value:
                 raise S3Error(
                     403,
                     "AccessDenied",
                     f"Invalid according to Policy: Policy Condition failed: {name}",
                 )
-        extra = set(fields) - set(issued)
+        extra = set(fields) - {name.lower() for name in issued}
         if extra:
             raise S3Error(
                 403,

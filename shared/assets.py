@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from anyascii import anyascii
 from pydantic import Field, SecretStr, field_validator
 
-from shared.config import ConfigError, WebflowSettings, blank_to_none, split_list
+from shared.config import ConfigError, WebflowSettings, api_keys_of, blank_to_none, split_list
 from shared.errors import (
     AuthenticationError,
     NotFoundError,
@@ -113,6 +113,7 @@ class UploadSettings(WebflowSettings):
     storage_retry_seconds: float = Field(default=30.0, ge=0)
     upload_asset_folder: str | None = None
     upload_max_body_bytes: int = Field(default=16_384, gt=0)
+    upload_collection_ids: str = ""
 
     @field_validator(
         "ingest_collection_id",
@@ -137,15 +138,25 @@ class UploadSettings(WebflowSettings):
         return split_list(self.upload_prefix)
 
     @property
+    def attachable_collections(self) -> frozenset[str]:
+        """Collections a file may be attached to: UPLOAD_COLLECTION_IDS, else the form's
+        collection (WEBFLOW_COLLECTION_ID) and the gallery (INGEST_COLLECTION_ID)."""
+        configured = split_list(self.upload_collection_ids)
+        if configured:
+            return frozenset(configured)
+        return frozenset(
+            value for value in (self.webflow_collection_id, self.ingest_collection_id) if value
+        )
+
+    @property
     def allowed_extensions(self) -> frozenset[str]:
         """Extensions accepted: UPLOAD_ALLOWED_EXTENSIONS, else everything Webflow accepts."""
         return allowed_extensions(self.upload_allowed_extensions)
 
     @property
     def api_keys(self) -> list[str]:
-        """Accepted API keys of the HTTP entry: UPLOAD_API_KEYS, falling back to CREATE_ITEMS_API_KEYS."""
-        source = self.upload_api_keys or self.create_items_api_keys
-        return split_list(source.get_secret_value()) if source else []
+        """Accepted API keys: UPLOAD_API_KEYS (CREATE_ITEMS_API_KEYS stands in only in a local run)."""
+        return api_keys_of(self.upload_api_keys, self.create_items_api_keys)
 
 
 class PermanentUploadError(Exception):
@@ -389,6 +400,7 @@ def process_object(
 
     try:
         content_type = check_object(info, settings.allowed_extensions)
+        _check_target(info, prefix, settings)
     except PermanentUploadError as exc:
         storage.record_error(info, str(exc))
         outcome.status, outcome.reason = "rejected", str(exc)
@@ -630,6 +642,8 @@ def _attach(
     value = _image_value(asset_id, hosted_url, alt)
     if target is not None:
         collection = _resolve_collection(client, target.collection, settings.webflow_site_id)
+        if collection.id not in settings.attachable_collections:
+            raise _not_attachable(collection.id)
         _set_field(client, collection, target, value, extension_of(info.name), outcome)
         return False
     if not settings.ingest_collection_id:
@@ -638,6 +652,28 @@ def _attach(
         client, settings.ingest_collection_id, settings.ingest_image_field, info, value, outcome
     )
     return True
+
+
+def _not_attachable(collection: str) -> PermanentUploadError:
+    return PermanentUploadError(
+        f"collection {collection} is not one upload-asset attaches to (UPLOAD_COLLECTION_IDS)"
+    )
+
+
+def _check_target(info: ObjectInfo, prefix: str, settings: UploadSettings) -> None:
+    """Refuse, before anything is uploaded, a malformed item id or a collection id not allowed.
+
+    A collection named by slug is checked once resolved, in :func:`_attach`.
+    """
+    target = target_from_metadata(info) or parse_target_path(info.name, prefix)
+    if target is not None and target.item_id is not None and not is_item_id(target.item_id):
+        raise PermanentUploadError(f"{META_ITEM_ID} is not a Webflow id")
+    if (
+        target is not None
+        and is_item_id(target.collection)
+        and target.collection not in settings.attachable_collections
+    ):
+        raise _not_attachable(target.collection)
 
 
 def _resolve_collection(client: WebflowClient, key: str, site_id: str | None) -> Collection:

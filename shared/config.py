@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -14,6 +15,7 @@ __all__ = [
     "MIN_API_KEY_LENGTH",
     "ConfigError",
     "WebflowSettings",
+    "api_keys_of",
     "blank_to_none",
     "load_settings",
     "register_secrets",
@@ -37,6 +39,16 @@ def split_list(value: Any) -> list[str]:
     if isinstance(value, (list, tuple, set, frozenset)):
         return [str(part).strip() for part in value if str(part).strip()]
     raise ValueError("must be a comma-separated list")
+
+
+def api_keys_of(own: SecretStr | None, local_fallback: SecretStr | None) -> list[str]:
+    """A function's own API keys; ``local_fallback`` (CREATE_ITEMS_API_KEYS) serves only in a local
+    run. Cloud Run sets K_SERVICE: a deployed function uses its own keys or none, so a key that may
+    create items can never patch them or publish the site."""
+    source = own if own is not None and own.get_secret_value().strip() else None
+    if source is None and not os.environ.get("K_SERVICE"):
+        source = local_fallback
+    return split_list(source.get_secret_value()) if source is not None else []
 
 
 def blank_to_none(value: Any) -> Any:

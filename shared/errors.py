@@ -14,6 +14,7 @@ __all__ = [
     "BadRequestError",
     "ConflictError",
     "InternalServerError",
+    "InvalidIdError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -134,6 +135,19 @@ class PermissionDeniedError(WebflowAPIError):
 
 class NotFoundError(WebflowAPIError):
     """404: the resource does not exist."""
+
+
+class InvalidIdError(NotFoundError):
+    """An id that is not a Webflow id (24 lowercase hex digits): it names nothing, and nothing is
+    sent, so that a value such as ``../sites/x`` can never reach another endpoint."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            404,
+            "invalid_id",
+            f"The {what} id is not a Webflow id (24 lowercase hexadecimal digits)",
+            [{"param": what, "description": "is not a Webflow id"}],
+        )
 
 
 class ConflictError(WebflowAPIError):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import re
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
@@ -25,15 +27,20 @@ __all__ = [
     "FieldError",
     "FieldMapper",
     "FieldValidationError",
+    "InputPath",
     "ReferenceResolver",
     "UnmappedPolicy",
+    "closest_field",
     "coerce_value",
     "field_data_matches",
+    "field_list_setting",
     "field_table_setting",
     "is_item_id",
     "is_valid_slug",
     "normalise_field_data",
+    "parse_field_list",
     "parse_field_table",
+    "parse_unmapped_policy",
     "sanitize_html",
     "slugify",
 ]
@@ -41,6 +48,14 @@ __all__ = [
 SLUG_MAX_LENGTH = 256
 ANY_FORM = "*"
 UnmappedPolicy = Literal["drop", "reject"]
+InputPath = Literal["json", "form", "webhook"]
+# A typo in an authenticated JSON call is refused (Webflow refuses unknown fields too); forms and
+# webhooks carry submit buttons and trackers, which are dropped.
+DEFAULT_UNMAPPED: dict[InputPath, UnmappedPolicy] = {
+    "json": "reject",
+    "form": "drop",
+    "webhook": "drop",
+}
 # (referenced collection id, slugs) -> {slug: item id} for the slugs that exist.
 ReferenceResolver = Callable[[str, Sequence[str]], Mapping[str, str]]
 
@@ -58,6 +73,52 @@ _TRUE_WORDS = frozenset({"on", "true", "1", "yes"})
 _FALSE_WORDS = frozenset({"off", "false", "0", "no", ""})
 _URL_SCHEMES = frozenset({"http", "https", "mailto", "tel"})
 _FILE_TYPES = frozenset({"Image", "File"})
+# Numbers: Webflow stores IEEE doubles. Text and exponent are bounded before any arithmetic, since
+# Decimal -> int of "1e999999" takes half a minute and "1e5000" cannot be serialised.
+NUMBER_MAX_CHARS = 100
+_NUMBER_MAX_EXPONENT = 308  # 1.8e308 is the largest double
+_NUMBER_MIN_EXPONENT = -300
+_LARGEST_DOUBLE = Decimal(sys.float_info.max)
+_EXACT_DOUBLE_INTEGER = 2**53
+# RichText: nh3's cost grows with the square of the nesting depth, so both are bounded first.
+RICH_TEXT_MAX_CHARS = 200_000
+RICH_TEXT_MAX_DEPTH = 100
+_TAG_RE = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)\b[^<>]*?(/?)>")
+# Elements that nest nothing (void) or that the HTML parser closes by itself when a sibling opens
+# (optional end tags): neither deepens the tree however many there are.
+_FLAT_ELEMENTS = frozenset(
+    [
+        "area",
+        "base",
+        "br",
+        "col",
+        "embed",
+        "hr",
+        "img",
+        "input",
+        "link",
+        "meta",
+        "source",
+        "track",
+        "wbr",
+        "p",
+        "li",
+        "dt",
+        "dd",
+        "tr",
+        "td",
+        "th",
+        "option",
+        "optgroup",
+        "rp",
+        "rt",
+        "thead",
+        "tbody",
+        "tfoot",
+        "colgroup",
+        "caption",
+    ]
+)
 # Fields Webflow fills itself or that the orchestration derives; never "required" from the caller.
 _GENERATED_FIELDS = frozenset({"slug"})
 
@@ -140,22 +201,62 @@ def _plain_text(value: Any, validations: Mapping[str, Any]) -> str:
     return text
 
 
+def nesting_depth(html: str, limit: int) -> int:
+    """How deep ``html``'s elements nest, counted up to ``limit + 1`` (linear in the length)."""
+    depth = deepest = 0
+    for match in _TAG_RE.finditer(html):
+        closing, name, self_closing = match.groups()
+        if self_closing or name.lower() in _FLAT_ELEMENTS:
+            continue
+        if closing:
+            depth = max(0, depth - 1)
+            continue
+        depth += 1
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            break
+    return deepest
+
+
 def _rich_text(value: Any, validations: Mapping[str, Any]) -> str:
     if not isinstance(value, str):
         raise _Invalid("must be HTML text")
+    if len(value) > RICH_TEXT_MAX_CHARS:
+        raise _Invalid(f"must be at most {RICH_TEXT_MAX_CHARS} characters")
+    if nesting_depth(value, RICH_TEXT_MAX_DEPTH) > RICH_TEXT_MAX_DEPTH:
+        raise _Invalid(f"must not nest elements more than {RICH_TEXT_MAX_DEPTH} deep")
     return sanitize_html(value)
 
 
 def _number(value: Any, validations: Mapping[str, Any]) -> int | float:
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
         raise _Invalid("must be a number")
+    if isinstance(value, int) and abs(value).bit_length() > 1024:
+        raise _Invalid("is too large (Webflow stores numbers up to about 1.8e308)")
+    # Through str() so that a float such as 0.1 keeps its short decimal form.
+    text = str(value).strip()
+    if len(text) > NUMBER_MAX_CHARS:
+        raise _Invalid(f"must be at most {NUMBER_MAX_CHARS} characters long")
     try:
-        # Through str() so that a float such as 0.1 keeps its short decimal form.
-        number = Decimal(str(value).strip())
-    except (InvalidOperation, TypeError, ValueError):
+        number = Decimal(text)
+    except (InvalidOperation, TypeError, ValueError, ArithmeticError):
         raise _Invalid("must be a number") from None
     if not number.is_finite():
         raise _Invalid("must be a number")
+    if number and number.adjusted() > _NUMBER_MAX_EXPONENT:
+        raise _Invalid("is too large (Webflow stores numbers up to about 1.8e308)")
+    if number and number.adjusted() < _NUMBER_MIN_EXPONENT:
+        raise _Invalid("is too small to store (at least 1e-300 in magnitude, or 0)")
+    try:
+        return _bounded_number(number, validations)
+    except ArithmeticError:  # a decimal context signal on an edge the bounds above let through
+        raise _Invalid("must be a number Webflow can store") from None
+
+
+def _bounded_number(number: Decimal, validations: Mapping[str, Any]) -> int | float:
+    """Check a finite number whose exponent is within a double's range against the field."""
+    if abs(number) > _LARGEST_DOUBLE:
+        raise _Invalid("is too large (Webflow stores numbers up to about 1.8e308)")
     integral = number == number.to_integral_value()
     if validations.get("format") == "integer" and not integral:
         raise _Invalid("must be a whole number")
@@ -173,7 +274,8 @@ def _number(value: Any, validations: Mapping[str, Any]) -> int | float:
     maximum = validations.get("maxValue", validations.get("max"))
     if isinstance(maximum, (int, float)) and number > Decimal(str(maximum)):
         raise _Invalid(f"must be at most {maximum}")
-    return int(number) if integral else float(number)
+    # Whole numbers a double holds exactly stay integers; beyond 2**53 a double is what is stored.
+    return int(number) if integral and abs(number) <= _EXACT_DOUBLE_INTEGER else float(number)
 
 
 def _switch(value: Any, validations: Mapping[str, Any]) -> bool:
@@ -400,6 +502,69 @@ def field_table_setting(value: Any, variable: str) -> str | None:
     return value or None
 
 
+def parse_unmapped_policy(value: Any) -> dict[InputPath, UnmappedPolicy]:
+    """UNMAPPED_FIELDS: "drop" or "reject" for every path, or per path ("json=reject,form=drop")."""
+    policy = dict(DEFAULT_UNMAPPED)
+    text = str(value or "").strip().lower()
+    if not text:
+        return policy
+    if text in ("drop", "reject"):
+        return dict.fromkeys(policy, text)  # type: ignore[arg-type]  # one of the two Literals
+    for entry in text.split(","):
+        path, _, choice = (part.strip() for part in entry.partition("="))
+        if path not in policy or choice not in ("drop", "reject"):
+            raise ConfigError(
+                "UNMAPPED_FIELDS: must be drop, reject, or per path as json=reject,form=drop,"
+                "webhook=drop"
+            )
+        policy[path] = choice  # type: ignore[index]  # checked just above
+    return policy
+
+
+def closest_field(name: str, candidates: Iterable[str]) -> str | None:
+    """The candidate ``name`` most likely meant ("emial" -> "email"), or None when none is close."""
+    folded = {candidate.casefold(): candidate for candidate in candidates}
+    found = difflib.get_close_matches(name.strip().casefold(), list(folded), n=1, cutoff=0.75)
+    return folded[found[0]] if found else None
+
+
+def parse_field_list(value: Any, variable: str) -> dict[str, frozenset[str]]:
+    """Parse FORM_FIELDS: slugs as "a,b", a JSON list, or per form {"*": [...], "Form": [...]}."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return {}
+    if isinstance(value, str) and value.strip()[:1] in ("[", "{"):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise ConfigError(f"{variable}: must be a comma-separated list or JSON") from None
+    if isinstance(value, str):
+        value = {ANY_FORM: [part.strip() for part in value.split(",") if part.strip()]}
+    elif isinstance(value, list):
+        value = {ANY_FORM: value}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{variable}: must be a list of field slugs, or such lists per form")
+    tables: dict[str, frozenset[str]] = {}
+    for form, slugs in value.items():
+        if not isinstance(slugs, list) or not all(isinstance(slug, str) and slug for slug in slugs):
+            raise ConfigError(f"{variable}: {form} must be a list of field slugs")
+        if "slug" in slugs:
+            raise ConfigError(f"{variable}: slug cannot be written by form posts or webhooks")
+        tables[str(form)] = frozenset(slugs)
+    return tables
+
+
+def field_list_setting(value: Any, variable: str) -> str | None:
+    """Validate a FORM_FIELDS setting as it is loaded: the text, None when blank (ValueError)."""
+    if isinstance(value, (list, Mapping)):
+        value = json.dumps(value)
+    if isinstance(value, str) and value.strip():
+        try:
+            parse_field_list(value, variable)
+        except ConfigError as exc:
+            raise ValueError(str(exc).split(": ", 1)[-1]) from None
+    return value or None
+
+
 # --- the mapper ------------------------------------------------------------------------------
 
 
@@ -410,6 +575,8 @@ class FieldMapper:
     field_map: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     unmapped: UnmappedPolicy = "drop"
+    # The slugs a caller may write (public input: a form's declared fields); None: every field.
+    allowed: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
         if self.unmapped not in ("drop", "reject"):
@@ -420,14 +587,19 @@ class FieldMapper:
                     raise ConfigError(f"FIELD_MAP: {form}/{name} must map to a field slug")
 
     @classmethod
-    def from_settings(cls, settings: Any) -> FieldMapper:
-        """Build from settings exposing field_map, field_defaults and unmapped_fields."""
-        unmapped = str(getattr(settings, "unmapped_fields", None) or "drop").lower()
+    def from_settings(cls, settings: Any, *, path: InputPath = "json") -> FieldMapper:
+        """Build from settings exposing field_map, field_defaults and unmapped_fields, with the
+        UNMAPPED_FIELDS policy of ``path``."""
+        unmapped = parse_unmapped_policy(getattr(settings, "unmapped_fields", None))[path]
         return cls(
             field_map=parse_field_table(getattr(settings, "field_map", None), "FIELD_MAP"),
             defaults=parse_field_table(getattr(settings, "field_defaults", None), "FIELD_DEFAULTS"),
-            unmapped=unmapped,  # type: ignore[arg-type]  # checked in __post_init__
+            unmapped=unmapped,
         )
+
+    def restricted_to(self, allowed: Iterable[str]) -> FieldMapper:
+        """This mapper, writing only the ``allowed`` slugs (never ``slug``); others are unmapped."""
+        return replace(self, allowed=frozenset(allowed) - {"slug"})
 
     def _table(
         self, tables: Mapping[str, Mapping[str, Any]], form_name: str | None
@@ -440,7 +612,13 @@ class FieldMapper:
     def target_slug(
         self, name: str, schema: Collection, *, form_name: str | None = None
     ) -> str | None:
-        """The CMS slug a caller field name lands in, or None when it is not mapped."""
+        """The CMS slug a caller field name lands in, or None when it is not mapped (or allowed)."""
+        slug = self._mapped_slug(name, schema, form_name)
+        if slug is not None and self.allowed is not None and slug not in self.allowed:
+            return None
+        return slug
+
+    def _mapped_slug(self, name: str, schema: Collection, form_name: str | None) -> str | None:
         explicit = self._table(self.field_map, form_name).get(name)
         if explicit is not None:
             return explicit
@@ -499,7 +677,7 @@ class FieldMapper:
             schema_field = schema.field(slug) if slug is not None else None
             if slug is None or schema_field is None:
                 if self.unmapped == "reject" or slug is not None:
-                    errors.append(FieldError(str(name), "is not a field of this collection"))
+                    errors.append(FieldError(str(name), self._unknown(str(name), schema)))
                 continue
             if not schema_field.is_editable:
                 errors.append(FieldError(str(name), "cannot be set"))
@@ -559,6 +737,28 @@ class FieldMapper:
         if errors:
             raise FieldValidationError(errors)
         return field_data
+
+    def _unknown(self, name: str, schema: Collection) -> str:
+        """ "is not a field of this collection", with the closest field the caller may write."""
+        writable = [
+            schema_field.slug
+            for schema_field in schema.fields
+            if schema_field.is_editable
+            and schema_field.slug != "slug"
+            and (self.allowed is None or schema_field.slug in self.allowed)
+        ]
+        suggestion = closest_field(name, writable)
+        if suggestion is None:
+            # Against display names too ("E-mail" for the Email field).
+            by_name = {
+                (schema_field.display_name or ""): schema_field.slug
+                for schema_field in schema.fields
+                if schema_field.slug in writable and schema_field.display_name
+            }
+            display = closest_field(name, by_name)
+            suggestion = by_name[display] if display is not None else None
+        message = "is not a field of this collection"
+        return f"{message}; did you mean `{suggestion}`?" if suggestion else message
 
     def _name_for(
         self, slug: str, raw: Mapping[str, Any], schema: Collection, form_name: str | None

@@ -16,7 +16,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import flask
 from werkzeug.datastructures import FileStorage
 
-from shared.fields import FieldError, FieldValidationError
+from shared.fields import FieldError, FieldValidationError, InputPath
 from shared.filetypes import (
     FILE_FIELD_TYPES,
     META_ALT,
@@ -34,14 +34,23 @@ from shared.http import (
     AppError,
     FormData,
     json_response,
+    names_html,
     origin_allowed,
     redirect_response,
     report_error,
     to_app_error,
     wants_json,
 )
-from shared.items import CreateItemsSettings, CreateOutcome, ReferenceLookup, create_items
+from shared.items import (
+    CreateItemsSettings,
+    CreateOutcome,
+    ReferenceLookup,
+    SlugKey,
+    content_key,
+    create_items,
+)
 from shared.log import get_logger
+from shared.pages import PAGE_HEADERS, error_page, thank_you_page
 from shared.webhooks import FormSubmission, WebhookEvent
 
 if TYPE_CHECKING:
@@ -54,9 +63,11 @@ __all__ = [
     "FormPost",
     "FormReply",
     "StagedFile",
+    "back_url",
     "error_location",
     "form_answer",
     "form_error_answer",
+    "html_response",
     "read_form_post",
     "receive_form_submission",
     "submit_form",
@@ -130,6 +141,10 @@ class FormReply:
             return {**self.rejected.to_body(), "acknowledged": True}
         empty = {"created": 0, "existing": 0, "failed": 0, "results": []}
         body = self.outcome.to_json() if self.outcome else empty
+        for result in body["results"]:
+            if result["status"] == "existing":
+                # The same submission made earlier; its id is not shown to an anonymous poster.
+                result["id"] = result["slug"] = None
         if self.files:
             body["files"] = [
                 {"field": staged.field_slug, "object": staged.object_name, "stored": staged.stored}
@@ -168,7 +183,7 @@ def _file_errors(
     post: FormPost, schema: Collection, settings: CreateItemsSettings
 ) -> list[FieldError]:
     """Target field, type and size of every file input (fills in each file's field slug)."""
-    mapper = settings.mapper()
+    mapper = settings.public_mapper()
     errors: list[FieldError] = []
     for staged in post.files:
         slug = mapper.target_slug(staged.input_name, schema)
@@ -187,6 +202,10 @@ def _file_errors(
             continue
         if extension not in allowed:
             errors.append(FieldError(staged.input_name, f"must be one of: {', '.join(allowed)}"))
+            continue
+        if extension == "svg" and not settings.form_allow_svg:
+            # An SVG can carry scripts, and an asset is served to visitors from Webflow's CDN.
+            errors.append(FieldError(staged.input_name, "SVG files are not accepted"))
             continue
         # The checks upload-asset makes again: a file it would refuse is refused here, before the
         # item exists, rather than answered 201 and never attached.
@@ -237,7 +256,13 @@ def submit_form(
     if file_errors:
         raise _merged(file_errors, settings, post, schema, client, deferred)
     outcome = _create_one(
-        client, settings, collection_id, post.fields, form_name=None, deferred=deferred
+        client,
+        settings,
+        collection_id,
+        post.fields,
+        form_name=None,
+        deferred=deferred,
+        slug_key=content_key,
     )
     result = outcome.results[0]
     if staged and result.status == "created" and result.id and result.slug:
@@ -255,7 +280,7 @@ def _merged(
 ) -> FieldValidationError:
     """File errors together with the fields' own errors (nothing is sent)."""
     try:
-        settings.mapper().prepare_item(
+        settings.public_mapper().prepare_item(
             post.fields, schema, resolve_references=ReferenceLookup(client), deferred=deferred
         )
     except FieldValidationError as exc:
@@ -270,17 +295,22 @@ def _create_one(
     values: Mapping[str, Any],
     *,
     form_name: str | None,
+    slug_key: SlugKey,
+    path: InputPath = "form",
     deferred: set[str] | frozenset[str] = frozenset(),
 ) -> CreateOutcome:
+    """Create one public submission: its form's declared fields only, keyed slug, draft default."""
+    default_draft, live = settings.public_draft()
     return create_items(
         client,
         collection_id,
         [{"fieldData": dict(values)}],
-        settings.mapper(),
-        default_draft=settings.create_as_draft,
-        live=settings.create_live,
+        settings.public_mapper(form_name, path=path),
+        default_draft=default_draft,
+        live=live,
         form_name=form_name,
         deferred=deferred,
+        slug_key=slug_key,
     )
 
 
@@ -400,7 +430,13 @@ def receive_form_submission(
     extra = {"form": submission.name, "submissionId": submission.id}
     try:
         outcome = _create_one(
-            client, settings, collection_id, submission.data, form_name=submission.name
+            client,
+            settings,
+            collection_id,
+            submission.data,
+            form_name=submission.name,
+            path="webhook",
+            slug_key=lambda _: f"webhook:{submission.id}",
         )
     except FieldValidationError as exc:
         # A poison delivery: Webflow would retry it and then deactivate the webhook, so acknowledge.
@@ -425,22 +461,50 @@ def receive_form_submission(
 def form_answer(
     request: flask.Request, settings: CreateItemsSettings, post: FormPost, reply: FormReply
 ) -> flask.Response:
-    """303 to `_redirect`/FORM_SUCCESS_URL (FORM_ERROR_URL on failure), else JSON."""
+    """A browser: 303 to `_redirect`/FORM_SUCCESS_URL, else a thank-you page; others: JSON."""
     error = reply.error()
     if error is not None:
         return form_error_answer(request, settings, error)
-    location = None if wants_json(request) else success_location(post, settings)
+    if wants_json(request):
+        return json_response(reply.to_json(), reply.status_code)
+    location = success_location(post, settings)
     if location is not None:
         return redirect_response(location)
-    return json_response(reply.to_json(), reply.status_code)
+    if not names_html(request):  # fetch() and curl send */*: they keep JSON
+        return json_response(reply.to_json(), reply.status_code)
+    page = thank_you_page(back_url(request, settings), file_not_stored=reply.status_code == 207)
+    return html_response(page, reply.status_code)
 
 
 def form_error_answer(
     request: flask.Request, settings: CreateItemsSettings, exc: Exception
 ) -> flask.Response:
-    """303 to FORM_ERROR_URL with the error for browsers; otherwise the ordinary JSON error."""
-    location = None if wants_json(request) else error_location(to_app_error(exc), settings)
-    if location is None:
+    """A browser: 303 to FORM_ERROR_URL with the error, else a page saying what is wrong in
+    words; others: the ordinary JSON error."""
+    error = None if wants_json(request) else to_app_error(exc)
+    location = error_location(error, settings) if error is not None else None
+    if error is None or (location is None and not names_html(request)):
         raise exc
     report_error(exc)
-    return redirect_response(location)
+    if location is not None:
+        return redirect_response(location)
+    page = error_page(error.message, error.details, back_url(request, settings))
+    return html_response(page, error.status, error.headers)
+
+
+def back_url(request: flask.Request, settings: CreateItemsSettings) -> str | None:
+    """The page the form was posted from (Referer), when its origin is one the function trusts
+    for redirects; else None."""
+    return _allowed_redirect(request.headers.get("Referer"), settings)
+
+
+def html_response(
+    page: str, status: int, headers: Mapping[str, str] | None = None
+) -> flask.Response:
+    """An HTML page answer, inert (see PAGE_HEADERS)."""
+    return flask.Response(
+        page,
+        status=status,
+        headers={**PAGE_HEADERS, **(headers or {})},
+        mimetype="text/html",
+    )

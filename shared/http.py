@@ -42,6 +42,7 @@ __all__ = [
     "handle",
     "http_function",
     "json_response",
+    "names_html",
     "origin_allowed",
     "parse_form",
     "parse_json",
@@ -148,6 +149,14 @@ def wants_json(request: flask.Request) -> bool:
     return best == "application/json" and request.accept_mimetypes["application/json"] > 0
 
 
+def names_html(request: flask.Request) -> bool:
+    """True when Accept lists text/html itself (a browser navigating), not only through */*."""
+    vary_on(request, "Accept")
+    return any(
+        value.lower() == "text/html" and quality > 0 for value, quality in request.accept_mimetypes
+    )
+
+
 def vary_on(request: flask.Request, *headers: str) -> None:
     """Record request headers the answer depends on; :func:`handle` lists them in Vary."""
     request.environ.setdefault(_VARY_KEY, []).extend(headers)
@@ -219,6 +228,10 @@ def read_json(request: flask.Request, max_bytes: int) -> Any:
         raise AppError(400, "invalid_json", "Request body is not valid UTF-8 JSON") from None
     except RecursionError:
         raise AppError(400, "invalid_json", "Request body is nested too deeply") from None
+    except ValueError:  # an integer literal beyond Python's digit limit (4,300 digits)
+        raise AppError(
+            400, "invalid_json", "Request body holds a number with too many digits"
+        ) from None
 
 
 def parse_json(request: flask.Request, model: type[M], max_bytes: int) -> M:
@@ -235,22 +248,65 @@ def parse_json(request: flask.Request, model: type[M], max_bytes: int) -> M:
         ) from None
 
 
-def parse_form(request: flask.Request, max_bytes: int) -> FormData:
-    """Parse an urlencoded or multipart body within ``max_bytes`` (413), else 415/400."""
+def parse_form(
+    request: flask.Request,
+    max_bytes: int,
+    *,
+    max_text_bytes: int | None = None,
+    max_fields: int | None = None,
+) -> FormData:
+    """Parse an urlencoded or multipart body within ``max_bytes`` (413), else 415/400.
+
+    ``max_text_bytes`` bounds the form's text (a whole urlencoded body; the text parts of a
+    multipart one, files aside) and ``max_fields`` the number of fields and files (413 past
+    either), before the parser builds anything: a body of a million names costs nothing.
+    """
     mimetype = require_content_type(request, FORM_TYPES)
     body = read_body(request, max_bytes)
+    if mimetype == "application/x-www-form-urlencoded":
+        _check_urlencoded(body, max_text_bytes, max_fields)
     parser = FormDataParser(
-        max_form_memory_size=max_bytes, max_content_length=max_bytes, silent=False
+        max_form_memory_size=max_text_bytes or max_bytes,
+        max_content_length=max_bytes,
+        max_form_parts=max_fields + 1 if max_fields else None,  # werkzeug counts the closing part
+        silent=False,
     )
     try:
         _, fields, files = parser.parse(
             io.BytesIO(body), mimetype, len(body), request.mimetype_params
         )
     except RequestEntityTooLarge:
-        raise _too_large(max_bytes) from None
+        raise _form_too_large(max_bytes, max_text_bytes, max_fields) from None
     except (ValueError, HTTPException) as exc:
         raise AppError(400, "invalid_form", f"Form body could not be parsed: {exc}") from None
+    if max_fields is not None and len(fields) + len(files) > max_fields:
+        raise _form_too_large(max_bytes, max_text_bytes, max_fields)
+    if max_text_bytes is not None:
+        text = sum(len(name) + len(value) for name, value in fields.items(multi=True))
+        if text > max_text_bytes:
+            raise _form_too_large(max_bytes, max_text_bytes, max_fields)
     return FormData(fields=fields, files=files)
+
+
+def _check_urlencoded(body: bytes, max_text_bytes: int | None, max_fields: int | None) -> None:
+    if max_text_bytes is not None and len(body) > max_text_bytes:
+        raise AppError(413, "payload_too_large", f"Form text is larger than {max_text_bytes} bytes")
+    # Counted on the bytes only when the separators alone could exceed the limit.
+    if (
+        max_fields is not None
+        and body.count(b"&") >= max_fields
+        and sum(1 for part in body.split(b"&") if part) > max_fields
+    ):
+        raise AppError(413, "too_many_fields", f"A form may have at most {max_fields} fields")
+
+
+def _form_too_large(max_bytes: int, max_text_bytes: int | None, max_fields: int | None) -> AppError:
+    limits = [f"{max_bytes} bytes in all"]
+    if max_text_bytes is not None:
+        limits.append(f"{max_text_bytes} bytes of text")
+    if max_fields is not None:
+        limits.append(f"{max_fields} fields")
+    return AppError(413, "payload_too_large", f"Form is larger than {', '.join(limits)}")
 
 
 # --- validation details ----------------------------------------------------------------------

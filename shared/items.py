@@ -8,6 +8,7 @@ duplicate-slug answers and only then resolved, so N items cost one schema fetch 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -25,16 +26,22 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from shared.config import WebflowSettings, blank_to_none, split_list
+from shared.config import ConfigError, WebflowSettings, blank_to_none, split_list
 from shared.errors import NotFoundError, WebflowError
 from shared.fields import (
+    ANY_FORM,
     SLUG_MAX_LENGTH,
     FieldError,
     FieldMapper,
     FieldValidationError,
+    InputPath,
     field_data_matches,
+    field_list_setting,
     field_table_setting,
     normalise_field_data,
+    parse_field_list,
+    parse_field_table,
+    parse_unmapped_policy,
 )
 from shared.filetypes import allowed_extensions
 from shared.http import MAX_TRUSTED_PROXIES, AppError, to_app_error, webflow_details
@@ -56,8 +63,10 @@ __all__ = [
     "ReferenceLookup",
     "SlugIndex",
     "collection_schema",
+    "content_key",
     "create_from_request",
     "create_items",
+    "keyed_slug",
     "prepare_items",
     "send_items",
 ]
@@ -66,6 +75,8 @@ MAX_ITEMS_PER_CALL = 10_000
 CHUNK_SIZE = 100
 MAX_ROUNDS = 8
 MAX_SUFFIX = 1000
+MAX_ECHOED_FIELDS = 20
+MAX_ECHOED_NAME = 100
 
 logger = get_logger(__name__)
 
@@ -87,13 +98,22 @@ class CreateItemsSettings(WebflowSettings):
     form_names: str = ""
     field_map: str | None = None
     field_defaults: str | None = None
-    unmapped_fields: Literal["drop", "reject"] = "drop"
+    # Declared after everything its validator reads (pydantic validates in this order).
+    form_fields: str | None = None
+    form_create_as_draft: bool = True
+    form_max_text_bytes: int = Field(default=100_000, gt=0)
+    form_max_fields: int = Field(default=100, gt=0, le=10_000)
+    form_allow_svg: bool = False
+    unmapped_fields: str | None = None
     create_as_draft: bool = False
     create_live: bool = False
     max_body_bytes: int = Field(default=10_000_000, gt=0)
     max_items_per_call: int = Field(default=MAX_ITEMS_PER_CALL, gt=0, le=MAX_ITEMS_PER_CALL)
 
     _mapper: FieldMapper | None = PrivateAttr(default=None)
+    _public_mappers: dict[tuple[InputPath, str | None], FieldMapper] = PrivateAttr(
+        default_factory=dict
+    )
 
     @property
     def form_upload_prefix(self) -> str:
@@ -106,6 +126,27 @@ class CreateItemsSettings(WebflowSettings):
     def _json_table(cls, value: Any, info: ValidationInfo) -> Any:
         return field_table_setting(value, str(info.field_name).upper())
 
+    @field_validator("form_fields", mode="before")
+    @classmethod
+    def _public_fields_declared(cls, value: Any, info: ValidationInfo) -> Any:
+        value = field_list_setting(value, "FORM_FIELDS")
+        if value or _map_entries(info.data.get("field_map")):
+            return value
+        # A public path someone configured, with nothing saying which fields it may write.
+        configured = [
+            name.upper()
+            for name in ("webflow_webhook_secret", "allowed_origins")
+            + ("form_success_url", "form_error_url")
+            if _is_set(info.data.get(name))
+        ]
+        if configured:
+            raise ValueError(
+                f"is required with {', '.join(configured)}: the field slugs form posts and "
+                "webhooks may write (comma-separated, or per form as JSON); FIELD_MAP's targets "
+                "serve when it is set"
+            )
+        return value
+
     @field_validator("form_trusted_proxies")
     @classmethod
     def _proxy_count(cls, value: int) -> int:
@@ -116,10 +157,14 @@ class CreateItemsSettings(WebflowSettings):
             )
         return value
 
-    @field_validator("unmapped_fields", mode="before")
+    @field_validator("unmapped_fields")
     @classmethod
-    def _lower(cls, value: Any) -> Any:
-        return value.strip().lower() if isinstance(value, str) else value
+    def _unmapped_policy(cls, value: str | None) -> str | None:
+        try:
+            parse_unmapped_policy(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc).split(": ", 1)[-1]) from None
+        return value
 
     @field_validator(
         "form_success_url",
@@ -178,6 +223,68 @@ class CreateItemsSettings(WebflowSettings):
             self._mapper = FieldMapper.from_settings(self)
         return self._mapper
 
+    def public_fields(self, form_name: str | None = None) -> frozenset[str] | None:
+        """The slugs a form post or a webhook of ``form_name`` may write; None when undeclared.
+
+        FORM_FIELDS ("*" and the form's own list) when set, else the targets of FIELD_MAP's
+        entries for the form. ``slug`` is never among them.
+        """
+        declared = parse_field_list(self.form_fields, "FORM_FIELDS")
+        if not declared:
+            declared = {
+                form: frozenset(table.values()) for form, table in self.mapper().field_map.items()
+            }
+        if not any(declared.values()):
+            return None
+        allowed = declared.get(ANY_FORM, frozenset())
+        if form_name is not None:
+            allowed |= declared.get(form_name, frozenset())
+        return allowed - {"slug"}
+
+    def public_mapper(
+        self, form_name: str | None = None, *, path: InputPath = "form"
+    ) -> FieldMapper:
+        """The mapper of public input: only the form's declared fields, with the UNMAPPED_FIELDS
+        policy of ``path`` (built once per path and form).
+
+        Raises:
+            AppError: 403 when no field is declared for public input at all.
+        """
+        mapper = self._public_mappers.get((path, form_name))
+        if mapper is None:
+            allowed = self.public_fields(form_name)
+            if allowed is None:
+                logger.warning("form input refused: FORM_FIELDS (or FIELD_MAP) is not set")
+                raise AppError(
+                    403,
+                    "forms_not_enabled",
+                    "This function does not take form submissions",
+                    [{"field": "body", "message": "no form fields are declared"}],
+                )
+            mapper = FieldMapper.from_settings(self, path=path).restricted_to(allowed)
+            self._public_mappers[(path, form_name)] = mapper
+        return mapper
+
+    def public_draft(self) -> tuple[bool, bool]:
+        """(default_draft, live) of public submissions: drafts unless FORM_CREATE_AS_DRAFT=false."""
+        if self.form_create_as_draft:
+            return True, False
+        return self.create_as_draft, self.create_live
+
+
+def _is_set(value: Any) -> bool:
+    if isinstance(value, SecretStr):
+        return bool(value.get_secret_value().strip())
+    return bool(value)
+
+
+def _map_entries(field_map: Any) -> bool:
+    """True when FIELD_MAP (as loaded) maps at least one name."""
+    try:
+        return any(parse_field_table(field_map, "FIELD_MAP").values())
+    except ConfigError:
+        return False  # reported under FIELD_MAP itself
+
 
 # --- requests ------------------------------------------------------------------------------
 
@@ -230,7 +337,12 @@ class CreateResult:
             "slug": self.slug,
         }
         if self.ignored_fields:
-            body["ignoredFields"] = self.ignored_fields
+            # Capped: a body of a million names must not be echoed back a million times.
+            body["ignoredFields"] = [name[:MAX_ECHOED_NAME] for name in self.ignored_fields][
+                :MAX_ECHOED_FIELDS
+            ]
+            if len(self.ignored_fields) > MAX_ECHOED_FIELDS:
+                body["ignoredFieldCount"] = len(self.ignored_fields)
         if self.error is not None:
             body["error"] = {
                 "code": self.error.code,
@@ -260,6 +372,25 @@ class CreateOutcome(BatchOutcome[CreateResult]):
 
 def _failure(code: str, message: str, details: list[dict[str, Any]] | None = None) -> ErrorInfo:
     return ErrorInfo(code=code, message=message, details=details or [])
+
+
+SlugKey = Callable[[Mapping[str, Any]], str]
+_KEY_DIGITS = 8
+
+
+def keyed_slug(base: str, key: str) -> str:
+    """``base`` ending in ``-`` and 8 hex digits of ``key``'s SHA-256 (within the slug limit)."""
+    digest = hashlib.sha256(key.encode()).hexdigest()[:_KEY_DIGITS]
+    return f"{base[: SLUG_MAX_LENGTH - _KEY_DIGITS - 1].rstrip('-')}-{digest}"
+
+
+def content_key(field_data: Mapping[str, Any]) -> str:
+    """A submission's key from its values (slug aside): the same post twice has the same key."""
+    return json.dumps(normalise_field_data(_content_of(field_data)), sort_keys=True, default=str)
+
+
+def _content_of(field_data: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in field_data.items() if key != "slug"}
 
 
 # --- preparing -----------------------------------------------------------------------------
@@ -310,8 +441,13 @@ def prepare_items(
     form_name: str | None = None,
     resolve_references: Callable[[str, Sequence[str]], Mapping[str, str]] | None = None,
     deferred: Iterable[str] = (),
+    slug_key: SlugKey | None = None,
 ) -> tuple[list[Prepared], list[CreateResult]]:
-    """Validate every entry ({"fieldData", "isDraft"?, "cmsLocaleIds"?}); nothing is sent here."""
+    """Validate every entry ({"fieldData", "isDraft"?, "cmsLocaleIds"?}); nothing is sent here.
+
+    With ``slug_key`` (public input), each slug ends in a short digest of the item's key, so that
+    it can only ever collide with, and resolve to, an item of the same submission.
+    """
     prepared: list[Prepared] = []
     failed: list[CreateResult] = []
     deferred = frozenset(deferred)
@@ -330,6 +466,8 @@ def prepare_items(
                 CreateResult(index, "failed", error=_failure(exc.code, exc.message, exc.details))
             )
             continue
+        if slug_key is not None:
+            field_data["slug"] = keyed_slug(str(field_data["slug"]), slug_key(field_data))
         # Live items are published, so never drafts; otherwise isDraft is always explicit.
         requested = entry.get("isDraft")
         is_draft = False if live else (default_draft if requested is None else bool(requested))
@@ -356,16 +494,8 @@ def _with_slug(entry: Prepared, slug: str) -> Prepared:
     return Prepared(entry.index, item, entry.base_slug, entry.caller_names)
 
 
-def _content(item: NewItem) -> dict[str, Any]:
-    return {key: value for key, value in item.field_data.items() if key != "slug"}
-
-
 def _same_content(sent: NewItem, stored: Mapping[str, Any]) -> bool:
-    return field_data_matches(_content(sent), stored)
-
-
-def _content_key(item: NewItem) -> str:
-    return json.dumps(normalise_field_data(_content(item)), sort_keys=True, default=str)
+    return field_data_matches(_content_of(sent.field_data), stored)
 
 
 class SlugIndex:
@@ -546,7 +676,7 @@ def send_items(
     followers: dict[int, list[int]] = {}
     batch: list[Prepared] = []
     for entry in prepared:
-        key = (entry.base_slug, _content_key(entry.item))
+        key = (entry.base_slug, content_key(entry.item.field_data))
         if key in leaders:  # the same item twice in one call: created once
             followers.setdefault(leaders[key], []).append(entry.index)
             continue
@@ -597,6 +727,7 @@ def create_items(
     form_name: str | None = None,
     deferred: Iterable[str] = (),
     schema: Collection | None = None,
+    slug_key: SlugKey | None = None,
 ) -> CreateOutcome:
     """Validate then create ``entries``; one result per entry, in input order.
 
@@ -615,6 +746,7 @@ def create_items(
         form_name=form_name,
         resolve_references=ReferenceLookup(client),
         deferred=deferred,
+        slug_key=slug_key,
     )
     if not prepared:
         raise _all_invalid(failed, single=len(entries) == 1)

@@ -35,6 +35,9 @@ CERTS_TTL_SECONDS = 3600.0
 CERTS_REFETCH_SECONDS = 60.0
 CERTS_TIMEOUT_SECONDS = 5.0
 CLOCK_SKEW_SECONDS = 10
+# Google's ID tokens are about 1 KB; a longer one is refused before any decoding, since a header or
+# payload nested a thousand deep costs a recursive parse.
+MAX_TOKEN_CHARS = 8192
 
 logger = get_logger(__name__)
 
@@ -45,12 +48,14 @@ def _b64_json(segment: str) -> Any:
 
 def is_jwt(value: str) -> bool:
     """True when ``value`` has a JWT's shape: three base64url parts, the first a JSON header."""
+    if len(value) > MAX_TOKEN_CHARS:
+        return False
     parts = value.split(".")
     if len(parts) != 3 or not all(parts):
         return False
     try:
         header = _b64_json(parts[0])
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):
         return False
     return isinstance(header, dict) and "alg" in header
 
@@ -163,6 +168,9 @@ def verify_invoker(
     from google.auth import jwt
 
     cache = certificate_cache or certificates
+    if len(token) > MAX_TOKEN_CHARS:
+        reason = f"is longer than {MAX_TOKEN_CHARS} characters"
+        raise _refused(401, "invalid_token", "The OIDC token is not valid", reason)
     try:
         certs = cache.get(certs_url, _key_id(token))
         claims: Mapping[str, Any] = jwt.decode(
@@ -170,7 +178,7 @@ def verify_invoker(
         )
     except AppError:
         raise
-    except (ValueError, binascii.Error) as exc:  # google-auth's errors are ValueErrors
+    except (ValueError, binascii.Error, RecursionError) as exc:  # google-auth raises ValueErrors
         # Its messages may quote the token: the caller and the log get a reason of our own.
         reason = _reason(exc)
         logger.info("OIDC token refused", extra={"reason": reason})

@@ -21,7 +21,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from shared.config import WebflowSettings, split_list
+from shared.config import WebflowSettings, api_keys_of, split_list
 from shared.errors import (
     InternalServerError,
     RateLimitError,
@@ -56,7 +56,6 @@ __all__ = [
     "publish_entries",
     "publish_pending",
     "publish_site",
-    "request_url",
     "scheduler_invoker",
 ]
 
@@ -93,6 +92,17 @@ class PublishSettings(WebflowSettings):
             raise ValueError("is required when WEBFLOW_COLLECTION_ID is not set")
         return value
 
+    @field_validator("publish_oidc_audience")
+    @classmethod
+    def _audience_with_invokers(cls, value: str, info: ValidationInfo) -> str:
+        # Without it the accepted audience would come from the request's Host header.
+        if split_list(info.data.get("publish_allowed_invokers")) and not split_list(value):
+            raise ValueError(
+                "is required with PUBLISH_ALLOWED_INVOKERS: the URL Cloud Scheduler's tokens name "
+                "as their audience (the function's URL)"
+            )
+        return value
+
     @field_validator("publish_oidc_certs_url")
     @classmethod
     def _certs_url_is_http(cls, value: str) -> str:
@@ -123,9 +133,8 @@ class PublishSettings(WebflowSettings):
 
     @property
     def api_keys(self) -> list[str]:
-        """Accepted API keys: PUBLISH_API_KEYS, falling back to CREATE_ITEMS_API_KEYS when unset."""
-        source = self.publish_api_keys or self.create_items_api_keys
-        return split_list(source.get_secret_value()) if source else []
+        """Accepted API keys: PUBLISH_API_KEYS (CREATE_ITEMS_API_KEYS stands in only in a local run)."""
+        return api_keys_of(self.publish_api_keys, self.create_items_api_keys)
 
     @property
     def allowed_invokers(self) -> frozenset[str]:
@@ -134,7 +143,7 @@ class PublishSettings(WebflowSettings):
 
     @property
     def oidc_audiences(self) -> list[str]:
-        """Audiences an OIDC token may name (PUBLISH_OIDC_AUDIENCE); empty means the request's URL."""
+        """Audiences an OIDC token may name (PUBLISH_OIDC_AUDIENCE, required with invokers)."""
         return split_list(self.publish_oidc_audience)
 
     @property
@@ -600,15 +609,7 @@ def scheduler_invoker(request: flask.Request, settings: PublishSettings) -> str 
         return None
     return verify_invoker(
         token,
-        audiences=settings.oidc_audiences or [request_url(request)],
+        audiences=settings.oidc_audiences,
         allowed_invokers=settings.allowed_invokers,
         certs_url=settings.publish_oidc_certs_url,
     )
-
-
-def request_url(request: flask.Request) -> str:
-    """The URL the caller used (scheme, host, path), as Cloud Scheduler's default audience is."""
-    # Google's front end terminates TLS: the scheme it saw comes in X-Forwarded-Proto.
-    forwarded = request.headers.get("X-Forwarded-Proto", "").split(",", 1)[0].strip().lower()
-    scheme = forwarded if forwarded in ("http", "https") else request.scheme
-    return f"{scheme}://{request.host}{request.path}"

@@ -17,7 +17,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from shared.config import WebflowSettings, split_list
+from shared.config import WebflowSettings, api_keys_of
 from shared.errors import WebflowError
 from shared.fields import (
     FieldError,
@@ -78,9 +78,8 @@ class UpdateItemsSettings(WebflowSettings):
 
     @property
     def api_keys(self) -> list[str]:
-        """Accepted API keys: UPDATE_ITEMS_API_KEYS, else CREATE_ITEMS_API_KEYS."""
-        source = self.update_items_api_keys or self.create_items_api_keys
-        return split_list(source.get_secret_value()) if source else []
+        """Accepted API keys: UPDATE_ITEMS_API_KEYS (CREATE_ITEMS_API_KEYS stands in only in a local run)."""
+        return api_keys_of(self.update_items_api_keys, self.create_items_api_keys)
 
 
 class ItemPatch(BaseModel):

@@ -45,6 +45,7 @@ from shared.config import WebflowSettings
 from shared.errors import (
     BadRequestError,
     ConflictError,
+    InvalidIdError,
     NotFoundError,
     WebflowAPIError,
     WebflowConnectionError,
@@ -82,6 +83,7 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "MAX_ITEMS_PER_REQUEST",
     "WebflowClient",
+    "api_path",
     "deadline",
     "get_client",
     "multipart_body",
@@ -122,6 +124,27 @@ def _deadline_left() -> float | None:
     """Seconds left before the deadline in force, None without one."""
     moment = _deadline.get()
     return None if moment is None else max(moment - time.monotonic(), 0.0)
+
+
+_WEBFLOW_ID = re.compile(r"[0-9a-f]{24}")
+
+
+def api_path(template: str, **ids: str) -> str:
+    """``template`` with each ``{}`` replaced by the next id, checked and percent-encoded.
+
+    Every id placed in a path is a Webflow id, whatever its source (a caller, object metadata, an
+    answer): anything else raises InvalidIdError before a request is made, and each segment is
+    quoted with nothing safe, so no value can add a segment or a query.
+
+    Raises:
+        InvalidIdError: naming the first id that is not 24 lowercase hex digits.
+    """
+    segments = []
+    for what, value in ids.items():
+        if not isinstance(value, str) or not _WEBFLOW_ID.fullmatch(value):
+            raise InvalidIdError(what)
+        segments.append(quote(value, safe=""))
+    return template.format(*segments)
 
 
 def _chunks(seq: Sequence[T], size: int = MAX_ITEMS_PER_REQUEST) -> Iterator[Sequence[T]]:
@@ -498,9 +521,8 @@ class WebflowClient:
         return wait if left is None else min(wait, left)
 
     def _url(self, path: str) -> str:
-        # Ids come from callers: percent-encode anything that is not a plain path character, so a
-        # stray space, '?', '#' or control character can neither break the URL nor reach another path.
-        return quote(path.lstrip("/"), safe="/")
+        # Paths are built by api_path, whose ids are checked and quoted segment by segment.
+        return path.lstrip("/")
 
     def _make_error(self, response: httpx.Response) -> WebflowAPIError:
         """Convert an error answer into the matching WebflowAPIError."""
@@ -654,12 +676,12 @@ class WebflowClient:
     # ------------------------------------------------------------------ sites and collections
     def get_site(self, site_id: str) -> Site:
         """GET /sites/{site_id}: the site with its locales."""
-        response = self._get(f"sites/{site_id}")
+        response = self._get(api_path("sites/{}", site=site_id))
         return _parse(Site, _json_object(response), response)
 
     def list_collections(self, site_id: str) -> list[Collection]:
         """GET /sites/{site_id}/collections (without field schemas)."""
-        response = self._get(f"sites/{site_id}/collections")
+        response = self._get(api_path("sites/{}/collections", site=site_id))
         return _parse(_CollectionList, _json_object(response), response).collections
 
     def get_collection(self, collection_id: str, *, refresh: bool = False) -> Collection:
@@ -675,7 +697,7 @@ class WebflowClient:
             if cached is not None and cached is not seen:
                 return cached[1]  # fetched by another thread while this one waited
             now = self._clock()
-            response = self._get(f"collections/{collection_id}")
+            response = self._get(api_path("collections/{}", collection=collection_id))
             collection = _parse(Collection, _json_object(response), response)
             self._schemas[collection_id] = (now, collection)
             return collection
@@ -683,7 +705,9 @@ class WebflowClient:
     # ------------------------------------------------------------------ items: reads
     @staticmethod
     def _items_path(collection_id: str, live: bool) -> str:
-        return f"collections/{collection_id}/items" + ("/live" if live else "")
+        return api_path("collections/{}/items", collection=collection_id) + (
+            "/live" if live else ""
+        )
 
     def list_items(
         self,
@@ -754,7 +778,9 @@ class WebflowClient:
         cms_locale_id: str | None = None,
     ) -> Item:
         """GET one item (staged, or published with ``live``)."""
-        path = f"collections/{collection_id}/items/{item_id}" + ("/live" if live else "")
+        path = api_path("collections/{}/items/{}", collection=collection_id, item=item_id) + (
+            "/live" if live else ""
+        )
         response = self._get(path, {"cmsLocaleId": cms_locale_id})
         return _parse(Item, _json_object(response), response)
 
@@ -824,7 +850,7 @@ class WebflowClient:
             for key, pending in groups.items():
                 if key[0] == "bulk":
                     route = _CreateRoute(
-                        f"collections/{collection_id}/items/bulk",
+                        api_path("collections/{}/items/bulk", collection=collection_id),
                         bulk_locale_ids=list(key[1]),
                         is_draft=key[2],
                         is_archived=key[3],
@@ -1182,7 +1208,7 @@ class WebflowClient:
         ]
         merged = PublishResult()
         for body in bodies:
-            path = f"collections/{collection_id}/items/publish"
+            path = api_path("collections/{}/items/publish", collection=collection_id)
             response = self._request("POST", path, json=body)
             answer = _parse(PublishResult, _json_object(response), response)
             merged.published_item_ids.extend(answer.published_item_ids)
@@ -1197,7 +1223,11 @@ class WebflowClient:
         cms_locale_ids: Sequence[str] | None = None,
     ) -> None:
         """DELETE .../items/live: take items off the live site (chunked)."""
-        self._delete_targets(f"collections/{collection_id}/items/live", item_ids, cms_locale_ids)
+        self._delete_targets(
+            api_path("collections/{}/items/live", collection=collection_id),
+            item_ids,
+            cms_locale_ids,
+        )
 
     def delete_items(
         self,
@@ -1210,7 +1240,9 @@ class WebflowClient:
         """DELETE .../items (chunked); with ``live`` the items are unpublished first."""
         if live:
             self.unpublish_items(collection_id, item_ids, cms_locale_ids=cms_locale_ids)
-        self._delete_targets(f"collections/{collection_id}/items", item_ids, cms_locale_ids)
+        self._delete_targets(
+            api_path("collections/{}/items", collection=collection_id), item_ids, cms_locale_ids
+        )
 
     def _delete_targets(
         self, path: str, item_ids: Sequence[str], cms_locale_ids: Sequence[str] | None
@@ -1235,7 +1267,7 @@ class WebflowClient:
         body: dict[str, Any] = {"publishToWebflowSubdomain": publish_to_webflow_subdomain}
         if custom_domains:
             body["customDomains"] = list(custom_domains)
-        response = self._request("POST", f"sites/{site_id}/publish", json=body)
+        response = self._request("POST", api_path("sites/{}/publish", site=site_id), json=body)
         return _json_object(response)
 
     # ------------------------------------------------------------------ assets
@@ -1251,7 +1283,7 @@ class WebflowClient:
         body: dict[str, Any] = {"fileName": file_name, "fileHash": file_hash_md5_hex}
         if parent_folder:
             body["parentFolder"] = parent_folder
-        response = self._request("POST", f"sites/{site_id}/assets", json=body)
+        response = self._request("POST", api_path("sites/{}/assets", site=site_id), json=body)
         return _parse(AssetUpload, _json_object(response), response)
 
     def upload_to_presigned(
@@ -1315,7 +1347,7 @@ class WebflowClient:
 
     def get_asset(self, asset_id: str) -> Asset:
         """GET /assets/{asset_id}."""
-        response = self._get(f"assets/{asset_id}")
+        response = self._get(api_path("assets/{}", asset=asset_id))
         return _parse(Asset, _json_object(response), response)
 
     def list_assets(self, site_id: str) -> list[Asset]:
@@ -1324,7 +1356,8 @@ class WebflowClient:
         offset = 0
         while True:
             response = self._get(
-                f"sites/{site_id}/assets", {"offset": offset, "limit": MAX_ITEMS_PER_REQUEST}
+                api_path("sites/{}/assets", site=site_id),
+                {"offset": offset, "limit": MAX_ITEMS_PER_REQUEST},
             )
             offset += MAX_ITEMS_PER_REQUEST
             body = _json_object(response)
@@ -1337,17 +1370,17 @@ class WebflowClient:
     def update_asset(self, asset_id: str, **fields: Any) -> Asset:
         """PATCH /assets/{asset_id} (snake_case keywords become camelCase, e.g. alt_text)."""
         body = {_camel(key): value for key, value in fields.items()}
-        response = self._request("PATCH", f"assets/{asset_id}", json=body)
+        response = self._request("PATCH", api_path("assets/{}", asset=asset_id), json=body)
         return _parse(Asset, _json_object(response), response)
 
     def delete_asset(self, asset_id: str) -> None:
         """DELETE /assets/{asset_id}."""
-        self._request("DELETE", f"assets/{asset_id}", gone_after_retry_ok=True)
+        self._request("DELETE", api_path("assets/{}", asset=asset_id), gone_after_retry_ok=True)
 
     # ------------------------------------------------------------------ webhooks
     def list_webhooks(self, site_id: str) -> list[dict[str, Any]]:
         """GET /sites/{site_id}/webhooks."""
-        response = self._get(f"sites/{site_id}/webhooks")
+        response = self._get(api_path("sites/{}/webhooks", site=site_id))
         hooks = _json_object(response).get("webhooks") or []
         return [hook for hook in hooks if isinstance(hook, dict)]
 
@@ -1362,7 +1395,11 @@ class WebflowClient:
         while True:
             try:
                 response = self._request(
-                    "POST", f"sites/{site_id}/webhooks", json=body, idempotent=False, budget=budget
+                    "POST",
+                    api_path("sites/{}/webhooks", site=site_id),
+                    json=body,
+                    idempotent=False,
+                    budget=budget,
                 )
                 break
             except _AmbiguousWrite as exc:

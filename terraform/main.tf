@@ -21,14 +21,17 @@ locals {
   secrets = {
     WEBFLOW_API_TOKEN      = "${var.name_prefix}-api-token"
     CREATE_ITEMS_API_KEYS  = "${var.name_prefix}-create-items-api-keys"
+    UPDATE_ITEMS_API_KEYS  = "${var.name_prefix}-update-items-api-keys"
+    PUBLISH_API_KEYS       = "${var.name_prefix}-publish-api-keys"
     WEBFLOW_WEBHOOK_SECRET = "${var.name_prefix}-webhook-secret"
   }
 
-  # Which function reads which secret (each gets secretAccessor on exactly these).
+  # Which function reads which secret (each gets secretAccessor on exactly these). Each function
+  # has keys of its own: a key that may create items can neither patch them nor publish the site.
   function_secrets = {
     "create-items" = ["WEBFLOW_API_TOKEN", "CREATE_ITEMS_API_KEYS", "WEBFLOW_WEBHOOK_SECRET"]
-    "update-items" = ["WEBFLOW_API_TOKEN", "CREATE_ITEMS_API_KEYS"]
-    "publish-live" = ["WEBFLOW_API_TOKEN", "CREATE_ITEMS_API_KEYS"]
+    "update-items" = ["WEBFLOW_API_TOKEN", "UPDATE_ITEMS_API_KEYS"]
+    "publish-live" = ["WEBFLOW_API_TOKEN", "PUBLISH_API_KEYS"]
     "upload-asset" = ["WEBFLOW_API_TOKEN"]
   }
 
@@ -66,6 +69,8 @@ locals {
       FORM_SUCCESS_URL     = var.form_success_url
       FORM_ERROR_URL       = var.form_error_url
       FIELD_MAP            = var.field_map
+      FORM_FIELDS          = length(var.form_fields) > 0 ? join(",", var.form_fields) : null
+      FORM_CREATE_AS_DRAFT = tostring(var.form_create_as_draft)
       CREATE_AS_DRAFT      = tostring(var.create_as_draft)
       FORM_TRUSTED_PROXIES = tostring(var.form_trusted_proxies)
       # The same list as upload-asset's, so that a form never accepts a file it would refuse.
@@ -90,6 +95,7 @@ locals {
       UPLOAD_PREFIX             = var.upload_prefix
       INGEST_COLLECTION_ID      = var.ingest_collection_id
       INGEST_IMAGE_FIELD        = var.ingest_image_field
+      UPLOAD_COLLECTION_IDS     = length(var.upload_collection_ids) > 0 ? join(",", var.upload_collection_ids) : null
       MAX_EVENT_AGE_SECONDS     = tostring(var.max_event_age_seconds)
       UPLOAD_ALLOWED_EXTENSIONS = local.upload_allowed_extensions
     }

@@ -204,6 +204,28 @@ variable "field_map" {
   }
 }
 
+variable "form_fields" {
+  description = "FORM_FIELDS: the CMS field slugs that form posts and Webflow form webhooks may write (never slug). Empty uses the targets of field_map; one of the two must name a field, since create-items takes webhooks and its public forms write nothing else."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = length(var.form_fields) > 0 || length(flatten([for key, value in jsondecode(var.field_map) : can(keys(value)) ? keys(value) : [key]])) > 0
+    error_message = "form_fields must name the fields form posts and webhooks may write (or field_map must map some), e.g. form_fields = [\"name\", \"email\", \"message\"]."
+  }
+
+  validation {
+    condition     = alltrue([for slug in var.form_fields : can(regex("^[a-z0-9][a-z0-9_-]*$", slug)) && slug != "slug"])
+    error_message = "form_fields must be CMS field slugs, and never slug (public input may not choose it)."
+  }
+}
+
+variable "form_create_as_draft" {
+  description = "FORM_CREATE_AS_DRAFT: items made from form posts and webhooks are drafts for an editor to review (true), or follow create_as_draft (false)."
+  type        = bool
+  default     = true
+}
+
 variable "form_trusted_proxies" {
   description = "FORM_TRUSTED_PROXIES: how many proxies append to X-Forwarded-For after the client's own entry, so that create-items' per-client form rate limit keys on the real client. 0 when callers reach the function's own URL; 1 behind an external Application Load Balancer with a serverless NEG (it appends the client and its own address; set create-items' ingress to ALLOW_INTERNAL_AND_GCLB so that it cannot be bypassed)."
   type        = number
@@ -218,6 +240,17 @@ variable "form_trusted_proxies" {
     # With the function's own URL open, a caller could write the entry the limit keys on.
     condition     = var.form_trusted_proxies == 0 || coalesce(try(var.function_settings["create-items"].ingress, null), "ALLOW_ALL") != "ALLOW_ALL"
     error_message = "form_trusted_proxies above 0 needs create-items' ingress closed to direct callers: set function_settings = { \"create-items\" = { ingress = \"ALLOW_INTERNAL_AND_GCLB\" } }."
+  }
+}
+
+variable "upload_collection_ids" {
+  description = "UPLOAD_COLLECTION_IDS: the collections upload-asset may attach files to. Empty means webflow_collection_id and ingest_collection_id."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for id in var.upload_collection_ids : can(regex("^[0-9a-f]{24}$", id))])
+    error_message = "upload_collection_ids must be Webflow collection IDs (24 hexadecimal digits)."
   }
 }
 

@@ -24,6 +24,8 @@ AUTH = {"Authorization": f"Bearer {API_KEY}"}
 ORIGIN = "https://www.example.com"
 SUCCESS_URL = "https://www.example.com/thanks"
 ERROR_URL = "https://www.example.com/oops"
+# What the seed's submissions form declares for public input.
+FORM_FIELDS = "name,email,message,attachment,source"
 
 
 def _flask_app(env: Mapping[str, str]) -> Any:
@@ -44,6 +46,7 @@ def make_app(**env: str) -> FlaskClient:
     defaults = {
         "CREATE_ITEMS_API_KEYS": f"{API_KEY},{OTHER_KEY}",
         "ALLOWED_ORIGINS": ORIGIN,
+        "FORM_FIELDS": FORM_FIELDS,
         "WEBFLOW_MAX_RETRY_SECONDS": "2",
     }
     return _flask_app({**defaults, **env}).test_client()
@@ -52,7 +55,7 @@ def make_app(**env: str) -> FlaskClient:
 @contextmanager
 def serve_app(**env: str) -> Iterator[str]:
     """Serve create-items on 127.0.0.1 (a free port) in a thread; yields its URL."""
-    app = _flask_app({"WEBFLOW_MAX_RETRY_SECONDS": "2", **env})
+    app = _flask_app({"WEBFLOW_MAX_RETRY_SECONDS": "2", "FORM_FIELDS": FORM_FIELDS, **env})
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="create-items", daemon=True)
     thread.start()
@@ -81,6 +84,13 @@ def item_by_slug(sandbox: Sandbox, collection_id: str, slug: str) -> dict[str, A
     with sandbox.api() as api:
         page = api.get(f"/collections/{collection_id}/items", params={"slug": slug}).json()
     return next((item for item in page["items"] if item["fieldData"].get("slug") == slug), None)
+
+
+def item_by_name(sandbox: Sandbox, collection_id: str, name: str) -> dict[str, Any] | None:
+    """The staged item with this name, or None (public submissions' slugs end in a key digest)."""
+    with sandbox.api() as api:
+        page = api.get(f"/collections/{collection_id}/items", params={"name": name}).json()
+    return next((item for item in page["items"] if item["fieldData"].get("name") == name), None)
 
 
 def writes(sandbox: Sandbox) -> int:

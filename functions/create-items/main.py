@@ -92,7 +92,13 @@ def _form_post(request: flask.Request, settings: CreateItemsSettings) -> flask.R
     require_allowed_origin(request, settings.origins)  # JSON 403: not a redirect to our pages
     try:
         form_rate_limiter().check(client_address(request, settings.form_trusted_proxies))
-        post = read_form_post(parse_form(request, settings.max_body_bytes), settings.honeypot_field)
+        form = parse_form(
+            request,
+            settings.max_body_bytes,
+            max_text_bytes=settings.form_max_text_bytes,
+            max_fields=settings.form_max_fields,
+        )
+        post = read_form_post(form, settings.honeypot_field)
         collection_id = form_collection_id(settings)
         reply = submit_form(webflow_client(), settings, collection_id, post, write_to_bucket)
     except Exception as exc:  # noqa: BLE001 - browsers go to FORM_ERROR_URL, others get JSON

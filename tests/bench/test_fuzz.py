@@ -68,6 +68,27 @@ weird_strings = st.sampled_from(
     ]
 ) | st.text(max_size=60)
 
+# Values that once cost an instance seconds of CPU or a 500: huge exponents, long digit strings,
+# deep nesting. Each is drawn among the ordinary values of the fields they target.
+HOSTILE_NUMBERS = [
+    "1e999999",
+    "1e300000",
+    "1e1000000",
+    "1e5000",
+    "-1e309",
+    "1e-999999",
+    "1" * 5000,
+    "9" * 120,
+    "0." + "0" * 400 + "1",
+]
+HOSTILE_HTML = [
+    "<div>" * 5000 + "x",
+    "<blockquote>" * 3000 + "x" + "</blockquote>" * 3000,
+    "<ul><li>" * 2000,
+    "<p>" + "x" * 250_000,
+]
+hostile_values = st.sampled_from(HOSTILE_NUMBERS + HOSTILE_HTML)
+
 POST_FIELDS = [
     "name",
     "slug",
@@ -103,7 +124,8 @@ typed_field_values: dict[str, st.SearchStrategy[Any]] = {
             "<p>unclosed",
         ]
     )
-    | st.text(max_size=100),
+    | st.text(max_size=100)
+    | st.sampled_from(HOSTILE_HTML),
     "hero": st.fixed_dictionaries(
         {"url": st.sampled_from(["https://example.com/a.png", "not a url", ""])},
         optional={"fileId": weird_strings, "alt": st.text(max_size=20)},
@@ -124,7 +146,8 @@ typed_field_values: dict[str, st.SearchStrategy[Any]] = {
     "category": st.sampled_from(["News", "news", "Guides", "Nope", ""]) | weird_strings,
     "rating": st.integers()
     | st.floats(allow_nan=False)
-    | st.sampled_from(["4", "4.5", "four", "1e309", "NaN"]),
+    | st.sampled_from(["4", "4.5", "four", "1e309", "NaN"])
+    | st.sampled_from(HOSTILE_NUMBERS),
 }
 typed_field_data = st.fixed_dictionaries(
     {"name": typed_field_values["name"]},
@@ -338,7 +361,9 @@ WEBHOOK_SECRET = "fuzz-secret"
 def webhook_payload() -> st.SearchStrategy[Any]:
     """form_submission deliveries: the documented shape with arbitrary data, or anything at all."""
     data = st.dictionaries(
-        st.sampled_from(POST_FIELDS) | st.text(max_size=10), field_values, max_size=5
+        st.sampled_from(POST_FIELDS) | st.text(max_size=10),
+        field_values | hostile_values,
+        max_size=5,
     )
     payload = st.fixed_dictionaries(
         {
@@ -392,10 +417,13 @@ def form_posts(draw: st.DrawFn) -> dict[str, Any]:
     fields = draw(
         st.dictionaries(
             st.sampled_from(POST_FIELDS + ["_redirect", "_gotcha", "email"]) | st.text(max_size=8),
-            weird_strings,
+            weird_strings | hostile_values,
             max_size=5,
         )
     )
+    # Many parts: around the field limit, and far past it.
+    count = draw(st.sampled_from([0, 0, 0, 99, 101, 3000]))
+    fields.update({f"extra{n}": "1" for n in range(count)})
     headers = {
         "Content-Type": "application/x-www-form-urlencoded",
         "Accept": draw(st.sampled_from(["application/json", "text/html", "*/*"])),
@@ -564,6 +592,11 @@ def function_env(sandbox: Any) -> dict[str, str]:
         "WEBFLOW_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "FORM_SUCCESS_URL": "https://example.com/thanks",
         "FORM_ERROR_URL": "https://example.com/sorry",
+        # Every field of the posts and submissions collections but slug, so that odd values reach
+        # each field's checks.
+        "FORM_FIELDS": ",".join(
+            [f for f in POST_FIELDS if f != "slug"] + ["email", "message", "attachment", "source"]
+        ),
         "LOG_LEVEL": "CRITICAL",
     }
 
@@ -605,6 +638,33 @@ def known_ids(
     }
 
 
+def hostile_requests() -> list[dict[str, Any]]:
+    """create-items inputs that once cost seconds of CPU or answered 500, sent on every run."""
+    json_headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
+    form_headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Accept": "application/json",
+    }
+    raw_int = b'{"items": [{"fieldData": {"name": "n", "rating": ' + b"9" * 5000 + b"}}]}"
+    forms = [{"name": "n", "rating": value} for value in HOSTILE_NUMBERS]
+    forms += [{"name": "n", "body": value} for value in HOSTILE_HTML]
+    many = "&".join(f"f{n}=1" for n in range(50_000)).encode()
+    parts = [("name", "n")] + [(f"f{n}", "1") for n in range(3000)]
+    return [
+        {"method": "POST", "headers": json_headers, "data": raw_int},
+        {"method": "POST", "headers": form_headers, "data": many},
+        {
+            "method": "POST",
+            "headers": {**form_headers, "Content-Type": "multipart/form-data; boundary=fuzz"},
+            "data": multipart_body(parts, []),
+        },
+        *(
+            {"method": "POST", "headers": form_headers, "data": urllib.parse.urlencode(f).encode()}
+            for f in forms
+        ),
+    ]
+
+
 def regressions(function: str, ids: dict[str, Any]) -> list[dict[str, Any]]:
     """Inputs that once broke a function, checked on every run before the random ones."""
     headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
@@ -625,7 +685,7 @@ def regressions(function: str, ids: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         {"method": "POST", "headers": headers, "data": json.dumps(body).encode()}
         for body in bodies[function]
-    ]
+    ] + (hostile_requests() if function == "create-items" else [])
 
 
 def run_fuzz(function: str, client: Any, ids: dict[str, Any]) -> None:

@@ -181,6 +181,8 @@ def _assert_secret_instructions(stderr: str) -> None:
     for secret, env_name in (
         ("webflow-api-token", "WEBFLOW_API_TOKEN"),
         ("webflow-create-items-api-keys", "CREATE_ITEMS_API_KEYS"),
+        ("webflow-update-items-api-keys", "UPDATE_ITEMS_API_KEYS"),
+        ("webflow-publish-api-keys", "PUBLISH_API_KEYS"),
         ("webflow-webhook-secret", "WEBFLOW_WEBHOOK_SECRET"),
     ):
         assert (
@@ -234,7 +236,7 @@ def test_packages_then_runs_init_plan_apply_and_prints_outputs(
     assert f"-var=source_archive_dir={dist}" in plan
     assert "-input=false" in apply and apply[-1].endswith("deploy.tfplan")
     secret_checks = [c for c in _calls(tmp_path) if c.startswith("gcloud secrets versions list")]
-    assert len(secret_checks) == 3
+    assert len(secret_checks) == 5
     assert "function_uris" in result.stdout
 
 

@@ -21,6 +21,7 @@ REQUIRED = {
     "region": "europe-west1",
     "webflow_site_id": "580e63e98c9a982ac9b8b741",
     "webflow_collection_id": "580e63fc8c9a982ac9b8b745",
+    "form_fields": ["name", "email", "message"],
 }
 
 
@@ -233,7 +234,21 @@ INVALID_INPUTS = [
     ({"upload_retention_days": 0}, "upload_retention_days must be a whole number"),
     ({"upload_retention_days": 1.5}, "upload_retention_days must be a whole number"),
     ({"noncurrent_version_retention_days": 0}, "noncurrent_version_retention_days must be"),
+    ({"form_fields": []}, "form_fields must name the fields form posts and webhooks may write"),
+    (
+        {"form_fields": [], "field_map": '{"contact": {}}'},
+        "form_fields must name the fields form posts and webhooks may write",
+    ),
+    ({"form_fields": ["name", "slug"]}, "form_fields must be CMS field slugs, and never slug"),
+    ({"upload_collection_ids": ["posts"]}, "upload_collection_ids must be Webflow collection IDs"),
 ]
+
+
+def test_field_map_entries_serve_as_form_fields(scratch: ScratchModule) -> None:
+    flat = scratch.plan(form_fields=[], field_map='{"Full Name": "name"}')
+    nested = scratch.plan(form_fields=[], field_map='{"contact": {"Email": "email"}}')
+    assert flat.returncode == 0, flat.stderr
+    assert nested.returncode == 0, nested.stderr
 
 
 @pytest.mark.parametrize(("overrides", "message"), INVALID_INPUTS)

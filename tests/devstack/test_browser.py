@@ -6,32 +6,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from devstack.demo import make_png
+from tests.browser_support import chromium, require_chromium
 from tests.devstack.stackproc import StackProcess
-from tests.support import skip_unless_installed
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
-    skip_unless_installed(
-        CHROMIUM.exists(),
-        f"Debian's chromium is not installed at {CHROMIUM} (`make system-tools`, as root, installs it)",
-    )
+    require_chromium()
     running = StackProcess.start(tmp_path_factory.mktemp("browser-stack"))
     try:
         yield running
@@ -43,14 +29,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
 
 @pytest.fixture(scope="module")
 def browser(stack: StackProcess) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 def test_form_with_an_image_shows_up_in_the_live_view_with_its_image(

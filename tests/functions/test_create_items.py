@@ -255,31 +255,43 @@ def test_get_is_405(app: FlaskClient) -> None:
     assert "POST" in response.headers["Allow"]
 
 
-def test_unknown_fields_are_rejected_when_configured(
-    webflow_env: dict[str, str], sandbox: Sandbox
+def test_an_unknown_field_of_a_json_call_is_refused_naming_it_with_the_closest_field(
+    app: FlaskClient, sandbox: Sandbox
 ) -> None:
-    app = make_app(UNMAPPED_FIELDS="reject")
-    status, body = create(app, [{"fieldData": {"name": "x", "colour": "red"}}])
+    # GIVEN a typo ("sumary") and a field the collection has nothing like
+    items = [{"fieldData": {"name": "Typo", "sumary": "x", "colour": "red"}}]
+    # WHEN a JSON call sends them THEN the call is refused whole, each field named
+    status, body = create(app, items)
     assert status == 400
-    assert body["details"] == [{"field": "colour", "message": "is not a field of this collection"}]
+    assert sorted(body["details"], key=lambda detail: detail["field"]) == [
+        {"field": "colour", "message": "is not a field of this collection"},
+        {
+            "field": "sumary",
+            "message": "is not a field of this collection; did you mean `summary`?",
+        },
+    ]
     assert writes(sandbox) == 0
 
 
-def test_unknown_fields_are_dropped_by_default(
-    app: FlaskClient, sandbox: Sandbox, posts: str
+def test_a_suggestion_comes_from_display_names_too(app: FlaskClient) -> None:
+    # "Published On" is the display name of published-on
+    status, body = create(app, [{"fieldData": {"name": "x", "Publishd On": "2024-01-01"}}])
+    assert status == 400
+    assert body["details"][0]["message"].endswith("did you mean `published-on`?")
+
+
+def test_unknown_fields_are_dropped_when_configured(
+    webflow_env: dict[str, str], sandbox: Sandbox, posts: str
 ) -> None:
-    status, _ = create(app, [{"fieldData": {"name": "Dropped", "colour": "red"}}])
+    app = make_app(UNMAPPED_FIELDS="json=drop")
+    status, body = create(app, [{"fieldData": {"name": "Dropped", "sumary": "x", "colour": "red"}}])
     assert status == 201
+    assert sorted(body["results"][0]["ignoredFields"]) == ["colour", "sumary"]
     assert "colour" not in item_by_slug(sandbox, posts, "dropped")["fieldData"]  # type: ignore[index]
 
 
-def test_dropped_fields_are_named_in_the_item_result(app: FlaskClient, sandbox: Sandbox) -> None:
-    status, body = create(app, [{"fieldData": {"name": "Typo", "sumary": "x", "colour": "red"}}])
-    assert status == 201
-    assert sorted(body["results"][0]["ignoredFields"]) == ["colour", "sumary"]
-
-
-def test_a_result_without_dropped_fields_has_no_ignored_list(app: FlaskClient) -> None:
+def test_a_result_without_dropped_fields_has_no_ignored_list(webflow_env: dict[str, str]) -> None:
+    app = make_app(UNMAPPED_FIELDS="drop")
     _, body = create(app, [{"fieldData": {"name": "Clean", "summary": "x"}}])
     assert "ignoredFields" not in body["results"][0]
 

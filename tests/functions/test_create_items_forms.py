@@ -13,7 +13,7 @@ from tests.create_items_support import (
     ERROR_URL,
     ORIGIN,
     SUCCESS_URL,
-    item_by_slug,
+    item_by_name,
     make_app,
     writes,
 )
@@ -50,7 +50,7 @@ def test_a_form_post_creates_the_item_and_redirects_to_the_success_page(
     response = app.post("/", data=FORM, headers=BROWSER_ACCEPT)
     assert response.status_code == 303
     assert response.headers["Location"] == SUCCESS_URL
-    item = item_by_slug(sandbox, submissions, "ada-lovelace")
+    item = item_by_name(sandbox, submissions, "Ada Lovelace")
     assert item is not None
     assert item["fieldData"]["email"] == "ada@example.com"
 
@@ -65,7 +65,13 @@ def test_the_same_post_twice_resolves_to_the_first_item(app: FlaskClient) -> Non
     first = app.post("/", data=FORM, headers=JSON_ACCEPT).get_json()["results"][0]
     again = app.post("/", data=FORM, headers=JSON_ACCEPT)
     assert again.status_code == 200
-    assert again.get_json()["results"][0] == {**first, "status": "existing"}
+    # The earlier item's id is not shown to an anonymous poster.
+    assert again.get_json()["results"][0] == {
+        **first,
+        "status": "existing",
+        "id": None,
+        "slug": None,
+    }
 
 
 def test_redirect_field_to_an_allowed_origin_is_followed(app: FlaskClient) -> None:
@@ -101,10 +107,68 @@ def test_a_redirect_with_control_characters_is_ignored(app: FlaskClient, target:
     assert (response.status_code, response.headers["Location"]) == (303, SUCCESS_URL)
 
 
-def test_without_a_success_page_the_browser_gets_json(env: dict[str, str]) -> None:
-    app = make_app(**{**env, "FORM_SUCCESS_URL": ""})
-    response = app.post("/", data=FORM, headers=BROWSER_ACCEPT)
+# --- pages for browsers when the site names none ----------------------------------------------
+
+FORM_PAGE = f"{ORIGIN}/contact"
+
+
+@pytest.fixture
+def pageless(env: dict[str, str]) -> FlaskClient:
+    """A site that set neither FORM_SUCCESS_URL nor FORM_ERROR_URL."""
+    return make_app(**{**env, "FORM_SUCCESS_URL": "", "FORM_ERROR_URL": ""})
+
+
+def test_without_a_success_page_a_browser_gets_a_thank_you_page_linking_back(
+    pageless: FlaskClient, sandbox: Sandbox, submissions: str
+) -> None:
+    response = pageless.post("/", data=FORM, headers={**BROWSER_ACCEPT, "Referer": FORM_PAGE})
     assert response.status_code == 201
+    assert response.mimetype == "text/html"
+    page = response.get_data(as_text=True)
+    assert '<html lang="en">' in page and "<h1>Thank you</h1>" in page
+    assert f'<a href="{FORM_PAGE}">Back to the page you came from</a>' in page
+    assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+    assert item_by_name(sandbox, submissions, "Ada Lovelace") is not None
+
+
+def test_a_referer_from_an_origin_not_listed_gets_no_link(pageless: FlaskClient) -> None:
+    headers = {**BROWSER_ACCEPT, "Referer": "https://evil.test/phish"}
+    page = pageless.post("/", data=FORM, headers=headers).get_data(as_text=True)
+    assert "<h1>Thank you</h1>" in page and "evil.test" not in page and "<a " not in page
+
+
+def test_without_an_error_page_a_browser_gets_the_faults_in_words(
+    pageless: FlaskClient, sandbox: Sandbox
+) -> None:
+    bad = {**FORM, "Email": "not-an-email", "Message": ""}
+    response = pageless.post("/", data=bad, headers={**BROWSER_ACCEPT, "Referer": FORM_PAGE})
+    assert response.status_code == 400
+    assert response.mimetype == "text/html"
+    page = response.get_data(as_text=True)
+    assert '<div class="problems" role="alert">' in page
+    assert "<li><strong>Email</strong>: must be a valid email address</li>" in page
+    assert "<li><strong>Message</strong>: is required</li>" in page
+    assert f'<a href="{FORM_PAGE}">Go back to the form and try again</a>' in page
+    assert writes(sandbox) == 0
+
+
+def test_what_a_visitor_typed_is_escaped_on_the_page(env: dict[str, str], sandbox: Sandbox) -> None:
+    app = make_app(
+        **{**env, "FORM_SUCCESS_URL": "", "FORM_ERROR_URL": "", "UNMAPPED_FIELDS": "reject"}
+    )
+    response = app.post("/", data={**FORM, "<script>x()</script>": "1"}, headers=BROWSER_ACCEPT)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "<script>" not in page and "&lt;script&gt;x()&lt;/script&gt;" in page
+
+
+@pytest.mark.parametrize("accept", ["*/*", "application/json", ""])
+def test_fetch_and_json_callers_keep_json_without_pages(pageless: FlaskClient, accept: str) -> None:
+    headers = {"Origin": ORIGIN, **({"Accept": accept} if accept else {})}
+    ok = pageless.post("/", data=FORM, headers=headers)
+    refused = pageless.post("/", data={**FORM, "Email": "x"}, headers=headers)
+    assert (ok.status_code, ok.mimetype) == (201, "application/json")
+    assert (refused.status_code, refused.mimetype) == (400, "application/json")
 
 
 def test_a_filled_honeypot_is_accepted_and_dropped(app: FlaskClient, sandbox: Sandbox) -> None:
@@ -126,7 +190,7 @@ def test_field_map_renames_form_inputs(
     app = make_app(**env, FIELD_MAP='{"full-name": "name", "body": "message"}')
     data = {"full-name": "Grace Hopper", "Email": "grace@example.com", "body": "Hi"}
     assert app.post("/", data=data, headers=JSON_ACCEPT).status_code == 201
-    assert item_by_slug(sandbox, submissions, "grace-hopper")["fieldData"]["message"] == "Hi"  # type: ignore[index]
+    assert item_by_name(sandbox, submissions, "Grace Hopper")["fieldData"]["message"] == "Hi"  # type: ignore[index]
 
 
 # --- invalid posts -------------------------------------------------------------------------
@@ -260,18 +324,20 @@ def test_a_multipart_image_lands_in_the_bucket_with_its_target(
     data = {**FORM, "attachment": (io.BytesIO(PNG), "me.png", "image/png"), "attachment_alt": "Me"}
     response = app.post("/", data=data, headers=JSON_ACCEPT, content_type="multipart/form-data")
     assert response.status_code == 201, response.get_json()
-    item_id = response.get_json()["results"][0]["id"]
-    name = f"uploads/{submissions}/ada-lovelace/attachment.png"
+    result = response.get_json()["results"][0]
+    item_id, slug = result["id"], result["slug"]
+    assert slug.startswith("ada-lovelace-")
+    name = f"uploads/{submissions}/{slug}/attachment.png"
     blob = gcs.bucket.get_blob(name)
     assert blob is not None and blob.download_as_bytes() == PNG
     assert blob.metadata == {
         "webflow-item-id": item_id,
-        "webflow-item-slug": "ada-lovelace",
+        "webflow-item-slug": slug,
         "webflow-collection-id": submissions,
         "webflow-field": "attachment",
         "webflow-alt": "Me",
     }
-    assert "attachment_alt" not in item_by_slug(sandbox, submissions, "ada-lovelace")["fieldData"]  # type: ignore[index]
+    assert "attachment_alt" not in item_by_name(sandbox, submissions, "Ada Lovelace")["fieldData"]  # type: ignore[index]
 
 
 def test_form_files_go_under_the_first_of_several_upload_prefixes(
@@ -282,8 +348,9 @@ def test_form_files_go_under_the_first_of_several_upload_prefixes(
     data = {**FORM, "attachment": (io.BytesIO(PNG), "me.png", "image/png")}
     response = app.post("/", data=data, headers=JSON_ACCEPT, content_type="multipart/form-data")
     assert response.status_code == 201, response.get_json()
+    slug = response.get_json()["results"][0]["slug"]
     names = [blob.name for blob in gcs.client.list_blobs(gcs.bucket_name)]
-    assert names == [f"forms/{submissions}/ada-lovelace/attachment.png"]
+    assert names == [f"forms/{submissions}/{slug}/attachment.png"]
 
 
 def test_a_file_of_a_type_webflow_refuses_is_400_and_nothing_is_written(
@@ -399,10 +466,14 @@ def test_a_form_answer_to_an_allowed_origin_carries_cors(app: FlaskClient) -> No
     assert response.headers["Vary"] == "Origin, Accept"
 
 
-@pytest.mark.parametrize("accept", [JSON_ACCEPT, BROWSER_ACCEPT], ids=["json", "browser"])
-def test_a_form_answer_varies_by_accept(app: FlaskClient, accept: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    ("accept", "status"), [(JSON_ACCEPT, 201), (BROWSER_ACCEPT, 303)], ids=["json", "browser"]
+)
+def test_a_form_answer_varies_by_accept(
+    app: FlaskClient, accept: dict[str, str], status: int
+) -> None:
     response = app.post("/", data=FORM, headers=accept)
-    assert response.status_code in (201, 303)
+    assert response.status_code == status
     assert response.headers["Vary"] == "Origin, Accept"
 
 

@@ -67,9 +67,19 @@ def test_a_refused_origin_answer_matches_the_schema(app: FlaskClient, sandbox: S
     assert_matches(response.get_json(), "Error")
 
 
-def test_an_answer_naming_dropped_fields_matches_the_schema(
+def test_a_refused_unknown_field_matches_the_error_schema(
     app: FlaskClient, sandbox: Sandbox
 ) -> None:
+    body = {"items": [{"fieldData": {"name": "Doc", "emial": "a@example.com"}}]}
+    response = app.post("/", json=body, headers=AUTH)
+    assert response.status_code == 400
+    assert_matches(response.get_json(), "Error")
+
+
+def test_an_answer_naming_dropped_fields_matches_the_schema(
+    webflow_env: dict[str, str], sandbox: Sandbox
+) -> None:
+    app = make_app(UNMAPPED_FIELDS="drop")
     body = {"items": [{"fieldData": {"name": "Doc with extras", "colour": "red"}}]}
     response = app.post("/", json=body, headers=AUTH)
     assert response.get_json()["results"][0]["ignoredFields"] == ["colour"]

@@ -18,6 +18,8 @@ import pytest
 from cloudevents.conversion import to_binary, to_structured
 from cloudevents.http import CloudEvent
 
+from tests.items_support import RequestCounter
+
 MAIN = Path(__file__).resolve().parents[2] / "functions" / "upload-asset" / "main.py"
 FINALIZED = "google.cloud.storage.object.v1.finalized"
 API_KEY = "upload-test-key-0123456789"
@@ -30,10 +32,13 @@ PDF = b"%PDF-1.4\n" + b"0123456789abcdef" * 4096
 
 
 @pytest.fixture
-def upload_env(webflow_env: dict[str, str], gcs: Any) -> dict[str, str]:
-    """Environment of the function under test: prefixes, API key, short Webflow retry budget."""
+def upload_env(webflow_env: dict[str, str], gcs: Any, sandbox: Any) -> dict[str, str]:
+    """Environment of the function under test: prefixes, API key, short Webflow retry budget, and
+    posts and submissions open to attachments (the gallery is not: files become new items there)."""
+    attachable = [sandbox.collections[name] for name in ("posts", "submissions")]
     env = {
         "UPLOAD_PREFIX": "uploads/,gallery/",
+        "UPLOAD_COLLECTION_IDS": ",".join(attachable),
         "UPLOAD_API_KEYS": API_KEY,
         "WEBFLOW_MAX_RETRY_SECONDS": "3",
         "WEBFLOW_RATE_LIMIT_PER_MINUTE": "6000",
@@ -399,6 +404,58 @@ def test_metadata_from_a_create_items_form_post_names_the_item(
     assert attachment["fileId"] == asset["id"] and attachment["alt"] == "Ada's drawing"
 
 
+GALLERY_ITEM = {"name": "Private", "slug": "private", "image": {"url": "https://cdn.example/a.png"}}
+
+
+def test_a_collection_not_open_to_attachments_is_refused_before_any_upload(
+    events: Any, gcs: Any, sandbox: Any
+) -> None:
+    # GIVEN an object whose metadata names an item of a collection not in UPLOAD_COLLECTION_IDS
+    item = create_item(sandbox, "gallery", GALLERY_ITEM)
+    metadata = {
+        "webflow-item-id": item["id"],
+        "webflow-collection-id": sandbox.collections["gallery"],
+        "webflow-field": "image",
+    }
+    blob = gcs.put("uploads/forms/x/drawing.png", PNG, **metadata)
+
+    # WHEN its event arrives THEN it is acknowledged, the reason recorded, nothing uploaded
+    assert deliver(events, finalized_event(blob)).status_code == 200
+    assert assets(sandbox) == []
+    assert "UPLOAD_COLLECTION_IDS" in ledger(gcs, blob.name)["webflow-error"]
+
+
+def test_a_collection_named_by_slug_is_checked_once_resolved(
+    events: Any, gcs: Any, sandbox: Any
+) -> None:
+    item = create_item(sandbox, "gallery", GALLERY_ITEM)
+    blob = gcs.put("uploads/gallery/private/image.png", PNG)
+    assert deliver(events, finalized_event(blob)).status_code == 200
+    assert "UPLOAD_COLLECTION_IDS" in ledger(gcs, blob.name)["webflow-error"]
+    assert (
+        get_item(sandbox, "gallery", item["id"])["fieldData"]["image"] == item["fieldData"]["image"]
+    )
+
+
+@pytest.mark.parametrize(
+    "item_id", ["../../../sites/66a0b6a5c1f1b2a3d4e5f601", "..%2f..%2fsites", "a" * 23]
+)
+def test_an_item_id_that_is_no_webflow_id_is_refused_without_reaching_webflow(
+    events: Any, gcs: Any, sandbox: Any, item_id: str
+) -> None:
+    metadata = {
+        "webflow-item-id": item_id,
+        "webflow-collection-id": sandbox.collections["posts"],
+        "webflow-field": "hero",
+    }
+    blob = gcs.put("uploads/forms/x/hero.png", PNG, **metadata)
+    counter = RequestCounter(sandbox)
+    assert deliver(events, finalized_event(blob)).status_code == 200
+    assert counter.routes("GET", "/sites/{site_id}") == 0
+    assert assets(sandbox) == []
+    assert "not a Webflow id" in ledger(gcs, blob.name)["webflow-error"]
+
+
 def test_a_missing_item_is_recorded_and_acknowledged(events: Any, gcs: Any, sandbox: Any) -> None:
     blob = gcs.put("uploads/posts/no-such-post/hero.png", PNG)
     assert deliver(events, finalized_event(blob)).status_code == 200
@@ -745,6 +802,8 @@ def media_events(media_sandbox: Any, gcs: Any) -> Iterator[Any]:
             "WEBFLOW_API_TOKEN": media_sandbox.token,
             "WEBFLOW_API_BASE_URL": media_sandbox.api_base_url,
             "WEBFLOW_SITE_ID": media_sandbox.site_id,
+            "WEBFLOW_COLLECTION_ID": media_sandbox.collections["posts"],
+            "UPLOAD_COLLECTION_IDS": "",
             "UPLOAD_PREFIX": "uploads/",
             "WEBFLOW_RATE_LIMIT_PER_MINUTE": "6000",
         }

@@ -124,7 +124,63 @@ def test_altered_or_missing_fields_are_refused(
     missing = {k: v for k, v in upload["uploadDetails"].items() if k != field}
 
     assert _upload(upload, data, fields=altered).status_code == 403
-    assert _upload(upload, data, fields=missing).status_code in (400, 403)
+    # Without a key S3 cannot tell which upload is meant (400); anything else missing is 403.
+    assert _upload(upload, data, fields=missing).status_code == (400 if field == "key" else 403)
+
+
+# As Webflow's own JS SDK (createAndUpload) names the fields.
+SDK_NAMES = {
+    "Policy": "policy",
+    "content-type": "Content-Type",
+    "X-Amz-Signature": "x-amz-signature",
+}
+
+
+def test_field_names_match_without_regard_to_case_as_s3_matches_them(
+    api: httpx.Client, sandbox: Sandbox
+) -> None:
+    data = png(10, 10)
+    upload = _create(api, sandbox, "a.png", data)
+    renamed = {SDK_NAMES.get(name, name): value for name, value in upload["uploadDetails"].items()}
+
+    response = _upload(upload, data, fields=renamed)
+
+    assert response.status_code == 201, response.text
+    asset = api.get(f"/assets/{upload['id']}").json()
+    assert asset["size"] == len(data)
+
+
+@pytest.mark.parametrize(
+    ("field", "code"),
+    [
+        ("Policy", "SignatureDoesNotMatch"),
+        ("X-Amz-Signature", "SignatureDoesNotMatch"),
+        ("content-type", "AccessDenied"),
+    ],
+)
+def test_a_value_under_another_case_is_checked_as_strictly(
+    api: httpx.Client, sandbox: Sandbox, field: str, code: str
+) -> None:
+    data = png(10, 10)
+    upload = _create(api, sandbox, "a.png", data)
+    renamed = {SDK_NAMES.get(name, name): value for name, value in upload["uploadDetails"].items()}
+    renamed[SDK_NAMES[field]] += "x"
+
+    response = _upload(upload, data, fields=renamed)
+
+    assert response.status_code == 403
+    assert _s3_code(response) == code
+
+
+def test_a_field_given_twice_in_two_cases_is_refused(api: httpx.Client, sandbox: Sandbox) -> None:
+    data = png(10, 10)
+    upload = _create(api, sandbox, "a.png", data)
+    doubled = {**upload["uploadDetails"], "ACL": upload["uploadDetails"]["acl"]}
+
+    response = _upload(upload, data, fields=doubled)
+
+    assert response.status_code == 400
+    assert _s3_code(response) == "InvalidArgument"
 
 
 def test_file_must_come_last(api: httpx.Client, sandbox: Sandbox) -> None:

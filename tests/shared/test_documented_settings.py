@@ -20,8 +20,10 @@ SETTINGS = [
     PublishSettings,
     UploadSettings,
 ]
-# Read outside the settings classes: by the storage client, the log's trace ids and the TLS context.
+# Read outside the settings classes: by the storage client, the log's trace ids, the TLS context,
+# and (K_SERVICE, which Cloud Run sets) the local-only fallback of API keys.
 READ_ELSEWHERE = {
+    "K_SERVICE",
     "STORAGE_EMULATOR_HOST",
     "GOOGLE_CLOUD_PROJECT",
     "GCP_PROJECT",

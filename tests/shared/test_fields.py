@@ -13,9 +13,11 @@ from shared.config import ConfigError
 from shared.fields import (
     FieldMapper,
     FieldValidationError,
+    closest_field,
     field_data_matches,
     is_valid_slug,
     parse_field_table,
+    parse_unmapped_policy,
     sanitize_html,
     slugify,
 )
@@ -195,6 +197,42 @@ def test_malformed_field_table_json_is_a_config_error() -> None:
 def test_unknown_unmapped_policy_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="UNMAPPED_FIELDS"):
         FieldMapper(unmapped="ignore")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, {"json": "reject", "form": "drop", "webhook": "drop"}),
+        ("drop", {"json": "drop", "form": "drop", "webhook": "drop"}),
+        (" Reject ", {"json": "reject", "form": "reject", "webhook": "reject"}),
+        ("form=reject", {"json": "reject", "form": "reject", "webhook": "drop"}),
+        ("json=drop, webhook=reject", {"json": "drop", "form": "drop", "webhook": "reject"}),
+    ],
+)
+def test_unmapped_policy_per_path(value: str | None, expected: dict[str, str]) -> None:
+    assert parse_unmapped_policy(value) == expected
+
+
+@pytest.mark.parametrize("value", ["ignore", "json=ignore", "api=drop", "json"])
+def test_a_malformed_unmapped_policy_names_the_variable(value: str) -> None:
+    with pytest.raises(ConfigError, match="UNMAPPED_FIELDS"):
+        parse_unmapped_policy(value)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("emial", "email"), ("Email", "email"), ("nmae", "name"), ("colour", None), ("", None)],
+)
+def test_the_closest_field_is_suggested_only_when_close(name: str, expected: str | None) -> None:
+    assert closest_field(name, ["name", "email", "summary"]) == expected
+
+
+def test_a_rejected_field_suggests_only_fields_the_caller_may_write() -> None:
+    mapper = FieldMapper(unmapped="reject", allowed=frozenset({"name"}))
+    # "summry" is close to summary, which this caller may not write: no suggestion
+    assert errors_of({"name": "A", "summry": "x"}, mapper) == {
+        "summry": "is not a field of this collection"
+    }
 
 
 # --- required and partial ------------------------------------------------------------------

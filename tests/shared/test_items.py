@@ -11,7 +11,13 @@ import pytest
 from shared.config import ConfigError, load_settings
 from shared.errors import InternalServerError, RateLimitError, WebflowError
 from shared.fields import FieldMapper, FieldValidationError
-from shared.items import CreateItemsSettings, CreateOutcome, CreateResult, create_items
+from shared.items import (
+    CreateItemsSettings,
+    CreateOutcome,
+    CreateResult,
+    create_items,
+    keyed_slug,
+)
 from shared.models import Collection, ErrorInfo, Item, ItemList, ItemResult, NewItem, Pagination
 
 SCHEMA = Collection.model_validate(
@@ -287,6 +293,7 @@ def test_settings_parse_lists_and_secrets() -> None:
         create_items_api_keys="key-one-0123456789, key-two-0123456789",
         allowed_origins="https://a.example, https://b.example",
         form_names="Contact,Support",
+        form_fields="name,email",
     )
     assert [key.get_secret_value() for key in settings.api_keys] == [
         "key-one-0123456789",
@@ -295,6 +302,87 @@ def test_settings_parse_lists_and_secrets() -> None:
     assert settings.origins == ["https://a.example", "https://b.example"]
     assert settings.form_name_filter == ["Contact", "Support"]
     assert "key-one-0123456789" not in repr(settings)
+
+
+# --- public input: declared fields, drafts, keyed slugs --------------------------------------
+
+
+@pytest.mark.parametrize(
+    "public_path",
+    [
+        {"webflow_webhook_secret": "whsec-0123456789"},
+        {"allowed_origins": "https://a.example"},
+        {"form_success_url": "https://a.example/thanks"},
+    ],
+    ids=["webhooks", "origins", "success-page"],
+)
+def test_a_public_path_without_declared_fields_fails_at_start(public_path: dict[str, str]) -> None:
+    with pytest.raises(ConfigError, match="FORM_FIELDS: is required with"):
+        load_settings(CreateItemsSettings, webflow_api_token="t" * 10, **public_path)
+
+
+def test_field_map_targets_serve_as_the_declared_fields() -> None:
+    settings = load_settings(
+        CreateItemsSettings,
+        webflow_api_token="t" * 10,
+        allowed_origins="https://a.example",
+        field_map='{"*": {"Your Name": "name"}, "Contact": {"Mail": "email", "S": "slug"}}',
+    )
+    assert settings.public_fields() == {"name"}
+    assert settings.public_fields("Contact") == {"name", "email"}  # never slug
+
+
+def test_an_empty_field_map_declares_nothing() -> None:
+    with pytest.raises(ConfigError, match="FORM_FIELDS"):
+        load_settings(
+            CreateItemsSettings, webflow_api_token="t" * 10, allowed_origins="*", field_map="{}"
+        )
+
+
+@pytest.mark.parametrize(
+    ("value", "form", "expected"),
+    [
+        ("name, email", None, {"name", "email"}),
+        ('["name"]', "Contact", {"name"}),
+        ('{"*": ["name"], "Contact": ["email"]}', "Contact", {"name", "email"}),
+        ('{"*": ["name"], "Contact": ["email"]}', "Other", {"name"}),
+    ],
+)
+def test_form_fields_forms(value: str, form: str | None, expected: set[str]) -> None:
+    settings = load_settings(CreateItemsSettings, webflow_api_token="t" * 10, form_fields=value)
+    assert settings.public_fields(form) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("name,slug", "slug cannot be written"), ('{"*": "name"}', "must be a list"), ("[1]", "list")],
+)
+def test_bad_form_fields_fail_at_start_naming_the_variable(value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=f"FORM_FIELDS: .*{message}"):
+        load_settings(CreateItemsSettings, webflow_api_token="t" * 10, form_fields=value)
+
+
+def test_public_submissions_are_drafts_unless_told_otherwise() -> None:
+    base = {"webflow_api_token": "t" * 10, "create_live": "true"}
+    assert load_settings(CreateItemsSettings, **base).public_draft() == (True, False)
+    published = load_settings(CreateItemsSettings, **base, form_create_as_draft="false")
+    assert published.public_draft() == (False, True)
+
+
+def test_the_public_mapper_drops_fields_the_form_did_not_declare() -> None:
+    settings = load_settings(CreateItemsSettings, webflow_api_token="t" * 10, form_fields="name")
+    mapper = settings.public_mapper()
+    # summary and slug are fields of the collection, but not of the form
+    raw = {"name": "Ada", "summary": "written by anyone", "slug": "chosen"}
+    assert mapper.prepare_item(raw, SCHEMA) == {"name": "Ada", "slug": "ada"}
+    assert settings.mapper().prepare_item(raw, SCHEMA) == {**raw}
+
+
+def test_keyed_slugs_depend_only_on_the_key() -> None:
+    assert keyed_slug("ada", "k1") == keyed_slug("ada", "k1")
+    assert keyed_slug("ada", "k1") != keyed_slug("ada", "k2")
+    assert keyed_slug("ada", "k1").startswith("ada-")
+    assert len(keyed_slug("x" * 300, "k")) <= 256
 
 
 def test_a_malformed_field_map_names_the_variable() -> None:

@@ -22,7 +22,6 @@ from shared.publishing import (
     SitePublishGate,
     has_unpublished_changes,
     publish_site,
-    request_url,
     scheduler_invoker,
 )
 from tests.oidc_support import OidcIssuer
@@ -161,7 +160,11 @@ FUNCTION_URL = "https://publish.example/"
 
 
 def _settings(issuer: OidcIssuer, **overrides: str) -> PublishSettings:
-    options = {"publish_allowed_invokers": SCHEDULER, "publish_oidc_certs_url": issuer.certs_url}
+    options = {
+        "publish_allowed_invokers": SCHEDULER,
+        "publish_oidc_certs_url": issuer.certs_url,
+        "publish_oidc_audience": FUNCTION_URL,
+    }
     return _load(**{**options, **overrides})
 
 
@@ -182,27 +185,36 @@ def test_a_verified_token_of_an_allowed_invoker_names_it(oidc_issuer: OidcIssuer
     assert scheduler_invoker(request, _settings(oidc_issuer)) == SCHEDULER
 
 
-def test_without_a_configured_audience_the_request_url_is_the_audience(
-    oidc_issuer: OidcIssuer,
-) -> None:
+def test_invokers_without_an_audience_fail_at_start(oidc_issuer: OidcIssuer) -> None:
+    # Otherwise the accepted audience would come from the request's Host header.
+    with pytest.raises(ConfigError, match="PUBLISH_OIDC_AUDIENCE: is required with"):
+        _settings(oidc_issuer, publish_oidc_audience="")
+
+
+def test_a_token_for_another_audience_is_refused(oidc_issuer: OidcIssuer) -> None:
     token = oidc_issuer.token(aud="https://other.example/")
     with pytest.raises(AppError) as raised:
         scheduler_invoker(_request(f"Bearer {token}"), _settings(oidc_issuer))
     assert raised.value.status == 401
 
 
-def test_the_configured_audience_replaces_the_request_url(oidc_issuer: OidcIssuer) -> None:
+def test_the_host_a_request_names_does_not_choose_the_audience(oidc_issuer: OidcIssuer) -> None:
+    # GIVEN a token minted for the attacker's own host, sent with that host in the request
+    token = oidc_issuer.token(aud="https://attacker.example/")
+    request = _request(f"Bearer {token}", "https://attacker.example/")
+    # THEN only the configured audience counts
+    with pytest.raises(AppError) as raised:
+        scheduler_invoker(request, _settings(oidc_issuer))
+    assert raised.value.status == 401
+
+
+def test_the_configured_audience_is_accepted(oidc_issuer: OidcIssuer) -> None:
     audience = "https://europe-west1-project.cloudfunctions.net/wf-publish-live"
     settings = _settings(oidc_issuer, publish_oidc_audience=audience)
     request = _request(f"Bearer {oidc_issuer.token(aud=audience)}")
     assert scheduler_invoker(request, settings) == SCHEDULER
     with pytest.raises(AppError):
-        scheduler_invoker(_request(f"Bearer {oidc_issuer.token()}"), settings)
-
-
-def test_the_request_url_takes_the_scheme_google_s_front_end_saw() -> None:
-    request = _request("", "http://publish.example/run?x=1", **{"X-Forwarded-Proto": "https"})
-    assert request_url(request) == "https://publish.example/run"
+        scheduler_invoker(_request(f"Bearer {oidc_issuer.token(aud=FUNCTION_URL)}"), settings)
 
 
 @pytest.mark.parametrize(

@@ -237,3 +237,35 @@ def test_every_functions_settings_strip_webflow_ids_and_read_blank_as_unset(
 
     assert settings.webflow_site_id is None
     assert settings.webflow_collection_id == "c1"
+
+
+_OWN_KEYS = [
+    (cls, field) for cls, field in _function_settings()[1:] if field != "create_items_api_keys"
+]
+
+
+@pytest.mark.parametrize(("settings_class", "own"), _OWN_KEYS)
+def test_create_items_keys_stand_in_for_a_function_s_own_only_in_a_local_run(
+    monkeypatch: pytest.MonkeyPatch, settings_class: type[WebflowSettings], own: str
+) -> None:
+    create_key = "create-key-0123456789"
+    monkeypatch.delenv("K_SERVICE", raising=False)
+    local = load_settings(
+        settings_class,
+        webflow_api_token=TOKEN,
+        webflow_collection_id="c1",
+        create_items_api_keys=create_key,
+    )
+    assert local.api_keys == [create_key]  # type: ignore[attr-defined]
+
+    # Cloud Run names the service in K_SERVICE: deployed, a create key opens nothing else
+    monkeypatch.setenv("K_SERVICE", "webflow-update-items")
+    assert local.api_keys == []  # type: ignore[attr-defined]
+    deployed = load_settings(
+        settings_class,
+        webflow_api_token=TOKEN,
+        webflow_collection_id="c1",
+        create_items_api_keys=create_key,
+        **{own: "own-key-0123456789ab"},
+    )
+    assert deployed.api_keys == ["own-key-0123456789ab"]  # type: ignore[attr-defined]

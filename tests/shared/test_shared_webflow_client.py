@@ -26,6 +26,8 @@ from shared.webflow import WebflowClient, deadline, multipart_body
 from tests.shared.webflow_fake import FakeWebflow
 
 TOKEN = "secret-token-0123456789abcdef"
+COLLECTION = "c0" * 12  # ids are 24 hex digits: the client refuses others
+SITE = "5e" * 12
 
 
 def new_items(count: int, prefix: str = "item") -> list[NewItem]:
@@ -59,9 +61,9 @@ def fake() -> FakeWebflow:
 def test_250_items_are_sent_in_three_requests_in_input_order(fake: FakeWebflow) -> None:
     client, _ = make_client(fake.transport())
 
-    results = client.create_items("col", new_items(250))
+    results = client.create_items(COLLECTION, new_items(250))
 
-    assert fake.routes() == ["POST /v2/collections/col/items"] * 3
+    assert fake.routes() == [f"POST /v2/collections/{COLLECTION}/items"] * 3
     assert [len(json.loads(r.content)["items"]) for r in fake.requests] == [100, 100, 50]
     assert [r.index for r in results] == list(range(250))
     assert all(r.status == "created" for r in results)
@@ -71,7 +73,7 @@ def test_250_items_are_sent_in_three_requests_in_input_order(fake: FakeWebflow) 
 def test_1000_items_cost_10_requests(fake: FakeWebflow) -> None:
     client, _ = make_client(fake.transport())
 
-    client.create_items("col", new_items(1000))
+    client.create_items(COLLECTION, new_items(1000))
 
     assert len(fake.requests) == 10
 
@@ -79,7 +81,7 @@ def test_1000_items_cost_10_requests(fake: FakeWebflow) -> None:
 def test_items_sent_with_is_draft_explicit(fake: FakeWebflow) -> None:
     client, _ = make_client(fake.transport())
 
-    client.create_items("col", [NewItem(field_data={"name": "a", "slug": "a"}, is_draft=True)])
+    client.create_items(COLLECTION, [NewItem(field_data={"name": "a", "slug": "a"}, is_draft=True)])
 
     assert json.loads(fake.requests[0].content)["items"][0]["isDraft"] is True
 
@@ -94,9 +96,9 @@ def test_live_create_goes_to_the_live_endpoint() -> None:
 
     client, _ = make_client(httpx.MockTransport(handler))
 
-    client.create_items("col", new_items(1), live=True)
+    client.create_items(COLLECTION, new_items(1), live=True)
 
-    assert seen == ["/v2/collections/col/items/live"]
+    assert seen == [f"/v2/collections/{COLLECTION}/items/live"]
 
 
 def test_bulk_items_with_locales_go_to_bulk_endpoint_and_map_variants() -> None:
@@ -118,7 +120,7 @@ def test_bulk_items_with_locales_go_to_bulk_endpoint_and_map_variants() -> None:
         for n in range(3)
     ]
 
-    results = client.create_items("col", items)
+    results = client.create_items(COLLECTION, items)
 
     assert bodies[0]["cmsLocaleIds"] == ["en", "fr"]
     assert [r.item.id for r in results] == ["id-s0", "id-s1", "id-s2"]  # type: ignore[union-attr]
@@ -130,7 +132,7 @@ def test_preexisting_slug_is_reported_duplicate_and_the_rest_resent(fake: FakeWe
     fake.add("someone else", "item-3")
     client, _ = make_client(fake.transport())
 
-    results = client.create_items("col", new_items(5))
+    results = client.create_items(COLLECTION, new_items(5))
 
     assert [r.status for r in results] == ["created"] * 3 + ["failed", "created"]
     assert results[3].error.code == "duplicate_slug"  # type: ignore[union-attr]
@@ -145,7 +147,7 @@ def test_invalid_item_is_isolated_by_its_detail_and_the_rest_created(fake: FakeW
     items[5] = NewItem(field_data={"name": "", "slug": "nameless"})
     client, _ = make_client(fake.transport())
 
-    results = client.create_items("col", items)
+    results = client.create_items(COLLECTION, items)
 
     assert [r.status for r in results] == ["created"] * 5 + ["failed"] + ["created"] * 2
     assert results[5].error.code == "validation_error"  # type: ignore[union-attr]
@@ -187,7 +189,7 @@ def test_misleading_detail_still_converges_on_the_culprit() -> None:
     transport, sent = _refusing({"x-3"}, {"param": "summary", "description": "Must be short"})
     client, _ = make_client(transport)
 
-    results = client.create_items("col", items)
+    results = client.create_items(COLLECTION, items)
 
     assert [r.status for r in results] == ["created"] * 3 + ["failed", "created", "created"]
     assert all(len(batch) <= 6 for batch in sent)
@@ -199,7 +201,7 @@ def test_unattributable_errors_are_found_by_halving() -> None:
     )
     client, _ = make_client(transport)
 
-    results = client.create_items("col", new_items(16))
+    results = client.create_items(COLLECTION, new_items(16))
 
     assert [r.index for r in results if r.status == "failed"] == [2, 13]
     assert sum(1 for r in results if r.status == "created") == 14
@@ -228,7 +230,7 @@ def test_detail_naming_an_index_is_attributed_without_halving() -> None:
 
     client, _ = make_client(httpx.MockTransport(handler))
 
-    results = client.create_items("col", new_items(4))
+    results = client.create_items(COLLECTION, new_items(4))
 
     assert calls == [4, 3]
     assert [r.status for r in results] == ["created", "created", "failed", "created"]
@@ -238,7 +240,7 @@ def test_slug_repeated_in_input_fails_without_a_request(fake: FakeWebflow) -> No
     items = new_items(2) + [NewItem(field_data={"name": "again", "slug": "item-0"})]
     client, _ = make_client(fake.transport())
 
-    results = client.create_items("col", items)
+    results = client.create_items(COLLECTION, items)
 
     assert [r.status for r in results] == ["created", "created", "failed"]
     assert results[2].error.code == "duplicate_slug"  # type: ignore[union-attr]
@@ -252,16 +254,16 @@ def test_dropped_connection_after_apply_reports_created_without_duplicates(
     fake.faults.extend(["drop"])
     client, slept = make_client(fake.transport())
 
-    results = client.create_items("col", new_items(50))
+    results = client.create_items(COLLECTION, new_items(50))
 
     assert all(r.status == "created" for r in results)
     assert len(fake.items) == 50
     assert {r.item.slug for r in results} == {f"item-{n}" for n in range(50)}  # type: ignore[union-attr]
     # create (dropped), re-send (400 duplicates), one page of newest items.
     assert fake.routes() == [
-        "POST /v2/collections/col/items",
-        "POST /v2/collections/col/items",
-        "GET /v2/collections/col/items",
+        f"POST /v2/collections/{COLLECTION}/items",
+        f"POST /v2/collections/{COLLECTION}/items",
+        f"GET /v2/collections/{COLLECTION}/items",
     ]
     assert len(slept) == 1
 
@@ -270,7 +272,7 @@ def test_read_timeout_without_apply_is_resent_once(fake: FakeWebflow) -> None:
     fake.faults.extend(["timeout"])
     client, _ = make_client(fake.transport())
 
-    results = client.create_items("col", new_items(3))
+    results = client.create_items(COLLECTION, new_items(3))
 
     assert [r.status for r in results] == ["created"] * 3
     assert len(fake.requests) == 2
@@ -283,7 +285,7 @@ def test_after_ambiguous_send_preexisting_slug_with_other_name_stays_duplicate(
     fake.faults.extend(["500"])
     client, _ = make_client(fake.transport())
 
-    results = client.create_items("col", new_items(3))
+    results = client.create_items(COLLECTION, new_items(3))
 
     assert [r.status for r in results] == ["created", "failed", "created"]
     assert results[1].error.code == "duplicate_slug"  # type: ignore[union-attr]
@@ -301,7 +303,7 @@ def test_gateway_error_on_create_is_an_unknown_outcome_resolved_without_duplicat
     fake.faults.extend([fault])
     client, _ = make_client(fake.transport())
 
-    results = client.create_items("col", new_items(count))
+    results = client.create_items(COLLECTION, new_items(count))
 
     assert [r.status for r in results] == ["created"] * count
     assert len(fake.items) == count
@@ -311,7 +313,7 @@ def test_repeated_drops_never_duplicate(fake: FakeWebflow) -> None:
     fake.faults.extend(["drop", "drop", "500", "drop"])
     client, _ = make_client(fake.transport())
 
-    results = client.create_items("col", new_items(120))
+    results = client.create_items(COLLECTION, new_items(120))
 
     assert all(r.status == "created" for r in results)
     assert len(fake.items) == 120
@@ -323,7 +325,7 @@ def test_exhausted_retries_after_drop_still_report_what_exists(fake: FakeWebflow
     fake.faults.extend(["drop", "timeout", "timeout"])
     client, _ = make_client(fake.transport(), max_retries=2)
 
-    results = client.create_items("col", new_items(3))
+    results = client.create_items(COLLECTION, new_items(3))
 
     assert [r.status for r in results] == ["created"] * 3
     assert len(fake.items) == 3
@@ -333,7 +335,7 @@ def test_exhausted_retries_without_apply_report_failure(fake: FakeWebflow) -> No
     fake.faults.extend(["timeout", "timeout", "timeout"])
     client, _ = make_client(fake.transport(), max_retries=2)
 
-    results = client.create_items("col", new_items(2))
+    results = client.create_items(COLLECTION, new_items(2))
 
     assert [r.status for r in results] == ["failed", "failed"]
     assert results[0].error.code == "timeout"  # type: ignore[union-attr]
@@ -345,7 +347,7 @@ def test_idempotent_get_retries_5xx_and_connect_errors(fake: FakeWebflow) -> Non
     fake.faults.extend(["500", "connect", "timeout"])
     client, slept = make_client(fake.transport())
 
-    page = client.list_items("col")
+    page = client.list_items(COLLECTION)
 
     assert page.items == []
     assert slept == [0.5, 1.0, 2.0]
@@ -355,7 +357,7 @@ def test_429_waits_retry_after(fake: FakeWebflow) -> None:
     fake.faults.extend(["429"])
     client, slept = make_client(fake.transport())
 
-    client.list_items("col")
+    client.list_items(COLLECTION)
 
     assert slept == [2.0]
 
@@ -371,7 +373,7 @@ def test_429_beyond_the_budget_raises_with_retry_after() -> None:
     client, slept = make_client(httpx.MockTransport(handler), max_retry_seconds=10)
 
     with pytest.raises(RateLimitError) as info:
-        client.list_items("col")
+        client.list_items(COLLECTION)
 
     assert info.value.retry_after == 60
     assert slept == []
@@ -384,7 +386,7 @@ def test_retries_stop_at_max_retries_and_raise_typed_error() -> None:
     client, slept = make_client(httpx.MockTransport(handler), max_retries=3)
 
     with pytest.raises(InternalServerError) as info:
-        client.get_site("site")
+        client.get_site(SITE)
 
     assert info.value.status_code == 502
     assert len(slept) == 3
@@ -395,7 +397,7 @@ def test_timeouts_raise_timeout_error(fake: FakeWebflow) -> None:
     client, _ = make_client(fake.transport(), max_retries=2)
 
     with pytest.raises(WebflowTimeoutError):
-        client.list_items("col")
+        client.list_items(COLLECTION)
 
 
 def test_connection_error_is_typed(fake: FakeWebflow) -> None:
@@ -403,7 +405,7 @@ def test_connection_error_is_typed(fake: FakeWebflow) -> None:
     client, _ = make_client(fake.transport(), max_retries=2)
 
     with pytest.raises(WebflowConnectionError):
-        client.list_items("col")
+        client.list_items(COLLECTION)
 
 
 def test_error_body_reaches_caller_intact_and_token_never_in_it() -> None:
@@ -424,7 +426,7 @@ def test_error_body_reaches_caller_intact_and_token_never_in_it() -> None:
     client, _ = make_client(httpx.MockTransport(handler))
 
     with pytest.raises(BadRequestError) as info:
-        client.get_item("col", "item")
+        client.get_item(COLLECTION, "1e" * 12)
 
     err = info.value
     assert (err.status_code, err.code, err.details, err.request_id) == (
@@ -448,7 +450,7 @@ def test_401_is_not_retried() -> None:
     client, _ = make_client(httpx.MockTransport(handler))
 
     with pytest.raises(AuthenticationError):
-        client.create_items("col", new_items(2))
+        client.create_items(COLLECTION, new_items(2))
 
     assert len(calls) == 1
 
@@ -459,7 +461,7 @@ def test_repr_and_logs_hide_the_token(
     fake.faults.extend(["500"])
     client, _ = make_client(fake.transport())
 
-    client.list_items("col")
+    client.list_items(COLLECTION)
     logging.getLogger("webflow").warning("header was Authorization: Bearer %s", TOKEN)
 
     assert TOKEN not in repr(client)
@@ -474,7 +476,7 @@ def test_schema_cached_with_ttl() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         calls.append(request)
-        return httpx.Response(200, json={"id": "col", "displayName": "Posts", "fields": []})
+        return httpx.Response(200, json={"id": COLLECTION, "displayName": "Posts", "fields": []})
 
     client = WebflowClient(
         TOKEN,
@@ -485,11 +487,11 @@ def test_schema_cached_with_ttl() -> None:
         limiter=SlidingWindowLimiter(100),
     )
 
-    client.get_collection("col")
-    client.get_collection("col")
+    client.get_collection(COLLECTION)
+    client.get_collection(COLLECTION)
     now[0] = 301
-    client.get_collection("col")
-    client.get_collection("col", refresh=True)
+    client.get_collection(COLLECTION)
+    client.get_collection(COLLECTION, refresh=True)
 
     assert len(calls) == 3
 
@@ -501,14 +503,14 @@ def test_threads_of_a_cold_instance_share_one_schema_fetch() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         calls.append(request)
         time.sleep(0.2)  # the other threads ask while this answer is on its way
-        return httpx.Response(200, json={"id": "col", "displayName": "Posts", "fields": []})
+        return httpx.Response(200, json={"id": COLLECTION, "displayName": "Posts", "fields": []})
 
     client, _ = make_client(httpx.MockTransport(handler))
     schemas = []
 
     def ask() -> None:
         arrived.wait()
-        schemas.append(client.get_collection("col"))
+        schemas.append(client.get_collection(COLLECTION))
 
     threads = [threading.Thread(target=ask) for _ in range(8)]
     for thread in threads:
@@ -525,7 +527,7 @@ def test_iter_items_walks_every_page(fake: FakeWebflow) -> None:
         fake.add(f"n{n}", f"s{n}")
     client, _ = make_client(fake.transport())
 
-    slugs = [item.slug for item in client.iter_items("col")]
+    slugs = [item.slug for item in client.iter_items(COLLECTION)]
 
     assert len(slugs) == 230 and len(set(slugs)) == 230
     assert len(fake.requests) == 3
@@ -737,11 +739,11 @@ def test_pacing_wait_beyond_the_budget_raises_rate_limit_without_sending(fake: F
         clock=lambda: now[0],
         max_retry_seconds=30,
     )
-    client.list_items("col")
-    client.list_items("col")
+    client.list_items(COLLECTION)
+    client.list_items(COLLECTION)
 
     with pytest.raises(RateLimitError) as info:
-        client.list_items("col")
+        client.list_items(COLLECTION)
 
     assert info.value.retry_after == 60
     assert len(fake.requests) == 2
@@ -771,9 +773,9 @@ def _paced_client(fake: FakeWebflow, **options: object) -> tuple[WebflowClient, 
 
 def test_max_pacing_wait_lets_a_short_retry_budget_wait_for_a_slot(fake: FakeWebflow) -> None:
     client, slept = _paced_client(fake, max_pacing_wait=120)
-    client.list_items("col")
+    client.list_items(COLLECTION)
 
-    client.list_items("col")
+    client.list_items(COLLECTION)
 
     assert len(fake.requests) == 2
     assert slept == [pytest.approx(60)]
@@ -781,10 +783,10 @@ def test_max_pacing_wait_lets_a_short_retry_budget_wait_for_a_slot(fake: FakeWeb
 
 def test_deadline_bounds_the_pacing_wait(fake: FakeWebflow) -> None:
     client, slept = _paced_client(fake, max_pacing_wait=120)
-    client.list_items("col")
+    client.list_items(COLLECTION)
 
     with deadline(5), pytest.raises(RateLimitError) as info:
-        client.list_items("col")
+        client.list_items(COLLECTION)
 
     assert (info.value.retry_after, slept, len(fake.requests)) == (60, [], 1)
 
@@ -794,7 +796,7 @@ def test_deadline_bounds_the_retries(fake: FakeWebflow) -> None:
     client, slept = make_client(fake.transport(), max_retry_seconds=30)
 
     with deadline(0.75), pytest.raises(InternalServerError):
-        client.list_items("col")
+        client.list_items(COLLECTION)
 
     assert slept == [0.5]
 
@@ -811,7 +813,7 @@ def test_webhook_create_with_unknown_outcome_is_looked_up_not_duplicated() -> No
 
     client, _ = make_client(httpx.MockTransport(handler))
 
-    hook = client.create_webhook("site", "form_submission", "https://example.test/hook")
+    hook = client.create_webhook(SITE, "form_submission", "https://example.test/hook")
 
     assert len(hooks) == 1
     assert hook["id"] == "h0"
@@ -829,7 +831,7 @@ def test_unintelligible_success_answer_is_a_typed_error(answer: httpx.Response) 
     client, _ = make_client(httpx.MockTransport(lambda request: answer))
 
     with pytest.raises(InternalServerError) as info:
-        client.get_site("site")
+        client.get_site(SITE)
 
     assert info.value.status_code == 502
     assert info.value.code == "invalid_response"
@@ -845,7 +847,7 @@ def test_delete_retried_after_unknown_outcome_accepts_404_as_done() -> None:
 
     client, _ = make_client(httpx.MockTransport(handler))
 
-    client.delete_items("col", ["a" * 24])
+    client.delete_items(COLLECTION, ["a" * 24])
 
 
 def test_delete_of_unknown_item_without_retry_is_not_found() -> None:
@@ -857,7 +859,7 @@ def test_delete_of_unknown_item_without_retry_is_not_found() -> None:
     client, _ = make_client(httpx.MockTransport(handler))
 
     with pytest.raises(NotFoundError):
-        client.delete_items("col", ["a" * 24])
+        client.delete_items(COLLECTION, ["a" * 24])
 
 
 # ---------------------------------------------------------------- updates
@@ -890,7 +892,7 @@ def test_live_update_409_without_a_name_fails_only_the_never_published_items() -
     transport, sent = _live_patch_server({"id-2", "id-13"}, name_it=False)
     client, _ = make_client(transport)
 
-    results = client.update_items("col", _updates(16), live=True)
+    results = client.update_items(COLLECTION, _updates(16), live=True)
 
     assert [(r.index, r.error.code) for r in results if r.error] == [
         (2, "conflict"),
@@ -905,7 +907,7 @@ def test_live_update_409_naming_its_item_is_pinned_without_halving() -> None:
     transport, sent = _live_patch_server({"id-5"}, name_it=True)
     client, _ = make_client(transport)
 
-    results = client.update_items("col", _updates(8), live=True)
+    results = client.update_items(COLLECTION, _updates(8), live=True)
 
     assert [len(batch) for batch in sent] == [8, 7]
     assert [r.status for r in results] == ["updated"] * 5 + ["failed"] + ["updated"] * 2
@@ -941,7 +943,7 @@ def test_create_failing_mid_call_raises_with_the_items_created_before_it() -> No
     client, _ = make_client(_failing_from(2, RATE_LIMITED), max_retry_seconds=10)
 
     with pytest.raises(RateLimitError) as info:
-        client.create_items("col", new_items(150))
+        client.create_items(COLLECTION, new_items(150))
 
     created = info.value.partial_results
     assert [(r.index, r.status) for r in created] == [(n, "created") for n in range(100)]
@@ -951,7 +953,7 @@ def test_update_failing_mid_call_raises_with_the_items_updated_before_it() -> No
     client, _ = make_client(_failing_from(2, RATE_LIMITED), max_retry_seconds=10)
 
     with pytest.raises(RateLimitError) as info:
-        client.update_items("col", _updates(150))
+        client.update_items(COLLECTION, _updates(150))
 
     assert [(r.index, r.status) for r in info.value.partial_results] == [
         (n, "updated") for n in range(100)
@@ -979,7 +981,7 @@ def test_items_with_different_locales_are_published_in_one_request() -> None:
         ItemPublish(id="b", cms_locale_ids=["de", "fr"]),
     ]
 
-    result = client.publish_items("col", targets)
+    result = client.publish_items(COLLECTION, targets)
 
     assert bodies == [
         {"items": [{"id": "a", "cmsLocaleIds": ["fr"]}, {"id": "b", "cmsLocaleIds": ["de", "fr"]}]}
@@ -991,8 +993,8 @@ def test_plain_ids_take_the_shared_locales_or_go_as_item_ids() -> None:
     transport, bodies = _publish_server()
     client, _ = make_client(transport)
 
-    client.publish_items("col", ["a", "b"], cms_locale_ids=["fr"])
-    client.publish_items("col", ["c", ItemPublish(id="d", cms_locale_ids=["de"])])
+    client.publish_items(COLLECTION, ["a", "b"], cms_locale_ids=["fr"])
+    client.publish_items(COLLECTION, ["c", ItemPublish(id="d", cms_locale_ids=["de"])])
 
     assert bodies == [
         {"items": [{"id": "a", "cmsLocaleIds": ["fr"]}, {"id": "b", "cmsLocaleIds": ["fr"]}]},
@@ -1008,7 +1010,7 @@ def test_create_whose_answer_and_look_up_both_fail_reports_the_items_as_outcome_
     client, _ = make_client(fake.transport(), max_retry_seconds=1)
 
     with pytest.raises(RateLimitError) as info:
-        client.create_items("col", new_items(3))
+        client.create_items(COLLECTION, new_items(3))
 
     assert [(r.status, r.error.code) for r in info.value.partial_results] == [  # type: ignore[union-attr]
         ("failed", "outcome_unknown")

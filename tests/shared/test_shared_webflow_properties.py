@@ -14,6 +14,8 @@ from tests.shared.webflow_fake import FakeWebflow
 FAULTS = st.sampled_from(
     ["500", "503", "502-after-write", "drop", "timeout", "429", "connect", "ok"]
 )
+COLLECTION = "c0" * 12  # ids are 24 hex digits: the client refuses others
+SITE = "5e" * 12
 
 
 def _client(fake: FakeWebflow, max_retries: int) -> WebflowClient:
@@ -43,7 +45,7 @@ def test_every_item_is_reported_as_it_exists(
     fake.faults.extend(fault for fault in faults if fault != "ok")
     items = [NewItem(field_data={"name": f"item {n}", "slug": f"item-{n}"}) for n in range(count)]
 
-    results = _client(fake, max_retries=20).create_items("col", items)
+    results = _client(fake, max_retries=20).create_items(COLLECTION, items)
 
     assert [r.index for r in results] == list(range(count))
     for n, result in enumerate(results):
@@ -69,11 +71,22 @@ def test_with_few_retries_no_failure_hides_a_created_item(count: int, faults: li
     items = [NewItem(field_data={"name": f"item {n}", "slug": f"item-{n}"}) for n in range(count)]
 
     try:
-        results = _client(fake, max_retries=2).create_items("col", items)
-    except WebflowError:
-        return  # the call stopped as a whole; the caller retries it and meets its own slugs
-    for n, result in enumerate(results):
-        if result.status == "created":
-            assert result.item is not None and fake.items[f"item-{n}"]["id"] == result.item.id
-        else:
-            assert f"item-{n}" not in fake.items, f"item {n} exists but was reported {result}"
+        results = _client(fake, max_retries=2).create_items(COLLECTION, items)
+    except WebflowError as exc:
+        # The call stopped as a whole: what it settled before is in partial_results, and an item
+        # it wrote is never missing from them (the caller retries and meets its own slugs).
+        results = exc.partial_results
+    else:
+        assert [r.index for r in results] == list(range(count))
+    reported = {result.index: result for result in results}
+    for n in range(count):
+        result = reported.get(n)
+        exists = f"item-{n}" in fake.items
+        if result is not None and result.status == "created":
+            assert result.item is not None and exists
+            assert fake.items[f"item-{n}"]["id"] == result.item.id
+        elif exists:
+            unknown = result is not None and result.error is not None
+            assert unknown and result.error.code == "outcome_unknown", (  # type: ignore[union-attr]
+                f"item {n} exists but was reported {result}"
+            )
