@@ -6,7 +6,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 CHECKOV_VENV ?= .venv-checkov
 PYTEST_ARGS ?=
 
-.PHONY: install run demo test test-fast lint sandbox bench soak package deploy system-tools checkov clean
+.PHONY: install run demo test test-fast lint typecheck sandbox bench soak package deploy system-tools checkov clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV) || { echo "cannot create $(VENV): on Debian or Ubuntu, apt-get install python3-venv" >&2; exit 1; }
@@ -44,7 +44,7 @@ demo: install
 sandbox: install
 	$(VENV)/bin/webflow-sandbox --host 127.0.0.1 --port 8700
 
-test: install system-tools checkov lint
+test: install system-tools checkov lint typecheck
 	CHECKOV_BIN=$(abspath $(CHECKOV_VENV))/bin/checkov $(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
 test-fast: install
@@ -55,6 +55,13 @@ LINT_PATHS := shared functions sandbox devstack bench deploy tests
 lint: install
 	$(VENV)/bin/ruff check $(LINT_PATHS); status=$$?; \
 	$(VENV)/bin/ruff format --check $(LINT_PATHS) && exit $$status
+
+# mypy in strict mode (settings in pyproject.toml); part of `make test`. Each function's main.py
+# is checked on its own, since all four are modules named main.
+TYPED_PATHS := shared sandbox devstack bench
+typecheck: install
+	$(VENV)/bin/mypy $(TYPED_PATHS)
+	@for source in functions/*/main.py; do $(VENV)/bin/mypy "$$source" || exit 1; done
 
 bench: install
 	$(PY) -m bench

@@ -76,8 +76,9 @@ def item_results(body: Any) -> list[dict[str, Any]]:
     """The per-item results of a create-items or update-items answer."""
     if isinstance(body, dict):
         for key in ("results", "items"):
-            if isinstance(body.get(key), list):
-                return body[key]
+            results = body.get(key)
+            if isinstance(results, list):
+                return results
     if isinstance(body, list):
         return body
     return []

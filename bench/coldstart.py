@@ -157,7 +157,7 @@ def _seed_update_target(sandbox: SandboxServer) -> str:
             },
         )
         response.raise_for_status()
-        return response.json()["id"]
+        return str(response.json()["id"])
 
 
 def time_to_first_success(
@@ -260,7 +260,7 @@ def measure(
         env_extra: dict[str, str] = {}
         if "upload-asset" in names:
             env_extra, extra["uploadObject"] = stage_upload_objects(stack.log_dir, rounds, cleanup)
-        env = function_env(sandbox, **env_extra)
+        env = {**function_env(sandbox), **env_extra}
         # As on Cloud Functions, where neither is set: each start picks its own trust store.
         for name in ("SSL_CERT_FILE", "SSL_CERT_DIR"):
             env.pop(name, None)
@@ -268,9 +268,9 @@ def measure(
         baseline_dir = Path(
             cleanup.enter_context(tempfile.TemporaryDirectory(prefix="bench-baselines-"))
         )
-        for folder, source in (("hello", HELLO_WORLD), ("call", API_CALL), ("floor", STACK_FLOOR)):
+        for folder, text in (("hello", HELLO_WORLD), ("call", API_CALL), ("floor", STACK_FLOOR)):
             (baseline_dir / folder).mkdir()
-            (baseline_dir / folder / "main.py").write_text(source)
+            (baseline_dir / folder / "main.py").write_text(text)
         compile_sources(baseline_dir, REPO_ROOT / "functions", REPO_ROOT / "shared")
 
         def floor_body(attempt: int) -> dict[str, str]:

@@ -7,9 +7,12 @@ from typing import Any
 
 from bench._common import function_client, running_stack, slug, stats_delta
 from bench.report import Section
+from tests.conftest import Sandbox
 
 
-def seed_pending(sandbox, collection_id: str, count: int, prefix: str = "Pending") -> list[str]:
+def seed_pending(
+    sandbox: Sandbox, collection_id: str, count: int, prefix: str = "Pending"
+) -> list[str]:
     """Create `count` staged, never-published, non-draft items straight in the sandbox."""
     ids: list[str] = []
     run = time.time_ns() % 1_000_000_007

@@ -15,6 +15,7 @@ attached. It prints the counts and exits 1 otherwise (2 when the run could not c
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import hmac
 import io
@@ -30,13 +31,16 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from bench import _procs  # noqa: F401  (puts the repository root on sys.path)
 from bench.report import RESULTS_DIR, Section, machine, write
 from devstack.demo import make_png
+
+if TYPE_CHECKING:
+    from devstack.stack import Stack
 
 FAULTS = {"errorRate": 0.1, "rateLimitRate": 0.05, "dropAfterWriteRate": 0.05}
 NO_FAULTS = {"errorRate": 0.0, "rateLimitRate": 0.0, "dropAfterWriteRate": 0.0}
@@ -114,7 +118,7 @@ class Ledger:
         default_factory=dict
     )  # object name -> {kind, md5, item}
     image_md5: dict[str, str] = field(default_factory=dict)  # md5 -> object name (or form name)
-    counters: Counter = field(default_factory=Counter)
+    counters: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def count(self, key: str, n: int = 1) -> None:
@@ -140,7 +144,7 @@ def retry_delay(response: httpx.Response | None, attempt: int) -> float:
             return min(5.0, max(0.2, float(response.headers.get("Retry-After", ""))))
         except ValueError:
             pass
-    return min(5.0, 0.25 * 2**attempt)
+    return min(5.0, 0.25 * 2.0**attempt)
 
 
 def send_with_retries(
@@ -270,7 +274,7 @@ def deliver_webhook(
 class Soak:
     """One soak against one local stack."""
 
-    stack: Any  # devstack.stack.Stack
+    stack: Stack
     plan: Plan
     deadline: float
     rng: random.Random
@@ -308,7 +312,8 @@ class Soak:
             timeout=30,
         )
         response.raise_for_status()
-        return response.json()
+        uploaded: dict[str, Any] = response.json()
+        return uploaded
 
     def redeliver_event(self, obj: dict[str, Any], client: httpx.Client) -> None:
         """Deliver the object's finalized event once more, as Eventarc may."""
@@ -346,7 +351,8 @@ class Soak:
                 for i in range(0, len(json_fields), plan.json_batch)
             ]
             tasks += [
-                lambda b=b: json_batch(ledger, json_client, self.create_url, b) for b in batches
+                functools.partial(json_batch, ledger, json_client, self.create_url, b)
+                for b in batches
             ]
 
             for i in range(plan.form_posts):
@@ -357,9 +363,7 @@ class Soak:
                     image = png_image(self.rng)
                     ledger.image_md5[hashlib.md5(image).hexdigest()] = f"form:{fields['name']}"
                 tasks.append(
-                    lambda f=fields, i=i, img=image: form_post(
-                        ledger, plain, self.create_url, f, i, img
-                    )
+                    functools.partial(form_post, ledger, plain, self.create_url, fields, i, image)
                 )
 
             redeliver = set(
@@ -369,13 +373,13 @@ class Soak:
                 fields = submission_fields(run, "webhook", i)
                 ledger.names[fields["name"]] = "webhook"
                 tasks.append(
-                    lambda f=fields, again=i in redeliver: self.webhook(
-                        plain, form_name, secret, f, again
+                    functools.partial(
+                        self.webhook, plain, form_name, secret, fields, i in redeliver
                     )
                 )
 
             for i in range(plan.gallery_images):
-                tasks.append(lambda i=i: self.gallery_drop(plain, i))
+                tasks.append(functools.partial(self.gallery_drop, plain, i))
 
             self.rng.shuffle(tasks)
             if not self.run_tasks(tasks, until):
@@ -386,8 +390,8 @@ class Soak:
                 for name in ledger.names
                 if ledger.names[name] == "json" and name in ledger.slugs
             ]
-            drops = [
-                lambda n=name, i=i: self.path_drop(plain, n, i)
+            drops: list[Callable[[], None]] = [
+                functools.partial(self.path_drop, plain, name, i)
                 for i, name in enumerate(named[: plan.path_images])
             ]
             return self.run_tasks(drops, until)
@@ -467,16 +471,18 @@ class Soak:
     # -- settling --------------------------------------------------------------------------
 
     def deliveries(self) -> list[dict[str, Any]]:
-        return (
+        deliveries: list[dict[str, Any]] = (
             httpx.get(f"{self.control}/webhooks/deliveries", timeout=10)
             .raise_for_status()
             .json()["deliveries"]
         )
+        return deliveries
 
     def bucket_objects(self) -> list[dict[str, Any]]:
-        objects, token = [], None
+        objects: list[dict[str, Any]] = []
+        token: str | None = None
         while True:
-            params = {"pageToken": token} if token else {}
+            params: dict[str, str] = {"pageToken": token} if token else {}
             body = (
                 httpx.get(f"{self.gcs_url}/storage/v1/b/{self.bucket}/o", params=params, timeout=10)
                 .raise_for_status()
@@ -592,8 +598,8 @@ def audit(soak: Soak) -> dict[str, Any]:
                 if source.startswith("form:")
                 else ledger.objects[source]["item"]
             )
-            item = items_by_name.get(item_name)
-            field_value = (item or {}).get("fieldData", {}).get("attachment") or {}
+            target = items_by_name.get(item_name) or {}
+            field_value = target.get("fieldData", {}).get("attachment") or {}
             if field_value.get("fileId") not in asset_ids:
                 unattached.append(source)
         elif not any(gallery_by_asset[asset_id] for asset_id in asset_ids):

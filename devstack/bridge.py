@@ -237,7 +237,7 @@ class StorageBridge:
     def backoff(self, attempts: int) -> float:
         """Capped exponential backoff with jitter (between half and all of the step)."""
         step = min(self.max_backoff, self.initial_backoff * 2 ** (attempts - 1))
-        return step * (0.5 + self._rand() / 2)
+        return float(step * (0.5 + self._rand() / 2))
 
     def deliver(self, obj: dict[str, Any]) -> str | None:
         """POST one event; return None on a 2xx acknowledgement, else the reason it failed."""

@@ -116,7 +116,8 @@ class Demo:
         if response.status_code == 429:  # shared with the live view: wait and let the probe retry
             time.sleep(float(response.headers.get("Retry-After") or 1))
         response.raise_for_status()
-        return response.json()
+        body: dict[str, Any] = response.json()
+        return body
 
     def post_form(self, url: str, **kwargs: Any) -> httpx.Response:
         """POST a form; create-items' per-client form limit (429) is waited out once, if in time."""
@@ -135,15 +136,19 @@ class Demo:
 
     def items_named(self, collection: str, name: str) -> list[dict[str, Any]]:
         """Staged items of a collection with exactly this name."""
-        return self.read(f"/collections/{self.collections[collection]}/items", name=name)["items"]
+        items: list[dict[str, Any]] = self.read(
+            f"/collections/{self.collections[collection]}/items", name=name
+        )["items"]
+        return items
 
     def newest_items(self, collection: str, limit: int = 50) -> list[dict[str, Any]]:
-        return self.read(
+        items: list[dict[str, Any]] = self.read(
             f"/collections/{self.collections[collection]}/items",
             limit=limit,
             sortBy="createdOn",
             sortOrder="desc",
         )["items"]
+        return items
 
     def live_ids(self, collection: str) -> set[str]:
         """Ids of every live item of a collection (all pages)."""
@@ -172,8 +177,9 @@ class Demo:
         """The per-item results list of a create-items answer."""
         if isinstance(body, dict):
             for key in ("results", "items"):
-                if isinstance(body.get(key), list):
-                    return body[key]
+                results = body.get(key)
+                if isinstance(results, list):
+                    return results
         raise StepFailed(f"create-items answered without per-item results: {str(body)[:300]}")
 
     def attached_image(self, item: dict[str, Any], field: str) -> str | None:
@@ -297,7 +303,7 @@ class Demo:
                 raise StepFailed(
                     f"publish-live: HTTP {response.status_code}: {response.text[:300]}"
                 )
-            body = response.json()
+            body: dict[str, Any] = response.json()
             runs.append(
                 f"published {len(body.get('published') or [])}, remaining {body.get('remaining')}"
             )

@@ -91,7 +91,8 @@ class _StateReader:
     def _get(self, path: str, **params: Any) -> dict[str, Any]:
         response = self._http.get(path, params=params)
         response.raise_for_status()
-        return response.json()
+        body: dict[str, Any] = response.json()
+        return body
 
     def _read(self) -> dict[str, Any]:
         # Each part is read on its own, so that one failing read still shows the rest.

@@ -221,7 +221,8 @@ class Stack:
     def _sandbox_info(self) -> dict[str, Any]:
         response = httpx.get(f"{self.layout.url('sandbox')}/_sandbox/info", timeout=10.0)
         response.raise_for_status()
-        return response.json()
+        info: dict[str, Any] = response.json()
+        return info
 
     def _create_bucket(self) -> None:
         response = httpx.post(
@@ -283,7 +284,7 @@ class Stack:
                     f"cannot register the webhook: HTTP {created.status_code} {created.text}"
                 )
             webhook = created.json()
-        if not webhook.get("secretKey"):
+        if not isinstance(webhook, dict) or not webhook.get("secretKey"):
             raise StartupError("the sandbox answered the webhook registration without a secretKey")
         self.log.info(f"create-items registered as form_submission webhook {webhook.get('id')}")
         return webhook

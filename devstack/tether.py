@@ -181,7 +181,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"tether: cannot run {command[0]}: {exc}", file=sys.stderr)
         return 127 if isinstance(exc, FileNotFoundError) else 126
-    return 0  # not reached: execvp returns only by raising
 
 
 if __name__ == "__main__":

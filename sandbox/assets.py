@@ -229,7 +229,7 @@ class AssetsApi:
         stamp = now_iso()
         secret = os.urandom(16).hex()
         details = self._upload_details(key, content_type, max_bytes, secret)
-        asset = {
+        asset: Doc = {
             "id": asset_id,
             "siteId": site_id,
             "contentType": content_type,

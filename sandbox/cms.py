@@ -51,7 +51,7 @@ def require_items_list(body: Any, key: str = "items") -> list[Any]:
     """The non-empty list ``body[key]`` of at most 100 entries, else 400 validation_error."""
     if not isinstance(body, dict) or not isinstance(body.get(key), list):
         raise validation_error([{"param": key, "description": "Must be a list"}])
-    entries = body[key]
+    entries: list[Any] = body[key]
     if not entries:
         raise validation_error([{"param": key, "description": "Must contain at least 1 item"}])
     if len(entries) > MAX_ITEMS_PER_REQUEST:

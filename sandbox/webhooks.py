@@ -264,7 +264,7 @@ class WebhooksApi:
         site = self.app.store.seed_site()
         form = next((f for f in site.get("forms", []) if f.get("name") == form_name), None)
         form = form or {"name": form_name, "id": new_id(), "elementId": str(uuid.uuid4())}
-        payload = {
+        payload: Doc = {
             "triggerType": "form_submission",
             "payload": {
                 "name": form_name,

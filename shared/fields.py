@@ -49,6 +49,7 @@ SLUG_MAX_LENGTH = 256
 ANY_FORM = "*"
 UnmappedPolicy = Literal["drop", "reject"]
 InputPath = Literal["json", "form", "webhook"]
+_POLICIES: dict[str, UnmappedPolicy] = {"drop": "drop", "reject": "reject"}
 # A typo in an authenticated JSON call is refused (Webflow refuses unknown fields too); forms and
 # webhooks carry submit buttons and trackers, which are dropped.
 DEFAULT_UNMAPPED: dict[InputPath, UnmappedPolicy] = {
@@ -508,16 +509,19 @@ def parse_unmapped_policy(value: Any) -> dict[InputPath, UnmappedPolicy]:
     text = str(value or "").strip().lower()
     if not text:
         return policy
-    if text in ("drop", "reject"):
-        return dict.fromkeys(policy, text)  # type: ignore[arg-type]  # one of the two Literals
     for entry in text.split(","):
-        path, _, choice = (part.strip() for part in entry.partition("="))
-        if path not in policy or choice not in ("drop", "reject"):
+        path, equals, choice = (part.strip() for part in entry.partition("="))
+        if not equals:  # one word: every path
+            path, choice = "", path
+        chosen = _POLICIES.get(choice)
+        paths = [name for name in policy if name == path or not equals]
+        if chosen is None or not paths:
             raise ConfigError(
                 "UNMAPPED_FIELDS: must be drop, reject, or per path as json=reject,form=drop,"
                 "webhook=drop"
             )
-        policy[path] = choice  # type: ignore[index]  # checked just above
+        for name in paths:
+            policy[name] = chosen
     return policy
 
 
@@ -565,7 +569,30 @@ def field_list_setting(value: Any, variable: str) -> str | None:
     return value or None
 
 
-# --- the mapper ------------------------------------------------------------------------------
+# --- the mapper --------------------------------------------------------------------------------
+
+# (the Reference/MultiReference field, the caller's name, the given slugs or ids, many)
+_PendingReference = tuple[Field, str, list[str], bool]
+_REFERENCE_TYPES = frozenset({"Reference", "MultiReference"})
+
+
+def _pending_reference(schema_field: Field, name: str, value: Any) -> _PendingReference:
+    many = schema_field.type == "MultiReference"
+    entries = [_text(entry) for entry in (_as_list(value) if many else [value])]
+    return schema_field, name, entries, many
+
+
+def _missing_required(
+    schema: Collection, field_data: Mapping[str, Any], exempt: set[str]
+) -> list[str]:
+    """Slugs of required fields neither in ``field_data`` nor exempt."""
+    return [
+        schema_field.slug
+        for schema_field in schema.fields
+        if schema_field.is_required
+        and schema_field.slug not in field_data
+        and schema_field.slug not in exempt
+    ]
 
 
 @dataclass(frozen=True)
@@ -620,7 +647,7 @@ class FieldMapper:
 
     def _mapped_slug(self, name: str, schema: Collection, form_name: str | None) -> str | None:
         explicit = self._table(self.field_map, form_name).get(name)
-        if explicit is not None:
+        if isinstance(explicit, str):
             return explicit
         if schema.field(name) is not None:
             return name
@@ -671,72 +698,81 @@ class FieldMapper:
             FieldValidationError: with one FieldError per bad field, before anything is sent.
         """
         errors: list[FieldError] = []
-        values: dict[str, tuple[str, Any]] = {}  # slug -> (caller name, value)
-        for name, value in raw.items():
-            slug = self.target_slug(str(name), schema, form_name=form_name)
-            schema_field = schema.field(slug) if slug is not None else None
-            if slug is None or schema_field is None:
-                if self.unmapped == "reject" or slug is not None:
-                    errors.append(FieldError(str(name), self._unknown(str(name), schema)))
-                continue
-            if not schema_field.is_editable:
-                errors.append(FieldError(str(name), "cannot be set"))
-                continue
-            if slug in values:
-                errors.append(FieldError(str(name), f"is given twice (also as {values[slug][0]})"))
-                continue
-            values[slug] = (str(name), value)
+        values = self._collect(raw, schema, form_name, errors)
         if not partial:
             for slug, value in self._table(self.defaults, form_name).items():
                 if slug not in values or _is_empty(values[slug][1]):
                     values[slug] = (slug, value)
-
-        field_data: dict[str, Any] = {}
-        pending_references: list[tuple[Field, str, list[str], bool]] = []
-        for slug, (name, value) in values.items():
-            schema_field = schema.field(slug)
-            if schema_field is None:
-                errors.append(FieldError(name, "is not a field of this collection"))
-                continue
-            if _is_empty(value):
-                if partial:
-                    if schema_field.is_required:
-                        errors.append(FieldError(name, "is required and cannot be cleared"))
-                    else:
-                        field_data[slug] = None
-                continue
-            try:
-                if schema_field.type in ("Reference", "MultiReference"):
-                    many = schema_field.type == "MultiReference"
-                    entries = [_text(entry) for entry in (_as_list(value) if many else [value])]
-                    pending_references.append((schema_field, name, entries, many))
-                else:
-                    field_data[slug] = coerce_value(schema_field, value)
-            except ValueError as exc:
-                errors.append(FieldError(name, str(exc)))
-
+        field_data, pending_references = self._coerce(values, schema, partial, errors)
         errors.extend(self._resolve_references(pending_references, field_data, resolve_references))
-
         if not partial:
             if "slug" not in field_data and isinstance(field_data.get("name"), str):
                 field_data["slug"] = slugify(field_data["name"]) or "item"
             # A given but invalid value already has its own error.
             given = {slug for slug, (_, value) in values.items() if not _is_empty(value)}
             exempt = set(deferred) | given | _GENERATED_FIELDS
-            for schema_field in schema.fields:
-                if (
-                    schema_field.is_required
-                    and schema_field.slug not in field_data
-                    and schema_field.slug not in exempt
-                ):
-                    errors.append(
-                        FieldError(
-                            self._name_for(schema_field.slug, raw, schema, form_name), "is required"
-                        )
-                    )
+            for slug in _missing_required(schema, field_data, exempt):
+                errors.append(
+                    FieldError(self._name_for(slug, raw, schema, form_name), "is required")
+                )
         if errors:
             raise FieldValidationError(errors)
         return field_data
+
+    def _collect(
+        self,
+        raw: Mapping[str, Any],
+        schema: Collection,
+        form_name: str | None,
+        errors: list[FieldError],
+    ) -> dict[str, tuple[str, Any]]:
+        """{slug: (caller name, value)} of the caller's fields that map to an editable field."""
+        values: dict[str, tuple[str, Any]] = {}
+        for key, value in raw.items():
+            name = str(key)
+            slug = self.target_slug(name, schema, form_name=form_name)
+            schema_field = schema.field(slug) if slug is not None else None
+            if slug is None or schema_field is None:
+                if self.unmapped == "reject" or slug is not None:
+                    errors.append(FieldError(name, self._unknown(name, schema)))
+            elif not schema_field.is_editable:
+                errors.append(FieldError(name, "cannot be set"))
+            elif slug in values:
+                errors.append(FieldError(name, f"is given twice (also as {values[slug][0]})"))
+            else:
+                values[slug] = (name, value)
+        return values
+
+    @staticmethod
+    def _coerce(
+        values: Mapping[str, tuple[str, Any]],
+        schema: Collection,
+        partial: bool,
+        errors: list[FieldError],
+    ) -> tuple[dict[str, Any], list[_PendingReference]]:
+        """fieldData of the values, and the references still to resolve; errors appended."""
+        field_data: dict[str, Any] = {}
+        pending: list[_PendingReference] = []
+        for slug, (name, value) in values.items():
+            schema_field = schema.field(slug)
+            if schema_field is None:
+                errors.append(FieldError(name, "is not a field of this collection"))
+            elif _is_empty(value):
+                if not partial:
+                    continue
+                if schema_field.is_required:
+                    errors.append(FieldError(name, "is required and cannot be cleared"))
+                else:
+                    field_data[slug] = None  # an update clears it
+            else:
+                try:
+                    if schema_field.type in _REFERENCE_TYPES:
+                        pending.append(_pending_reference(schema_field, name, value))
+                    else:
+                        field_data[slug] = coerce_value(schema_field, value)
+                except ValueError as exc:
+                    errors.append(FieldError(name, str(exc)))
+        return field_data, pending
 
     def _unknown(self, name: str, schema: Collection) -> str:
         """ "is not a field of this collection", with the closest field the caller may write."""
@@ -773,7 +809,7 @@ class FieldMapper:
 
     @staticmethod
     def _resolve_references(
-        pending: list[tuple[Field, str, list[str], bool]],
+        pending: list[_PendingReference],
         field_data: dict[str, Any],
         resolver: ReferenceResolver | None,
     ) -> list[FieldError]:

@@ -139,7 +139,7 @@ class FormReply:
         """The outcome's JSON plus the files staged for upload-asset."""
         if self.rejected is not None:
             return {**self.rejected.to_body(), "acknowledged": True}
-        empty = {"created": 0, "existing": 0, "failed": 0, "results": []}
+        empty: dict[str, Any] = {"created": 0, "existing": 0, "failed": 0, "results": []}
         body = self.outcome.to_json() if self.outcome else empty
         for result in body["results"]:
             if result["status"] == "existing":

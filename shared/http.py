@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import flask
 from pydantic import BaseModel, SecretStr, ValidationError
@@ -191,7 +191,7 @@ def _too_large(max_bytes: int) -> AppError:
 def read_body(request: flask.Request, max_bytes: int) -> bytes:
     """Read the raw body (at most ``max_bytes``, else 413), once per request."""
     cached = request.environ.get(_BODY_CACHE_KEY)
-    if cached is not None:
+    if isinstance(cached, bytes):
         return cached
     if request.content_length is not None and request.content_length > max_bytes:
         raise _too_large(max_bytes)
@@ -438,8 +438,8 @@ def cors_headers(request: flask.Request, allowed_origins: Sequence[str]) -> dict
     """CORS headers for an actual request: the origin is echoed only when it is allowed."""
     headers = {"Vary": "Origin"}
     origin = request.headers.get("Origin")
-    if origin_allowed(origin, allowed_origins):
-        headers["Access-Control-Allow-Origin"] = origin  # type: ignore[assignment]
+    if origin is not None and origin_allowed(origin, allowed_origins):
+        headers["Access-Control-Allow-Origin"] = origin
     return headers
 
 
@@ -664,12 +664,22 @@ def handle(
         return response
 
 
+@overload
+def http_function(fn: Handler) -> Handler: ...
+
+
+@overload
+def http_function(
+    *, methods: Sequence[str] = ..., allowed_origins: OriginsSource | None = ...
+) -> Callable[[Handler], Handler]: ...
+
+
 def http_function(
     fn: Handler | None = None,
     *,
     methods: Sequence[str] = ("POST",),
     allowed_origins: OriginsSource | None = None,
-) -> Any:
+) -> Handler | Callable[[Handler], Handler]:
     """Decorator form of :func:`handle` (usable bare or with arguments)."""
 
     def decorate(inner: Handler) -> Handler:

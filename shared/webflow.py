@@ -958,7 +958,7 @@ class WebflowClient:
         raw = body.get("items") if "items" in body else [body]
         created = [_parse(Item, doc, response) for doc in raw or [] if isinstance(doc, dict)]
         if route.bulk_locale_ids is None and len(created) == len(batch):
-            for p, item in zip(batch, created):
+            for p, item in zip(batch, created, strict=True):
                 self._created(results, p, item)
             return
         # Bulk answers hold one variant per locale: pick each item's primary-requested variant.

@@ -47,7 +47,7 @@ class Sandbox:
 
     @property
     def api_base_url(self) -> str:
-        return self.info["apiBaseUrl"]
+        return str(self.info["apiBaseUrl"])
 
     @property
     def control_url(self) -> str:
@@ -55,23 +55,25 @@ class Sandbox:
 
     @property
     def token(self) -> str:
-        return self.info["tokens"]["full"]
+        return str(self.info["tokens"]["full"])
 
     @property
     def read_only_token(self) -> str:
-        return self.info["tokens"]["readOnly"]
+        return str(self.info["tokens"]["readOnly"])
 
     @property
     def site_id(self) -> str:
-        return self.info["site"]["id"]
+        return str(self.info["site"]["id"])
 
     @property
     def locales(self) -> dict[str, Any]:
-        return self.info["site"]["locales"]
+        locales: dict[str, Any] = self.info["site"]["locales"]
+        return locales
 
     @property
     def collections(self) -> dict[str, str]:
-        return self.info["collections"]
+        collections: dict[str, str] = self.info["collections"]
+        return collections
 
     def reset(self) -> None:
         """Back to the seed, default config and empty statistics."""
@@ -79,11 +81,15 @@ class Sandbox:
         self.info = self.http.get("/_sandbox/info").raise_for_status().json()
 
     def stats(self) -> dict[str, Any]:
-        return self.http.get("/_sandbox/stats").raise_for_status().json()
+        stats: dict[str, Any] = self.http.get("/_sandbox/stats").raise_for_status().json()
+        return stats
 
     def configure(self, **config: Any) -> dict[str, Any]:
         """POST /_sandbox/config, e.g. configure(rateLimitPerMinute=30, faults={...})."""
-        return self.http.post("/_sandbox/config", json=config).raise_for_status().json()
+        answer: dict[str, Any] = (
+            self.http.post("/_sandbox/config", json=config).raise_for_status().json()
+        )
+        return answer
 
     def api(self, token: str | None = None) -> httpx.Client:
         """A client on /v2 authenticated with the full token (or the one given)."""

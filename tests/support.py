@@ -16,6 +16,7 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -44,7 +45,8 @@ def free_port() -> int:
     """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 class ServerProcess:
@@ -94,7 +96,7 @@ class ServerProcess:
         log.close()
         return self
 
-    def read_json_line(self, timeout: float = 30.0) -> dict:
+    def read_json_line(self, timeout: float = 30.0) -> dict[str, Any]:
         """Read the first JSON object the process prints on stdout (its ready line)."""
         assert self.process is not None and self.process.stdout is not None
         deadline = time.monotonic() + timeout
@@ -107,7 +109,8 @@ class ServerProcess:
                 for line in buffer.splitlines():
                     line = line.strip()
                     if line.startswith(b"{"):
-                        return json.loads(line)
+                        ready: dict[str, Any] = json.loads(line)
+                        return ready
             elif self.process.poll() is not None:
                 break
             time.sleep(0.02)
@@ -164,7 +167,7 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
 
 def start_sandbox(
     *, rate_limit: int = 0, log_dir: Path | None = None, extra: Sequence[str] = ()
-) -> tuple[ServerProcess, dict]:
+) -> tuple[ServerProcess, dict[str, Any]]:
     """Start webflow-sandbox on a free port; return the process and its ready line."""
     server = ServerProcess(
         "webflow-sandbox",

@@ -266,5 +266,8 @@ def test_secret_names_match_the_module() -> None:
     text = DEPLOY_SH.read_text()
     suffixes = re.search(r"SECRET_SUFFIXES=\(([^)]*)\)", text).group(1).split()
     env_names = re.search(r"SECRET_ENV_NAMES=\(([^)]*)\)", text).group(1).split()
-    expected = {env: f"${{var.name_prefix}}-{suffix}" for env, suffix in zip(env_names, suffixes)}
+    expected = {
+        env: f"${{var.name_prefix}}-{suffix}"
+        for env, suffix in zip(env_names, suffixes, strict=True)
+    }
     assert module.locals["secrets"] == expected

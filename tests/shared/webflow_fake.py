@@ -115,7 +115,7 @@ class FakeWebflow:
         created = [
             self.add(entry["fieldData"]["name"], entry["fieldData"]["slug"]) for entry in entries
         ]
-        for item, entry in zip(created, entries):
+        for item, entry in zip(created, entries, strict=True):
             item["fieldData"] = dict(entry["fieldData"])
         return self._json(202, {"items": created})
 
