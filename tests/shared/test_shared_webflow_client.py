@@ -8,6 +8,7 @@ import json
 import logging
 import threading
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -541,6 +542,31 @@ def test_multipart_length_is_exact(size: int) -> None:
     body = multipart_body(fields, "b.png", io.BytesIO(b"x" * size), size, "image/png")
 
     assert len(b"".join(body)) == body.content_length
+
+
+class _ForwardOnly(io.RawIOBase):
+    """A download stream: readable once, not seekable (its size is known from elsewhere)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        chunk = self._data.read(len(buffer))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
+def test_httpx_own_multipart_cannot_give_s3_a_length_for_a_stream_of_known_size() -> None:
+    # Why the client keeps its own encoder: S3 refuses a chunked POST.
+    files = {"file": ("a.png", _ForwardOnly(b"x" * 100), "image/png")}
+    request = httpx.Request("POST", "https://s3.test/", data={"key": "k"}, files=files)
+    assert "content-length" not in request.headers
+    assert request.headers["transfer-encoding"] == "chunked"
+    ours = multipart_body({"key": "k"}, "a.png", _ForwardOnly(b"x" * 100), 100, "image/png")
+    assert ours.content_length == len(b"".join(ours))
 
 
 def test_multipart_is_parsed_back_in_order_with_file_last() -> None:
