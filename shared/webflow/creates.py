@@ -4,7 +4,6 @@ fault, and a create whose outcome is unknown settled by its slug, never sent twi
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -306,29 +305,52 @@ class ItemCreates(ItemReads):
         exc: BadRequestError,
         results: list[ItemResult | None],
     ) -> list[list[_Pending]]:
-        """Attribute a 400 to the batch's items; return the batches still to send."""
-        by_slug = {p.item.slug: p for p in batch if p.item.slug}
-        flagged: dict[int, list[dict[str, Any]]] = {}
-        duplicates: list[_Pending] = []
-        for detail in exc.details:
-            slug = duplicate_slug_of(detail)
-            if slug is not None and slug in by_slug:
-                duplicates.append(by_slug[slug])
-                continue
-            position = _detail_index(detail)
-            if position is not None and 0 <= position < len(batch):
-                flagged.setdefault(batch[position].index, []).append(detail)
+        """Attribute a 400 to the batch's items; return the batches still to send.
 
+        Details that name a duplicate slug or an item's index settle those items; the items the
+        answer does not name are sent again, halved until each error is pinned on one item (a
+        lone item refused is certainly the culprit).
+        """
+        duplicates, flagged = _attribute(batch, exc)
+        settled = self._settle_duplicates(collection_id, route, batch, duplicates, exc, results)
+        for p in batch:
+            if p.index in flagged and p.index not in settled:
+                info = _error_info(exc).model_copy(update={"details": flagged[p.index]})
+                self._failed(results, p, info)
+                settled.add(p.index)
+        rest = [p for p in batch if p.index not in settled]
+        if not rest:
+            return []
+        if not settled:
+            if len(rest) == 1:
+                self._failed(results, rest[0], _error_info(exc))
+                return []
+            return _halves(rest)
+        # Some items were named: the others go again as one batch, unless the answer also held
+        # a detail it pinned on no item, which then halves them.
+        unattributed = [d for d in exc.details if not _names_an_item(d, batch)]
+        return _halves(rest) if unattributed else [rest]
+
+    def _settle_duplicates(
+        self,
+        collection_id: str,
+        route: _CreateRoute,
+        batch: list[_Pending],
+        duplicates: list[_Pending],
+        exc: BadRequestError,
+        results: list[ItemResult | None],
+    ) -> set[int]:
+        """Report the items whose slug was taken: created by an earlier send whose answer was
+        lost (found by slug), else failed with duplicate_slug. Returns their indexes."""
         settled: set[int] = set()
-        ours = [p for p in duplicates if p.maybe_ours]
-        if ours:
+        if any(p.maybe_ours for p in duplicates):
             # The send whose outcome was unknown probably created these: fetch what exists now.
             candidates = [p for p in batch if p.maybe_ours]
             found = self._find_by_slugs(
                 collection_id,
                 route,
                 [p.item.slug for p in candidates if p.item.slug],
-                required={p.item.slug for p in ours if p.item.slug},
+                required={p.item.slug for p in duplicates if p.maybe_ours and p.item.slug},
             )
             for p in candidates:
                 item = found.get(p.item.slug or "")
@@ -336,50 +358,10 @@ class ItemCreates(ItemReads):
                     self._created(results, p, item)
                     settled.add(p.index)
         for p in duplicates:
-            if p.index in settled:
-                continue
-            self._failed(
-                results,
-                p,
-                ErrorInfo(
-                    code="duplicate_slug",
-                    message=f"Unique value is already in database: '{p.item.slug}'",
-                    details=[d for d in exc.details if duplicate_slug_of(d) == p.item.slug],
-                    status_code=400,
-                ),
-            )
-            settled.add(p.index)
-        for p in batch:
-            if p.index in flagged and p.index not in settled:
-                self._failed(
-                    results, p, _error_info(exc).model_copy(update={"details": flagged[p.index]})
-                )
+            if p.index not in settled:
+                self._failed(results, p, _duplicate_slug(p, exc))
                 settled.add(p.index)
-
-        rest = [p for p in batch if p.index not in settled]
-        if not rest:
-            return []
-        if len(rest) == 1 and not settled:
-            self._failed(results, rest[0], _error_info(exc))
-            return []
-        unattributed = [
-            d
-            for d in exc.details
-            if duplicate_slug_of(d) not in by_slug and _detail_index(d) is None
-        ]
-        if not unattributed and settled:
-            return [rest]
-        # The answer does not say which items are wrong. Items that cannot have caused any of the
-        # details go first as one request; the suspects are halved until each error is pinned on
-        # one item (a lone item refused is certainly the culprit).
-        suspected: set[int] = set()
-        for detail in unattributed or [{}]:
-            suspected.update(p.index for p in _suspects(detail, rest))
-        innocent = [p for p in rest if p.index not in suspected]
-        suspects = [p for p in rest if p.index in suspected]
-        if not innocent and settled:
-            return [rest]
-        return ([innocent] if innocent else []) + _halves(suspects)
+        return settled
 
     def _find_by_slugs(
         self,
@@ -443,32 +425,39 @@ class ItemCreates(ItemReads):
                 self._failed(results, p, _error_info(exc))
 
 
-_FIELD_PARAM = re.compile(
-    r"^(?:items\s*[\[.]\d+[\].]?\.?)?(?:fieldData[.\[])?(?P<field>[A-Za-z0-9_-]+)"
-)
+def _attribute(
+    batch: list[_Pending], exc: BadRequestError
+) -> tuple[list[_Pending], dict[int, list[dict[str, Any]]]]:
+    """The items whose slug a detail says is taken, and {item index: details} of those a detail
+    names by position (``items[3].fieldData.name``)."""
+    by_slug = {p.item.slug: p for p in batch if p.item.slug}
+    duplicates: list[_Pending] = []
+    flagged: dict[int, list[dict[str, Any]]] = {}
+    for detail in exc.details:
+        slug = duplicate_slug_of(detail)
+        position = _detail_index(detail)
+        if slug is not None and slug in by_slug:
+            duplicates.append(by_slug[slug])
+        elif position is not None and 0 <= position < len(batch):
+            flagged.setdefault(batch[position].index, []).append(detail)
+    return duplicates, flagged
 
 
-def _blank(value: Any) -> bool:
-    return value is None or value == "" or value == [] or value == {}
+def _names_an_item(detail: Mapping[str, Any], batch: Sequence[_Pending]) -> bool:
+    """True when a detail names one of ``batch``'s slugs as taken, or an item by position."""
+    slug = duplicate_slug_of(detail)
+    return (slug is not None and any(p.item.slug == slug for p in batch)) or (
+        _detail_index(detail) is not None
+    )
 
 
-def _suspects(detail: Mapping[str, Any], batch: Sequence[_Pending]) -> list[_Pending]:
-    """Items of ``batch`` that could have caused a validation detail (all of them when unsure).
-
-    A "required" error can only come from an item without a value for the field, any other error
-    only from an item with one; this only orders the search, so a wrong guess costs a request.
-    """
-    param = detail.get("param")
-    match = _FIELD_PARAM.match(param) if isinstance(param, str) else None
-    if match is None or match.group("field") in ("items", "fieldData"):
-        return list(batch)
-    name = match.group("field")
-    description = str(detail.get("description") or detail.get("message") or "").lower()
-    if "required" in description:
-        chosen = [p for p in batch if _blank(p.item.field_data.get(name))]
-    else:
-        chosen = [p for p in batch if not _blank(p.item.field_data.get(name))]
-    return chosen or list(batch)
+def _duplicate_slug(pending: _Pending, exc: BadRequestError) -> ErrorInfo:
+    return ErrorInfo(
+        code="duplicate_slug",
+        message=f"Unique value is already in database: '{pending.item.slug}'",
+        details=[d for d in exc.details if duplicate_slug_of(d) == pending.item.slug],
+        status_code=400,
+    )
 
 
 def _same_item(sent: NewItem, existing: Item) -> bool:

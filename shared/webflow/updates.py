@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json as jsonlib
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -93,7 +92,12 @@ def _attribute_update_error(
     exc: WebflowAPIError,
     results: list[ItemResult | None],
 ) -> list[list[tuple[int, ItemUpdate]]]:
-    """Attribute a 400/404/409 of an update batch to its items; return batches still to send."""
+    """Attribute a 400/404/409 of an update batch to its items; return batches still to send.
+
+    Details that name an item by position (``items[3].fieldData.name``) settle it; an answer that
+    names none is halved until each refusal is pinned on one item (a lone item refused is
+    certainly the culprit). Message text is never read: it is not part of Webflow's contract.
+    """
     status: Literal["not_found", "failed"] = (
         "not_found" if isinstance(exc, NotFoundError) else "failed"
     )
@@ -102,26 +106,12 @@ def _attribute_update_error(
         position = _detail_index(detail)
         if position is not None and 0 <= position < len(batch):
             flagged.setdefault(position, []).append(detail)
-            continue
-        text = jsonlib.dumps(detail)
-        for pos, (_, update) in enumerate(batch):
-            if update.id and update.id in text:
-                flagged.setdefault(pos, []).append(detail)
     if not flagged and len(batch) > 1:
-        # A refusal without details may name its item in the message (the sandbox's 409 does).
-        named = [
-            pos for pos, (_, update) in enumerate(batch) if update.id and update.id in exc.message
-        ]
-        flagged = {pos: [] for pos in named} if len(named) == 1 else {}
-    if flagged:
-        for pos, details in flagged.items():
-            index = batch[pos][0]
-            info = _error_info(exc).model_copy(update={"details": details or exc.details})
-            results[index] = ItemResult(index=index, status=status, error=info)
-        rest = [entry for pos, entry in enumerate(batch) if pos not in flagged]
-        return [rest] if rest else []
-    if len(batch) == 1:
-        index = batch[0][0]
-        results[index] = ItemResult(index=index, status=status, error=_error_info(exc))
-        return []
-    return _halves(batch)
+        return _halves(batch)
+    for position, entry in enumerate(batch):
+        if position in flagged or not flagged:
+            details = flagged.get(position) or exc.details
+            info = _error_info(exc).model_copy(update={"details": details})
+            results[entry[0]] = ItemResult(index=entry[0], status=status, error=info)
+    rest = [entry for position, entry in enumerate(batch) if flagged and position not in flagged]
+    return [rest] if rest else []

@@ -154,8 +154,9 @@ def test_invalid_item_is_isolated_by_its_detail_and_the_rest_created(fake: FakeW
     assert results[5].error.code == "validation_error"  # type: ignore[union-attr]
     assert results[5].error.details == [{"param": "name", "description": "Field is required"}]  # type: ignore[union-attr]
     assert len(fake.items) == 7
-    # refused batch, the seven others, the suspect alone.
-    assert len(fake.requests) == 3
+    # The answer names no position: the refused batch of 8, then halves (4+4, 2+2, 1+1) until
+    # the culprit is alone: 1 + 2 + 2 + 2 requests.
+    assert len(fake.requests) == 7
 
 
 def _refusing(
@@ -890,9 +891,10 @@ def test_delete_of_unknown_item_without_retry_is_not_found() -> None:
 
 # ---------------------------------------------------------------- updates
 def _live_patch_server(
-    never_published: set[str], *, name_it: bool
+    never_published: set[str], *, name_it: bool, by_position: bool = False
 ) -> tuple[httpx.MockTransport, list[list[str]]]:
-    """A server applying live PATCHes all or nothing: 409 when one item was never published."""
+    """A server applying live PATCHes all or nothing: 409 when one item was never published,
+    naming it in the message (``name_it``) or in a detail by its position (``by_position``)."""
     sent: list[list[str]] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -902,7 +904,13 @@ def _live_patch_server(
         refused = [item_id for item_id in ids if item_id in never_published]
         if refused:
             message = f"Item {refused[0]} has never been published" if name_it else "Conflict"
-            return httpx.Response(409, json={"code": "conflict", "message": message, "details": []})
+            details = [
+                {"param": f"items[{ids.index(item_id)}]", "description": "Never published"}
+                for item_id in refused
+                if by_position
+            ]
+            body = {"code": "conflict", "message": message, "details": details}
+            return httpx.Response(409, json=body)
         return httpx.Response(
             200, json={"items": [{"id": e["id"], "fieldData": e["fieldData"]} for e in entries]}
         )
@@ -929,8 +937,8 @@ def test_live_update_409_without_a_name_fails_only_the_never_published_items() -
     assert len(sent) <= 1 + 2 * 2 * 4
 
 
-def test_live_update_409_naming_its_item_is_pinned_without_halving() -> None:
-    transport, sent = _live_patch_server({"id-5"}, name_it=True)
+def test_live_update_409_naming_its_item_by_position_is_pinned_without_halving() -> None:
+    transport, sent = _live_patch_server({"id-5"}, name_it=False, by_position=True)
     client, _ = make_client(transport)
 
     results = client.update_items(COLLECTION, _updates(8), live=True)
@@ -938,6 +946,17 @@ def test_live_update_409_naming_its_item_is_pinned_without_halving() -> None:
     assert [len(batch) for batch in sent] == [8, 7]
     assert [r.status for r in results] == ["updated"] * 5 + ["failed"] + ["updated"] * 2
     assert results[5].error.status_code == 409  # type: ignore[union-attr]
+
+
+def test_a_message_naming_the_item_is_not_read_the_item_is_found_by_halving() -> None:
+    # Message text is not part of Webflow's contract: only codes and details are.
+    transport, sent = _live_patch_server({"id-5"}, name_it=True)
+    client, _ = make_client(transport)
+
+    results = client.update_items(COLLECTION, _updates(8), live=True)
+
+    assert sorted(len(batch) for batch in sent) == [1, 1, 2, 2, 4, 4, 8]
+    assert [r.status for r in results] == ["updated"] * 5 + ["failed"] + ["updated"] * 2
 
 
 def _failing_from(request_number: int, answer: httpx.Response) -> httpx.MockTransport:

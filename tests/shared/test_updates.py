@@ -262,19 +262,15 @@ def test_one_never_published_item_among_eight_costs_a_few_extra_live_patches(
         path for method, path, _ in recorder.sent if method == "PATCH" and path.endswith("/live")
     ]
     assert len(live_patches) <= 7
-    # The sandbox's 409 names the item: one refused PATCH, one for the seven others, then the
-    # sixth staged and published
+    # The sandbox's 409 names no item by position (only its message does, which is not read):
+    # halving pins it, then the sixth is staged and published
     writes = [
         (method, path.rsplit("/", 1)[-1], len(body.get("items") or body.get("itemIds")))
         for method, path, body in recorder.sent
         if method != "GET"
     ]
-    assert writes == [
-        ("PATCH", "live", 8),
-        ("PATCH", "live", 7),
-        ("PATCH", "items", 1),
-        ("POST", "publish", 1),
-    ]
+    assert sorted(size for method, path, size in writes if path == "live") == [1, 1, 2, 2, 4, 4, 8]
+    assert writes[-2:] == [("PATCH", "items", 1), ("POST", "publish", 1)]
 
 
 def test_rate_limit_before_anything_is_written_fails_the_whole_call(
