@@ -360,21 +360,9 @@ def process_object(
     outcome = UploadOutcome(
         status="ignored", bucket=ref.bucket, name=ref.name, generation=ref.generation
     )
-    if settings.upload_bucket and ref.bucket != settings.upload_bucket:
-        outcome.reason = f"not the configured bucket {settings.upload_bucket}"
-        logger.info("object ignored", extra=_log_fields(outcome))
-        return outcome
-    prefix = matches_prefix(ref.name, settings.prefixes)
+    prefix = _handled_prefix(ref, settings, now, outcome)
     if prefix is None:
-        outcome.reason = "outside the configured prefixes"
-        logger.debug("object ignored", extra=_log_fields(outcome))
         return outcome
-    if ref.event_time is not None:
-        age = ((now or dt.datetime.now(dt.UTC)) - ref.event_time).total_seconds()
-        if age > settings.max_event_age_seconds:
-            outcome.status, outcome.reason = "stale", f"event is {int(age)} s old"
-            logger.warning("event too old, dropped", extra=_log_fields(outcome))
-            return outcome
     if not settings.webflow_site_id:
         raise ConfigError("WEBFLOW_SITE_ID is required")
 
@@ -436,6 +424,29 @@ def process_object(
         _release_quietly(storage, info, claim, exc)
         raise
     return outcome
+
+
+def _handled_prefix(
+    ref: ObjectRef, settings: UploadSettings, now: dt.datetime | None, outcome: UploadOutcome
+) -> str | None:
+    """The configured prefix the object falls under, or None (``outcome`` then says why it is
+    ignored or stale): another bucket, outside the prefixes, or an event too old."""
+    if settings.upload_bucket and ref.bucket != settings.upload_bucket:
+        outcome.reason = f"not the configured bucket {settings.upload_bucket}"
+        logger.info("object ignored", extra=_log_fields(outcome))
+        return None
+    prefix = matches_prefix(ref.name, settings.prefixes)
+    if prefix is None:
+        outcome.reason = "outside the configured prefixes"
+        logger.debug("object ignored", extra=_log_fields(outcome))
+        return None
+    if ref.event_time is not None:
+        age = ((now or dt.datetime.now(dt.UTC)) - ref.event_time).total_seconds()
+        if age > settings.max_event_age_seconds:
+            outcome.status, outcome.reason = "stale", f"event is {int(age)} s old"
+            logger.warning("event too old, dropped", extra=_log_fields(outcome))
+            return None
+    return prefix
 
 
 def _process_claimed(

@@ -173,33 +173,49 @@ class SlidingWindowLimiter:
                     if probing <= now and self._probe_slot is None:
                         self._probe_slot = self._take(now)
                         return self._probe_slot
-                    # Wait for the probe's answer (a completion notifies) or for its time.
-                    until = None if self._probe_slot is not None else probing - now
-                    if until is not None:
-                        delay = until if delay is None else min(delay, until)
-                    elif delay is not None:
-                        delay = min(delay, self.probe_interval)
+                    delay = self._until_probe(probing, now, delay)
                 if deadline is not None:
-                    if delay is None and now >= deadline:
-                        raise PacingTimeout(self.window if probing is None else self.probe_interval)
-                    if delay is not None and now + delay > deadline:
-                        raise PacingTimeout(delay)
-                if delay is None:
-                    delay = 1.0  # only a completion can free a slot; look again now and then
-                    if deadline is not None:
-                        delay = min(delay, deadline - now)
-                # At least a millisecond, so that time moves past the slot's expiry whatever the
-                # rounding of the clock's floats.
-                delay = max(delay, _MIN_WAIT)
-                if self._sleep is not None:
-                    self._cond.release()
-                    try:
-                        self._sleep(delay)
-                    finally:
-                        self._cond.acquire()
-                else:
-                    # A completion or a server update notifies; a small margin covers timer jitter.
-                    self._cond.wait(delay + 0.01)
+                    self._check_deadline(deadline, now, delay, probing)
+                self._pause(self._bounded_delay(delay, deadline, now))
+
+    def _until_probe(self, probing: float, now: float, delay: float | None) -> float | None:
+        """The wait for a probe's answer (a completion notifies) or for its time."""
+        if self._probe_slot is None:
+            until = probing - now
+            return until if delay is None else min(delay, until)
+        return None if delay is None else min(delay, self.probe_interval)
+
+    def _check_deadline(
+        self, deadline: float, now: float, delay: float | None, probing: float | None
+    ) -> None:
+        """Raise PacingTimeout when no slot can be had before ``deadline``."""
+        if delay is None and now >= deadline:
+            raise PacingTimeout(self.window if probing is None else self.probe_interval)
+        if delay is not None and now + delay > deadline:
+            raise PacingTimeout(delay)
+
+    @staticmethod
+    def _bounded_delay(delay: float | None, deadline: float | None, now: float) -> float:
+        """How long to wait before looking again."""
+        if delay is None:
+            delay = 1.0  # only a completion can free a slot; look again now and then
+            if deadline is not None:
+                delay = min(delay, deadline - now)
+        # At least a millisecond, so that time moves past the slot's expiry whatever the
+        # rounding of the clock's floats.
+        return max(delay, _MIN_WAIT)
+
+    def _pause(self, delay: float) -> None:
+        """Wait ``delay`` seconds (the lock held by the caller is released meanwhile)."""
+        if self._sleep is not None:
+            self._cond.release()
+            try:
+                self._sleep(delay)
+            finally:
+                self._cond.acquire()
+        else:
+            # A completion or a server update notifies; a small margin covers timer jitter.
+            self._cond.wait(delay + 0.01)
 
     def complete(
         self, slot: Slot, headers: Mapping[str, str] | None = None, *, authoritative: bool = True
@@ -231,27 +247,39 @@ class SlidingWindowLimiter:
         *,
         probe: bool = False,
     ) -> None:
-        server_limit = _header_int(headers, "x-ratelimit-limit")
-        remaining = _header_int(headers, "x-ratelimit-remaining")
-        if (server_limit is None or server_limit <= 0) and remaining is None:
-            if authoritative:
-                self._server_unlimited = True
-            return
-        self._server_unlimited = False
-        if server_limit is not None and server_limit > 0:
-            self._server_limit = server_limit
+        remaining = self._server_counts(headers, authoritative)
         if remaining is None:
             return
         # The server counted at some moment after the send: slots of this log that expire
         # between then and now were in its count, so they are counted here too (not padded).
         self._prune(min(slot.sent, now))
-        remaining = max(remaining, 0)
         retry_after = parse_retry_after(headers.get("retry-after")) if remaining == 0 else None
         if remaining > 0 or retry_after is not None:
             self._forget_unknown()
+        probing = any(s.unknown for s in self._slots)
+        self._follow_server(remaining, retry_after, now, slot)
+        if remaining == 0 and retry_after is None and any(s.unknown for s in self._slots):
+            self._schedule_probe(now, probe=probe, probing=probing)
+
+    def _server_counts(self, headers: Mapping[str, str], authoritative: bool) -> int | None:
+        """Record the server's limit; return what it says remains (None when it says nothing)."""
+        server_limit = _header_int(headers, "x-ratelimit-limit")
+        remaining = _header_int(headers, "x-ratelimit-remaining")
+        if (server_limit is None or server_limit <= 0) and remaining is None:
+            if authoritative:
+                self._server_unlimited = True
+            return None
+        self._server_unlimited = False
+        if server_limit is not None and server_limit > 0:
+            self._server_limit = server_limit
+        return None if remaining is None else max(remaining, 0)
+
+    def _follow_server(
+        self, remaining: int, retry_after: float | None, now: float, slot: Slot
+    ) -> None:
+        """Bring this log in line with the server's count of the token's window."""
         in_flight = sum(1 for s in self._slots if s.in_flight)
         completed = len(self._slots) - in_flight
-        probing = any(s.unknown for s in self._slots)
         # The server allows ``remaining`` more: keep at least limit - remaining slots used here.
         floor = max(self.limit - remaining, 0)
         # What the server actually counts in its window.
@@ -274,14 +302,16 @@ class SlidingWindowLimiter:
             if slot not in kept:
                 kept.append(slot)
             self._slots = deque(kept)
-        if remaining == 0 and retry_after is None and any(s.unknown for s in self._slots):
-            if probe:
-                # The probe went through, yet the window is still full: probe less often.
-                self.probe_interval = min(self.probe_interval * 2, MAX_PROBE_INTERVAL)
-            if not probing:
-                self.probe_interval = PROBE_INTERVAL
-            if probe or not probing or self._probe_at is None:
-                self._probe_at = now + self.probe_interval
+
+    def _schedule_probe(self, now: float, *, probe: bool, probing: bool) -> None:
+        """The window is full and the server does not say when it frees: plan the next probe."""
+        if probe:
+            # The probe went through, yet the window is still full: probe less often.
+            self.probe_interval = min(self.probe_interval * 2, MAX_PROBE_INTERVAL)
+        if not probing:
+            self.probe_interval = PROBE_INTERVAL
+        if probe or not probing or self._probe_at is None:
+            self._probe_at = now + self.probe_interval
 
     def snapshot(self) -> dict[str, int]:
         """Counts for diagnostics: slots used in the window, in flight, and the limit in force."""
