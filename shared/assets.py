@@ -54,6 +54,7 @@ from shared.filetypes import (
     normalized_content_type,
     size_limit,
 )
+from shared.ledger import Ledger, ledger_for
 from shared.log import get_logger
 from shared.storage import (
     META_ASSET_ID,
@@ -367,7 +368,8 @@ def process_object(
         raise ConfigError("WEBFLOW_SITE_ID is required")
 
     storage = storage or _default_storage(settings)
-    info = storage.get_object(ref.bucket, ref.name)
+    ledger = ledger_for(storage)
+    info = ledger.read(ref.bucket, ref.name)
     if info is None:
         outcome.status, outcome.reason = "stale", "the object no longer exists"
         logger.info("object gone, nothing to do", extra=_log_fields(outcome))
@@ -390,15 +392,15 @@ def process_object(
         content_type = check_object(info, settings.allowed_extensions)
         _check_target(info, prefix, settings)
     except PermanentUploadError as exc:
-        storage.record_error(info, str(exc))
+        ledger.record_error(info, str(exc))
         outcome.status, outcome.reason = "rejected", str(exc)
         logger.warning("object rejected: %s", exc, extra=_log_fields(outcome))
         return outcome
 
     try:
-        info, claim = storage.claim(info, uuid.uuid4().hex[:16], settings.upload_claim_ttl_seconds)
+        info, claim = ledger.claim(info, uuid.uuid4().hex[:16], settings.upload_claim_ttl_seconds)
     except ClaimBusyError:
-        latest = storage.get_object(ref.bucket, ref.name)
+        latest = ledger.read(ref.bucket, ref.name)
         if latest is not None and latest.generation == generation:
             done = _already_done(latest, generation, outcome)
             if done is not None:
@@ -412,6 +414,7 @@ def process_object(
         _process_claimed(
             client or _default_client(settings),
             storage,
+            ledger,
             info,
             claim,
             prefix,
@@ -421,7 +424,7 @@ def process_object(
             outcome,
         )
     except BaseException as exc:
-        _release_quietly(storage, info, claim, exc)
+        _release_quietly(ledger, info, claim, exc)
         raise
     return outcome
 
@@ -452,6 +455,7 @@ def _handled_prefix(
 def _process_claimed(
     client: WebflowClient,
     storage: Storage,
+    ledger: Ledger,
     info: ObjectInfo,
     claim: Claim,
     prefix: str,
@@ -463,10 +467,10 @@ def _process_claimed(
     """Upload, attach and record, holding the claim; permanent failures are recorded and acknowledged."""
     try:
         asset_id, hosted_url, info = _upload(
-            client, storage, info, claim, content_type, known_md5, settings
+            client, storage, ledger, info, claim, content_type, known_md5, settings
         )
     except PermanentUploadError as exc:
-        storage.record_error(info, str(exc), claim)
+        ledger.record_error(info, str(exc), claim)
         outcome.status, outcome.reason = "rejected", str(exc)
         logger.warning("object rejected: %s", exc, extra=_log_fields(outcome))
         return
@@ -475,12 +479,12 @@ def _process_claimed(
         ingested = _attach(client, info, prefix, asset_id, hosted_url, settings, outcome)
     except PermanentUploadError as exc:
         # The asset exists and stays recorded: a redelivery must not upload it again.
-        storage.record_success(info, claim, asset_id, hosted_url, error=str(exc))
+        ledger.record_success(info, claim, asset_id, hosted_url, error=str(exc))
         outcome.status, outcome.reason = "rejected", str(exc)
         logger.warning("asset uploaded but not attached: %s", exc, extra=_log_fields(outcome))
         return
     extra = {META_INGESTED_ITEM: outcome.item_id} if ingested and outcome.item_id else {}
-    storage.record_success(info, claim, asset_id, hosted_url, extra=extra)
+    ledger.record_success(info, claim, asset_id, hosted_url, extra=extra)
     outcome.status = "uploaded"
     logger.info("asset uploaded", extra=_log_fields(outcome))
 
@@ -502,12 +506,10 @@ def _already_done(
     return None
 
 
-def _release_quietly(
-    storage: Storage, info: ObjectInfo, claim: Claim, cause: BaseException
-) -> None:
+def _release_quietly(ledger: Ledger, info: ObjectInfo, claim: Claim, cause: BaseException) -> None:
     """Release the claim after a failure; a failed release only delays the retry until the claim lapses."""
     try:
-        storage.release(info, claim)
+        ledger.release(info, claim)
     except Exception as exc:  # noqa: BLE001 - the original failure is what the caller must see
         logger.warning(
             "could not release the claim: %s", exc, extra={"cause": type(cause).__name__}
@@ -544,6 +546,7 @@ def _hash_while_streaming(storage: Storage, info: ObjectInfo) -> str:
 def _upload(
     client: WebflowClient,
     storage: Storage,
+    ledger: Ledger,
     info: ObjectInfo,
     claim: Claim,
     content_type: str,
@@ -572,7 +575,7 @@ def _upload(
             raise PermanentUploadError(f"Webflow refused the asset: {exc.message}") from exc
         raise
     # Recorded before the bytes go out: a retry after a crash reuses this asset instead of making another.
-    info = storage.record_pending_asset(info, claim, upload.id)
+    info = ledger.record_pending_asset(info, claim, upload.id)
     _send_bytes(client, storage, info, upload, content_type)
     return upload.id, upload.hosted_url or upload.asset_url, info
 

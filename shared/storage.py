@@ -1,6 +1,6 @@
-"""Cloud Storage access and the object-metadata ledger that makes uploads exactly-once.
+"""Cloud Storage access for the upload pipeline, and what its ledger writes in object metadata.
 
-The ledger lives in each object's own custom metadata:
+The ledger (shared/ledger.py) lives in each object's own custom metadata:
 
 - ``webflow-claim``: ``"<generation>:<claim id>:<expiry unix ts>"`` while a delivery works on the object;
 - ``webflow-generation``: the generation the ledger entries below refer to;
@@ -9,13 +9,8 @@ The ledger lives in each object's own custom metadata:
 - ``webflow-asset-id`` / ``webflow-hosted-url``: the finished upload;
 - ``webflow-error``: a permanent failure (the event is acknowledged, never retried).
 
-Against Cloud Storage every ledger write carries an ``ifMetagenerationMatch`` precondition, so two deliveries
-racing for one object cannot both claim it. fake-gcs-server (v1.54, the emulator used locally) ignores
-that precondition on metadata patches, never moves ``metageneration`` off 1 and mints a new *generation* on
-every patch instead; it does honour ``ifGenerationMatch`` on multipart uploads. When emulated, a claim
-therefore also creates a marker object with ``ifGenerationMatch=0`` (a real create-if-absent) in a
-bucket of its own, ``<bucket>-webflow-claims`` (kept out of the watched bucket, where it would look like an
-upload), and the object's generation is read from the ledger's ``webflow-generation``.
+fake-gcs-server (v1.54, the emulator used locally) mints a new *generation* on every metadata patch:
+when emulated, an object's generation is read from the ledger's ``webflow-generation``.
 """
 
 from __future__ import annotations
@@ -35,7 +30,6 @@ from typing import IO, Any, BinaryIO, cast
 from shared.log import google_project
 
 __all__ = [
-    "CLAIM_BUCKET_SUFFIX",
     "META_ASSET_ID",
     "META_CLAIM",
     "META_ERROR",
@@ -58,10 +52,8 @@ META_ASSET_ID = "webflow-asset-id"
 META_HOSTED_URL = "webflow-hosted-url"
 META_ERROR = "webflow-error"
 
-CLAIM_BUCKET_SUFFIX = "-webflow-claims"
 DEFAULT_CHUNK_SIZE = 256 * 1024
 DEFAULT_RETRY_SECONDS = 30.0
-_MAX_ERROR_LENGTH = 1024
 
 
 class StorageError(Exception):
@@ -217,7 +209,11 @@ def _is_emulated() -> bool:
 
 
 class Storage:
-    """Cloud Storage reads and ledger writes for the upload pipeline; one per instance."""
+    """Cloud Storage reads and metadata writes for the upload pipeline; one per instance.
+
+    The ledger's rules (claims, records) are shared/ledger.py's; this class only talks to Cloud
+    Storage.
+    """
 
     def __init__(
         self,
@@ -233,7 +229,6 @@ class Storage:
         self._project = project
         self._lock = threading.Lock()
         self.emulated = _is_emulated() if emulated is None else emulated
-        self._claim_buckets: set[str] = set()
         self.chunk_size = chunk_size
 
     @property
@@ -306,191 +301,38 @@ class Storage:
             while chunk := reader.read(size):
                 yield chunk
 
-    # -- ledger writes ------------------------------------------------------------------------
+    # -- metadata writes ------------------------------------------------------------------------
 
-    def _preconditions(self, info: ObjectInfo) -> dict[str, int]:
-        """ifMetagenerationMatch, plus ifGenerationMatch so a replaced object is never written to.
+    def patch_metadata(
+        self,
+        info: ObjectInfo,
+        changes: Mapping[str, str | None],
+        *,
+        if_metageneration_match: int,
+        if_generation_match: int | None = None,
+        what: str,
+    ) -> ObjectInfo:
+        """Merge metadata changes (None removes a key) under Cloud Storage's preconditions.
 
-        The emulator mints generations on patches (and ignores both conditions): there only the first.
+        Raises:
+            ClaimBusyError: 412, a precondition failed (the object changed since it was read).
+            StorageError: Cloud Storage failed.
         """
-        conditions = {"if_metageneration_match": info.metageneration}
-        if not self.emulated and info.stored_generation:
-            conditions["if_generation_match"] = info.stored_generation
-        return conditions
-
-    def _patch(self, info: ObjectInfo, changes: Mapping[str, str | None], what: str) -> ObjectInfo:
-        """Merge metadata changes under an ifMetagenerationMatch precondition; ClaimBusyError on 412."""
         from google.api_core import exceptions as gexc
 
         blob = self._blob(info.bucket, info.name)
         blob.metadata = dict(changes)
+        conditions = {"if_metageneration_match": if_metageneration_match}
+        if if_generation_match is not None:
+            conditions["if_generation_match"] = if_generation_match
         try:
             with _wrap(
                 f"{what} on gs://{info.bucket}/{info.name}", passthrough=(gexc.PreconditionFailed,)
             ):
-                blob.patch(**self._preconditions(info), retry=self.retry)
+                blob.patch(**conditions, retry=self.retry)
         except gexc.PreconditionFailed as exc:
             raise ClaimBusyError(f"gs://{info.bucket}/{info.name} changed while {what}") from exc
         return self._info(blob)
-
-    def claim(
-        self, info: ObjectInfo, claim_id: str, ttl_seconds: float
-    ) -> tuple[ObjectInfo, Claim]:
-        """Claim the object's current generation for this delivery.
-
-        Raises:
-            ClaimBusyError: another live claim exists, or another delivery won the race.
-            StorageError: Cloud Storage failed.
-        """
-        now = time.time()
-        current = info.claim
-        if current and current.generation == info.generation and not current.expired(now):
-            raise ClaimBusyError(
-                f"gs://{info.bucket}/{info.name} is claimed until {int(current.expires_at)}"
-            )
-        claim = Claim(
-            generation=info.generation, claim_id=claim_id, expires_at=float(int(now + ttl_seconds))
-        )
-        if self.emulated:
-            self._create_marker(info, claim, now)
-        try:
-            updated = self._patch(
-                info,
-                {META_CLAIM: claim.encode(), META_GENERATION: str(info.generation)},
-                "claiming",
-            )
-        except ClaimBusyError:
-            # A retried patch that did land answers 412 too: our own claim means we hold it.
-            latest = self.get_object(info.bucket, info.name)
-            if latest is not None and latest.claim == claim:
-                return latest, claim
-            self._delete_marker(info, claim)
-            raise
-        except Exception:
-            self._delete_marker(info, claim)
-            raise
-        return updated, claim
-
-    def record_pending_asset(self, info: ObjectInfo, claim: Claim, asset_id: str) -> ObjectInfo:
-        """Remember the asset created for this generation before sending its bytes."""
-        return self._patch(
-            info,
-            {META_PENDING_ASSET: asset_id, META_GENERATION: str(claim.generation)},
-            "recording the asset",
-        )
-
-    def record_success(
-        self,
-        info: ObjectInfo,
-        claim: Claim,
-        asset_id: str,
-        hosted_url: str | None,
-        *,
-        error: str | None = None,
-        extra: Mapping[str, str] | None = None,
-    ) -> ObjectInfo:
-        """Record the finished upload (and why it could not be attached, if so) and drop the claim."""
-        changes: dict[str, str | None] = {
-            **(extra or {}),
-            META_ASSET_ID: asset_id,
-            META_HOSTED_URL: hosted_url or "",
-            META_GENERATION: str(claim.generation),
-            META_CLAIM: None,
-            META_PENDING_ASSET: None,
-            META_ERROR: error[:_MAX_ERROR_LENGTH] if error else None,
-        }
-        updated = self._patch_own(info, claim, changes, "recording success")
-        self._delete_marker(info, claim)
-        return updated
-
-    def record_error(self, info: ObjectInfo, reason: str, claim: Claim | None = None) -> ObjectInfo:
-        """Record a permanent failure for the object's generation (and drop our claim, if any)."""
-        changes: dict[str, str | None] = {
-            META_ERROR: reason[:_MAX_ERROR_LENGTH],
-            META_GENERATION: str(claim.generation if claim else info.generation),
-        }
-        if claim is not None:
-            changes[META_CLAIM] = None
-            changes[META_PENDING_ASSET] = None
-            updated = self._patch_own(info, claim, changes, "recording an error")
-            self._delete_marker(info, claim)
-            return updated
-        return self._patch(info, changes, "recording an error")
-
-    def release(self, info: ObjectInfo, claim: Claim) -> None:
-        """Drop our claim so a platform retry can run (best effort: a lapsed claim expires anyway)."""
-        latest = self.get_object(info.bucket, info.name)
-        if latest is not None and latest.claim == claim:
-            # The pending asset id stays: the retry reuses it instead of creating another asset.
-            self._patch(latest, {META_CLAIM: None}, "releasing the claim")
-        self._delete_marker(info, claim)
-
-    def _patch_own(
-        self, info: ObjectInfo, claim: Claim, changes: Mapping[str, str | None], what: str
-    ) -> ObjectInfo:
-        """Patch while holding the claim: on a precondition failure re-read and retry if still ours."""
-        try:
-            return self._patch(info, changes, what)
-        except ClaimBusyError:
-            latest = self.get_object(info.bucket, info.name)
-            if latest is None or latest.claim != claim:
-                raise
-            return self._patch(latest, changes, what)
-
-    # -- emulator claim markers ---------------------------------------------------------------
-
-    def claims_bucket(self, bucket: str) -> str:
-        """The emulator-only bucket holding the claim markers of ``bucket`` (created on first use)."""
-        from google.api_core import exceptions as gexc
-
-        name = f"{bucket[: 63 - len(CLAIM_BUCKET_SUFFIX)]}{CLAIM_BUCKET_SUFFIX}"
-        if name not in self._claim_buckets:
-            with _wrap("creating the claims bucket"), contextlib.suppress(gexc.Conflict):
-                self.client.create_bucket(name, retry=self.retry)
-            self._claim_buckets.add(name)
-        return name
-
-    def _marker(self, info: ObjectInfo, generation: int) -> Any:
-        """The emulator-only claim marker of one generation of an object."""
-        return self.client.bucket(self.claims_bucket(info.bucket)).blob(f"{info.name}@{generation}")
-
-    def _create_marker(self, info: ObjectInfo, claim: Claim, now: float) -> None:
-        """Create-if-absent the marker (the emulator honours ifGenerationMatch=0 on multipart uploads)."""
-        from google.api_core import exceptions as gexc
-
-        marker = self._marker(info, claim.generation)
-        for _attempt in range(2):
-            try:
-                with _wrap("claiming", passthrough=(gexc.PreconditionFailed,)):
-                    marker.upload_from_string(
-                        claim.encode(),
-                        content_type="text/plain",
-                        if_generation_match=0,
-                        retry=self.retry,
-                    )
-                return
-            except gexc.PreconditionFailed:
-                with _wrap("reading a claim marker"):
-                    existing = marker.bucket.get_blob(marker.name, retry=self.retry)
-                    held = (
-                        Claim.parse(existing.download_as_text()) if existing is not None else None
-                    )
-                if existing is not None and held is not None and not held.expired(now):
-                    raise ClaimBusyError(f"gs://{info.bucket}/{info.name} is claimed") from None
-                if existing is not None:
-                    with _wrap("clearing a lapsed claim marker"), contextlib.suppress(_not_found()):
-                        existing.delete(if_generation_match=existing.generation, retry=self.retry)
-        raise ClaimBusyError(f"gs://{info.bucket}/{info.name} is claimed")
-
-    def _delete_marker(self, info: ObjectInfo, claim: Claim) -> None:
-        """Remove our marker (emulator only; best effort)."""
-        if not self.emulated:
-            return
-        with contextlib.suppress(Exception):
-            handle = self._marker(info, claim.generation)
-            marker = handle.bucket.get_blob(handle.name)
-            if marker is not None and Claim.parse(marker.download_as_text()) == claim:
-                marker.delete()
 
 
 def _not_found() -> type[Exception]:

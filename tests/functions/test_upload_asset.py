@@ -581,13 +581,13 @@ def test_a_crash_after_the_upload_reuses_the_asset(
     events: Any, gcs: Any, sandbox: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The ledger write after a finished upload failed: the retry must not create a second asset."""
-    from shared.storage import Storage
+    from shared.ledger import MarkerLedger
 
     blob = gcs.put("uploads/photo.png", PNG)
     event = finalized_event(blob)
     fail_first_call(
         monkeypatch,
-        Storage,
+        MarkerLedger,
         "record_success",
         ConnectionError("lost the connection to Cloud Storage"),
     )
@@ -690,13 +690,14 @@ def test_http_entry_validates_the_body(http_client: Any, gcs: Any) -> None:
 def test_http_entry_answers_409_while_another_run_holds_the_claim(
     http_client: Any, gcs: Any, sandbox: Any
 ) -> None:
+    from shared.ledger import ledger_for
     from shared.storage import Storage
 
     gcs.put("uploads/photo.png", PNG)
     storage = Storage(gcs.client, emulated=True)
     info = storage.get_object(gcs.bucket_name, "uploads/photo.png")
     assert info is not None
-    storage.claim(info, "someone-else", ttl_seconds=60)
+    ledger_for(storage).claim(info, "someone-else", ttl_seconds=60)
 
     response = http_client.post(
         "/",
