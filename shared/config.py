@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from shared.log import add_secret, configure
 
 __all__ = [
+    "MAX_TRUSTED_PROXIES",
     "MIN_API_KEY_LENGTH",
     "ConfigError",
     "WebflowSettings",
@@ -23,6 +24,8 @@ __all__ = [
 ]
 
 MIN_API_KEY_LENGTH = 16
+# At most this many proxies may append to X-Forwarded-For (FORM_TRUSTED_PROXIES).
+MAX_TRUSTED_PROXIES = 10
 API_KEYS_SUFFIX = "_api_keys"
 
 

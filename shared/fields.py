@@ -18,8 +18,8 @@ import nh3
 from anyascii import anyascii
 
 from shared.config import ConfigError
-from shared.http import AppError
 from shared.models import Collection, Field
+from shared.problems import InvalidInput
 
 __all__ = [
     "ANY_FORM",
@@ -136,13 +136,13 @@ class FieldError:
         return {"field": self.field, "message": self.message}
 
 
-class FieldValidationError(AppError):
-    """The item's values are invalid: 400 with one message per field."""
+class FieldValidationError(InvalidInput):
+    """The item's values are invalid: one message per field."""
 
     def __init__(
         self, errors: Sequence[FieldError], *, message: str = "Some fields are invalid"
     ) -> None:
-        super().__init__(400, "invalid_fields", message, [error.to_dict() for error in errors])
+        super().__init__("invalid_fields", message, [error.to_dict() for error in errors])
         self.errors = list(errors)
 
 

@@ -7,14 +7,11 @@ naming the item, its collection and the target field; upload-asset attaches them
 from __future__ import annotations
 
 import posixpath
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Any, Protocol
 
-import flask
-from werkzeug.datastructures import FileStorage
+from werkzeug.datastructures import FileStorage, MultiDict
 
 from shared.fields import FieldError, FieldValidationError, InputPath
 from shared.filetypes import (
@@ -30,17 +27,6 @@ from shared.filetypes import (
     normalized_content_type,
     size_limit,
 )
-from shared.http import (
-    AppError,
-    FormData,
-    json_response,
-    names_html,
-    origin_allowed,
-    redirect_response,
-    report_error,
-    to_app_error,
-    wants_json,
-)
 from shared.items import (
     CreateItemsSettings,
     CreateOutcome,
@@ -50,7 +36,7 @@ from shared.items import (
     create_items,
 )
 from shared.log import get_logger
-from shared.pages import PAGE_HEADERS, error_page, thank_you_page
+from shared.problems import Problem, Unprocessable
 from shared.webhooks import FormSubmission, WebhookEvent
 
 if TYPE_CHECKING:
@@ -63,26 +49,29 @@ __all__ = [
     "FormPost",
     "FormReply",
     "StagedFile",
-    "back_url",
-    "error_location",
-    "form_answer",
-    "form_error_answer",
-    "html_response",
     "read_form_post",
     "receive_form_submission",
     "submit_form",
-    "success_location",
     "write_to_bucket",
 ]
 
 REDIRECT_FIELD = "_redirect"
-_UNSAFE_URL_CHARACTER = re.compile(r"[\x00-\x20\x7f\\]")
 ALT_SUFFIX = "_alt"
 
 logger = get_logger(__name__)
 
 # (bucket, object name, file, metadata) -> None; writes one object.
 ObjectWriter = Callable[[str, str, FileStorage, Mapping[str, str]], None]
+
+
+class FormBody(Protocol):
+    """A parsed form body (shared.http's FormData is one): text fields and files, multi-valued."""
+
+    @property
+    def fields(self) -> MultiDict[str, str]: ...
+
+    @property
+    def files(self) -> MultiDict[str, FileStorage]: ...
 
 
 @dataclass
@@ -113,7 +102,7 @@ class FormReply:
 
     outcome: CreateOutcome | None
     files: list[StagedFile] = field(default_factory=list)
-    rejected: AppError | None = None
+    rejected: Problem | None = None
 
     @property
     def status_code(self) -> int:
@@ -125,20 +114,16 @@ class FormReply:
             return 207
         return status
 
-    def error(self) -> AppError | None:
-        """The failure to show a browser, if the post failed."""
-        if self.rejected is not None:
-            return self.rejected
-        if self.outcome is None or self.status_code < 400:
-            return None
-        failed = self.outcome.results[0].error
-        code, message = (failed.code, failed.message) if failed else ("not_created", "Not created")
-        return AppError(self.status_code, code, message, failed.details if failed else None)
-
     def to_json(self) -> dict[str, Any]:
         """The outcome's JSON plus the files staged for upload-asset."""
         if self.rejected is not None:
-            return {**self.rejected.to_body(), "acknowledged": True}
+            rejected = self.rejected
+            return {
+                "code": rejected.code,
+                "message": rejected.message,
+                "details": rejected.details,
+                "acknowledged": True,
+            }
         empty: dict[str, Any] = {"created": 0, "existing": 0, "failed": 0, "results": []}
         body = self.outcome.to_json() if self.outcome else empty
         for result in body["results"]:
@@ -153,7 +138,7 @@ class FormReply:
         return body
 
 
-def read_form_post(form: FormData, honeypot_field: str) -> FormPost:
+def read_form_post(form: FormBody, honeypot_field: str) -> FormPost:
     """Split a form body into field values, files, the redirect and the honeypot verdict."""
     alts = {
         name[: -len(ALT_SUFFIX)]: form.fields[name]
@@ -364,54 +349,6 @@ def write_to_bucket(
     blob.upload_from_file(upload.stream, content_type=upload.mimetype or None)
 
 
-# --- where the browser goes ----------------------------------------------------------------
-
-
-def _allowed_redirect(location: str | None, settings: CreateItemsSettings) -> str | None:
-    """A `_redirect` is followed only to an origin listed by name (never an open redirect).
-
-    ALLOWED_ORIGINS "*" lets any page post the form, but does not let the post send the browser
-    anywhere. Whitespace and control characters are refused: urlsplit drops some of them before
-    parsing, so the origin checked could differ from where the browser would go.
-    """
-    if not location or _UNSAFE_URL_CHARACTER.search(location):
-        return None
-    parts = urlsplit(location)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return None
-    origin = f"{parts.scheme}://{parts.netloc}"
-    listed = [entry for entry in settings.origins if entry != "*"]
-    trusted = [*listed, *_origins_of(settings.form_success_url, settings.form_error_url)]
-    return location if origin_allowed(origin, trusted) else None
-
-
-def _origins_of(*urls: str | None) -> list[str]:
-    origins = []
-    for url in urls:
-        parts = urlsplit(url or "")
-        if parts.scheme and parts.netloc:
-            origins.append(f"{parts.scheme}://{parts.netloc}")
-    return origins
-
-
-def success_location(post: FormPost | None, settings: CreateItemsSettings) -> str | None:
-    """Where to send the browser after a successful post: `_redirect`, else FORM_SUCCESS_URL."""
-    return _allowed_redirect(post.redirect if post else None, settings) or settings.form_success_url
-
-
-def error_location(error: AppError, settings: CreateItemsSettings) -> str | None:
-    """FORM_ERROR_URL with the error's code, message and fields in the query, or None."""
-    if not settings.form_error_url:
-        return None
-    query = [("error", error.code), ("message", error.message)]
-    query += [
-        ("field", f"{detail.get('field')}: {detail.get('message')}") for detail in error.details
-    ]
-    parts = urlsplit(settings.form_error_url)
-    joined = f"{parts.query}&{urlencode(query)}" if parts.query else urlencode(query)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, joined, parts.fragment))
-
-
 # --- webhooks ------------------------------------------------------------------------------
 
 
@@ -447,64 +384,11 @@ def receive_form_submission(
     if 400 <= outcome.status_code < 500:
         failed = outcome.results[0].error
         logger.warning("form submission refused by Webflow and acknowledged", extra=extra)
-        rejected = AppError(422, failed.code, failed.message, failed.details) if failed else None
-        return FormReply(
-            outcome=None, rejected=rejected or AppError(422, "not_created", "Not created")
+        rejected = (
+            Unprocessable(failed.code, failed.message, failed.details)
+            if failed
+            else Unprocessable("not_created", "Not created")
         )
+        return FormReply(outcome=None, rejected=rejected)
     logger.info("form submission %s", outcome.results[0].status, extra=extra)
     return FormReply(outcome)
-
-
-# --- answers -------------------------------------------------------------------------------
-
-
-def form_answer(
-    request: flask.Request, settings: CreateItemsSettings, post: FormPost, reply: FormReply
-) -> flask.Response:
-    """A browser: 303 to `_redirect`/FORM_SUCCESS_URL, else a thank-you page; others: JSON."""
-    error = reply.error()
-    if error is not None:
-        return form_error_answer(request, settings, error)
-    if wants_json(request):
-        return json_response(reply.to_json(), reply.status_code)
-    location = success_location(post, settings)
-    if location is not None:
-        return redirect_response(location)
-    if not names_html(request):  # fetch() and curl send */*: they keep JSON
-        return json_response(reply.to_json(), reply.status_code)
-    page = thank_you_page(back_url(request, settings), file_not_stored=reply.status_code == 207)
-    return html_response(page, reply.status_code)
-
-
-def form_error_answer(
-    request: flask.Request, settings: CreateItemsSettings, exc: Exception
-) -> flask.Response:
-    """A browser: 303 to FORM_ERROR_URL with the error, else a page saying what is wrong in
-    words; others: the ordinary JSON error."""
-    error = None if wants_json(request) else to_app_error(exc)
-    location = error_location(error, settings) if error is not None else None
-    if error is None or (location is None and not names_html(request)):
-        raise exc
-    report_error(exc)
-    if location is not None:
-        return redirect_response(location)
-    page = error_page(error.message, error.details, back_url(request, settings))
-    return html_response(page, error.status, error.headers)
-
-
-def back_url(request: flask.Request, settings: CreateItemsSettings) -> str | None:
-    """The page the form was posted from (Referer), when its origin is one the function trusts
-    for redirects; else None."""
-    return _allowed_redirect(request.headers.get("Referer"), settings)
-
-
-def html_response(
-    page: str, status: int, headers: Mapping[str, str] | None = None
-) -> flask.Response:
-    """An HTML page answer, inert (see PAGE_HEADERS)."""
-    return flask.Response(
-        page,
-        status=status,
-        headers={**PAGE_HEADERS, **(headers or {})},
-        mimetype="text/html",
-    )

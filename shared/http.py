@@ -13,9 +13,10 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import flask
 from pydantic import BaseModel, SecretStr, ValidationError
@@ -23,10 +24,30 @@ from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser
 
-from shared.config import ConfigError
-from shared.errors import WebflowAPIError, WebflowConnectionError
+from shared.config import MAX_TRUSTED_PROXIES, ConfigError
+from shared.errors import WebflowError
 from shared.log import add_secret, bind_context, get_logger, google_project, trace_context
-from shared.models import WEBFLOW_ID_PATTERN
+from shared.pages import PAGE_HEADERS, error_page, thank_you_page
+from shared.problems import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotAuthenticated,
+    Problem,
+    Unavailable,
+    Unprocessable,
+    UpstreamRefused,
+    field_path,
+    upstream_problem,
+    validation_details,
+    webflow_details,
+    whole_seconds,
+)
+
+if TYPE_CHECKING:
+    from shared.forms import FormPost, FormReply
+    from shared.items import CreateItemsSettings
+    from shared.publishing import PublishSettings
 
 __all__ = [
     "FORM_TYPES",
@@ -35,11 +56,16 @@ __all__ = [
     "AppError",
     "ClientRateLimiter",
     "FormData",
+    "back_url",
     "client_address",
     "cors_headers",
+    "error_location",
     "error_response",
     "field_path",
+    "form_answer",
+    "form_error_answer",
     "handle",
+    "html_response",
     "http_function",
     "json_response",
     "names_html",
@@ -54,6 +80,8 @@ __all__ = [
     "require_allowed_origin",
     "require_api_key",
     "require_content_type",
+    "scheduler_invoker",
+    "success_location",
     "to_app_error",
     "validation_details",
     "vary_on",
@@ -69,14 +97,11 @@ OriginsSource = Sequence[str] | Callable[[], Sequence[str]]
 
 JSON_TYPES = ("application/json",)
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-DEFAULT_RETRY_AFTER_SECONDS = 30
 MAX_RETRY_AFTER_SECONDS = 3600
 DEFAULT_CORS_HEADERS = ("Content-Type", "Accept", "Authorization", "X-Requested-With")
 CORS_MAX_AGE_SECONDS = 600
 _BODY_CACHE_KEY = "webflow_functions.body"
 _VARY_KEY = "webflow_functions.vary"
-# "items[3].fieldData.email" -> "email": the item is known from the result's index.
-_WEBFLOW_PARAM_PREFIX = re.compile(r"^(?:items\[\d+\]\.)?(?:fieldData[./])?")
 
 
 class AppError(Exception):
@@ -309,65 +334,6 @@ def _form_too_large(max_bytes: int, max_text_bytes: int | None, max_fields: int 
     return AppError(413, "payload_too_large", f"Form is larger than {', '.join(limits)}")
 
 
-# --- validation details ----------------------------------------------------------------------
-
-
-def field_path(location: Iterable[str | int]) -> str:
-    """Render a location as a path: ("items", 0, "fieldData") -> "items[0].fieldData"."""
-    path = ""
-    for part in location:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        else:
-            path += f".{part}" if path else str(part)
-    return path
-
-
-def _message(error: Mapping[str, Any]) -> str:
-    """Pydantic's message, put in the caller's terms where it would name our internals."""
-    kind = error.get("type")
-    if kind in ("model_type", "model_attributes_type", "dict_type"):
-        return "must be a JSON object"  # not "... or instance of CreateItemsRequest"
-    if kind == "string_pattern_mismatch" and error.get("ctx", {}).get("pattern") == (
-        WEBFLOW_ID_PATTERN
-    ):
-        return "must be a Webflow id (24 lowercase hexadecimal digits)"
-    return str(error.get("msg", "is invalid")).removeprefix("Value error, ")
-
-
-def validation_details(
-    exc: ValidationError, prefix: Sequence[str | int] = ()
-) -> list[dict[str, str]]:
-    """One {"field", "message"} per pydantic error; input values are never echoed."""
-    details = []
-    for error in exc.errors(include_input=False, include_url=False):
-        message = _message(error)
-        details.append(
-            {"field": field_path([*prefix, *error.get("loc", ())]) or "body", "message": message}
-        )
-    return details
-
-
-def webflow_details(
-    details: Iterable[Any], rename: Callable[[str], str] | None = None
-) -> list[dict[str, str]]:
-    """Translate Webflow's error details ({param, description}) into {"field", "message"}."""
-    translated = []
-    for detail in details:
-        if not isinstance(detail, Mapping):
-            translated.append({"field": "", "message": str(detail)})
-            continue
-        param = str(detail.get("param") or detail.get("field") or "")
-        param = _WEBFLOW_PARAM_PREFIX.sub("", param)
-        message = str(
-            detail.get("description") or detail.get("message") or detail.get("msg") or "is invalid"
-        )
-        translated.append(
-            {"field": rename(param) if rename and param else param, "message": message}
-        )
-    return translated
-
-
 # --- auth and CORS ---------------------------------------------------------------------------
 
 
@@ -459,10 +425,153 @@ def preflight_response(
     return _empty(204, headers)
 
 
+_UNSAFE_URL_CHARACTER = re.compile(r"[\x00-\x20\x7f\\]")
+
+
+# --- forms: where the browser goes ----------------------------------------------------------------
+
+
+def _allowed_redirect(location: str | None, settings: CreateItemsSettings) -> str | None:
+    """A `_redirect` is followed only to an origin listed by name (never an open redirect).
+
+    ALLOWED_ORIGINS "*" lets any page post the form, but does not let the post send the browser
+    anywhere. Whitespace and control characters are refused: urlsplit drops some of them before
+    parsing, so the origin checked could differ from where the browser would go.
+    """
+    if not location or _UNSAFE_URL_CHARACTER.search(location):
+        return None
+    parts = urlsplit(location)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    origin = f"{parts.scheme}://{parts.netloc}"
+    listed = [entry for entry in settings.origins if entry != "*"]
+    trusted = [*listed, *_origins_of(settings.form_success_url, settings.form_error_url)]
+    return location if origin_allowed(origin, trusted) else None
+
+
+def _origins_of(*urls: str | None) -> list[str]:
+    origins = []
+    for url in urls:
+        parts = urlsplit(url or "")
+        if parts.scheme and parts.netloc:
+            origins.append(f"{parts.scheme}://{parts.netloc}")
+    return origins
+
+
+def success_location(post: FormPost | None, settings: CreateItemsSettings) -> str | None:
+    """Where to send the browser after a successful post: `_redirect`, else FORM_SUCCESS_URL."""
+    return _allowed_redirect(post.redirect if post else None, settings) or settings.form_success_url
+
+
+def error_location(error: AppError, settings: CreateItemsSettings) -> str | None:
+    """FORM_ERROR_URL with the error's code, message and fields in the query, or None."""
+    if not settings.form_error_url:
+        return None
+    query = [("error", error.code), ("message", error.message)]
+    query += [
+        ("field", f"{detail.get('field')}: {detail.get('message')}") for detail in error.details
+    ]
+    parts = urlsplit(settings.form_error_url)
+    joined = f"{parts.query}&{urlencode(query)}" if parts.query else urlencode(query)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, joined, parts.fragment))
+
+
+# --- form answers: redirects, pages or JSON ---------------------------------------------------------------------------
+
+
+def form_answer(
+    request: flask.Request, settings: CreateItemsSettings, post: FormPost, reply: FormReply
+) -> flask.Response:
+    """A browser: 303 to `_redirect`/FORM_SUCCESS_URL, else a thank-you page; others: JSON."""
+    error = _form_failure(reply)
+    if error is not None:
+        return form_error_answer(request, settings, error)
+    if wants_json(request):
+        return json_response(reply.to_json(), reply.status_code)
+    location = success_location(post, settings)
+    if location is not None:
+        return redirect_response(location)
+    if not names_html(request):  # fetch() and curl send */*: they keep JSON
+        return json_response(reply.to_json(), reply.status_code)
+    page = thank_you_page(back_url(request, settings), file_not_stored=reply.status_code == 207)
+    return html_response(page, reply.status_code)
+
+
+def _form_failure(reply: FormReply) -> AppError | None:
+    """The failure to show a browser, if the post failed."""
+    if reply.rejected is not None:
+        return to_app_error(reply.rejected)
+    if reply.outcome is None or reply.status_code < 400:
+        return None
+    failed = reply.outcome.results[0].error
+    code, message = (failed.code, failed.message) if failed else ("not_created", "Not created")
+    return AppError(reply.status_code, code, message, failed.details if failed else None)
+
+
+def form_error_answer(
+    request: flask.Request, settings: CreateItemsSettings, exc: Exception
+) -> flask.Response:
+    """A browser: 303 to FORM_ERROR_URL with the error, else a page saying what is wrong in
+    words; others: the ordinary JSON error."""
+    error = None if wants_json(request) else to_app_error(exc)
+    location = error_location(error, settings) if error is not None else None
+    if error is None or (location is None and not names_html(request)):
+        raise exc
+    report_error(exc)
+    if location is not None:
+        return redirect_response(location)
+    page = error_page(error.message, error.details, back_url(request, settings))
+    return html_response(page, error.status, error.headers)
+
+
+def back_url(request: flask.Request, settings: CreateItemsSettings) -> str | None:
+    """The page the form was posted from (Referer), when its origin is one the function trusts
+    for redirects; else None."""
+    return _allowed_redirect(request.headers.get("Referer"), settings)
+
+
+def html_response(
+    page: str, status: int, headers: Mapping[str, str] | None = None
+) -> flask.Response:
+    """An HTML page answer, inert (see PAGE_HEADERS)."""
+    return flask.Response(
+        page,
+        status=status,
+        headers={**PAGE_HEADERS, **(headers or {})},
+        mimetype="text/html",
+    )
+
+
+# --- the scheduler's OIDC identity ----------------------------------------------------------
+
+
+def scheduler_invoker(request: flask.Request, settings: PublishSettings) -> str | None:
+    """The allowed invoker whose verified OIDC token the request bears; None for a non-token.
+
+    Only a bearer value shaped like a JWT is taken for a token, and only when
+    PUBLISH_ALLOWED_INVOKERS names someone; anything else is left to the API-key check.
+
+    Raises:
+        NotAuthenticated, Forbidden: a token that fails verification, or of another identity.
+        Unavailable: Google's certificates cannot be fetched.
+    """
+    from shared.oidc import is_jwt, verify_invoker  # only publish-live reads tokens
+
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    token = token.strip()
+    if not settings.allowed_invokers or scheme.lower() != "bearer" or not is_jwt(token):
+        return None
+    return verify_invoker(
+        token,
+        audiences=settings.oidc_audiences,
+        allowed_invokers=settings.allowed_invokers,
+        certs_url=settings.publish_oidc_certs_url,
+    )
+
+
 # --- per-client rate limit ------------------------------------------------------------------
 
 
-MAX_TRUSTED_PROXIES = 10
 _MAX_CLIENT_KEY_CHARS = 100
 
 
@@ -531,38 +640,34 @@ class ClientRateLimiter:
 # --- error mapping ---------------------------------------------------------------------------
 
 
-def _retry_after(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds) or seconds <= 0:
-        return str(DEFAULT_RETRY_AFTER_SECONDS)
-    return str(min(MAX_RETRY_AFTER_SECONDS, math.ceil(seconds)))
+# The one table of HTTP statuses of the domain's problems.
+PROBLEM_STATUS: tuple[tuple[type[Problem], int], ...] = (
+    (InvalidInput, 400),
+    (NotAuthenticated, 401),
+    (Forbidden, 403),
+    (Conflict, 409),
+    (Unprocessable, 422),
+    (UpstreamRefused, 502),
+    (Unavailable, 503),
+)
 
 
-def _from_webflow(exc: WebflowAPIError) -> AppError:
-    status = exc.status_code
-    if status == 429 or status >= 500:
-        return AppError(
-            503,
-            "upstream_unavailable",
-            "Webflow is rate limiting or unavailable; retry later",
-            headers={"Retry-After": _retry_after(exc.retry_after)},
-        )
-    if status in (401, 403):
-        # Our own token was refused: the caller cannot fix that, so it is not a 4xx for them.
-        return AppError(502, "upstream_not_authorized", "The function's Webflow token was refused")
-    details = webflow_details(exc.details)
-    if status == 400 and exc.code != "validation_error":
-        return AppError(
-            400, exc.code or "bad_request", f"Webflow rejected the request: {exc.message}", details
-        )
-    return AppError(
-        422, exc.code or "unprocessable", f"Webflow rejected the request: {exc.message}", details
-    )
+def _from_problem(problem: Problem) -> AppError:
+    status = next((code for kind, code in PROBLEM_STATUS if isinstance(problem, kind)), 500)
+    headers: dict[str, str] = {}
+    if isinstance(problem, Unavailable):
+        headers["Retry-After"] = whole_seconds(problem.retry_after)
+    if isinstance(problem, NotAuthenticated) and problem.realm:
+        headers["WWW-Authenticate"] = f'Bearer realm="{problem.realm}", error="invalid_token"'
+    return AppError(status, problem.code, problem.message, problem.details, headers)
 
 
 def to_app_error(exc: BaseException) -> AppError:
     """Map any exception to the AppError the caller sees."""
     if isinstance(exc, AppError):
         return exc
+    if isinstance(exc, Problem):
+        return _from_problem(exc)
     if isinstance(exc, ValidationError):
         return AppError(
             400,
@@ -570,15 +675,8 @@ def to_app_error(exc: BaseException) -> AppError:
             "Request does not match the expected shape",
             validation_details(exc),
         )
-    if isinstance(exc, WebflowAPIError):
-        return _from_webflow(exc)
-    if isinstance(exc, WebflowConnectionError):
-        return AppError(
-            503,
-            "upstream_unavailable",
-            "Webflow could not be reached; retry later",
-            headers={"Retry-After": str(DEFAULT_RETRY_AFTER_SECONDS)},
-        )
+    if isinstance(exc, WebflowError):
+        return _from_problem(upstream_problem(exc))
     if isinstance(exc, HTTPException) and exc.code is not None and exc.code < 500:
         code = (exc.name or "error").lower().replace(" ", "_")
         return AppError(exc.code, code, exc.description or exc.name or "Request error")
@@ -600,7 +698,7 @@ def report_error(exc: BaseException) -> AppError:
     if (
         error.status >= 500
         and error is not exc
-        and not isinstance(exc, (WebflowAPIError, WebflowConnectionError, ConfigError))
+        and not isinstance(exc, (Problem, WebflowError, ConfigError))
     ):
         _log.error("unexpected error: %s", type(exc).__name__, exc_info=exc, extra=extra)
     elif error.status >= 500:

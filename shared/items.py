@@ -26,7 +26,13 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from shared.config import ConfigError, WebflowSettings, blank_to_none, split_list
+from shared.config import (
+    MAX_TRUSTED_PROXIES,
+    ConfigError,
+    WebflowSettings,
+    blank_to_none,
+    split_list,
+)
 from shared.errors import NotFoundError, WebflowError
 from shared.fields import (
     ANY_FORM,
@@ -44,9 +50,17 @@ from shared.fields import (
     parse_unmapped_policy,
 )
 from shared.filetypes import allowed_extensions
-from shared.http import MAX_TRUSTED_PROXIES, AppError, to_app_error, webflow_details
 from shared.log import get_logger
 from shared.models import Collection, ErrorInfo, Item, NewItem, WebflowId
+from shared.problems import (
+    Forbidden,
+    InvalidInput,
+    Unavailable,
+    Unprocessable,
+    upstream_problem,
+    webflow_details,
+    whole_seconds,
+)
 from shared.results import BatchOutcome
 
 if TYPE_CHECKING:
@@ -248,15 +262,14 @@ class CreateItemsSettings(WebflowSettings):
         policy of ``path`` (built once per path and form).
 
         Raises:
-            AppError: 403 when no field is declared for public input at all.
+            Forbidden: when no field is declared for public input at all.
         """
         mapper = self._public_mappers.get((path, form_name))
         if mapper is None:
             allowed = self.public_fields(form_name)
             if allowed is None:
                 logger.warning("form input refused: FORM_FIELDS (or FIELD_MAP) is not set")
-                raise AppError(
-                    403,
+                raise Forbidden(
                     "forms_not_enabled",
                     "This function does not take form submissions",
                     [{"field": "body", "message": "no form fields are declared"}],
@@ -630,14 +643,15 @@ class _Sender:
         report the rest failed."""
         if not any(_maybe_written(result) for result in self.results.values()):
             raise exc
-        app_error = to_app_error(exc)
-        code = "upstream_unavailable" if app_error.status == 503 else app_error.code
-        self.retry_after = app_error.headers.get("Retry-After", self.retry_after)
+        problem = upstream_problem(exc)
+        code = problem.code
+        if isinstance(problem, Unavailable):
+            self.retry_after = whole_seconds(problem.retry_after)
         logger.warning(
             "create stopped after a failed request", extra={"unsent": len(unsent), "code": code}
         )
         for entry in unsent:
-            error = _failure(code, app_error.message, app_error.details)
+            error = _failure(code, problem.message, problem.details)
             self.results[entry.index] = CreateResult(
                 entry.index, "failed", slug=entry.slug, error=error
             )
@@ -777,14 +791,14 @@ def create_from_request(
     if len(request.items) > settings.max_items_per_call:
         limit = settings.max_items_per_call
         detail = {"field": "items", "message": f"at most {limit} items per call"}
-        raise AppError(400, "too_many_items", f"At most {limit} items per call", [detail])
+        raise InvalidInput("too_many_items", f"At most {limit} items per call", [detail])
     collection_id = request.collection_id or settings.webflow_collection_id
     if not collection_id:
         detail = {
             "field": "collectionId",
             "message": "is required (no default collection is configured)",
         }
-        raise AppError(400, "invalid_request", "collectionId is required", [detail])
+        raise InvalidInput("invalid_request", "collectionId is required", [detail])
     schema = collection_schema(client, collection_id, named_by_caller=bool(request.collection_id))
     entries = [item.model_dump(by_alias=True, exclude_none=True) for item in request.items]
     return create_items(
@@ -808,7 +822,7 @@ def collection_schema(
         if not named_by_caller:
             raise
         detail = {"field": "collectionId", "message": "is not a collection the function can reach"}
-        raise AppError(422, "collection_not_found", "No such collection", [detail]) from None
+        raise Unprocessable("collection_not_found", "No such collection", [detail]) from None
 
 
 def _all_invalid(failed: list[CreateResult], *, single: bool) -> FieldValidationError:

@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 
-from shared.http import AppError
 from shared.log import get_logger
+from shared.problems import Forbidden, NotAuthenticated, Problem, Unavailable
 from shared.tls import tls_context
 
 __all__ = [
@@ -86,7 +86,7 @@ class CertificateCache:
         """The certificates at ``url``; refetched when stale, or when ``key_id`` is not among them.
 
         Raises:
-            AppError: 503 when the certificates cannot be fetched (the caller may retry).
+            Unavailable: when the certificates cannot be fetched (the caller may retry).
         """
         with self._lock:
             now = self._clock()
@@ -111,17 +111,16 @@ class CertificateCache:
             document = response.json()
         except (httpx.HTTPError, ValueError) as exc:
             logger.warning("cannot fetch OIDC certificates", extra={"url": url, "error": str(exc)})
-            raise AppError(
-                503,
+            raise Unavailable(
                 "oidc_unavailable",
                 "The token's signing certificates cannot be fetched; try again",
                 [{"field": "Authorization", "message": "could not be verified now"}],
-                headers={"Retry-After": "30"},
+                retry_after=30,
             ) from exc
         if not isinstance(document, dict) or not all(
             isinstance(value, str) for value in document.values()
         ):
-            raise AppError(503, "oidc_unavailable", "The signing certificates are malformed")
+            raise Unavailable("oidc_unavailable", "The signing certificates are malformed")
         return document
 
 
@@ -129,17 +128,16 @@ certificates = CertificateCache()
 """The instance's certificate cache."""
 
 
-def _refused(status: int, code: str, message: str, reason: str) -> AppError:
-    challenge = 'Bearer realm="publish-live"'
-    if status == 401:
-        challenge += ', error="invalid_token"'
-    return AppError(
-        status,
-        code,
-        message,
-        [{"field": "Authorization", "message": reason}],
-        headers={"WWW-Authenticate": challenge},
-    )
+def _refused(code: str, message: str, reason: str) -> NotAuthenticated:
+    """A token that is not valid: the caller is asked for a valid one."""
+    details = [{"field": "Authorization", "message": reason}]
+    return NotAuthenticated(code, message, details, realm="publish-live")
+
+
+def _not_allowed(reason: str) -> Forbidden:
+    """A valid token of an identity that may not call."""
+    details = [{"field": "Authorization", "message": reason}]
+    return Forbidden("invoker_not_allowed", "The token's identity is not allowed", details)
 
 
 def _normalise_audience(value: str) -> str:
@@ -161,8 +159,9 @@ def verify_invoker(
     and that it is one of ``allowed_invokers`` (lower case).
 
     Raises:
-        AppError: 401 for a token that is not valid (signature, expiry, issuer, audience), 403 for
-            a valid token of an identity not allowed, 503 when the certificates are unreachable.
+        NotAuthenticated: a token that is not valid (signature, expiry, issuer, audience).
+        Forbidden: a valid token of an identity not allowed.
+        Unavailable: Google's certificates cannot be fetched.
     """
     # google-auth (and the cryptography it uses) loads only when a token arrives.
     from google.auth import jwt
@@ -170,45 +169,34 @@ def verify_invoker(
     cache = certificate_cache or certificates
     if len(token) > MAX_TOKEN_CHARS:
         reason = f"is longer than {MAX_TOKEN_CHARS} characters"
-        raise _refused(401, "invalid_token", "The OIDC token is not valid", reason)
+        raise _refused("invalid_token", "The OIDC token is not valid", reason)
     try:
         certs = cache.get(certs_url, _key_id(token))
         claims: Mapping[str, Any] = jwt.decode(
             token, certs=certs, audience=None, clock_skew_in_seconds=CLOCK_SKEW_SECONDS
         )
-    except AppError:
+    except Problem:
         raise
     except (ValueError, binascii.Error, RecursionError) as exc:  # google-auth raises ValueErrors
         # Its messages may quote the token: the caller and the log get a reason of our own.
         reason = _reason(exc)
         logger.info("OIDC token refused", extra={"reason": reason})
-        raise _refused(401, "invalid_token", "The OIDC token is not valid", reason) from None
+        raise _refused("invalid_token", "The OIDC token is not valid", reason) from None
     if claims.get("iss") not in GOOGLE_ISSUERS:
-        raise _refused(401, "invalid_token", "The OIDC token is not valid", "is not from Google")
+        raise _refused("invalid_token", "The OIDC token is not valid", "is not from Google")
     audience = claims.get("aud")
     wanted = {_normalise_audience(value) for value in audiences}
     if not isinstance(audience, str) or _normalise_audience(audience) not in wanted:
         raise _refused(
-            401,
             "invalid_token",
             "The OIDC token is not valid",
             "is meant for another audience than this function",
         )
     email = claims.get("email")
     if not isinstance(email, str) or claims.get("email_verified") is not True:
-        raise _refused(
-            403,
-            "invoker_not_allowed",
-            "The token's identity is not allowed",
-            "has no verified email",
-        )
+        raise _not_allowed("has no verified email")
     if email.lower() not in allowed_invokers:
-        raise _refused(
-            403,
-            "invoker_not_allowed",
-            "The token's identity is not allowed",
-            "names an identity not in PUBLISH_ALLOWED_INVOKERS",
-        )
+        raise _not_allowed("names an identity not in PUBLISH_ALLOWED_INVOKERS")
     return email
 
 

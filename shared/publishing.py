@@ -29,15 +29,13 @@ from shared.errors import (
     WebflowConnectionError,
     WebflowError,
 )
-from shared.http import AppError
 from shared.log import get_logger
 from shared.models import Item, ItemPublish, WebflowId
-from shared.oidc import GOOGLE_CERTS_URL, is_jwt, verify_invoker
+from shared.oidc import GOOGLE_CERTS_URL
+from shared.problems import InvalidInput
 from shared.webflow import deadline
 
 if TYPE_CHECKING:
-    import flask
-
     from shared.webflow import WebflowClient
 
 __all__ = [
@@ -56,7 +54,6 @@ __all__ = [
     "publish_entries",
     "publish_pending",
     "publish_site",
-    "scheduler_invoker",
 ]
 
 PUBLISH_CHUNK_SIZE = 100
@@ -488,8 +485,8 @@ def publish_site(
     """Publish the whole site at most once a minute; a 429 is reported, never retried here."""
     site_id = settings.webflow_site_id
     if not site_id:
-        raise AppError(
-            400, "site_not_configured", "Publishing the site needs WEBFLOW_SITE_ID to be set"
+        raise InvalidInput(
+            "site_not_configured", "Publishing the site needs WEBFLOW_SITE_ID to be set"
         )
     report.site = {"id": site_id, "published": False}
     if report.dry_run:
@@ -579,8 +576,7 @@ def _requested_entries(request: PublishRequest, settings: PublishSettings) -> li
     collection_id = request.collection_id
     if collection_id is None:
         if len(settings.collection_ids) != 1:
-            raise AppError(
-                400,
+            raise InvalidInput(
                 "collection_required",
                 "collectionId is required when several collections are configured",
                 [{"field": "collectionId", "message": "is required with several collections"}],
@@ -591,25 +587,3 @@ def _requested_entries(request: PublishRequest, settings: PublishSettings) -> li
         PendingItem(collection_id, item_id, locales)
         for item_id in dict.fromkeys(request.item_ids or ())
     ]
-
-
-def scheduler_invoker(request: flask.Request, settings: PublishSettings) -> str | None:
-    """The allowed invoker whose verified OIDC token the request bears; None for a non-token.
-
-    Only a bearer value shaped like a JWT is taken for a token, and only when
-    PUBLISH_ALLOWED_INVOKERS names someone; anything else is left to the API-key check.
-
-    Raises:
-        AppError: 401/403 for a token that fails verification, 503 when Google's certificates
-            cannot be fetched.
-    """
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    token = token.strip()
-    if not settings.allowed_invokers or scheme.lower() != "bearer" or not is_jwt(token):
-        return None
-    return verify_invoker(
-        token,
-        audiences=settings.oidc_audiences,
-        allowed_invokers=settings.allowed_invokers,
-        certs_url=settings.publish_oidc_certs_url,
-    )

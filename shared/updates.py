@@ -26,10 +26,16 @@ from shared.fields import (
     field_table_setting,
     parse_field_table,
 )
-from shared.http import AppError, to_app_error, webflow_details
 from shared.items import MAX_ITEMS_PER_CALL, ReferenceLookup, SlugIndex, collection_schema
 from shared.log import get_logger
 from shared.models import Collection, ErrorInfo, Item, ItemResult, ItemUpdate, WebflowId
+from shared.problems import (
+    InvalidInput,
+    Unavailable,
+    upstream_problem,
+    webflow_details,
+    whole_seconds,
+)
 from shared.publishing import TRANSIENT_ERRORS, PendingItem, PublishReport, publish_entries
 from shared.results import BatchOutcome
 
@@ -258,7 +264,8 @@ def update_items(
         pending.append((index, update))
 
     stopped = _apply(client, collection_id, pending, patches, results, live=request.live)
-    retry_after = to_app_error(stopped).headers.get("Retry-After") if stopped else None
+    problem = upstream_problem(stopped) if stopped else None
+    retry_after = whole_seconds(problem.retry_after) if isinstance(problem, Unavailable) else None
     return UpdateOutcome([results[index] for index in range(len(patches))], retry_after)
 
 
@@ -422,8 +429,7 @@ def apply_updates(
     collection_id = request.collection_id or settings.webflow_collection_id
     if not collection_id:
         detail = {"field": "collectionId", "message": "is required (no default collection is set)"}
-        raise AppError(
-            400,
+        raise InvalidInput(
             "collection_required",
             "collectionId is required (no WEBFLOW_COLLECTION_ID is set)",
             [detail],

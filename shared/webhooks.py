@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 from pydantic import Field as PydanticField
 from pydantic.alias_generators import to_camel
 
-from shared.http import AppError, validation_details
 from shared.log import add_secret
+from shared.problems import InvalidInput, NotAuthenticated, validation_details
 
 __all__ = [
     "MAX_AGE_SECONDS",
@@ -40,8 +40,8 @@ def sign(secret: str, timestamp_ms: int | str, body: bytes) -> str:
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
-def _rejected(code: str, message: str) -> AppError:
-    return AppError(401, code, message)
+def _rejected(code: str, message: str) -> NotAuthenticated:
+    return NotAuthenticated(code, message)
 
 
 def verify_signature(
@@ -117,8 +117,8 @@ class WebhookEvent(_WebhookModel):
             return FormSubmission.model_validate(self.payload)
         except ValidationError as exc:
             details = validation_details(exc, prefix=("payload",))
-            raise AppError(
-                400, "invalid_webhook", "Not a form_submission payload", details
+            raise InvalidInput(
+                "invalid_webhook", "Not a form_submission payload", details
             ) from None
 
 
@@ -127,8 +127,8 @@ def parse_webhook(body: bytes) -> WebhookEvent:
     try:
         return WebhookEvent.model_validate(json.loads(body))
     except (ValueError, RecursionError):  # malformed, not UTF-8, too deep, or a 4,300+ digit int
-        raise AppError(400, "invalid_json", "Webhook body is not valid JSON") from None
+        raise InvalidInput("invalid_json", "Webhook body is not valid JSON") from None
     except ValidationError as exc:
-        raise AppError(
-            400, "invalid_webhook", "Not a webhook delivery", validation_details(exc)
+        raise InvalidInput(
+            "invalid_webhook", "Not a webhook delivery", validation_details(exc)
         ) from None

@@ -8,18 +8,13 @@ import flask
 import functions_framework
 
 from shared.config import ConfigError, load_settings
-from shared.forms import (
-    form_answer,
-    form_error_answer,
-    read_form_post,
-    receive_form_submission,
-    submit_form,
-    write_to_bucket,
-)
+from shared.forms import read_form_post, receive_form_submission, submit_form, write_to_bucket
 from shared.http import (
     FORM_TYPES,
     ClientRateLimiter,
     client_address,
+    form_answer,
+    form_error_answer,
     http_function,
     json_response,
     parse_form,

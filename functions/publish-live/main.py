@@ -8,7 +8,14 @@ import flask
 import functions_framework
 
 from shared.config import load_settings
-from shared.http import http_function, json_response, parse_json, read_body, require_api_key
+from shared.http import (
+    http_function,
+    json_response,
+    parse_json,
+    read_body,
+    require_api_key,
+    scheduler_invoker,
+)
 from shared.log import get_logger
 from shared.oidc import certificates as oidc_certificates
 from shared.publishing import (
@@ -16,7 +23,6 @@ from shared.publishing import (
     PublishSettings,
     SitePublishGate,
     publish,
-    scheduler_invoker,
 )
 from shared.webflow import WebflowClient, get_client
 

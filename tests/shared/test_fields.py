@@ -21,6 +21,7 @@ from shared.fields import (
     sanitize_html,
     slugify,
 )
+from shared.http import to_app_error
 from shared.models import Collection
 
 AUTHORS = "66a0b6a5c1f1b2a3d4e5f799"
@@ -99,7 +100,7 @@ def errors_of(
 ) -> dict[str, str]:
     with pytest.raises(FieldValidationError) as info:
         prepare(raw, mapper, **kwargs)
-    assert info.value.status == 400
+    assert to_app_error(info.value).status == 400  # the web layer's answer to it
     return {error.field: error.message for error in info.value.errors}
 
 

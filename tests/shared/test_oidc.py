@@ -11,8 +11,9 @@ import time
 import pytest
 from google.auth import crypt
 
-from shared.http import AppError
+from shared.http import AppError, to_app_error
 from shared.oidc import CertificateCache, is_jwt, verify_invoker
+from shared.problems import Problem
 from tests.oidc_support import OidcIssuer, other_signer
 from tests.support import free_port
 
@@ -32,9 +33,10 @@ def _verify(issuer: OidcIssuer, token: str, cache: CertificateCache | None = Non
 
 
 def _refusal(issuer: OidcIssuer, token: str) -> AppError:
-    with pytest.raises(AppError) as raised:
+    """The domain's refusal of ``token``, as the web layer answers it."""
+    with pytest.raises(Problem) as raised:
         _verify(issuer, token)
-    return raised.value
+    return to_app_error(raised.value)
 
 
 def test_a_valid_token_of_an_allowed_invoker_is_accepted(oidc_issuer: OidcIssuer) -> None:
@@ -143,17 +145,17 @@ def test_an_unknown_key_id_refetches_at_most_once_a_minute(oidc_issuer: OidcIssu
     before = oidc_issuer.fetches
     rotated = crypt.RSASigner.from_string(oidc_issuer.key_pem, key_id="rotated-key")
     for _ in range(3):
-        with pytest.raises(AppError):
+        with pytest.raises(Problem):
             _verify(oidc_issuer, oidc_issuer.token(signer=rotated), cache)
     assert oidc_issuer.fetches == before
     now[0] = 61.0
-    with pytest.raises(AppError):
+    with pytest.raises(Problem):
         _verify(oidc_issuer, oidc_issuer.token(signer=rotated), cache)
     assert oidc_issuer.fetches == before + 1
 
 
 def test_unreachable_certificates_are_503_with_retry_after(oidc_issuer: OidcIssuer) -> None:
-    with pytest.raises(AppError) as raised:
+    with pytest.raises(Problem) as raised:
         verify_invoker(
             oidc_issuer.token(),
             audiences=[AUDIENCE],
@@ -161,8 +163,9 @@ def test_unreachable_certificates_are_503_with_retry_after(oidc_issuer: OidcIssu
             certs_url=f"http://127.0.0.1:{free_port()}/certs",
             certificate_cache=CertificateCache(),
         )
-    assert (raised.value.status, raised.value.code) == (503, "oidc_unavailable")
-    assert raised.value.headers["Retry-After"]
+    answer = to_app_error(raised.value)
+    assert (answer.status, answer.code) == (503, "oidc_unavailable")
+    assert answer.headers["Retry-After"] == "30"
 
 
 # --- shape ---------------------------------------------------------------------------------------

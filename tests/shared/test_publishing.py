@@ -13,8 +13,9 @@ from werkzeug.test import EnvironBuilder
 
 from shared.config import ConfigError, load_settings
 from shared.errors import InternalServerError
-from shared.http import AppError
+from shared.http import scheduler_invoker, to_app_error
 from shared.models import Item
+from shared.problems import Problem
 from shared.publishing import (
     PublishReport,
     PublishRequest,
@@ -22,7 +23,6 @@ from shared.publishing import (
     SitePublishGate,
     has_unpublished_changes,
     publish_site,
-    scheduler_invoker,
 )
 from tests.oidc_support import OidcIssuer
 
@@ -193,9 +193,9 @@ def test_invokers_without_an_audience_fail_at_start(oidc_issuer: OidcIssuer) -> 
 
 def test_a_token_for_another_audience_is_refused(oidc_issuer: OidcIssuer) -> None:
     token = oidc_issuer.token(aud="https://other.example/")
-    with pytest.raises(AppError) as raised:
+    with pytest.raises(Problem) as raised:
         scheduler_invoker(_request(f"Bearer {token}"), _settings(oidc_issuer))
-    assert raised.value.status == 401
+    assert to_app_error(raised.value).status == 401
 
 
 def test_the_host_a_request_names_does_not_choose_the_audience(oidc_issuer: OidcIssuer) -> None:
@@ -203,9 +203,9 @@ def test_the_host_a_request_names_does_not_choose_the_audience(oidc_issuer: Oidc
     token = oidc_issuer.token(aud="https://attacker.example/")
     request = _request(f"Bearer {token}", "https://attacker.example/")
     # THEN only the configured audience counts
-    with pytest.raises(AppError) as raised:
+    with pytest.raises(Problem) as raised:
         scheduler_invoker(request, _settings(oidc_issuer))
-    assert raised.value.status == 401
+    assert to_app_error(raised.value).status == 401
 
 
 def test_the_configured_audience_is_accepted(oidc_issuer: OidcIssuer) -> None:
@@ -213,7 +213,7 @@ def test_the_configured_audience_is_accepted(oidc_issuer: OidcIssuer) -> None:
     settings = _settings(oidc_issuer, publish_oidc_audience=audience)
     request = _request(f"Bearer {oidc_issuer.token(aud=audience)}")
     assert scheduler_invoker(request, settings) == SCHEDULER
-    with pytest.raises(AppError):
+    with pytest.raises(Problem):
         scheduler_invoker(_request(f"Bearer {oidc_issuer.token(aud=FUNCTION_URL)}"), settings)
 
 

@@ -9,7 +9,8 @@ import json
 import pytest
 from pydantic import SecretStr
 
-from shared.http import AppError
+from shared.http import AppError, to_app_error
+from shared.problems import Problem
 from shared.webhooks import parse_webhook, sign, verify_signature
 
 SECRET = "whsec-test-1234"
@@ -41,10 +42,11 @@ def rejected(**overrides: object) -> AppError:
         "now": NOW,
     }
     arguments.update(overrides)
-    with pytest.raises(AppError) as info:
+    with pytest.raises(Problem) as info:
         verify_signature(**arguments)  # type: ignore[arg-type]
-    assert info.value.status == 401
-    return info.value
+    answer = to_app_error(info.value)
+    assert answer.status == 401
+    return answer
 
 
 def test_sign_is_hmac_sha256_of_timestamp_colon_body() -> None:
@@ -128,12 +130,13 @@ def test_form_submission_payload_is_parsed() -> None:
 
 def test_a_payload_without_an_id_is_400() -> None:
     event = parse_webhook(b'{"triggerType": "form_submission", "payload": {"name": "x"}}')
-    with pytest.raises(AppError) as info:
+    with pytest.raises(Problem) as info:
         event.form_submission()
-    assert (info.value.status, info.value.details[0]["field"]) == (400, "payload.id")
+    answer = to_app_error(info.value)
+    assert (answer.status, answer.details[0]["field"]) == (400, "payload.id")
 
 
 def test_a_body_that_is_not_json_is_400() -> None:
-    with pytest.raises(AppError) as info:
+    with pytest.raises(Problem) as info:
         parse_webhook(b"not json")
-    assert info.value.status == 400
+    assert to_app_error(info.value).status == 400
