@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import functions_framework
 import httpx
 from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
 from tests.conftest import Sandbox
-from tests.items_support import count_writes
+from tests.items_support import count_writes, load_function
 
 SOURCE = Path(__file__).resolve().parents[1] / "functions" / "create-items" / "main.py"
 API_KEY = "create-key-0123456789"
@@ -29,16 +27,8 @@ FORM_FIELDS = "name,email,message,attachment,source"
 
 
 def _flask_app(env: Mapping[str, str]) -> Any:
-    """A fresh functions-framework app of create-items with ``env`` applied and caches cleared."""
-    os.environ.update(env)
-    app = functions_framework.create_app("create_items", str(SOURCE), "http")
-    # create_app loads main.py as a fresh module; clear the process-wide caches it shares.
-    from shared.storage import get_storage
-    from shared.webflow import get_client
-
-    get_client.cache_clear()
-    get_storage.cache_clear()
-    return app
+    """A fresh functions-framework app of create-items with ``env`` applied."""
+    return load_function("create-items", "create_items", **env)
 
 
 def make_app(**env: str) -> FlaskClient:

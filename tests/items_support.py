@@ -11,20 +11,27 @@ from typing import Any
 
 import functions_framework
 import httpx
+from flask import Flask
 from flask.testing import FlaskClient
 
 CHUNK = 100
 FUNCTIONS = Path(__file__).resolve().parents[1] / "functions"
 
 
-def function_app(folder: str, target: str, signature: str = "http", **env: str) -> FlaskClient:
-    """A fresh app of functions/<folder>/main.py with ``env`` applied and the process's cached
-    settings and clients forgotten (create_app loads main.py anew, but shared caches live on)."""
+def load_function(folder: str, target: str, signature: str = "http", **env: str) -> Flask:
+    """The one way tests build a function: a fresh functions-framework app of
+    functions/<folder>/main.py with ``env`` applied and the instance's state reset (create_app
+    loads main.py anew, but the process-wide clients and caches live on)."""
     os.environ.update(env)
     source = FUNCTIONS / folder / "main.py"
     app = functions_framework.create_app(target, str(source), signature)
     sys.modules["main"].reset_state()
-    return app.test_client()
+    return app
+
+
+def function_app(folder: str, target: str, signature: str = "http", **env: str) -> FlaskClient:
+    """:func:`load_function`'s app as a test client."""
+    return load_function(folder, target, signature, **env).test_client()
 
 
 def cms_locale_ids(sandbox: Any) -> list[str]:

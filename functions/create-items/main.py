@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import functools
-
 import flask
 import functions_framework
 
-from shared.config import ConfigError, load_settings
+from shared.config import ConfigError
 from shared.forms import read_form_post, receive_form_submission, submit_form, write_to_bucket
 from shared.http import (
     FORM_TYPES,
@@ -23,36 +21,18 @@ from shared.http import (
     require_allowed_origin,
     require_api_key,
 )
+from shared.instance import Instance
 from shared.items import CreateItemsRequest, CreateItemsSettings, create_from_request
-from shared.webflow import WebflowClient, get_client
 from shared.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, parse_webhook, verify_signature
 
-
-@functools.cache
-def get_settings() -> CreateItemsSettings:
-    """This instance's settings, read once."""
-    return load_settings(CreateItemsSettings)
+instance = Instance(CreateItemsSettings)
+get_settings = instance.settings
+reset_state = instance.reset
 
 
-@functools.cache
-def form_rate_limiter() -> ClientRateLimiter:
+def _form_rate_limiter(settings: CreateItemsSettings) -> ClientRateLimiter:
     """The instance's per-client limiter of form posts."""
-    return ClientRateLimiter(get_settings().form_rate_limit_per_minute)
-
-
-def webflow_client() -> WebflowClient:
-    """The instance's shared Webflow client."""
-    return get_client(get_settings())
-
-
-def reset_state() -> None:
-    """Forget cached settings, limiter and clients (tests change the environment between runs)."""
-    from shared.storage import get_storage
-
-    get_settings.cache_clear()
-    form_rate_limiter.cache_clear()
-    get_client.cache_clear()
-    get_storage.cache_clear()
+    return ClientRateLimiter(settings.form_rate_limit_per_minute)
 
 
 def form_collection_id(settings: CreateItemsSettings) -> str:
@@ -78,7 +58,7 @@ def _json_call(request: flask.Request, settings: CreateItemsSettings) -> flask.R
     """Authenticated JSON: up to MAX_ITEMS_PER_CALL items, answered per item."""
     require_api_key(request, settings.api_keys, realm="create-items")
     body = parse_json(request, CreateItemsRequest, settings.max_body_bytes)
-    outcome = create_from_request(webflow_client(), settings, body)
+    outcome = create_from_request(instance.client(), settings, body)
     return json_response(outcome.to_json(), outcome.status_code, outcome.headers)
 
 
@@ -86,7 +66,9 @@ def _form_post(request: flask.Request, settings: CreateItemsSettings) -> flask.R
     """A browser form: origin, rate limit, honeypot, files to the bucket, then a redirect or JSON."""
     require_allowed_origin(request, settings.origins)  # JSON 403: not a redirect to our pages
     try:
-        form_rate_limiter().check(client_address(request, settings.form_trusted_proxies))
+        instance.keep(_form_rate_limiter).check(
+            client_address(request, settings.form_trusted_proxies)
+        )
         form = parse_form(
             request,
             settings.max_body_bytes,
@@ -95,7 +77,7 @@ def _form_post(request: flask.Request, settings: CreateItemsSettings) -> flask.R
         )
         post = read_form_post(form, settings.honeypot_field)
         collection_id = form_collection_id(settings)
-        reply = submit_form(webflow_client(), settings, collection_id, post, write_to_bucket)
+        reply = submit_form(instance.client(), settings, collection_id, post, write_to_bucket)
     except Exception as exc:  # noqa: BLE001 - browsers go to FORM_ERROR_URL, others get JSON
         return form_error_answer(request, settings, exc)
     return form_answer(request, settings, post, reply)
@@ -111,5 +93,7 @@ def _webhook(request: flask.Request, settings: CreateItemsSettings) -> flask.Res
         settings.webhook_secrets,
     )
     event = parse_webhook(body)
-    reply = receive_form_submission(webflow_client(), settings, form_collection_id(settings), event)
+    reply = receive_form_submission(
+        instance.client(), settings, form_collection_id(settings), event
+    )
     return json_response(reply.to_json(), reply.status_code)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import functools
-
 import flask
 import functions_framework
 
-from shared.config import load_settings
 from shared.http import (
     http_function,
     json_response,
@@ -16,15 +13,14 @@ from shared.http import (
     require_api_key,
     scheduler_invoker,
 )
+from shared.instance import Instance
 from shared.log import get_logger
-from shared.oidc import certificates as oidc_certificates
 from shared.publishing import (
     PublishRequest,
     PublishSettings,
     SitePublishGate,
     publish,
 )
-from shared.webflow import WebflowClient, get_client
 
 MAX_BODY_BYTES = 1_000_000
 
@@ -32,23 +28,10 @@ logger = get_logger("publish-live")
 site_gate = SitePublishGate()
 
 
-@functools.cache
-def get_settings() -> PublishSettings:
-    """This instance's settings, read once."""
-    return load_settings(PublishSettings)
-
-
-def webflow_client() -> WebflowClient:
-    """The instance's Webflow client for publishing (short retries, the token's shared pacing)."""
-    settings = get_settings()
-    return get_client(settings, **settings.client_options())
-
-
-def reset_state() -> None:
-    """Forget cached settings and clients (tests change the environment between runs)."""
-    get_settings.cache_clear()
-    get_client.cache_clear()
-    oidc_certificates.clear()
+# Short retries and the token's shared pacing: a rate-limited run stops, the next one goes on.
+instance = Instance(PublishSettings, client_options=PublishSettings.client_options)
+get_settings = instance.settings
+reset_state = instance.reset
 
 
 def _authorize(request: flask.Request, settings: PublishSettings) -> None:
@@ -73,5 +56,5 @@ def publish_live(request: flask.Request) -> flask.Response:
     """HTTP entry point: publish the requested items, every pending item, or the site."""
     settings = get_settings()
     _authorize(request, settings)
-    report = publish(webflow_client(), _parse(request), settings, site_gate)
+    report = publish(instance.client(), _parse(request), settings, site_gate)
     return json_response(report.to_json())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 from typing import Any
 
@@ -13,9 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from werkzeug.exceptions import InternalServerError
 
 from shared.assets import ObjectRef, PermanentUploadError, UploadSettings, process_object
-from shared.config import ConfigError, load_settings
+from shared.config import ConfigError
 from shared.errors import WebflowError
 from shared.http import AppError, http_function, json_response, parse_json, require_api_key
+from shared.instance import Instance
 from shared.log import bind_context, get_logger, google_project, trace_context
 from shared.storage import ClaimBusyError, StorageError
 
@@ -25,20 +25,9 @@ RETRY_AFTER_SECONDS = "30"
 logger = get_logger("upload-asset")
 
 
-@functools.cache
-def get_settings() -> UploadSettings:
-    """This instance's settings, read once."""
-    return load_settings(UploadSettings)
-
-
-def reset_state() -> None:
-    """Forget cached settings and clients (tests change the environment between runs)."""
-    from shared.storage import get_storage
-    from shared.webflow import get_client
-
-    get_settings.cache_clear()
-    get_storage.cache_clear()
-    get_client.cache_clear()
+instance = Instance(UploadSettings)
+get_settings = instance.settings
+reset_state = instance.reset
 
 
 def _event_data(event: CloudEvent) -> dict[str, Any]:

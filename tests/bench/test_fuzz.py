@@ -572,10 +572,13 @@ def check_answer(function: str, request: dict[str, Any], response: Any) -> None:
         ), shown
 
 
-def fuzz_app(function: str, env: dict[str, str]) -> Any:
-    """A functions-framework test client of one function, its caches cleared."""
+def fuzz_app(
+    function: str, env: dict[str, str], *, target: str | None = None, signature: str | None = None
+) -> Any:
+    """A functions-framework test client of one function (an entry point other than the HTTP
+    one by ``target`` and ``signature``), its instance reset."""
     spec = FUNCTIONS[function]
-    return function_app(spec.name, spec.target, spec.signature_type, **env)
+    return function_app(spec.name, target or spec.target, signature or spec.signature_type, **env)
 
 
 def function_env(sandbox: Any) -> dict[str, str]:
@@ -784,13 +787,7 @@ def test_upload_asset_acknowledges_every_malformed_storage_event(sandbox: Any, g
         "STORAGE_RETRY_SECONDS": "1",
         "INGEST_COLLECTION_ID": sandbox.collections["gallery"],
     }
-    os.environ.update(env)
-    import functions_framework
-
-    spec = FUNCTIONS["upload-asset"]
-    client = functions_framework.create_app(
-        "upload_asset", str(spec.source), "cloudevent"
-    ).test_client()
+    client = fuzz_app("upload-asset", env, target="upload_asset", signature="cloudevent")
     event_data = st.fixed_dictionaries(
         {
             "bucket": st.just(gcs.bucket_name) | weird_strings,

@@ -13,12 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import functions_framework
 import pytest
 from cloudevents.conversion import to_binary, to_structured
 from cloudevents.http import CloudEvent
 
-from tests.items_support import RequestCounter
+from tests.items_support import RequestCounter, load_function
 
 MAIN = Path(__file__).resolve().parents[2] / "functions" / "upload-asset" / "main.py"
 FINALIZED = "google.cloud.storage.object.v1.finalized"
@@ -49,11 +48,9 @@ def upload_env(webflow_env: dict[str, str], gcs: Any, sandbox: Any) -> dict[str,
 
 
 def _app(target: str, signature: str) -> Any:
-    """A fresh app for the entry point, with the module's caches cleared before and after."""
-    app = functions_framework.create_app(target, str(MAIN), signature)
-    module = sys.modules["main"]
-    module.reset_state()
-    return app, module
+    """A fresh app for the entry point, and its module (to reset the instance after the test)."""
+    app = load_function("upload-asset", target, signature)
+    return app, sys.modules["main"]
 
 
 @pytest.fixture
