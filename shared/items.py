@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -62,6 +61,7 @@ from shared.problems import (
     whole_seconds,
 )
 from shared.results import BatchOutcome
+from shared.webflow.slugs import SlugHolders
 
 if TYPE_CHECKING:
     from shared.webflow import WebflowClient
@@ -511,57 +511,8 @@ def _same_content(sent: NewItem, stored: Mapping[str, Any]) -> bool:
     return field_data_matches(_content_of(sent.field_data), stored)
 
 
-class SlugIndex:
-    """Who holds a slug now, learnt with as few requests as possible within one call."""
-
-    def __init__(self, client: WebflowClient, collection_id: str) -> None:
-        self._client = client
-        self._collection_id = collection_id
-        self._holders: dict[str, Item | None] = {}
-        self._recheck: set[str] = set()
-        self._complete = False
-
-    def preload(self, expected_lookups: int) -> None:
-        """List the whole collection when that costs fewer requests than ``expected_lookups``."""
-        if self._complete or expected_lookups < 2:
-            return
-        page = self._client.list_items(self._collection_id, limit=CHUNK_SIZE)
-        self.remember(page.items)
-        remaining = math.ceil(page.pagination.total / CHUNK_SIZE) - 1
-        if remaining > expected_lookups:
-            return
-        offset = len(page.items)
-        while offset < page.pagination.total:
-            more = self._client.list_items(self._collection_id, offset=offset, limit=CHUNK_SIZE)
-            if not more.items:
-                break
-            self.remember(more.items)
-            offset += len(more.items)
-        self._complete = True
-
-    def remember(self, items: Iterable[Item]) -> None:
-        """Record items known to exist."""
-        for item in items:
-            if item.slug:
-                self._holders[item.slug] = item
-
-    def taken(self, slug: str) -> None:
-        """Webflow says ``slug`` is taken: an answer of "free" learnt earlier is stale."""
-        if slug in self._holders and self._holders[slug] is None:
-            del self._holders[slug]
-        if slug not in self._holders:
-            self._recheck.add(slug)
-
-    def holder(self, slug: str) -> Item | None:
-        """The item holding ``slug``, or None."""
-        if slug in self._holders:
-            return self._holders[slug]
-        if self._complete and slug not in self._recheck:
-            return None
-        item = self._client.find_item_by_slug(self._collection_id, slug)
-        self._recheck.discard(slug)
-        self._holders[slug] = item
-        return item
+# Who holds a slug: one owner, shared with the client's settling of lost answers.
+SlugIndex = SlugHolders
 
 
 @dataclass

@@ -3,7 +3,6 @@ fault, and a create whose outcome is unknown settled by its slug, never sent twi
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,8 +32,8 @@ from shared.webflow.batches import (
 from shared.webflow.items import (
     ItemReads,
 )
+from shared.webflow.slugs import SlugHolders
 from shared.webflow.transport import (
-    MAX_ITEMS_PER_REQUEST,
     _AmbiguousWrite,
     _chunks,
     _error_info,
@@ -371,37 +370,13 @@ class ItemCreates(ItemReads):
         *,
         required: set[str],
     ) -> dict[str, Item]:
-        """Items that exist now for ``slugs``: newest pages first, then one look-up per required slug.
+        """Items that exist now for ``slugs`` (just created, if at all): see SlugHolders.newest.
 
-        Items created by our own recent send are the newest of the collection, so one or two pages
-        sorted by creation date usually find them all; slugs the server said exist but were not on
-        those pages are fetched one by one. The staged list is read: it holds live-created items too.
+        The staged list is read: it holds live-created items too.
         """
         locale = route.bulk_locale_ids[0] if route.bulk_locale_ids else None
-        wanted = set(slugs)
-        found: dict[str, Item] = {}
-        if len(wanted) > 2:
-            pages = math.ceil(len(wanted) / MAX_ITEMS_PER_REQUEST) + 1
-            for page_number in range(pages):
-                page = self.list_items(
-                    collection_id,
-                    offset=page_number * MAX_ITEMS_PER_REQUEST,
-                    limit=MAX_ITEMS_PER_REQUEST,
-                    cms_locale_id=locale,
-                    sort_by="createdOn",
-                    sort_order="desc",
-                )
-                for item in page.items:
-                    if item.slug in wanted and item.slug not in found:
-                        found[item.slug] = item
-                if len(found) == len(wanted) or len(page.items) < MAX_ITEMS_PER_REQUEST:
-                    break
-        missing = sorted(required - set(found)) if len(wanted) > 2 else sorted(wanted)
-        for slug in missing:
-            lookup = self.find_item_by_slug(collection_id, slug, cms_locale_id=locale)
-            if lookup is not None:
-                found[slug] = lookup
-        return found
+        holders = SlugHolders(self, collection_id, cms_locale_id=locale)
+        return holders.newest(slugs, required=required)
 
     def _settle_unknown(
         self,
