@@ -71,14 +71,6 @@ def test_250_items_are_sent_in_three_requests_in_input_order(fake: FakeWebflow) 
     assert [r.item.slug for r in results] == [f"item-{n}" for n in range(250)]  # type: ignore[union-attr]
 
 
-def test_1000_items_cost_10_requests(fake: FakeWebflow) -> None:
-    client, _ = make_client(fake.transport())
-
-    client.create_items(COLLECTION, new_items(1000))
-
-    assert len(fake.requests) == 10
-
-
 def test_items_sent_with_is_draft_explicit(fake: FakeWebflow) -> None:
     client, _ = make_client(fake.transport())
 
@@ -100,63 +92,6 @@ def test_live_create_goes_to_the_live_endpoint() -> None:
     client.create_items(COLLECTION, new_items(1), live=True)
 
     assert seen == [f"/v2/collections/{COLLECTION}/items/live"]
-
-
-def test_bulk_items_with_locales_go_to_bulk_endpoint_and_map_variants() -> None:
-    bodies: list[dict] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        body = json.loads(request.content)
-        bodies.append(body)
-        variants = [
-            {"id": f"id-{data['slug']}", "cmsLocaleId": locale, "fieldData": data}
-            for data in body["fieldData"]
-            for locale in body["cmsLocaleIds"]
-        ]
-        return httpx.Response(202, json={"items": variants})
-
-    client, _ = make_client(httpx.MockTransport(handler))
-    items = [
-        NewItem(field_data={"name": f"n{n}", "slug": f"s{n}"}, cms_locale_ids=["en", "fr"])
-        for n in range(3)
-    ]
-
-    results = client.create_items(COLLECTION, items)
-
-    assert bodies[0]["cmsLocaleIds"] == ["en", "fr"]
-    assert [r.item.id for r in results] == ["id-s0", "id-s1", "id-s2"]  # type: ignore[union-attr]
-    assert all(r.item.cms_locale_id == "en" for r in results)  # type: ignore[union-attr]
-
-
-# ---------------------------------------------------------------- per-item failures
-def test_preexisting_slug_is_reported_duplicate_and_the_rest_resent(fake: FakeWebflow) -> None:
-    fake.add("someone else", "item-3")
-    client, _ = make_client(fake.transport())
-
-    results = client.create_items(COLLECTION, new_items(5))
-
-    assert [r.status for r in results] == ["created"] * 3 + ["failed", "created"]
-    assert results[3].error.code == "duplicate_slug"  # type: ignore[union-attr]
-    assert results[3].error.details == [  # type: ignore[union-attr]
-        {"param": "slug", "description": "Unique value is already in database: 'item-3'"}
-    ]
-    assert len(fake.requests) == 2
-
-
-def test_invalid_item_is_isolated_by_its_detail_and_the_rest_created(fake: FakeWebflow) -> None:
-    items = new_items(8)
-    items[5] = NewItem(field_data={"name": "", "slug": "nameless"})
-    client, _ = make_client(fake.transport())
-
-    results = client.create_items(COLLECTION, items)
-
-    assert [r.status for r in results] == ["created"] * 5 + ["failed"] + ["created"] * 2
-    assert results[5].error.code == "validation_error"  # type: ignore[union-attr]
-    assert results[5].error.details == [{"param": "name", "description": "Field is required"}]  # type: ignore[union-attr]
-    assert len(fake.items) == 7
-    # The answer names no position: the refused batch of 8, then halves (4+4, 2+2, 1+1) until
-    # the culprit is alone: 1 + 2 + 2 + 2 requests.
-    assert len(fake.requests) == 7
 
 
 def _refusing(

@@ -15,6 +15,7 @@ from shared.errors import BadRequestError, NotFoundError, PermissionDeniedError
 from shared.models import ItemUpdate, NewItem
 from shared.pacing import SlidingWindowLimiter
 from shared.webflow import WebflowClient
+from tests.items_support import RequestCounter
 
 
 def short_sleep(seconds: float) -> None:
@@ -146,10 +147,14 @@ def test_remaining_zero_from_other_users_probes_instead_of_giving_up(sandbox) ->
 def test_duplicate_slug_reported_per_item(sandbox, client: WebflowClient) -> None:  # type: ignore[no-untyped-def]
     collection_id = sandbox.collections["posts"]
     client.create_items(collection_id, posts(1, "dup"))
+    counter = RequestCounter(sandbox)
 
     results = client.create_items(collection_id, posts(3, "dup"))
 
     assert [r.status for r in results] == ["failed", "created", "created"]
+    # The refused batch, then the others again: no look-up for a slug that was not ours.
+    assert counter.routes("POST", "/items") == 2
+    assert counter.routes("GET", "/items") == 0
     assert results[0].error.code == "duplicate_slug"  # type: ignore[union-attr]
     assert results[0].error.details == [  # type: ignore[union-attr]
         {"param": "slug", "description": "Unique value is already in database: 'dup-0'"}
