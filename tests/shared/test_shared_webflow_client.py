@@ -94,6 +94,7 @@ def test_live_create_goes_to_the_live_endpoint() -> None:
     assert seen == [f"/v2/collections/{COLLECTION}/items/live"]
 
 
+# ---------------------------------------------------------------- per-item failures
 def _refusing(
     bad_slugs: set[str], detail: dict[str, str]
 ) -> tuple[httpx.MockTransport, list[list[str]]]:
