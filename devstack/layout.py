@@ -33,7 +33,7 @@ HOST = "127.0.0.1"
 DEFAULT_BASE_PORT = 8700
 
 # Offsets from the base port; the defaults are 8700 sandbox, 8701-8704 functions, 8705 gcs,
-# 8706 the HTTP twin of upload-asset, 8710 demo site.
+# 8706 the HTTP twin of upload-asset, 8707 drain-intake, 8710 demo site.
 PORT_OFFSETS: dict[str, int] = {
     "sandbox": 0,
     "create-items": 1,
@@ -42,6 +42,7 @@ PORT_OFFSETS: dict[str, int] = {
     "upload-asset": 4,
     "gcs": 5,
     "upload-asset-http": 6,
+    "drain-intake": 7,
     "demo-site": 10,
 }
 
@@ -62,6 +63,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("publish-live", "publish-live", "publish_live"),
     FunctionSpec("upload-asset", "upload-asset", "upload_asset", "cloudevent"),
     FunctionSpec("upload-asset-http", "upload-asset", "upload_asset_http"),
+    FunctionSpec("drain-intake", "drain-intake", "drain_intake"),
 )
 
 
@@ -124,6 +126,10 @@ class StackLayout:
     @property
     def bridge_state(self) -> Path:
         return self.data_dir / "bridge-state.json"
+
+    @property
+    def intake_bridge_state(self) -> Path:
+        return self.data_dir / "intake-bridge-state.json"
 
 
 def _port_taken(port: int) -> bool:

@@ -1,4 +1,5 @@
-"""The local stand-in for Cloud Scheduler: POST an empty body to publish-live on a fixed interval."""
+"""The local stand-in for Cloud Scheduler: POST an empty body to a function on a fixed interval
+(publish-live's publishing, drain-intake's sweep)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ import httpx
 
 from devstack.procs import ServiceLog
 
-__all__ = ["PublishScheduler"]
+__all__ = ["Scheduler"]
 
 
-class PublishScheduler:
-    """Calls publish-live every `interval` seconds, as a Cloud Scheduler job with an empty body would."""
+class Scheduler:
+    """Calls a function every `interval` seconds, as a Cloud Scheduler job with an empty body would."""
 
     def __init__(
         self,
@@ -22,9 +23,11 @@ class PublishScheduler:
         interval: float,
         log: ServiceLog,
         timeout: float = 120.0,
+        name: str = "publish-live",
     ):
         if interval <= 0:
             raise ValueError("PUBLISH_INTERVAL must be a positive number of seconds")
+        self.name = name
         self.target_url = target_url
         self.interval = interval
         self.log = log
@@ -40,14 +43,16 @@ class PublishScheduler:
         try:
             response = self._http.post(self.target_url, content=b"", headers=self._headers)
         except httpx.HTTPError as exc:
-            self.log.info(f"run {self.runs}: publish-live unreachable: {exc}")
+            self.log.info(f"run {self.runs}: {self.name} unreachable: {exc}")
             return None
         self.log.info(f"run {self.runs}: HTTP {response.status_code} {_summary(response)}")
         return response
 
     def start(self) -> None:
         """Start ticking in a background thread; the first call comes one interval from now."""
-        self._thread = threading.Thread(target=self._run, name="scheduler", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name=f"scheduler-{self.name}", daemon=True
+        )
         self._thread.start()
         self.log.info(f"calling {self.target_url} every {self.interval:g}s")
 
@@ -72,5 +77,10 @@ def _summary(response: httpx.Response) -> str:
         return (
             f"published {len(body.get('published') or [])}, failed {len(body.get('failed') or [])}, "
             f"remaining {body.get('remaining')}"
+        )
+    if isinstance(body, dict) and "batches" in body:
+        return (
+            f"created {body.get('created')}, existing {body.get('existing')}, "
+            f"failed {body.get('failed')}, remaining {body.get('remaining')}"
         )
     return str(body)[:200]

@@ -45,6 +45,9 @@ class SiteConfig:
     collections: dict[str, str]  # name -> id
     create_items_url: str
     webflow_form_name: str = "Contact"
+    # drain-intake's status (GET with an intake key): the queue's counts in the live view.
+    intake_url: str | None = None
+    intake_key: str | None = None
     cache_seconds: float = 4.0
 
     @property
@@ -121,8 +124,23 @@ class _StateReader:
                 }
                 for asset in assets[:SHOWN_ITEMS]
             ]
+        if self.config.intake_url:
+            try:
+                state["intake"] = self._intake_counts(self.config.intake_url)
+            except (httpx.HTTPError, ValueError) as exc:
+                state["intakeError"] = _reason(exc)
         state["readAt"] = time.strftime("%H:%M:%S")
         return state
+
+    def _intake_counts(self, url: str) -> dict[str, Any]:
+        """Submissions queued, written (done) and failed, from drain-intake."""
+        response = self._http.get(
+            url,
+            headers={"Authorization": f"Bearer {self.config.intake_key}"},
+        )
+        response.raise_for_status()
+        counts: dict[str, Any] = response.json()
+        return counts
 
     def _read_collection(self, name: str, collection_id: str) -> dict[str, Any]:
         newest = {"limit": SHOWN_ITEMS, "sortBy": "createdOn", "sortOrder": "desc"}

@@ -1,8 +1,9 @@
 """`python -m devstack run`: the whole chain on 127.0.0.1, as real processes, until Ctrl-C.
 
-Startup order: sandbox and fake-gcs-server (in parallel), the ingestion bucket and the form_submission
-webhook, the functions (in parallel), then the in-process pieces: the storage trigger bridge, the publish
-scheduler and the demo site. Shutdown runs the other way; every child runs in its own process group,
+Startup order: sandbox and fake-gcs-server (in parallel), the ingestion and intake buckets and the
+form_submission webhook, the functions (in parallel), then the in-process pieces: the storage trigger
+bridges (uploads to upload-asset, intake to drain-intake), the schedulers (publishing, the intake sweep)
+and the demo site. Shutdown runs the other way; every child runs in its own process group,
 which is terminated, waited for and killed if it lingers, so nothing is left behind.
 """
 
@@ -39,7 +40,7 @@ from devstack.layout import (
     write_state,
 )
 from devstack.procs import ChildProcess, LogHub, StartupError
-from devstack.scheduler import PublishScheduler
+from devstack.scheduler import Scheduler
 from devstack.site import DemoSite, SiteConfig
 
 __all__ = ["Stack", "StackOptions", "run"]
@@ -57,10 +58,17 @@ class StackOptions:
     upload_prefix: str = "uploads/"
     rate_limit: int = 120
     publish_interval: float = 30.0
+    # Cloud Scheduler's sweep of the intake queue; the storage events do the prompt work.
+    intake_sweep_interval: float = 60.0
     webflow_form_name: str = "Contact"
     repo_root: Path = REPO_ROOT
     # Services end when this process dies, even by SIGKILL: for stacks run by tests and benchmarks.
     tether_services: bool = False
+
+    @property
+    def intake_bucket(self) -> str:
+        """The intake queue's bucket (in the cloud too a bucket of its own, with its own trigger)."""
+        return f"{self.bucket}-intake"
 
     @property
     def gallery_prefix(self) -> str:
@@ -133,7 +141,9 @@ class Stack:
         self.log = self.hub.service("stack")
         self.children: list[ChildProcess] = []
         self.bridge: StorageBridge | None = None
-        self.scheduler: PublishScheduler | None = None
+        self.intake_bridge: StorageBridge | None = None
+        self.scheduler: Scheduler | None = None
+        self.sweep: Scheduler | None = None
         self.site: DemoSite | None = None
         self.info: dict[str, Any] = {}
         self.api_key = ""
@@ -225,15 +235,16 @@ class Stack:
         return info
 
     def _create_bucket(self) -> None:
-        response = httpx.post(
-            f"{self.layout.url('gcs')}/storage/v1/b",
-            params={"project": "local"},
-            json={"name": self.options.bucket},
-            timeout=10.0,
-        )
-        if response.status_code not in (200, 409):  # 409: kept from an earlier run
-            raise StartupError(f"cannot create bucket {self.options.bucket}: {response.text}")
-        self.log.info(f"bucket gs://{self.options.bucket} ready")
+        for bucket in (self.options.bucket, self.options.intake_bucket):
+            response = httpx.post(
+                f"{self.layout.url('gcs')}/storage/v1/b",
+                params={"project": "local"},
+                json={"name": bucket},
+                timeout=10.0,
+            )
+            if response.status_code not in (200, 409):  # 409: kept from an earlier run
+                raise StartupError(f"cannot create bucket {bucket}: {response.text}")
+            self.log.info(f"bucket gs://{bucket} ready")
 
     def _api_key(self) -> str:
         """The local API key of the functions, generated once and kept in the data folder."""
@@ -306,6 +317,8 @@ class Stack:
         # live with the scheduler's next run (a public site would keep them drafts to moderate).
         env.setdefault("FORM_FIELDS", "name,email,message,attachment,source")
         env.setdefault("FORM_CREATE_AS_DRAFT", "false")
+        # A burst waits this long to fill a request (5 s in the cloud): a demo wants it sooner.
+        env.setdefault("INTAKE_BATCH_WINDOW_SECONDS", "1")
         # Wiring: always ours, so that a stray cloud setting cannot point the stack elsewhere.
         env.update(
             {
@@ -317,6 +330,7 @@ class Stack:
                 "GOOGLE_CLOUD_PROJECT": "local",
                 "UPLOAD_BUCKET": self.options.bucket,
                 "UPLOAD_PREFIX": self.options.upload_prefix,
+                "INTAKE_BUCKET": self.options.intake_bucket,
                 "CREATE_ITEMS_API_KEYS": self.api_key,
                 "WEBFLOW_WEBHOOK_SECRET": self.webhook["secretKey"],
                 "ALLOWED_ORIGINS": site_url,
@@ -349,7 +363,23 @@ class Stack:
             log=self.hub.service("eventarc"),
         )
         self.bridge.start()
-        self.scheduler = PublishScheduler(
+        self.intake_bridge = StorageBridge(
+            gcs_url=self.layout.url("gcs"),
+            bucket=self.options.intake_bucket,
+            target_url=self.layout.url("drain-intake") + "/",
+            state_path=self.layout.intake_bridge_state,
+            log=self.hub.service("eventarc"),
+        )
+        self.intake_bridge.start()
+        self.sweep = Scheduler(
+            target_url=self.layout.url("drain-intake") + "/",
+            api_key=self.api_key,
+            interval=self.options.intake_sweep_interval,
+            log=self.hub.service("scheduler"),
+            name="drain-intake",
+        )
+        self.sweep.start()
+        self.scheduler = Scheduler(
             target_url=self.layout.url("publish-live") + "/",
             api_key=self.api_key,
             interval=self.options.publish_interval,
@@ -366,6 +396,8 @@ class Stack:
                 site_id=self.info["site"]["id"],
                 collections=dict(self.info["collections"]),
                 create_items_url=self.layout.url("create-items") + "/",
+                intake_url=self.layout.url("drain-intake") + "/",
+                intake_key=self.api_key,
                 webflow_form_name=self.options.webflow_form_name,
             ),
             self.hub.service("demo-site"),
@@ -402,6 +434,7 @@ class Stack:
             },
             "apiKey": self.api_key,
             "bucket": self.options.bucket,
+            "intakeBucket": self.options.intake_bucket,
             "uploadPrefix": self.options.upload_prefix,
             "galleryPrefix": self.options.gallery_prefix,
             "webhook": {"id": self.webhook.get("id"), "url": self.webhook.get("url")},
@@ -422,7 +455,21 @@ class Stack:
             ("eventarc bridge", f"gs://{self.options.bucket} -> upload-asset", "in-process")
         )
         rows.append(
+            (
+                "eventarc bridge",
+                f"gs://{self.options.intake_bucket} -> drain-intake",
+                "in-process",
+            )
+        )
+        rows.append(
             ("scheduler", f"publish-live every {self.options.publish_interval:g}s", "in-process")
+        )
+        rows.append(
+            (
+                "scheduler",
+                f"drain-intake every {self.options.intake_sweep_interval:g}s",
+                "in-process",
+            )
         )
         rows.append(("demo site", self.layout.url("demo-site"), "in-process"))
         widths = [max(len(row[i]) for row in rows) for i in range(3)]
@@ -472,13 +519,13 @@ Try it:
 
     def stop(self) -> None:
         """Stop everything in reverse order of start; safe to call more than once."""
-        for service in (self.site, self.scheduler, self.bridge):
+        for service in (self.site, self.sweep, self.scheduler, self.intake_bridge, self.bridge):
             if service is not None:
                 try:
                     service.stop()
                 except Exception as exc:  # noqa: BLE001 (shutdown goes on whatever one piece does)
                     self.log.info(f"error while stopping {type(service).__name__}: {exc}")
-        self.site = self.scheduler = self.bridge = None
+        self.site = self.sweep = self.scheduler = self.intake_bridge = self.bridge = None
         # The functions first (a request in flight still reaches the sandbox and the emulator),
         # then those two; within a tier in parallel, so that stopping takes one grace period each.
         backends = [child for child in self.children if child.name in ("sandbox", "gcs")]

@@ -103,10 +103,12 @@ class FormReply:
     outcome: CreateOutcome | None
     files: list[StagedFile] = field(default_factory=list)
     rejected: Problem | None = None
+    # The intake id of a queued submission (shared/intake.py): answered at once, created later.
+    queued: str | None = None
 
     @property
     def status_code(self) -> int:
-        """The outcome's status; 207 when a file was not stored; 202 when acknowledged only."""
+        """The outcome's status; 207 when a file was not stored; 202 when queued or acknowledged."""
         if self.outcome is None:
             return 202
         status = self.outcome.status_code
@@ -115,7 +117,9 @@ class FormReply:
         return status
 
     def to_json(self) -> dict[str, Any]:
-        """The outcome's JSON plus the files staged for upload-asset."""
+        """The outcome's JSON plus the files staged for upload-asset; a queued submission's id."""
+        if self.queued is not None:
+            return {"status": "queued", "id": self.queued}
         if self.rejected is not None:
             rejected = self.rejected
             return {

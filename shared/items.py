@@ -82,6 +82,7 @@ __all__ = [
     "create_items",
     "keyed_slug",
     "prepare_items",
+    "requested_collection",
     "send_items",
 ]
 
@@ -123,6 +124,11 @@ class CreateItemsSettings(WebflowSettings):
     create_live: bool = False
     max_body_bytes: int = Field(default=10_000_000, gt=0)
     max_items_per_call: int = Field(default=MAX_ITEMS_PER_CALL, gt=0, le=MAX_ITEMS_PER_CALL)
+    intake_bucket: str | None = None
+    intake_prefix: str = "intake"
+    intake_schema_wait_seconds: float = Field(default=2.0, ge=0, le=30)
+    # Declared after what its validator reads.
+    form_intake: Literal["queue", "sync"] = "queue"
 
     _mapper: FieldMapper | None = PrivateAttr(default=None)
     _public_mappers: dict[tuple[InputPath, str | None], FieldMapper] = PrivateAttr(
@@ -161,6 +167,28 @@ class CreateItemsSettings(WebflowSettings):
             )
         return value
 
+    @field_validator("form_intake", mode="before")
+    @classmethod
+    def _intake_has_a_bucket(cls, value: Any, info: ValidationInfo) -> Any:
+        value = str(value).strip().lower() if value is not None else "queue"
+        public = bool(info.data.get("form_fields")) or _map_entries(info.data.get("field_map"))
+        bucket = info.data.get("intake_bucket") or info.data.get("upload_bucket")
+        if value == "queue" and public and not bucket:
+            raise ValueError(
+                "queue (the default) keeps form posts and webhooks in Cloud Storage: set "
+                "INTAKE_BUCKET (or UPLOAD_BUCKET), or FORM_INTAKE=sync to write them to Webflow "
+                "while the visitor waits"
+            )
+        return value
+
+    @field_validator("intake_prefix")
+    @classmethod
+    def _intake_prefix_path(cls, value: str) -> str:
+        value = value.strip().strip("/")
+        if not value or any(part in ("", ".", "..") for part in value.split("/")):
+            raise ValueError("must be a folder path such as 'intake'")
+        return value
+
     @field_validator("form_trusted_proxies")
     @classmethod
     def _proxy_count(cls, value: int) -> int:
@@ -185,6 +213,7 @@ class CreateItemsSettings(WebflowSettings):
         "form_error_url",
         "upload_bucket",
         "upload_allowed_extensions",
+        "intake_bucket",
         mode="before",
     )
     @classmethod
@@ -739,17 +768,7 @@ def create_from_request(
     client: WebflowClient, settings: CreateItemsSettings, request: CreateItemsRequest
 ) -> CreateOutcome:
     """Create the items of a JSON call in the collection it names (or WEBFLOW_COLLECTION_ID)."""
-    if len(request.items) > settings.max_items_per_call:
-        limit = settings.max_items_per_call
-        detail = {"field": "items", "message": f"at most {limit} items per call"}
-        raise InvalidInput("too_many_items", f"At most {limit} items per call", [detail])
-    collection_id = request.collection_id or settings.webflow_collection_id
-    if not collection_id:
-        detail = {
-            "field": "collectionId",
-            "message": "is required (no default collection is configured)",
-        }
-        raise InvalidInput("invalid_request", "collectionId is required", [detail])
+    collection_id = requested_collection(settings, request)
     schema = collection_schema(client, collection_id, named_by_caller=bool(request.collection_id))
     entries = [item.model_dump(by_alias=True, exclude_none=True) for item in request.items]
     return create_items(
@@ -761,6 +780,26 @@ def create_from_request(
         live=settings.create_live if request.live is None else request.live,
         schema=schema,
     )
+
+
+def requested_collection(settings: CreateItemsSettings, request: CreateItemsRequest) -> str:
+    """The collection a JSON call writes to, once its size is checked.
+
+    Raises:
+        InvalidInput: too many items, or no collection named and none configured.
+    """
+    if len(request.items) > settings.max_items_per_call:
+        limit = settings.max_items_per_call
+        detail = {"field": "items", "message": f"at most {limit} items per call"}
+        raise InvalidInput("too_many_items", f"At most {limit} items per call", [detail])
+    collection_id = request.collection_id or settings.webflow_collection_id
+    if not collection_id:
+        detail = {
+            "field": "collectionId",
+            "message": "is required (no default collection is configured)",
+        }
+        raise InvalidInput("invalid_request", "collectionId is required", [detail])
+    return collection_id
 
 
 def collection_schema(

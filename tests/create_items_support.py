@@ -38,6 +38,8 @@ def make_app(**env: str) -> FlaskClient:
         "ALLOWED_ORIGINS": ORIGIN,
         "FORM_FIELDS": FORM_FIELDS,
         "WEBFLOW_MAX_RETRY_SECONDS": "2",
+        # The synchronous path; tests/functions/test_intake.py covers the queue (the default).
+        "FORM_INTAKE": "sync",
     }
     return _flask_app({**defaults, **env}).test_client()
 
@@ -45,7 +47,9 @@ def make_app(**env: str) -> FlaskClient:
 @contextmanager
 def serve_app(**env: str) -> Iterator[str]:
     """Serve create-items on 127.0.0.1 (a free port) in a thread; yields its URL."""
-    app = _flask_app({"WEBFLOW_MAX_RETRY_SECONDS": "2", "FORM_FIELDS": FORM_FIELDS, **env})
+    app = _flask_app(
+        {"WEBFLOW_MAX_RETRY_SECONDS": "2", "FORM_FIELDS": FORM_FIELDS, "FORM_INTAKE": "sync", **env}
+    )
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="create-items", daemon=True)
     thread.start()

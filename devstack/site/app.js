@@ -3,7 +3,7 @@
 
 const REFRESH_MS = 3000;
 const NOTICES = {
-  form: "Form sent to create-items: the item appears below, its image a moment later.",
+  form: "Form sent to create-items: queued at once, the item appears below within seconds, its image a moment later.",
   webhook: "Form submitted on Webflow: the webhook is on its way to create-items.",
   error: "The submission failed: see the terminal running the stack.",
 };
@@ -52,6 +52,16 @@ function render(state) {
   document.getElementById("assets").replaceChildren(...state.assets.map((asset) =>
     el("figure", { "data-asset-id": asset.id }, image(asset.url, asset.fileName ?? ""),
       el("figcaption", {}, `${asset.fileName ?? asset.id} · ${asset.size ?? "?"} bytes`))));
+  const intake = document.getElementById("intake");
+  if (state.intake) {
+    const { queued, done, failed } = state.intake;
+    intake.dataset.queued = queued;
+    intake.dataset.done = done;
+    intake.dataset.failed = failed;
+    intake.textContent = `Intake queue: ${queued} queued, ${done} created, ${failed} failed`;
+  } else {
+    intake.textContent = state.intakeError ? `Intake queue: (${state.intakeError})` : "";
+  }
   document.getElementById("read-at").textContent = `read at ${state.readAt}`;
 }
 

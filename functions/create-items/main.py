@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
+
 import flask
 import functions_framework
 
@@ -23,7 +26,13 @@ from shared.http import (
 )
 from shared.instance import Instance
 from shared.items import CreateItemsRequest, CreateItemsSettings, create_from_request
+from shared.problems import Unavailable
 from shared.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, parse_webhook, verify_signature
+
+if TYPE_CHECKING:
+    from shared.intake import IntakeQueue, SchemaSource
+
+T = TypeVar("T")
 
 instance = Instance(CreateItemsSettings)
 get_settings = instance.settings
@@ -33,6 +42,40 @@ reset_state = instance.reset
 def _form_rate_limiter(settings: CreateItemsSettings) -> ClientRateLimiter:
     """The instance's per-client limiter of form posts."""
     return ClientRateLimiter(settings.form_rate_limit_per_minute)
+
+
+def _queue(settings: CreateItemsSettings) -> IntakeQueue:
+    """The instance's intake queue (shared/intake.py; loaded by the queueing paths alone)."""
+    from shared.intake import intake_queue
+    from shared.storage import get_storage
+
+    return intake_queue(settings, get_storage())
+
+
+def _schemas(settings: CreateItemsSettings) -> SchemaSource:
+    """Schemas for intake checks, never waiting long on Webflow."""
+    from shared.intake import SchemaSource
+
+    return SchemaSource(instance.client(), settings.intake_schema_wait_seconds)
+
+
+def _kept(queue: Callable[[IntakeQueue, SchemaSource], T]) -> T:
+    """Run a queueing step with the instance's queue and schemas; Cloud Storage failing is the
+    one error a visitor sees: 503 with Retry-After, and nothing was queued."""
+    from shared.storage import StorageError
+
+    try:
+        return queue(instance.keep(_queue), instance.keep(_schemas))
+    except StorageError as exc:
+        raise Unavailable(
+            "storage_unavailable", "The submission could not be kept; try again", retry_after=5
+        ) from exc
+
+
+def prefers_async(request: flask.Request) -> bool:
+    """True when the caller sent ``Prefer: respond-async`` (RFC 7240)."""
+    preferences = ",".join(request.headers.getlist("Prefer")).lower()
+    return any(part.split(";")[0].strip() == "respond-async" for part in preferences.split(","))
 
 
 def form_collection_id(settings: CreateItemsSettings) -> str:
@@ -58,6 +101,14 @@ def _json_call(request: flask.Request, settings: CreateItemsSettings) -> flask.R
     """Authenticated JSON: up to MAX_ITEMS_PER_CALL items, answered per item."""
     require_api_key(request, settings.api_keys, realm="create-items")
     body = parse_json(request, CreateItemsRequest, settings.max_body_bytes)
+    if prefers_async(request):
+        from shared.enqueue import queue_json_call
+
+        key = request.headers.get("Idempotency-Key")
+        queued = _kept(lambda queue, schemas: queue_json_call(queue, schemas, settings, body, key))
+        return json_response(
+            {"status": "queued", "id": queued}, 202, {"Preference-Applied": "respond-async"}
+        )
     outcome = create_from_request(instance.client(), settings, body)
     return json_response(outcome.to_json(), outcome.status_code, outcome.headers)
 
@@ -77,7 +128,14 @@ def _form_post(request: flask.Request, settings: CreateItemsSettings) -> flask.R
         )
         post = read_form_post(form, settings.honeypot_field)
         collection_id = form_collection_id(settings)
-        reply = submit_form(instance.client(), settings, collection_id, post, write_to_bucket)
+        if settings.form_intake == "queue":
+            from shared.enqueue import queue_form
+
+            reply = _kept(
+                lambda queue, schemas: queue_form(queue, schemas, settings, collection_id, post)
+            )
+        else:
+            reply = submit_form(instance.client(), settings, collection_id, post, write_to_bucket)
     except Exception as exc:  # noqa: BLE001 - browsers go to FORM_ERROR_URL, others get JSON
         return form_error_answer(request, settings, exc)
     return form_answer(request, settings, post, reply)
@@ -93,7 +151,13 @@ def _webhook(request: flask.Request, settings: CreateItemsSettings) -> flask.Res
         settings.webhook_secrets,
     )
     event = parse_webhook(body)
-    reply = receive_form_submission(
-        instance.client(), settings, form_collection_id(settings), event
-    )
+    collection_id = form_collection_id(settings)
+    if settings.form_intake == "queue":
+        from shared.enqueue import queue_webhook
+
+        reply = _kept(
+            lambda queue, schemas: queue_webhook(queue, schemas, settings, collection_id, event)
+        )
+    else:
+        reply = receive_form_submission(instance.client(), settings, collection_id, event)
     return json_response(reply.to_json(), reply.status_code)

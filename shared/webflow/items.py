@@ -41,6 +41,13 @@ class ItemReads(Transport):
             self._schemas[collection_id] = (now, collection)
             return collection
 
+    def cached_collection(self, collection_id: str) -> tuple[float, Collection] | None:
+        """(age in seconds, schema) of the cached schema however old it is; None when none is."""
+        seen = self._schemas.get(collection_id)
+        if seen is None:
+            return None
+        return max(0.0, self._clock() - seen[0]), seen[1]
+
     # ------------------------------------------------------------------ items: reads
     @staticmethod
     def _items_path(collection_id: str, live: bool) -> str:

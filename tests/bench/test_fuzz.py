@@ -601,6 +601,8 @@ def function_env(sandbox: Any) -> dict[str, str]:
             [f for f in POST_FIELDS if f != "slug"] + ["email", "message", "attachment", "source"]
         ),
         "LOG_LEVEL": "CRITICAL",
+        # Every check runs on both paths; the synchronous one goes on to Webflow.
+        "FORM_INTAKE": "sync",
     }
 
 

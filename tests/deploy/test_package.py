@@ -21,6 +21,7 @@ from packaging.utils import canonicalize_name
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENTRY_POINTS = {
     "create-items": "create_items",
+    "drain-intake": "drain_intake",
     "update-items": "update_items",
     "publish-live": "publish_live",
     "upload-asset": "upload_asset",

@@ -5,15 +5,13 @@ from __future__ import annotations
 import pytest
 
 from devstack.procs import ServiceLog
-from devstack.scheduler import PublishScheduler
+from devstack.scheduler import Scheduler
 from tests.devstack.receivers import receiver
 
 
 def test_each_tick_posts_an_empty_body_with_the_api_key(service_log: ServiceLog) -> None:
     with receiver(200) as target:
-        scheduler = PublishScheduler(
-            target_url=target.url, api_key="k1", interval=0.05, log=service_log
-        )
+        scheduler = Scheduler(target_url=target.url, api_key="k1", interval=0.05, log=service_log)
         scheduler.start()
         requests = target.wait_for(2)
         scheduler.stop()
@@ -28,7 +26,7 @@ def test_an_unreachable_function_is_logged_and_the_schedule_goes_on(
 ) -> None:
     with receiver(200) as target:
         closed = target.url
-    scheduler = PublishScheduler(target_url=closed, api_key="k", interval=60, log=service_log)
+    scheduler = Scheduler(target_url=closed, api_key="k", interval=60, log=service_log)
 
     assert scheduler.tick() is None
     assert scheduler.tick() is None
@@ -39,4 +37,4 @@ def test_an_unreachable_function_is_logged_and_the_schedule_goes_on(
 
 def test_interval_must_be_positive(service_log: ServiceLog) -> None:
     with pytest.raises(ValueError, match="PUBLISH_INTERVAL"):
-        PublishScheduler(target_url="http://127.0.0.1:9/", api_key="k", interval=0, log=service_log)
+        Scheduler(target_url="http://127.0.0.1:9/", api_key="k", interval=0, log=service_log)

@@ -22,7 +22,7 @@ def test_stack_comes_up_runs_the_demo_and_stops_without_leftovers(tmp_path: Path
     stack = StackProcess.start(tmp_path / "local")
     try:
         assert stack.state["startupSeconds"] < STARTUP_BOUND
-        assert len(stack.child_pids) == 7  # sandbox, gcs and five functions-framework servers
+        assert len(stack.child_pids) == 8  # sandbox, gcs and six functions-framework servers
 
         demo = run_devstack("demo", stack.data_dir, timeout=300)
 
@@ -93,7 +93,7 @@ def test_a_restart_keeps_the_data_replaces_the_webhook_and_redelivers_nothing(
             assert len(items) == 1
             assert len(webhooks) == 1 and webhooks[0]["id"] == second.state["webhook"]["id"]
             eventarc_log = (data_dir / "logs" / "eventarc.log").read_text()
-            first_run, second_run = eventarc_log.split("watching gs://")[1:]
+            first_run, second_run = eventarc_log.split(f"watching gs://{state['bucket']} on")[1:]
             assert "before-restart.png#" in first_run
             assert "delivered" not in second_run
         finally:

@@ -44,7 +44,9 @@ NEVER_AT_IMPORT = {
     "xml.etree.ElementTree",
 }
 NOT_AT_IMPORT = {
-    "create-items": NEVER_AT_IMPORT | {"shared.assets", "shared.storage", "shared.publishing"},
+    "create-items": NEVER_AT_IMPORT
+    | {"shared.assets", "shared.storage", "shared.publishing", "shared.intake", "shared.enqueue"},
+    "drain-intake": NEVER_AT_IMPORT | {"shared.assets", "shared.forms", "shared.publishing"},
     "update-items": NEVER_AT_IMPORT | {"shared.assets", "shared.storage", "shared.forms"},
     "publish-live": NEVER_AT_IMPORT
     | {"shared.assets", "shared.storage", "shared.forms", "shared.items", "shared.fields"},

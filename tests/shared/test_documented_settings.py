@@ -8,6 +8,7 @@ import pytest
 
 from shared.assets import UploadSettings
 from shared.config import WebflowSettings
+from shared.drain import DrainSettings
 from shared.items import CreateItemsSettings
 from shared.publishing import PublishSettings
 from shared.updates import UpdateItemsSettings
@@ -19,6 +20,7 @@ SETTINGS = [
     UpdateItemsSettings,
     PublishSettings,
     UploadSettings,
+    DrainSettings,
 ]
 # Read outside the settings classes: by the storage client, the log's trace ids, the TLS context,
 # and (K_SERVICE, which Cloud Run sets) the local-only fallback of API keys.

@@ -20,6 +20,13 @@ from shared.items import (
 )
 from shared.models import Collection, ErrorInfo, Item, ItemList, ItemResult, NewItem, Pagination
 
+
+@pytest.fixture(autouse=True)
+def _synchronous_forms(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These settings tests are about fields; the intake queue's are in test_intake.py."""
+    monkeypatch.setenv("FORM_INTAKE", "sync")
+
+
 SCHEMA = Collection.model_validate(
     {
         "id": "posts",

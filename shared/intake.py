@@ -1,0 +1,518 @@
+"""The intake queue: public submissions kept in Cloud Storage until the drain writes them to Webflow.
+
+A form post, a Webflow form_submission webhook or a JSON call that says ``Prefer: respond-async`` is
+checked as on the synchronous path, then written as one JSON object per submission:
+
+- ``<prefix>/pending/<id>.json``: queued, written with ``ifGenerationMatch=0`` (create-if-absent), so a
+  double click, a browser resend or a redelivered webhook (the same id) is the same object;
+- ``<prefix>/files/<id>/<n>.<ext>``: a form post's files, kept until the item exists;
+- ``<prefix>/claims/<id>``: a drain working on the submission (create-if-absent, with an expiry);
+- ``<prefix>/done/<id>.json``: written to Webflow, with the item ids in its metadata (kept for audit,
+  deleted by a lifecycle rule);
+- ``<prefix>/failed/<id>.json``: refused for good, the reason in its metadata, until replayed.
+
+The states, the drain and the replay are described in docs/intake.md; the drain is shared/drain.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import posixpath
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
+
+from shared.fields import InputPath
+from shared.log import get_logger
+from shared.storage import Claim, StorageError, _not_found, _wrap
+
+if TYPE_CHECKING:
+    from shared.models import Collection
+    from shared.storage import Storage
+    from shared.webflow import WebflowClient
+
+__all__ = [
+    "FORMAT_VERSION",
+    "META_ERROR",
+    "META_ITEMS",
+    "CorruptSubmission",
+    "IntakeQueue",
+    "QueuedFile",
+    "QueuedObject",
+    "SchemaSource",
+    "StatusCounts",
+    "Submission",
+    "intake_queue",
+    "submission_id",
+]
+
+FORMAT_VERSION = 1
+MAX_ID_LENGTH = 100
+META_ERROR = "intake-error"
+META_ITEMS = "intake-items"
+_MAX_REASON = 1024
+Kind = Literal["form", "webhook", "json"]
+State = Literal["pending", "done", "failed"]
+_STATES: tuple[State, ...] = ("pending", "done", "failed")
+
+logger = get_logger(__name__)
+
+
+class CorruptSubmission(Exception):
+    """An intake object that cannot be read as a submission (the reason is the message)."""
+
+
+def submission_id(kind: Kind, *parts: str) -> str:
+    """A stable object id: the kind and 32 hex digits of the SHA-256 of ``parts``.
+
+    A webhook's id is its payload id; a form post's is its values and files, so the same post
+    twice (a double click, a browser resend) is the same object.
+    """
+    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+    return f"{kind}-{digest}"
+
+
+@dataclass
+class QueuedFile:
+    """A form post's file, kept in the intake bucket until its item exists."""
+
+    input: str
+    object: str
+    filename: str
+    content_type: str | None = None
+    alt: str | None = None
+    size: int = 0
+
+
+@dataclass
+class Submission:
+    """One queued submission: what the drain needs to create its item(s) as the synchronous path
+    would have."""
+
+    id: str
+    kind: Kind
+    collection_id: str
+    entries: list[dict[str, Any]]
+    received_at: str = ""
+    form_name: str | None = None
+    live: bool = False
+    default_draft: bool = False
+    files: list[QueuedFile] = field(default_factory=list)
+    # False when no schema was at hand at intake: only the structural checks were made.
+    validated: bool = True
+    # The webhook's submission id (its items' slug key); None for forms (their values are the key).
+    slug_key: str | None = None
+
+    @property
+    def path(self) -> InputPath:
+        """The input path whose field policy applies (json, form or webhook)."""
+        return self.kind
+
+    def to_bytes(self) -> bytes:
+        """The object's content: versioned JSON."""
+        body = {"version": FORMAT_VERSION, **asdict(self)}
+        return json.dumps(body, separators=(",", ":"), default=str).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Submission:
+        """Read an intake object.
+
+        Raises:
+            CorruptSubmission: not JSON, another version, or a field missing or of the wrong type.
+        """
+        try:
+            body = json.loads(data)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise CorruptSubmission(f"not JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise CorruptSubmission("not a JSON object")
+        if body.pop("version", None) != FORMAT_VERSION:
+            raise CorruptSubmission(f"not a version {FORMAT_VERSION} submission")
+        try:
+            files = [QueuedFile(**entry) for entry in body.pop("files", [])]
+            submission = cls(**body, files=files)
+        except TypeError as exc:
+            raise CorruptSubmission(f"unexpected shape: {exc}") from None
+        if submission.kind not in ("form", "webhook", "json") or not isinstance(
+            submission.entries, list
+        ):
+            raise CorruptSubmission("unknown kind or entries not a list")
+        if not all(isinstance(entry, dict) for entry in submission.entries):
+            raise CorruptSubmission("an entry is not an object")
+        return submission
+
+
+@dataclass(frozen=True)
+class QueuedObject:
+    """A listed intake object: its state, id and when it was written."""
+
+    state: State
+    id: str
+    name: str
+    generation: int
+    created: float
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def age(self) -> float:
+        """Seconds since it was written."""
+        return max(0.0, time.time() - self.created)
+
+
+@dataclass
+class StatusCounts:
+    """How many submissions are in each state (``done`` counts what the lifecycle kept)."""
+
+    queued: int = 0
+    done: int = 0
+    failed: int = 0
+
+    def to_json(self) -> dict[str, int]:
+        """{"queued", "done", "failed"}."""
+        return {"queued": self.queued, "done": self.done, "failed": self.failed}
+
+
+class IntakeQueue:
+    """The intake objects of one bucket and prefix, through google-cloud-storage.
+
+    Every state change is create-if-absent (``ifGenerationMatch=0``) of the new object, then a
+    delete of the old one: real Cloud Storage and fake-gcs-server both honour that precondition on
+    uploads, so the same rules hold locally and deployed.
+    """
+
+    def __init__(self, storage: Storage, bucket: str, prefix: str = "intake") -> None:
+        self.storage = storage
+        self.bucket_name = bucket
+        self.prefix = "/".join(part for part in prefix.split("/") if part)
+
+    # -- names ----------------------------------------------------------------------------------
+
+    def object_name(self, state: State, submission_id: str) -> str:
+        """Where a submission in ``state`` is kept."""
+        return posixpath.join(self.prefix, state, f"{submission_id}.json")
+
+    def _claim_name(self, submission_id: str) -> str:
+        return posixpath.join(self.prefix, "claims", submission_id)
+
+    def file_name(self, submission_id: str, number: int, extension: str) -> str:
+        """Where a form post's ``number``th file is kept until its item exists."""
+        return posixpath.join(self.prefix, "files", submission_id, f"{number}.{extension}")
+
+    def parse_name(self, name: str) -> tuple[State, str] | None:
+        """(state, id) of an intake object's name; None for anything else (files, claims...)."""
+        head, _, rest = name.partition(f"{self.prefix}/" if self.prefix else "")
+        if head or not rest:
+            return None
+        state, _, leaf = rest.partition("/")
+        for known in _STATES:
+            if state == known and "/" not in leaf and leaf.endswith(".json"):
+                return known, leaf.removesuffix(".json")
+        return None
+
+    @property
+    def _bucket(self) -> Any:
+        return self.storage.client.bucket(self.bucket_name)
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def _create(
+        self,
+        name: str,
+        data: bytes | IO[bytes],
+        *,
+        content_type: str,
+        metadata: Mapping[str, str] | None = None,
+    ) -> bool:
+        """Create ``name`` unless it exists; False when it existed (412)."""
+        from google.api_core import exceptions as gexc
+
+        blob = self._bucket.blob(name)
+        if metadata:
+            blob.metadata = dict(metadata)
+        try:
+            with _wrap(f"writing gs://{self.bucket_name}/{name}", (gexc.PreconditionFailed,)):
+                if isinstance(data, bytes):
+                    blob.upload_from_string(
+                        data,
+                        content_type=content_type,
+                        if_generation_match=0,
+                        retry=self.storage.retry,
+                    )
+                else:
+                    data.seek(0)
+                    blob.upload_from_file(
+                        data,
+                        content_type=content_type,
+                        if_generation_match=0,
+                        retry=self.storage.retry,
+                        rewind=True,
+                    )
+        except gexc.PreconditionFailed:
+            return False
+        except gexc.NotFound as exc:  # the bucket itself is missing: nothing can be kept
+            raise StorageError(f"writing gs://{self.bucket_name}/{name}: {exc}") from exc
+        return True
+
+    def _delete(self, name: str, generation: int | None = None) -> None:
+        """Delete ``name`` (at ``generation`` when given); gone already is fine."""
+        from google.api_core import exceptions as gexc
+
+        with (
+            _wrap(f"deleting gs://{self.bucket_name}/{name}", (gexc.PreconditionFailed,)),
+            contextlib.suppress(_not_found(), gexc.PreconditionFailed),
+        ):
+            self._bucket.blob(name).delete(if_generation_match=generation, retry=self.storage.retry)
+
+    def put(self, submission: Submission) -> bool:
+        """Queue ``submission``; False when it is queued already (the same id).
+
+        Raises:
+            StorageError: Cloud Storage failed; nothing is queued.
+        """
+        created = self._create(
+            self.object_name("pending", submission.id),
+            submission.to_bytes(),
+            content_type="application/json",
+        )
+        logger.info(
+            "submission queued" if created else "submission already queued",
+            extra={"submission": submission.id, "kind": submission.kind},
+        )
+        return created
+
+    def put_file(self, name: str, stream: IO[bytes], content_type: str | None) -> None:
+        """Keep a form file (create-if-absent: a resent post has the same files)."""
+        self._create(name, stream, content_type=content_type or "application/octet-stream")
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def listing(self, state: State, *, limit: int | None = None) -> list[QueuedObject]:
+        """The submissions in ``state``, oldest first (at most ``limit``, listing in name order)."""
+        prefix = posixpath.join(self.prefix, state) + "/"
+        found: list[QueuedObject] = []
+        with _wrap(f"listing gs://{self.bucket_name}/{prefix}"):
+            for blob in self.storage.client.list_blobs(
+                self.bucket_name, prefix=prefix, max_results=limit, retry=self.storage.retry
+            ):
+                parsed = self.parse_name(blob.name)
+                if parsed is None:
+                    continue
+                created = blob.time_created.timestamp() if blob.time_created else time.time()
+                found.append(
+                    QueuedObject(
+                        parsed[0],
+                        parsed[1],
+                        blob.name,
+                        int(blob.generation or 0),
+                        created,
+                        dict(blob.metadata or {}),
+                    )
+                )
+        return sorted(found, key=lambda queued: (queued.created, queued.name))
+
+    def read(self, queued: QueuedObject) -> bytes | None:
+        """The object's bytes; None when it is gone (taken by another drain, or replayed)."""
+        with _wrap(f"reading gs://{self.bucket_name}/{queued.name}"):
+            try:
+                data: bytes = self._bucket.blob(queued.name).download_as_bytes(
+                    retry=self.storage.retry
+                )
+            except _not_found():
+                return None
+        return data
+
+    def counts(self) -> StatusCounts:
+        """How many submissions each state holds."""
+        listed = {state: len(self.listing(state)) for state in _STATES}
+        return StatusCounts(listed["pending"], listed["done"], listed["failed"])
+
+    # -- claims ---------------------------------------------------------------------------------
+
+    def claim(self, submission_id: str, seconds: float) -> Claim | None:
+        """Claim a submission for ``seconds``; None when another drain holds a live claim.
+
+        The claim is a marker object written create-if-absent; one whose expiry has passed (its
+        drain died) is cleared once and the claim tried again.
+        """
+        claim = Claim(0, uuid.uuid4().hex, time.time() + seconds)
+        name = self._claim_name(submission_id)
+        for _attempt in range(2):
+            if self._create(name, claim.encode().encode(), content_type="text/plain"):
+                return claim
+            if not self._clear_lapsed(name):
+                return None
+        return None
+
+    def _clear_lapsed(self, name: str) -> bool:
+        """Delete a lapsed claim marker; False while it is live."""
+        with _wrap(f"reading gs://{self.bucket_name}/{name}"):
+            blob = self._bucket.get_blob(name, retry=self.storage.retry)
+            held = Claim.parse(blob.download_as_text()) if blob is not None else None
+        if blob is not None and held is not None and not held.expired():
+            return False
+        if blob is not None:
+            self._delete(name, blob.generation)
+        return True
+
+    def release(self, submission_id: str, claim: Claim) -> None:
+        """Give a claim back (best effort: a lapsed one is cleared by the next claim)."""
+        name = self._claim_name(submission_id)
+        with contextlib.suppress(StorageError):
+            with _wrap(f"reading gs://{self.bucket_name}/{name}"):
+                blob = self._bucket.get_blob(name, retry=self.storage.retry)
+                held = Claim.parse(blob.download_as_text()) if blob is not None else None
+            if blob is not None and held is not None and held.claim_id == claim.claim_id:
+                self._delete(name, blob.generation)
+
+    # -- state changes --------------------------------------------------------------------------
+
+    def _move(
+        self, queued: QueuedObject, state: State, data: bytes, metadata: Mapping[str, str]
+    ) -> None:
+        """Write the submission under ``state`` (kept if there already), then drop the old one."""
+        self._create(
+            self.object_name(state, queued.id),
+            data,
+            content_type="application/json",
+            metadata=metadata,
+        )
+        self._delete(queued.name, queued.generation or None)
+
+    def finish(self, queued: QueuedObject, data: bytes, items: Sequence[Mapping[str, Any]]) -> None:
+        """Mark a submission done, naming its item(s)."""
+        described = json.dumps(list(items), separators=(",", ":"))[:_MAX_REASON]
+        self._move(queued, "done", data, {META_ITEMS: described})
+
+    def fail(self, queued: QueuedObject, data: bytes, reason: str) -> None:
+        """Move a submission to the failed set with ``reason``; it is logged at ERROR."""
+        logger.error(
+            "submission failed for good: kept for replay",
+            extra={"submission": queued.id, "reason": reason[:_MAX_REASON]},
+        )
+        self._move(queued, "failed", data, {META_ERROR: reason[:_MAX_REASON]})
+
+    def replay(self, ids: Sequence[str] | None = None) -> list[str]:
+        """Queue failed submissions again (all of them when ``ids`` is None); their ids.
+
+        Idempotent: a submission already queued again is left as it is, and the drain resolves one
+        that was created meanwhile to its existing item (its slug is its key).
+        """
+        wanted = None if ids is None else set(ids)
+        replayed: list[str] = []
+        for queued in self.listing("failed"):
+            if wanted is not None and queued.id not in wanted:
+                continue
+            data = self.read(queued)
+            if data is None:
+                continue
+            self._create(
+                self.object_name("pending", queued.id), data, content_type="application/json"
+            )
+            self._delete(queued.name, queued.generation or None)
+            replayed.append(queued.id)
+            logger.info("submission replayed", extra={"submission": queued.id})
+        return replayed
+
+    def files(self, submission: Submission) -> Iterator[tuple[QueuedFile, Any]]:
+        """Each queued file of ``submission`` with its blob (None when it is gone)."""
+        for queued_file in submission.files:
+            with _wrap(f"reading gs://{self.bucket_name}/{queued_file.object}"):
+                blob = self._bucket.get_blob(queued_file.object, retry=self.storage.retry)
+            yield queued_file, blob
+
+    def drop_files(self, submission: Submission) -> None:
+        """Delete a finished submission's kept files (they are in the upload bucket now)."""
+        for queued_file in submission.files:
+            self._delete(queued_file.object)
+
+
+def now_rfc3339() -> str:
+    """The time now, as intake records write it."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class SchemaSource:
+    """Collection schemas for intake checks that never wait long on Webflow.
+
+    A fresh cached schema is used as is; a stale one is used at once and refreshed in the
+    background; with none cached, a fetch is awaited for ``wait`` seconds and then left running,
+    the submission taken with only the structural checks (the drain validates it).
+    """
+
+    def __init__(self, client: WebflowClient, wait: float) -> None:
+        self.client = client
+        self.wait = wait
+        self._lock = threading.Lock()
+        self._fetching: dict[str, threading.Thread] = {}
+        self._missing: set[str] = set()
+
+    def missing(self, collection_id: str) -> bool:
+        """True when Webflow said the collection does not exist (and no schema is cached)."""
+        return (
+            collection_id in self._missing and self.client.cached_collection(collection_id) is None
+        )
+
+    def schema(self, collection_id: str) -> Collection | None:
+        """The collection's schema, stale if need be; None when none could be had in time."""
+        cached = self.client.cached_collection(collection_id)
+        if cached is not None:
+            age, schema = cached
+            if age >= self.client.schema_cache_ttl:
+                self._fetch(collection_id)
+            return schema
+        self._fetch(collection_id).join(self.wait)
+        cached = self.client.cached_collection(collection_id)
+        return cached[1] if cached is not None else None
+
+    def _fetch(self, collection_id: str) -> threading.Thread:
+        """The background fetch of ``collection_id``'s schema (one at a time per collection)."""
+        with self._lock:
+            running = self._fetching.get(collection_id)
+            if running is not None and running.is_alive():
+                return running
+            thread = threading.Thread(
+                target=self._refresh, args=(collection_id,), name="schema-refresh", daemon=True
+            )
+            self._fetching[collection_id] = thread
+            thread.start()
+            return thread
+
+    def _refresh(self, collection_id: str) -> None:
+        from shared.errors import NotFoundError, WebflowError
+
+        try:
+            self.client.get_collection(collection_id, refresh=True)
+            self._missing.discard(collection_id)
+        except NotFoundError:
+            self._missing.add(collection_id)
+        except WebflowError as exc:
+            logger.warning(
+                "schema refresh failed: intake uses what it has",
+                extra={"collection": collection_id, "error": type(exc).__name__},
+            )
+
+
+class _QueueSettings(Protocol):
+    intake_bucket: str | None
+    upload_bucket: str | None
+    intake_prefix: str
+
+
+def intake_queue(settings: _QueueSettings, storage: Storage) -> IntakeQueue:
+    """The queue INTAKE_BUCKET (or UPLOAD_BUCKET) and INTAKE_PREFIX name.
+
+    Raises:
+        ConfigError: no bucket is configured.
+    """
+    from shared.config import ConfigError
+
+    bucket = settings.intake_bucket or settings.upload_bucket
+    if not bucket:
+        raise ConfigError("INTAKE_BUCKET (or UPLOAD_BUCKET) is required for the intake queue")
+    return IntakeQueue(storage, bucket, settings.intake_prefix)
