@@ -1,5 +1,6 @@
-# The four functions. upload-asset is triggered by Eventarc on object finalize in the ingestion
-# bucket; the others are HTTP functions.
+# The five functions. upload-asset is triggered by Eventarc on object finalize in the ingestion
+# bucket, drain-intake on object finalize in the intake bucket (and swept by Cloud Scheduler); the
+# others are HTTP functions.
 
 resource "google_cloudfunctions2_function" "this" {
   #checkov:skip=CKV_GCP_124:Ingress is set per function: ALLOW_ALL only for create-items and update-items, whose callers (browsers, Webflow webhooks, servers) are outside Google Cloud; both stay private behind run.invoker IAM unless enable_public_form_posts opens create-items. publish-live and upload-asset default to ALLOW_INTERNAL_ONLY.
@@ -48,16 +49,16 @@ resource "google_cloudfunctions2_function" "this" {
   }
 
   dynamic "event_trigger" {
-    for_each = each.key == "upload-asset" ? [local.ingestion_bucket_name] : []
+    for_each = lookup(local.event_triggers, each.key, null) == null ? [] : [local.event_triggers[each.key]]
     content {
-      trigger_region        = lower(google_storage_bucket.ingestion.location)
+      trigger_region        = event_trigger.value.region
       event_type            = "google.cloud.storage.object.v1.finalized"
-      retry_policy          = "RETRY_POLICY_RETRY"
+      retry_policy          = event_trigger.value.retry_policy
       service_account_email = google_service_account.trigger.email
 
       event_filters {
         attribute = "bucket"
-        value     = event_trigger.value
+        value     = event_trigger.value.bucket
       }
     }
   }
@@ -80,6 +81,14 @@ resource "google_cloudfunctions2_function" "this" {
       error_message = "upload-asset: event-driven functions allow a timeout of at most 540 seconds."
     }
     precondition {
+      condition     = each.key != "drain-intake" || var.intake_max_run_seconds + 60 <= each.value.timeout_seconds
+      error_message = "drain-intake: intake_max_run_seconds (${var.intake_max_run_seconds}) plus a minute for the last batch must fit in its timeout_seconds (${each.value.timeout_seconds})."
+    }
+    precondition {
+      condition     = each.key != "drain-intake" || each.value.max_instances == 1
+      error_message = "drain-intake: one writer owns the intake's share of the rate limit; max_instances must be 1."
+    }
+    precondition {
       # A run must stop by itself (reporting what remains) before the platform cuts it off.
       condition     = each.key != "publish-live" || var.publish_max_run_seconds + 60 <= each.value.timeout_seconds
       error_message = "publish-live: publish_max_run_seconds (${var.publish_max_run_seconds}) plus a minute for the last requests must fit in its timeout_seconds (${each.value.timeout_seconds})."
@@ -93,4 +102,22 @@ resource "google_cloudfunctions2_function" "this" {
     google_storage_bucket_iam_member.build_source_reader,
     google_secret_manager_secret_iam_member.function_accessor,
   ]
+}
+
+locals {
+  # The storage triggers: upload-asset's events are retried (each upload is processed once, by its
+  # ledger); drain-intake's are not (a failed drain leaves its submissions pending, and the sweep
+  # takes them a minute later, so retries would only add load against the rate limit).
+  event_triggers = {
+    "upload-asset" = {
+      bucket       = local.ingestion_bucket_name
+      region       = lower(google_storage_bucket.ingestion.location)
+      retry_policy = "RETRY_POLICY_RETRY"
+    }
+    "drain-intake" = {
+      bucket       = local.intake_bucket_name
+      region       = lower(google_storage_bucket.intake.location)
+      retry_policy = "RETRY_POLICY_DO_NOT_RETRY"
+    }
+  }
 }

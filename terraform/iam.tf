@@ -24,8 +24,8 @@ resource "google_service_account" "trigger" {
 resource "google_service_account" "scheduler" {
   project      = var.project_id
   account_id   = "${var.name_prefix}-scheduler"
-  display_name = "webflow-functions publish schedule"
-  description  = "Identity of the Cloud Scheduler job's OIDC token for publish-live."
+  display_name = "webflow-functions schedules"
+  description  = "Identity of the Cloud Scheduler jobs' OIDC tokens (publish-live, the intake sweep)."
 
   depends_on = [google_project_service.this]
 }
@@ -72,6 +72,33 @@ resource "google_storage_bucket_iam_member" "upload_asset_object_access" {
   bucket = google_storage_bucket.ingestion.name
   role   = google_project_iam_custom_role.upload_asset_object_access.id
   member = google_service_account.function["upload-asset"].member
+}
+
+# drain-intake hands a queued form's files over once its item exists: it creates objects in the
+# ingestion bucket (create-if-absent), nothing else there.
+resource "google_storage_bucket_iam_member" "drain_intake_object_creator" {
+  bucket = google_storage_bucket.ingestion.name
+  role   = "roles/storage.objectCreator"
+  member = google_service_account.function["drain-intake"].member
+}
+
+# ---------------------------------------------------------------------------------------------------
+# Intake bucket: create-items writes submissions, drain-intake works the queue.
+# ---------------------------------------------------------------------------------------------------
+
+# create-items queues a submission and its files create-if-absent; it never reads, lists or deletes.
+resource "google_storage_bucket_iam_member" "create_items_intake_creator" {
+  bucket = google_storage_bucket.intake.name
+  role   = "roles/storage.objectCreator"
+  member = google_service_account.function["create-items"].member
+}
+
+# drain-intake lists, reads, claims, moves (create + delete) and replays submissions: object
+# access on this bucket only (roles/storage.objectUser: objects, not the bucket or its IAM).
+resource "google_storage_bucket_iam_member" "drain_intake_object_user" {
+  bucket = google_storage_bucket.intake.name
+  role   = "roles/storage.objectUser"
+  member = google_service_account.function["drain-intake"].member
 }
 
 # ---------------------------------------------------------------------------------------------------
@@ -154,6 +181,22 @@ resource "google_cloud_run_service_iam_member" "trigger_invokes_upload_asset" {
   service  = google_cloudfunctions2_function.this["upload-asset"].name
   role     = "roles/run.invoker"
   member   = google_service_account.trigger.member
+}
+
+resource "google_cloud_run_service_iam_member" "trigger_invokes_drain_intake" {
+  project  = var.project_id
+  location = var.region
+  service  = google_cloudfunctions2_function.this["drain-intake"].name
+  role     = "roles/run.invoker"
+  member   = google_service_account.trigger.member
+}
+
+resource "google_cloud_run_service_iam_member" "scheduler_invokes_drain_intake" {
+  project  = var.project_id
+  location = var.region
+  service  = google_cloudfunctions2_function.this["drain-intake"].name
+  role     = "roles/run.invoker"
+  member   = google_service_account.scheduler.member
 }
 
 resource "google_cloud_run_service_iam_member" "scheduler_invokes_publish_live" {

@@ -1,10 +1,10 @@
 # Shared names, secrets map and environment variables. Resources are split by concern:
 # scaling.tf (per-function settings and the rate-limit budget), storage.tf (buckets, source
-# objects), secrets.tf, iam.tf (service accounts and bindings), functions.tf (the four functions
-# and the storage trigger), scheduler.tf (publish schedule).
+# objects), secrets.tf, iam.tf (service accounts and bindings), functions.tf (the five functions
+# and the storage triggers), scheduler.tf (publish schedule, intake sweep).
 
 locals {
-  function_names = ["create-items", "update-items", "publish-live", "upload-asset"]
+  function_names = ["create-items", "update-items", "publish-live", "upload-asset", "drain-intake"]
 
   labels = merge(var.labels, {
     app        = "webflow-functions"
@@ -13,8 +13,11 @@ locals {
 
   source_archive_dir    = coalesce(var.source_archive_dir, "${path.module}/../dist")
   ingestion_bucket_name = coalesce(var.ingestion_bucket_name, "${var.project_id}-${var.name_prefix}-uploads")
-  source_bucket_name    = "${var.project_id}-${var.name_prefix}-sources"
-  bucket_location       = upper(coalesce(var.bucket_location, var.region))
+  intake_bucket_name    = coalesce(var.intake_bucket_name, "${var.project_id}-${var.name_prefix}-intake")
+  # The intake queue's objects live under this prefix of the intake bucket (shared/intake.py).
+  intake_prefix      = "intake"
+  source_bucket_name = "${var.project_id}-${var.name_prefix}-sources"
+  bucket_location    = upper(coalesce(var.bucket_location, var.region))
 
   # Secret Manager secrets: environment variable name => secret ID. Values never pass through
   # Terraform: the secrets are created empty and versions are added with gcloud (README.md).
@@ -24,6 +27,7 @@ locals {
     UPDATE_ITEMS_API_KEYS  = "${var.name_prefix}-update-items-api-keys"
     PUBLISH_API_KEYS       = "${var.name_prefix}-publish-api-keys"
     WEBFLOW_WEBHOOK_SECRET = "${var.name_prefix}-webhook-secret"
+    INTAKE_API_KEYS        = "${var.name_prefix}-intake-api-keys"
   }
 
   # Which function reads which secret (each gets secretAccessor on exactly these). Each function
@@ -33,6 +37,7 @@ locals {
     "update-items" = ["WEBFLOW_API_TOKEN", "UPDATE_ITEMS_API_KEYS"]
     "publish-live" = ["WEBFLOW_API_TOKEN", "PUBLISH_API_KEYS"]
     "upload-asset" = ["WEBFLOW_API_TOKEN"]
+    "drain-intake" = ["WEBFLOW_API_TOKEN", "INTAKE_API_KEYS"]
   }
 
   function_secret_pairs = merge([
@@ -53,6 +58,21 @@ locals {
 
   upload_allowed_extensions = length(var.upload_allowed_extensions) > 0 ? join(",", var.upload_allowed_extensions) : null
 
+  # How form posts and webhooks become items: create-items checks and queues them, drain-intake
+  # maps and writes them, so both read the same mapping, drafts and upload settings.
+  item_mapping_environment = {
+    UPLOAD_BUCKET        = local.ingestion_bucket_name
+    UPLOAD_PREFIX        = var.upload_prefix
+    FIELD_MAP            = var.field_map
+    FORM_FIELDS          = length(var.form_fields) > 0 ? join(",", var.form_fields) : null
+    FORM_CREATE_AS_DRAFT = tostring(var.form_create_as_draft)
+    CREATE_AS_DRAFT      = tostring(var.create_as_draft)
+    # The same list as upload-asset's, so that a form never accepts a file it would refuse.
+    UPLOAD_ALLOWED_EXTENSIONS = local.upload_allowed_extensions
+    INTAKE_BUCKET             = local.intake_bucket_name
+    INTAKE_PREFIX             = local.intake_prefix
+  }
+
   common_environment = {
     WEBFLOW_API_BASE_URL  = var.webflow_api_base_url
     WEBFLOW_SITE_ID       = var.webflow_site_id
@@ -62,20 +82,13 @@ locals {
   }
 
   function_environment = {
-    "create-items" = {
-      UPLOAD_BUCKET        = local.ingestion_bucket_name
-      UPLOAD_PREFIX        = var.upload_prefix
+    "create-items" = merge(local.item_mapping_environment, {
       ALLOWED_ORIGINS      = join(",", var.allowed_origins)
       FORM_SUCCESS_URL     = var.form_success_url
       FORM_ERROR_URL       = var.form_error_url
-      FIELD_MAP            = var.field_map
-      FORM_FIELDS          = length(var.form_fields) > 0 ? join(",", var.form_fields) : null
-      FORM_CREATE_AS_DRAFT = tostring(var.form_create_as_draft)
-      CREATE_AS_DRAFT      = tostring(var.create_as_draft)
       FORM_TRUSTED_PROXIES = tostring(var.form_trusted_proxies)
-      # The same list as upload-asset's, so that a form never accepts a file it would refuse.
-      UPLOAD_ALLOWED_EXTENSIONS = local.upload_allowed_extensions
-    }
+      FORM_INTAKE          = var.form_intake
+    })
     "update-items" = {
       FIELD_MAP                   = var.field_map
       UPDATE_ITEMS_MAX_BODY_BYTES = tostring(var.update_items_max_body_bytes)
@@ -99,6 +112,10 @@ locals {
       MAX_EVENT_AGE_SECONDS     = tostring(var.max_event_age_seconds)
       UPLOAD_ALLOWED_EXTENSIONS = local.upload_allowed_extensions
     }
+    "drain-intake" = merge(local.item_mapping_environment, {
+      INTAKE_BATCH_WINDOW_SECONDS = tostring(var.intake_batch_window_seconds)
+      INTAKE_MAX_RUN_SECONDS      = tostring(var.intake_max_run_seconds)
+    })
   }
 
   # Extra variables first, so that the module's own variables win on a clash; nulls are dropped.

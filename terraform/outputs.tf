@@ -13,6 +13,16 @@ output "ingestion_bucket_name" {
   value       = google_storage_bucket.ingestion.name
 }
 
+output "intake_bucket_name" {
+  description = "Intake queue bucket (INTAKE_BUCKET): queued form posts and webhooks under intake/, see docs/intake.md."
+  value       = google_storage_bucket.intake.name
+}
+
+output "intake_sweep_job" {
+  description = "Cloud Scheduler job that sweeps the intake queue through drain-intake."
+  value       = google_cloud_scheduler_job.intake_sweep.name
+}
+
 output "source_bucket_name" {
   description = "Bucket holding the function source bundles."
   value       = google_storage_bucket.sources.name

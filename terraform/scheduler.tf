@@ -1,5 +1,6 @@
-# Cloud Scheduler calls publish-live with {"pending": true}, authenticated by an OIDC token of its
-# own service account (run.invoker on publish-live only; see iam.tf).
+# Cloud Scheduler calls publish-live with {"pending": true}, and sweeps the intake queue through
+# drain-intake, each authenticated by an OIDC token of the scheduler's service account (run.invoker
+# on those two functions only; see iam.tf).
 
 resource "google_cloud_scheduler_job" "publish_live" {
   project     = var.project_id
@@ -34,4 +35,33 @@ resource "google_cloud_scheduler_job" "publish_live" {
   }
 
   depends_on = [google_cloud_run_service_iam_member.scheduler_invokes_publish_live]
+}
+
+# The sweep: drains whatever the storage events left behind (a failed run, a Webflow outage, a
+# replay). An empty POST; a run that finds nothing pending costs one listing and no Webflow call.
+resource "google_cloud_scheduler_job" "intake_sweep" {
+  project     = var.project_id
+  region      = var.region
+  name        = "${var.name_prefix}-intake-sweep"
+  description = "Write queued form posts and webhooks to the Webflow CMS."
+  schedule    = var.intake_sweep_schedule
+  time_zone   = "Etc/UTC"
+
+  attempt_deadline = "${min(local.functions["drain-intake"].timeout_seconds, 1800)}s"
+
+  retry_config {
+    retry_count = 0
+  }
+
+  http_target {
+    http_method = "POST"
+    uri         = google_cloudfunctions2_function.this["drain-intake"].url
+
+    oidc_token {
+      service_account_email = google_service_account.scheduler.email
+      audience              = google_cloudfunctions2_function.this["drain-intake"].url
+    }
+  }
+
+  depends_on = [google_cloud_run_service_iam_member.scheduler_invokes_drain_intake]
 }

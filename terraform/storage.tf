@@ -49,6 +49,55 @@ resource "google_storage_bucket" "ingestion" {
   depends_on = [google_project_service.this]
 }
 
+# The intake queue (docs/intake.md): one object per queued form post or webhook, written by
+# create-items, moved to done/ or failed/ by drain-intake. A bucket of its own, so that its
+# events go to drain-intake only and its objects never to upload-asset.
+resource "google_storage_bucket" "intake" {
+  #checkov:skip=CKV_GCP_62:Access is recorded by Cloud Audit Logs (Data Access logs for Cloud Storage); usage logs would need a second bucket and add nothing here.
+  #checkov:skip=CKV_GCP_78:No versioning: every state change writes the new object create-if-absent and deletes the old one, so noncurrent versions would only keep copies of submissions that are kept anyway (done/ for audit, failed/ until replayed).
+  project                     = var.project_id
+  name                        = local.intake_bucket_name
+  location                    = local.bucket_location
+  storage_class               = "STANDARD"
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  force_destroy               = var.force_destroy_buckets
+  labels                      = local.labels
+
+  # Written submissions are kept for audit, then deleted.
+  lifecycle_rule {
+    condition {
+      age            = var.intake_retention_days
+      matches_prefix = ["${local.intake_prefix}/done/"]
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
+  # A claim outlives its drain only when the drain died; a day later nobody needs it.
+  lifecycle_rule {
+    condition {
+      age            = 1
+      matches_prefix = ["${local.intake_prefix}/claims/"]
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
+  lifecycle_rule {
+    condition {
+      age = 1
+    }
+    action {
+      type = "AbortIncompleteMultipartUpload"
+    }
+  }
+
+  depends_on = [google_project_service.this]
+}
+
 resource "google_storage_bucket" "sources" {
   #checkov:skip=CKV_GCP_62:Holds only deployment bundles written by Terraform; Cloud Audit Logs record access, usage logs would need a second bucket and add nothing here.
   project                     = var.project_id

@@ -542,3 +542,69 @@ variable "publish_schedule_paused" {
   type        = bool
   default     = false
 }
+
+variable "form_intake" {
+  description = "FORM_INTAKE: queue (form posts and webhooks are kept in the intake bucket and answered at once; drain-intake writes them in bulk) or sync (each written to Webflow before it is answered)."
+  type        = string
+  default     = "queue"
+
+  validation {
+    condition     = contains(["queue", "sync"], var.form_intake)
+    error_message = "form_intake must be queue or sync."
+  }
+}
+
+variable "intake_bucket_name" {
+  description = "Name of the intake queue's bucket (INTAKE_BUCKET). Null means <project_id>-<name_prefix>-intake."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.intake_bucket_name == null || can(regex("^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$", var.intake_bucket_name))
+    error_message = "intake_bucket_name must be a valid bucket name: 3-63 lower-case letters, digits, dots, hyphens or underscores."
+  }
+}
+
+variable "intake_retention_days" {
+  description = "Written submissions (intake/done/) are kept this many days for audit, then deleted. Failed ones are kept until replayed."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.intake_retention_days >= 1 && floor(var.intake_retention_days) == var.intake_retention_days
+    error_message = "intake_retention_days must be a whole number of days, at least 1."
+  }
+}
+
+variable "intake_sweep_schedule" {
+  description = "Cron schedule (UTC) of the Cloud Scheduler job that sweeps the intake queue."
+  type        = string
+  default     = "* * * * *"
+
+  validation {
+    condition     = length(split(" ", trimspace(var.intake_sweep_schedule))) == 5
+    error_message = "intake_sweep_schedule must be a five-field cron expression, e.g. * * * * *."
+  }
+}
+
+variable "intake_batch_window_seconds" {
+  description = "INTAKE_BATCH_WINDOW_SECONDS: a partial batch waits until its oldest submission is this old, so that a burst goes in few requests."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.intake_batch_window_seconds >= 0 && var.intake_batch_window_seconds <= 60
+    error_message = "intake_batch_window_seconds must be between 0 and 60."
+  }
+}
+
+variable "intake_max_run_seconds" {
+  description = "INTAKE_MAX_RUN_SECONDS: one drain run's deadline; what remains is taken by the next event or sweep."
+  type        = number
+  default     = 50
+
+  validation {
+    condition     = var.intake_max_run_seconds > 0
+    error_message = "intake_max_run_seconds must be positive."
+  }
+}

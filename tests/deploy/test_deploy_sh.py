@@ -236,7 +236,7 @@ def test_packages_then_runs_init_plan_apply_and_prints_outputs(
     assert f"-var=source_archive_dir={dist}" in plan
     assert "-input=false" in apply and apply[-1].endswith("deploy.tfplan")
     secret_checks = [c for c in _calls(tmp_path) if c.startswith("gcloud secrets versions list")]
-    assert len(secret_checks) == 5
+    assert len(secret_checks) == 6
     assert "function_uris" in result.stdout
 
 

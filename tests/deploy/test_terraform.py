@@ -18,13 +18,14 @@ from tests.deploy.tfmodule import (
     terraform_binary,
 )
 
-FUNCTIONS = ["create-items", "update-items", "publish-live", "upload-asset"]
+FUNCTIONS = ["create-items", "update-items", "publish-live", "upload-asset", "drain-intake"]
 SECRET_ENV_NAMES = {
     "WEBFLOW_API_TOKEN",
     "CREATE_ITEMS_API_KEYS",
     "UPDATE_ITEMS_API_KEYS",
     "PUBLISH_API_KEYS",
     "WEBFLOW_WEBHOOK_SECRET",
+    "INTAKE_API_KEYS",
 }
 PLAIN_ENV_NAMES = {
     "WEBFLOW_API_BASE_URL",
@@ -53,6 +54,11 @@ PLAIN_ENV_NAMES = {
     "INGEST_IMAGE_FIELD",
     "MAX_EVENT_AGE_SECONDS",
     "LOG_LEVEL",
+    "FORM_INTAKE",
+    "INTAKE_BUCKET",
+    "INTAKE_PREFIX",
+    "INTAKE_BATCH_WINDOW_SECONDS",
+    "INTAKE_MAX_RUN_SECONDS",
 }
 
 
@@ -152,7 +158,7 @@ def test_function_settings_use_optional_attributes(module: Module) -> None:
 # --- functions ----------------------------------------------------------------------------------
 
 
-def test_four_functions_on_python312_with_their_entry_points(module: Module) -> None:
+def test_five_functions_on_python312_with_their_entry_points(module: Module) -> None:
     function = _function(module)
     assert function["for_each"] == "${local.functions}"
     build = block(function, "build_config")
@@ -167,6 +173,7 @@ def test_four_functions_on_python312_with_their_entry_points(module: Module) -> 
         "update-items": "update_items",
         "publish-live": "publish_live",
         "upload-asset": "upload_asset",
+        "drain-intake": "drain_intake",
     }
 
 
@@ -181,9 +188,14 @@ def test_scaling_settings_come_from_variables(module: Module) -> None:
 
 
 def test_every_documented_environment_variable_is_wired(module: Module) -> None:
-    names = set(module.locals["common_environment"])
+    names = set(module.locals["common_environment"]) | set(
+        module.locals["item_mapping_environment"]
+    )
     for environment in module.locals["function_environment"].values():
-        names |= set(environment)
+        if isinstance(environment, str):  # merge(local.item_mapping_environment, {...})
+            names |= set(re.findall(r"\b([A-Z][A-Z0-9_]+)\s*=", environment))
+        else:
+            names |= set(environment)
     names |= set(re.findall(r"\b([A-Z][A-Z_]+)\s*=", module.locals["environment"]))
     assert PLAIN_ENV_NAMES <= names
     assert not SECRET_ENV_NAMES & names, "secrets must not be plain environment variables"
@@ -206,18 +218,53 @@ def test_secrets_reach_functions_only_through_secret_manager(module: Module) -> 
         "update-items": ["WEBFLOW_API_TOKEN", "UPDATE_ITEMS_API_KEYS"],
         "publish-live": ["WEBFLOW_API_TOKEN", "PUBLISH_API_KEYS"],
         "upload-asset": ["WEBFLOW_API_TOKEN"],
+        "drain-intake": ["WEBFLOW_API_TOKEN", "INTAKE_API_KEYS"],
     }
 
 
-def test_upload_asset_is_triggered_on_object_finalize_with_retries(module: Module) -> None:
+def test_storage_triggers_on_object_finalize_upload_asset_retried_drain_intake_swept(
+    module: Module,
+) -> None:
     trigger = dynamic(_function(module), "event_trigger")
-    assert trigger["for_each"].startswith('${each.key == "upload-asset" ?')
+    assert "local.event_triggers" in trigger["for_each"]
     content = trigger["content"][0]
     assert content["event_type"] == "google.cloud.storage.object.v1.finalized"
-    assert content["retry_policy"] == "RETRY_POLICY_RETRY"
+    assert content["retry_policy"] == "${event_trigger.value.retry_policy}"
     assert content["service_account_email"] == "${google_service_account.trigger.email}"
-    assert content["event_filters"] == [{"attribute": "bucket", "value": "${event_trigger.value}"}]
-    assert "local.ingestion_bucket_name" in trigger["for_each"]
+    assert content["event_filters"] == [
+        {"attribute": "bucket", "value": "${event_trigger.value.bucket}"}
+    ]
+    triggers = module.locals["event_triggers"]
+    assert set(triggers) == {"upload-asset", "drain-intake"}
+    assert triggers["upload-asset"]["bucket"] == "${local.ingestion_bucket_name}"
+    assert triggers["upload-asset"]["retry_policy"] == "RETRY_POLICY_RETRY"
+    assert triggers["drain-intake"]["bucket"] == "${local.intake_bucket_name}"
+    # A failed drain leaves its submissions pending; the sweep takes them, not a retry storm.
+    assert triggers["drain-intake"]["retry_policy"] == "RETRY_POLICY_DO_NOT_RETRY"
+    sweep = module.resource("google_cloud_scheduler_job", "intake_sweep")
+    assert sweep["schedule"] == "${var.intake_sweep_schedule}"
+    assert module.variables["intake_sweep_schedule"]["default"] == "* * * * *"
+    target = block(sweep, "http_target")
+    assert target["uri"] == '${google_cloudfunctions2_function.this["drain-intake"].url}'
+    assert block(target, "oidc_token")["service_account_email"] == (
+        "${google_service_account.scheduler.email}"
+    )
+
+
+def test_the_intake_bucket_keeps_done_submissions_for_the_retention_and_failed_ones(
+    module: Module,
+) -> None:
+    bucket = module.resource("google_storage_bucket", "intake")
+    assert bucket["public_access_prevention"] == "enforced"
+    assert bucket["uniform_bucket_level_access"] is True
+    rules = {
+        tuple(block(rule, "condition").get("matches_prefix", [])): block(rule, "condition")
+        for rule in bucket["lifecycle_rule"]
+    }
+    assert rules[("${local.intake_prefix}/done/",)]["age"] == "${var.intake_retention_days}"
+    assert rules[("${local.intake_prefix}/claims/",)]["age"] == 1
+    assert not any("failed" in "".join(prefixes) for prefixes in rules)
+    assert not any("pending" in "".join(prefixes) for prefixes in rules)
 
 
 def test_default_scaling_keeps_the_functions_within_the_token_rate_limit(module: Module) -> None:
@@ -298,14 +345,36 @@ def test_one_service_account_per_function_plus_trigger_and_scheduler(module: Mod
     assert {"trigger", "scheduler"} <= set(accounts)
 
 
-def test_bucket_access_only_for_create_items_and_upload_asset(module: Module) -> None:
+def test_bucket_access_only_for_the_functions_that_touch_each_bucket(module: Module) -> None:
     bindings = module.resources_of("google_storage_bucket_iam_member")
     on_ingestion = {
         name: b
         for name, b in bindings.items()
         if b["bucket"] == "${google_storage_bucket.ingestion.name}"
     }
-    assert set(on_ingestion) == {"create_items_object_creator", "upload_asset_object_access"}
+    assert set(on_ingestion) == {
+        "create_items_object_creator",
+        "upload_asset_object_access",
+        "drain_intake_object_creator",
+    }
+    handover = on_ingestion["drain_intake_object_creator"]
+    assert handover["role"] == "roles/storage.objectCreator"
+    assert handover["member"] == '${google_service_account.function["drain-intake"].member}'
+    on_intake = {
+        name: (b["role"], b["member"])
+        for name, b in bindings.items()
+        if b["bucket"] == "${google_storage_bucket.intake.name}"
+    }
+    assert on_intake == {
+        "create_items_intake_creator": (
+            "roles/storage.objectCreator",
+            '${google_service_account.function["create-items"].member}',
+        ),
+        "drain_intake_object_user": (
+            "roles/storage.objectUser",
+            '${google_service_account.function["drain-intake"].member}',
+        ),
+    }
     creator = on_ingestion["create_items_object_creator"]
     assert creator["role"] == "roles/storage.objectCreator"
     assert creator["member"] == '${google_service_account.function["create-items"].member}'

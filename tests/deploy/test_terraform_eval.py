@@ -94,8 +94,26 @@ def test_variables_and_scaling_validate(scratch: ScratchModule) -> None:
 @pytest.mark.parametrize(
     ("token_limit", "expected"),
     [
-        (60, {"create-items": 12, "update-items": 12, "publish-live": 6, "upload-asset": 9}),
-        (120, {"create-items": 24, "update-items": 24, "publish-live": 12, "upload-asset": 18}),
+        (
+            60,
+            {
+                "create-items": 5,
+                "update-items": 10,
+                "publish-live": 5,
+                "upload-asset": 5,
+                "drain-intake": 25,
+            },
+        ),
+        (
+            120,
+            {
+                "create-items": 10,
+                "update-items": 20,
+                "publish-live": 10,
+                "upload-asset": 10,
+                "drain-intake": 50,
+            },
+        ),
     ],
 )
 def test_default_budget_uses_the_whole_limit_and_no_more(
@@ -232,6 +250,12 @@ INVALID_INPUTS = [
     ({"invoker_members": {"update_items": []}}, "invoker_members keys must be function names"),
     ({"ingestion_bucket_name": "My_Bucket"}, "ingestion_bucket_name must be a valid bucket name"),
     ({"upload_retention_days": 0}, "upload_retention_days must be a whole number"),
+    ({"form_intake": "later"}, "form_intake must be queue or sync"),
+    ({"intake_bucket_name": "Intake!"}, "intake_bucket_name must be a valid bucket name"),
+    ({"intake_retention_days": 0}, "intake_retention_days must be a whole number"),
+    ({"intake_sweep_schedule": "every minute"}, "intake_sweep_schedule must be a five-field"),
+    ({"intake_batch_window_seconds": 61}, "intake_batch_window_seconds must be between 0 and 60"),
+    ({"intake_max_run_seconds": 0}, "intake_max_run_seconds must be positive"),
     ({"upload_retention_days": 1.5}, "upload_retention_days must be a whole number"),
     ({"noncurrent_version_retention_days": 0}, "noncurrent_version_retention_days must be"),
     ({"form_fields": []}, "form_fields must name the fields form posts and webhooks may write"),
