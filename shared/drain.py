@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import json
 import posixpath
 import sys
@@ -553,11 +554,12 @@ def _command(args: argparse.Namespace, emit: Callable[[Any], None]) -> int:
 
 
 def failed_entry(queued: QueuedObject) -> dict[str, Any]:
-    """A failed submission as listed: id, when it was queued, why it failed."""
+    """A failed submission as listed: id, when it entered the failed set, why it failed."""
+    at = dt.datetime.fromtimestamp(queued.created, dt.UTC)
     return {
         "id": queued.id,
         "reason": queued.metadata.get(META_ERROR, ""),
-        "created": queued.created,
+        "queuedAt": at.isoformat(timespec="seconds").replace("+00:00", "Z"),
     }
 
 

@@ -41,6 +41,7 @@ from tests.create_items_support import (
 )
 from tests.functions.test_create_items_webhooks import signed_headers, submit
 from tests.items_support import function_app
+from tests.openapi_support import assert_matches
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 JSON_ACCEPT = {"Accept": "application/json"}
@@ -103,11 +104,13 @@ def test_a_form_post_is_answered_queued_and_the_drain_creates_its_item(
     response = app.post("/", data=FORM, headers=JSON_ACCEPT)
     assert response.status_code == 202, response.get_json()
     body = response.get_json()
-    assert body["status"] == "queued" and body["id"].startswith("form-")
+    assert_matches(body, "Queued")
+    assert body["id"].startswith("form-")
     assert writes(sandbox) == 0  # the answer did not wait for Webflow
     assert names(gcs) == [f"intake/pending/{body['id']}.json"]
 
     report = run_drain()
+    assert_matches(report, "DrainReport")
     assert (report["created"], report["failed"], report["remaining"]) == (1, 0, 0)
     item = item_by_name(sandbox, submissions, "Ada Lovelace")
     assert item is not None and item["fieldData"]["email"] == "ada@example.com"
@@ -257,6 +260,7 @@ def test_a_cold_instance_queues_unchecked_and_a_refused_submission_is_failed_the
     status = drain_app().get("/?state=failed", headers={"Authorization": f"Bearer {INTAKE_KEY}"})
     assert status.status_code == 200
     [entry] = status.get_json()["failed"]
+    assert_matches(entry, "FailedSubmission")
     assert entry["id"] == queued and "name" in entry["reason"]
 
     # The fix: a default for the field the form lacks; then replay (twice: idempotent).
@@ -279,6 +283,7 @@ def test_status_and_replay_need_the_intake_key(env: dict[str, str]) -> None:
     assert client.get("/", headers={"Authorization": f"Bearer {API_KEY}x"}).status_code == 401
     assert client.post("/", json={"replay": "all"}).status_code == 401
     counts = client.get("/", headers={"Authorization": f"Bearer {INTAKE_KEY}"}).get_json()
+    assert_matches(counts, "IntakeCounts")
     assert counts == {"queued": 0, "done": 0, "failed": 0}
 
 
