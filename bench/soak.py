@@ -1,10 +1,11 @@
 """`python -m bench.soak`: the local stack under the sandbox's faults, then an audit of what it holds.
 
-The whole local stack (devstack: sandbox, fake-gcs-server, the four functions, the Eventarc bridge and
-the publish scheduler) runs on free loopback ports with the sandbox's faults on: 10% of API requests
+The whole local stack (devstack: sandbox, fake-gcs-server, the functions, the Eventarc bridges and
+the schedulers) runs on free loopback ports with the sandbox's faults on: 10% of API requests
 fail with a 500 without being applied, 5% meet a spurious 429, and 5% are applied and then answered
 with a dropped connection. Into it go mixed submissions (JSON calls, browser form posts, Webflow form
-webhooks through the sandbox's form-submit call, some of them delivered twice) and image uploads into
+webhooks through the sandbox's form-submit call, some of them delivered twice; form posts and webhooks
+go through the intake queue and drain-intake, as deployed) and image uploads into
 the bucket (gallery drops, files named after an item, form file inputs), with some storage events
 delivered twice. Callers behave as real ones do: a 5xx or a dropped connection is retried with the
 same content. Then the faults go off, the stack is left to settle, and the audit compares what was
@@ -498,10 +499,13 @@ class Soak:
         busy = sum(1 for d in deliveries if not d.get("done"))
         if busy:
             return False, f"{busy} webhook deliveries in progress"
-        bridge = self.stack.bridge
-        pending = bridge.pending_count if bridge is not None else 0
-        if pending:
-            return False, f"{pending} storage events pending"
+        for bridge in (self.stack.bridge, self.stack.intake_bridge):
+            pending = bridge.pending_count if bridge is not None else 0
+            if pending:
+                return False, f"{pending} storage events pending"
+        queued = self.intake_counts()["queued"]
+        if queued:
+            return False, f"{queued} submissions in the intake queue"
         unprocessed = [
             obj["name"]
             for obj in self.bucket_objects()
@@ -510,6 +514,17 @@ class Soak:
         if unprocessed:
             return False, f"{len(unprocessed)} objects not processed yet"
         return True, "settled"
+
+    def intake_counts(self) -> dict[str, int]:
+        """The intake queue's counts, from drain-intake."""
+        response = httpx.get(
+            self.stack.layout.url("drain-intake") + "/",
+            headers={"Authorization": f"Bearer {self.stack.api_key}"},
+            timeout=30,
+        )
+        response.raise_for_status()
+        counts: dict[str, int] = response.json()
+        return counts
 
     def wait_settled(self, until: float) -> str:
         state = "not checked"
@@ -714,6 +729,7 @@ def run_soak(args: argparse.Namespace, *, log: Callable[[str], None] = print) ->
         state = soak.wait_settled(deadline - 20)
         timed_out = state != "settled" or not sent_all
         counts = audit(soak)
+        counts["intake"] = soak.intake_counts()
         counts.update(
             seed=seed,
             stackStartSeconds=round(stack.elapsed, 1),
@@ -739,6 +755,7 @@ def run_soak(args: argparse.Namespace, *, log: Callable[[str], None] = print) ->
         and counts["imagesWithoutAsset"] == 0
         and counts["unattachedImages"] == 0
         and counts["refusedAfterRetries"] == 0
+        and counts["intake"]["failed"] == 0
     )
     counts["logs"] = str(data_dir / "logs")
     return Outcome(counts=counts, ok=ok, timed_out=timed_out)
@@ -782,6 +799,7 @@ def section_of(outcome: Outcome) -> Section:
             "duplicated assets",
             "images not attached",
             "refused after retries",
+            "intake failed set",
             "seconds",
         ],
         data=counts,
@@ -795,13 +813,16 @@ def section_of(outcome: Outcome) -> Section:
             counts["duplicatedAssets"],
             counts["imagesWithoutAsset"] + counts["unattachedImages"],
             counts["refusedAfterRetries"],
+            counts["intake"]["failed"],
             counts["totalSeconds"],
         ]
     )
     section.notes.append(
         f"Faults: {FAULTS}, seed {counts['seed']}. Mix: {counts['byKind']} submissions; images through "
         "form file inputs, files named after an item, and gallery drops; some webhooks and storage "
-        f"events delivered twice. Result: {'PASS' if outcome.ok else 'FAIL'} ({counts['settled']})."
+        "events delivered twice; form posts and webhooks through the intake queue "
+        f"({counts['intake']['done']} submissions written by drain-intake)."
+        f" Result: {'PASS' if outcome.ok else 'FAIL'} ({counts['settled']})."
     )
     return section
 

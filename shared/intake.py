@@ -442,14 +442,19 @@ class SchemaSource:
 
     A fresh cached schema is used as is; a stale one is used at once and refreshed in the
     background; with none cached, a fetch is awaited for ``wait`` seconds and then left running,
-    the submission taken with only the structural checks (the drain validates it).
+    the submission taken with only the structural checks (the drain validates it). Only one
+    caller waits at a time: while a fetch has been running longer than ``wait``, or after one
+    failed (for ``quiet`` seconds), callers do not wait at all, so that a Webflow outage costs
+    one visitor ``wait`` seconds, not each of them.
     """
 
-    def __init__(self, client: WebflowClient, wait: float) -> None:
+    def __init__(self, client: WebflowClient, wait: float, quiet: float = 30.0) -> None:
         self.client = client
         self.wait = wait
+        self.quiet = quiet
         self._lock = threading.Lock()
-        self._fetching: dict[str, threading.Thread] = {}
+        self._fetching: dict[str, tuple[threading.Thread, float]] = {}
+        self._failed_at: dict[str, float] = {}
         self._missing: set[str] = set()
 
     def missing(self, collection_id: str) -> bool:
@@ -466,22 +471,28 @@ class SchemaSource:
             if age >= self.client.schema_cache_ttl:
                 self._fetch(collection_id)
             return schema
-        self._fetch(collection_id).join(self.wait)
+        thread, started = self._fetch(collection_id)
+        now = time.monotonic()
+        failed_at = self._failed_at.get(collection_id)
+        if failed_at is None or now - failed_at >= self.quiet:
+            thread.join(max(0.0, self.wait - (now - started)))
         cached = self.client.cached_collection(collection_id)
         return cached[1] if cached is not None else None
 
-    def _fetch(self, collection_id: str) -> threading.Thread:
-        """The background fetch of ``collection_id``'s schema (one at a time per collection)."""
+    def _fetch(self, collection_id: str) -> tuple[threading.Thread, float]:
+        """The background fetch of ``collection_id``'s schema and when it started (one at a
+        time per collection)."""
         with self._lock:
             running = self._fetching.get(collection_id)
-            if running is not None and running.is_alive():
+            if running is not None and running[0].is_alive():
                 return running
             thread = threading.Thread(
                 target=self._refresh, args=(collection_id,), name="schema-refresh", daemon=True
             )
-            self._fetching[collection_id] = thread
+            started = (thread, time.monotonic())
+            self._fetching[collection_id] = started
             thread.start()
-            return thread
+            return started
 
     def _refresh(self, collection_id: str) -> None:
         from shared.errors import NotFoundError, WebflowError
@@ -489,9 +500,11 @@ class SchemaSource:
         try:
             self.client.get_collection(collection_id, refresh=True)
             self._missing.discard(collection_id)
+            self._failed_at.pop(collection_id, None)
         except NotFoundError:
             self._missing.add(collection_id)
         except WebflowError as exc:
+            self._failed_at[collection_id] = time.monotonic()
             logger.warning(
                 "schema refresh failed: intake uses what it has",
                 extra={"collection": collection_id, "error": type(exc).__name__},
