@@ -9,10 +9,20 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import capacity, coldstart, latency, memory, publishing, throughput
+from bench import capacity, coldstart, images, intake, latency, memory, publishing, throughput
 from bench.report import RESULTS_DIR, Section, machine, render, write
 
-SECTIONS = ("capacity", "throughput", "coldstart", "latency", "memory", "publishing")
+SECTIONS = (
+    "capacity",
+    "throughput",
+    "coldstart",
+    "latency",
+    "memory",
+    "images",
+    "publishing",
+    "burst",
+    "outage",
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -35,6 +45,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--latency-samples", type=int, default=200)
     parser.add_argument("--memory-sizes", default="1,4,10", help="file sizes in MB")
     parser.add_argument("--publish-items", type=int, default=1000)
+    parser.add_argument("--burst-forms", type=int, default=1000)
+    parser.add_argument("--burst-webhooks", type=int, default=200)
+    parser.add_argument("--burst-seconds", type=float, default=60.0)
+    parser.add_argument("--outage-forms", type=int, default=300)
+    parser.add_argument("--outage-webhooks", type=int, default=60)
+    parser.add_argument("--outage-seconds", type=float, default=300.0)
+    parser.add_argument(
+        "--intake-rate-limit", type=int, default=60, help="R of the burst and outage runs"
+    )
     parser.add_argument(
         "--only",
         default=",".join(SECTIONS),
@@ -59,7 +78,20 @@ def plan(args: argparse.Namespace) -> list[tuple[str, Callable[[], Section]]]:
         "memory": lambda: memory.run(
             sizes_mb=[float(size) for size in args.memory_sizes.split(",")]
         ),
+        "images": lambda: images.run(),
         "publishing": lambda: publishing.run(items=args.publish_items, rate_limit=args.rate_limit),
+        "burst": lambda: intake.run_burst(
+            forms=args.burst_forms,
+            webhooks=args.burst_webhooks,
+            seconds=args.burst_seconds,
+            rate_limit=args.intake_rate_limit,
+        ),
+        "outage": lambda: intake.run_outage(
+            forms=args.outage_forms,
+            webhooks=args.outage_webhooks,
+            outage_seconds=args.outage_seconds,
+            rate_limit=args.intake_rate_limit,
+        ),
     }
     wanted = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = set(wanted) - set(steps)

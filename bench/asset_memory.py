@@ -45,9 +45,20 @@ def _file_for(size_mb: float) -> tuple[str, str, int]:
 
 
 def _content(size: int, content_type: str) -> bytes:
-    """Incompressible bytes with a plausible header."""
-    header = b"\x89PNG\r\n\x1a\n" if content_type == "image/png" else b"%PDF-1.7\n"
-    return header + os.urandom(size - len(header))
+    """Incompressible content of about ``size`` bytes: a real PNG of random pixels (upload-asset
+    reads an image before it uploads it), or PDF-like bytes."""
+    if content_type != "image/png":
+        header = b"%PDF-1.7\n"
+        return header + os.urandom(size - len(header))
+    import io
+
+    from PIL import Image
+
+    side = max(1, int((size * 0.98 / 3) ** 0.5))  # deflate adds a little to random pixels
+    image = Image.frombytes("RGB", (side, side), os.urandom(side * side * 3))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG", compress_level=1)
+    return buffer.getvalue()
 
 
 def _store(bucket: Any, name: str, size: int, content_type: str, composite: bool) -> None:
@@ -56,7 +67,7 @@ def _store(bucket: Any, name: str, size: int, content_type: str, composite: bool
     if not composite:
         bucket.blob(name).upload_from_string(data, content_type=content_type)
         return
-    half = size // 2
+    half = len(data) // 2
     parts = [bucket.blob(f"parts/{name}.{i}") for i in range(2)]
     parts[0].upload_from_string(data[:half])
     parts[1].upload_from_string(data[half:])

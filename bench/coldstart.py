@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import compileall
-import os
 import py_compile
 import tempfile
 import time
@@ -26,8 +25,7 @@ from bench._procs import (
     start_fake_gcs,
 )
 from bench.report import Section, median
-
-PNG_HEADER = b"\x89PNG\r\n\x1a\n"
+from devstack.demo import make_png
 
 HELLO_WORLD = """\
 import functions_framework
@@ -215,7 +213,7 @@ def stage_upload_objects(
     )
     bucket = client.create_bucket(f"bench-cold-{uuid.uuid4().hex[:8]}")
     for attempt in range(count):
-        payload = PNG_HEADER + os.urandom(2048)
+        payload = make_png(24, 24, seed=f"cold-{attempt}-{uuid.uuid4().hex}")
         bucket.blob(f"uploads/cold-{attempt}.png").upload_from_string(
             payload, content_type="image/png"
         )

@@ -39,8 +39,10 @@ from shared.filetypes import (
     FILE_FIELD_TYPES,
     FILE_TYPES,
     IMAGE_TYPES,
+    INPUT_IMAGE_TYPES,
     MAX_DOCUMENT_BYTES,
     MAX_IMAGE_BYTES,
+    MAX_IMAGE_INPUT_BYTES,
     META_ALT,
     META_COLLECTION_ID,
     META_FIELD,
@@ -69,6 +71,7 @@ from shared.storage import (
 )
 
 if TYPE_CHECKING:
+    from shared.imaging import ImageLimits, PreparedImage
     from shared.models import Asset, AssetUpload, Collection, Item
     from shared.webflow import WebflowClient
 
@@ -92,6 +95,12 @@ logger = get_logger(__name__)
 MAX_FILE_NAME_LENGTH = 99  # Webflow: "under 100 characters", extension included
 
 META_INGESTED_ITEM = "webflow-ingested-item-id"
+# What went to Webflow for an image: "original" or what was done to it, and that file's MD5,
+# size in bytes and dimensions (WxH), so that a redelivery neither prepares nor uploads again.
+META_UPLOADED = "webflow-uploaded"
+META_UPLOADED_MD5 = "webflow-uploaded-md5"
+META_UPLOADED_SIZE = "webflow-uploaded-size"
+META_UPLOADED_DIMENSIONS = "webflow-uploaded-dimensions"
 
 Status = Literal["uploaded", "already_processed", "ignored", "stale", "rejected"]
 
@@ -115,6 +124,46 @@ class UploadSettings(WebflowSettings):
     upload_asset_folder: str | None = None
     upload_max_body_bytes: int = Field(default=16_384, gt=0)
     upload_collection_ids: str = ""
+    # Images fitted to Webflow's limits (shared/imaging.py).
+    image_output_format: Literal["jpeg", "webp"] = "jpeg"
+    image_max_long_edge: int = Field(default=3200, ge=16, le=20_000)
+    image_quality_floor: int = Field(default=60, ge=1, le=92)
+    image_max_pixels: int = Field(default=50_000_000, ge=1_000_000, le=500_000_000)
+    image_keep_tags: str = ""
+    image_max_input_bytes: int = Field(
+        default=MAX_IMAGE_INPUT_BYTES, ge=MAX_IMAGE_BYTES, le=100 * 1024 * 1024
+    )
+
+    @field_validator("image_output_format", mode="before")
+    @classmethod
+    def _lower_format(cls, value: Any) -> Any:
+        text = str(value).strip().lower() if value is not None else "jpeg"
+        return "jpeg" if text == "jpg" else text
+
+    @field_validator("image_keep_tags")
+    @classmethod
+    def _known_tags(cls, value: str) -> str:
+        from shared.filetypes import EXIF_TAG_NAMES
+
+        unknown = [name for name in split_list(value) if name not in EXIF_TAG_NAMES]
+        if unknown:
+            raise ValueError(
+                f"names EXIF tags that are not kept: {', '.join(unknown[:5])} "
+                f"(one of {', '.join(sorted(EXIF_TAG_NAMES))})"
+            )
+        return value
+
+    def image_limits(self) -> ImageLimits:
+        """What a prepared image must fit (shared/imaging.py)."""
+        from shared.imaging import ImageLimits
+
+        return ImageLimits(
+            max_long_edge=self.image_max_long_edge,
+            quality_floor=self.image_quality_floor,
+            max_pixels=self.image_max_pixels,
+            output_format=self.image_output_format,
+            keep_tags=frozenset(split_list(self.image_keep_tags)),
+        )
 
     @field_validator(
         "ingest_collection_id",
@@ -262,11 +311,18 @@ def matches_prefix(name: str, prefixes: list[str]) -> str | None:
     return None
 
 
-def check_object(info: ObjectInfo, allowed_extensions: frozenset[str]) -> str:
+def check_object(
+    info: ObjectInfo,
+    allowed_extensions: frozenset[str],
+    image_input_bytes: int = MAX_IMAGE_INPUT_BYTES,
+) -> str:
     """Check type, content type and size before any download; return the content type to upload with.
 
+    A raster image may weigh up to ``image_input_bytes``: it is fitted to Webflow's limit on the
+    way (shared/imaging.py).
+
     Raises:
-        PermanentUploadError: with the reason, when Webflow would refuse the file.
+        PermanentUploadError: with the reason, when the file cannot become an asset.
     """
     ext = extension_of(info.name)
     if not ext:
@@ -276,11 +332,11 @@ def check_object(info: ObjectInfo, allowed_extensions: frozenset[str]) -> str:
     reported = normalized_content_type(info.content_type)
     if not content_type_fits(ext, reported):
         raise PermanentUploadError(f"content type {reported} does not match extension .{ext}")
-    limit = size_limit(ext)
-    kind = "images" if ext in IMAGE_TYPES else "documents"
+    limit = size_limit(ext, image_input_bytes)
     if info.size > limit:
+        kind = "this image type" if ext in INPUT_IMAGE_TYPES else "documents"
         raise PermanentUploadError(
-            f"{info.size} bytes is over Webflow's {limit // (1024 * 1024)} MB limit for {kind}"
+            f"{info.size} bytes is over the {limit / (1024 * 1024):g} MB limit for {kind}"
         )
     if info.size == 0:
         raise PermanentUploadError("the object is empty")
@@ -389,7 +445,9 @@ def process_object(
         return done
 
     try:
-        content_type = check_object(info, settings.allowed_extensions)
+        content_type = check_object(
+            info, settings.allowed_extensions, settings.image_max_input_bytes
+        )
         _check_target(info, prefix, settings)
     except PermanentUploadError as exc:
         ledger.record_error(info, str(exc))
@@ -466,8 +524,9 @@ def _process_claimed(
 ) -> None:
     """Upload, attach and record, holding the claim; permanent failures are recorded and acknowledged."""
     try:
+        prepared = _prepare(storage, info, settings) if _is_raster(info) else None
         asset_id, hosted_url, info = _upload(
-            client, storage, ledger, info, claim, content_type, known_md5, settings
+            client, storage, ledger, info, claim, content_type, known_md5, settings, prepared
         )
     except PermanentUploadError as exc:
         ledger.record_error(info, str(exc), claim)
@@ -484,6 +543,7 @@ def _process_claimed(
         logger.warning("asset uploaded but not attached: %s", exc, extra=_log_fields(outcome))
         return
     extra = {META_INGESTED_ITEM: outcome.item_id} if ingested and outcome.item_id else {}
+    extra |= _prepared_metadata(prepared)
     ledger.record_success(info, claim, asset_id, hosted_url, extra=extra)
     outcome.status = "uploaded"
     logger.info("asset uploaded", extra=_log_fields(outcome))
@@ -543,6 +603,50 @@ def _hash_while_streaming(storage: Storage, info: ObjectInfo) -> str:
     return digest.hexdigest()
 
 
+def _is_raster(info: ObjectInfo) -> bool:
+    """Images go through shared/imaging.py (SVG for its checks); documents stream as they are."""
+    return extension_of(info.name) in INPUT_IMAGE_TYPES
+
+
+def _prepare(storage: Storage, info: ObjectInfo, settings: UploadSettings) -> PreparedImage:
+    """The object's bytes (at most IMAGE_MAX_INPUT_BYTES, checked before) made web-ready.
+
+    Raises:
+        PermanentUploadError: the image is refused (its reason recorded in ``webflow-error``).
+    """
+    from shared.imaging import ImageRefused, prepare_image
+
+    data = b"".join(storage.iter_chunks(info))
+    if len(data) != info.size:
+        raise StorageError(f"read {len(data)} bytes of gs://{info.bucket}/{info.name}")
+    try:
+        prepared = prepare_image(data, extension_of(info.name), settings.image_limits())
+    except ImageRefused as exc:
+        raise PermanentUploadError(str(exc)) from None
+    logger.info(
+        "image prepared",
+        extra={
+            "object": info.name,
+            "bytesIn": info.size,
+            "bytesOut": prepared.size,
+            "dimensions": f"{prepared.width}x{prepared.height}",
+            "prepared": prepared.describe(),
+        },
+    )
+    return prepared
+
+
+def _prepared_metadata(prepared: PreparedImage | None) -> dict[str, str]:
+    if prepared is None:
+        return {}
+    return {
+        META_UPLOADED: prepared.describe()[:512],
+        META_UPLOADED_MD5: prepared.md5,
+        META_UPLOADED_SIZE: str(prepared.size),
+        META_UPLOADED_DIMENSIONS: f"{prepared.width}x{prepared.height}",
+    }
+
+
 def _upload(
     client: WebflowClient,
     storage: Storage,
@@ -552,8 +656,10 @@ def _upload(
     content_type: str,
     known_md5: str | None,
     settings: UploadSettings,
+    prepared: PreparedImage | None = None,
 ) -> tuple[str, str | None, ObjectInfo]:
-    """Create (or reuse) the asset and stream the bytes; return its id, hosted URL and the ledger's state."""
+    """Create (or reuse) the asset and send the bytes (the prepared image's, else the object's,
+    streamed); return its id, hosted URL and the ledger's state."""
     site_id = settings.webflow_site_id
     assert site_id is not None
     pending = info.pending_asset_id(claim.generation)
@@ -564,8 +670,15 @@ def _upload(
                 "reusing the asset created by an earlier attempt", extra={"assetId": pending}
             )
             return reused.id, reused.hosted_url, info
-    md5_hex = known_md5 or _hash_while_streaming(storage, info)
     file_name = sanitize_file_name(info.name)
+    if prepared is not None:
+        md5_hex = prepared.md5
+        if prepared.derived:
+            stem = file_name.rpartition(".")[0] or file_name
+            file_name = sanitize_file_name(f"{stem}.{prepared.extension}")
+            content_type = prepared.content_type
+    else:
+        md5_hex = known_md5 or _hash_while_streaming(storage, info)
     try:
         upload = client.create_asset(
             site_id, file_name, md5_hex, parent_folder=settings.upload_asset_folder
@@ -576,8 +689,25 @@ def _upload(
         raise
     # Recorded before the bytes go out: a retry after a crash reuses this asset instead of making another.
     info = ledger.record_pending_asset(info, claim, upload.id)
-    _send_bytes(client, storage, info, upload, content_type)
+    if prepared is not None and prepared.data is not None:
+        _send_prepared(client, upload, prepared.data, prepared.content_type)
+    else:
+        _send_bytes(client, storage, info, upload, content_type)
     return upload.id, upload.hosted_url or upload.asset_url, info
+
+
+def _send_prepared(
+    client: WebflowClient, upload: AssetUpload, data: bytes, content_type: str
+) -> None:
+    """Send a derived image from memory into the presigned POST."""
+    import io
+
+    try:
+        client.upload_to_presigned(upload, io.BytesIO(data), len(data), content_type)
+    except WebflowAPIError as exc:
+        if _permanent_webflow(exc):
+            raise PermanentUploadError(f"the upload was refused: {exc.message}") from exc
+        raise
 
 
 def _send_bytes(

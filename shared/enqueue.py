@@ -20,10 +20,11 @@ from shared.filetypes import (
     content_type_fits,
     extension_of,
     extensions_for,
+    image_content_error,
     normalized_content_type,
     size_limit,
 )
-from shared.forms import FormPost, FormReply, _file_errors, _size
+from shared.forms import FormPost, FormReply, _file_errors, _head, _size
 from shared.intake import IntakeQueue, QueuedFile, SchemaSource, Submission, now_rfc3339
 from shared.items import (
     CreateItemsRequest,
@@ -161,10 +162,13 @@ def _structural_file_checks(post: FormPost, settings: CreateItemsSettings) -> No
             problem = "SVG files are not accepted"
         elif not content_type_fits(extension, reported):
             problem = f"is sent as {reported}, not as a .{extension} file"
-        elif size > size_limit(extension):
-            problem = f"must be at most {size_limit(extension) // (1024 * 1024)} MB"
+        elif size > size_limit(extension, settings.image_max_input_bytes):
+            limit = size_limit(extension, settings.image_max_input_bytes)
+            problem = f"must be at most {limit / (1024 * 1024):g} MB"
         elif size == 0:
             problem = "is empty"
+        else:
+            problem = image_content_error(extension, _head(staged.upload))
         if problem:
             errors.append(FieldError(staged.input_name, problem))
     if errors:

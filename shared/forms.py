@@ -24,6 +24,7 @@ from shared.filetypes import (
     content_type_fits,
     extension_of,
     extensions_for,
+    image_content_error,
     normalized_content_type,
     size_limit,
 )
@@ -205,17 +206,31 @@ def _file_errors(
             )
             continue
         size = _size(staged.upload)
-        limit = size_limit(extension)
+        limit = size_limit(extension, settings.image_max_input_bytes)
         if size > limit:
             errors.append(
-                FieldError(staged.input_name, f"must be at most {limit // (1024 * 1024)} MB")
+                FieldError(staged.input_name, f"must be at most {limit / (1024 * 1024):g} MB")
             )
             continue
         if size == 0:
             errors.append(FieldError(staged.input_name, "is empty"))
             continue
+        mismatch = image_content_error(extension, _head(staged.upload))
+        if mismatch:
+            errors.append(FieldError(staged.input_name, mismatch))
+            continue
         staged.field_slug = target.slug
     return errors
+
+
+def _head(upload: FileStorage, length: int = 64) -> bytes:
+    """The file's first bytes (the stream is left where it was)."""
+    stream = upload.stream
+    position = stream.tell()
+    stream.seek(0)
+    head: bytes = stream.read(length)
+    stream.seek(position)
+    return head
 
 
 def _size(upload: FileStorage) -> int:

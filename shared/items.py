@@ -48,7 +48,7 @@ from shared.fields import (
     parse_field_table,
     parse_unmapped_policy,
 )
-from shared.filetypes import allowed_extensions
+from shared.filetypes import MAX_IMAGE_BYTES, MAX_IMAGE_INPUT_BYTES, allowed_extensions
 from shared.log import get_logger
 from shared.models import Collection, ErrorInfo, Item, NewItem, WebflowId
 from shared.problems import (
@@ -122,7 +122,11 @@ class CreateItemsSettings(WebflowSettings):
     unmapped_fields: str | None = None
     create_as_draft: bool = False
     create_live: bool = False
-    max_body_bytes: int = Field(default=10_000_000, gt=0)
+    # A form post with a 20 MB photo (IMAGE_MAX_INPUT_BYTES) fits; Cloud Run takes 32 MiB at most.
+    max_body_bytes: int = Field(default=25_000_000, gt=0)
+    image_max_input_bytes: int = Field(
+        default=MAX_IMAGE_INPUT_BYTES, ge=MAX_IMAGE_BYTES, le=100 * 1024 * 1024
+    )
     max_items_per_call: int = Field(default=MAX_ITEMS_PER_CALL, gt=0, le=MAX_ITEMS_PER_CALL)
     intake_bucket: str | None = None
     intake_prefix: str = "intake"

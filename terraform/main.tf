@@ -71,6 +71,7 @@ locals {
     UPLOAD_ALLOWED_EXTENSIONS = local.upload_allowed_extensions
     INTAKE_BUCKET             = local.intake_bucket_name
     INTAKE_PREFIX             = local.intake_prefix
+    IMAGE_MAX_INPUT_BYTES     = tostring(var.image_max_input_bytes)
   }
 
   common_environment = {
@@ -111,6 +112,12 @@ locals {
       UPLOAD_COLLECTION_IDS     = length(var.upload_collection_ids) > 0 ? join(",", var.upload_collection_ids) : null
       MAX_EVENT_AGE_SECONDS     = tostring(var.max_event_age_seconds)
       UPLOAD_ALLOWED_EXTENSIONS = local.upload_allowed_extensions
+      IMAGE_MAX_INPUT_BYTES     = tostring(var.image_max_input_bytes)
+      IMAGE_OUTPUT_FORMAT       = var.image_output_format
+      IMAGE_MAX_LONG_EDGE       = tostring(var.image_max_long_edge)
+      IMAGE_QUALITY_FLOOR       = tostring(var.image_quality_floor)
+      IMAGE_MAX_PIXELS          = tostring(var.image_max_pixels)
+      IMAGE_KEEP_TAGS           = length(var.image_keep_tags) > 0 ? join(",", var.image_keep_tags) : null
     }
     "drain-intake" = merge(local.item_mapping_environment, {
       INTAKE_BATCH_WINDOW_SECONDS = tostring(var.intake_batch_window_seconds)

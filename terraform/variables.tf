@@ -150,13 +150,13 @@ variable "upload_prefix" {
 }
 
 variable "upload_allowed_extensions" {
-  description = "UPLOAD_ALLOWED_EXTENSIONS: file extensions (without dots) that create-items takes in form files and upload-asset turns into assets; both get the same list. Empty means every type Webflow accepts."
+  description = "UPLOAD_ALLOWED_EXTENSIONS: file extensions (without dots) that create-items takes in form files and upload-asset turns into assets; both get the same list. Empty means every type Webflow accepts, and HEIC, HEIF, TIFF and BMP (converted on the way)."
   type        = list(string)
   default     = []
 
   validation {
-    condition     = alltrue([for e in var.upload_allowed_extensions : contains(["png", "jpg", "jpeg", "gif", "svg", "webp", "avif", "pdf", "doc", "docx", "xls", "xlsx", "ppt", "pptx", "txt", "csv", "odt", "ods", "odp"], lower(e))])
-    error_message = "upload_allowed_extensions must list only extensions Webflow accepts: png, jpg, jpeg, gif, svg, webp, avif, pdf, doc, docx, xls, xlsx, ppt, pptx, txt, csv, odt, ods, odp."
+    condition     = alltrue([for e in var.upload_allowed_extensions : contains(["png", "jpg", "jpeg", "gif", "svg", "webp", "avif", "heic", "heif", "tif", "tiff", "bmp", "pdf", "doc", "docx", "xls", "xlsx", "ppt", "pptx", "txt", "csv", "odt", "ods", "odp"], lower(e))])
+    error_message = "upload_allowed_extensions must list only extensions taken: png, jpg, jpeg, gif, svg, webp, avif, heic, heif, tif, tiff, bmp, pdf, doc, docx, xls, xlsx, ppt, pptx, txt, csv, odt, ods, odp."
   }
 }
 
@@ -606,5 +606,71 @@ variable "intake_max_run_seconds" {
   validation {
     condition     = var.intake_max_run_seconds > 0
     error_message = "intake_max_run_seconds must be positive."
+  }
+}
+
+variable "image_output_format" {
+  description = "IMAGE_OUTPUT_FORMAT: what HEIC, HEIF, TIFF and BMP uploads (and re-encoded photos) become: jpeg or webp."
+  type        = string
+  default     = "jpeg"
+
+  validation {
+    condition     = contains(["jpeg", "webp"], var.image_output_format)
+    error_message = "image_output_format must be jpeg or webp."
+  }
+}
+
+variable "image_max_long_edge" {
+  description = "IMAGE_MAX_LONG_EDGE: images longer than this many pixels on either side are downscaled before upload."
+  type        = number
+  default     = 3200
+
+  validation {
+    condition     = var.image_max_long_edge >= 16 && var.image_max_long_edge <= 20000 && floor(var.image_max_long_edge) == var.image_max_long_edge
+    error_message = "image_max_long_edge must be a whole number of pixels between 16 and 20000."
+  }
+}
+
+variable "image_quality_floor" {
+  description = "IMAGE_QUALITY_FLOOR: the lowest JPEG/WebP quality the search for the highest quality under 4 MB may use."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.image_quality_floor >= 1 && var.image_quality_floor <= 92 && floor(var.image_quality_floor) == var.image_quality_floor
+    error_message = "image_quality_floor must be a whole number between 1 and 92."
+  }
+}
+
+variable "image_max_pixels" {
+  description = "IMAGE_MAX_PIXELS: images with more pixels are refused from their header, before decoding (decompression bombs). Peak memory grows with it: about 4 bytes per pixel."
+  type        = number
+  default     = 50000000
+
+  validation {
+    condition     = var.image_max_pixels >= 1000000 && var.image_max_pixels <= 500000000
+    error_message = "image_max_pixels must be between 1000000 and 500000000."
+  }
+}
+
+variable "image_keep_tags" {
+  description = "IMAGE_KEEP_TAGS: EXIF tags kept when metadata is stripped (Artist, Copyright, ImageDescription, Make, Model, Software, DateTime); GPS and everything else always go."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for t in var.image_keep_tags : contains(["Artist", "Copyright", "ImageDescription", "Make", "Model", "Software", "DateTime"], t)])
+    error_message = "image_keep_tags must list only Artist, Copyright, ImageDescription, Make, Model, Software or DateTime."
+  }
+}
+
+variable "image_max_input_bytes" {
+  description = "IMAGE_MAX_INPUT_BYTES: the most a raster image may weigh in a form post or a bucket drop; upload-asset fits it to Webflow's 4 MB."
+  type        = number
+  default     = 20971520
+
+  validation {
+    condition     = var.image_max_input_bytes >= 4194304 && var.image_max_input_bytes <= 104857600
+    error_message = "image_max_input_bytes must be between 4194304 (Webflow's limit) and 104857600."
   }
 }

@@ -8,7 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from bench import capacity, coldstart, latency, memory, publishing, soak, throughput
+from bench import (
+    capacity,
+    coldstart,
+    images,
+    intake,
+    latency,
+    memory,
+    publishing,
+    soak,
+    throughput,
+)
 from bench.__main__ import main
 from bench.report import Section
 
@@ -73,6 +83,33 @@ def test_publishing_publishes_the_pending_items() -> None:
 
     assert_measured(section)
     assert section.data["published"] == 30
+
+
+def test_image_preparation_measures_each_photo() -> None:
+    section = images.run(scale=0.1)
+
+    assert_measured(section)
+    for result in section.data["results"].values():
+        assert result["bytesOut"] <= 4 * 1024 * 1024
+        assert result["upright"] and not result["gps"]
+
+
+def test_a_burst_through_the_intake_creates_each_submission_once() -> None:
+    section = intake.run_burst(forms=30, webhooks=10, seconds=2.0, rate_limit=600)
+
+    assert_measured(section)
+    assert section.data["statuses"] == {202: 40}
+    assert (section.data["lost"], section.data["duplicated"], section.data["items"]) == (0, 0, 40)
+    assert section.data["webflowCreateRequests"] >= 1
+
+
+def test_an_outage_loses_nothing_and_drains_after_recovery() -> None:
+    section = intake.run_outage(forms=12, webhooks=4, outage_seconds=4.0, rate_limit=600)
+
+    assert_measured(section)
+    assert section.data["statuses"] == {202: 16}
+    assert section.data["queuedAtRecovery"] == 16
+    assert (section.data["lost"], section.data["duplicated"], section.data["items"]) == (0, 0, 16)
 
 
 def test_main_writes_the_markdown_and_json_report(tmp_path: Path) -> None:

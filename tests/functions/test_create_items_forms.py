@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from flask.testing import FlaskClient
 
+from bench.photos import heic_photo
 from tests.conftest import FakeGCS, Sandbox
 from tests.create_items_support import (
     ERROR_URL,
@@ -373,6 +374,14 @@ def test_a_file_of_a_type_webflow_refuses_is_400_and_nothing_is_written(
             "is sent as application/pdf, not as a .png file",
         ),
         ((io.BytesIO(b""), "me.png", "image/png"), "is empty"),
+        (
+            (io.BytesIO(PNG), "me.jpg", "image/jpeg"),
+            "the content is PNG data, not the .jpg its name says",
+        ),
+        (
+            (io.BytesIO(b"MZ\x90\x00 not a photo"), "me.heic", "image/heic"),
+            "the content is not a recognisable image, not the .heic its name says",
+        ),
     ],
 )
 def test_a_file_upload_asset_would_refuse_is_400_and_nothing_is_written(
@@ -384,6 +393,39 @@ def test_a_file_upload_asset_would_refuse_is_400_and_nothing_is_written(
     assert response.status_code == 400
     assert response.get_json()["details"] == [{"field": "attachment", "message": message}]
     assert writes(sandbox) == 0
+    assert list(gcs.client.list_blobs(gcs.bucket_name)) == []
+
+
+def test_a_phone_photo_is_taken_as_it_comes_heic_and_over_webflows_4_mb(
+    env: dict[str, str], gcs: FakeGCS, sandbox: Sandbox, submissions: str
+) -> None:
+    # upload-asset converts and fits them (tests/functions/test_upload_asset_images.py): the form
+    # must not refuse what will become a valid asset.
+    app = make_app(**env, UPLOAD_BUCKET=gcs.bucket_name)
+    heic = heic_photo(64, 48)
+    data = {**FORM, "attachment": (io.BytesIO(heic), "IMG_0001.HEIC", "image/heic")}
+    response = app.post("/", data=data, headers=JSON_ACCEPT, content_type="multipart/form-data")
+    assert response.status_code == 201, response.get_json()
+    slug = response.get_json()["results"][0]["slug"]
+    stored = gcs.bucket.get_blob(f"uploads/{submissions}/{slug}/attachment.heic")
+    assert stored is not None and stored.download_as_bytes() == heic
+    big = b"\xff\xd8\xff\xe0" + bytes(5 * 1024 * 1024)
+    data = {**FORM, "Name": "Big", "attachment": (io.BytesIO(big), "big.jpg", "image/jpeg")}
+    response = app.post("/", data=data, headers=JSON_ACCEPT, content_type="multipart/form-data")
+    assert response.status_code == 201, response.get_json()
+
+
+def test_a_photo_over_the_raw_upload_limit_is_400(
+    env: dict[str, str], gcs: FakeGCS, sandbox: Sandbox
+) -> None:
+    app = make_app(**env, UPLOAD_BUCKET=gcs.bucket_name, IMAGE_MAX_INPUT_BYTES=str(4 * 1024 * 1024))
+    big = b"\xff\xd8\xff\xe0" + bytes(5 * 1024 * 1024)
+    data = {**FORM, "attachment": (io.BytesIO(big), "big.jpg", "image/jpeg")}
+    response = app.post("/", data=data, headers=JSON_ACCEPT, content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert response.get_json()["details"] == [
+        {"field": "attachment", "message": "must be at most 4 MB"}
+    ]
     assert list(gcs.client.list_blobs(gcs.bucket_name)) == []
 
 

@@ -17,6 +17,7 @@ import pytest
 from cloudevents.conversion import to_binary
 from cloudevents.http import CloudEvent
 
+from devstack.demo import make_png
 from tests.conftest import FakeGCS, Sandbox
 from tests.items_support import function_app
 
@@ -24,7 +25,7 @@ PROJECT = "log-test-project"
 TRACE_ID = "105445aa7843bc8bf206b12000100000"
 EXECUTION_ID = "exec-7d1e5a"
 API_KEY = "log-test-key-0123456789"
-PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
+PNG = make_png(16, 16, "probe")  # a real image: upload-asset reads what it uploads
 
 REQUESTS: dict[str, tuple[str, dict[str, Any]]] = {
     "create-items": (

@@ -19,6 +19,7 @@ import pytest
 from cloudevents.conversion import to_binary
 from cloudevents.http import CloudEvent
 
+from devstack.demo import make_png
 from shared.log import clear_secrets, configure
 from shared.webhooks import sign
 from tests.conftest import Sandbox
@@ -44,7 +45,7 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "upload-asset": {"name": "uploads/probe.png"},
 }
 PROBE_OBJECT = "uploads/probe.png"
-PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
+PNG = make_png(16, 16, "probe")  # a real image: upload-asset reads what it uploads
 INVALID_BODY = {"items": "not a list", "unknown": TOKEN, "name": 7}
 
 

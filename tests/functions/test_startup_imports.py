@@ -35,13 +35,18 @@ print(json.dumps({
 """
 
 # Loaded on first use only: Cloud Storage and Google auth (upload-asset's first event, an OIDC
-# token), the upload pipeline (upload-asset), the XML parser (an S3 upload error).
+# token), the upload pipeline (upload-asset), the XML parser (an S3 upload error), Pillow.
 NEVER_AT_IMPORT = {
     "google.cloud.storage",
     "google.auth",
     "google.api_core",
     "requests",
     "xml.etree.ElementTree",
+    # Image preparation: upload-asset's image path only (shared/imaging.py).
+    "shared.imaging",
+    "PIL",
+    "PIL.Image",
+    "pillow_heif",
 }
 NOT_AT_IMPORT = {
     "create-items": NEVER_AT_IMPORT

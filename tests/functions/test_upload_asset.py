@@ -17,21 +17,24 @@ import pytest
 from cloudevents.conversion import to_binary, to_structured
 from cloudevents.http import CloudEvent
 
+from bench.photos import encode, photo_pixels
 from tests.items_support import RequestCounter, load_function
 
 MAIN = Path(__file__).resolve().parents[2] / "functions" / "upload-asset" / "main.py"
 FINALIZED = "google.cloud.storage.object.v1.finalized"
 API_KEY = "upload-test-key-0123456789"
 
-PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
+# Real, small, clean images: upload-asset reads every image it uploads (shared/imaging.py), and
+# passes these through byte for byte.
+PNG = encode(photo_pixels(64, 48, seed=1), "PNG")
+OTHER_PNG = encode(photo_pixels(64, 48, seed=2), "PNG")
 PDF = b"%PDF-1.4\n" + b"0123456789abcdef" * 4096
 
 
 # -- fixtures and helpers -----------------------------------------------------------------------------
 
 
-@pytest.fixture
-def upload_env(webflow_env: dict[str, str], gcs: Any, sandbox: Any) -> dict[str, str]:
+def upload_environment(webflow_env: dict[str, str], sandbox: Any) -> dict[str, str]:
     """Environment of the function under test: prefixes, API key, short Webflow retry budget, and
     posts and submissions open to attachments (the gallery is not: files become new items there)."""
     attachable = [sandbox.collections[name] for name in ("posts", "submissions")]
@@ -45,6 +48,12 @@ def upload_env(webflow_env: dict[str, str], gcs: Any, sandbox: Any) -> dict[str,
     }
     os.environ.update(env)
     return {**webflow_env, **env}
+
+
+@pytest.fixture
+def upload_env(webflow_env: dict[str, str], gcs: Any, sandbox: Any) -> dict[str, str]:
+    """The function's environment (upload_environment) with the sandbox and a bucket."""
+    return upload_environment(webflow_env, sandbox)
 
 
 def _app(target: str, signature: str) -> Any:
@@ -252,7 +261,7 @@ def test_concurrent_deliveries_upload_once(
 def test_a_new_generation_is_uploaded_again(events: Any, gcs: Any, sandbox: Any) -> None:
     first = gcs.put("uploads/photo.png", PNG)
     assert deliver(events, finalized_event(first)).status_code == 200
-    second = gcs.put("uploads/photo.png", PNG[::-1])
+    second = gcs.put("uploads/photo.png", OTHER_PNG)
     assert deliver(events, finalized_event(second)).status_code == 200
     assert len(assets(sandbox)) == 2
     assert ledger(gcs, "uploads/photo.png")["webflow-generation"] == str(second.generation)
@@ -263,7 +272,7 @@ def test_an_event_for_a_replaced_generation_is_acknowledged_without_work(
 ) -> None:
     old = gcs.put("uploads/photo.png", PNG)
     old_event = finalized_event(old)
-    gcs.put("uploads/photo.png", PNG[::-1])
+    gcs.put("uploads/photo.png", OTHER_PNG)
     assert deliver(events, old_event).status_code == 200
     assert assets(sandbox) == []
 
@@ -300,6 +309,7 @@ def test_an_old_event_is_dropped(events: Any, gcs: Any, sandbox: Any) -> None:
 def test_an_oversized_image_is_rejected_before_download(
     events: Any, gcs: Any, sandbox: Any
 ) -> None:
+    os.environ["IMAGE_MAX_INPUT_BYTES"] = str(4 * 1024 * 1024)
     blob = gcs.put("uploads/huge.png", b"\0" * (4 * 1024 * 1024 + 1))
 
     response = deliver(events, finalized_event(blob))

@@ -19,6 +19,7 @@ from shared.assets import (
     target_from_metadata,
 )
 from shared.config import ConfigError, load_settings
+from shared.filetypes import MAX_IMAGE_INPUT_BYTES
 from shared.storage import ObjectInfo
 
 ALL = frozenset(
@@ -30,6 +31,11 @@ ALL = frozenset(
         "svg",
         "webp",
         "avif",
+        "heic",
+        "heif",
+        "tif",
+        "tiff",
+        "bmp",
         "pdf",
         "doc",
         "docx",
@@ -92,14 +98,15 @@ def test_accepted_files_give_the_content_type_to_upload_with(
         (
             "uploads/big.png",
             "image/png",
-            MAX_IMAGE_BYTES + 1,
-            "over Webflow's 4 MB limit for images",
+            MAX_IMAGE_INPUT_BYTES + 1,
+            "over the 20 MB limit for this image type",
         ),
+        ("uploads/big.svg", "image/svg+xml", MAX_IMAGE_BYTES + 1, "over the 4 MB limit"),
         (
             "uploads/big.pdf",
             "application/pdf",
             MAX_DOCUMENT_BYTES + 1,
-            "over Webflow's 10 MB limit for documents",
+            "over the 10 MB limit for documents",
         ),
         ("uploads/empty.png", "image/png", 0, "empty"),
     ],
@@ -130,8 +137,10 @@ def test_unknown_allowed_extension_is_a_config_error() -> None:
         load_settings(UploadSettings, webflow_api_token="t", upload_allowed_extensions="png,exe")
 
 
-def test_default_allowed_extensions_are_webflows_list() -> None:
-    assert load_settings(UploadSettings, webflow_api_token="t").allowed_extensions == ALL
+def test_default_allowed_extensions_are_webflows_list_and_the_converted_images() -> None:
+    allowed = load_settings(UploadSettings, webflow_api_token="t").allowed_extensions
+    assert allowed == ALL
+    assert {"heic", "heif", "tif", "tiff", "bmp", "png", "pdf"} <= allowed
 
 
 def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
