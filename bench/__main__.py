@@ -9,7 +9,17 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import capacity, coldstart, images, intake, latency, memory, publishing, throughput
+from bench import (
+    capacity,
+    coldstart,
+    images,
+    intake,
+    latency,
+    memory,
+    publishing,
+    sync,
+    throughput,
+)
 from bench.report import RESULTS_DIR, Section, machine, render, write
 
 SECTIONS = (
@@ -20,6 +30,7 @@ SECTIONS = (
     "memory",
     "images",
     "publishing",
+    "sync",
     "burst",
     "outage",
 )
@@ -45,6 +56,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--latency-samples", type=int, default=200)
     parser.add_argument("--memory-sizes", default="1,4,10", help="file sizes in MB")
     parser.add_argument("--publish-items", type=int, default=1000)
+    parser.add_argument("--sync-rows", type=int, default=10_000)
     parser.add_argument("--burst-forms", type=int, default=1000)
     parser.add_argument("--burst-webhooks", type=int, default=200)
     parser.add_argument("--burst-seconds", type=float, default=60.0)
@@ -80,6 +92,7 @@ def plan(args: argparse.Namespace) -> list[tuple[str, Callable[[], Section]]]:
         ),
         "images": lambda: images.run(),
         "publishing": lambda: publishing.run(items=args.publish_items, rate_limit=args.rate_limit),
+        "sync": lambda: sync.run(rows=args.sync_rows, rate_limit=args.rate_limit),
         "burst": lambda: intake.run_burst(
             forms=args.burst_forms,
             webhooks=args.burst_webhooks,

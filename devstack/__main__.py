@@ -1,4 +1,4 @@
-"""Command line: `python -m devstack run | demo | stop`."""
+"""Command line: `python -m devstack run | demo | stop | env`."""
 
 from __future__ import annotations
 
@@ -71,7 +71,33 @@ def _parser() -> argparse.ArgumentParser:
 
     stop = commands.add_parser("stop", help="stop a stack left running (e.g. in another terminal)")
     add_common(stop)
+
+    env = commands.add_parser(
+        "env",
+        help="print the running stack's Webflow settings as shell exports "
+        '(eval "$(python -m devstack env)", then webflow-functions talks to the sandbox)',
+    )
+    add_common(env)
     return parser
+
+
+def _env(args: argparse.Namespace) -> int:
+    import shlex
+
+    state = read_state(StackLayout(data_dir=args.data_dir).state_path)
+    if state is None:
+        print("No running stack found: start it with `make run` first.", file=sys.stderr)
+        return 2
+    sandbox = state["sandbox"]
+    values = {
+        "WEBFLOW_API_BASE_URL": sandbox["apiBaseUrl"],
+        "WEBFLOW_API_TOKEN": sandbox["tokens"]["full"],
+        "WEBFLOW_SITE_ID": sandbox["siteId"],
+        "POSTS_COLLECTION_ID": sandbox["collections"]["posts"],
+    }
+    for name, value in values.items():
+        print(f"export {name}={shlex.quote(value)}")
+    return 0
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -167,7 +193,7 @@ def _is_devstack(pid: int) -> bool:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m devstack`."""
     args = _parser().parse_args(argv)
-    handlers = {"run": _run, "demo": _demo, "stop": _stop}
+    handlers = {"run": _run, "demo": _demo, "stop": _stop, "env": _env}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:  # `run` handles its own signals; this is Ctrl-C in demo or stop

@@ -261,7 +261,11 @@ def read_json(request: flask.Request, max_bytes: int) -> Any:
 
 def parse_json(request: flask.Request, model: type[M], max_bytes: int) -> M:
     """Read a JSON body and validate it into ``model`` (400 with field paths when invalid)."""
-    data = read_json(request, max_bytes)
+    return validate_body(model, read_json(request, max_bytes))
+
+
+def validate_body(model: type[M], data: Any) -> M:
+    """Validate parsed JSON into ``model`` (400 with field paths when invalid)."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence, Sized
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 from pydantic import (
     BaseModel,
@@ -786,7 +786,17 @@ def create_from_request(
     )
 
 
-def requested_collection(settings: CreateItemsSettings, request: CreateItemsRequest) -> str:
+class _CallBody(Protocol):
+    """What requested_collection reads of a call (a create, a sync)."""
+
+    @property
+    def collection_id(self) -> str | None: ...
+
+    @property
+    def items(self) -> Sized: ...
+
+
+def requested_collection(settings: CreateItemsSettings, request: _CallBody) -> str:
     """The collection a JSON call writes to, once its size is checked.
 
     Raises:

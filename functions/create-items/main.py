@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import flask
 import functions_framework
@@ -19,10 +19,11 @@ from shared.http import (
     http_function,
     json_response,
     parse_form,
-    parse_json,
     read_body,
+    read_json,
     require_allowed_origin,
     require_api_key,
+    validate_body,
 )
 from shared.instance import Instance
 from shared.items import CreateItemsRequest, CreateItemsSettings, create_from_request
@@ -98,9 +99,12 @@ def create_items(request: flask.Request) -> flask.Response:
 
 
 def _json_call(request: flask.Request, settings: CreateItemsSettings) -> flask.Response:
-    """Authenticated JSON: up to MAX_ITEMS_PER_CALL items, answered per item."""
+    """Authenticated JSON: up to MAX_ITEMS_PER_CALL items, answered per item; or a sync."""
     require_api_key(request, settings.api_keys, realm="create-items")
-    body = parse_json(request, CreateItemsRequest, settings.max_body_bytes)
+    data = read_json(request, settings.max_body_bytes)
+    if isinstance(data, dict) and "sync" in data:
+        return _sync_call(data, settings)
+    body = validate_body(CreateItemsRequest, data)
     if prefers_async(request):
         from shared.enqueue import queue_json_call
 
@@ -110,6 +114,24 @@ def _json_call(request: flask.Request, settings: CreateItemsSettings) -> flask.R
             {"status": "queued", "id": queued}, 202, {"Preference-Applied": "respond-async"}
         )
     outcome = create_from_request(instance.client(), settings, body)
+    return json_response(outcome.to_json(), outcome.status_code, outcome.headers)
+
+
+def _sync_call(data: dict[str, Any], settings: CreateItemsSettings) -> flask.Response:
+    """Create-or-update by key (shared/sync.py): created, updated, unchanged, failed per item."""
+    from shared.items import requested_collection
+    from shared.sync import SyncRequest, sync_items
+
+    body = validate_body(SyncRequest, data)
+    entries = [item.model_dump(by_alias=True, exclude_none=True) for item in body.items]
+    outcome = sync_items(
+        instance.client(),
+        requested_collection(settings, body),
+        entries,
+        settings.mapper(),
+        body.sync,
+        default_draft=settings.create_as_draft,
+    )
     return json_response(outcome.to_json(), outcome.status_code, outcome.headers)
 
 

@@ -17,6 +17,7 @@ from bench import (
     memory,
     publishing,
     soak,
+    sync,
     throughput,
 )
 from bench.__main__ import main
@@ -92,6 +93,16 @@ def test_image_preparation_measures_each_photo() -> None:
     for result in section.data["results"].values():
         assert result["bytesOut"] <= 4 * 1024 * 1024
         assert result["upright"] and not result["gps"]
+
+
+def test_sync_runs_the_command_three_times_and_the_loop() -> None:
+    section = sync.run(rows=200, rate_limit=6000, baseline_seconds=0.5, window_seconds=0)
+
+    assert_measured(section)
+    first, second, third = (section.data[k] for k in ("first", "second", "third"))
+    assert (first["creates"], first["patches"]) == (2, 0)
+    assert (second["creates"], second["patches"], second["lists"]) == (1, 1, 2)
+    assert third["writes"] == 0
 
 
 def test_a_burst_through_the_intake_creates_each_submission_once() -> None:

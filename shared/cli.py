@@ -1,0 +1,527 @@
+"""``webflow-functions``: the sync and schema commands, against Webflow or the sandbox.
+
+``webflow-functions sync FILE --collection ID [--key FIELD]`` reads CSV, JSON or JSON Lines,
+maps columns to fields (by slug or display name, or ``--map``), uploads image and file columns
+given as local paths or http(s) URLs as assets (each tagged with its MD5 in its file name, so a
+rerun finds it and uploads nothing again), and upserts the rows (shared/sync.py): created,
+updated (only the changed fields), unchanged, failed per row. A progress bar with an ETA that
+counts the rate limit on a terminal, plain lines otherwise, a summary at the end; exit status 1
+when a row failed. ``webflow-functions schema ID`` prints a collection's fields, or with
+``--field-map`` a FIELD_MAP skeleton for a form.
+
+Settings come from the environment as for the functions: ``WEBFLOW_API_TOKEN`` (never a
+command-line argument: it would show in the process list and the shell's history),
+``WEBFLOW_API_BASE_URL`` (the sandbox's, locally), ``WEBFLOW_SITE_ID`` (for asset uploads),
+``WEBFLOW_RATE_LIMIT_PER_MINUTE``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import io
+import json
+import math
+import posixpath
+import re
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from shared.fields import FieldMapper
+    from shared.models import Collection
+    from shared.sync import SyncOutcome
+    from shared.webflow import WebflowClient
+
+__all__ = ["main"]
+
+MAX_DOWNLOAD_BYTES = 25 * 1024 * 1024
+_MD5_TAG = re.compile(r"-([0-9a-f]{16})\.[a-z0-9]+$")
+
+
+class UsageError(Exception):
+    """A problem with the command's input: printed, exit status 2."""
+
+
+@dataclass
+class Row:
+    """One input record and where it came from (a CSV or JSON Lines line, a JSON index)."""
+
+    number: int
+    fields: dict[str, Any]
+    error: str | None = None
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def read_rows(path: Path, fmt: str | None = None) -> list[Row]:
+    """The file's records: CSV (a header row), JSON (an array, or {"items": [...]}) or JSON Lines.
+
+    Raises:
+        UsageError: not UTF-8, or not parseable, naming the row.
+    """
+    fmt = fmt or {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(
+        path.suffix.lower()
+    )
+    if fmt is None:
+        raise UsageError(f"{path}: say --format csv, json or jsonl (unknown extension)")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        number = data[: exc.start].count(b"\n") + 1
+        raise UsageError(f"{path}: row {number} is not UTF-8 (byte {exc.start})") from None
+    if fmt == "csv":
+        return _csv_rows(text)
+    if fmt == "jsonl":
+        rows = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                rows.append(Row(number, _record(_json_value(line, f"line {number}"), number)))
+        return rows
+    loaded = _json_value(text, str(path))
+    records = loaded.get("items") if isinstance(loaded, dict) else loaded
+    if not isinstance(records, list):
+        raise UsageError(f'{path}: expected an array of objects (or {{"items": [...]}})')
+    return [Row(index, _record(record, index)) for index, record in enumerate(records)]
+
+
+def _csv_rows(text: str) -> list[Row]:
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    if not reader.fieldnames:
+        raise UsageError("the CSV file has no header row")
+    rows = []
+    for record in reader:
+        if None in record:
+            raise UsageError(f"row {reader.line_num}: more values than columns")
+        fields = {name: value for name, value in record.items() if name and value not in ("", None)}
+        rows.append(Row(reader.line_num, fields))
+    return rows
+
+
+def _json_value(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"{where}: not JSON ({exc})") from None
+
+
+def _record(value: Any, number: int) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise UsageError(f"row {number}: expected an object")
+    inner = value.get("fieldData")
+    return dict(inner) if isinstance(inner, dict) else dict(value)
+
+
+# --- files and images ---------------------------------------------------------------------------
+
+
+@dataclass
+class AssetStore:
+    """Assets of the site by the MD5 tag in their file name; uploads what is not there yet."""
+
+    client: WebflowClient
+    site_id: str
+    base_dir: Path
+    uploaded: int = 0
+    reused: int = 0
+    _known: dict[str, dict[str, str]] | None = None
+
+    def _index(self) -> dict[str, dict[str, str]]:
+        if self._known is None:
+            self._known = {}
+            for asset in self.client.list_assets(self.site_id):
+                match = _MD5_TAG.search(asset.original_file_name or "")
+                if match and asset.hosted_url:
+                    self._known[match.group(1)] = {"fileId": asset.id, "url": asset.hosted_url}
+        return self._known
+
+    def value(self, source: str) -> dict[str, str]:
+        """{fileId, url} of the asset for ``source`` (a path or an http(s) URL)."""
+        data, name = self._load(source)
+        extension = name.rpartition(".")[2].lower() if "." in name else ""
+        content_type = _content_type(extension)
+        if extension in _image_extensions():
+            data, extension, content_type = _prepared(data, extension)
+        md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
+        known = self._index().get(md5[:16])
+        if known is not None:
+            self.reused += 1
+            return known
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "-", name.rpartition(".")[0] or name)[:60] or "file"
+        asset = self.client.upload_asset(
+            self.site_id,
+            f"{stem}-{md5[:16]}.{extension}",
+            io.BytesIO(data),
+            len(data),
+            md5,
+            content_type,
+        )
+        value = {"fileId": asset.id, "url": asset.hosted_url or ""}
+        self._index()[md5[:16]] = value
+        self.uploaded += 1
+        return value
+
+    def _load(self, source: str) -> tuple[bytes, str]:
+        if source.startswith(("http://", "https://")):
+            import httpx
+
+            with httpx.stream("GET", source, timeout=60.0, follow_redirects=True) as response:
+                response.raise_for_status()
+                chunks = []
+                size = 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > MAX_DOWNLOAD_BYTES:
+                        raise ValueError(f"{source} is larger than {MAX_DOWNLOAD_BYTES} bytes")
+                    chunks.append(chunk)
+            return b"".join(chunks), posixpath.basename(source.split("?")[0]) or "file"
+        path = (self.base_dir / source).expanduser()
+        if not path.is_file():
+            raise ValueError(f"no file {source}")
+        return path.read_bytes(), path.name
+
+
+def _image_extensions() -> frozenset[str]:
+    from shared.filetypes import INPUT_IMAGE_TYPES
+
+    return frozenset(INPUT_IMAGE_TYPES)
+
+
+def _content_type(extension: str) -> str:
+    from shared.filetypes import FILE_TYPES
+
+    types = FILE_TYPES.get(extension)
+    if not types:
+        raise ValueError(f"a .{extension or '?'} file cannot be an asset")
+    return types[0]
+
+
+def _prepared(data: bytes, extension: str) -> tuple[bytes, str, str]:
+    """An image made web-ready as upload-asset would (shared/imaging.py)."""
+    from shared.imaging import ImageLimits, ImageRefused, prepare_image
+
+    try:
+        prepared = prepare_image(data, extension, ImageLimits())
+    except ImageRefused as exc:
+        raise ValueError(str(exc)) from None
+    if prepared.data is None:
+        return data, extension, prepared.content_type
+    return prepared.data, prepared.extension, prepared.content_type
+
+
+def attach_files(
+    rows: Sequence[Row], schema: Collection, mapper: FieldMapper, store: AssetStore | None
+) -> None:
+    """Replace file and image columns' paths and URLs with assets; a row whose file cannot be
+    had is marked failed (its error names the column)."""
+    from shared.filetypes import FILE_FIELD_TYPES
+
+    for row in rows:
+        for column, value in list(row.fields.items()):
+            slug = mapper.target_slug(column, schema)
+            target = schema.field(slug) if slug else None
+            if target is None or target.type not in FILE_FIELD_TYPES:
+                continue
+            sources = _sources(value)
+            if not sources:
+                continue
+            if store is None:
+                row.error = f"column {column}: files need WEBFLOW_SITE_ID"
+                break
+            try:
+                assets = [store.value(source) for source in sources]
+            except (ValueError, OSError) as exc:
+                row.error = f"column {column}: {exc}"
+                break
+            row.fields[column] = assets if target.type == "MultiImage" else assets[0]
+
+
+def _sources(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(";") if part.strip()]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return [v.strip() for v in value if v.strip()]
+    return []  # already an asset value ({fileId, url}), or empty
+
+
+# --- progress -----------------------------------------------------------------------------------
+
+
+@dataclass
+class ProgressBar:
+    """One line redrawn on a terminal; plain lines, one per stage and per tenth, otherwise."""
+
+    stream: TextIO
+    rate_per_minute: int
+    terminal: bool
+    started: float = field(default_factory=time.monotonic)
+    _last: tuple[str, int] = ("", -1)
+
+    def __call__(self, stage: str, done: int, total: int | None) -> None:
+        remaining = self._remaining_requests(stage, done, total)
+        eta = remaining * 60.0 / max(1, self.rate_per_minute)
+        label = {"read": "reading the collection", "create": "creating", "update": "updating"}
+        text = f"{label.get(stage, stage)}: {done:,}" + (f"/{total:,}" if total else "")
+        if total:
+            width = 30
+            filled = int(width * done / max(1, total))
+            text = f"[{'#' * filled}{'.' * (width - filled)}] {text}"
+        text += f" · {time.monotonic() - self.started:.0f}s"
+        if remaining:
+            text += f" · ETA {_duration(eta)} at {self.rate_per_minute}/min"
+        if self.terminal:
+            self.stream.write("\r" + text.ljust(100)[:100])
+            self.stream.flush()
+            return
+        tenth = int(10 * done / total) if total else 0
+        if (stage, tenth) != self._last:
+            self._last = (stage, tenth)
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
+    @staticmethod
+    def _remaining_requests(stage: str, done: int, total: int | None) -> int:
+        if not total:
+            return 0
+        return math.ceil(max(0, total - done) / 100)
+
+    def finish(self) -> None:
+        if self.terminal:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _duration(seconds: float) -> str:
+    minutes, rest = divmod(int(seconds + 0.5), 60)
+    return f"{minutes}m{rest:02d}s" if minutes else f"{rest}s"
+
+
+# --- commands -----------------------------------------------------------------------------------
+
+
+def _client(args: argparse.Namespace) -> tuple[WebflowClient, Any]:
+    from shared.config import load_settings
+    from shared.items import CreateItemsSettings
+    from shared.webflow import get_client
+
+    # The command writes directly; it serves no form, so the intake queue's bucket is not needed.
+    overrides: dict[str, Any] = {"form_intake": "sync"}
+    if args.map is not None:
+        overrides["field_map"] = _map_argument(args.map)
+    settings = load_settings(CreateItemsSettings, **overrides)
+    return get_client(settings), settings
+
+
+def _map_argument(value: str) -> str:
+    text = Path(value[1:]).read_text(encoding="utf-8") if value.startswith("@") else value
+    try:
+        table = json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"--map: not JSON ({exc})") from None
+    if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
+        raise UsageError('--map: expected {"column": "field slug", ...}')
+    return json.dumps(table)
+
+
+def command_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from shared.fields import FieldMapper
+    from shared.sync import SyncOptions, sync_items
+
+    rows = read_rows(Path(args.file), args.format)
+    if not rows:
+        raise UsageError(f"{args.file}: no rows")
+    client, settings = _client(args)
+    options = SyncOptions(
+        key=args.key,
+        dry_run=args.dry_run,
+        publish=args.publish,
+        complete=args.complete,
+        missing=args.missing,
+        cms_locale_id=args.locale,
+    )
+    mapper = FieldMapper.from_settings(settings)
+    schema = client.get_collection(args.collection)
+    site_id = settings.webflow_site_id
+    store = (
+        AssetStore(client, site_id, Path(args.file).resolve().parent)
+        if site_id and not args.dry_run
+        else None
+    )
+    if args.dry_run:
+        for row in rows:  # a dry run uploads nothing: files are left as given
+            for column in list(row.fields):
+                slug = mapper.target_slug(column, schema)
+                target = schema.field(slug) if slug else None
+                if target is not None and target.type in ("Image", "MultiImage", "File"):
+                    row.fields.pop(column)
+    else:
+        attach_files(rows, schema, mapper, store)
+    usable = [row for row in rows if row.error is None]
+    bar = ProgressBar(err, settings.webflow_rate_limit_per_minute, err.isatty())
+    started = time.monotonic()
+    outcome = sync_items(
+        client,
+        args.collection,
+        [{"fieldData": row.fields} for row in usable],
+        mapper,
+        options,
+        default_draft=settings.create_as_draft,
+        progress=bar,
+    )
+    bar.finish()
+    _summary(out, rows, usable, outcome, time.monotonic() - started, store)
+    failed = outcome.failed + sum(1 for row in rows if row.error)
+    return 1 if failed else 0
+
+
+def _summary(
+    out: TextIO,
+    rows: Sequence[Row],
+    usable: Sequence[Row],
+    outcome: SyncOutcome,
+    seconds: float,
+    store: AssetStore | None,
+) -> None:
+    row_errors = [row for row in rows if row.error]
+    counts = [
+        ("created", outcome.count("created")),
+        ("updated", outcome.count("updated")),
+        ("unchanged", outcome.count("unchanged")),
+        ("failed", outcome.count("failed") + len(row_errors)),
+        (f"missing ({outcome.missing_policy})", len(outcome.missing)),
+    ]
+    if store is not None:
+        counts += [("assets uploaded", store.uploaded), ("assets reused", store.reused)]
+    title = "plan (dry run: nothing written)" if outcome.dry_run else "summary"
+    out.write(f"\n{title}, {len(rows):,} rows in {seconds:.1f}s\n")
+    width = max(len(name) for name, _ in counts)
+    out.writelines(f"  {name.ljust(width)}  {value:>8,}\n" for name, value in counts)
+    problems = [f"row {row.number}: {row.error}" for row in row_errors]
+    changes = []
+    for result in outcome.results:
+        number = usable[result.index].number
+        if result.status == "failed" and result.error is not None:
+            details = "; ".join(
+                f"column {d.get('field')}: {d.get('message')}" for d in result.error.details
+            )
+            problems.append(f"row {number}: {details or result.error.message}")
+        elif outcome.dry_run and result.status in ("created", "updated"):
+            what = ", ".join(result.changed) if result.status == "updated" else "new"
+            changes.append(f"row {number} ({result.key}): {result.status} ({what})")
+    if changes:
+        out.write("\nchanges:\n" + "".join(f"  {line}\n" for line in changes[:50]))
+        if len(changes) > 50:
+            out.write(f"  ... and {len(changes) - 50:,} more\n")
+    if problems:
+        out.write("\nfailed:\n" + "".join(f"  {line}\n" for line in problems[:50]))
+        if len(problems) > 50:
+            out.write(f"  ... and {len(problems) - 50:,} more\n")
+
+
+def command_schema(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    client, _settings = _client(args)
+    schema = client.get_collection(args.collection)
+    if args.field_map is not None:
+        table = {f.display_name or f.slug: f.slug for f in schema.fields if f.slug != "slug"}
+        out.write(json.dumps({args.field_map or "*": table}, indent=2) + "\n")
+        return 0
+    rows = [("slug", "type", "required", "display name", "options")]
+    for schema_field in schema.fields:
+        choices = (schema_field.validations or {}).get("options") or []
+        names = ", ".join(str(o.get("name")) for o in choices if isinstance(o, dict))
+        rows.append(
+            (
+                schema_field.slug,
+                schema_field.type,
+                "yes" if schema_field.is_required else "",
+                schema_field.display_name or "",
+                names,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    out.write(f"{schema.display_name or schema.id} ({schema.id})\n")
+    for row in rows:
+        out.write("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+        out.write("\n")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="webflow-functions",
+        description="Keep a Webflow CMS collection in step with a file. Settings from the "
+        "environment: WEBFLOW_API_TOKEN, WEBFLOW_API_BASE_URL, WEBFLOW_SITE_ID.",
+    )
+    commands = root.add_subparsers(dest="command", required=True)
+    sync = commands.add_parser("sync", help="create or update a collection's items from a file")
+    sync.add_argument("file", help="CSV (header row), JSON (array) or JSON Lines")
+    sync.add_argument("--collection", required=True, help="the collection id")
+    sync.add_argument("--key", default="slug", help="the field that identifies a row (slug)")
+    sync.add_argument("--format", choices=("csv", "json", "jsonl"), help="else from the extension")
+    sync.add_argument("--map", help='columns to field slugs: \'{"Column": "slug"}\', or @file.json')
+    sync.add_argument("--dry-run", action="store_true", help="print the plan, write nothing")
+    sync.add_argument("--publish", action="store_true", help="publish what was written")
+    sync.add_argument(
+        "--complete", action="store_true", help="the file holds every item of the collection"
+    )
+    sync.add_argument(
+        "--missing",
+        choices=("keep", "archive", "delete"),
+        default="keep",
+        help="with --complete: what becomes of items absent from the file",
+    )
+    sync.add_argument("--locale", help="cmsLocaleId of the items to sync")
+    schema = commands.add_parser("schema", help="print a collection's fields")
+    schema.add_argument("collection", help="the collection id")
+    schema.add_argument(
+        "--field-map",
+        nargs="?",
+        const="*",
+        metavar="FORM",
+        help="print a FIELD_MAP skeleton (for FORM, else every form)",
+    )
+    schema.set_defaults(map=None)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    out, err = sys.stdout, sys.stderr
+    commands: dict[str, Callable[[argparse.Namespace, TextIO, TextIO], int]] = {
+        "sync": command_sync,
+        "schema": command_schema,
+    }
+    from shared.config import ConfigError
+    from shared.errors import WebflowError
+    from shared.problems import Problem
+
+    try:
+        # The JSON logs go to stderr, beside the progress; stdout holds the summary.
+        import contextlib
+
+        with contextlib.redirect_stdout(err):
+            return commands[args.command](args, out, err)
+    except UsageError as exc:
+        err.write(f"webflow-functions: {exc}\n")
+        return 2
+    except ConfigError as exc:
+        err.write(f"webflow-functions: configuration: {exc}\n")
+        return 2
+    except Problem as exc:
+        details = "; ".join(f"{d.get('field')}: {d.get('message')}" for d in exc.details)
+        err.write(f"webflow-functions: {exc.message}" + (f" ({details})" if details else "") + "\n")
+        return 2
+    except WebflowError as exc:
+        err.write(f"webflow-functions: Webflow: {exc}\n")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,180 @@
+"""``webflow-functions sync`` and ``schema`` against the sandbox: files in, items and assets out,
+resumable, with the rows at fault named."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.photos import encode, photo_pixels
+from shared.cli import main
+from tests.conftest import Sandbox
+from tests.create_items_support import list_items
+from tests.items_support import RequestCounter
+from tests.support import REPO_ROOT
+
+
+@pytest.fixture
+def env(webflow_env: dict[str, str], sandbox: Sandbox) -> dict[str, str]:
+    """The command's environment: the sandbox, its site (for assets)."""
+    return webflow_env
+
+
+@pytest.fixture
+def posts(sandbox: Sandbox) -> str:
+    return sandbox.collections["posts"]
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def by_summary(sandbox: Sandbox, collection: str) -> dict[str, dict[str, Any]]:
+    return {i["fieldData"].get("summary"): i for i in list_items(sandbox, collection)}
+
+
+def test_a_csv_by_display_names_with_a_photo_column_syncs_and_reruns_as_a_no_op(
+    env: dict[str, str],
+    sandbox: Sandbox,
+    posts: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "teapot.png").write_bytes(encode(photo_pixels(40, 30), "PNG"))
+    catalogue = write(
+        tmp_path / "catalogue.csv",
+        "Name,Summary,Rating,Hero\nTeapot,SKU-1,4.5,teapot.png\nKettle,SKU-2,3,\n",
+    )
+
+    code, out, err = run(capsys, "sync", str(catalogue), "--collection", posts, "--key", "summary")
+
+    assert code == 0, out + err
+    assert "created" in out and "reading the collection" in err
+    stored = by_summary(sandbox, posts)
+    assert stored["SKU-1"]["fieldData"]["rating"] == 4.5
+    hero = stored["SKU-1"]["fieldData"]["hero"]
+    assert hero["fileId"] and hero["url"]
+    assert re.search(r"assets uploaded\s+1\n", out)
+
+    counter = RequestCounter(sandbox)
+    code, out, _err = run(capsys, "sync", str(catalogue), "--collection", posts, "--key", "summary")
+    assert code == 0
+    assert counter.writes() == 0  # nothing created, patched or uploaded again
+    assert re.search(r"unchanged\s+2\n", out)
+    assert re.search(r"assets reused\s+1\n", out) and re.search(r"assets uploaded\s+0\n", out)
+
+
+def test_json_and_json_lines_and_an_explicit_map(
+    env: dict[str, str],
+    sandbox: Sandbox,
+    posts: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    array = write(tmp_path / "a.json", json.dumps([{"title": "From JSON", "sku": "J-1"}]))
+    lines = write(tmp_path / "b.jsonl", '{"title": "From lines", "sku": "L-1"}\n\n')
+    mapping = '{"title": "name", "sku": "summary"}'
+    for path in (array, lines):
+        code, out, err = run(
+            capsys, "sync", str(path), "--collection", posts, "--key", "summary", "--map", mapping
+        )
+        assert code == 0, out + err
+    assert {"J-1", "L-1"} <= set(by_summary(sandbox, posts))
+
+
+def test_a_row_with_a_bad_value_is_named_by_row_and_column_and_the_others_applied(
+    env: dict[str, str],
+    sandbox: Sandbox,
+    posts: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = write(tmp_path / "c.csv", "Name,Summary,Rating\nGood,G-1,1\nBad,B-1,many\n")
+    code, out, _err = run(capsys, "sync", str(path), "--collection", posts, "--key", "summary")
+    assert code == 1
+    assert "row 3: column Rating:" in out
+    assert set(by_summary(sandbox, posts)) == {"G-1"}
+
+
+def test_a_file_that_is_not_utf8_is_refused_naming_the_row(
+    env: dict[str, str], posts: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("Name,Summary\nOk,O-1\nCaf\u00e9,C-1\n".encode("latin-1"))
+    code, _out, err = run(capsys, "sync", str(path), "--collection", posts)
+    assert code == 2
+    assert "row 3 is not UTF-8" in err
+
+
+def test_a_missing_photo_fails_its_row_naming_the_column(
+    env: dict[str, str],
+    sandbox: Sandbox,
+    posts: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = write(tmp_path / "d.csv", "Name,Summary,Hero\nLost,L-9,nowhere.png\n")
+    code, out, _err = run(capsys, "sync", str(path), "--collection", posts, "--key", "summary")
+    assert code == 1
+    assert "row 2: column Hero: no file nowhere.png" in out
+    assert by_summary(sandbox, posts) == {}
+
+
+def test_a_dry_run_prints_the_plan_and_writes_nothing(
+    env: dict[str, str],
+    sandbox: Sandbox,
+    posts: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = write(tmp_path / "e.csv", "Name,Summary\nPlanned,P-1\n")
+    counter = RequestCounter(sandbox)
+    code, out, _err = run(
+        capsys, "sync", str(path), "--collection", posts, "--key", "summary", "--dry-run"
+    )
+    assert code == 0
+    assert "plan (dry run: nothing written)" in out
+    assert "row 2 (P-1): created (new)" in out
+    assert counter.writes() == 0
+
+
+def test_the_schema_command_prints_fields_and_a_field_map_skeleton(
+    env: dict[str, str], posts: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _err = run(capsys, "schema", posts)
+    assert code == 0
+    assert "rating" in out and "Number" in out and "category" in out
+    code, out, _err = run(capsys, "schema", posts, "--field-map", "Contact")
+    assert code == 0
+    skeleton = json.loads(out)
+    assert skeleton["Contact"]["Name"] == "name"
+    assert "slug" not in skeleton["Contact"].values()
+
+
+def test_the_console_script_is_installed_and_says_how_it_is_used() -> None:
+    script = Path(sys.executable).parent / "webflow-functions"
+    completed = subprocess.run(
+        [str(script), "sync", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=REPO_ROOT,
+        env={**os.environ},
+    )
+    assert completed.returncode == 0
+    assert "--collection" in completed.stdout and "--dry-run" in completed.stdout
