@@ -28,9 +28,10 @@ TARGET_GROWTH_MB = 200
 
 # Runs in a fresh interpreter: prepare one file, report time, memory and what came out.
 PROBE = """
-import io, json, resource, sys, time
+import io, json, sys, time
 from PIL import Image
 import shared.imaging as imaging
+from bench.asset_memory import RssSampler
 from bench.photos import GPS_IFD, red_corner
 
 path, extension = sys.argv[1], sys.argv[2]
@@ -38,20 +39,15 @@ data = open(path, "rb").read()
 if extension in ("heic", "heif"):
     imaging._register_heif()
 
-def rss():
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * resource.getpagesize()
-
-before = rss()
-started = time.perf_counter()
-prepared = imaging.prepare_image(data, extension, imaging.ImageLimits())
-seconds = time.perf_counter() - started
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+with RssSampler() as sampler:
+    started = time.perf_counter()
+    prepared = imaging.prepare_image(data, extension, imaging.ImageLimits())
+    seconds = time.perf_counter() - started
 out = prepared.data if prepared.data is not None else data
 image = Image.open(io.BytesIO(out))
 print(json.dumps({
     "seconds": seconds,
-    "peakGrowth": max(0, peak - before),
+    "peakGrowth": sampler.growth or 0,
     "bytesIn": len(data),
     "bytesOut": prepared.size,
     "input": list(Image.open(io.BytesIO(data)).size) if extension not in ("heic",) else None,
@@ -73,7 +69,10 @@ def make_inputs(folder: Path, scale: float = 1.0) -> list[tuple[str, Path, str, 
         return max(16, int(pixels * scale))
 
     jpeg = folder / "camera.jpg"
-    jpeg.write_bytes(jpeg_photo(side(6000), side(4000), orientation=6, quality=97, seed=24))
+    # Quality 98 with full-resolution colour, as a camera's finest setting: about 18 MB.
+    jpeg.write_bytes(
+        jpeg_photo(side(6000), side(4000), orientation=6, quality=98, subsampling=0, seed=24)
+    )
     heic = folder / "phone.heic"
     heic.write_bytes(heic_photo(side(4032), side(3024), orientation=6, seed=12))
     png = folder / "scan.png"

@@ -70,12 +70,20 @@ def jpeg_photo(
     orientation: int = 1,
     gps: bool = True,
     quality: int = 95,
+    subsampling: int = 2,
     seed: int = 0,
     copyright: str | None = None,
 ) -> bytes:
-    """A camera JPEG with EXIF (orientation, GPS)."""
+    """A camera JPEG with EXIF (orientation, GPS); ``subsampling`` 0 keeps colour at full
+    resolution (4:4:4), 2 halves it both ways (4:2:0)."""
     exif = camera_exif(orientation, gps=gps, copyright=copyright)
-    return encode(photo_pixels(width, height, seed), "JPEG", quality=quality, exif=exif)
+    return encode(
+        photo_pixels(width, height, seed),
+        "JPEG",
+        quality=quality,
+        subsampling=subsampling,
+        exif=exif,
+    )
 
 
 def heic_photo(width: int, height: int, *, orientation: int = 1, seed: int = 0) -> bytes:

@@ -13,6 +13,7 @@ One call of :func:`process_object` handles one object generation:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -614,13 +615,26 @@ def _prepare(storage: Storage, info: ObjectInfo, settings: UploadSettings) -> Pr
     Raises:
         PermanentUploadError: the image is refused (its reason recorded in ``webflow-error``).
     """
-    from shared.imaging import ImageRefused, prepare_image
+    from shared.imaging import ImageRefused, prepare_image, scan_clean_image
 
+    limits = settings.image_limits()
+    if info.size <= limits.max_bytes:
+        # Most images need nothing: told from their structure as they stream by, without Pillow.
+        with contextlib.closing(storage.iter_chunks(info)) as chunks:
+            clean = scan_clean_image(chunks, extension_of(info.name), limits)
+        if clean is not None:
+            if clean.size != info.size:
+                raise StorageError(f"read {clean.size} bytes of gs://{info.bucket}/{info.name}")
+            logger.info(
+                "image already web-ready",
+                extra={"object": info.name, "dimensions": f"{clean.width}x{clean.height}"},
+            )
+            return clean
     data = b"".join(storage.iter_chunks(info))
     if len(data) != info.size:
         raise StorageError(f"read {len(data)} bytes of gs://{info.bucket}/{info.name}")
     try:
-        prepared = prepare_image(data, extension_of(info.name), settings.image_limits())
+        prepared = prepare_image(data, extension_of(info.name), limits)
     except ImageRefused as exc:
         raise PermanentUploadError(str(exc)) from None
     logger.info(

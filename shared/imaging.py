@@ -12,7 +12,8 @@ such a file into one Webflow takes and that shows upright without telling where 
 - an image over Webflow's 4 MB limit or longer than ``IMAGE_MAX_LONG_EDGE`` is downscaled and
   re-encoded at the highest quality that fits (a binary search down to ``IMAGE_QUALITY_FLOOR``);
 - an image that is already within the limits, upright and without private metadata is passed through
-  as it is (same bytes, same MD5);
+  as it is (same bytes, same MD5); for a JPEG or PNG, :func:`scan_clean_image` tells so from the
+  file's structure as it streams by, without Pillow and without holding the file;
 - animated GIF and WebP pass through within the limit and are refused over it; SVG passes through
   unless it holds scripts, event handlers or external references.
 
@@ -28,7 +29,7 @@ import io
 import re
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -48,6 +49,7 @@ __all__ = [
     "PreparedImage",
     "check_svg",
     "prepare_image",
+    "scan_clean_image",
 ]
 
 OutputFormat = Literal["jpeg", "webp"]
@@ -139,6 +141,162 @@ def prepare_image(data: bytes, extension: str, limits: ImageLimits) -> PreparedI
         stripped = _strip_jpeg(data, kept) if declared == "jpeg" else _strip_png(data, kept)
         return _derived(stripped, declared, width, height, ["metadata stripped, pixels untouched"])
     return _reencode(image, declared, limits, orientation, convert, private)
+
+
+# --- streamed pass-through ----------------------------------------------------------------------
+
+
+class _Truncated(Exception):
+    """The stream ended inside a structure."""
+
+
+class _Tap:
+    """Reads a file's chunks in order, hashing and counting all of them, keeping only what a parse
+    has not consumed yet."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._buffer = b""
+        self._offset = 0
+        self.md5 = hashlib.md5(usedforsecurity=False)
+        self.size = 0
+
+    def _fill(self) -> bool:
+        chunk = next(self._chunks, None)
+        if chunk is None:
+            return False
+        self.md5.update(chunk)
+        self.size += len(chunk)
+        self._buffer = self._buffer[self._offset :] + chunk
+        self._offset = 0
+        return True
+
+    def read(self, count: int) -> bytes:
+        while len(self._buffer) - self._offset < count:
+            if not self._fill():
+                raise _Truncated
+        out = self._buffer[self._offset : self._offset + count]
+        self._offset += count
+        return out
+
+    def skip(self, count: int) -> None:
+        while count > 0:
+            available = len(self._buffer) - self._offset
+            if available == 0:
+                if not self._fill():
+                    raise _Truncated
+                continue
+            taken = min(count, available)
+            self._offset += taken
+            count -= taken
+
+    def drain(self) -> None:
+        """Hash the rest without keeping it."""
+        self._buffer, self._offset = b"", 0
+        while self._fill():
+            self._buffer = b""
+
+
+# JPEG markers without a length: TEM and the restart markers.
+_JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
+# Start-of-frame markers (DHT 0xC4, JPG 0xC8 and DAC 0xCC are not).
+_JPEG_FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_HEADER_BYTES = 32  # enough of a segment or chunk to classify it
+
+
+def scan_clean_image(
+    chunks: Iterable[bytes], extension: str, limits: ImageLimits
+) -> PreparedImage | None:
+    """The original, when a JPEG or PNG streaming by as ``chunks`` is already web-ready: within the
+    byte limit, the long-edge bound and the pixel bound, and without EXIF (so upright), XMP, IPTC,
+    comments or text. None, as soon as that is known, when it needs :func:`prepare_image` (which
+    also refuses what is wrong: another format, a truncated file); the caller closes ``chunks``.
+    For a clean file every chunk is read, so ``size`` and ``md5`` are the whole file's. Nothing but
+    the structure being parsed is kept, and Pillow is not imported.
+    """
+    declared = IMAGE_FORMAT_OF_EXTENSION.get(extension)
+    if declared not in ("jpeg", "png"):
+        return None
+    tap = _Tap(chunks)
+    try:
+        found = _scan_jpeg(tap) if declared == "jpeg" else _scan_png(tap)
+    except (_Truncated, struct.error):
+        return None
+    if found is None:
+        return None
+    tap.drain()
+    width, height = found
+    if (
+        tap.size > limits.max_bytes
+        or width <= 0
+        or height <= 0
+        or max(width, height) > limits.max_long_edge
+        or width * height > limits.max_pixels
+    ):
+        return None
+    return PreparedImage(
+        data=None,
+        extension=extension,
+        content_type=_CONTENT_TYPES[declared],
+        width=width,
+        height=height,
+        size=tap.size,
+        md5=tap.md5.hexdigest(),
+    )
+
+
+def _scan_jpeg(tap: _Tap) -> tuple[int, int] | None:
+    """(width, height) of a JPEG whose header segments are all kept ones, else None."""
+    if tap.read(2) != b"\xff\xd8":
+        return None
+    size: tuple[int, int] | None = None
+    while True:
+        if tap.read(1) != b"\xff":
+            return None
+        marker = tap.read(1)[0]
+        while marker == 0xFF:  # fill bytes
+            marker = tap.read(1)[0]
+        if marker in _JPEG_STANDALONE:
+            continue
+        if marker == 0xDA:  # start of scan: the header is over
+            return size
+        if marker == 0xD9:  # end of image before any scan
+            return None
+        length_bytes = tap.read(2)
+        (length,) = struct.unpack(">H", length_bytes)
+        if length < 2:
+            return None
+        head = tap.read(min(length - 2, _HEADER_BYTES))
+        tap.skip(length - 2 - len(head))
+        if not _kept_jpeg_segment(marker, b"\xff" + bytes([marker]) + length_bytes + head):
+            return None
+        if marker in _JPEG_FRAMES:
+            if size is not None or len(head) < 5:
+                return None  # a second frame (JPEG-LS, hierarchical): left to Pillow
+            height, width = struct.unpack(">HH", head[1:5])
+            size = (width, height)
+
+
+def _scan_png(tap: _Tap) -> tuple[int, int] | None:
+    """(width, height) of a still PNG without text, time or EXIF chunks, else None."""
+    if tap.read(len(_PNG_SIGNATURE)) != _PNG_SIGNATURE:
+        return None
+    size: tuple[int, int] | None = None
+    while True:
+        length, kind = struct.unpack(">I4s", tap.read(8))
+        if kind in _PNG_PRIVATE or kind == b"acTL":  # acTL: an animation, left to Pillow
+            return None
+        if kind == b"IHDR":
+            if length != 13 or size is not None:
+                return None
+            size = struct.unpack(">II", tap.read(8))
+            tap.skip(length - 8 + 4)
+            continue
+        if size is None:
+            return None  # IHDR must come first
+        tap.skip(length + 4)
+        if kind == b"IEND":
+            return size
 
 
 # --- reading ------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ import functools
 import os
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from typing import IO, Any, BinaryIO, cast
 
 from shared.log import google_project
@@ -294,8 +294,10 @@ class Storage:
             with contextlib.suppress(Exception):
                 reader.close()
 
-    def iter_chunks(self, info: ObjectInfo, *, chunk_size: int | None = None) -> Iterator[bytes]:
-        """Yield the object's bytes chunk by chunk."""
+    def iter_chunks(
+        self, info: ObjectInfo, *, chunk_size: int | None = None
+    ) -> Generator[bytes, None, None]:
+        """Yield the object's bytes chunk by chunk (close the generator to stop early)."""
         size = chunk_size or self.chunk_size
         with self.open(info, chunk_size=size) as reader:
             while chunk := reader.read(size):

@@ -5,7 +5,11 @@ from __future__ import annotations
 import hashlib
 import io
 import struct
+import subprocess
+import sys
+import tempfile
 import zlib
+from collections.abc import Iterator
 
 import pytest
 from PIL import Image
@@ -20,7 +24,14 @@ from bench.photos import (
     red_corner,
 )
 from shared.filetypes import MAX_IMAGE_BYTES, sniff_image
-from shared.imaging import ImageLimits, ImageRefused, check_svg, prepare_image
+from shared.imaging import (
+    ImageLimits,
+    ImageRefused,
+    check_svg,
+    prepare_image,
+    scan_clean_image,
+)
+from tests.support import REPO_ROOT
 
 LIMITS = ImageLimits()
 
@@ -58,6 +69,89 @@ def test_a_clean_png_and_webp_pass_through() -> None:
     for fmt, extension in (("PNG", "png"), ("WEBP", "webp")):
         data = encode(photo_pixels(300, 200), fmt)
         assert prepare_image(data, extension, LIMITS).derived is False
+
+
+# --- the streamed scan: clean JPEGs and PNGs told without Pillow ----------------------------
+
+
+def pieces(data: bytes, size: int) -> list[bytes]:
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+def png_with_chunk_after_the_pixels(kind: bytes, body: bytes) -> bytes:
+    data = encode(photo_pixels(64, 48), "PNG")
+    chunk = struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    end = data.rindex(b"IEND") - 4
+    return data[:end] + chunk + data[end:]
+
+
+@pytest.mark.parametrize("piece", [1, 7, 4096, 1 << 20])
+def test_the_scan_finds_a_clean_jpeg_and_png_whatever_the_chunking(piece: int) -> None:
+    for fmt, extension in (("JPEG", "jpg"), ("PNG", "png")):
+        data = encode(photo_pixels(320, 200), fmt)
+        found = scan_clean_image(pieces(data, piece), extension, LIMITS)
+        assert found is not None, fmt
+        assert found.derived is False
+        assert (found.width, found.height, found.size) == (320, 200, len(data))
+        assert found.md5 == hashlib.md5(data).hexdigest()
+        # The same answer as the full path.
+        assert found == prepare_image(data, extension, LIMITS)
+
+
+def test_the_scan_leaves_to_the_full_path_what_needs_work_or_is_wrong() -> None:
+    clean_png = encode(photo_pixels(64, 48), "PNG")
+    needs_work = {
+        "EXIF (GPS, orientation)": (jpeg_photo(64, 48, orientation=6), "jpg"),
+        "a comment": (encode(photo_pixels(64, 48), "JPEG", comment=b"at home"), "jpg"),
+        "text after the pixels": (png_with_chunk_after_the_pixels(b"tEXt", b"k\x00v"), "png"),
+        "an animation": (
+            encode(
+                photo_pixels(64, 48), "PNG", save_all=True, append_images=[photo_pixels(64, 48)]
+            ),
+            "png",
+        ),
+        "longer than the bound": (encode(photo_pixels(400, 100), "JPEG"), "jpg"),
+        "another format under the name": (clean_png, "jpg"),
+        "truncated": (clean_png[: len(clean_png) // 2], "png"),
+        "not a type it scans": (encode(photo_pixels(64, 48), "WEBP"), "webp"),
+    }
+    limits = ImageLimits(max_long_edge=300)
+    for case, (data, extension) in needs_work.items():
+        assert scan_clean_image(pieces(data, 1000), extension, limits) is None, case
+
+
+def test_the_scan_stops_reading_once_it_knows() -> None:
+    data = jpeg_photo(640, 480)  # EXIF first: known after its first segment
+    read: list[int] = []
+
+    def chunks() -> Iterator[bytes]:
+        for piece in pieces(data, 4096):
+            read.append(len(piece))
+            yield piece
+
+    assert scan_clean_image(chunks(), "jpg", LIMITS) is None
+    assert sum(read) < len(data) // 4
+
+
+def test_the_scan_imports_no_pillow() -> None:
+    probe = (
+        "import sys; from shared.imaging import ImageLimits, scan_clean_image; "
+        "data = open(sys.argv[1], 'rb').read(); "
+        "found = scan_clean_image([data], 'png', ImageLimits()); "
+        "print(found is not None, 'PIL' in sys.modules)"
+    )
+    with tempfile.NamedTemporaryFile(suffix=".png") as file:
+        file.write(encode(photo_pixels(32, 32), "PNG"))
+        file.flush()
+        completed = subprocess.run(
+            [sys.executable, "-c", probe, file.name],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+    assert completed.stdout.split() == ["True", "False"]
 
 
 # --- metadata ------------------------------------------------------------------------------
