@@ -93,6 +93,9 @@ __all__ = [
 
 logger = get_logger(__name__)
 
+# An image this small is read once, held in memory, scanned and sent from there; a larger one
+# streams twice (scan, then upload) so memory stays flat whatever its size.
+READ_ONCE_BYTES = 256 * 1024
 MAX_FILE_NAME_LENGTH = 99  # Webflow: "under 100 characters", extension included
 
 META_INGESTED_ITEM = "webflow-ingested-item-id"
@@ -618,21 +621,28 @@ def _prepare(storage: Storage, info: ObjectInfo, settings: UploadSettings) -> Pr
     from shared.imaging import ImageRefused, prepare_image, scan_clean_image
 
     limits = settings.image_limits()
-    if info.size <= limits.max_bytes:
+    held: bytes | None = None
+    if info.size <= min(limits.max_bytes, READ_ONCE_BYTES):
+        # Small enough to hold: read once, scanned, and sent from memory if clean.
+        held = _read_whole(storage, info)
+        clean = scan_clean_image(iter((held,)), extension_of(info.name), limits)
+        if clean is not None:
+            clean = dataclasses.replace(clean, held=held)
+    elif info.size <= limits.max_bytes:
         # Most images need nothing: told from their structure as they stream by, without Pillow.
         with contextlib.closing(storage.iter_chunks(info)) as chunks:
             clean = scan_clean_image(chunks, extension_of(info.name), limits)
-        if clean is not None:
-            if clean.size != info.size:
-                raise StorageError(f"read {clean.size} bytes of gs://{info.bucket}/{info.name}")
-            logger.info(
-                "image already web-ready",
-                extra={"object": info.name, "dimensions": f"{clean.width}x{clean.height}"},
-            )
-            return clean
-    data = b"".join(storage.iter_chunks(info))
-    if len(data) != info.size:
-        raise StorageError(f"read {len(data)} bytes of gs://{info.bucket}/{info.name}")
+    else:
+        clean = None
+    if clean is not None:
+        if clean.size != info.size:
+            raise StorageError(f"read {clean.size} bytes of gs://{info.bucket}/{info.name}")
+        logger.info(
+            "image already web-ready",
+            extra={"object": info.name, "dimensions": f"{clean.width}x{clean.height}"},
+        )
+        return clean
+    data = held if held is not None else _read_whole(storage, info)
     try:
         prepared = prepare_image(data, extension_of(info.name), limits)
     except ImageRefused as exc:
@@ -648,6 +658,14 @@ def _prepare(storage: Storage, info: ObjectInfo, settings: UploadSettings) -> Pr
         },
     )
     return prepared
+
+
+def _read_whole(storage: Storage, info: ObjectInfo) -> bytes:
+    """The object's bytes, all of them (a short read is a transient failure)."""
+    data = b"".join(storage.iter_chunks(info))
+    if len(data) != info.size:
+        raise StorageError(f"read {len(data)} bytes of gs://{info.bucket}/{info.name}")
+    return data
 
 
 def _prepared_metadata(prepared: PreparedImage | None) -> dict[str, str]:
@@ -705,6 +723,8 @@ def _upload(
     info = ledger.record_pending_asset(info, claim, upload.id)
     if prepared is not None and prepared.data is not None:
         _send_prepared(client, upload, prepared.data, prepared.content_type)
+    elif prepared is not None and prepared.held is not None:
+        _send_prepared(client, upload, prepared.held, content_type)
     else:
         _send_bytes(client, storage, info, upload, content_type)
     return upload.id, upload.hosted_url or upload.asset_url, info

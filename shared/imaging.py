@@ -81,7 +81,11 @@ class ImageLimits:
 
 @dataclass(frozen=True)
 class PreparedImage:
-    """What goes to Webflow: the original (``data`` None) or a derived file."""
+    """What goes to Webflow: the original (``data`` None) or a derived file.
+
+    ``held`` is the original's bytes when they were read whole (a small object): sent from memory
+    instead of being read from Cloud Storage a second time.
+    """
 
     data: bytes | None
     extension: str
@@ -91,6 +95,7 @@ class PreparedImage:
     size: int
     md5: str
     steps: tuple[str, ...] = field(default_factory=tuple)
+    held: bytes | None = field(default=None, repr=False)
 
     @property
     def derived(self) -> bool:

@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from bench.photos import GPS_IFD, encode, heic_photo, jpeg_photo, photo_pixels, red_corner
+from shared.assets import READ_ONCE_BYTES
 from tests.functions.test_upload_asset import (
     _app,
     assets,
@@ -95,8 +96,17 @@ def test_a_photo_longer_than_the_bound_is_downscaled(events: Any, gcs: Any, sand
     assert recorded["webflow-uploaded-dimensions"] == "500x333"
 
 
-def test_a_clean_photo_passes_through_byte_for_byte(events: Any, gcs: Any, sandbox: Any) -> None:
-    original = encode(photo_pixels(800, 600), "JPEG", quality=85)
+@pytest.mark.parametrize(
+    ("width", "height", "quality", "held"),
+    [(640, 480, 80, True), (2000, 1500, 95, False)],
+    ids=["read-once", "streamed-twice"],
+)
+def test_a_clean_photo_passes_through_byte_for_byte(
+    events: Any, gcs: Any, sandbox: Any, width: int, height: int, quality: int, held: bool
+) -> None:
+    original = encode(photo_pixels(width, height), "JPEG", quality=quality)
+    # Both ways through: held in memory from one read, or scanned as it streams and then streamed.
+    assert (len(original) <= READ_ONCE_BYTES) is held
     blob = gcs.put("uploads/clean.jpg", original, content_type="image/jpeg")
 
     assert deliver(events, finalized_event(blob)).status_code == 200
