@@ -1,9 +1,10 @@
 """Image preparation: real photos made web-ready, timed, with their peak memory growth.
 
 Three inputs are generated (and kept in a temporary folder for the run): a 24-megapixel JPEG of about
-20 MB with EXIF orientation 6 and GPS coordinates, as a camera writes it; a 12-megapixel HEIC, as a
-phone writes it; and a PNG of about 30 MB. Each is prepared by shared/imaging.py with the default
-settings in a fresh interpreter (Pillow imported and the file read first), which reports the time,
+17 MB (a camera writes about 20 MB for as many pixels: generated ones hold less noise) with EXIF
+orientation 6 and GPS coordinates, as a camera writes it; a 12-megapixel HEIC, as a phone writes it;
+and a PNG of about 30 MB. Each is prepared by shared/imaging.py with the default settings in a fresh
+interpreter (Pillow imported and the file read first), which reports the time,
 the peak resident set size above its level just before, and the bytes in and out; the output is then
 checked: within Webflow's 4 MB limit, upright (the red corner of the generated photo is top-right
 after a quarter turn), no GPS.
@@ -69,7 +70,7 @@ def make_inputs(folder: Path, scale: float = 1.0) -> list[tuple[str, Path, str, 
         return max(16, int(pixels * scale))
 
     jpeg = folder / "camera.jpg"
-    # Quality 98 with full-resolution colour, as a camera's finest setting: about 18 MB.
+    # Quality 98 with full-resolution colour, as a camera's finest setting: about 17 MB.
     jpeg.write_bytes(
         jpeg_photo(side(6000), side(4000), orientation=6, quality=98, subsampling=0, seed=24)
     )
