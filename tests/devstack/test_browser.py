@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser
+from playwright.sync_api import Browser, Locator, Page
 
 from bench.photos import heic_photo
 from devstack.demo import make_png
@@ -35,6 +35,27 @@ def browser(stack: StackProcess) -> Iterator[Browser]:
         yield launched
 
 
+def post_with_photo(page: Page, site_url: str, name: str, photo: Path) -> Locator:
+    """Send the site's direct form with `photo` as a visitor would; the `img` of its row in the
+    live view, once upload-asset has attached the asset."""
+    page.goto(site_url)
+    form = page.locator("#direct-form")
+    form.locator("input[name=name]").fill(name)
+    form.locator("input[name=email]").fill("visitor@example.com")
+    form.locator("textarea[name=message]").fill(f"Sent from headless Chromium with {photo.name}.")
+    form.locator("input[name=attachment]").set_input_files(str(photo))
+
+    with page.expect_navigation():
+        form.locator("button[type=submit]").click()
+
+    assert page.url.startswith(site_url) and "sent=form" in page.url
+    row = page.locator("[data-collection=submissions] tr.item", has_text=name)
+    row.wait_for(timeout=30_000)
+    image = row.locator("img")
+    image.wait_for(timeout=60_000)  # appears once upload-asset has attached the asset
+    return image
+
+
 def test_form_with_an_image_shows_up_in_the_live_view_with_its_image(
     stack: StackProcess, browser: Browser, tmp_path: Path
 ) -> None:
@@ -44,21 +65,7 @@ def test_form_with_an_image_shows_up_in_the_live_view_with_its_image(
     name = "Browser visitor with a photo"
     page = browser.new_page()
     try:
-        page.goto(site_url)
-        form = page.locator("#direct-form")
-        form.locator("input[name=name]").fill(name)
-        form.locator("input[name=email]").fill("visitor@example.com")
-        form.locator("textarea[name=message]").fill("Sent from headless Chromium.")
-        form.locator("input[name=attachment]").set_input_files(str(photo))
-
-        with page.expect_navigation():
-            form.locator("button[type=submit]").click()
-
-        assert page.url.startswith(site_url) and "sent=form" in page.url
-        row = page.locator("[data-collection=submissions] tr.item", has_text=name)
-        row.wait_for(timeout=30_000)
-        image = row.locator("img")
-        image.wait_for(timeout=60_000)  # appears once upload-asset has attached the asset
+        image = post_with_photo(page, site_url, name, photo)
         page.wait_for_function(
             "img => img.complete && img.naturalWidth === 80",
             arg=image.element_handle(),
@@ -81,21 +88,7 @@ def test_a_phone_photo_through_the_form_arrives_as_an_upright_jpeg(
     name = "Browser visitor with a phone photo"
     page = browser.new_page()
     try:
-        page.goto(site_url)
-        form = page.locator("#direct-form")
-        form.locator("input[name=name]").fill(name)
-        form.locator("input[name=email]").fill("phone@example.com")
-        form.locator("textarea[name=message]").fill("A HEIC straight from the camera roll.")
-        form.locator("input[name=attachment]").set_input_files(str(photo))
-
-        with page.expect_navigation():
-            form.locator("button[type=submit]").click()
-
-        assert "sent=form" in page.url
-        row = page.locator("[data-collection=submissions] tr.item", has_text=name)
-        row.wait_for(timeout=30_000)
-        image = row.locator("img")
-        image.wait_for(timeout=60_000)
+        image = post_with_photo(page, site_url, name, photo)
         # Chromium cannot show a HEIC: a loaded image 64 wide is the upright JPEG.
         page.wait_for_function(
             "img => img.complete && img.naturalWidth === 64 && img.naturalHeight === 96",
