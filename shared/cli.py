@@ -100,7 +100,7 @@ def _csv_rows(text: str) -> list[Row]:
     for record in reader:
         if None in record:
             raise UsageError(f"row {reader.line_num}: more values than columns")
-        fields = {name: value for name, value in record.items() if name and value not in ("", None)}
+        fields = {name: value for name, value in record.items() if name and value is not None}
         rows.append(Row(reader.line_num, fields))
     return rows
 
@@ -337,6 +337,9 @@ def command_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     rows = read_rows(Path(args.file), args.format)
     if not rows:
         raise UsageError(f"{args.file}: no rows")
+    if args.empty == "keep":
+        for row in rows:
+            row.fields = {name: value for name, value in row.fields.items() if not _blank(value)}
     client, settings = _client(args)
     options = SyncOptions(
         key=args.key,
@@ -379,6 +382,13 @@ def command_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     _summary(out, rows, usable, outcome, time.monotonic() - started, store)
     failed = outcome.failed + sum(1 for row in rows if row.error)
     return 1 if failed else 0
+
+
+def _blank(value: Any) -> bool:
+    """An empty cell or value: "", whitespace, null or []."""
+    if isinstance(value, str):
+        return not value.strip()
+    return value is None or value == []
 
 
 def _summary(
@@ -476,6 +486,12 @@ def parser() -> argparse.ArgumentParser:
         choices=("keep", "archive", "delete"),
         default="keep",
         help="with --complete: what becomes of items absent from the file",
+    )
+    sync.add_argument(
+        "--empty",
+        choices=("clear", "keep"),
+        default="clear",
+        help="an empty cell clears the field of an existing item (clear), or leaves it (keep)",
     )
     sync.add_argument("--locale", help="cmsLocaleId of the items to sync")
     schema = commands.add_parser("schema", help="print a collection's fields")

@@ -319,7 +319,7 @@ def sync_items(
         else:
             match = matches[0]
             result.id, result.slug = match.id, match.slug
-            compared = _compared_fields(entry)
+            compared = _compared_fields(entry) | _cleared_fields(entry, schema)
             changed = changed_fields(schema, match.field_data, entry.item.field_data, compared)
             if changed:
                 result.status, result.changed = "updated", changed
@@ -459,6 +459,22 @@ def _compared_fields(entry: Prepared) -> set[str]:
     if "slug" not in entry.caller_names:
         fields.discard("slug")
     return fields
+
+
+def _cleared_fields(entry: Prepared, schema: Collection) -> set[str]:
+    """The optional fields the caller gave empty (null, "", []): a match holding a value has it
+    cleared. A required one given empty has already failed its item."""
+    cleared = set()
+    for slug in entry.caller_names:
+        schema_field = schema.field(slug)
+        if (
+            slug != "slug"
+            and slug not in entry.item.field_data
+            and schema_field is not None
+            and not schema_field.is_required
+        ):
+            cleared.add(slug)
+    return cleared
 
 
 def _create(

@@ -230,3 +230,48 @@ def test_a_key_that_cannot_hold_an_id_is_400_naming_it(app: FlaskClient, posts: 
 def test_a_sync_needs_the_api_key(app: FlaskClient, posts: str) -> None:
     response = app.post("/", json={"collectionId": posts, "items": CATALOGUE, "sync": {}})
     assert response.status_code == 401
+
+
+def test_a_null_or_empty_value_clears_the_field_and_clearing_twice_writes_nothing(
+    app: FlaskClient, sandbox: Sandbox, posts: str
+) -> None:
+    sync(app, posts, CATALOGUE, key="summary")
+    cleared = [
+        {"fieldData": {"name": "Teapot", "summary": "SKU-1", "rating": None}},
+        {"fieldData": {"name": "Kettle", "summary": "SKU-2", "rating": ""}},
+        {"fieldData": {"name": "Mug", "summary": "SKU-3"}},  # not given: left as it is
+    ]
+
+    status, body = sync(app, posts, cleared, key="summary")
+
+    assert status == 200, body
+    assert [(r["status"], r.get("changed")) for r in body["results"]] == [
+        ("updated", ["rating"]),
+        ("updated", ["rating"]),
+        ("unchanged", None),
+    ]
+    stored = by_summary(sandbox, posts)
+    assert stored["SKU-1"]["fieldData"].get("rating") is None
+    assert stored["SKU-2"]["fieldData"].get("rating") is None
+    assert stored["SKU-3"]["fieldData"]["rating"] == 5
+    counter = RequestCounter(sandbox)
+    status, body = sync(app, posts, cleared, key="summary")
+    assert (body["updated"], body["unchanged"]) == (0, 3)
+    assert counter.writes() == 0
+
+
+def test_a_required_field_given_empty_fails_its_item_and_writes_nothing(
+    app: FlaskClient, sandbox: Sandbox, posts: str
+) -> None:
+    sync(app, posts, CATALOGUE, key="summary")
+    counter = RequestCounter(sandbox)
+
+    status, body = sync(
+        app, posts, [{"fieldData": {"name": "", "summary": "SKU-1"}}], key="summary"
+    )
+
+    assert status == 422
+    [result] = body["results"]
+    assert result["status"] == "failed"
+    assert counter.writes() == 0
+    assert by_summary(sandbox, posts)["SKU-1"]["fieldData"]["name"] == "Teapot"

@@ -110,6 +110,28 @@ def test_a_row_with_a_bad_value_is_named_by_row_and_column_and_the_others_applie
     assert set(by_summary(sandbox, posts)) == {"G-1"}
 
 
+@pytest.mark.usefixtures("env")
+def test_an_emptied_cell_clears_the_field_unless_empty_cells_are_kept(
+    sandbox: Sandbox, posts: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path / "e.csv", "Name,Summary,Rating\nTeapot,E-1,4\nKettle,E-2,3\n")
+    assert run(capsys, "sync", str(path), "--collection", posts, "--key", "summary")[0] == 0
+    emptied = write(tmp_path / "e.csv", "Name,Summary,Rating\nTeapot,E-1,\nKettle,E-2,\n")
+
+    code, out, _err = run(
+        capsys, "sync", str(emptied), "--collection", posts, "--key", "summary", "--empty", "keep"
+    )
+    assert code == 0 and re.search(r"unchanged\s+2\n", out)
+    assert by_summary(sandbox, posts)["E-1"]["fieldData"]["rating"] == 4
+
+    code, out, _err = run(capsys, "sync", str(emptied), "--collection", posts, "--key", "summary")
+    assert code == 0 and re.search(r"updated\s+2\n", out)
+    stored = by_summary(sandbox, posts)
+    assert stored["E-1"]["fieldData"].get("rating") is None
+    assert stored["E-2"]["fieldData"].get("rating") is None
+    assert stored["E-1"]["fieldData"]["name"] == "Teapot"
+
+
 def test_a_file_that_is_not_utf8_is_refused_naming_the_row(
     env: dict[str, str], posts: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
