@@ -129,9 +129,14 @@ class AssetStore:
     client: WebflowClient
     site_id: str
     base_dir: Path
+    # A dry run looks assets up but uploads nothing: a file Webflow does not have yet stands in
+    # as an id no asset has (never sent, since a dry run writes nothing), so its row shows as
+    # changed and the file is counted as to upload.
+    dry_run: bool = False
     uploaded: int = 0
     reused: int = 0
     _known: dict[str, dict[str, str]] | None = None
+    _planned: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def _index(self) -> dict[str, dict[str, str]]:
         if self._known is None:
@@ -154,6 +159,11 @@ class AssetStore:
         if known is not None:
             self.reused += 1
             return known
+        if self.dry_run:
+            if md5[:16] not in self._planned:
+                self._planned[md5[:16]] = {"fileId": "0" * 8 + md5[:16]}
+                self.uploaded += 1
+            return self._planned[md5[:16]]
         stem = re.sub(r"[^A-Za-z0-9._-]+", "-", name.rpartition(".")[0] or name)[:60] or "file"
         asset = self.client.upload_asset(
             self.site_id,
@@ -353,12 +363,12 @@ def command_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     schema = client.get_collection(args.collection)
     site_id = settings.webflow_site_id
     store = (
-        AssetStore(client, site_id, Path(args.file).resolve().parent)
-        if site_id and not args.dry_run
+        AssetStore(client, site_id, Path(args.file).resolve().parent, dry_run=args.dry_run)
+        if site_id
         else None
     )
-    if args.dry_run:
-        for row in rows:  # a dry run uploads nothing: files are left as given
+    if args.dry_run and store is None:
+        for row in rows:  # without a site, files cannot be looked up: left out of the plan
             for column in list(row.fields):
                 slug = mapper.target_slug(column, schema)
                 target = schema.field(slug) if slug else None
@@ -408,7 +418,8 @@ def _summary(
         (f"missing ({outcome.missing_policy})", len(outcome.missing)),
     ]
     if store is not None:
-        counts += [("assets uploaded", store.uploaded), ("assets reused", store.reused)]
+        uploaded = "assets to upload" if outcome.dry_run else "assets uploaded"
+        counts += [(uploaded, store.uploaded), ("assets reused", store.reused)]
     title = "plan (dry run: nothing written)" if outcome.dry_run else "summary"
     out.write(f"\n{title}, {len(rows):,} rows in {seconds:.1f}s\n")
     width = max(len(name) for name, _ in counts)

@@ -174,6 +174,29 @@ def test_a_dry_run_prints_the_plan_and_writes_nothing(
     assert counter.writes() == 0
 
 
+@pytest.mark.usefixtures("env")
+def test_a_dry_run_looks_photos_up_and_shows_a_new_one_as_a_change_without_uploading(
+    sandbox: Sandbox, posts: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    photo = tmp_path / "hero.png"
+    photo.write_bytes(encode(photo_pixels(40, 30, 1), "PNG"))
+    path = write(tmp_path / "h.csv", "Name,Summary,Hero\nTeapot,H-1,hero.png\n")
+    assert run(capsys, "sync", str(path), "--collection", posts, "--key", "summary")[0] == 0
+    sync = ("sync", str(path), "--collection", posts, "--key", "summary", "--dry-run")
+    counter = RequestCounter(sandbox)
+
+    code, out, _err = run(capsys, *sync)  # the same photo: found by its MD5
+    assert code == 0 and re.search(r"unchanged\s+1\n", out)
+    assert re.search(r"assets to upload\s+0\n", out) and re.search(r"assets reused\s+1\n", out)
+
+    photo.write_bytes(encode(photo_pixels(40, 30, 2), "PNG"))
+    code, out, _err = run(capsys, *sync)  # another photo: planned, not uploaded
+    assert code == 0
+    assert "row 2 (H-1): updated (hero)" in out
+    assert re.search(r"assets to upload\s+1\n", out)
+    assert counter.writes() == 0
+
+
 def test_the_schema_command_prints_fields_and_a_field_map_skeleton(
     env: dict[str, str], posts: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
