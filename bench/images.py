@@ -4,10 +4,10 @@ Three inputs are generated (and kept in a temporary folder for the run): a 24-me
 17 MB (a camera writes about 20 MB for as many pixels: generated ones hold less noise) with EXIF
 orientation 6 and GPS coordinates, as a camera writes it; a 12-megapixel HEIC, as a phone writes it;
 and a PNG of about 30 MB. Each is prepared by shared/imaging.py with the default settings in a fresh
-interpreter (Pillow imported and the file read first), which reports the time,
-the peak resident set size above its level just before, and the bytes in and out; the output is then
-checked: within Webflow's 4 MB limit, upright (the red corner of the generated photo is top-right
-after a quarter turn), no GPS.
+interpreter (Pillow imported and the file read first), which reports the time, the peak resident
+set size above its level just before, and the bytes in and out; the output is then checked: within
+Webflow's 4 MB limit, upright (the red corner of the generated photo is top-right after a quarter
+turn), no GPS.
 
 `python -m bench.images` prints the table; `make bench` includes it.
 """

@@ -621,19 +621,17 @@ def _prepare(storage: Storage, info: ObjectInfo, settings: UploadSettings) -> Pr
     from shared.imaging import ImageRefused, prepare_image, scan_clean_image
 
     limits = settings.image_limits()
-    held: bytes | None = None
-    if info.size <= min(limits.max_bytes, READ_ONCE_BYTES):
-        # Small enough to hold: read once, scanned, and sent from memory if clean.
-        held = _read_whole(storage, info)
-        clean = scan_clean_image(iter((held,)), extension_of(info.name), limits)
-        if clean is not None:
-            clean = dataclasses.replace(clean, held=held)
+    extension = extension_of(info.name)
+    # Small enough to hold: read once, scanned, and sent from memory if clean.
+    small = info.size <= min(limits.max_bytes, READ_ONCE_BYTES)
+    held = _read_whole(storage, info) if small else None
+    clean = None
+    if held is not None:
+        clean = scan_clean_image((held,), extension, limits)
     elif info.size <= limits.max_bytes:
         # Most images need nothing: told from their structure as they stream by, without Pillow.
         with contextlib.closing(storage.iter_chunks(info)) as chunks:
-            clean = scan_clean_image(chunks, extension_of(info.name), limits)
-    else:
-        clean = None
+            clean = scan_clean_image(chunks, extension, limits)
     if clean is not None:
         if clean.size != info.size:
             raise StorageError(f"read {clean.size} bytes of gs://{info.bucket}/{info.name}")
@@ -641,10 +639,10 @@ def _prepare(storage: Storage, info: ObjectInfo, settings: UploadSettings) -> Pr
             "image already web-ready",
             extra={"object": info.name, "dimensions": f"{clean.width}x{clean.height}"},
         )
-        return clean
+        return dataclasses.replace(clean, held=held)
     data = held if held is not None else _read_whole(storage, info)
     try:
-        prepared = prepare_image(data, extension_of(info.name), limits)
+        prepared = prepare_image(data, extension, limits)
     except ImageRefused as exc:
         raise PermanentUploadError(str(exc)) from None
     logger.info(
@@ -721,10 +719,9 @@ def _upload(
         raise
     # Recorded before the bytes go out: a retry after a crash reuses this asset instead of making another.
     info = ledger.record_pending_asset(info, claim, upload.id)
-    if prepared is not None and prepared.data is not None:
-        _send_prepared(client, upload, prepared.data, prepared.content_type)
-    elif prepared is not None and prepared.held is not None:
-        _send_prepared(client, upload, prepared.held, content_type)
+    in_memory = prepared.in_memory if prepared is not None else None
+    if in_memory is not None:
+        _send_prepared(client, upload, in_memory, content_type)
     else:
         _send_bytes(client, storage, info, upload, content_type)
     return upload.id, upload.hosted_url or upload.asset_url, info
@@ -733,7 +730,7 @@ def _upload(
 def _send_prepared(
     client: WebflowClient, upload: AssetUpload, data: bytes, content_type: str
 ) -> None:
-    """Send a derived image from memory into the presigned POST."""
+    """Send an image held in memory (derived, or a small original) into the presigned POST."""
     import io
 
     try:

@@ -341,7 +341,7 @@ def _map_argument(value: str) -> str:
 
 
 def command_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from shared.fields import FieldMapper
+    from shared.fields import FieldMapper, is_empty
     from shared.sync import SyncOptions, sync_items
 
     rows = read_rows(Path(args.file), args.format)
@@ -349,7 +349,7 @@ def command_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise UsageError(f"{args.file}: no rows")
     if args.empty == "keep":
         for row in rows:
-            row.fields = {name: value for name, value in row.fields.items() if not _blank(value)}
+            row.fields = {name: value for name, value in row.fields.items() if not is_empty(value)}
     client, settings = _client(args)
     options = SyncOptions(
         key=args.key,
@@ -392,13 +392,6 @@ def command_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     _summary(out, rows, usable, outcome, time.monotonic() - started, store)
     failed = outcome.failed + sum(1 for row in rows if row.error)
     return 1 if failed else 0
-
-
-def _blank(value: Any) -> bool:
-    """An empty cell or value: "", whitespace, null or []."""
-    if isinstance(value, str):
-        return not value.strip()
-    return value is None or value == []
 
 
 def _summary(

@@ -35,6 +35,7 @@ __all__ = [
     "field_data_matches",
     "field_list_setting",
     "field_table_setting",
+    "is_empty",
     "is_item_id",
     "is_valid_slug",
     "normalise_field_data",
@@ -456,7 +457,9 @@ def coerce_value(schema_field: Field, value: Any) -> Any:
     return value if coercer is None else coercer(value, validations)
 
 
-def _is_empty(value: Any) -> bool:
+def is_empty(value: Any) -> bool:
+    """A value that says nothing: blank text, null or an empty list (a write leaves it out, an
+    update clears the field with it)."""
     if isinstance(value, str):
         return not value.strip()
     return value is None or (isinstance(value, (list, tuple)) and not value)
@@ -701,7 +704,7 @@ class FieldMapper:
         values = self._collect(raw, schema, form_name, errors)
         if not partial:
             for slug, value in self._table(self.defaults, form_name).items():
-                if slug not in values or _is_empty(values[slug][1]):
+                if slug not in values or is_empty(values[slug][1]):
                     values[slug] = (slug, value)
         field_data, pending_references = self._coerce(values, schema, partial, errors)
         errors.extend(self._resolve_references(pending_references, field_data, resolve_references))
@@ -709,7 +712,7 @@ class FieldMapper:
             if "slug" not in field_data and isinstance(field_data.get("name"), str):
                 field_data["slug"] = slugify(field_data["name"]) or "item"
             # A given but invalid value already has its own error.
-            given = {slug for slug, (_, value) in values.items() if not _is_empty(value)}
+            given = {slug for slug, (_, value) in values.items() if not is_empty(value)}
             exempt = set(deferred) | given | _GENERATED_FIELDS
             for slug in _missing_required(schema, field_data, exempt):
                 errors.append(
@@ -757,7 +760,7 @@ class FieldMapper:
             schema_field = schema.field(slug)
             if schema_field is None:
                 errors.append(FieldError(name, "is not a field of this collection"))
-            elif _is_empty(value):
+            elif is_empty(value):
                 if not partial:
                     continue
                 if schema_field.is_required:
@@ -848,7 +851,7 @@ def _normalise(value: Any) -> Any:
 
 def normalise_field_data(field_data: Mapping[str, Any]) -> dict[str, Any]:
     """Comparable fieldData: empty values dropped, integral floats made ints, text stripped."""
-    return {key: _normalise(value) for key, value in field_data.items() if not _is_empty(value)}
+    return {key: _normalise(value) for key, value in field_data.items() if not is_empty(value)}
 
 
 def field_data_matches(sent: Mapping[str, Any], stored: Mapping[str, Any]) -> bool:

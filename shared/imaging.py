@@ -101,6 +101,11 @@ class PreparedImage:
     def derived(self) -> bool:
         return self.data is not None
 
+    @property
+    def in_memory(self) -> bytes | None:
+        """The bytes to send when they are at hand (derived, or held); None: stream the object."""
+        return self.data if self.data is not None else self.held
+
     def describe(self) -> str:
         """For the ledger: "original" or what was done."""
         return "; ".join(self.steps) if self.derived else "original"

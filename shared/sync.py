@@ -319,7 +319,7 @@ def sync_items(
         else:
             match = matches[0]
             result.id, result.slug = match.id, match.slug
-            compared = _compared_fields(entry) | _cleared_fields(entry, schema)
+            compared = _compared_fields(entry, schema)
             changed = changed_fields(schema, match.field_data, entry.item.field_data, compared)
             if changed:
                 result.status, result.changed = "updated", changed
@@ -452,29 +452,15 @@ def _keyed(
     return keyed
 
 
-def _compared_fields(entry: Prepared) -> set[str]:
-    """The fields a sync compares: those the caller gave (FIELD_DEFAULTS' too), and the slug
-    only when given (a derived slug says nothing about a change)."""
+def _compared_fields(entry: Prepared, schema: Collection) -> set[str]:
+    """The fields a sync compares: those the caller gave (FIELD_DEFAULTS' too), those it gave
+    empty (null, "", []: a match holding a value has it cleared; a required one has already
+    failed its item), and the slug only when given (a derived slug says nothing about a change)."""
     fields = set(entry.item.field_data)
+    fields |= {slug for slug in entry.caller_names if schema.field(slug) is not None}
     if "slug" not in entry.caller_names:
         fields.discard("slug")
     return fields
-
-
-def _cleared_fields(entry: Prepared, schema: Collection) -> set[str]:
-    """The optional fields the caller gave empty (null, "", []): a match holding a value has it
-    cleared. A required one given empty has already failed its item."""
-    cleared = set()
-    for slug in entry.caller_names:
-        schema_field = schema.field(slug)
-        if (
-            slug != "slug"
-            and slug not in entry.item.field_data
-            and schema_field is not None
-            and not schema_field.is_required
-        ):
-            cleared.add(slug)
-    return cleared
 
 
 def _create(
