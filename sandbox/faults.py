@@ -13,6 +13,9 @@ from typing import Any
 from .errors import ApiError
 
 WINDOW_SECONDS = 60.0
+# What errorRate answers with: Webflow's own 500, or a gateway's 502/503/504 in front of it.
+ERROR_STATUSES = frozenset({500, 502, 503, 504})
+SCOPES = ("all", "writes", "reads")
 # Reported in X-RateLimit-* when limiting is off, so that clients never slow down.
 UNLIMITED = 100_000
 
@@ -26,18 +29,30 @@ class FaultConfig:
     drop_after_write_rate: float = 0.0
     latency_ms: float = 0.0
     seed: int | None = None
+    drop_rate: float = 0.0
+    error_status: int = 500
+    scope: str = "all"
 
     @classmethod
     def from_json(cls, doc: Any) -> FaultConfig:
         """Build from the control API's ``faults`` object, raising ValueError on bad values."""
         if not isinstance(doc, dict):
             raise ValueError("faults must be an object")  # noqa: TRY004 - one error type for bad settings
-        known = {"errorRate", "rateLimitRate", "dropAfterWriteRate", "latencyMs", "seed"}
+        known = {
+            "errorRate",
+            "rateLimitRate",
+            "dropAfterWriteRate",
+            "dropRate",
+            "latencyMs",
+            "seed",
+            "errorStatus",
+            "faultsOn",
+        }
         unknown = set(doc) - known
         if unknown:
             raise ValueError(f"unknown fault settings: {sorted(unknown)}")
         rates = {}
-        for key in ("errorRate", "rateLimitRate", "dropAfterWriteRate"):
+        for key in ("errorRate", "rateLimitRate", "dropAfterWriteRate", "dropRate"):
             value = doc.get(key, 0.0)
             if (
                 isinstance(value, bool)
@@ -52,12 +67,21 @@ class FaultConfig:
         seed = doc.get("seed")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise ValueError("seed must be an integer")
+        status = doc.get("errorStatus", 500)
+        if status not in ERROR_STATUSES:
+            raise ValueError(f"errorStatus must be one of {sorted(ERROR_STATUSES)}")
+        scope = doc.get("faultsOn", "all")
+        if scope not in SCOPES:
+            raise ValueError(f"faultsOn must be one of {list(SCOPES)}")
         return cls(
             rates["errorRate"],
             rates["rateLimitRate"],
             rates["dropAfterWriteRate"],
             float(latency),
             seed,
+            rates["dropRate"],
+            status,
+            scope,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -66,15 +90,22 @@ class FaultConfig:
             "errorRate": self.error_rate,
             "rateLimitRate": self.rate_limit_rate,
             "dropAfterWriteRate": self.drop_after_write_rate,
+            "dropRate": self.drop_rate,
             "latencyMs": self.latency_ms,
             "seed": self.seed,
+            "errorStatus": self.error_status,
+            "faultsOn": self.scope,
         }
 
     @property
     def active(self) -> bool:
         """True when any fault can happen."""
         return bool(
-            self.error_rate or self.rate_limit_rate or self.drop_after_write_rate or self.latency_ms
+            self.error_rate
+            or self.rate_limit_rate
+            or self.drop_after_write_rate
+            or self.drop_rate
+            or self.latency_ms
         )
 
 
@@ -85,14 +116,17 @@ class FaultDecision:
     error: bool = False
     rate_limited: bool = False
     drop_after_write: bool = False
+    drop: bool = False
     latency_seconds: float = 0.0
+    error_status: int = 500
 
 
 class Faults:
     """Draws fault decisions; with a seed the sequence of decisions is reproducible.
 
-    Each API request draws exactly three numbers, so the n-th request gets the same
-    decisions whatever happened before it.
+    Each API request draws exactly three numbers, and one more from a stream of its own for a
+    drop before the request (so that adding it changed no seeded sequence), so the n-th request
+    gets the same decisions whatever happened before it.
     """
 
     def __init__(self, config: FaultConfig | None = None) -> None:
@@ -104,6 +138,7 @@ class Faults:
         with self._lock:
             self.config = config
             self._random = random.Random(config.seed)
+            self._drops = random.Random(None if config.seed is None else ~config.seed)
 
     def decide(self, *, is_write: bool) -> FaultDecision:
         """Return the faults for the next API request."""
@@ -111,12 +146,16 @@ class Faults:
         if not config.active:
             return FaultDecision()
         with self._lock:
-            draws = [self._random.random() for _ in range(3)]
+            draws = [self._random.random() for _ in range(3)] + [self._drops.random()]
+        if config.scope != "all" and is_write != (config.scope == "writes"):
+            return FaultDecision()
         return FaultDecision(
             error=draws[0] < config.error_rate,
             rate_limited=draws[1] < config.rate_limit_rate,
             drop_after_write=is_write and draws[2] < config.drop_after_write_rate,
+            drop=draws[3] < config.drop_rate,
             latency_seconds=config.latency_ms / 1000.0,
+            error_status=config.error_status,
         )
 
 

@@ -156,12 +156,15 @@ class App:
             decision = self.faults.decide(is_write=route.write)
             if decision.latency_seconds:
                 time.sleep(decision.latency_seconds)
-            if decision.error:
-                raise ApiError(500, "internal_error", "Internal Server Error")
-            if decision.rate_limited:
+            if decision.drop:  # closed before the request is applied
+                response, drop = Response.empty(500), True
+            elif decision.error:
+                response = _injected_error(decision.error_status)
+            elif decision.rate_limited:
                 raise too_many_requests(self.limiter.limit, SPURIOUS_RETRY_AFTER_SECONDS)
-            response = self._call(route, request, params)
-            drop = decision.drop_after_write
+            else:
+                response = self._call(route, request, params)
+                drop = decision.drop_after_write
         except ApiError as exc:
             response = Response.json(exc.status, exc.body(), exc.headers)
         for name, value in rate_headers.items():
@@ -283,6 +286,18 @@ class SandboxServer(ThreadingHTTPServer):
         self.app = app
         super().__init__(address, SandboxHandler)
         app.port = self.server_address[1]
+
+
+def _injected_error(status: int) -> Response:
+    """An injected failure: Webflow's own 500 in JSON, or a gateway's page in front of it."""
+    if status == 500:
+        return Response.json(500, ApiError(500, "internal_error", "Internal Server Error").body())
+    if status == 503:
+        error = ApiError(503, "service_unavailable", "Service Unavailable")
+        return Response.json(503, error.body(), {"Retry-After": "1"})
+    reason = {502: "Bad Gateway", 504: "Gateway Timeout"}[status]
+    page = f"<html><head><title>{status} {reason}</title></head><body>{reason}</body></html>"
+    return Response(status, page.encode(), {}, "text/html")
 
 
 def _no_route_error(path_known: bool) -> ApiError:

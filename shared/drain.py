@@ -27,6 +27,7 @@ from pydantic import Field, SecretStr
 
 from shared.config import api_keys_of
 from shared.errors import NotFoundError, WebflowError
+from shared.failures import is_transient
 from shared.fields import FieldMapper
 from shared.filetypes import (
     FILE_FIELD_TYPES,
@@ -58,7 +59,7 @@ from shared.items import (
     send_items,
 )
 from shared.log import get_logger
-from shared.problems import Forbidden, Unavailable, UpstreamRefused, upstream_problem
+from shared.problems import Forbidden, upstream_problem
 from shared.storage import Claim, StorageError
 
 if TYPE_CHECKING:
@@ -68,12 +69,6 @@ if TYPE_CHECKING:
 __all__ = ["DrainGate", "DrainReport", "DrainSettings", "drain", "failed_entry", "main"]
 
 logger = get_logger(__name__)
-
-# Codes of a per-item failure worth trying again later (the others are Webflow's verdict).
-TRANSIENT_CODES = frozenset(
-    {"upstream_unavailable", "upstream_not_authorized", "outcome_unknown", "rate_limited"}
-)
-LIST_LIMIT = 1000
 
 
 class DrainSettings(CreateItemsSettings):
@@ -100,6 +95,7 @@ class DrainReport:
     existing: int = 0
     failed: int = 0
     deferred: int = 0
+    replayed: int = 0
     requests: int = 0
     remaining: int = 0
     busy: bool = False
@@ -111,6 +107,7 @@ class DrainReport:
             "existing": self.existing,
             "failed": self.failed,
             "deferred": self.deferred,
+            "replayed": self.replayed,
             "batches": self.requests,
             "remaining": self.remaining,
             "busy": self.busy,
@@ -157,7 +154,9 @@ class _Taken:
     results: list[CreateResult | None] = field(default_factory=list)
     error: str | None = None
     transient: bool = False
-    file_fields: list[str] = field(default_factory=list)
+    # The file field each queued file goes to (None: the file maps to no field and is dropped,
+    # as the synchronous path drops it).
+    file_fields: list[str | None] = field(default_factory=list)
 
 
 def drain(
@@ -176,6 +175,7 @@ def drain(
         return report
     deadline = time.monotonic() + settings.intake_max_run_seconds
     try:
+        report.replayed = len(queue.replay_transient())
         while True:
             stopped = _run(queue, client, settings, report, deadline, sleep)
             if stopped or gate is None or not gate.leave():
@@ -189,7 +189,7 @@ def drain(
         if gate is not None and stopped:
             while gate.leave():
                 pass
-    report.remaining = len(queue.listing("pending", limit=LIST_LIMIT))
+    report.remaining = len(queue.listing("pending"))
     logger.info("drain run", extra={"drain": report.to_json()})
     return report
 
@@ -202,34 +202,42 @@ def _run(
     deadline: float,
     sleep: Callable[[float], None],
 ) -> bool:
-    """Batches until the pending set is empty (False) or the run must stop (True)."""
+    """Batches until the pending set is empty (False) or the run must stop (True).
+
+    The whole pending set is listed, oldest first, and worked through before it is listed again:
+    names are hashes, so only a complete listing puts a webhook of an hour ago before the forms
+    of a minute ago.
+    """
     window = settings.intake_batch_window_seconds
+    backlog: list[QueuedObject] = []
     while time.monotonic() < deadline:
-        pending = queue.listing("pending", limit=LIST_LIMIT)
-        if not pending:
-            return False
-        wait = window - pending[0].age
-        if len(pending) < CHUNK_SIZE and wait > 0:
-            # A partial batch: let the burst fill it (a request carries up to 100 items).
-            sleep(min(wait, max(0.0, deadline - time.monotonic())))
-            continue
-        taken = _take(queue, pending, settings.intake_claim_seconds, report)
+        if not backlog:
+            backlog = queue.listing("pending")
+            if not backlog:
+                return False
+            wait = window - backlog[0].age
+            if len(backlog) < CHUNK_SIZE and wait > 0:
+                # A partial batch: let the burst fill it (a request carries up to 100 items).
+                sleep(min(wait, max(0.0, deadline - time.monotonic())))
+                backlog = []
+                continue
+        taken = _take(queue, backlog, settings.intake_claim_seconds, report)
         if not taken:
-            return False  # every pending submission is another drain's
+            return False  # what is left of the listing is other drains'
         if _write(queue, client, settings, taken, report):
             return True
     return True
 
 
 def _take(
-    queue: IntakeQueue, pending: Sequence[QueuedObject], seconds: float, report: DrainReport
+    queue: IntakeQueue, backlog: list[QueuedObject], seconds: float, report: DrainReport
 ) -> list[_Taken]:
-    """Claim and read submissions, oldest first, until they hold a request's worth of items."""
+    """Claim and read submissions from the front of ``backlog`` (oldest first, removing what it
+    looks at) until they hold a request's worth of items."""
     taken: list[_Taken] = []
     entries = 0
-    for queued in pending:
-        if entries >= CHUNK_SIZE:
-            break
+    while backlog and entries < CHUNK_SIZE:
+        queued = backlog.pop(0)
         claim = queue.claim(queued.id, seconds)
         if claim is None:
             continue
@@ -245,7 +253,7 @@ def _take(
             report.failed += 1
             continue
         taken.append(_Taken(queued, claim, data, submission))
-        entries += len(submission.entries)
+        entries += len(submission.entries) - len(submission.settled)
     return taken
 
 
@@ -264,11 +272,10 @@ def _write(
         groups.setdefault(key, []).append(entry)
     for (collection_id, live), members in groups.items():
         _create_group(client, settings, collection_id, live, members, report)
-    stop = False
     for entry in taken:
-        stop |= entry.transient
         _settle(queue, settings, entry, report)
-    return stop
+    # Read after settling: a per-item transient failure (a lost answer, a 500) is known only then.
+    return any(entry.transient for entry in taken)
 
 
 def _create_group(
@@ -286,6 +293,11 @@ def _create_group(
             member.error = f"collection {collection_id} does not exist"
         return
     except WebflowError as exc:
+        if not is_transient(exc):
+            problem = upstream_problem(exc)
+            for member in members:
+                member.error = f"{problem.code}: {problem.message}"
+            return
         _transient(members, exc)
         return
     lookup = ReferenceLookup(client)
@@ -306,10 +318,10 @@ def _create_group(
         results, _ = send_items(client, collection_id, prepared, live=live)
         report.requests += 1
     except WebflowError as exc:
-        problem = upstream_problem(exc)
-        if isinstance(problem, Unavailable | UpstreamRefused):
+        if is_transient(exc):
             _transient(members, exc)
             return
+        problem = upstream_problem(exc)
         for member in members:
             member.error = member.error or f"{problem.code}: {problem.message}"
         return
@@ -329,6 +341,8 @@ def _prepare(
     """The member's items prepared as the synchronous path prepares them; errors on the member."""
     submission = member.submission
     member.results = [None] * len(submission.entries)
+    for position, done in submission.settled_results():
+        member.results[position] = done  # created by an earlier run: not sent again
     try:
         mapper = _mapper(settings, submission)
     except Forbidden as exc:
@@ -347,6 +361,8 @@ def _prepare(
     ready: list[tuple[int, Prepared]] = []
     errors: list[str] = []
     for position, entry in enumerate(submission.entries):
+        if member.results[position] is not None:
+            continue
         prepared, failed = prepare_items(
             [entry],
             schema,
@@ -355,7 +371,7 @@ def _prepare(
             live=live,
             form_name=submission.form_name,
             resolve_references=lookup,
-            deferred=member.file_fields,
+            deferred=[slug for slug in member.file_fields if slug],
             slug_key=slug_key,
         )
         if failed:
@@ -380,13 +396,17 @@ def _mapper(settings: DrainSettings, submission: Submission) -> FieldMapper:
 
 def _file_targets(
     submission: Submission, mapper: FieldMapper, schema: Collection, settings: DrainSettings
-) -> tuple[list[str], str | None]:
-    """The file field each of the submission's files goes to, or the reason one cannot go."""
-    fields: list[str] = []
+) -> tuple[list[str | None], str | None]:
+    """The file field each of the submission's files goes to (None: it maps to no field and is
+    dropped, as the synchronous path drops it), or the reason one cannot go."""
+    fields: list[str | None] = []
     for queued_file in submission.files:
         slug = mapper.target_slug(queued_file.input, schema)
         target = schema.field(slug) if slug else None
         extension = extension_of(queued_file.filename)
+        if target is None and mapper.unmapped != "reject":
+            fields.append(None)
+            continue
         if target is None or target.type not in FILE_FIELD_TYPES:
             return fields, f"invalid: {queued_file.input}: does not take a file"
         if (
@@ -410,13 +430,20 @@ def _transient(members: Sequence[_Taken], exc: WebflowError) -> None:
 def _settle(
     queue: IntakeQueue, settings: DrainSettings, entry: _Taken, report: DrainReport
 ) -> None:
-    """Done, failed or left pending, then the claim released."""
+    """Done, failed or left pending, then the claim released.
+
+    Only Webflow's verdict on the content fails a submission: anything transient (shared/failures.py)
+    leaves it pending, with the entries already created recorded in it so that the next run sends
+    only the rest.
+    """
     try:
         results = [result for result in entry.results if result is not None]
-        codes = {result.error.code for result in results if result.error is not None}
-        if entry.transient or codes & TRANSIENT_CODES:
+        if entry.transient or any(
+            result.status == "failed" and is_transient(result.error) for result in results
+        ):
             entry.transient = True
             report.deferred += 1
+            report.created += _keep_progress(queue, entry, results)
             return
         if entry.error is None and results and len(results) == len(entry.results):
             refused = [r for r in results if r.status == "failed"]
@@ -434,8 +461,13 @@ def _settle(
         items = [{"id": r.id, "slug": r.slug, "status": r.status} for r in results]
         queue.finish(entry.queued, entry.data, items)
         queue.drop_files(entry.submission)
-        report.created += sum(r.status == "created" for r in results)
-        report.existing += sum(r.status == "existing" for r in results)
+        earlier = entry.submission.settled  # counted by the run that wrote them
+        report.created += sum(
+            r.status == "created" and str(r.index) not in earlier for r in results
+        )
+        report.existing += sum(
+            r.status == "existing" and str(r.index) not in earlier for r in results
+        )
     except StorageError:
         logger.exception(
             "intake object not settled: it stays pending", extra={"submission": entry.queued.id}
@@ -443,6 +475,25 @@ def _settle(
         report.deferred += 1
     finally:
         queue.release(entry.queued.id, entry.claim)
+
+
+def _keep_progress(queue: IntakeQueue, entry: _Taken, results: Sequence[CreateResult]) -> int:
+    """Record in the pending object the entries this run created; how many it created."""
+    submission = entry.submission
+    written = {
+        r.index: {"id": r.id, "slug": r.slug, "status": r.status}
+        for r in results
+        if r.status != "failed" and r.id and str(r.index) not in submission.settled
+    }
+    if not written:
+        return 0
+    submission.settled.update({str(position): done for position, done in written.items()})
+    if queue.rewrite(entry.queued, submission.to_bytes()):
+        logger.info(
+            "progress kept: the next run sends only the rest",
+            extra={"submission": entry.queued.id, "settled": len(submission.settled)},
+        )
+    return sum(done["status"] == "created" for done in written.values())
 
 
 def _details(result: CreateResult) -> str:
@@ -469,6 +520,8 @@ def _hand_over_files(
     for (queued_file, blob), field_slug in zip(
         queue.files(submission), entry.file_fields, strict=True
     ):
+        if field_slug is None:
+            continue  # maps to no field: dropped with the submission's other kept files
         if blob is None:
             logger.warning("a queued file is gone", extra={"object": queued_file.object})
             continue

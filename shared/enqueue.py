@@ -25,7 +25,14 @@ from shared.filetypes import (
     size_limit,
 )
 from shared.forms import FormPost, FormReply, _file_errors, _head, _size
-from shared.intake import IntakeQueue, QueuedFile, SchemaSource, Submission, now_rfc3339
+from shared.intake import (
+    CorruptSubmission,
+    IntakeQueue,
+    QueuedFile,
+    SchemaSource,
+    Submission,
+    now_rfc3339,
+)
 from shared.items import (
     CreateItemsRequest,
     CreateItemsSettings,
@@ -97,7 +104,10 @@ def queue_form(
             raise FieldValidationError(errors)
     else:
         _structural_file_checks(post, settings)
-    files = [(staged, _file_digest(staged.upload.stream)) for staged in post.files]
+    # A file that maps to no field is dropped, as the synchronous path drops it (with no schema
+    # at hand, the drain tells and drops it then).
+    kept = [staged for staged in post.files if schema is None or staged.field_slug]
+    files = [(staged, _file_digest(staged.upload.stream)) for staged in kept]
     identity = _digest(
         collection_id, _canonical(post.fields), *(f"{s.input_name}:{d}" for s, d in files)
     )
@@ -242,14 +252,17 @@ def queue_json_call(
     settings: CreateItemsSettings,
     request: CreateItemsRequest,
     idempotency_key: str | None,
+    caller: str = "",
 ) -> str:
     """Check a JSON call's items and queue them as one submission; its id.
 
     Every item must be valid for the call to be queued (the synchronous answer's per-item
-    failures have no one to go to later). The id is the Idempotency-Key's, else the body's.
+    failures have no one to go to later). The id is the Idempotency-Key's within ``caller`` (a
+    digest of the caller's API key), else the body's.
 
     Raises:
         InvalidInput / FieldValidationError: as the synchronous path (nothing is written).
+        Unprocessable: the Idempotency-Key was used with another body (nothing is written).
     """
     collection_id = requested_collection(settings, request)
     if request.collection_id and schemas.missing(collection_id):
@@ -269,21 +282,52 @@ def queue_json_call(
         )
         if failed:
             raise _invalid_items(failed, single=len(entries) == 1)
-    identity = idempotency_key if idempotency_key else _canonical([collection_id, entries])
-    submission_id = f"json-{_digest(collection_id, identity)}"
-    queue.put(
-        Submission(
-            id=submission_id,
-            kind="json",
-            collection_id=collection_id,
-            entries=entries,
-            received_at=now_rfc3339(),
-            live=settings.create_live if request.live is None else request.live,
-            default_draft=settings.create_as_draft,
-            validated=schema is not None,
-        )
+    live = settings.create_live if request.live is None else request.live
+    body_digest = _digest(_canonical([collection_id, entries, live]))
+    if idempotency_key:
+        # The key is the caller's own: another caller's same key is another submission.
+        submission_id = f"json-{_digest(caller, collection_id, idempotency_key)}"
+    else:
+        submission_id = f"json-{body_digest}"
+    submission = Submission(
+        id=submission_id,
+        kind="json",
+        collection_id=collection_id,
+        entries=entries,
+        received_at=now_rfc3339(),
+        live=live,
+        default_draft=settings.create_as_draft,
+        validated=schema is not None,
+        body_digest=body_digest,
     )
+    if not queue.put(submission) and idempotency_key:
+        _check_same_body(queue, submission)
     return submission_id
+
+
+def _check_same_body(queue: IntakeQueue, submission: Submission) -> None:
+    """A key used again must carry the body it was first used with (the IETF Idempotency-Key
+    draft: 422 otherwise), so that a second, different call is never silently dropped."""
+    kept = queue.kept(submission.id)
+    if kept is None:
+        return  # gone meanwhile (the lifecycle): nothing to compare with
+    try:
+        first = Submission.from_bytes(kept)
+    except CorruptSubmission:
+        return
+    same = first.body_digest == submission.body_digest or (
+        first.body_digest is None
+        and [first.collection_id, first.entries, first.live]
+        == [submission.collection_id, submission.entries, submission.live]
+    )
+    if not same:
+        detail = {
+            "field": "Idempotency-Key",
+            "message": "was used before with another body; use a new key for a new call",
+        }
+        raise Unprocessable(
+            "idempotency_key_reused", "The Idempotency-Key belongs to another call", [detail]
+        )
 
 
 def _invalid_items(failed: Sequence[CreateResult], *, single: bool) -> FieldValidationError:

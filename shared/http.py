@@ -57,6 +57,7 @@ __all__ = [
     "ClientRateLimiter",
     "FormData",
     "back_url",
+    "caller_digest",
     "client_address",
     "cors_headers",
     "error_location",
@@ -80,6 +81,7 @@ __all__ = [
     "require_allowed_origin",
     "require_api_key",
     "require_content_type",
+    "require_key_in",
     "scheduler_invoker",
     "success_location",
     "to_app_error",
@@ -341,6 +343,39 @@ def _form_too_large(max_bytes: int, max_text_bytes: int | None, max_fields: int 
 # --- auth and CORS ---------------------------------------------------------------------------
 
 
+def caller_digest(request: flask.Request) -> str:
+    """A digest of the API key the caller presented (after :func:`require_api_key`): who the
+    caller is, for scoping what it names (an Idempotency-Key), never the key itself."""
+    _, _, presented = request.headers.get("Authorization", "").partition(" ")
+    return hashlib.sha256(presented.strip().encode()).hexdigest()[:32]
+
+
+def _one_of(presented: str, keys: Sequence[SecretStr | str]) -> bool:
+    """True when ``presented`` is one of ``keys``.
+
+    Digests of equal length on both sides: compare_digest's time then reveals neither the keys'
+    lengths nor how much of one matched. No early exit: every key is compared, so timing tells
+    nothing about which one matched either.
+    """
+    candidate = hashlib.sha256(presented.encode()).digest()
+    matched = False
+    for key in keys:
+        secret = key.get_secret_value() if isinstance(key, SecretStr) else key
+        add_secret(secret)
+        matched |= hmac.compare_digest(candidate, hashlib.sha256(secret.encode()).digest())
+    return matched
+
+
+def require_key_in(
+    request: flask.Request, keys: Sequence[SecretStr | str], *, code: str, message: str
+) -> None:
+    """After :func:`require_api_key`: refuse (403, ``code``) a known key that is not one of
+    ``keys``, the keys of the one operation asked for."""
+    _, _, presented = request.headers.get("Authorization", "").partition(" ")
+    if not _one_of(presented.strip(), keys):
+        raise Forbidden(code, message, [{"field": "Authorization", "message": "may not do this"}])
+
+
 def require_api_key(
     request: flask.Request, keys: Sequence[SecretStr | str], *, realm: str = "webflow-functions"
 ) -> None:
@@ -356,16 +391,7 @@ def require_api_key(
             [{"field": "Authorization", "message": "must be Bearer <API key>"}],
             headers={"WWW-Authenticate": challenge},
         )
-    # Digests of equal length on both sides: compare_digest's time then reveals neither the
-    # keys' lengths nor how much of one matched. No early exit: every key is compared, so timing
-    # tells nothing about which one matched either.
-    candidate = hashlib.sha256(presented.encode()).digest()
-    matched = False
-    for key in keys:
-        secret = key.get_secret_value() if isinstance(key, SecretStr) else key
-        add_secret(secret)
-        matched |= hmac.compare_digest(candidate, hashlib.sha256(secret.encode()).digest())
-    if not matched:
+    if not _one_of(presented, keys):
         raise AppError(
             401,
             "invalid_api_key",

@@ -21,6 +21,7 @@ import datetime as dt
 import hashlib
 import json
 import posixpath
+import re
 import threading
 import time
 import uuid
@@ -33,6 +34,7 @@ from shared.log import get_logger
 from shared.storage import Claim, StorageError, _not_found, _wrap
 
 if TYPE_CHECKING:
+    from shared.items import CreateResult
     from shared.models import Collection
     from shared.storage import Storage
     from shared.webflow import WebflowClient
@@ -108,6 +110,28 @@ class Submission:
     validated: bool = True
     # The webhook's submission id (its items' slug key); None for forms (their values are the key).
     slug_key: str | None = None
+    # {entry position: {"id", "slug", "status"}} of entries an earlier run wrote, while others
+    # wait on a transient failure: they are not sent again.
+    settled: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # A JSON call's: the SHA-256 of its body, so that its Idempotency-Key cannot carry another.
+    body_digest: str | None = None
+
+    def settled_results(self) -> Iterator[tuple[int, CreateResult]]:
+        """The entries an earlier run wrote, as results at their positions."""
+        from shared.items import CreateResult
+
+        for key, done in self.settled.items():
+            position = int(key)
+            if 0 <= position < len(self.entries):
+                yield (
+                    position,
+                    CreateResult(
+                        position,
+                        "existing" if done.get("status") == "existing" else "created",
+                        done.get("id"),
+                        done.get("slug"),
+                    ),
+                )
 
     @property
     def path(self) -> InputPath:
@@ -145,6 +169,10 @@ class Submission:
             raise CorruptSubmission("unknown kind or entries not a list")
         if not all(isinstance(entry, dict) for entry in submission.entries):
             raise CorruptSubmission("an entry is not an object")
+        if not isinstance(submission.settled, dict) or not all(
+            key.isdigit() and isinstance(done, dict) for key, done in submission.settled.items()
+        ):
+            raise CorruptSubmission("settled is not a map of entry positions")
         return submission
 
 
@@ -286,6 +314,26 @@ class IntakeQueue:
         )
         return created
 
+    def rewrite(self, queued: QueuedObject, data: bytes) -> bool:
+        """Replace a pending object's content while it is the generation listed; False when it
+        changed or went meanwhile (the next run reads what is there)."""
+        from google.api_core import exceptions as gexc
+
+        blob = self._bucket.blob(queued.name)
+        try:
+            with _wrap(
+                f"writing gs://{self.bucket_name}/{queued.name}", (gexc.PreconditionFailed,)
+            ):
+                blob.upload_from_string(
+                    data,
+                    content_type="application/json",
+                    if_generation_match=queued.generation,
+                    retry=self.storage.retry,
+                )
+        except gexc.PreconditionFailed:
+            return False
+        return True
+
     def put_file(self, name: str, stream: IO[bytes], content_type: str | None) -> None:
         """Keep a form file (create-if-absent: a resent post has the same files)."""
         self._create(name, stream, content_type=content_type or "application/octet-stream")
@@ -326,6 +374,21 @@ class IntakeQueue:
             except _not_found():
                 return None
         return data
+
+    def kept(self, submission_id: str) -> bytes | None:
+        """A submission's content in whichever state it is (pending, done or failed); None when
+        it is kept in none."""
+        for state in _STATES:
+            name = self.object_name(state, submission_id)
+            with _wrap(f"reading gs://{self.bucket_name}/{name}"):
+                try:
+                    data: bytes = self._bucket.blob(name).download_as_bytes(
+                        retry=self.storage.retry
+                    )
+                except _not_found():
+                    continue
+            return data
+        return None
 
     def counts(self) -> StatusCounts:
         """How many submissions each state holds."""
@@ -419,6 +482,16 @@ class IntakeQueue:
             logger.info("submission replayed", extra={"submission": queued.id})
         return replayed
 
+    def replay_transient(self) -> list[str]:
+        """Queue again the failed submissions whose reason was transient (shared/failures.py):
+        an outage is no verdict on them. Only an older version could fail one so."""
+        ids = [
+            queued.id
+            for queued in self.listing("failed")
+            if transient_reason(queued.metadata.get(META_ERROR, ""))
+        ]
+        return self.replay(ids) if ids else []
+
     def files(self, submission: Submission) -> Iterator[tuple[QueuedFile, Any]]:
         """Each queued file of ``submission`` with its blob (None when it is gone)."""
         for queued_file in submission.files:
@@ -430,6 +503,20 @@ class IntakeQueue:
         """Delete a finished submission's kept files (they are in the upload bucket now)."""
         for queued_file in submission.files:
             self._delete(queued_file.object)
+
+
+_REFUSED_CODE = re.compile(r"entry \d+: (?P<code>[a-z_]+)")
+
+
+def transient_reason(reason: str) -> bool:
+    """True when a failed set's reason names a transient failure rather than Webflow's verdict."""
+    from shared.failures import TRANSIENT_CODES
+
+    if reason.startswith("refused by Webflow: "):
+        codes = {match["code"] for match in _REFUSED_CODE.finditer(reason)}
+        return bool(codes & TRANSIENT_CODES)
+    code = reason.partition(":")[0].strip()
+    return code in TRANSIENT_CODES
 
 
 def now_rfc3339() -> str:

@@ -13,6 +13,7 @@ from shared.forms import read_form_post, receive_form_submission, submit_form, w
 from shared.http import (
     FORM_TYPES,
     ClientRateLimiter,
+    caller_digest,
     client_address,
     form_answer,
     form_error_answer,
@@ -23,6 +24,7 @@ from shared.http import (
     read_json,
     require_allowed_origin,
     require_api_key,
+    require_key_in,
     validate_body,
 )
 from shared.instance import Instance
@@ -100,16 +102,32 @@ def create_items(request: flask.Request) -> flask.Response:
 
 def _json_call(request: flask.Request, settings: CreateItemsSettings) -> flask.Response:
     """Authenticated JSON: up to MAX_ITEMS_PER_CALL items, answered per item; or a sync."""
-    require_api_key(request, settings.api_keys, realm="create-items")
+    require_api_key(request, [*settings.api_keys, *settings.sync_keys], realm="create-items")
     data = read_json(request, settings.max_body_bytes)
     if isinstance(data, dict) and "sync" in data:
+        # A sync patches, archives, deletes and publishes: a key that may only create cannot.
+        require_key_in(
+            request,
+            settings.sync_keys,
+            code="sync_not_allowed",
+            message="This API key may not sync: it is not one of SYNC_API_KEYS",
+        )
         return _sync_call(data, settings)
+    require_key_in(
+        request,
+        settings.api_keys,
+        code="create_not_allowed",
+        message="This API key may not create items: it is not one of CREATE_ITEMS_API_KEYS",
+    )
     body = validate_body(CreateItemsRequest, data)
     if prefers_async(request):
         from shared.enqueue import queue_json_call
 
         key = request.headers.get("Idempotency-Key")
-        queued = _kept(lambda queue, schemas: queue_json_call(queue, schemas, settings, body, key))
+        caller = caller_digest(request)
+        queued = _kept(
+            lambda queue, schemas: queue_json_call(queue, schemas, settings, body, key, caller)
+        )
         return json_response(
             {"status": "queued", "id": queued}, 202, {"Preference-Applied": "respond-async"}
         )
