@@ -13,8 +13,8 @@ set -euo pipefail
 
 readonly REQUIRED_VARIABLES=(project_id region webflow_site_id webflow_collection_id)
 # Secret Manager secret names, as terraform/main.tf (local.secrets) builds them from name_prefix.
-readonly SECRET_SUFFIXES=(api-token create-items-api-keys update-items-api-keys publish-api-keys webhook-secret intake-api-keys)
-readonly SECRET_ENV_NAMES=(WEBFLOW_API_TOKEN CREATE_ITEMS_API_KEYS UPDATE_ITEMS_API_KEYS PUBLISH_API_KEYS WEBFLOW_WEBHOOK_SECRET INTAKE_API_KEYS)
+readonly SECRET_SUFFIXES=(api-token create-items-api-keys update-items-api-keys publish-api-keys webhook-secret intake-api-keys sync-api-keys)
+readonly SECRET_ENV_NAMES=(WEBFLOW_API_TOKEN CREATE_ITEMS_API_KEYS UPDATE_ITEMS_API_KEYS PUBLISH_API_KEYS WEBFLOW_WEBHOOK_SECRET INTAKE_API_KEYS SYNC_API_KEYS)
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly repo_root

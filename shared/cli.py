@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from shared.errors import WebflowError
+
 if TYPE_CHECKING:
     from shared.fields import FieldMapper
     from shared.models import Collection
@@ -180,22 +182,35 @@ class AssetStore:
 
     def _load(self, source: str) -> tuple[bytes, str]:
         if source.startswith(("http://", "https://")):
-            import httpx
-
-            with httpx.stream("GET", source, timeout=60.0, follow_redirects=True) as response:
-                response.raise_for_status()
-                chunks = []
-                size = 0
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > MAX_DOWNLOAD_BYTES:
-                        raise ValueError(f"{source} is larger than {MAX_DOWNLOAD_BYTES} bytes")
-                    chunks.append(chunk)
-            return b"".join(chunks), posixpath.basename(source.split("?")[0]) or "file"
+            return _download(source), posixpath.basename(source.split("?")[0]) or "file"
         path = (self.base_dir / source).expanduser()
         if not path.is_file():
             raise ValueError(f"no file {source}")
         return path.read_bytes(), path.name
+
+
+def _download(url: str) -> bytes:
+    """A URL column's file.
+
+    Raises:
+        ValueError: the server refused it (its status), could not be reached, or sent too much.
+    """
+    import httpx
+
+    try:
+        with httpx.stream("GET", url, timeout=60.0, follow_redirects=True) as response:
+            if response.status_code >= 400:
+                raise ValueError(f"{url} answered {response.status_code}")
+            chunks = []
+            size = 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > MAX_DOWNLOAD_BYTES:
+                    raise ValueError(f"{url} is larger than {MAX_DOWNLOAD_BYTES} bytes")
+                chunks.append(chunk)
+    except httpx.HTTPError as exc:
+        raise ValueError(f"{url} could not be fetched ({type(exc).__name__})") from None
+    return b"".join(chunks)
 
 
 def _image_extensions() -> frozenset[str]:
@@ -247,7 +262,8 @@ def attach_files(
                 break
             try:
                 assets = [store.value(source) for source in sources]
-            except (ValueError, OSError) as exc:
+            except (ValueError, OSError, WebflowError) as exc:
+                # One file that cannot be had fails its row; the run goes on with the others.
                 row.error = f"column {column}: {exc}"
                 break
             row.fields[column] = assets if target.type == "MultiImage" else assets[0]
@@ -387,6 +403,7 @@ def command_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         options,
         default_draft=settings.create_as_draft,
         progress=bar,
+        held_back=[{"fieldData": row.fields} for row in rows if row.error is not None],
     )
     bar.finish()
     _summary(out, rows, usable, outcome, time.monotonic() - started, store)
@@ -418,6 +435,10 @@ def _summary(
     width = max(len(name) for name, _ in counts)
     out.writelines(f"  {name.ljust(width)}  {value:>8,}\n" for name, value in counts)
     problems = [f"row {row.number}: {row.error}" for row in row_errors]
+    if outcome.missing_skipped:
+        out.write(f"\nmissing items kept: {outcome.missing_skipped}\n")
+    if outcome.publish_error is not None:
+        problems.append(f"publish: {outcome.publish_error.message}")
     changes = []
     for result in outcome.results:
         number = usable[result.index].number
@@ -519,7 +540,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         "schema": command_schema,
     }
     from shared.config import ConfigError
-    from shared.errors import WebflowError
     from shared.problems import Problem
 
     try:

@@ -29,6 +29,7 @@ from shared.config import (
     MAX_TRUSTED_PROXIES,
     ConfigError,
     WebflowSettings,
+    api_keys_of,
     blank_to_none,
     split_list,
 )
@@ -100,6 +101,7 @@ class CreateItemsSettings(WebflowSettings):
     """Settings of create-items (on top of the Webflow ones)."""
 
     create_items_api_keys: SecretStr | None = None
+    sync_api_keys: SecretStr | None = None
     allowed_origins: str = ""
     honeypot_field: str = "_gotcha"
     form_success_url: str | None = None
@@ -241,6 +243,14 @@ class CreateItemsSettings(WebflowSettings):
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("must be an http(s) URL")
         return value
+
+    @property
+    def sync_keys(self) -> list[SecretStr]:
+        """Keys that may sync (create, patch, archive, delete, publish): SYNC_API_KEYS; locally,
+        create-items' keys too."""
+        return [
+            SecretStr(key) for key in api_keys_of(self.sync_api_keys, self.create_items_api_keys)
+        ]
 
     @property
     def api_keys(self) -> list[SecretStr]:

@@ -37,6 +37,7 @@ from shared.items import (
 from shared.log import get_logger
 from shared.models import ErrorInfo, Item, ItemUpdate, WebflowId
 from shared.problems import InvalidInput, Unprocessable, upstream_problem
+from shared.publishing import has_unpublished_changes
 
 if TYPE_CHECKING:
     from shared.fields import FieldMapper
@@ -150,13 +151,21 @@ class SyncOutcome:
     published: list[str] = field(default_factory=list)
     requests: dict[str, int] = field(default_factory=dict)
     retry_after: str | None = None
+    # Why the missing items were all kept although the policy says otherwise (rows failed).
+    missing_skipped: str | None = None
+    # Why the publish step did not happen (Webflow failed it); the writes above stand.
+    publish_error: ErrorInfo | None = None
 
     def count(self, status: str) -> int:
         return sum(1 for result in self.results if result.status == status)
 
     @property
     def failed(self) -> int:
-        return self.count("failed") + sum(1 for m in self.missing if m.status == "failed")
+        return (
+            self.count("failed")
+            + sum(1 for m in self.missing if m.status == "failed")
+            + (1 if self.publish_error is not None else 0)
+        )
 
     @property
     def status_code(self) -> int:
@@ -183,8 +192,14 @@ class SyncOutcome:
                 "policy": self.missing_policy,
                 "count": len(self.missing),
                 "items": [item.to_json() for item in self.missing],
+                **({"skipped": self.missing_skipped} if self.missing_skipped else {}),
             },
             "published": self.published,
+            **(
+                {"publishError": self.publish_error.model_dump(exclude_none=True)}
+                if self.publish_error
+                else {}
+            ),
         }
 
 
@@ -270,8 +285,12 @@ def sync_items(
     *,
     default_draft: bool = False,
     progress: Progress | None = None,
+    held_back: Sequence[Mapping[str, Any]] = (),
 ) -> SyncOutcome:
     """Upsert ``entries`` ({"fieldData", "isDraft"?}) into the collection by ``options.key``.
+
+    ``held_back`` are entries of the complete set that failed before the call (a file that could
+    not be had): nothing of them is written, but their items are never archived or deleted.
 
     Raises:
         Unprocessable: the collection does not exist.
@@ -331,14 +350,13 @@ def sync_items(
         dry_run=options.dry_run,
     )
     if options.complete:
-        sent_keys = {value for value, _ in keyed}
-        outcome.missing = [
-            MissingItem(item.id, value, item.slug, "kept")
-            for value, items in stored.items()
-            if value not in sent_keys
-            for item in items
-            if not (options.missing == "archive" and item.is_archived)
-        ]
+        outcome.missing_skipped = _find_missing(
+            outcome,
+            stored,
+            keyed,
+            options,
+            _failed_keys(entries, held_back, results, schema, mapper, key),
+        )
     if options.dry_run:
         return outcome
 
@@ -357,11 +375,16 @@ def sync_items(
                 result.status = "failed"
                 result.error = _fail(problem.code, f"{problem.message}; run the sync again")
         logger.warning("sync stopped by Webflow: run it again", extra={"code": problem.code})
-    if options.publish and written:
-        published = client.publish_items(
-            collection_id, written, cms_locale_ids=[locale] if locale else None
-        )
-        outcome.published = list(published.published_item_ids)
+    if options.publish:
+        # What this run wrote, and what an earlier run wrote but could not publish.
+        written += [
+            match.id
+            for _value, entry in keyed
+            if results[entry.index].status == "unchanged"
+            for match in stored.get(_value, [])[:1]
+            if has_unpublished_changes(match)
+        ]
+        _publish(client, collection_id, written, locale, outcome)
     logger.info(
         "sync done",
         extra={
@@ -376,6 +399,90 @@ def sync_items(
         },
     )
     return outcome
+
+
+def _find_missing(
+    outcome: SyncOutcome,
+    stored: Mapping[str, list[Item]],
+    keyed: Sequence[tuple[str, Prepared]],
+    options: SyncOptions,
+    failed_keys: set[str] | None,
+) -> str | None:
+    """The collection's items absent from a complete set, into ``outcome.missing``; the reason
+    they are all kept when a failed row's key could not be read (None: it could)."""
+    if failed_keys is None:
+        return (
+            "a row failed before its key could be read: nothing is archived or deleted "
+            "(mend the row and sync again)"
+        )
+    # A row that failed still names its item: it is not missing, only not updated.
+    present = {value for value, _ in keyed} | failed_keys
+    outcome.missing = [
+        MissingItem(item.id, value, item.slug, "kept")
+        for value, items in stored.items()
+        if value not in present
+        for item in items
+        if not (options.missing == "archive" and item.is_archived)
+    ]
+    return None
+
+
+def _failed_keys(
+    entries: Sequence[Mapping[str, Any]],
+    held_back: Sequence[Mapping[str, Any]],
+    results: Mapping[int, SyncResult],
+    schema: Collection,
+    mapper: FieldMapper,
+    key: str,
+) -> set[str] | None:
+    """The key values of the rows that failed before anything was written (invalid, repeated
+    key, held back); None when one of them has no key that can be read."""
+    keys: set[str] = set()
+    rows = [entries[r.index] for r in results.values() if r.status == "failed"]
+    for row in [*rows, *held_back]:
+        value = _raw_key(row, schema, mapper, key)
+        if value is None:
+            return None
+        keys.add(value)
+    return keys
+
+
+def _raw_key(
+    entry: Mapping[str, Any], schema: Collection, mapper: FieldMapper, key: str
+) -> str | None:
+    """The key value of an entry as the caller gave it (under any name that maps to the key)."""
+    data = entry.get("fieldData")
+    if not isinstance(data, Mapping):
+        return None
+    for name, value in data.items():
+        if name == key or mapper.target_slug(str(name), schema) == key:
+            return key_text(value)
+    return None
+
+
+def _publish(
+    client: WebflowClient,
+    collection_id: str,
+    item_ids: list[str],
+    locale: str | None,
+    outcome: SyncOutcome,
+) -> None:
+    """Publish what the sync wrote; a failure is reported with the results, which stand (a rerun
+    publishes what is still unpublished)."""
+    if not item_ids:
+        return
+    try:
+        published = client.publish_items(
+            collection_id, item_ids, cms_locale_ids=[locale] if locale else None
+        )
+    except WebflowError as exc:
+        problem = upstream_problem(exc)
+        outcome.publish_error = _fail(problem.code, f"{problem.message}; run the sync again")
+        retry_after = getattr(problem, "retry_after", None)
+        outcome.retry_after = outcome.retry_after or (str(retry_after) if retry_after else None)
+        logger.warning("sync publish failed: run it again", extra={"code": problem.code})
+        return
+    outcome.published = list(published.published_item_ids)
 
 
 def _read_collection(

@@ -28,12 +28,13 @@ locals {
     PUBLISH_API_KEYS       = "${var.name_prefix}-publish-api-keys"
     WEBFLOW_WEBHOOK_SECRET = "${var.name_prefix}-webhook-secret"
     INTAKE_API_KEYS        = "${var.name_prefix}-intake-api-keys"
+    SYNC_API_KEYS          = "${var.name_prefix}-sync-api-keys"
   }
 
   # Which function reads which secret (each gets secretAccessor on exactly these). Each function
   # has keys of its own: a key that may create items can neither patch them nor publish the site.
   function_secrets = {
-    "create-items" = ["WEBFLOW_API_TOKEN", "CREATE_ITEMS_API_KEYS", "WEBFLOW_WEBHOOK_SECRET"]
+    "create-items" = ["WEBFLOW_API_TOKEN", "CREATE_ITEMS_API_KEYS", "WEBFLOW_WEBHOOK_SECRET", "SYNC_API_KEYS"]
     "update-items" = ["WEBFLOW_API_TOKEN", "UPDATE_ITEMS_API_KEYS"]
     "publish-live" = ["WEBFLOW_API_TOKEN", "PUBLISH_API_KEYS"]
     "upload-asset" = ["WEBFLOW_API_TOKEN"]

@@ -184,6 +184,7 @@ def _assert_secret_instructions(stderr: str) -> None:
         ("webflow-update-items-api-keys", "UPDATE_ITEMS_API_KEYS"),
         ("webflow-publish-api-keys", "PUBLISH_API_KEYS"),
         ("webflow-webhook-secret", "WEBFLOW_WEBHOOK_SECRET"),
+        ("webflow-sync-api-keys", "SYNC_API_KEYS"),
     ):
         assert (
             f"printf '%s' \"${env_name}\" | gcloud secrets versions add {secret} "
@@ -236,7 +237,7 @@ def test_packages_then_runs_init_plan_apply_and_prints_outputs(
     assert f"-var=source_archive_dir={dist}" in plan
     assert "-input=false" in apply and apply[-1].endswith("deploy.tfplan")
     secret_checks = [c for c in _calls(tmp_path) if c.startswith("gcloud secrets versions list")]
-    assert len(secret_checks) == 6
+    assert len(secret_checks) == 7
     assert "function_uris" in result.stdout
 
 

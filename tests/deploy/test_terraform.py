@@ -26,6 +26,7 @@ SECRET_ENV_NAMES = {
     "PUBLISH_API_KEYS",
     "WEBFLOW_WEBHOOK_SECRET",
     "INTAKE_API_KEYS",
+    "SYNC_API_KEYS",
 }
 PLAIN_ENV_NAMES = {
     "WEBFLOW_API_BASE_URL",
@@ -220,7 +221,12 @@ def test_secrets_reach_functions_only_through_secret_manager(module: Module) -> 
     assert "google_secret_manager_secret.this" in content["secret"]
     assert set(module.locals["secrets"]) == SECRET_ENV_NAMES
     assert module.locals["function_secrets"] == {
-        "create-items": ["WEBFLOW_API_TOKEN", "CREATE_ITEMS_API_KEYS", "WEBFLOW_WEBHOOK_SECRET"],
+        "create-items": [
+            "WEBFLOW_API_TOKEN",
+            "CREATE_ITEMS_API_KEYS",
+            "WEBFLOW_WEBHOOK_SECRET",
+            "SYNC_API_KEYS",
+        ],
         "update-items": ["WEBFLOW_API_TOKEN", "UPDATE_ITEMS_API_KEYS"],
         "publish-live": ["WEBFLOW_API_TOKEN", "PUBLISH_API_KEYS"],
         "upload-asset": ["WEBFLOW_API_TOKEN"],

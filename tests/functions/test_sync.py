@@ -275,3 +275,81 @@ def test_a_required_field_given_empty_fails_its_item_and_writes_nothing(
     assert result["status"] == "failed"
     assert counter.writes() == 0
     assert by_summary(sandbox, posts)["SKU-1"]["fieldData"]["name"] == "Teapot"
+
+
+# --- nothing deleted by mistake, nothing written without the right key -------------------------
+
+
+def test_a_row_that_failed_keeps_its_item_in_a_complete_set(
+    app: FlaskClient, sandbox: Sandbox, posts: str
+) -> None:
+    sync(app, posts, CATALOGUE, key="summary")
+    typo = rows(("Teapot", "SKU-1", 4.5), ("Kettle", "SKU-2", "three"))
+    status, body = sync(app, posts, typo, key="summary", complete=True, missing="delete")
+    assert status == 207
+    assert [r["status"] for r in body["results"]] == ["unchanged", "failed"]
+    # SKU-2's row failed: its item is not missing, only not updated. SKU-3 is gone from the set.
+    assert [(m["key"], m["status"]) for m in body["missing"]["items"]] == [("SKU-3", "deleted")]
+    assert set(by_summary(sandbox, posts)) == {"SKU-1", "SKU-2"}
+
+
+def test_a_failed_row_without_a_readable_key_deletes_nothing(
+    app: FlaskClient, sandbox: Sandbox, posts: str
+) -> None:
+    sync(app, posts, CATALOGUE, key="summary")
+    keyless = [*CATALOGUE[:1], {"fieldData": {"name": "Kettle", "rating": 3}}]
+    status, body = sync(app, posts, keyless, key="summary", complete=True, missing="delete")
+    assert status == 207
+    assert body["missing"]["count"] == 0
+    assert "nothing is archived or deleted" in body["missing"]["skipped"]
+    assert set(by_summary(sandbox, posts)) == {"SKU-1", "SKU-2", "SKU-3"}
+
+
+def test_deployed_a_create_key_cannot_sync_and_a_sync_key_cannot_create(
+    webflow_env: dict[str, str], sandbox: Sandbox, posts: str
+) -> None:
+    sync_key = "sync-key-0123456789abcdef"
+    app = make_app(K_SERVICE="create-items", SYNC_API_KEYS=sync_key, **_create_keys())
+    body = {"collectionId": posts, "items": CATALOGUE, "sync": {"key": "summary"}}
+    refused = app.post("/", json=body, headers=AUTH)
+    assert refused.status_code == 403
+    assert refused.get_json()["code"] == "sync_not_allowed"
+    assert by_summary(sandbox, posts) == {}
+
+    allowed = app.post("/", json=body, headers={"Authorization": f"Bearer {sync_key}"})
+    assert allowed.status_code == 200
+    create = {"collectionId": posts, "items": [{"fieldData": {"name": "New"}}]}
+    not_a_create_key = app.post("/", json=create, headers={"Authorization": f"Bearer {sync_key}"})
+    assert not_a_create_key.status_code == 403
+    assert not_a_create_key.get_json()["code"] == "create_not_allowed"
+
+
+def _create_keys() -> dict[str, str]:
+    return {"CREATE_ITEMS_API_KEYS": AUTH["Authorization"].split()[1]}
+
+
+def test_a_failed_publish_keeps_the_results_and_a_rerun_publishes(
+    app: FlaskClient, sandbox: Sandbox, posts: str
+) -> None:
+    import os
+
+    from shared.pacing import reset_limiters
+    from shared.webflow import get_client
+
+    os.environ["WEBFLOW_MAX_RETRY_SECONDS"] = "1"
+    app = make_app()
+    # The schema, the collection's one page and the create: the publish is the fourth call.
+    sandbox.configure(rateLimitPerMinute=3)
+    status, body = sync(app, posts, CATALOGUE, key="summary", publish=True)
+    sandbox.configure(rateLimitPerMinute=0)
+    assert status == 207, body
+    assert body["created"] == 3 and body["published"] == []
+    assert body["publishError"]["code"] == "upstream_unavailable"
+    assert not any(item.get("lastPublished") for item in by_summary(sandbox, posts).values())
+
+    reset_limiters()
+    get_client.cache_clear()
+    status, body = sync(make_app(), posts, CATALOGUE, key="summary", publish=True)
+    assert status == 200, body
+    assert (body["unchanged"], len(body["published"])) == (3, 3)
+    assert all(item["lastPublished"] for item in by_summary(sandbox, posts).values())

@@ -223,3 +223,51 @@ def test_the_console_script_is_installed_and_says_how_it_is_used() -> None:
     )
     assert completed.returncode == 0
     assert "--collection" in completed.stdout and "--dry-run" in completed.stdout
+
+
+def test_a_photo_url_that_answers_404_or_cannot_be_reached_fails_its_row_and_the_run_goes_on(
+    env: dict[str, str],
+    sandbox: Sandbox,
+    posts: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    missing = f"{sandbox.root_url}/nowhere.png"
+    unreachable = "http://127.0.0.1:9/closed.png"  # the discard port: nothing listens there
+    path = write(
+        tmp_path / "u.csv",
+        f"Name,Summary,Hero\nGone,G-1,{missing}\nClosed,G-2,{unreachable}\nFine,G-3,\n",
+    )
+    code, out, _err = run(capsys, "sync", str(path), "--collection", posts, "--key", "summary")
+    assert code == 1
+    assert "row 2: column Hero:" in out and "404" in out
+    assert "row 3: column Hero:" in out and "could not be fetched" in out
+    assert "summary" in out
+    assert set(by_summary(sandbox, posts)) == {"G-3"}
+
+
+def test_a_complete_delete_keeps_the_item_of_a_row_whose_file_failed(
+    env: dict[str, str],
+    sandbox: Sandbox,
+    posts: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    first = write(tmp_path / "a.csv", "Name,Summary\nTeapot,T-1\nKettle,T-2\n")
+    assert run(capsys, "sync", str(first), "--collection", posts, "--key", "summary")[0] == 0
+    again = write(tmp_path / "b.csv", "Name,Summary,Hero\nTeapot,T-1,\nKettle,T-2,lost.png\n")
+    code, out, _err = run(
+        capsys,
+        "sync",
+        str(again),
+        "--collection",
+        posts,
+        "--key",
+        "summary",
+        "--complete",
+        "--missing",
+        "delete",
+    )
+    assert code == 1
+    assert "row 3: column Hero: no file lost.png" in out
+    assert set(by_summary(sandbox, posts)) == {"T-1", "T-2"}
