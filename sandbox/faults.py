@@ -13,8 +13,9 @@ from typing import Any
 from .errors import ApiError
 
 WINDOW_SECONDS = 60.0
-# What errorRate answers with: Webflow's own 500, or a gateway's 502/503/504 in front of it.
-ERROR_STATUSES = frozenset({500, 502, 503, 504})
+# What errorRate answers with: Webflow's own 500, or a gateway's 502/503/504 in front of it; or
+# a 400 validation_error naming a field, Webflow's verdict on what was sent.
+ERROR_STATUSES = frozenset({400, 500, 502, 503, 504})
 SCOPES = ("all", "writes", "reads")
 # Reported in X-RateLimit-* when limiting is off, so that clients never slow down.
 UNLIMITED = 100_000

@@ -290,6 +290,10 @@ class SandboxServer(ThreadingHTTPServer):
 
 def _injected_error(status: int) -> Response:
     """An injected failure: Webflow's own 500 in JSON, or a gateway's page in front of it."""
+    if status == 400:
+        detail = {"param": "fieldData.name", "description": "Validation Error: is not accepted"}
+        error = ApiError(400, "validation_error", "Validation Error", [detail])
+        return Response.json(400, error.body())
     if status == 500:
         return Response.json(500, ApiError(500, "internal_error", "Internal Server Error").body())
     if status == 503:

@@ -34,6 +34,7 @@ from shared.errors import (
     WebflowAPIError,
     WebflowConnectionError,
 )
+from shared.failures import is_transient
 from shared.fields import is_item_id, slugify
 from shared.filetypes import (
     DOCUMENT_TYPES,
@@ -982,8 +983,7 @@ def _ingest(
         return
     error = result.error
     # Unavailable, or created-but-unconfirmed: a redelivery settles it (the slug finds the item).
-    transient = {"upstream_unavailable", "outcome_unknown", "not_created"}
-    if error is not None and (error.code in transient or (error.status_code or 0) >= 500):
+    if error is not None and is_transient(error):
         raise WebflowConnectionError(f"Webflow failed to create the gallery item: {error.message}")
     raise PermanentUploadError(
         f"Webflow refused the gallery item: {error.message if error is not None else result.status}"

@@ -27,7 +27,7 @@ from pydantic import Field, SecretStr
 
 from shared.config import api_keys_of
 from shared.errors import NotFoundError, WebflowError
-from shared.failures import is_transient
+from shared.failures import is_refusal
 from shared.fields import FieldMapper
 from shared.filetypes import (
     FILE_FIELD_TYPES,
@@ -293,7 +293,7 @@ def _create_group(
             member.error = f"collection {collection_id} does not exist"
         return
     except WebflowError as exc:
-        if not is_transient(exc):
+        if is_refusal(exc):
             problem = upstream_problem(exc)
             for member in members:
                 member.error = f"{problem.code}: {problem.message}"
@@ -318,7 +318,7 @@ def _create_group(
         results, _ = send_items(client, collection_id, prepared, live=live)
         report.requests += 1
     except WebflowError as exc:
-        if is_transient(exc):
+        if not is_refusal(exc):
             _transient(members, exc)
             return
         problem = upstream_problem(exc)
@@ -432,14 +432,14 @@ def _settle(
 ) -> None:
     """Done, failed or left pending, then the claim released.
 
-    Only Webflow's verdict on the content fails a submission: anything transient (shared/failures.py)
-    leaves it pending, with the entries already created recorded in it so that the next run sends
+    Only Webflow's verdict on the content fails a submission: anything else (shared/failures.py:
+    an outage, a lost answer, the token refused) leaves it pending, with the entries already created recorded in it so that the next run sends
     only the rest.
     """
     try:
         results = [result for result in entry.results if result is not None]
         if entry.transient or any(
-            result.status == "failed" and is_transient(result.error) for result in results
+            result.status == "failed" and not is_refusal(result.error) for result in results
         ):
             entry.transient = True
             report.deferred += 1

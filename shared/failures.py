@@ -1,11 +1,16 @@
 """Which of Webflow's failures are transient: the one classification every writer uses.
 
-The drain, sync, upload-asset and publishing all ask :func:`is_transient`. Transient means "try
-again later, nothing is wrong with what was sent": a 5xx, a 408 or 429, a timeout, a dropped
-connection, a create whose answer was lost, and a refusal of the function's own token (401/403:
-an operator fixes the token, the submission needs nothing). Only what Webflow documents as the
-caller's fault is permanent: a 400 naming a field, a 404 of a collection or item that does not
-exist, a 409 that a retry cannot resolve, and the checks made before anything is sent.
+The drain, sync, upload-asset and publishing all ask these questions of a failure (a client error
+or a per-item error):
+
+- :func:`is_transient`: try again later, nothing is wrong with what was sent. A 5xx, a 408 or
+  429, a timeout, a dropped connection, a create whose answer was lost.
+- :func:`is_refusal`: Webflow's verdict on what was sent, which a retry cannot change. A 400
+  naming a field, a 404 of a collection or item that does not exist, a 409 a retry cannot
+  resolve, and the checks made before anything is sent.
+
+A refusal of the function's own token (401/403) is neither: an operator mends the token, and
+what was sent needs nothing. A queue keeps such work pending; a caller hears about the token.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from shared.errors import WebflowAPIError, WebflowConnectionError, WebflowError
 if TYPE_CHECKING:
     from shared.models import ErrorInfo
 
-__all__ = ["TRANSIENT_CODES", "is_transient", "is_transient_status"]
+__all__ = ["CREDENTIAL_CODES", "TRANSIENT_CODES", "is_refusal", "is_transient"]
 
 # Codes of per-item failures (and of problems built from whole-request failures) that carry no
 # status of their own but say "the outcome was not Webflow's verdict on the item".
@@ -29,7 +34,6 @@ TRANSIENT_CODES = frozenset(
         "not_created",
         "missing_in_response",
         "upstream_unavailable",
-        "upstream_not_authorized",
         "rate_limited",
         "too_many_requests",
         "internal_error",
@@ -37,25 +41,40 @@ TRANSIENT_CODES = frozenset(
         "storage_unavailable",
     }
 )
-
-
-def is_transient_status(status_code: int) -> bool:
-    """True for the statuses that say nothing about the request's content."""
-    return status_code in (401, 403, 408, 429) or status_code >= 500
+# Codes that say the function's own credentials were refused.
+CREDENTIAL_CODES = frozenset({"upstream_not_authorized", "not_authorized", "missing_scopes"})
 
 
 def is_transient(failure: WebflowError | ErrorInfo | None) -> bool:
-    """True when ``failure`` (a client error or a per-item error) is worth trying again later."""
+    """True when ``failure`` is worth trying again later, unchanged."""
     if failure is None:
         return False
     if isinstance(failure, WebflowAPIError):
-        return is_transient_status(failure.status_code)
-    if isinstance(failure, WebflowConnectionError):
-        return True
+        return failure.status_code in (408, 429) or failure.status_code >= 500
     if isinstance(failure, WebflowError):
-        # Any other client error (a lost answer wrapped for the caller) is not a verdict either.
-        cause = getattr(failure, "cause", None)
-        return cause is None or is_transient(cause)
+        # A transport failure, or any other client error that is no answer of Webflow's (a lost
+        # answer wrapped for the caller): not a verdict.
+        return True
     if failure.status_code is not None:
-        return is_transient_status(failure.status_code)
+        return failure.status_code in (408, 429) or failure.status_code >= 500
     return failure.code in TRANSIENT_CODES
+
+
+def _credentials(failure: WebflowError | ErrorInfo) -> bool:
+    if isinstance(failure, WebflowConnectionError):
+        return False
+    if isinstance(failure, WebflowAPIError):
+        return failure.status_code in (401, 403)
+    if isinstance(failure, WebflowError):
+        return False
+    if failure.status_code is not None:
+        return failure.status_code in (401, 403)
+    return failure.code in CREDENTIAL_CODES
+
+
+def is_refusal(failure: WebflowError | ErrorInfo | None) -> bool:
+    """True when ``failure`` is Webflow's verdict on what was sent (for good: retrying the same
+    request can only be refused again); False for transient failures and refused credentials."""
+    if failure is None:
+        return False
+    return not is_transient(failure) and not _credentials(failure)

@@ -510,13 +510,13 @@ _REFUSED_CODE = re.compile(r"entry \d+: (?P<code>[a-z_]+)")
 
 def transient_reason(reason: str) -> bool:
     """True when a failed set's reason names a transient failure rather than Webflow's verdict."""
-    from shared.failures import TRANSIENT_CODES
+    from shared.failures import CREDENTIAL_CODES, TRANSIENT_CODES
 
+    not_verdicts = TRANSIENT_CODES | CREDENTIAL_CODES
     if reason.startswith("refused by Webflow: "):
         codes = {match["code"] for match in _REFUSED_CODE.finditer(reason)}
-        return bool(codes & TRANSIENT_CODES)
-    code = reason.partition(":")[0].strip()
-    return code in TRANSIENT_CODES
+        return bool(codes & not_verdicts)
+    return reason.partition(":")[0].strip() in not_verdicts
 
 
 def now_rfc3339() -> str:

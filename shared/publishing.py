@@ -22,13 +22,8 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from shared.config import WebflowSettings, api_keys_of, split_list
-from shared.errors import (
-    InternalServerError,
-    RateLimitError,
-    WebflowAPIError,
-    WebflowConnectionError,
-    WebflowError,
-)
+from shared.errors import RateLimitError, WebflowAPIError, WebflowError
+from shared.failures import is_transient
 from shared.log import get_logger
 from shared.models import Item, ItemPublish, WebflowId
 from shared.oidc import GOOGLE_CERTS_URL
@@ -41,7 +36,6 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_ITEM_IDS",
     "PUBLISH_CHUNK_SIZE",
-    "TRANSIENT_ERRORS",
     "PendingItem",
     "PublishReport",
     "PublishRequest",
@@ -65,7 +59,6 @@ logger = get_logger(__name__)
 
 # Failures after which a run stops and leaves the rest for the next run instead of insisting
 # (update-items stops its sending on them too).
-TRANSIENT_ERRORS = (RateLimitError, InternalServerError, WebflowConnectionError)
 
 
 class PublishSettings(WebflowSettings):
@@ -382,6 +375,13 @@ class Publisher:
         """Stop on a transient failure: nothing more is sent in this run."""
         self._report.stop(error, phase=phase)
 
+    def _refused(self, exc: WebflowError, ids: list[str]) -> None:
+        """Webflow refused the batch's items (400/404/409: reported per item); anything else
+        (the token refused) leaves as it came."""
+        if not isinstance(exc, WebflowAPIError) or exc.status_code not in (400, 404, 409):
+            raise exc
+        self._report.failed.extend({"id": item_id, "error": exc.message} for item_id in ids)
+
     def _send(self, batch: list[PendingItem]) -> None:
         if self._report.dry_run or self.stopped:
             self._held.extend(batch)
@@ -394,14 +394,12 @@ class Publisher:
         ]
         try:
             result = self._client.publish_items(collection_id, targets)
-        except TRANSIENT_ERRORS as exc:
+        except WebflowError as exc:
+            if not is_transient(exc):
+                self._refused(exc, ids)
+                return
             self._held.extend(batch)
             self.stop(exc, phase="publish")
-            return
-        except WebflowAPIError as exc:
-            if exc.status_code not in (400, 404, 409):
-                raise
-            self._report.failed.extend({"id": item_id, "error": exc.message} for item_id in ids)
             return
         published = set(result.published_item_ids)
         for item_id in ids:
@@ -507,8 +505,10 @@ def publish_site(
             custom_domains=settings.custom_domains or None,
             publish_to_webflow_subdomain=settings.publish_to_webflow_subdomain,
         )
-    except TRANSIENT_ERRORS as exc:
+    except WebflowError as exc:
         gate.release(site_id)
+        if not is_transient(exc):
+            raise
         report.stop(exc, phase="publish")
         report.remaining = 1
         return
@@ -566,7 +566,9 @@ def publish_pending(
             publisher.add(page)
             if publisher.stopped:
                 break
-    except TRANSIENT_ERRORS as exc:
+    except WebflowError as exc:
+        if not is_transient(exc):
+            raise
         publisher.stop(exc, phase="scan")
     publisher.finish()
 

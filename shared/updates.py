@@ -19,6 +19,7 @@ from pydantic.alias_generators import to_camel
 
 from shared.config import WebflowSettings, api_keys_of
 from shared.errors import WebflowError
+from shared.failures import is_transient
 from shared.fields import (
     FieldError,
     FieldMapper,
@@ -36,7 +37,7 @@ from shared.problems import (
     webflow_details,
     whole_seconds,
 )
-from shared.publishing import TRANSIENT_ERRORS, PendingItem, PublishReport, publish_entries
+from shared.publishing import PendingItem, PublishReport, publish_entries
 from shared.results import BatchOutcome
 
 if TYPE_CHECKING:
@@ -288,7 +289,10 @@ def _patch_all(
     try:
         outcomes = client.update_items(collection_id, [update for _, update in pending], live=live)
         stopped: WebflowError | None = None
-    except TRANSIENT_ERRORS as exc:  # the client has spent its retry budget on them
+    except WebflowError as exc:
+        if not is_transient(exc):
+            raise
+        # The client has spent its retry budget on it: report what it settled, stop the rest.
         outcomes, stopped = exc.partial_results, exc
     return {pending[outcome.index][0]: outcome for outcome in outcomes}, stopped
 
