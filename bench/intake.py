@@ -8,8 +8,9 @@ form limit off and drain-intake's batch window at its cloud default (5 s).
   (evenly spread, concurrently): each visitor's answer time, the seconds from the burst's end until
   every item is in the CMS, the Webflow create requests spent, and lost and duplicated items.
 - **outage**: the sandbox answers 500 to every call for `outage_seconds` while the posts and webhooks
-  arrive, then recovers: every visitor answered 2xx/303, the seconds from recovery until every item
-  is in the CMS, lost and duplicated items.
+  arrive (all at its start, and spread over it), then recovers: every visitor answered 2xx/303, the
+  seconds from recovery until every item is in the CMS without any replay, the failed set, lost
+  and duplicated items.
 """
 
 from __future__ import annotations
@@ -206,12 +207,15 @@ def intake_counts(stack: Stack) -> dict[str, int]:
 
 
 def wait_written(stack: Stack, expected: int, timeout: float) -> float | None:
-    """Seconds until the queue holds nothing pending and `expected` submissions are done."""
+    """Seconds until the queue holds nothing pending and `expected` submissions are done; None
+    when that never came (one in the failed set is not done: it waits for a person)."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         counts = intake_counts(stack)
-        if counts["queued"] == 0 and counts["done"] + counts["failed"] >= expected:
+        if counts["queued"] == 0 and counts["done"] >= expected:
             return time.monotonic() - started
+        if counts["queued"] == 0 and counts["done"] + counts["failed"] >= expected:
+            return None
         time.sleep(0.25)
     return None
 
@@ -337,26 +341,26 @@ def run_burst(
     return section
 
 
+ARRIVALS = ("start", "spread")
+
+
 def run_outage(
     *,
     forms: int = 300,
     webhooks: int = 60,
     outage_seconds: float = 300.0,
     rate_limit: int = 60,
+    arrivals: tuple[str, ...] = ARRIVALS,
 ) -> Section:
-    """Webflow answers 500 to everything while the traffic arrives, then recovers."""
-    with intake_stack(rate_limit) as stack:
-        intake_counts(stack)
-        configure_faults(stack, {"errorRate": 1.0})
-        outage_started = time.monotonic()
-        traffic = send_traffic(
-            stack, forms=forms, webhooks=webhooks, seconds=max(1.0, outage_seconds - 5)
-        )
-        time.sleep(max(0.0, outage_seconds - (time.monotonic() - outage_started)))
-        pending_at_recovery = intake_counts(stack)["queued"]
-        configure_faults(stack, {"errorRate": 0.0})
-        written = wait_written(stack, len(traffic.names), timeout=600)
-        found = audit(stack, traffic)
+    """Webflow answers 500 to everything while the traffic arrives, then recovers; one row per
+    arrival shape, each on a stack of its own:
+
+    - ``start``: every submission in a closed-loop burst as the outage begins, so that the
+      drains spend their retries (and their look-ups of lost answers) through all of it;
+    - ``spread``: the submissions spread over the outage, each drain meeting a few.
+
+    Nothing is replayed: what the queue writes after recovery it writes by itself.
+    """
     section = Section(
         key="outage",
         title=(
@@ -364,33 +368,68 @@ def run_outage(
             f"{forms:,} form posts and {webhooks:,} webhooks arrive, R = {rate_limit}"
         ),
         columns=[
+            "arrival",
             "sent",
             "answered 2xx",
             "answer p50 ms",
             "answer p99 ms",
             "queued at recovery",
             "s after recovery until all in the CMS",
+            "in the failed set",
             "lost",
             "duplicated",
         ],
     )
-    section.rows.append(
-        [
-            *_answers(traffic),
-            pending_at_recovery,
-            None if written is None else round(written, 1),
-            found["lost"],
-            found["duplicated"],
-        ]
+    runs: dict[str, Any] = {}
+    for arrival in arrivals:
+        row, data = _outage_run(forms, webhooks, outage_seconds, rate_limit, arrival)
+        section.rows.append(row)
+        runs[arrival] = data
+    section.notes.append(
+        "start: every post and webhook sent as the outage begins (32 at a time), so drains retry "
+        "through the whole outage; spread: sent evenly over it. No replay in either: the failed "
+        "set stays empty and the queue writes everything once Webflow answers again."
     )
     section.data = {
         "forms": forms,
         "webhooks": webhooks,
         "outageSeconds": outage_seconds,
         "rateLimit": rate_limit,
+        "runs": runs,
+    }
+    return section
+
+
+def _outage_run(
+    forms: int, webhooks: int, outage_seconds: float, rate_limit: int, arrival: str
+) -> tuple[list[Any], dict[str, Any]]:
+    """One outage on a fresh stack: its row and its figures."""
+    with intake_stack(rate_limit) as stack:
+        intake_counts(stack)
+        configure_faults(stack, {"errorRate": 1.0})
+        outage_started = time.monotonic()
+        spread = max(1.0, outage_seconds - 5) if arrival == "spread" else 0.0
+        traffic = send_traffic(stack, forms=forms, webhooks=webhooks, seconds=spread)
+        time.sleep(max(0.0, outage_seconds - (time.monotonic() - outage_started)))
+        pending_at_recovery = intake_counts(stack)["queued"]
+        configure_faults(stack, {"errorRate": 0.0})
+        written = wait_written(stack, len(traffic.names), timeout=600)
+        failed = intake_counts(stack)["failed"]
+        found = audit(stack, traffic)
+    row = [
+        arrival,
+        *_answers(traffic),
+        pending_at_recovery,
+        None if written is None else round(written, 1),
+        failed,
+        found["lost"],
+        found["duplicated"],
+    ]
+    data = {
         "statuses": dict(traffic.statuses),
         "queuedAtRecovery": pending_at_recovery,
         "secondsAfterRecovery": written,
+        "failedSet": failed,
         **found,
     }
-    return section
+    return row, data

@@ -400,6 +400,32 @@ class Soak:
             json_client.close()
             plain.close()
 
+    def send_in_outage(self, count: int, until: float) -> bool:
+        """``count`` form posts and webhooks (half each) at once, as visitors keep coming while
+        Webflow is down; False when `until` came first."""
+        ledger, run = self.ledger, self.ledger.run
+        secret = self.stack.webhook["secretKey"]
+        form_name = self.stack.options.webflow_form_name
+        tasks: list[Callable[[], None]] = []
+        plain = httpx.Client(timeout=120)
+        try:
+            for i in range(count):
+                kind = "form" if i % 2 == 0 else "webhook"
+                fields = submission_fields(run, f"outage-{kind}", i)
+                ledger.names[fields["name"]] = kind
+                if kind == "form":
+                    call = functools.partial(
+                        form_post, ledger, plain, self.create_url, fields, 100_000 + i, None
+                    )
+                else:
+                    call = functools.partial(
+                        self.webhook, plain, form_name, secret, fields, again=False
+                    )
+                tasks.append(call)
+            return self.run_tasks(tasks, until)
+        finally:
+            plain.close()
+
     def run_tasks(self, tasks: list[Callable[[], None]], until: float) -> bool:
         """Run the tasks on `workers` daemon threads; False when they are not all done by `until`.
 
@@ -661,6 +687,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, default=None, help="seed of the faults and the mix")
     parser.add_argument("--workers", type=int, default=8, help="concurrent callers")
+    parser.add_argument(
+        "--outage-seconds",
+        type=float,
+        default=120.0,
+        help="then every call a 500 for this long while more visitors come (0: no outage phase)",
+    )
+    parser.add_argument(
+        "--outage-submissions", type=int, default=100, help="form posts and webhooks in the outage"
+    )
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     return parser.parse_args(argv)
 
@@ -677,7 +712,7 @@ def run_soak(args: argparse.Namespace, *, log: Callable[[str], None] = print) ->
     from devstack.stack import Stack, StackOptions
 
     started = time.monotonic()
-    deadline = started + args.minutes * 60
+    deadline = started + args.minutes * 60 + args.outage_seconds
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
     rng = random.Random(seed)
     data_dir = Path(tempfile.mkdtemp(prefix="soak-"))
@@ -726,9 +761,13 @@ def run_soak(args: argparse.Namespace, *, log: Callable[[str], None] = print) ->
                 f"soak: {refused_deliveries} webhook deliveries were given up by the sandbox; redelivering"
             )
             soak_late_redeliveries(soak)
-        state = soak.wait_settled(deadline - 20)
+        state = soak.wait_settled(deadline - 20 - args.outage_seconds)
+        outage = run_outage_phase(soak, args, deadline, log) if args.outage_seconds > 0 else None
+        if outage is not None:
+            state = outage["settled"]
         timed_out = state != "settled" or not sent_all
         counts = audit(soak)
+        counts["outage"] = outage
         counts["intake"] = soak.intake_counts()
         counts.update(
             seed=seed,
@@ -759,6 +798,34 @@ def run_soak(args: argparse.Namespace, *, log: Callable[[str], None] = print) ->
     )
     counts["logs"] = str(data_dir / "logs")
     return Outcome(counts=counts, ok=ok, timed_out=timed_out)
+
+
+def run_outage_phase(
+    soak: Soak, args: argparse.Namespace, deadline: float, log: Callable[[str], None]
+) -> dict[str, Any]:
+    """Every call a 500 for ``--outage-seconds`` while visitors keep coming, then recovery: how
+    long until the queue has written them all, with no replay."""
+    soak.configure_faults({"errorRate": 1.0})
+    started = time.monotonic()
+    log(f"soak: Webflow down (every call a 500) for {args.outage_seconds:g}s")
+    sent = soak.send_in_outage(args.outage_submissions, until=started + args.outage_seconds)
+    queued_before = soak.intake_counts()
+    time.sleep(max(0.0, started + args.outage_seconds - time.monotonic()))
+    queued = soak.intake_counts()["queued"]
+    soak.configure_faults(NO_FAULTS)
+    recovered = time.monotonic()
+    log(f"soak: Webflow back; {queued} submissions queued")
+    state = soak.wait_settled(deadline - 20)
+    after = round(time.monotonic() - recovered, 1) if state == "settled" else None
+    return {
+        "seconds": args.outage_seconds,
+        "submissions": args.outage_submissions,
+        "sentInTime": sent,
+        "queuedAtRecovery": queued,
+        "failedBefore": queued_before["failed"],
+        "secondsAfterRecovery": after,
+        "settled": state,
+    }
 
 
 def soak_late_redeliveries(soak: Soak) -> None:
@@ -800,10 +867,13 @@ def section_of(outcome: Outcome) -> Section:
             "images not attached",
             "refused after retries",
             "intake failed set",
+            "outage: queued at recovery",
+            "outage: s after recovery until written",
             "seconds",
         ],
         data=counts,
     )
+    outage = counts.get("outage") or {}
     section.rows.append(
         [
             counts["submissionsSent"],
@@ -814,9 +884,17 @@ def section_of(outcome: Outcome) -> Section:
             counts["imagesWithoutAsset"] + counts["unattachedImages"],
             counts["refusedAfterRetries"],
             counts["intake"]["failed"],
+            outage.get("queuedAtRecovery"),
+            outage.get("secondsAfterRecovery"),
             counts["totalSeconds"],
         ]
     )
+    if outage:
+        section.notes.append(
+            f"Then a whole outage: every call a 500 for {outage['seconds']:g} s while "
+            f"{outage['submissions']} more form posts and webhooks arrived at its start; after "
+            "recovery the queue wrote them by itself (no replay), none in the failed set."
+        )
     section.notes.append(
         f"Faults: {FAULTS}, seed {counts['seed']}. Mix: {counts['byKind']} submissions; images through "
         "form file inputs, files named after an item, and gallery drops; some webhooks and storage "

@@ -118,9 +118,12 @@ def test_an_outage_loses_nothing_and_drains_after_recovery() -> None:
     section = intake.run_outage(forms=12, webhooks=4, outage_seconds=4.0, rate_limit=600)
 
     assert_measured(section)
-    assert section.data["statuses"] == {202: 16}
-    assert section.data["queuedAtRecovery"] == 16
-    assert (section.data["lost"], section.data["duplicated"], section.data["items"]) == (0, 0, 16)
+    assert set(section.data["runs"]) == {"start", "spread"}
+    for run in section.data["runs"].values():
+        assert run["statuses"] == {202: 16}
+        assert run["queuedAtRecovery"] == 16
+        assert run["failedSet"] == 0 and run["secondsAfterRecovery"] is not None
+        assert (run["lost"], run["duplicated"], run["items"]) == (0, 0, 16)
 
 
 def test_main_writes_the_markdown_and_json_report(tmp_path: Path) -> None:
@@ -161,6 +164,10 @@ def test_soak_runs_the_stack_and_audits_it(tmp_path: Path) -> None:
             "3",
             "--seed",
             "7",
+            "--outage-seconds",
+            "3",
+            "--outage-submissions",
+            "6",
             "--results-dir",
             str(tmp_path),
         ]
@@ -169,5 +176,9 @@ def test_soak_runs_the_stack_and_audits_it(tmp_path: Path) -> None:
     counts = json.loads((tmp_path / "soak.json").read_text())["sections"]["soak"]["data"]
     # Exit 1 means the audit found something lost or duplicated: the soak's whole point.
     assert code == 0, {key: counts.get(key) for key in AUDITED}
-    assert counts["submissionsSent"] == 20 and counts["imagesSent"] == 3
+    assert counts["submissionsSent"] == 20 + 6 and counts["imagesSent"] == 3
     assert {key: counts[key] for key in AUDITED} == dict.fromkeys(AUDITED, 0)
+    # The whole outage: its submissions are among the audited ones, written with no replay.
+    assert counts["outage"]["settled"] == "settled"
+    assert counts["outage"]["secondsAfterRecovery"] is not None
+    assert counts["intake"]["failed"] == 0
