@@ -135,6 +135,8 @@ class AssetStore:
     # as an id no asset has (never sent, since a dry run writes nothing), so its row shows as
     # changed and the file is counted as to upload.
     dry_run: bool = False
+    # Hosts the user trusts although they are not public (--allow-host).
+    allowed_hosts: frozenset[str] = frozenset()
     uploaded: int = 0
     reused: int = 0
     _known: dict[str, dict[str, str]] | None = None
@@ -181,36 +183,13 @@ class AssetStore:
         return value
 
     def _load(self, source: str) -> tuple[bytes, str]:
+        from shared.fetch import confined_path, download
+
         if source.startswith(("http://", "https://")):
-            return _download(source), posixpath.basename(source.split("?")[0]) or "file"
-        path = (self.base_dir / source).expanduser()
-        if not path.is_file():
-            raise ValueError(f"no file {source}")
+            data = download(source, max_bytes=MAX_DOWNLOAD_BYTES, allowed_hosts=self.allowed_hosts)
+            return data, posixpath.basename(source.split("?")[0]) or "file"
+        path = confined_path(self.base_dir, source)
         return path.read_bytes(), path.name
-
-
-def _download(url: str) -> bytes:
-    """A URL column's file.
-
-    Raises:
-        ValueError: the server refused it (its status), could not be reached, or sent too much.
-    """
-    import httpx
-
-    try:
-        with httpx.stream("GET", url, timeout=60.0, follow_redirects=True) as response:
-            if response.status_code >= 400:
-                raise ValueError(f"{url} answered {response.status_code}")
-            chunks = []
-            size = 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > MAX_DOWNLOAD_BYTES:
-                    raise ValueError(f"{url} is larger than {MAX_DOWNLOAD_BYTES} bytes")
-                chunks.append(chunk)
-    except httpx.HTTPError as exc:
-        raise ValueError(f"{url} could not be fetched ({type(exc).__name__})") from None
-    return b"".join(chunks)
 
 
 def _image_extensions() -> frozenset[str]:
@@ -379,7 +358,13 @@ def command_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     schema = client.get_collection(args.collection)
     site_id = settings.webflow_site_id
     store = (
-        AssetStore(client, site_id, Path(args.file).resolve().parent, dry_run=args.dry_run)
+        AssetStore(
+            client,
+            site_id,
+            Path(args.file).resolve().parent,
+            dry_run=args.dry_run,
+            allowed_hosts=frozenset(args.allow_host),
+        )
         if site_id
         else None
     )
@@ -519,6 +504,13 @@ def parser() -> argparse.ArgumentParser:
         help="an empty cell clears the field of an existing item (clear), or leaves it (keep)",
     )
     sync.add_argument("--locale", help="cmsLocaleId of the items to sync")
+    sync.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="fetch file URLs from HOST although it is not public (repeatable); others must be",
+    )
     schema = commands.add_parser("schema", help="print a collection's fields")
     schema.add_argument("collection", help="the collection id")
     schema.add_argument(

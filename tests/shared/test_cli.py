@@ -238,7 +238,17 @@ def test_a_photo_url_that_answers_404_or_cannot_be_reached_fails_its_row_and_the
         tmp_path / "u.csv",
         f"Name,Summary,Hero\nGone,G-1,{missing}\nClosed,G-2,{unreachable}\nFine,G-3,\n",
     )
-    code, out, _err = run(capsys, "sync", str(path), "--collection", posts, "--key", "summary")
+    code, out, _err = run(
+        capsys,
+        "sync",
+        str(path),
+        "--collection",
+        posts,
+        "--key",
+        "summary",
+        "--allow-host",
+        "127.0.0.1",
+    )
     assert code == 1
     assert "row 2: column Hero:" in out and "404" in out
     assert "row 3: column Hero:" in out and "could not be fetched" in out
@@ -271,3 +281,28 @@ def test_a_complete_delete_keeps_the_item_of_a_row_whose_file_failed(
     assert code == 1
     assert "row 3: column Hero: no file lost.png" in out
     assert set(by_summary(sandbox, posts)) == {"T-1", "T-2"}
+
+
+def test_a_path_outside_the_files_folder_or_a_private_url_fails_its_row(
+    env: dict[str, str],
+    sandbox: Sandbox,
+    posts: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (tmp_path / "secret.png").write_bytes(encode(photo_pixels(8, 8), "PNG"))
+    path = write(
+        data / "t.csv",
+        "Name,Summary,Hero\n"
+        "Up,P-1,../secret.png\n"
+        f"Abs,P-2,{tmp_path / 'secret.png'}\n"
+        "Meta,P-3,http://169.254.169.254/latest/meta-data/\n",
+    )
+    code, out, _err = run(capsys, "sync", str(path), "--collection", posts, "--key", "summary")
+    assert code == 1
+    assert "row 2: column Hero: ../secret.png is outside the data file's folder" in out
+    assert "row 3: column Hero:" in out and "outside the data file's folder" in out
+    assert "row 4: column Hero:" in out and "link-local" in out
+    assert by_summary(sandbox, posts) == {}
