@@ -14,8 +14,12 @@ such a file into one Webflow takes and that shows upright without telling where 
 - an image that is already within the limits, upright and without private metadata is passed through
   as it is (same bytes, same MD5); for a JPEG or PNG, :func:`scan_clean_image` tells so from the
   file's structure as it streams by, without Pillow and without holding the file;
-- animated GIF and WebP pass through within the limit and are refused over it; SVG passes through
-  unless it holds scripts, event handlers or external references.
+- private metadata is looked for wherever a file can hide it: unknown JPEG APPn segments and PNG
+  or WebP chunks, and anything after a JPEG's EOI, a PNG's IEND or a WebP's RIFF size (a phone's
+  second picture, a motion photo's video); animated WebP and APNG are cleaned chunk by chunk,
+  frames untouched; an AVIF with an Exif or XMP item is converted;
+- animated GIF, WebP and PNG pass within the limit and are refused over it; SVG passes only as
+  static drawing, by allow-list (shared/svg.py).
 
 A file that is not what its name says, is truncated or corrupt, or has more pixels than
 ``IMAGE_MAX_PIXELS`` (a decompression bomb) is refused with :class:`ImageRefused`, before any
@@ -128,28 +132,48 @@ def prepare_image(data: bytes, extension: str, limits: ImageLimits) -> PreparedI
         return _original(data, extension, 0, 0)
     image = _open(data, declared, limits)
     width, height = image.size
-    if getattr(image, "is_animated", False):
-        if len(data) > limits.max_bytes:
-            raise ImageRefused(
-                f"an animated image of {len(data)} bytes is over Webflow's "
-                f"{limits.max_bytes // (1024 * 1024)} MB limit (it cannot be resized and stay "
-                "animated)"
-            )
-        return _original(data, extension, width, height)
-    orientation = _orientation(image)
     private = _private_metadata(data, declared)
+    if getattr(image, "is_animated", False):
+        return _animation(data, extension, declared, width, height, private, limits)
+    orientation = _orientation(image)
+    # HEIF, TIFF and BMP are converted; so is an AVIF that must change (its metadata lives in
+    # the container's items, which cannot be cut out without rewriting the file).
     convert = declared in ("heif", "tiff", "bmp")
     oversize = len(data) > limits.max_bytes or max(width, height) > limits.max_long_edge
-    if declared == "avif" and (oversize or orientation != 1):
-        # Pillow may read AVIF but Webflow takes it as is: pass it through when it fits.
-        raise ImageRefused(f"an AVIF image of {len(data)} bytes is over Webflow's limit")
     if not (convert or oversize or orientation != 1 or private):
         return _original(data, extension, width, height)
-    if not (convert or oversize or orientation != 1) and declared in ("jpeg", "png"):
-        kept = _kept_exif(image, limits.keep_tags)
-        stripped = _strip_jpeg(data, kept) if declared == "jpeg" else _strip_png(data, kept)
+    lossless = declared in ("jpeg", "png", "webp") and not _jpeg_private_between_scans(
+        data, declared
+    )
+    if not (convert or oversize or orientation != 1) and lossless:
+        kept = _kept_exif(image, limits.keep_tags) if declared != "webp" else None
+        stripped = _STRIPPERS[declared](data, kept)
         return _derived(stripped, declared, width, height, ["metadata stripped, pixels untouched"])
-    return _reencode(image, declared, limits, orientation, convert, private)
+    return _reencode(image, declared, limits, orientation, convert or declared == "avif", private)
+
+
+def _animation(
+    data: bytes,
+    extension: str,
+    declared: str,
+    width: int,
+    height: int,
+    private: bool,
+    limits: ImageLimits,
+) -> PreparedImage:
+    """An animation as it is, its metadata cut out of its chunks (it cannot be re-encoded and
+    stay animated), or refused over the byte limit."""
+    if private and declared in ("png", "webp"):
+        data = _STRIPPERS[declared](data, None)
+    if len(data) > limits.max_bytes:
+        raise ImageRefused(
+            f"an animated image of {len(data)} bytes is over Webflow's "
+            f"{limits.max_bytes // (1024 * 1024)} MB limit (it cannot be resized and stay "
+            "animated)"
+        )
+    if private and declared in ("png", "webp"):
+        return _derived(data, declared, width, height, ["metadata stripped, frames untouched"])
+    return _original(data, extension, width, height)
 
 
 # --- streamed pass-through ----------------------------------------------------------------------
@@ -198,6 +222,24 @@ class _Tap:
             taken = min(count, available)
             self._offset += taken
             count -= taken
+
+    def skip_past(self, value: bytes) -> None:
+        """Consume everything up to and including the next ``value`` (one byte)."""
+        while True:
+            index = self._buffer.find(value, self._offset)
+            if index >= 0:
+                self._offset = index + 1
+                return
+            self._offset = len(self._buffer)
+            if not self._fill():
+                raise _Truncated
+
+    def at_end(self) -> bool:
+        """True when nothing is left to read."""
+        while len(self._buffer) == self._offset:
+            if not self._fill():
+                return True
+        return False
 
     def drain(self) -> None:
         """Hash the rest without keeping it."""
@@ -268,7 +310,7 @@ def _scan_jpeg(tap: _Tap) -> tuple[int, int] | None:
         if marker in _JPEG_STANDALONE:
             continue
         if marker == 0xDA:  # start of scan: the header is over
-            return size
+            return size if size is not None and _scan_to_the_end(tap) else None
         if marker == 0xD9:  # end of image before any scan
             return None
         length_bytes = tap.read(2)
@@ -286,6 +328,30 @@ def _scan_jpeg(tap: _Tap) -> tuple[int, int] | None:
             size = (width, height)
 
 
+def _scan_to_the_end(tap: _Tap) -> bool:
+    """After a SOS marker: True when the scans end with EOI, no private segment stands between
+    them, and nothing follows the EOI (a second picture, a video, a vendor's trailer)."""
+    marker = 0xDA
+    while True:
+        (length,) = struct.unpack(">H", tap.read(2))
+        if length < 2:
+            return False
+        head = tap.read(min(length - 2, _HEADER_BYTES))
+        tap.skip(length - 2 - len(head))
+        segment = b"\xff" + bytes([marker]) + struct.pack(">H", length) + head
+        if not _kept_jpeg_segment(marker, segment):
+            return False
+        while True:  # the next marker that is not part of entropy-coded data
+            tap.skip_past(b"\xff")
+            marker = tap.read(1)[0]
+            while marker == 0xFF:
+                marker = tap.read(1)[0]
+            if marker not in _IN_SCAN:
+                break
+        if marker == 0xD9:
+            return tap.at_end()
+
+
 def _scan_png(tap: _Tap) -> tuple[int, int] | None:
     """(width, height) of a still PNG without text, time or EXIF chunks, else None."""
     if tap.read(len(_PNG_SIGNATURE)) != _PNG_SIGNATURE:
@@ -293,7 +359,7 @@ def _scan_png(tap: _Tap) -> tuple[int, int] | None:
     size: tuple[int, int] | None = None
     while True:
         length, kind = struct.unpack(">I4s", tap.read(8))
-        if kind in _PNG_PRIVATE or kind == b"acTL":  # acTL: an animation, left to Pillow
+        if kind not in _PNG_KEPT or kind == b"acTL":  # acTL: an animation, left to Pillow
             return None
         if kind == b"IHDR":
             if length != 13 or size is not None:
@@ -305,7 +371,7 @@ def _scan_png(tap: _Tap) -> tuple[int, int] | None:
             return None  # IHDR must come first
         tap.skip(length + 4)
         if kind == b"IEND":
-            return size
+            return size if tap.at_end() else None  # nothing may follow the image
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -366,13 +432,22 @@ def _orientation(image: Image.Image) -> int:
 
 
 def _private_metadata(data: bytes, declared: str) -> bool:
-    """True when the file carries EXIF, XMP, IPTC, comments or text beside its pixels."""
+    """True when the file carries anything beside its pixels that could say who or where: EXIF,
+    XMP, IPTC, comments, text, a segment or chunk of unknown meaning, or data after its end (a
+    phone's second picture, a motion photo's video)."""
     if declared == "jpeg":
-        return any(not _kept_jpeg_segment(marker, body) for marker, body in _jpeg_segments(data))
+        private = any(not _kept_jpeg_segment(marker, body) for marker, body in _jpeg_segments(data))
+        end, between = _jpeg_scan_end(data)
+        return private or between or end < len(data)
     if declared == "png":
-        return any(kind in _PNG_PRIVATE for kind, _ in _png_chunks(data))
+        chunks = list(_png_chunks(data))
+        end = sum(len(chunk) for _, chunk in chunks) + len(_PNG_SIGNATURE)
+        return any(kind not in _PNG_KEPT for kind, _ in chunks) or end < len(data)
     if declared == "webp":
-        return any(kind in (b"EXIF", b"XMP ") for kind, _ in _riff_chunks(data))
+        riff_end = 8 + struct.unpack("<I", data[4:8])[0] if len(data) >= 12 else len(data)
+        return any(kind not in _WEBP_KEPT for kind, _ in _riff_chunks(data)) or riff_end < len(data)
+    if declared == "avif":
+        return _avif_has_metadata(data)
     return declared in ("heif", "tiff")  # converted anyway; their metadata is not carried over
 
 
@@ -426,11 +501,63 @@ def _kept_jpeg_segment(marker: int, segment: bytes) -> bool:
     if 0xE0 <= marker <= 0xEF:
         body = segment[4:]
         return (
-            marker == 0xE0
-            or marker == 0xEE
+            (marker == 0xE0 and body.startswith(b"JFIF\x00"))
+            or (marker == 0xEE and body.startswith(b"Adobe"))
             or (marker == 0xE2 and body.startswith(b"ICC_PROFILE\x00"))
         )
     return True
+
+
+def _jpeg_scan_end(data: bytes) -> tuple[int, bool]:
+    """Where a JPEG's image ends (just after its EOI) and whether a private segment stands
+    between its scans (a progressive file's tables and scans follow the first scan)."""
+    position = _jpeg_header_end(data)
+    private = False
+    while position + 4 <= len(data) and data[position] == 0xFF:
+        marker = data[position + 1]
+        if marker == 0xD9:
+            return position + 2, private
+        if marker == 0xFF or marker in _JPEG_STANDALONE:
+            position += 1 if marker == 0xFF else 2
+            continue
+        (length,) = struct.unpack(">H", data[position + 2 : position + 4])
+        private |= not _kept_jpeg_segment(marker, data[position : position + 2 + length])
+        position += 2 + length
+        if marker == 0xDA:
+            position = _entropy_end(data, position)
+    return len(data), private
+
+
+def _jpeg_header_end(data: bytes) -> int:
+    """Where the first scan's SOS marker stands (the header segments are before it)."""
+    position = 2
+    for _marker, segment in _jpeg_segments(data):
+        position = data.index(segment, position) + len(segment)
+    while position < len(data) and data[position : position + 2] == b"\xff\xff":
+        position += 1
+    return position
+
+
+def _entropy_end(data: bytes, position: int) -> int:
+    """The position of the first marker after a scan's entropy-coded data."""
+    while True:
+        position = data.find(b"\xff", position)
+        if position < 0 or position + 1 >= len(data):
+            return len(data)
+        if data[position + 1] not in _IN_SCAN or data[position + 1] == 0xFF:
+            if data[position + 1] == 0xFF:
+                position += 1
+                continue
+            return position
+        position += 2
+
+
+# Bytes that may follow 0xFF inside entropy-coded data: a stuffed zero, restart markers, fill.
+_IN_SCAN = frozenset({0x00, 0xFF, *range(0xD0, 0xD8)})
+
+
+def _jpeg_private_between_scans(data: bytes, declared: str) -> bool:
+    return declared == "jpeg" and _jpeg_scan_end(data)[1]
 
 
 def _strip_jpeg(data: bytes, exif: bytes | None) -> bytes:
@@ -445,7 +572,7 @@ def _strip_jpeg(data: bytes, exif: bytes | None) -> bytes:
                 exif = None
     if exif:
         out[2:2] = _jpeg_app1(exif)
-    out += data[end:]
+    out += data[end : _jpeg_scan_end(data)[0]]  # nothing after the end of the image
     return bytes(out)
 
 
@@ -454,7 +581,33 @@ def _jpeg_app1(exif: bytes) -> bytes:
 
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_PNG_PRIVATE = frozenset({b"eXIf", b"tEXt", b"zTXt", b"iTXt", b"tIME"})
+# Chunks that say nothing but how to show the pixels (APNG's among them); any other, a known
+# carrier (eXIf, tEXt, zTXt, iTXt, tIME, the legacy exIf and zxIf) or one of unknown meaning,
+# is private.
+_PNG_KEPT = frozenset(
+    {
+        b"IHDR",
+        b"PLTE",
+        b"IDAT",
+        b"IEND",
+        b"tRNS",
+        b"gAMA",
+        b"cHRM",
+        b"sRGB",
+        b"iCCP",
+        b"sBIT",
+        b"bKGD",
+        b"pHYs",
+        b"hIST",
+        b"cICP",
+        b"mDCV",
+        b"cLLI",
+        b"acTL",
+        b"fcTL",
+        b"fdAT",
+    }
+)
+_WEBP_KEPT = frozenset({b"VP8 ", b"VP8L", b"VP8X", b"ANIM", b"ANMF", b"ALPH", b"ICCP"})
 
 
 def _png_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
@@ -473,9 +626,10 @@ def _png_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
 
 
 def _strip_png(data: bytes, exif: bytes | None) -> bytes:
+    """The PNG's kept chunks up to its IEND (nothing after it), with ``exif`` when given."""
     out = bytearray(_PNG_SIGNATURE)
     for kind, chunk in _png_chunks(data):
-        if kind in _PNG_PRIVATE:
+        if kind not in _PNG_KEPT:
             continue
         out += chunk
         if kind == b"IHDR" and exif:
@@ -485,13 +639,51 @@ def _strip_png(data: bytes, exif: bytes | None) -> bytes:
     return bytes(out)
 
 
-def _riff_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
-    position = 12
+def _strip_webp(data: bytes, exif: bytes | None) -> bytes:
+    """The WebP's kept chunks (EXIF, XMP and unknown ones cut, VP8X's flags for them cleared),
+    within its RIFF size: the frames and pixels untouched."""
+    del exif  # WebP's EXIF is not written back: its orientation would not be read by browsers
+    body = bytearray(b"WEBP")
+    for kind, chunk in _riff_chunks(data):
+        if kind not in _WEBP_KEPT:
+            continue
+        if kind == b"VP8X" and len(chunk) >= 9:
+            chunk = chunk[:8] + bytes([chunk[8] & ~0x0C & 0xFF]) + chunk[9:]
+        body += chunk
+    return b"RIFF" + struct.pack("<I", len(body)) + bytes(body)
+
+
+_STRIPPERS = {"jpeg": _strip_jpeg, "png": _strip_png, "webp": _strip_webp}
+
+
+def _avif_has_metadata(data: bytes) -> bool:
+    """True when an AVIF's ``meta`` box declares an Exif item or an XMP (``mime``) item."""
+    position = 0
     while position + 8 <= len(data):
+        size, kind = struct.unpack(">I4s", data[position : position + 8])
+        header = 8
+        if size == 1 and position + 16 <= len(data):
+            (size,) = struct.unpack(">Q", data[position + 8 : position + 16])
+            header = 16
+        elif size == 0:
+            size = len(data) - position
+        if size < header:
+            return True  # malformed: taken for private, so the file is converted
+        if kind == b"meta":
+            box = data[position + header : position + size]
+            return b"Exif" in box or b"application/rdf+xml" in box or b"mime" in box
+        position += size
+    return False
+
+
+def _riff_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
+    riff_end = min(len(data), 8 + struct.unpack("<I", data[4:8])[0]) if len(data) >= 8 else 0
+    position = 12
+    while position + 8 <= riff_end:
         kind = data[position : position + 4]
         (length,) = struct.unpack("<I", data[position + 4 : position + 8])
         end = position + 8 + length + (length & 1)
-        yield kind, data[position : min(end, len(data))]
+        yield kind, data[position : min(end, riff_end)]
         position = end
 
 
