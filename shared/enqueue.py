@@ -41,7 +41,7 @@ from shared.items import (
     requested_collection,
 )
 from shared.log import get_logger
-from shared.problems import Unprocessable
+from shared.problems import Unavailable, Unprocessable
 from shared.webhooks import WebhookEvent
 
 if TYPE_CHECKING:
@@ -70,6 +70,23 @@ def _canonical(value: Any) -> str:
 # --- form posts ----------------------------------------------------------------------------
 
 
+def _admit(queue: IntakeQueue, settings: CreateItemsSettings) -> None:
+    """Refuse (503) a post while the queue holds its cap: a flood cannot fill the bucket.
+
+    Raises:
+        Unavailable: over INTAKE_MAX_PENDING or INTAKE_MAX_PENDING_BYTES.
+        StorageError: the queue could not be counted.
+    """
+    if queue.gauge.full(settings.intake_max_pending, settings.intake_max_pending_bytes):
+        logger.warning(
+            "intake queue full: submission refused",
+            extra={"queued": queue.gauge.count, "queuedBytes": queue.gauge.bytes},
+        )
+        raise Unavailable(
+            "intake_full", "Too many submissions are waiting; try again later", retry_after=60
+        )
+
+
 def queue_form(
     queue: IntakeQueue,
     schemas: SchemaSource,
@@ -86,6 +103,7 @@ def queue_form(
     if post.is_spam:
         logger.info("honeypot filled: submission dropped")
         return FormReply(outcome=None)
+    _admit(queue, settings)
     schema = schemas.schema(collection_id)
     mapper = settings.public_mapper()
     if schema is not None:
@@ -129,7 +147,8 @@ def queue_form(
             )
         )
     default_draft, live = settings.public_draft()
-    queue.put(
+    _put(
+        queue,
         Submission(
             id=submission_id,
             kind="form",
@@ -140,9 +159,18 @@ def queue_form(
             default_draft=default_draft,
             files=queued_files,
             validated=schema is not None,
-        )
+        ),
     )
     return FormReply(outcome=None, queued=submission_id)
+
+
+def _put(queue: IntakeQueue, submission: Submission) -> bool:
+    """Queue ``submission`` and count it in the instance's gauge; False when queued already."""
+    data_size = len(submission.to_bytes())
+    created = queue.put(submission)
+    if created:
+        queue.gauge.added(data_size + sum(kept.size for kept in submission.files))
+    return created
 
 
 def _file_digest(stream: Any) -> str:
@@ -226,7 +254,9 @@ def queue_webhook(
     own = submission.id if _SAFE_ID.match(submission.id) else _digest(submission.id)
     submission_id = f"webhook-{own}"
     default_draft, live = settings.public_draft()
-    queue.put(
+    # Kept whatever the queue holds: Webflow redelivers a refused webhook only 3 times.
+    _put(
+        queue,
         Submission(
             id=submission_id,
             kind="webhook",
@@ -238,7 +268,7 @@ def queue_webhook(
             default_draft=default_draft,
             validated=schema is not None,
             slug_key=f"webhook:{submission.id}",
-        )
+        ),
     )
     return FormReply(outcome=None, queued=submission_id)
 
@@ -265,6 +295,7 @@ def queue_json_call(
         Unprocessable: the Idempotency-Key was used with another body (nothing is written).
     """
     collection_id = requested_collection(settings, request)
+    _admit(queue, settings)
     if request.collection_id and schemas.missing(collection_id):
         detail = {"field": "collectionId", "message": "is not a collection the function can reach"}
         raise Unprocessable("collection_not_found", "No such collection", [detail])
@@ -300,7 +331,7 @@ def queue_json_call(
         validated=schema is not None,
         body_digest=body_digest,
     )
-    if not queue.put(submission) and idempotency_key:
+    if not _put(queue, submission) and idempotency_key:
         _check_same_body(queue, submission)
     return submission_id
 

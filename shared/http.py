@@ -7,6 +7,7 @@ import functools
 import hashlib
 import hmac
 import io
+import ipaddress
 import json
 import math
 import re
@@ -59,6 +60,7 @@ __all__ = [
     "back_url",
     "caller_digest",
     "client_address",
+    "client_key",
     "cors_headers",
     "error_location",
     "error_response",
@@ -626,8 +628,24 @@ def client_address(request: flask.Request, trusted_proxies: int = 0) -> str:
     return request.remote_addr or "unknown"
 
 
+def client_key(address: str) -> str:
+    """The key a client is limited by: an IPv6 address's /64 (one subscriber's whole network:
+    a client picks any address in it), an IPv4 address (an IPv4-mapped one too) as it is, and
+    anything else (an opaque entry) as it came."""
+    try:
+        parsed = ipaddress.ip_address(address.strip().strip("[]").split("%")[0])
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    return str(parsed)
+
+
 class ClientRateLimiter:
-    """A sliding one-minute window per client, within this instance (memory bounded)."""
+    """A sliding one-minute window per client (an IPv6 client by its /64), within this instance
+    (memory bounded)."""
 
     def __init__(
         self,
@@ -648,6 +666,7 @@ class ClientRateLimiter:
         """Count one request of ``key``; raise 429 with Retry-After when over the limit."""
         if self.per_minute <= 0:
             return
+        key = client_key(key)
         now = self._clock()
         with self._lock:
             hits = self._hits.pop(key, None) or collections.deque()

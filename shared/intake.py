@@ -45,6 +45,7 @@ __all__ = [
     "META_ITEMS",
     "CorruptSubmission",
     "IntakeQueue",
+    "PendingGauge",
     "QueuedFile",
     "QueuedObject",
     "SchemaSource",
@@ -195,15 +196,63 @@ class QueuedObject:
 
 @dataclass
 class StatusCounts:
-    """How many submissions are in each state (``done`` counts what the lifecycle kept)."""
+    """How many submissions are in each state (``done`` counts what the lifecycle kept), and the
+    bytes the pending ones hold with their files."""
 
     queued: int = 0
     done: int = 0
     failed: int = 0
+    queued_bytes: int = 0
 
     def to_json(self) -> dict[str, int]:
-        """{"queued", "done", "failed"}."""
-        return {"queued": self.queued, "done": self.done, "failed": self.failed}
+        """{"queued", "done", "failed", "queuedBytes"}."""
+        return {
+            "queued": self.queued,
+            "done": self.done,
+            "failed": self.failed,
+            "queuedBytes": self.queued_bytes,
+        }
+
+
+class PendingGauge:
+    """How much the queue holds: counted from a listing at most every ``refresh`` seconds, and
+    advanced meanwhile by what this instance queued, so that a burst between two listings is
+    counted too. Instances share nothing else: the cap holds within a listing's staleness."""
+
+    def __init__(
+        self, queue: IntakeQueue, refresh: float = 10.0, clock: Any = time.monotonic
+    ) -> None:
+        self._queue = queue
+        self._refresh = refresh
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._counted_at: float | None = None
+        self.count = 0
+        self.bytes = 0
+
+    def full(self, max_count: int, max_bytes: int) -> bool:
+        """True when the pending set holds ``max_count`` submissions or ``max_bytes`` bytes (a
+        zero is no cap).
+
+        Raises:
+            StorageError: the listing failed.
+        """
+        if not max_count and not max_bytes:
+            return False
+        now = self._clock()
+        with self._lock:
+            if self._counted_at is None or now - self._counted_at >= self._refresh:
+                self.count, self.bytes = self._queue.pending_usage()
+                self._counted_at = now
+            return bool(
+                (max_count and self.count >= max_count) or (max_bytes and self.bytes >= max_bytes)
+            )
+
+    def added(self, size: int) -> None:
+        """This instance queued a submission of ``size`` bytes (its files included)."""
+        with self._lock:
+            self.count += 1
+            self.bytes += size
 
 
 class IntakeQueue:
@@ -218,6 +267,8 @@ class IntakeQueue:
         self.storage = storage
         self.bucket_name = bucket
         self.prefix = "/".join(part for part in prefix.split("/") if part)
+        # What the queue holds, as this instance counts it (the cap on pending submissions).
+        self.gauge = PendingGauge(self)
 
     # -- names ----------------------------------------------------------------------------------
 
@@ -393,7 +444,24 @@ class IntakeQueue:
     def counts(self) -> StatusCounts:
         """How many submissions each state holds."""
         listed = {state: len(self.listing(state)) for state in _STATES}
-        return StatusCounts(listed["pending"], listed["done"], listed["failed"])
+        _, pending_bytes = self.pending_usage()
+        return StatusCounts(listed["pending"], listed["done"], listed["failed"], pending_bytes)
+
+    def pending_usage(self) -> tuple[int, int]:
+        """(pending submissions, bytes they hold with their kept files)."""
+        count = size = 0
+        for prefix in ("pending", "files"):
+            where = posixpath.join(self.prefix, prefix) + "/"
+            try:
+                with _wrap(f"listing gs://{self.bucket_name}/{where}"):
+                    for blob in self.storage.client.list_blobs(
+                        self.bucket_name, prefix=where, retry=self.storage.retry
+                    ):
+                        size += int(blob.size or 0)
+                        count += prefix == "pending"
+            except _not_found() as exc:  # the bucket itself is missing
+                raise StorageError(f"listing gs://{self.bucket_name}/{where}: {exc}") from exc
+        return count, size
 
     # -- claims ---------------------------------------------------------------------------------
 

@@ -133,6 +133,9 @@ class CreateItemsSettings(WebflowSettings):
     intake_bucket: str | None = None
     intake_prefix: str = "intake"
     intake_schema_wait_seconds: float = Field(default=2.0, ge=0, le=30)
+    # Above these, form posts and async JSON calls get 503 (webhooks are still kept); 0: no cap.
+    intake_max_pending: int = Field(default=10_000, ge=0)
+    intake_max_pending_bytes: int = Field(default=1 << 30, ge=0)
     # Declared after what its validator reads.
     form_intake: Literal["queue", "sync"] = "queue"
 

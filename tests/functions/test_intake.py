@@ -284,7 +284,7 @@ def test_status_and_replay_need_the_intake_key(env: dict[str, str]) -> None:
     assert client.post("/", json={"replay": "all"}).status_code == 401
     counts = client.get("/", headers={"Authorization": f"Bearer {INTAKE_KEY}"}).get_json()
     assert_matches(counts, "IntakeCounts")
-    assert counts == {"queued": 0, "done": 0, "failed": 0}
+    assert counts == {"queued": 0, "done": 0, "failed": 0, "queuedBytes": 0}
 
 
 def test_the_command_lists_and_replays_the_failed_set(
@@ -294,7 +294,12 @@ def test_the_command_lists_and_replays_the_failed_set(
     assert drain_command(["drain"]) == 1
     capsys.readouterr()
     assert drain_command(["status"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"queued": 0, "done": 0, "failed": 1}
+    assert json.loads(capsys.readouterr().out) == {
+        "queued": 0,
+        "done": 0,
+        "failed": 1,
+        "queuedBytes": 0,
+    }
     assert drain_command(["failed"]) == 0
     entry = json.loads(capsys.readouterr().out)
     assert entry["id"] == "form-unreadable" and entry["reason"].startswith("unreadable")

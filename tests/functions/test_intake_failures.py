@@ -23,9 +23,19 @@ from tests.create_items_support import (
     OTHER_KEY,
     item_by_name,
     list_items,
+    make_app,
 )
 from tests.functions import test_intake as intake
-from tests.functions.test_intake import FORM, JSON_ACCEPT, PNG, names, run_drain
+from tests.functions.test_create_items_webhooks import signed_headers
+from tests.functions.test_intake import (
+    FORM,
+    INTAKE_KEY,
+    JSON_ACCEPT,
+    PNG,
+    drain_app,
+    names,
+    run_drain,
+)
 
 # The intake's fixtures: its environment (a bucket, no batch window) and create-items' app.
 env = intake.env
@@ -241,6 +251,62 @@ def test_an_idempotency_key_is_the_callers_own_and_holds_one_body(
 
 def make_app_again(values: dict[str, str]) -> FlaskClient:
     """create-items with the environment as the test left it."""
-    from tests.create_items_support import make_app
-
     return make_app(**{**values, "CREATE_ITEMS_API_KEYS": os.environ["CREATE_ITEMS_API_KEYS"]})
+
+
+# --- a bound on the queue ------------------------------------------------------------------
+
+
+def test_a_full_queue_refuses_posts_with_retry_after_and_still_keeps_webhooks(
+    env: dict[str, str], gcs: FakeGCS, sandbox: Sandbox, submissions: str
+) -> None:
+    app = make_app(**{**env, "INTAKE_MAX_PENDING": "2"})
+    for n in range(2):
+        assert app.post("/", data={**FORM, "Name": f"V{n}"}, headers=JSON_ACCEPT).status_code == 202
+    refused = app.post("/", data={**FORM, "Name": "V2"}, headers=JSON_ACCEPT)
+    assert refused.status_code == 503
+    assert refused.get_json()["code"] == "intake_full"
+    assert int(refused.headers["Retry-After"]) > 0
+    assert len(names(gcs, "intake/pending/")) == 2
+
+    # The status reports what is held; once drained, posts are taken again.
+    status = drain_app().get("/", headers={"Authorization": f"Bearer {INTAKE_KEY}"}).get_json()
+    assert status["queued"] == 2 and status["queuedBytes"] > 0
+    assert run_drain()["created"] == 2
+    fresh = make_app(**{**env, "INTAKE_MAX_PENDING": "2"})
+    assert fresh.post("/", data={**FORM, "Name": "V2"}, headers=JSON_ACCEPT).status_code == 202
+
+
+def test_a_byte_cap_counts_the_kept_files(
+    env: dict[str, str], gcs: FakeGCS, sandbox: Sandbox
+) -> None:
+    app = make_app(**{**env, "INTAKE_MAX_PENDING_BYTES": "1000"})
+    photo = {"Attachment": (io.BytesIO(PNG + b"\x00" * 2000), "a.png", "image/png")}
+    first = app.post(
+        "/", data={**FORM, **photo}, headers=JSON_ACCEPT, content_type="multipart/form-data"
+    )
+    assert first.status_code == 202, first.get_json()
+    assert app.post("/", data={**FORM, "Name": "Next"}, headers=JSON_ACCEPT).status_code == 503
+
+
+def test_a_webhook_is_kept_while_the_queue_is_full(
+    env: dict[str, str], gcs: FakeGCS, sandbox: Sandbox
+) -> None:
+    secret = "whsec-intake-0123456789"
+    app = make_app(**{**env, "INTAKE_MAX_PENDING": "1", "WEBFLOW_WEBHOOK_SECRET": secret})
+    assert app.post("/", data=FORM, headers=JSON_ACCEPT).status_code == 202
+    assert app.post("/", data={**FORM, "Name": "B"}, headers=JSON_ACCEPT).status_code == 503
+    payload = {
+        "triggerType": "form_submission",
+        "payload": {
+            "id": "a" * 24,
+            "name": "Contact",
+            "siteId": sandbox.site_id,
+            "data": FORM,
+            "submittedAt": "2026-12-06T10:00:00.000Z",
+        },
+    }
+    body = json.dumps(payload).encode()
+    response = app.post("/", data=body, headers=signed_headers(secret, body))
+    assert response.status_code in (200, 202), response.get_data(as_text=True)
+    assert len(names(gcs, "intake/pending/")) == 2

@@ -562,3 +562,18 @@ def test_client_address_caps_the_key_length() -> None:
 def test_client_address_refuses_a_proxy_count_out_of_range(trusted: int) -> None:
     with pytest.raises(ValueError, match="trusted_proxies"):
         client_address(forwarded("203.0.113.9"), trusted)
+
+
+def test_an_ipv6_client_is_limited_by_its_slash_64_whatever_address_it_picks() -> None:
+    limiter = ClientRateLimiter(1, clock=Clock())
+    limiter.check("2001:db8:1:2::1")
+    error = raised(limiter.check, "2001:db8:1:2:ffff:ffff:ffff:fffe")
+    assert error.status == 429
+    limiter.check("2001:db8:1:3::1")  # another /64: another subscriber
+
+
+def test_an_ipv4_mapped_address_is_its_ipv4_client() -> None:
+    limiter = ClientRateLimiter(1, clock=Clock())
+    limiter.check("192.0.2.7")
+    assert raised(limiter.check, "::ffff:192.0.2.7").status == 429
+    limiter.check("opaque-entry")  # not an address: keyed as it came
