@@ -369,12 +369,7 @@ def command_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         else None
     )
     if args.dry_run and store is None:
-        for row in rows:  # without a site, files cannot be looked up: left out of the plan
-            for column in list(row.fields):
-                slug = mapper.target_slug(column, schema)
-                target = schema.field(slug) if slug else None
-                if target is not None and target.type in ("Image", "MultiImage", "File"):
-                    row.fields.pop(column)
+        _without_files(rows, schema, mapper)
     else:
         attach_files(rows, schema, mapper, store)
     usable = [row for row in rows if row.error is None]
@@ -394,6 +389,46 @@ def command_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     _summary(out, rows, usable, outcome, time.monotonic() - started, store)
     failed = outcome.failed + sum(1 for row in rows if row.error)
     return 1 if failed else 0
+
+
+def _without_files(rows: Sequence[Row], schema: Collection, mapper: FieldMapper) -> None:
+    """Without a site, files cannot be looked up: their columns are left out of a plan."""
+    for row in rows:
+        for column in list(row.fields):
+            slug = mapper.target_slug(column, schema)
+            target = schema.field(slug) if slug else None
+            if target is not None and target.type in ("Image", "MultiImage", "File"):
+                row.fields.pop(column)
+
+
+def _listed(out: TextIO, title: str, lines: Sequence[str], most: int = 50) -> None:
+    """A titled list of at most ``most`` lines, and how many more there were."""
+    if not lines:
+        return
+    out.write(f"\n{title}:\n" + "".join(f"  {line}\n" for line in lines[:most]))
+    if len(lines) > most:
+        out.write(f"  ... and {len(lines) - most:,} more\n")
+
+
+def _row_lines(
+    rows: Sequence[Row], usable: Sequence[Row], outcome: SyncOutcome
+) -> tuple[list[str], list[str]]:
+    """(what failed, what a dry run would change), one line each, by row number."""
+    problems = [f"row {row.number}: {row.error}" for row in rows if row.error]
+    if outcome.publish_error is not None:
+        problems.append(f"publish: {outcome.publish_error.message}")
+    changes = []
+    for result in outcome.results:
+        number = usable[result.index].number
+        if result.status == "failed" and result.error is not None:
+            details = "; ".join(
+                f"column {d.get('field')}: {d.get('message')}" for d in result.error.details
+            )
+            problems.append(f"row {number}: {details or result.error.message}")
+        elif outcome.dry_run and result.status in ("created", "updated"):
+            what = ", ".join(result.changed) if result.status == "updated" else "new"
+            changes.append(f"row {number} ({result.key}): {result.status} ({what})")
+    return problems, changes
 
 
 def _summary(
@@ -419,30 +454,11 @@ def _summary(
     out.write(f"\n{title}, {len(rows):,} rows in {seconds:.1f}s\n")
     width = max(len(name) for name, _ in counts)
     out.writelines(f"  {name.ljust(width)}  {value:>8,}\n" for name, value in counts)
-    problems = [f"row {row.number}: {row.error}" for row in row_errors]
     if outcome.missing_skipped:
         out.write(f"\nmissing items kept: {outcome.missing_skipped}\n")
-    if outcome.publish_error is not None:
-        problems.append(f"publish: {outcome.publish_error.message}")
-    changes = []
-    for result in outcome.results:
-        number = usable[result.index].number
-        if result.status == "failed" and result.error is not None:
-            details = "; ".join(
-                f"column {d.get('field')}: {d.get('message')}" for d in result.error.details
-            )
-            problems.append(f"row {number}: {details or result.error.message}")
-        elif outcome.dry_run and result.status in ("created", "updated"):
-            what = ", ".join(result.changed) if result.status == "updated" else "new"
-            changes.append(f"row {number} ({result.key}): {result.status} ({what})")
-    if changes:
-        out.write("\nchanges:\n" + "".join(f"  {line}\n" for line in changes[:50]))
-        if len(changes) > 50:
-            out.write(f"  ... and {len(changes) - 50:,} more\n")
-    if problems:
-        out.write("\nfailed:\n" + "".join(f"  {line}\n" for line in problems[:50]))
-        if len(problems) > 50:
-            out.write(f"  ... and {len(problems) - 50:,} more\n")
+    problems, changes = _row_lines(rows, usable, outcome)
+    _listed(out, "changes", changes)
+    _listed(out, "failed", problems)
 
 
 def command_schema(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

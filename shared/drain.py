@@ -433,8 +433,8 @@ def _settle(
     """Done, failed or left pending, then the claim released.
 
     Only Webflow's verdict on the content fails a submission: anything else (shared/failures.py:
-    an outage, a lost answer, the token refused) leaves it pending, with the entries already created recorded in it so that the next run sends
-    only the rest.
+    an outage, a lost answer, the token refused) leaves it pending, with the entries already
+    created recorded in it so that the next run sends only the rest.
     """
     try:
         results = [result for result in entry.results if result is not None]
@@ -445,29 +445,13 @@ def _settle(
             report.deferred += 1
             report.created += _keep_progress(queue, entry, results)
             return
-        if entry.error is None and results and len(results) == len(entry.results):
-            refused = [r for r in results if r.status == "failed"]
-            if refused:
-                entry.error = "refused by Webflow: " + " | ".join(
-                    f"entry {r.index}: {r.error.code if r.error else 'failed'}"
-                    + (f" ({_details(r)})" if r.error and r.error.details else "")
-                    for r in refused
-                )
+        if entry.error is None and len(results) == len(entry.results):
+            entry.error = _refusals(results)
         if entry.error is not None or not results:
             queue.fail(entry.queued, entry.data, entry.error or "nothing to create")
             report.failed += 1
             return
-        _hand_over_files(queue, settings, entry, results[0])
-        items = [{"id": r.id, "slug": r.slug, "status": r.status} for r in results]
-        queue.finish(entry.queued, entry.data, items)
-        queue.drop_files(entry.submission)
-        earlier = entry.submission.settled  # counted by the run that wrote them
-        report.created += sum(
-            r.status == "created" and str(r.index) not in earlier for r in results
-        )
-        report.existing += sum(
-            r.status == "existing" and str(r.index) not in earlier for r in results
-        )
+        _finish(queue, settings, entry, results, report)
     except StorageError:
         logger.exception(
             "intake object not settled: it stays pending", extra={"submission": entry.queued.id}
@@ -475,6 +459,38 @@ def _settle(
         report.deferred += 1
     finally:
         queue.release(entry.queued.id, entry.claim)
+
+
+def _refusals(results: Sequence[CreateResult]) -> str | None:
+    """The reason of a submission some of whose entries Webflow refused, else None."""
+    refused = [r for r in results if r.status == "failed"]
+    if not refused:
+        return None
+    return "refused by Webflow: " + " | ".join(
+        f"entry {r.index}: {r.error.code if r.error else 'failed'}"
+        + (f" ({_details(r)})" if r.error and r.error.details else "")
+        for r in refused
+    )
+
+
+def _finish(
+    queue: IntakeQueue,
+    settings: DrainSettings,
+    entry: _Taken,
+    results: Sequence[CreateResult],
+    report: DrainReport,
+) -> None:
+    """Hand the files over, mark the submission done, count what this run wrote."""
+    _hand_over_files(queue, settings, entry, results[0])
+    items = [{"id": r.id, "slug": r.slug, "status": r.status} for r in results]
+    queue.finish(entry.queued, entry.data, items)
+    queue.drop_files(entry.submission)
+    earlier = entry.submission.settled  # counted by the run that wrote them
+    for result in results:
+        if str(result.index) in earlier:
+            continue
+        report.created += result.status == "created"
+        report.existing += result.status == "existing"
 
 
 def _keep_progress(queue: IntakeQueue, entry: _Taken, results: Sequence[CreateResult]) -> int:

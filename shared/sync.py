@@ -360,30 +360,10 @@ def sync_items(
     if options.dry_run:
         return outcome
 
-    written: list[str] = []
-    settled: set[int] = set()
-    try:
-        written += _create(client, collection_id, creates, results, settled, report)
-        written += _update(client, collection_id, updates, results, settled, locale, report)
-        _settle_missing(client, collection_id, outcome, options, locale)
-    except WebflowError as exc:
-        problem = upstream_problem(exc)
-        retry_after = getattr(problem, "retry_after", None)
-        outcome.retry_after = str(retry_after) if retry_after else None
-        for result in outcome.results:
-            if result.status in ("created", "updated") and result.index not in settled:
-                result.status = "failed"
-                result.error = _fail(problem.code, f"{problem.message}; run the sync again")
-        logger.warning("sync stopped by Webflow: run it again", extra={"code": problem.code})
+    written = _write(client, collection_id, creates, updates, results, outcome, options, report)
     if options.publish:
         # What this run wrote, and what an earlier run wrote but could not publish.
-        written += [
-            match.id
-            for _value, entry in keyed
-            if results[entry.index].status == "unchanged"
-            for match in stored.get(_value, [])[:1]
-            if has_unpublished_changes(match)
-        ]
+        written += _unpublished(keyed, results, stored)
         _publish(client, collection_id, written, locale, outcome)
     logger.info(
         "sync done",
@@ -399,6 +379,53 @@ def sync_items(
         },
     )
     return outcome
+
+
+def _write(
+    client: WebflowClient,
+    collection_id: str,
+    creates: list[Prepared],
+    updates: list[tuple[Prepared, Item, list[str]]],
+    results: dict[int, SyncResult],
+    outcome: SyncOutcome,
+    options: SyncOptions,
+    report: Progress,
+) -> list[str]:
+    """Create, patch, then archive or delete the missing; the ids written. Webflow stopping the
+    run fails what was not written yet, with a Retry-After, and deletes nothing after it."""
+    locale = options.cms_locale_id
+    written: list[str] = []
+    settled: set[int] = set()
+    try:
+        written += _create(client, collection_id, creates, results, settled, report)
+        written += _update(client, collection_id, updates, results, settled, locale, report)
+        _settle_missing(client, collection_id, outcome, options, locale)
+    except WebflowError as exc:
+        problem = upstream_problem(exc)
+        retry_after = getattr(problem, "retry_after", None)
+        outcome.retry_after = str(retry_after) if retry_after else None
+        for result in outcome.results:
+            if result.status in ("created", "updated") and result.index not in settled:
+                result.status = "failed"
+                result.error = _fail(problem.code, f"{problem.message}; run the sync again")
+        logger.warning("sync stopped by Webflow: run it again", extra={"code": problem.code})
+    return written
+
+
+def _unpublished(
+    keyed: Sequence[tuple[str, Prepared]],
+    results: Mapping[int, SyncResult],
+    stored: Mapping[str, list[Item]],
+) -> list[str]:
+    """The unchanged items whose staged changes are not live yet (an earlier run's publish
+    failed, or never ran)."""
+    return [
+        match.id
+        for value, entry in keyed
+        if results[entry.index].status == "unchanged"
+        for match in stored.get(value, [])[:1]
+        if has_unpublished_changes(match)
+    ]
 
 
 def _find_missing(
