@@ -57,6 +57,13 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds between scheduled publish-live calls (env PUBLISH_INTERVAL; default 30)",
     )
     run.add_argument(
+        "--captcha",
+        choices=("turnstile", "hcaptcha", "recaptcha"),
+        default=os.environ.get("DEVSTACK_CAPTCHA") or None,
+        help="guard the demo form with this provider's challenge, played locally "
+        "(env DEVSTACK_CAPTCHA; default none)",
+    )
+    run.add_argument(
         "--rate-limit",
         type=int,
         default=int(_env_number("SANDBOX_RATE_LIMIT", 120)),
@@ -110,6 +117,7 @@ def _run(args: argparse.Namespace) -> int:
         layout=StackLayout(base_port=args.base_port, data_dir=args.data_dir),
         publish_interval=args.publish_interval,
         rate_limit=args.rate_limit,
+        captcha=args.captcha,
     )
     try:
         return run(options)

@@ -33,7 +33,8 @@ HOST = "127.0.0.1"
 DEFAULT_BASE_PORT = 8700
 
 # Offsets from the base port; the defaults are 8700 sandbox, 8701-8704 functions, 8705 gcs,
-# 8706 the HTTP twin of upload-asset, 8707 drain-intake, 8710 demo site.
+# 8706 the HTTP twin of upload-asset, 8707 drain-intake, 8708 the challenge providers' stand-in
+# (with --captcha), 8710 demo site.
 PORT_OFFSETS: dict[str, int] = {
     "sandbox": 0,
     "create-items": 1,
@@ -43,6 +44,7 @@ PORT_OFFSETS: dict[str, int] = {
     "gcs": 5,
     "upload-asset-http": 6,
     "drain-intake": 7,
+    "siteverify": 8,
     "demo-site": 10,
 }
 

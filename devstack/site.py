@@ -49,6 +49,9 @@ class SiteConfig:
     intake_url: str | None = None
     intake_key: str | None = None
     cache_seconds: float = 4.0
+    # The challenge the form carries (FORM_CAPTCHA) and where its stand-in issues tokens.
+    captcha: str | None = None
+    siteverify_url: str | None = None
 
     @property
     def origin(self) -> str:
@@ -217,7 +220,25 @@ class DemoSite:
         }
         for key, value in values.items():
             template = template.replace("{{" + key + "}}", html.escape(value, quote=True))
-        return template.encode("utf-8")
+        return template.replace("{{CAPTCHA}}", self._captcha_field()).encode("utf-8")
+
+    def _captcha_field(self) -> str:
+        """The field the provider's widget adds once solved: here solved by the stand-in."""
+        if not self.config.captcha or not self.config.siteverify_url:
+            return ""
+        from shared.spam import TOKEN_FIELDS
+
+        answer = self._http.post(
+            f"{self.config.siteverify_url}/_fake/tokens",
+            json={"provider": self.config.captcha, "hostname": self.config.host, "score": 0.9},
+        )
+        token = str(answer.raise_for_status().json()["token"])
+        name = TOKEN_FIELDS[self.config.captcha]
+        return (
+            f'<input type="hidden" name="{html.escape(name)}" value="{html.escape(token)}">'
+            f'<p class="hint">{html.escape(self.config.captcha)} challenge: solved (played '
+            "locally; a real page shows the provider's widget here)</p>"
+        )
 
     def submit_webflow_form(self, fields: dict[str, str]) -> httpx.Response:
         """Play a visitor submitting the Webflow form: the sandbox then sends its webhook."""

@@ -42,10 +42,13 @@ from devstack.layout import (
 from devstack.procs import ChildProcess, LogHub, StartupError
 from devstack.scheduler import Scheduler
 from devstack.site import DemoSite, SiteConfig
+from devstack.siteverify import SiteverifyServer
 
 __all__ = ["Stack", "StackOptions", "run"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# The secret the stand-in of the challenge providers expects (local only, never a real one).
+CAPTCHA_SECRET = "local-captcha-secret"
 READY_TIMEOUT = 45.0
 
 
@@ -64,6 +67,8 @@ class StackOptions:
     repo_root: Path = REPO_ROOT
     # Services end when this process dies, even by SIGKILL: for stacks run by tests and benchmarks.
     tether_services: bool = False
+    # A challenge provider (turnstile, hcaptcha, recaptcha) played by devstack/siteverify.py.
+    captcha: str | None = None
 
     @property
     def intake_bucket(self) -> str:
@@ -150,6 +155,7 @@ class Stack:
         self.webhook: dict[str, Any] = {}
         self.elapsed = 0.0
         self._run_dir = tempfile.TemporaryDirectory(prefix="devstack-")
+        self.siteverify: SiteverifyServer | None = None
 
     # -- startup ------------------------------------------------------------------------------
 
@@ -166,6 +172,7 @@ class Stack:
         self._create_bucket()
         self.api_key = self._api_key()
         self.webhook = self._register_webhook()
+        self._start_siteverify()
         functions = [self._start_function(spec) for spec in FUNCTIONS]
         for spec, child in zip(FUNCTIONS, functions, strict=True):
             wait_listening(self.layout.port(spec.service), child, READY_TIMEOUT)
@@ -227,6 +234,18 @@ class Stack:
             "warn",
         ]
         return self._spawn("gcs", argv, env=self._base_env())
+
+    def _start_siteverify(self) -> None:
+        """The challenge providers' stand-in, in this process, when --captcha asks for one."""
+        if not self.options.captcha:
+            return
+        from devstack.siteverify import SiteverifyServer
+
+        self.siteverify = SiteverifyServer(HOST, self.layout.port("siteverify"), CAPTCHA_SECRET)
+        threading.Thread(
+            target=self.siteverify.serve_forever, name="siteverify", daemon=True
+        ).start()
+        self.log.info(f"{self.options.captcha} siteverify played at {self.siteverify.url}")
 
     def _sandbox_info(self) -> dict[str, Any]:
         response = httpx.get(f"{self.layout.url('sandbox')}/_sandbox/info", timeout=10.0)
@@ -336,6 +355,14 @@ class Stack:
                 "ALLOWED_ORIGINS": site_url,
             }
         )
+        if self.siteverify is not None and self.options.captcha:
+            env.update(
+                {
+                    "FORM_CAPTCHA": self.options.captcha,
+                    "FORM_CAPTCHA_SECRET": CAPTCHA_SECRET,
+                    "FORM_CAPTCHA_VERIFY_URL": self.siteverify.verify_url(self.options.captcha),
+                }
+            )
         return env
 
     def _start_function(self, spec: FunctionSpec) -> ChildProcess:
@@ -399,6 +426,8 @@ class Stack:
                 intake_url=self.layout.url("drain-intake") + "/",
                 intake_key=self.api_key,
                 webflow_form_name=self.options.webflow_form_name,
+                captcha=self.options.captcha,
+                siteverify_url=self.siteverify.url if self.siteverify is not None else None,
             ),
             self.hub.service("demo-site"),
         )
@@ -526,6 +555,10 @@ Try it:
                 except Exception as exc:  # noqa: BLE001 (shutdown goes on whatever one piece does)
                     self.log.info(f"error while stopping {type(service).__name__}: {exc}")
         self.site = self.sweep = self.scheduler = self.intake_bridge = self.bridge = None
+        if self.siteverify is not None:
+            self.siteverify.shutdown()
+            self.siteverify.server_close()
+            self.siteverify = None
         # The functions first (a request in flight still reaches the sandbox and the emulator),
         # then those two; within a tier in parallel, so that stopping takes one grace period each.
         backends = [child for child in self.children if child.name in ("sandbox", "gcs")]

@@ -537,11 +537,21 @@ def parser() -> argparse.ArgumentParser:
         help="print a FIELD_MAP skeleton (for FORM, else every form)",
     )
     schema.set_defaults(map=None)
+    commands.add_parser(
+        "intake",
+        help="the intake queue: status, failed, spam, replay, release, drain (--help for each)",
+        add_help=False,
+    )
     return root
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given[:1] == ["intake"]:
+        from shared.drain import main as intake_main
+
+        return intake_main(given[1:])
+    args = parser().parse_args(given)
     out, err = sys.stdout, sys.stderr
     commands: dict[str, Callable[[argparse.Namespace, TextIO, TextIO], int]] = {
         "sync": command_sync,

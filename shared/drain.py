@@ -576,18 +576,25 @@ def _hand_over_files(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m shared.drain {status,failed,replay,drain}`` with the functions' environment."""
+    """``python -m shared.drain {status,failed,spam,replay,release,drain}`` with the functions'
+    environment (``webflow-functions intake ...`` is the same)."""
     parser = argparse.ArgumentParser(
-        prog="python -m shared.drain",
-        description="The intake queue: its states, the failed set, replay.",
+        prog="webflow-functions intake",
+        description="The intake queue: its states, the failed set and replay, the quarantine "
+        "and release.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("status", help="how many submissions are queued, done and failed")
     commands.add_parser("failed", help="the failed set, one JSON line each, with the reason")
-    replay = commands.add_parser("replay", help="queue failed submissions again (idempotent)")
-    chosen = replay.add_mutually_exclusive_group(required=True)
-    chosen.add_argument("ids", nargs="*", default=[], help="submission ids (from `failed`)")
-    chosen.add_argument("--all", action="store_true", help="every failed submission")
+    commands.add_parser("spam", help="the quarantine, one JSON line each, with the reason")
+    for name, source, what in (
+        ("replay", "failed", "queue failed submissions again (idempotent)"),
+        ("release", "spam", "queue quarantined submissions after all (idempotent)"),
+    ):
+        verb = commands.add_parser(name, help=what)
+        chosen = verb.add_mutually_exclusive_group(required=True)
+        chosen.add_argument("ids", nargs="*", default=[], help=f"submission ids (from `{source}`)")
+        chosen.add_argument("--all", action="store_true", help=f"every one of `{source}`")
     commands.add_parser("drain", help="write what is pending to Webflow now")
     args = parser.parse_args(argv)
 
@@ -610,11 +617,13 @@ def _command(args: argparse.Namespace, emit: Callable[[Any], None]) -> int:
         return 2
     if args.command == "status":
         emit(queue.counts().to_json())
-    elif args.command == "failed":
-        for queued in queue.listing("failed"):
+    elif args.command in ("failed", "spam"):
+        for queued in queue.listing(args.command):
             emit(failed_entry(queued))
     elif args.command == "replay":
         emit({"replayed": queue.replay(None if args.all else list(args.ids))})
+    elif args.command == "release":
+        emit({"released": queue.release_spam(None if args.all else list(args.ids))})
     else:
         report = drain(queue, get_client(settings), settings)
         emit(report.to_json())
@@ -623,7 +632,7 @@ def _command(args: argparse.Namespace, emit: Callable[[Any], None]) -> int:
 
 
 def failed_entry(queued: QueuedObject) -> dict[str, Any]:
-    """A failed submission as listed: id, when it entered the failed set, why it failed."""
+    """A failed or quarantined submission as listed: id, when it entered that set, and why."""
     at = dt.datetime.fromtimestamp(queued.created, dt.UTC)
     return {
         "id": queued.id,

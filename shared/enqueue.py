@@ -47,7 +47,7 @@ from shared.webhooks import WebhookEvent
 if TYPE_CHECKING:
     from shared.models import Collection
 
-__all__ = ["queue_form", "queue_json_call", "queue_webhook"]
+__all__ = ["quarantine_form", "queue_form", "queue_json_call", "queue_webhook"]
 
 logger = get_logger(__name__)
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
@@ -100,9 +100,6 @@ def queue_form(
         FieldValidationError: a field or file is invalid (nothing is written).
         StorageError: Cloud Storage failed (the caller answers 503; nothing is queued).
     """
-    if post.is_spam:
-        logger.info("honeypot filled: submission dropped")
-        return FormReply(outcome=None)
     _admit(queue, settings)
     schema = schemas.schema(collection_id)
     mapper = settings.public_mapper()
@@ -125,6 +122,44 @@ def queue_form(
     # A file that maps to no field is dropped, as the synchronous path drops it (with no schema
     # at hand, the drain tells and drops it then).
     kept = [staged for staged in post.files if schema is None or staged.field_slug]
+    submission = _form_submission(queue, settings, collection_id, post, kept)
+    submission.validated = schema is not None
+    _put(queue, submission)
+    return FormReply(outcome=None, queued=submission.id)
+
+
+def quarantine_form(
+    queue: IntakeQueue,
+    settings: CreateItemsSettings,
+    collection_id: str,
+    post: FormPost,
+    reason: str,
+) -> FormReply:
+    """Keep a post judged as spam under ``spam/`` (its files too, for a release), answered as
+    any other: a bot learns nothing. Over the queue's cap it is dropped instead.
+
+    Raises:
+        FieldValidationError: a file that no field could take (nothing is written).
+        StorageError: Cloud Storage failed.
+    """
+    if queue.gauge.full(settings.intake_max_pending, settings.intake_max_pending_bytes):
+        logger.warning("spam dropped: the intake queue is full", extra={"reason": reason})
+        return FormReply(outcome=None)
+    _structural_file_checks(post, settings)
+    submission = _form_submission(queue, settings, collection_id, post, post.files)
+    submission.validated = False
+    queue.quarantine(submission, reason)
+    return FormReply(outcome=None, queued=submission.id)
+
+
+def _form_submission(
+    queue: IntakeQueue,
+    settings: CreateItemsSettings,
+    collection_id: str,
+    post: FormPost,
+    kept: list[Any],
+) -> Submission:
+    """The post as a submission, named by its values and files, its files kept in the bucket."""
     files = [(staged, _file_digest(staged.upload.stream)) for staged in kept]
     identity = _digest(
         collection_id, _canonical(post.fields), *(f"{s.input_name}:{d}" for s, d in files)
@@ -147,21 +182,16 @@ def queue_form(
             )
         )
     default_draft, live = settings.public_draft()
-    _put(
-        queue,
-        Submission(
-            id=submission_id,
-            kind="form",
-            collection_id=collection_id,
-            entries=[{"fieldData": post.fields}],
-            received_at=now_rfc3339(),
-            live=live,
-            default_draft=default_draft,
-            files=queued_files,
-            validated=schema is not None,
-        ),
+    return Submission(
+        id=submission_id,
+        kind="form",
+        collection_id=collection_id,
+        entries=[{"fieldData": post.fields}],
+        received_at=now_rfc3339(),
+        live=live,
+        default_draft=default_draft,
+        files=queued_files,
     )
-    return FormReply(outcome=None, queued=submission_id)
 
 
 def _put(queue: IntakeQueue, submission: Submission) -> bool:

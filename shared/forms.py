@@ -94,7 +94,9 @@ class FormPost:
     fields: dict[str, Any]
     files: list[StagedFile] = field(default_factory=list)
     redirect: str | None = None
-    is_spam: bool = False
+    is_spam: bool = False  # the honeypot was filled
+    # The challenge widget's token (FORM_CAPTCHA), taken out of the fields.
+    captcha_token: str | None = None
 
 
 @dataclass
@@ -143,8 +145,9 @@ class FormReply:
         return body
 
 
-def read_form_post(form: FormBody, honeypot_field: str) -> FormPost:
-    """Split a form body into field values, files, the redirect and the honeypot verdict."""
+def read_form_post(form: FormBody, honeypot_field: str, token_field: str | None = None) -> FormPost:
+    """Split a form body into field values, files, the redirect, the honeypot verdict and the
+    challenge token (``token_field``, never a value to map)."""
     alts = {
         name[: -len(ALT_SUFFIX)]: form.fields[name]
         for name in form.fields
@@ -152,7 +155,9 @@ def read_form_post(form: FormBody, honeypot_field: str) -> FormPost:
     }
     values: dict[str, Any] = {}
     for name in form.fields:
-        if name in (REDIRECT_FIELD, honeypot_field) or name[: -len(ALT_SUFFIX)] in alts:
+        if name in (REDIRECT_FIELD, honeypot_field, token_field) or (
+            name[: -len(ALT_SUFFIX)] in alts
+        ):
             continue
         given = form.fields.getlist(name)
         values[name] = given[0] if len(given) == 1 else given
@@ -166,6 +171,7 @@ def read_form_post(form: FormBody, honeypot_field: str) -> FormPost:
         files=files,
         redirect=form.fields.get(REDIRECT_FIELD) or None,
         is_spam=bool(form.fields.get(honeypot_field, "").strip()) if honeypot_field else False,
+        captcha_token=(form.fields.get(token_field) or None) if token_field else None,
     )
 
 
@@ -249,10 +255,7 @@ def submit_form(
     post: FormPost,
     write_object: ObjectWriter,
 ) -> FormReply:
-    """Create the post's item (unless it is spam), then stage its files for upload-asset."""
-    if post.is_spam:
-        logger.info("honeypot filled: submission dropped")
-        return FormReply(outcome=None)
+    """Create the post's item (judged not spam before), then stage its files for upload-asset."""
     schema = client.get_collection(collection_id)
     file_errors = _file_errors(post, schema, settings)
     staged = [f for f in post.files if f.field_slug]

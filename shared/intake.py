@@ -9,7 +9,9 @@ checked as on the synchronous path, then written as one JSON object per submissi
 - ``<prefix>/claims/<id>``: a drain working on the submission (create-if-absent, with an expiry);
 - ``<prefix>/done/<id>.json``: written to Webflow, with the item ids in its metadata (kept for audit,
   deleted by a lifecycle rule);
-- ``<prefix>/failed/<id>.json``: refused for good, the reason in its metadata, until replayed.
+- ``<prefix>/failed/<id>.json``: refused for good, the reason in its metadata, until replayed;
+- ``<prefix>/spam/<id>.json``: judged as spam (shared/spam.py), the reason in its metadata, never
+  written to the CMS unless released.
 
 The states, the drain and the replay are described in docs/intake.md; the drain is shared/drain.py.
 """
@@ -61,8 +63,8 @@ META_ERROR = "intake-error"
 META_ITEMS = "intake-items"
 _MAX_REASON = 1024
 Kind = Literal["form", "webhook", "json"]
-State = Literal["pending", "done", "failed"]
-_STATES: tuple[State, ...] = ("pending", "done", "failed")
+State = Literal["pending", "done", "failed", "spam"]
+_STATES: tuple[State, ...] = ("pending", "done", "failed", "spam")
 
 logger = get_logger(__name__)
 
@@ -203,13 +205,15 @@ class StatusCounts:
     done: int = 0
     failed: int = 0
     queued_bytes: int = 0
+    spam: int = 0
 
     def to_json(self) -> dict[str, int]:
-        """{"queued", "done", "failed", "queuedBytes"}."""
+        """{"queued", "done", "failed", "spam", "queuedBytes"}."""
         return {
             "queued": self.queued,
             "done": self.done,
             "failed": self.failed,
+            "spam": self.spam,
             "queuedBytes": self.queued_bytes,
         }
 
@@ -445,7 +449,9 @@ class IntakeQueue:
         """How many submissions each state holds."""
         listed = {state: len(self.listing(state)) for state in _STATES}
         _, pending_bytes = self.pending_usage()
-        return StatusCounts(listed["pending"], listed["done"], listed["failed"], pending_bytes)
+        return StatusCounts(
+            listed["pending"], listed["done"], listed["failed"], pending_bytes, listed["spam"]
+        )
 
     def pending_usage(self) -> tuple[int, int]:
         """(pending submissions, bytes they hold with their kept files)."""
@@ -528,7 +534,26 @@ class IntakeQueue:
         )
         self._move(queued, "failed", data, {META_ERROR: reason[:_MAX_REASON]})
 
-    def replay(self, ids: Sequence[str] | None = None) -> list[str]:
+    def quarantine(self, submission: Submission, reason: str) -> bool:
+        """Keep a submission judged as spam under ``spam/`` with the reason, never to be written
+        to the CMS unless released; False when it is kept there already."""
+        created = self._create(
+            self.object_name("spam", submission.id),
+            submission.to_bytes(),
+            content_type="application/json",
+            metadata={META_ERROR: reason[:_MAX_REASON]},
+        )
+        logger.info(
+            "submission quarantined" if created else "submission already quarantined",
+            extra={"submission": submission.id, "reason": reason[:_MAX_REASON]},
+        )
+        return created
+
+    def release_spam(self, ids: Sequence[str] | None = None) -> list[str]:
+        """Queue quarantined submissions after all (every one when ``ids`` is None); their ids."""
+        return self.replay(ids, source="spam")
+
+    def replay(self, ids: Sequence[str] | None = None, *, source: State = "failed") -> list[str]:
         """Queue failed submissions again (all of them when ``ids`` is None); their ids.
 
         Idempotent: a submission already queued again is left as it is, and the drain resolves one
@@ -536,7 +561,7 @@ class IntakeQueue:
         """
         wanted = None if ids is None else set(ids)
         replayed: list[str] = []
-        for queued in self.listing("failed"):
+        for queued in self.listing(source):
             if wanted is not None and queued.id not in wanted:
                 continue
             data = self.read(queued)
@@ -547,7 +572,10 @@ class IntakeQueue:
             )
             self._delete(queued.name, queued.generation or None)
             replayed.append(queued.id)
-            logger.info("submission replayed", extra={"submission": queued.id})
+            logger.info(
+                "submission released" if source == "spam" else "submission replayed",
+                extra={"submission": queued.id},
+            )
         return replayed
 
     def replay_transient(self) -> list[str]:

@@ -65,6 +65,7 @@ from shared.results import BatchOutcome
 from shared.webflow.slugs import SlugHolders
 
 if TYPE_CHECKING:
+    from shared.spam import CaptchaSettings, SpamRules
     from shared.webflow import WebflowClient
 
 __all__ = [
@@ -136,6 +137,17 @@ class CreateItemsSettings(WebflowSettings):
     # Above these, form posts and async JSON calls get 503 (webhooks are still kept); 0: no cap.
     intake_max_pending: int = Field(default=10_000, ge=0)
     intake_max_pending_bytes: int = Field(default=1 << 30, ge=0)
+    # Spam protection (shared/spam.py).
+    form_captcha: Literal["turnstile", "hcaptcha", "recaptcha"] | None = None
+    form_captcha_secret: SecretStr | None = None
+    form_captcha_verify_url: str | None = None
+    form_captcha_hostnames: str | None = None
+    form_captcha_action: str | None = None
+    form_captcha_min_score: float = Field(default=0.5, ge=0, le=1)
+    form_captcha_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
+    form_captcha_failure: Literal["reject", "quarantine"] = "reject"
+    form_spam_keywords: str | None = None
+    form_spam_max_links: int = Field(default=0, ge=0)
     # Declared after what its validator reads.
     form_intake: Literal["queue", "sync"] = "queue"
 
@@ -223,11 +235,59 @@ class CreateItemsSettings(WebflowSettings):
         "upload_bucket",
         "upload_allowed_extensions",
         "intake_bucket",
+        "form_captcha",
+        "form_captcha_verify_url",
+        "form_captcha_hostnames",
+        "form_captcha_action",
+        "form_spam_keywords",
         mode="before",
     )
     @classmethod
     def _blank_optional_text_is_none(cls, value: Any) -> Any:
         return blank_to_none(value)
+
+    @field_validator("form_captcha_failure", mode="after")
+    @classmethod
+    def _captcha_has_a_secret(cls, value: str, info: ValidationInfo) -> str:
+        provider = info.data.get("form_captcha")
+        secret = info.data.get("form_captcha_secret")
+        if provider and (secret is None or not secret.get_secret_value().strip()):
+            raise ValueError(
+                f"FORM_CAPTCHA={provider} needs FORM_CAPTCHA_SECRET: the secret key of the "
+                "site key the form's widget uses"
+            )
+        return value
+
+    @field_validator("form_captcha_verify_url")
+    @classmethod
+    def _verify_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value
+
+    def captcha(self) -> CaptchaSettings | None:
+        """The challenge's settings (FORM_CAPTCHA), or None when none is configured."""
+        from shared.spam import PROVIDERS, CaptchaSettings, hostnames_of
+
+        if self.form_captcha is None or self.form_captcha_secret is None:
+            return None
+        configured = split_list(self.form_captcha_hostnames)
+        return CaptchaSettings(
+            provider=self.form_captcha,
+            secret=self.form_captcha_secret.get_secret_value(),
+            verify_url=self.form_captcha_verify_url or PROVIDERS[self.form_captcha],
+            hostnames=frozenset(h.lower() for h in configured) or hostnames_of(self.origins),
+            action=self.form_captcha_action,
+            min_score=self.form_captcha_min_score,
+            timeout=self.form_captcha_timeout_seconds,
+            failure=self.form_captcha_failure,
+        )
+
+    def spam_rules(self) -> SpamRules:
+        """FORM_SPAM_KEYWORDS and FORM_SPAM_MAX_LINKS."""
+        from shared.spam import SpamRules
+
+        return SpamRules(tuple(split_list(self.form_spam_keywords)), self.form_spam_max_links)
 
     @field_validator("upload_allowed_extensions")
     @classmethod

@@ -38,7 +38,7 @@ resource "google_cloudfunctions2_function" "this" {
     environment_variables            = local.environment[each.key]
 
     dynamic "secret_environment_variables" {
-      for_each = toset(local.function_secrets[each.key])
+      for_each = toset(local.function_secret_names[each.key])
       content {
         key        = secret_environment_variables.value
         project_id = var.project_id

@@ -31,6 +31,18 @@ locals {
     SYNC_API_KEYS          = "${var.name_prefix}-sync-api-keys"
   }
 
+  # Secrets that exist only with the feature that reads them, and which function reads each.
+  optional_secrets = {
+    FORM_CAPTCHA_SECRET = "${var.name_prefix}-form-captcha-secret"
+  }
+  enabled_secrets = merge(
+    local.secrets,
+    var.form_captcha.provider == null ? {} : { FORM_CAPTCHA_SECRET = local.optional_secrets.FORM_CAPTCHA_SECRET },
+  )
+  function_optional_secrets = {
+    "create-items" = ["FORM_CAPTCHA_SECRET"]
+  }
+
   # Which function reads which secret (each gets secretAccessor on exactly these). Each function
   # has keys of its own: a key that may create items can neither patch them nor publish the site.
   function_secrets = {
@@ -41,8 +53,16 @@ locals {
     "drain-intake" = ["WEBFLOW_API_TOKEN", "INTAKE_API_KEYS"]
   }
 
+  # Each function's secrets: its own, and the optional ones whose feature is on.
+  function_secret_names = {
+    for name, secret_names in local.function_secrets : name => concat(
+      secret_names,
+      [for secret in lookup(local.function_optional_secrets, name, []) : secret if contains(keys(local.enabled_secrets), secret)],
+    )
+  }
+
   function_secret_pairs = merge([
-    for name, secret_names in local.function_secrets : {
+    for name, secret_names in local.function_secret_names : {
       for secret_name in secret_names : "${name}/${secret_name}" => {
         function = name
         secret   = secret_name
@@ -85,11 +105,15 @@ locals {
 
   function_environment = {
     "create-items" = merge(local.item_mapping_environment, {
-      ALLOWED_ORIGINS      = join(",", var.allowed_origins)
-      FORM_SUCCESS_URL     = var.form_success_url
-      FORM_ERROR_URL       = var.form_error_url
-      FORM_TRUSTED_PROXIES = tostring(var.form_trusted_proxies)
-      FORM_INTAKE          = var.form_intake
+      ALLOWED_ORIGINS        = join(",", var.allowed_origins)
+      FORM_SUCCESS_URL       = var.form_success_url
+      FORM_ERROR_URL         = var.form_error_url
+      FORM_TRUSTED_PROXIES   = tostring(var.form_trusted_proxies)
+      FORM_INTAKE            = var.form_intake
+      FORM_CAPTCHA           = var.form_captcha.provider
+      FORM_CAPTCHA_FAILURE   = var.form_captcha.provider == null ? null : var.form_captcha.failure
+      FORM_CAPTCHA_ACTION    = var.form_captcha.action
+      FORM_CAPTCHA_HOSTNAMES = length(var.form_captcha.hostnames) > 0 ? join(",", var.form_captcha.hostnames) : null
     })
     "update-items" = {
       FIELD_MAP                   = var.field_map

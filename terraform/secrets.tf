@@ -3,7 +3,7 @@
 # functions read version "latest" at instance start.
 
 resource "google_secret_manager_secret" "this" {
-  for_each = local.secrets
+  for_each = local.enabled_secrets
 
   project   = var.project_id
   secret_id = each.value

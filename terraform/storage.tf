@@ -75,6 +75,17 @@ resource "google_storage_bucket" "intake" {
     }
   }
 
+  # Spam (docs/spam.md) waits this long for someone to review and release it.
+  lifecycle_rule {
+    condition {
+      age            = var.spam_retention_days
+      matches_prefix = ["${local.intake_prefix}/spam/"]
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
   # A claim outlives its drain only when the drain died; a day later nobody needs it.
   lifecycle_rule {
     condition {

@@ -576,6 +576,39 @@ variable "intake_retention_days" {
   }
 }
 
+variable "form_captcha" {
+  description = "Spam protection of public form posts (docs/spam.md): the challenge provider whose widget the forms carry (turnstile, hcaptcha or recaptcha), what a failed or unreachable challenge does (reject: 403/503; quarantine: kept in the intake's spam/ prefix), the hostnames a token must have been solved on (default: allowed_origins' hosts) and the action it must carry. With a provider, the secret <prefix>-form-captcha-secret is created for its secret key: add a version before the functions deploy."
+  type = object({
+    provider  = optional(string)
+    failure   = optional(string, "reject")
+    hostnames = optional(list(string), [])
+    action    = optional(string)
+  })
+  default = {}
+
+  validation {
+    # coalesce: Terraform's || does not short-circuit, and contains() refuses a null.
+    condition     = contains(["turnstile", "hcaptcha", "recaptcha"], coalesce(var.form_captcha.provider, "turnstile"))
+    error_message = "form_captcha.provider must be turnstile, hcaptcha or recaptcha."
+  }
+
+  validation {
+    condition     = contains(["reject", "quarantine"], var.form_captcha.failure)
+    error_message = "form_captcha.failure must be reject or quarantine."
+  }
+}
+
+variable "spam_retention_days" {
+  description = "Posts judged as spam (intake/spam/) are kept this many days for review and release, then deleted."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.spam_retention_days >= 1 && floor(var.spam_retention_days) == var.spam_retention_days
+    error_message = "spam_retention_days must be a whole number of days, at least 1."
+  }
+}
+
 variable "intake_sweep_schedule" {
   description = "Cron schedule (UTC) of the Cloud Scheduler job that sweeps the intake queue."
   type        = string

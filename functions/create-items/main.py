@@ -9,7 +9,14 @@ import flask
 import functions_framework
 
 from shared.config import ConfigError
-from shared.forms import read_form_post, receive_form_submission, submit_form, write_to_bucket
+from shared.forms import (
+    FormPost,
+    FormReply,
+    read_form_post,
+    receive_form_submission,
+    submit_form,
+    write_to_bucket,
+)
 from shared.http import (
     FORM_TYPES,
     ClientRateLimiter,
@@ -29,14 +36,18 @@ from shared.http import (
 )
 from shared.instance import Instance
 from shared.items import CreateItemsRequest, CreateItemsSettings, create_from_request
+from shared.log import get_logger
 from shared.problems import Unavailable
+from shared.spam import judge
 from shared.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, parse_webhook, verify_signature
 
 if TYPE_CHECKING:
     from shared.intake import IntakeQueue, SchemaSource
+    from shared.spam import CaptchaVerifier
 
 T = TypeVar("T")
 
+logger = get_logger("create-items")
 instance = Instance(CreateItemsSettings)
 get_settings = instance.settings
 reset_state = instance.reset
@@ -153,22 +164,44 @@ def _sync_call(data: dict[str, Any], settings: CreateItemsSettings) -> flask.Res
     return json_response(outcome.to_json(), outcome.status_code, outcome.headers)
 
 
+def _captcha(settings: CreateItemsSettings) -> CaptchaVerifier | None:
+    """The instance's challenge verifier (FORM_CAPTCHA), or None."""
+    captcha = settings.captcha()
+    if captcha is None:
+        return None
+    from shared.spam import CaptchaVerifier
+
+    return CaptchaVerifier(captcha)
+
+
 def _form_post(request: flask.Request, settings: CreateItemsSettings) -> flask.Response:
-    """A browser form: origin, rate limit, honeypot, files to the bucket, then a redirect or JSON."""
+    """A browser form: origin, rate limit, challenge and spam rules, files to the bucket, then a
+    redirect or JSON."""
     require_allowed_origin(request, settings.origins)  # JSON 403: not a redirect to our pages
     try:
-        instance.keep(_form_rate_limiter).check(
-            client_address(request, settings.form_trusted_proxies)
-        )
+        client = client_address(request, settings.form_trusted_proxies)
+        instance.keep(_form_rate_limiter).check(client)
         form = parse_form(
             request,
             settings.max_body_bytes,
             max_text_bytes=settings.form_max_text_bytes,
             max_fields=settings.form_max_fields,
         )
-        post = read_form_post(form, settings.honeypot_field)
+        verifier = instance.keep(_captcha)
+        token_field = _token_field(verifier)
+        post = read_form_post(form, settings.honeypot_field, token_field)
         collection_id = form_collection_id(settings)
-        if settings.form_intake == "queue":
+        spam = judge(
+            post.fields,
+            honeypot=post.is_spam,
+            token=post.captcha_token,
+            remote_ip=client,
+            verifier=verifier,
+            rules=settings.spam_rules(),
+        )
+        if spam is not None:
+            reply = _quarantined(settings, collection_id, post, spam)
+        elif settings.form_intake == "queue":
             from shared.enqueue import queue_form
 
             reply = _kept(
@@ -179,6 +212,28 @@ def _form_post(request: flask.Request, settings: CreateItemsSettings) -> flask.R
     except Exception as exc:  # noqa: BLE001 - browsers go to FORM_ERROR_URL, others get JSON
         return form_error_answer(request, settings, exc)
     return form_answer(request, settings, post, reply)
+
+
+def _token_field(verifier: CaptchaVerifier | None) -> str | None:
+    if verifier is None:
+        return None
+    from shared.spam import TOKEN_FIELDS
+
+    return TOKEN_FIELDS[verifier.settings.provider]
+
+
+def _quarantined(
+    settings: CreateItemsSettings, collection_id: str, post: FormPost, reason: str
+) -> FormReply:
+    """A post judged as spam, kept in the intake's quarantine (dropped without a bucket)."""
+    if not (settings.intake_bucket or settings.upload_bucket):
+        logger.info("spam dropped: no bucket to keep it in", extra={"reason": reason})
+        return FormReply(outcome=None)
+    from shared.enqueue import quarantine_form
+
+    return _kept(
+        lambda queue, _schemas: quarantine_form(queue, settings, collection_id, post, reason)
+    )
 
 
 def _webhook(request: flask.Request, settings: CreateItemsSettings) -> flask.Response:

@@ -5,14 +5,16 @@ One HTTP entry point for everything that starts or steers the drain (docs/intake
 - a Cloud Storage ``finalized`` CloudEvent from Eventarc (binary or structured mode) for a new
   pending submission: drain now (other objects of the bucket are acknowledged and ignored);
 - a POST from Cloud Scheduler (the sweep, every minute): drain whatever is left;
-- ``GET`` with an intake API key: the counts, or ``?state=failed`` the failed set with reasons;
-- ``POST {"replay": [ids] | "all"}`` with an intake API key: queue failed submissions again.
+- ``GET`` with an intake API key: the counts, or ``?state=failed`` the failed set with reasons,
+  ``?state=spam`` the quarantine with reasons;
+- ``POST {"replay": [ids] | "all"}`` with an intake API key: queue failed submissions again;
+  ``POST {"release": [ids] | "all"}``: queue quarantined ones after all.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 import flask
 import functions_framework
@@ -26,6 +28,7 @@ from shared.problems import InvalidInput
 
 MAX_BODY_BYTES = 1_000_000
 CLOUDEVENT_JSON = "application/cloudevents+json"
+LISTED_STATES: tuple[Literal["failed", "spam"], ...] = ("failed", "spam")
 
 logger = get_logger("drain-intake")
 gate = DrainGate()
@@ -49,14 +52,19 @@ def drain_intake(request: flask.Request) -> flask.Response:
     queue = instance.keep(_queue)
     if request.method == "GET":
         require_api_key(request, settings.replay_keys, realm="drain-intake")
-        if request.args.get("state") == "failed":
-            return json_response({"failed": [failed_entry(q) for q in queue.listing("failed")]})
+        for state in LISTED_STATES:
+            if request.args.get("state") == state:
+                return json_response({state: [failed_entry(q) for q in queue.listing(state)]})
         return json_response(queue.counts().to_json())
     event = _storage_event(request)
     body = _json_body(request) if event is None else {}
     if "replay" in body:
         require_api_key(request, settings.replay_keys, realm="drain-intake")
-        return json_response({"replayed": queue.replay(_replay_ids(body["replay"]))})
+        return json_response({"replayed": queue.replay(_replay_ids(body["replay"], "replay"))})
+    if "release" in body:
+        require_api_key(request, settings.replay_keys, realm="drain-intake")
+        released = queue.release_spam(_replay_ids(body["release"], "release"))
+        return json_response({"released": released})
     if event is not None and not _is_pending(queue, event):
         return json_response({"ignored": event.get("name")})
     report = drain(queue, instance.client(), settings, gate=gate)
@@ -92,7 +100,7 @@ def _json_body(request: flask.Request) -> dict[str, Any]:
     return body
 
 
-def _replay_ids(value: Any) -> list[str] | None:
+def _replay_ids(value: Any, field: str) -> list[str] | None:
     """None for "all", else the ids (a list of strings)."""
     if value == "all":
         return None
@@ -100,8 +108,8 @@ def _replay_ids(value: Any) -> list[str] | None:
         return value
     raise InvalidInput(
         "invalid_request",
-        'replay must be "all" or a list of submission ids',
-        [{"field": "replay", "message": 'must be "all" or a non-empty list of ids'}],
+        f'{field} must be "all" or a list of submission ids',
+        [{"field": field, "message": 'must be "all" or a non-empty list of ids'}],
     )
 
 

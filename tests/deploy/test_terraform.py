@@ -215,7 +215,7 @@ def test_every_documented_environment_variable_is_wired(module: Module) -> None:
 def test_secrets_reach_functions_only_through_secret_manager(module: Module) -> None:
     service = block(_function(module), "service_config")
     secret_env = dynamic(service, "secret_environment_variables")
-    assert secret_env["for_each"] == "${toset(local.function_secrets[each.key])}"
+    assert secret_env["for_each"] == "${toset(local.function_secret_names[each.key])}"
     content = secret_env["content"][0]
     assert content["version"] == "latest"
     assert "google_secret_manager_secret.this" in content["secret"]

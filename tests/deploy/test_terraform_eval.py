@@ -213,6 +213,9 @@ INVALID_INPUTS = [
     ({"publish_custom_domains": ["www.example.com"]}, "must be Webflow custom domain IDs"),
     ({"publish_max_retry_seconds": 61}, "publish_max_retry_seconds must be between"),
     ({"publish_max_run_seconds": 0}, "publish_max_run_seconds must be more than 0"),
+    ({"form_captcha": {"provider": "recapcha"}}, "form_captcha.provider must be turnstile"),
+    ({"form_captcha": {"provider": "hcaptcha", "failure": "drop"}}, "form_captcha.failure must"),
+    ({"spam_retention_days": 0}, "spam_retention_days must be a whole number"),
     ({"form_trusted_proxies": -1}, "form_trusted_proxies must be a whole number"),
     ({"extra_environment": {"create-items": {"PORT": "8081"}}}, "Cloud Run reserves them"),
     (

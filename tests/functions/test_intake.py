@@ -154,12 +154,14 @@ def test_an_invalid_post_is_refused_before_anything_is_written(
     assert names(gcs) == []
 
 
-def test_the_honeypot_is_answered_as_usual_and_nothing_is_queued(
+def test_the_honeypot_is_answered_as_usual_and_quarantined_not_queued(
     app: FlaskClient, gcs: FakeGCS
 ) -> None:
     response = app.post("/", data={**FORM, "_gotcha": "bot"}, headers=BROWSER)
     assert response.status_code == 303
-    assert names(gcs) == []
+    [kept] = names(gcs)
+    assert kept.startswith("intake/spam/")
+    assert gcs.bucket.get_blob(kept).metadata["intake-error"] == "honeypot"
 
 
 def test_a_form_file_reaches_its_item_once_the_item_exists(
@@ -284,7 +286,7 @@ def test_status_and_replay_need_the_intake_key(env: dict[str, str]) -> None:
     assert client.post("/", json={"replay": "all"}).status_code == 401
     counts = client.get("/", headers={"Authorization": f"Bearer {INTAKE_KEY}"}).get_json()
     assert_matches(counts, "IntakeCounts")
-    assert counts == {"queued": 0, "done": 0, "failed": 0, "queuedBytes": 0}
+    assert counts == {"queued": 0, "done": 0, "failed": 0, "spam": 0, "queuedBytes": 0}
 
 
 def test_the_command_lists_and_replays_the_failed_set(
@@ -298,6 +300,7 @@ def test_the_command_lists_and_replays_the_failed_set(
         "queued": 0,
         "done": 0,
         "failed": 1,
+        "spam": 0,
         "queuedBytes": 0,
     }
     assert drain_command(["failed"]) == 0
