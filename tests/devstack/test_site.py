@@ -104,3 +104,43 @@ def test_page_fills_the_form_targets_and_holds_no_token(site: DemoSite, sandbox:
 def test_unknown_paths_are_404(site: DemoSite) -> None:
     assert httpx.get(f"{site.url}/nope").status_code == 404
     assert httpx.post(f"{site.url}/nope").status_code == 404
+
+
+def test_with_a_challenge_the_form_carries_a_token_its_provider_accepts_once(
+    sandbox: Sandbox, service_log: ServiceLog
+) -> None:
+    import re
+    import threading
+
+    import httpx
+
+    from devstack.siteverify import SiteverifyServer
+
+    verifier = SiteverifyServer("127.0.0.1", 0, "local-secret")
+    threading.Thread(target=verifier.serve_forever, daemon=True).start()
+    config = SiteConfig(
+        host="127.0.0.1",
+        port=free_port(),
+        api_base_url=sandbox.api_base_url,
+        control_url=sandbox.control_url,
+        read_token=sandbox.read_only_token,
+        site_id=sandbox.site_id,
+        collections=dict(sandbox.collections),
+        create_items_url="http://127.0.0.1:1/",
+        captcha="turnstile",
+        siteverify_url=verifier.url,
+    )
+    site = DemoSite(config, service_log)
+    try:
+        page = site.render_index().decode()
+        token = re.search(r'name="cf-turnstile-response" value="([^"]+)"', page)
+        assert token is not None
+        form = {"secret": "local-secret", "response": token.group(1)}
+        first = httpx.post(verifier.verify_url("turnstile"), data=form).json()
+        again = httpx.post(verifier.verify_url("turnstile"), data=form).json()
+        assert (first["success"], first["hostname"]) == (True, "127.0.0.1")
+        assert again == {"success": False, "error-codes": ["timeout-or-duplicate"]}
+    finally:
+        site.server.server_close()
+        verifier.shutdown()
+        verifier.server_close()
