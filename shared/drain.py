@@ -204,14 +204,16 @@ def _run(
 ) -> bool:
     """Batches until the pending set is empty (False) or the run must stop (True).
 
-    The whole pending set is listed, oldest first, and worked through before it is listed again:
-    names are hashes, so only a complete listing puts a webhook of an hour ago before the forms
-    of a minute ago.
+    The whole pending set is listed, oldest first, and worked through; it is listed again when
+    less than a request's worth is left. Names are hashes, so only a complete listing puts a
+    webhook of an hour ago before the forms of a minute ago.
     """
     window = settings.intake_batch_window_seconds
     backlog: list[QueuedObject] = []
     while time.monotonic() < deadline:
-        if not backlog:
+        if len(backlog) < CHUNK_SIZE:
+            # Less than a request's worth left: listed again, so that what arrived meanwhile
+            # fills the request (and, oldest first, goes after what waited longer).
             backlog = queue.listing("pending")
             if not backlog:
                 return False
