@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Any
 
 from .cms import SORT_FIELDS, parse_targets, require_items_list
 from .errors import ApiError, validation_error
@@ -12,6 +13,9 @@ from .ids import now_iso
 from .routing import Request, Response, Route
 from .server import App
 from .store import Doc
+
+# Webflow's "Create Items" (items/insert) counts every locale variant against its 100.
+MAX_INSERT_VARIANTS = 100
 
 SITE_PUBLISH_INTERVAL_SECONDS = 60.0
 SITE_FIELDS = (
@@ -80,6 +84,7 @@ class ItemsApi:
             Route("PATCH", items + "/live", self.update_items_live, scope="cms:write"),
             Route("DELETE", items + "/live", self.unpublish_items, scope="cms:write"),
             Route("POST", items + "/bulk", self.create_bulk, scope="cms:write"),
+            Route("POST", items + "/insert", self.insert_items, scope="cms:write"),
             Route("POST", items + "/publish", self.publish, scope="cms:write"),
             Route("GET", items + "/{item_id}", self.get_item, scope="cms:read"),
             Route("PATCH", items + "/{item_id}", self.update_item, scope="cms:write"),
@@ -252,6 +257,62 @@ class ItemsApi:
             skip_invalid_files=request.bool_arg("skipInvalidFiles", True),
             locale_ids=locale_ids or [self.cms.site_locale_ids(collection)[0]],
         )
+        return Response.json(202, {"items": created})
+
+    def insert_items(self, request: Request, collection_id: str) -> Response:
+        """POST /collections/{id}/items/insert ("Create Items", Webflow's newer endpoint):
+        ``{items: [{fieldData, isDraft?, isArchived?, cmsLocaleIds?}]}``, each item in its own
+        locales (the primary one by default), at most 100 item variants in all; staged."""
+        collection = self.app.collection_for(request, collection_id)
+        entries = require_items_list(request.json())
+        primary = self.cms.site_locale_ids(collection)[0]
+        groups: list[tuple[list[str], list[dict[str, Any]]]] = []
+        variants = 0
+        for index, entry in enumerate(entries):
+            if not isinstance(entry, dict):
+                raise validation_error(
+                    [{"param": f"items[{index}]", "description": "Must be an object"}]
+                )
+            locale_ids = entry.get("cmsLocaleIds")
+            if locale_ids is not None and not (
+                isinstance(locale_ids, list)
+                and locale_ids
+                and all(isinstance(x, str) for x in locale_ids)
+            ):
+                raise validation_error(
+                    [
+                        {
+                            "param": f"items[{index}].cmsLocaleIds",
+                            "description": "Must be a list of ids",
+                        }
+                    ]
+                )
+            locales = locale_ids or [primary]
+            variants += len(locales)
+            body = {k: v for k, v in entry.items() if k != "cmsLocaleIds"}
+            if groups and groups[-1][0] == locales:
+                groups[-1][1].append(body)
+            else:
+                groups.append((locales, [body]))
+        if variants > MAX_INSERT_VARIANTS:
+            raise validation_error(
+                [
+                    {
+                        "param": "items",
+                        "description": f"At most {MAX_INSERT_VARIANTS} items, counting every "
+                        f"locale variant ({variants} given)",
+                    }
+                ]
+            )
+        created: list[Any] = []
+        for locales, bodies in groups:
+            created += self.cms.create_items(
+                collection,
+                bodies,
+                live=False,
+                skip_invalid_files=request.bool_arg("skipInvalidFiles", True),
+                locale_ids=locales,
+            )
         return Response.json(202, {"items": created})
 
     # ------------------------------------------------------------------ update

@@ -54,9 +54,11 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 _PLACEHOLDER_ID = "0" * 24
 
 
-def _references_checked_later(collection_id: str, slugs: Sequence[str]) -> Mapping[str, str]:
-    """Reference slugs are resolved by the drain (Webflow is not asked at intake)."""
-    return dict.fromkeys(slugs, _PLACEHOLDER_ID)
+def _references_checked_later(
+    collection_id: str, references: Sequence[str]
+) -> Mapping[str, str | tuple[str, ...]]:
+    """References are resolved by the drain (Webflow is not asked at intake)."""
+    return dict.fromkeys(references, _PLACEHOLDER_ID)
 
 
 def _digest(*parts: str) -> str:

@@ -58,8 +58,9 @@ DEFAULT_UNMAPPED: dict[InputPath, UnmappedPolicy] = {
     "form": "drop",
     "webhook": "drop",
 }
-# (referenced collection id, slugs) -> {slug: item id} for the slugs that exist.
-ReferenceResolver = Callable[[str, Sequence[str]], Mapping[str, str]]
+# (referenced collection id, references) -> {reference: item id} for those that name one item (a
+# slug, else a name), {reference: (candidate slugs...)} for a name several items share.
+ReferenceResolver = Callable[[str, Sequence[str]], Mapping[str, str | tuple[str, ...]]]
 
 _SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?$")
 _ITEM_ID_RE = re.compile(r"^[0-9a-f]{24}$")
@@ -581,8 +582,18 @@ _REFERENCE_TYPES = frozenset({"Reference", "MultiReference"})
 
 def _pending_reference(schema_field: Field, name: str, value: Any) -> _PendingReference:
     many = schema_field.type == "MultiReference"
-    entries = [_text(entry) for entry in (_as_list(value) if many else [value])]
+    entries = [_reference_text(entry) for entry in (_as_list(value) if many else [value])]
     return schema_field, name, entries, many
+
+
+def _reference_text(value: Any) -> str:
+    """A reference as given: an item id, a slug or a name, or ``{"id"|"slug"|"name": ...}``."""
+    if isinstance(value, Mapping):
+        given = [value[key] for key in ("id", "slug", "name") if value.get(key) is not None]
+        if len(given) != 1:
+            raise _Invalid('a reference object must hold one of "id", "slug" or "name"')
+        value = given[0]
+    return _text(value)
 
 
 def _missing_required(
@@ -819,22 +830,35 @@ class FieldMapper:
         errors: list[FieldError] = []
         for schema_field, name, entries, many in pending:
             collection_id = str((schema_field.validations or {}).get("collectionId") or "")
-            slugs = [entry for entry in entries if not is_item_id(entry)]
-            found: Mapping[str, str] = {}
-            if slugs:
+            texts = [entry for entry in entries if not is_item_id(entry)]
+            found: Mapping[str, str | tuple[str, ...]] = {}
+            if texts:
                 if resolver is None or not collection_id:
                     errors.append(FieldError(name, "must be an item id"))
                     continue
-                found = resolver(collection_id, slugs)
-            missing = [entry for entry in slugs if entry not in found]
-            if missing:
-                errors.append(
-                    FieldError(name, f"no item with slug {', '.join(repr(m) for m in missing)}")
-                )
+                found = resolver(collection_id, texts)
+            problem = _unresolved(texts, found)
+            if problem:
+                errors.append(FieldError(name, problem))
                 continue
-            ids = [entry if is_item_id(entry) else found[entry] for entry in entries]
+            ids = [entry if is_item_id(entry) else str(found[entry]) for entry in entries]
             field_data[schema_field.slug] = list(dict.fromkeys(ids)) if many else ids[0]
         return errors
+
+
+def _unresolved(texts: Sequence[str], found: Mapping[str, str | tuple[str, ...]]) -> str | None:
+    """What is wrong with the references that do not name exactly one item, or None."""
+    missing = [text for text in texts if text not in found]
+    if missing:
+        return f"no item with slug or name {', '.join(repr(m) for m in missing)}"
+    for text in texts:
+        candidates = found[text]
+        if isinstance(candidates, tuple):
+            return (
+                f"{text!r} names {len(candidates)} items ({', '.join(candidates[:10])}): "
+                "give its slug or id"
+            )
+    return None
 
 
 def _normalise(value: Any) -> Any:

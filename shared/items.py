@@ -41,6 +41,7 @@ from shared.fields import (
     FieldMapper,
     FieldValidationError,
     InputPath,
+    ReferenceResolver,
     field_data_matches,
     field_list_setting,
     field_table_setting,
@@ -531,23 +532,60 @@ class Prepared:
 
 
 class ReferenceLookup:
-    """Resolves Reference slugs to ids through the client, once per (collection, slug) per call."""
+    """Resolves references by slug or name to item ids: each referenced collection is read once
+    per call (100 items a request) and indexed by slug and by name."""
 
     def __init__(self, client: WebflowClient) -> None:
         self._client = client
-        self._found: dict[tuple[str, str], str | None] = {}
+        self._indexes: dict[str, _ReferenceIndex] = {}
 
-    def __call__(self, collection_id: str, slugs: Sequence[str]) -> Mapping[str, str]:
-        """{slug: id} for the slugs that exist in ``collection_id``."""
-        resolved: dict[str, str] = {}
-        for slug in slugs:
-            key = (collection_id, slug)
-            if key not in self._found:
-                item = self._client.find_item_by_slug(collection_id, slug)
-                self._found[key] = item.id if item is not None else None
-            if (item_id := self._found[key]) is not None:
-                resolved[slug] = item_id
+    def __call__(
+        self, collection_id: str, references: Sequence[str]
+    ) -> Mapping[str, str | tuple[str, ...]]:
+        """{reference: id} for a slug, else a name, of one item; {reference: (slugs...)} for a
+        name several items share; the references that name nothing are left out."""
+        index = self._indexes.get(collection_id)
+        if index is None:
+            index = self._indexes[collection_id] = _ReferenceIndex.read(self._client, collection_id)
+        resolved: dict[str, str | tuple[str, ...]] = {}
+        for reference in references:
+            found = index.find(reference)
+            if found is not None:
+                resolved[reference] = found
         return resolved
+
+
+@dataclass
+class _ReferenceIndex:
+    """A collection's items by slug and by name (case and surrounding blanks aside)."""
+
+    by_slug: dict[str, str] = field(default_factory=dict)
+    by_name: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, client: WebflowClient, collection_id: str) -> _ReferenceIndex:
+        index = cls()
+        offset = 0
+        while True:
+            page = client.list_items(collection_id, offset=offset, limit=CHUNK_SIZE)
+            for item in page.items:
+                if item.slug:
+                    index.by_slug[item.slug] = item.id
+                if item.name:
+                    key = item.name.strip().casefold()
+                    index.by_name.setdefault(key, []).append((item.id, item.slug or item.id))
+            offset += len(page.items)
+            if not page.items or offset >= page.pagination.total:
+                return index
+
+    def find(self, reference: str) -> str | tuple[str, ...] | None:
+        """The id of the item whose slug, else whose name, this is; candidates when ambiguous."""
+        if reference in self.by_slug:
+            return self.by_slug[reference]
+        named = self.by_name.get(reference.strip().casefold(), [])
+        if len(named) == 1:
+            return named[0][0]
+        return tuple(sorted(slug for _, slug in named)) if named else None
 
 
 def prepare_items(
@@ -558,7 +596,7 @@ def prepare_items(
     default_draft: bool,
     live: bool,
     form_name: str | None = None,
-    resolve_references: Callable[[str, Sequence[str]], Mapping[str, str]] | None = None,
+    resolve_references: ReferenceResolver | None = None,
     deferred: Iterable[str] = (),
     slug_key: SlugKey | None = None,
 ) -> tuple[list[Prepared], list[CreateResult]]:

@@ -77,7 +77,13 @@ def test_collections_and_schema(api: httpx.Client, sandbox: Sandbox) -> None:
     listed = api.get(f"/sites/{sandbox.site_id}/collections").json()["collections"]
     schema = api.get(f"/collections/{sandbox.collections['posts']}").json()
 
-    assert sorted(c["slug"] for c in listed) == ["gallery", "posts", "submissions"]
+    assert sorted(c["slug"] for c in listed) == [
+        "authors",
+        "gallery",
+        "posts",
+        "submissions",
+        "tags",
+    ]
     fields = {f["slug"]: f for f in schema["fields"]}
     assert fields["summary"]["validations"]["maxLength"] == 256
     assert [o["name"] for o in fields["category"]["validations"]["options"]] == [
@@ -86,6 +92,9 @@ def test_collections_and_schema(api: httpx.Client, sandbox: Sandbox) -> None:
         "Releases",
     ]
     assert set(fields["name"]) >= {"id", "slug", "displayName", "type", "isRequired", "isEditable"}
+    # Posts refer to Authors and Tags, as real content does.
+    assert fields["author"]["validations"]["collectionId"] == sandbox.collections["authors"]
+    assert fields["tags"]["type"] == "MultiReference"
 
 
 def test_unknown_api_route_is_404_with_rate_limit_headers(api: httpx.Client) -> None:

@@ -30,7 +30,7 @@ def test_info_has_the_documented_shape(sandbox: Sandbox) -> None:
     locales = info["site"]["locales"]
     assert set(locales["primary"]) == {"id", "cmsLocaleId"}
     assert len(locales["secondary"]) == 2
-    assert set(info["collections"]) == {"posts", "submissions", "gallery"}
+    assert set(info["collections"]) == {"posts", "submissions", "gallery", "authors", "tags"}
 
 
 def test_stats_count_api_requests_by_route_and_status(

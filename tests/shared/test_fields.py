@@ -430,7 +430,7 @@ def test_reference_by_id_needs_no_lookup() -> None:
 
 def test_unknown_reference_slug_is_an_error() -> None:
     assert errors_of({"name": "A", "author": "nobody"}, resolve_references=Authors()) == {
-        "author": "no item with slug 'nobody'"
+        "author": "no item with slug or name 'nobody'"
     }
 
 
