@@ -31,6 +31,7 @@ SECTIONS = (
     "images",
     "publishing",
     "sync",
+    "references",
     "burst",
     "outage",
 )
@@ -93,6 +94,7 @@ def plan(args: argparse.Namespace) -> list[tuple[str, Callable[[], Section]]]:
         "images": lambda: images.run(),
         "publishing": lambda: publishing.run(items=args.publish_items, rate_limit=args.rate_limit),
         "sync": lambda: sync.run(rows=args.sync_rows, rate_limit=args.rate_limit),
+        "references": lambda: sync.run_references(rate_limit=args.rate_limit),
         "burst": lambda: intake.run_burst(
             forms=args.burst_forms,
             webhooks=args.burst_webhooks,

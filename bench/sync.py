@@ -35,6 +35,13 @@ def write_catalogue(path: Path, rows: int, *, changed: int = 0, new: int = 0) ->
 
 def run_command(sandbox: Any, path: Path, collection: str, rate_limit: int) -> dict[str, Any]:
     """One ``webflow-functions sync`` run: its seconds and the Webflow requests it made."""
+    return run_cli(
+        sandbox, ["sync", str(path), "--collection", collection, "--key", "summary"], rate_limit
+    )
+
+
+def run_cli(sandbox: Any, argv: list[str], rate_limit: int) -> dict[str, Any]:
+    """One run of the installed ``webflow-functions``: its seconds and the Webflow requests."""
     env = {
         **os.environ,
         "WEBFLOW_API_TOKEN": sandbox.token,
@@ -47,7 +54,7 @@ def run_command(sandbox: Any, path: Path, collection: str, rate_limit: int) -> d
     before = sandbox.stats()
     started = time.perf_counter()
     completed = subprocess.run(
-        [str(script), "sync", str(path), "--collection", collection, "--key", "summary"],
+        [str(script), *argv],
         capture_output=True,
         text=True,
         env=env,
@@ -65,15 +72,81 @@ def run_command(sandbox: Any, path: Path, collection: str, rate_limit: int) -> d
         n for route, n in by_route.items() if route.startswith("POST ") and route.endswith("/items")
     )
     patches = sum(n for route, n in by_route.items() if route.startswith("PATCH "))
+    reads = sum(n for route, n in by_route.items() if route.startswith("GET "))
     return {
         "seconds": seconds,
         "requests": sum(by_route.values()),
+        "reads": reads,
         "lists": lists,
         "creates": creates,
         "patches": patches,
         "writes": creates + patches,
         "summary": completed.stdout.strip().splitlines()[-8:],
     }
+
+
+def write_referenced(folder: Path, posts: int, authors: int, tags: int) -> list[Path]:
+    """authors.csv, tags.csv and posts.csv whose posts name their author and two tags."""
+    files = [folder / "posts.csv", folder / "authors.csv", folder / "tags.csv"]
+    with files[1].open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["Name", "Bio"])
+        writer.writerows([f"Author {n}", f"Writes about {n}"] for n in range(authors))
+    with files[2].open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["Name"])
+        writer.writerows([f"Tag {n}"] for n in range(tags))
+    with files[0].open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["Name", "Summary", "Author", "Tags"])
+        for n in range(posts):
+            pair = f"Tag {n % tags}, Tag {(n + 1) % tags}"
+            writer.writerow([f"Post {n}", f"REF-{n:05d}", f"Author {n % authors}", pair])
+    return files
+
+
+def run_references(
+    *, posts: int = 1000, authors: int = 50, tags: int = 20, rate_limit: int = 600
+) -> Section:
+    """Authors, tags and posts naming them, synced in one command, then again, then exported
+    and synced back: the requests each run makes."""
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-refs-") as folder,
+        running_stack(rate_limit=rate_limit) as stack,
+    ):
+        sandbox = stack.sandbox
+        files = [str(path) for path in write_referenced(Path(folder), posts, authors, tags)]
+        argv = ["sync", *files, "--key", "name"]
+        first = run_cli(sandbox, argv, rate_limit)
+        second = run_cli(sandbox, argv, rate_limit)
+        exported = str(Path(folder) / "exported.csv")
+        collection = sandbox.collections["posts"]
+        run_cli(sandbox, ["export", collection, "--output", exported], rate_limit)
+        back = run_cli(
+            sandbox, ["sync", exported, "--collection", collection, "--key", "summary"], rate_limit
+        )
+    section = Section(
+        key="references",
+        title=(
+            f"Sync of {authors} authors, {tags} tags and {posts:,} posts naming them "
+            f"(webflow-functions sync, one command), R = {rate_limit}"
+        ),
+        columns=["run", "seconds", "Webflow requests", "reads", "writes"],
+    )
+    for label, result in (
+        ("three files into empty collections", first),
+        ("the same files again", second),
+        ("posts exported, then synced back", back),
+    ):
+        section.rows.append(
+            [label, result["seconds"], result["requests"], result["reads"], result["writes"]]
+        )
+    section.notes.append(
+        "Targets: ≤ 16 write requests beyond the reads for the first run; none for the second "
+        "and for export then sync. Each referenced collection is read once per file."
+    )
+    section.data = {"first": first, "second": second, "exportedBack": back}
+    return section
 
 
 def naive_loop(

@@ -141,18 +141,28 @@ class AssetStore:
     reused: int = 0
     _known: dict[str, dict[str, str]] | None = None
     _planned: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Assets by hosted URL: a URL of the site's own asset (an export's) is that asset, unread.
+    _hosted: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def _index(self) -> dict[str, dict[str, str]]:
         if self._known is None:
             self._known = {}
             for asset in self.client.list_assets(self.site_id):
+                if not asset.hosted_url:
+                    continue
+                value = {"fileId": asset.id, "url": asset.hosted_url}
+                self._hosted[asset.hosted_url] = value
                 match = _MD5_TAG.search(asset.original_file_name or "")
-                if match and asset.hosted_url:
-                    self._known[match.group(1)] = {"fileId": asset.id, "url": asset.hosted_url}
+                if match:
+                    self._known[match.group(1)] = value
         return self._known
 
     def value(self, source: str) -> dict[str, str]:
         """{fileId, url} of the asset for ``source`` (a path or an http(s) URL)."""
+        self._index()
+        if source in self._hosted:
+            self.reused += 1
+            return self._hosted[source]
         data, name = self._load(source)
         extension = name.rpartition(".")[2].lower() if "." in name else ""
         content_type = _content_type(extension)
@@ -336,16 +346,93 @@ def _map_argument(value: str) -> str:
 
 
 def command_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """One file into ``--collection``, or several, each into the collection it names, in the
+    order their references need (referenced collections first)."""
+    client, settings = _client(args)
+    plan = _plan(args, client, settings.webflow_site_id)
+    status = 0
+    for path, collection_id in plan:
+        if len(plan) > 1:
+            out.write(f"\n== {path} -> collection {collection_id}\n")
+        status = max(status, _sync_file(args, client, settings, path, collection_id, err, out))
+    return status
+
+
+def _plan(
+    args: argparse.Namespace, client: WebflowClient, site_id: str | None
+) -> list[tuple[str, str]]:
+    """(file, collection id) in dependency order: FILE=COLLECTION, or a file named after its
+    collection (slug or name, any case); one file may take --collection instead."""
+    if len(args.file) == 1 and args.collection:
+        return [(args.file[0], args.collection)]
+    if args.collection:
+        raise UsageError("--collection goes with one file; name each file's collection: FILE=ID")
+    if not site_id:
+        raise UsageError("several files (or none with --collection) need WEBFLOW_SITE_ID")
+    collections = client.list_collections(site_id)
+    named: dict[str, str] = {}
+    for collection in collections:
+        for name in (collection.id, collection.slug, collection.display_name):
+            if name:
+                named[name.strip().casefold()] = collection.id
+    chosen: list[tuple[str, str]] = []
+    for given in args.file:
+        path, _, name = given.partition("=")
+        name = name or Path(path).stem
+        collection_id = named.get(name.strip().casefold())
+        if collection_id is None:
+            raise UsageError(f"{given}: no collection {name!r} in the site (FILE=COLLECTION)")
+        chosen.append((path, collection_id))
+    return _dependency_order(client, chosen)
+
+
+def _dependency_order(
+    client: WebflowClient, chosen: list[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """The files ordered so that a collection comes after those it references."""
+    refers: dict[str, set[str]] = {}
+    for _path, collection_id in chosen:
+        schema = client.get_collection(collection_id)
+        refers[collection_id] = {
+            str((f.validations or {}).get("collectionId"))
+            for f in schema.fields
+            if f.type in ("Reference", "MultiReference")
+        }
+    ordered: list[tuple[str, str]] = []
+    waiting = list(chosen)
+    while waiting:
+        placed = {collection_id for _, collection_id in ordered}
+        pending = {collection_id for _, collection_id in waiting}
+        ready = [
+            entry
+            for entry in waiting
+            if not (refers[entry[1]] & pending - {entry[1]}) or refers[entry[1]] <= placed
+        ]
+        if not ready:
+            raise UsageError("the files' collections refer to each other in a circle")
+        ordered += ready
+        waiting = [entry for entry in waiting if entry not in ready]
+    return ordered
+
+
+def _sync_file(
+    args: argparse.Namespace,
+    client: WebflowClient,
+    settings: Any,
+    file: str,
+    collection_id: str,
+    err: TextIO,
+    out: TextIO,
+) -> int:
     from shared.fields import FieldMapper, is_empty
     from shared.sync import SyncOptions, sync_items
 
-    rows = read_rows(Path(args.file), args.format)
+    rows = read_rows(Path(file), args.format)
     if not rows:
-        raise UsageError(f"{args.file}: no rows")
+        raise UsageError(f"{file}: no rows")
     if args.empty == "keep":
         for row in rows:
             row.fields = {name: value for name, value in row.fields.items() if not is_empty(value)}
-    client, settings = _client(args)
     options = SyncOptions(
         key=args.key,
         dry_run=args.dry_run,
@@ -355,13 +442,17 @@ def command_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         cms_locale_id=args.locale,
     )
     mapper = FieldMapper.from_settings(settings)
-    schema = client.get_collection(args.collection)
+    schema = client.get_collection(collection_id)
+    if args.create_missing and not args.dry_run:
+        created = create_missing_references(client, schema, mapper, rows)
+        if created:
+            out.write(f"created {created:,} referenced items that were missing\n")
     site_id = settings.webflow_site_id
     store = (
         AssetStore(
             client,
             site_id,
-            Path(args.file).resolve().parent,
+            Path(file).resolve().parent,
             dry_run=args.dry_run,
             allowed_hosts=frozenset(args.allow_host),
         )
@@ -377,7 +468,7 @@ def command_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     started = time.monotonic()
     outcome = sync_items(
         client,
-        args.collection,
+        collection_id,
         [{"fieldData": row.fields} for row in usable],
         mapper,
         options,
@@ -389,6 +480,48 @@ def command_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     _summary(out, rows, usable, outcome, time.monotonic() - started, store)
     failed = outcome.failed + sum(1 for row in rows if row.error)
     return 1 if failed else 0
+
+
+def create_missing_references(
+    client: WebflowClient, schema: Collection, mapper: FieldMapper, rows: Sequence[Row]
+) -> int:
+    """Create, by name, the referenced items the rows name that do not exist yet (one bulk
+    create per referenced collection); how many were created."""
+    from shared.fields import FieldMapper, is_item_id
+    from shared.items import ReferenceLookup, create_items
+
+    wanted: dict[str, dict[str, None]] = {}  # referenced collection -> names, in order
+    for row in rows:
+        for column, value in row.fields.items():
+            slug = mapper.target_slug(column, schema)
+            target = schema.field(slug) if slug else None
+            if target is None or target.type not in ("Reference", "MultiReference"):
+                continue
+            referenced = str((target.validations or {}).get("collectionId") or "")
+            values = value if isinstance(value, list) else str(value or "").split(",")
+            names = wanted.setdefault(referenced, {})
+            for entry in values:
+                text = str(entry.get("name", "") if isinstance(entry, dict) else entry).strip()
+                if text and not is_item_id(text):
+                    names[text] = None
+    lookup = ReferenceLookup(client)
+    created = 0
+    for referenced, names in wanted.items():
+        if not referenced or not names:
+            continue
+        found = lookup(referenced, list(names))
+        missing = [name for name in names if name not in found]
+        if missing:
+            outcome = create_items(
+                client,
+                referenced,
+                [{"fieldData": {"name": name}} for name in missing],
+                FieldMapper(),
+                default_draft=False,
+                live=False,
+            )
+            created += outcome.count("created")
+    return created
 
 
 def _without_files(rows: Sequence[Row], schema: Collection, mapper: FieldMapper) -> None:
@@ -461,6 +594,34 @@ def _summary(
     _listed(out, "failed", problems)
 
 
+def command_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """A collection to a file, as ``sync`` reads it back (shared/export.py)."""
+    from shared.export import Exporter, read_all, write_export
+
+    client, _settings = _client(args)
+    schema = client.get_collection(args.collection)
+    output = Path(args.output) if args.output else None
+    fmt = args.format or (
+        {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(output.suffix.lower(), "csv")
+        if output
+        else "csv"
+    )
+    exporter = Exporter(
+        client,
+        schema,
+        download=Path(args.download) if args.download else None,
+        relative_to=output.resolve().parent if output else None,
+    )
+    rows = exporter.rows(read_all(client, args.collection))
+    if output is None:
+        count = write_export(out, fmt, exporter.columns, rows, exporter.joiners)
+    else:
+        with output.open("w", encoding="utf-8", newline="") as handle:
+            count = write_export(handle, fmt, exporter.columns, rows, exporter.joiners)
+    err.write(f"exported {count:,} items" + (f" to {output}" if output else "") + "\n")
+    return 0
+
+
 def command_schema(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     client, _settings = _client(args)
     schema = client.get_collection(args.collection)
@@ -497,8 +658,18 @@ def parser() -> argparse.ArgumentParser:
     )
     commands = root.add_subparsers(dest="command", required=True)
     sync = commands.add_parser("sync", help="create or update a collection's items from a file")
-    sync.add_argument("file", help="CSV (header row), JSON (array) or JSON Lines")
-    sync.add_argument("--collection", required=True, help="the collection id")
+    sync.add_argument(
+        "file",
+        nargs="+",
+        help="CSV (header row), JSON (array) or JSON Lines; several as FILE=COLLECTION (or named "
+        "after their collections), synced referenced collections first",
+    )
+    sync.add_argument("--collection", help="the collection id (one file)")
+    sync.add_argument(
+        "--create-missing",
+        action="store_true",
+        help="create, by name, the referenced items a row names that do not exist yet",
+    )
     sync.add_argument("--key", default="slug", help="the field that identifies a row (slug)")
     sync.add_argument("--format", choices=("csv", "json", "jsonl"), help="else from the extension")
     sync.add_argument("--map", help='columns to field slugs: \'{"Column": "slug"}\', or @file.json')
@@ -527,6 +698,16 @@ def parser() -> argparse.ArgumentParser:
         metavar="HOST",
         help="fetch file URLs from HOST although it is not public (repeatable); others must be",
     )
+    export = commands.add_parser(
+        "export", help="write a collection to CSV, JSON or JSON Lines (sync reads it back)"
+    )
+    export.add_argument("collection", help="the collection id")
+    export.add_argument("--format", choices=("csv", "json", "jsonl"), help="else from --output")
+    export.add_argument("--output", "-o", help="the file to write (default: standard output)")
+    export.add_argument(
+        "--download", metavar="DIR", help="save images and files in DIR and write their paths"
+    )
+    export.set_defaults(map=None)
     schema = commands.add_parser("schema", help="print a collection's fields")
     schema.add_argument("collection", help="the collection id")
     schema.add_argument(
@@ -556,6 +737,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands: dict[str, Callable[[argparse.Namespace, TextIO, TextIO], int]] = {
         "sync": command_sync,
         "schema": command_schema,
+        "export": command_export,
     }
     from shared.config import ConfigError
     from shared.problems import Problem

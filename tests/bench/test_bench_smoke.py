@@ -182,3 +182,12 @@ def test_soak_runs_the_stack_and_audits_it(tmp_path: Path) -> None:
     assert counts["outage"]["settled"] == "settled"
     assert counts["outage"]["secondsAfterRecovery"] is not None
     assert counts["intake"]["failed"] == 0
+
+
+def test_references_sync_in_one_command_and_round_trip_without_writes() -> None:
+    section = sync.run_references(posts=30, authors=3, tags=2, rate_limit=6000)
+
+    assert_measured(section)
+    first, second, back = (section.data[k] for k in ("first", "second", "exportedBack"))
+    assert first["writes"] == 3  # one create per collection
+    assert (second["writes"], back["writes"]) == (0, 0)
