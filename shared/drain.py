@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, SecretStr
 
@@ -78,6 +78,8 @@ class DrainSettings(CreateItemsSettings):
     intake_batch_window_seconds: float = Field(default=5.0, ge=0, le=60)
     intake_max_run_seconds: float = Field(default=50.0, gt=0)
     intake_claim_seconds: float = Field(default=300.0, gt=0)
+    # After a transient failure, how often the run asks Webflow whether it is back (0: it stops).
+    intake_probe_seconds: float = Field(default=5.0, ge=0)
 
     @property
     def replay_keys(self) -> list[SecretStr]:
@@ -167,8 +169,10 @@ def drain(
     gate: DrainGate | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> DrainReport:
-    """Write pending submissions to Webflow until none is left, a transient failure stops the
-    run, or INTAKE_MAX_RUN_SECONDS is spent."""
+    """Write pending submissions to Webflow until none is left or INTAKE_MAX_RUN_SECONDS is
+    spent. After a transient failure nothing is sent again blindly: the run asks Webflow every
+    INTAKE_PROBE_SECONDS with one read whether it is back, and goes on when it is, so that an
+    outage's end is met within seconds rather than at the next sweep."""
     report = DrainReport()
     if gate is not None and not gate.enter():
         report.busy = True
@@ -177,7 +181,10 @@ def drain(
     try:
         report.replayed = len(queue.replay_transient())
         while True:
-            stopped = _run(queue, client, settings, report, deadline, sleep)
+            outcome = _run(queue, client, settings, report, deadline, sleep)
+            if outcome == "transient" and _webflow_back(client, settings, deadline, sleep):
+                continue
+            stopped = outcome != "done"
             if stopped or gate is None or not gate.leave():
                 break
     except BaseException:
@@ -194,6 +201,37 @@ def drain(
     return report
 
 
+def _webflow_back(
+    client: WebflowClient,
+    settings: DrainSettings,
+    deadline: float,
+    sleep: Callable[[float], None],
+) -> bool:
+    """Wait for Webflow to answer again, asking with one read every INTAKE_PROBE_SECONDS until
+    the run's deadline; True when it did (the run goes on)."""
+    interval = settings.intake_probe_seconds
+    collection_id = settings.webflow_collection_id
+    if not interval or not collection_id:
+        return False
+    from shared.webflow import deadline as within
+
+    while deadline - time.monotonic() > interval:
+        sleep(interval)
+        try:
+            with within(min(interval, max(0.0, deadline - time.monotonic()))):
+                client.get_collection(collection_id, refresh=True)
+        except WebflowError as exc:
+            if is_refusal(exc):
+                return False
+            continue
+        logger.info("Webflow answers again: the run goes on")
+        return True
+    return False
+
+
+RunOutcome = Literal["done", "transient", "deadline"]
+
+
 def _run(
     queue: IntakeQueue,
     client: WebflowClient,
@@ -201,8 +239,8 @@ def _run(
     report: DrainReport,
     deadline: float,
     sleep: Callable[[float], None],
-) -> bool:
-    """Batches until the pending set is empty (False) or the run must stop (True).
+) -> RunOutcome:
+    """Batches until the pending set is empty, a transient failure, or the deadline.
 
     The whole pending set is listed, oldest first, and worked through; it is listed again when
     less than a request's worth is left. Names are hashes, so only a complete listing puts a
@@ -216,7 +254,7 @@ def _run(
             # fills the request (and, oldest first, goes after what waited longer).
             backlog = queue.listing("pending")
             if not backlog:
-                return False
+                return "done"
             wait = window - backlog[0].age
             if len(backlog) < CHUNK_SIZE and wait > 0:
                 # A partial batch: let the burst fill it (a request carries up to 100 items).
@@ -225,10 +263,10 @@ def _run(
                 continue
         taken = _take(queue, backlog, settings.intake_claim_seconds, report)
         if not taken:
-            return False  # what is left of the listing is other drains'
+            return "done"  # what is left of the listing is other drains'
         if _write(queue, client, settings, taken, report):
-            return True
-    return True
+            return "transient"
+    return "deadline"
 
 
 def _take(

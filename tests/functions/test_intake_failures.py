@@ -310,3 +310,25 @@ def test_a_webhook_is_kept_while_the_queue_is_full(
     response = app.post("/", data=body, headers=signed_headers(secret, body))
     assert response.status_code in (200, 202), response.get_data(as_text=True)
     assert len(names(gcs, "intake/pending/")) == 2
+
+
+def test_a_run_that_meets_an_outage_goes_on_as_soon_as_webflow_is_back(
+    app: FlaskClient, gcs: FakeGCS, sandbox: Sandbox, submissions: str
+) -> None:
+    import threading
+
+    assert app.post("/", data=FORM, headers=JSON_ACCEPT).status_code == 202
+    sandbox.configure(faults={"errorRate": 1.0})
+    lifted = threading.Timer(1.5, lambda: sandbox.configure(faults={}))
+    lifted.start()
+    try:
+        report = run_drain(
+            WEBFLOW_MAX_RETRY_SECONDS="0.5",
+            INTAKE_PROBE_SECONDS="0.5",
+            INTAKE_MAX_RUN_SECONDS="30",
+        )
+    finally:
+        lifted.join()
+    # One run: deferred by the outage, then written once a probe found Webflow back.
+    assert (report["deferred"], report["created"], report["remaining"]) == (1, 1, 0)
+    assert item_by_name(sandbox, submissions, FORM["Name"]) is not None
