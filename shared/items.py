@@ -33,7 +33,7 @@ from shared.config import (
     blank_to_none,
     split_list,
 )
-from shared.errors import NotFoundError, WebflowError
+from shared.errors import WebflowError
 from shared.fields import (
     ANY_FORM,
     SLUG_MAX_LENGTH,
@@ -57,11 +57,11 @@ from shared.problems import (
     Forbidden,
     InvalidInput,
     Unavailable,
-    Unprocessable,
     upstream_problem,
     webflow_details,
     whole_seconds,
 )
+from shared.references import MAX_ITEMS_PER_CALL, ReferenceLookup, collection_schema
 from shared.results import BatchOutcome
 from shared.webflow.slugs import SlugHolders
 
@@ -89,7 +89,6 @@ __all__ = [
     "send_items",
 ]
 
-MAX_ITEMS_PER_CALL = 10_000
 CHUNK_SIZE = 100
 MAX_ROUNDS = 8
 MAX_SUFFIX = 1000
@@ -531,63 +530,6 @@ class Prepared:
         return str(self.item.field_data["slug"])
 
 
-class ReferenceLookup:
-    """Resolves references by slug or name to item ids: each referenced collection is read once
-    per call (100 items a request) and indexed by slug and by name."""
-
-    def __init__(self, client: WebflowClient) -> None:
-        self._client = client
-        self._indexes: dict[str, _ReferenceIndex] = {}
-
-    def __call__(
-        self, collection_id: str, references: Sequence[str]
-    ) -> Mapping[str, str | tuple[str, ...]]:
-        """{reference: id} for a slug, else a name, of one item; {reference: (slugs...)} for a
-        name several items share; the references that name nothing are left out."""
-        index = self._indexes.get(collection_id)
-        if index is None:
-            index = self._indexes[collection_id] = _ReferenceIndex.read(self._client, collection_id)
-        resolved: dict[str, str | tuple[str, ...]] = {}
-        for reference in references:
-            found = index.find(reference)
-            if found is not None:
-                resolved[reference] = found
-        return resolved
-
-
-@dataclass
-class _ReferenceIndex:
-    """A collection's items by slug and by name (case and surrounding blanks aside)."""
-
-    by_slug: dict[str, str] = field(default_factory=dict)
-    by_name: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
-
-    @classmethod
-    def read(cls, client: WebflowClient, collection_id: str) -> _ReferenceIndex:
-        index = cls()
-        offset = 0
-        while True:
-            page = client.list_items(collection_id, offset=offset, limit=CHUNK_SIZE)
-            for item in page.items:
-                if item.slug:
-                    index.by_slug[item.slug] = item.id
-                if item.name:
-                    key = item.name.strip().casefold()
-                    index.by_name.setdefault(key, []).append((item.id, item.slug or item.id))
-            offset += len(page.items)
-            if not page.items or offset >= page.pagination.total:
-                return index
-
-    def find(self, reference: str) -> str | tuple[str, ...] | None:
-        """The id of the item whose slug, else whose name, this is; candidates when ambiguous."""
-        if reference in self.by_slug:
-            return self.by_slug[reference]
-        named = self.by_name.get(reference.strip().casefold(), [])
-        if len(named) == 1:
-            return named[0][0]
-        return tuple(sorted(slug for _, slug in named)) if named else None
-
-
 def prepare_items(
     entries: Sequence[Mapping[str, Any]],
     schema: Collection,
@@ -925,19 +867,6 @@ def requested_collection(settings: CreateItemsSettings, request: _CallBody) -> s
         }
         raise InvalidInput("invalid_request", "collectionId is required", [detail])
     return collection_id
-
-
-def collection_schema(
-    client: WebflowClient, collection_id: str, *, named_by_caller: bool
-) -> Collection:
-    """The collection's schema; a collection the caller named that does not exist is a 422."""
-    try:
-        return client.get_collection(collection_id)
-    except NotFoundError:
-        if not named_by_caller:
-            raise
-        detail = {"field": "collectionId", "message": "is not a collection the function can reach"}
-        raise Unprocessable("collection_not_found", "No such collection", [detail]) from None
 
 
 def _all_invalid(failed: list[CreateResult], *, single: bool) -> FieldValidationError:

@@ -27,7 +27,6 @@ from shared.fields import (
     field_table_setting,
     parse_field_table,
 )
-from shared.items import MAX_ITEMS_PER_CALL, ReferenceLookup, SlugIndex, collection_schema
 from shared.log import get_logger
 from shared.models import Collection, ErrorInfo, Item, ItemResult, ItemUpdate, WebflowId
 from shared.problems import (
@@ -38,7 +37,9 @@ from shared.problems import (
     whole_seconds,
 )
 from shared.publishing import PendingItem, PublishReport, publish_entries
+from shared.references import MAX_ITEMS_PER_CALL, ReferenceLookup, collection_schema
 from shared.results import BatchOutcome
+from shared.webflow.slugs import SlugHolders as SlugIndex
 
 if TYPE_CHECKING:
     from shared.webflow import WebflowClient
