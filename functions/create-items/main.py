@@ -38,7 +38,6 @@ from shared.instance import Instance
 from shared.items import CreateItemsRequest, CreateItemsSettings, create_from_request
 from shared.log import get_logger
 from shared.problems import Unavailable
-from shared.spam import judge
 from shared.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, parse_webhook, verify_signature
 
 if TYPE_CHECKING:
@@ -177,6 +176,8 @@ def _captcha(settings: CreateItemsSettings) -> CaptchaVerifier | None:
 def _form_post(request: flask.Request, settings: CreateItemsSettings) -> flask.Response:
     """A browser form: origin, rate limit, challenge and spam rules, files to the bucket, then a
     redirect or JSON."""
+    from shared.spam import judge  # the form path's alone
+
     require_allowed_origin(request, settings.origins)  # JSON 403: not a redirect to our pages
     try:
         client = client_address(request, settings.form_trusted_proxies)
