@@ -147,3 +147,23 @@ def test_export_downloads_files_and_writes_their_paths(
     text = (out_dir / "posts.csv").read_text(encoding="utf-8")
     [path] = [cell for cell in text.replace("\n", ",").split(",") if cell.startswith("files/")]
     assert (out_dir / path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_email_link_and_image_round_trip_through_export(
+    env: dict[str, str], sandbox: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "a.png").write_bytes(encode(photo_pixels(12, 8), "PNG"))
+    seed = write(
+        tmp_path / "s.csv",
+        "name,email,message,attachment,source\n"
+        "Ada,ada@example.com,Hello,a.png,https://example.com/from\n"
+        "Grace,grace@example.com,Hi,,\n",
+    )
+    collection = sandbox.collections["submissions"]
+    assert run(capsys, "sync", str(seed), "--collection", collection, "--key", "email")[0] == 0
+    exported = tmp_path / "submissions.jsonl"
+    assert run(capsys, "export", collection, "--output", str(exported))[0] == 0
+    counter = RequestCounter(sandbox)
+    code, out = run(capsys, "sync", str(exported), "--collection", collection, "--key", "email")
+    assert code == 0, out
+    assert counter.writes() == 0, out
