@@ -351,58 +351,87 @@ def command_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     client, settings = _client(args)
     plan = _plan(args, client, settings.webflow_site_id)
     status = 0
-    for path, collection_id in plan:
+    for path, collection_id, key in plan:
         if len(plan) > 1:
             out.write(f"\n== {path} -> collection {collection_id}\n")
-        status = max(status, _sync_file(args, client, settings, path, collection_id, err, out))
+        status = max(
+            status, _sync_file(args, client, settings, (path, collection_id, key), err, out)
+        )
     return status
 
 
-def _plan(
-    args: argparse.Namespace, client: WebflowClient, site_id: str | None
-) -> list[tuple[str, str]]:
-    """(file, collection id) in dependency order: FILE=COLLECTION, or a file named after its
-    collection (slug or name, any case); one file may take --collection instead."""
-    if len(args.file) == 1 and args.collection:
-        return [(args.file[0], args.collection)]
+# (file, collection id, key field)
+Planned = tuple[str, str, str]
+
+
+def _plan(args: argparse.Namespace, client: WebflowClient, site_id: str | None) -> list[Planned]:
+    """(file, collection id, key) in dependency order: from --manifest, FILE=COLLECTION, or a file
+    named after its collection (slug or name, any case); one file may take --collection instead."""
+    if args.manifest:
+        given = _manifest(Path(args.manifest), args.key)
+    elif not args.file:
+        raise UsageError("name a FILE (or several), or --manifest")
+    elif len(args.file) == 1 and args.collection:
+        return [(args.file[0], args.collection, args.key)]
+    else:
+        given = [(*_file_and_name(entry), args.key) for entry in args.file]
     if args.collection:
         raise UsageError("--collection goes with one file; name each file's collection: FILE=ID")
     if not site_id:
         raise UsageError("several files (or none with --collection) need WEBFLOW_SITE_ID")
-    collections = client.list_collections(site_id)
     named: dict[str, str] = {}
-    for collection in collections:
+    for collection in client.list_collections(site_id):
         for name in (collection.id, collection.slug, collection.display_name):
             if name:
                 named[name.strip().casefold()] = collection.id
-    chosen: list[tuple[str, str]] = []
-    for given in args.file:
-        path, _, name = given.partition("=")
-        name = name or Path(path).stem
+    chosen: list[Planned] = []
+    for path, name, key in given:
         collection_id = named.get(name.strip().casefold())
         if collection_id is None:
-            raise UsageError(f"{given}: no collection {name!r} in the site (FILE=COLLECTION)")
-        chosen.append((path, collection_id))
+            raise UsageError(f"{path}: no collection {name!r} in the site")
+        chosen.append((path, collection_id, key))
     return _dependency_order(client, chosen)
 
 
-def _dependency_order(
-    client: WebflowClient, chosen: list[tuple[str, str]]
-) -> list[tuple[str, str]]:
+def _file_and_name(given: str) -> tuple[str, str]:
+    path, _, name = given.partition("=")
+    return path, name or Path(path).stem
+
+
+def _manifest(path: Path, default_key: str) -> list[Planned]:
+    """``{"files": [{"file", "collection"?, "key"?}, ...]}``: paths relative to the manifest."""
+    try:
+        body = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{path}: not a readable JSON manifest ({exc})") from None
+    entries = body.get("files") if isinstance(body, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise UsageError(f'{path}: expected {{"files": [{{"file": ..., "collection": ...}}]}}')
+    planned: list[Planned] = []
+    for number, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
+            raise UsageError(f'{path}: files[{number}] needs "file"')
+        file = str(path.parent / entry["file"])
+        name = str(entry.get("collection") or Path(entry["file"]).stem)
+        planned.append((file, name, str(entry.get("key") or default_key)))
+    return planned
+
+
+def _dependency_order(client: WebflowClient, chosen: list[Planned]) -> list[Planned]:
     """The files ordered so that a collection comes after those it references."""
     refers: dict[str, set[str]] = {}
-    for _path, collection_id in chosen:
+    for _path, collection_id, _key in chosen:
         schema = client.get_collection(collection_id)
         refers[collection_id] = {
             str((f.validations or {}).get("collectionId"))
             for f in schema.fields
             if f.type in ("Reference", "MultiReference")
         }
-    ordered: list[tuple[str, str]] = []
+    ordered: list[Planned] = []
     waiting = list(chosen)
     while waiting:
-        placed = {collection_id for _, collection_id in ordered}
-        pending = {collection_id for _, collection_id in waiting}
+        placed = {entry[1] for entry in ordered}
+        pending = {entry[1] for entry in waiting}
         ready = [
             entry
             for entry in waiting
@@ -419,11 +448,11 @@ def _sync_file(
     args: argparse.Namespace,
     client: WebflowClient,
     settings: Any,
-    file: str,
-    collection_id: str,
+    planned: Planned,
     err: TextIO,
     out: TextIO,
 ) -> int:
+    file, collection_id, key = planned
     from shared.fields import FieldMapper, is_empty
     from shared.sync import SyncOptions, sync_items
 
@@ -434,7 +463,7 @@ def _sync_file(
         for row in rows:
             row.fields = {name: value for name, value in row.fields.items() if not is_empty(value)}
     options = SyncOptions(
-        key=args.key,
+        key=key,
         dry_run=args.dry_run,
         publish=args.publish,
         complete=args.complete,
@@ -660,11 +689,16 @@ def parser() -> argparse.ArgumentParser:
     sync = commands.add_parser("sync", help="create or update a collection's items from a file")
     sync.add_argument(
         "file",
-        nargs="+",
+        nargs="*",
         help="CSV (header row), JSON (array) or JSON Lines; several as FILE=COLLECTION (or named "
         "after their collections), synced referenced collections first",
     )
     sync.add_argument("--collection", help="the collection id (one file)")
+    sync.add_argument(
+        "--manifest",
+        metavar="JSON",
+        help='files to sync: {"files": [{"file", "collection", "key"?}]} (paths relative to it)',
+    )
     sync.add_argument(
         "--create-missing",
         action="store_true",

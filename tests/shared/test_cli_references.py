@@ -167,3 +167,31 @@ def test_email_link_and_image_round_trip_through_export(
     code, out = run(capsys, "sync", str(exported), "--collection", collection, "--key", "email")
     assert code == 0, out
     assert counter.writes() == 0, out
+
+
+def test_a_manifest_names_each_files_collection_and_key(
+    env: dict[str, str], sandbox: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    write(data / "people.csv", "name,slug\nAda Lovelace,ada\n")
+    write(data / "articles.csv", "name,summary,author\nNotes,N-1,Ada Lovelace\n")
+    manifest = write(
+        tmp_path / "sync.json",
+        json.dumps(
+            {
+                "files": [
+                    {"file": "data/articles.csv", "collection": "Posts", "key": "summary"},
+                    {"file": "data/people.csv", "collection": "authors", "key": "slug"},
+                ]
+            }
+        ),
+    )
+    code, out = run(capsys, "sync", "--manifest", str(manifest))
+    assert code == 0, out
+    assert out.index("people.csv") < out.index("articles.csv")
+    notes = by_name(sandbox, "posts")["Notes"]["fieldData"]
+    assert notes["author"] == by_name(sandbox, "authors")["Ada Lovelace"]["id"]
+
+    broken = write(tmp_path / "broken.json", '{"files": [{"collection": "posts"}]}')
+    assert run(capsys, "sync", "--manifest", str(broken))[0] == 2
