@@ -516,28 +516,12 @@ def create_missing_references(
 ) -> int:
     """Create, by name, the referenced items the rows name that do not exist yet (one bulk
     create per referenced collection); how many were created."""
-    from shared.fields import FieldMapper, is_item_id
+    from shared.fields import FieldMapper
     from shared.items import ReferenceLookup, create_items
 
-    wanted: dict[str, dict[str, None]] = {}  # referenced collection -> names, in order
-    for row in rows:
-        for column, value in row.fields.items():
-            slug = mapper.target_slug(column, schema)
-            target = schema.field(slug) if slug else None
-            if target is None or target.type not in ("Reference", "MultiReference"):
-                continue
-            referenced = str((target.validations or {}).get("collectionId") or "")
-            values = value if isinstance(value, list) else str(value or "").split(",")
-            names = wanted.setdefault(referenced, {})
-            for entry in values:
-                text = str(entry.get("name", "") if isinstance(entry, dict) else entry).strip()
-                if text and not is_item_id(text):
-                    names[text] = None
     lookup = ReferenceLookup(client)
     created = 0
-    for referenced, names in wanted.items():
-        if not referenced or not names:
-            continue
+    for referenced, names in _referenced_names(schema, mapper, rows).items():
         found = lookup(referenced, list(names))
         missing = [name for name in names if name not in found]
         if missing:
@@ -551,6 +535,30 @@ def create_missing_references(
             )
             created += outcome.count("created")
     return created
+
+
+def _referenced_names(
+    schema: Collection, mapper: FieldMapper, rows: Sequence[Row]
+) -> dict[str, dict[str, None]]:
+    """{referenced collection id: the names (not ids) the rows give, in order}."""
+    from shared.fields import is_item_id
+
+    targets: dict[str, str] = {}  # column -> referenced collection
+    for column in {column for row in rows for column in row.fields}:
+        slug = mapper.target_slug(column, schema)
+        target = schema.field(slug) if slug else None
+        if target is not None and target.type in ("Reference", "MultiReference"):
+            targets[column] = str((target.validations or {}).get("collectionId") or "")
+    wanted: dict[str, dict[str, None]] = {}
+    for row in rows:
+        for column, referenced in targets.items():
+            value = row.fields.get(column)
+            values = value if isinstance(value, list) else str(value or "").split(",")
+            for entry in values:
+                text = str(entry.get("name", "") if isinstance(entry, dict) else entry).strip()
+                if referenced and text and not is_item_id(text):
+                    wanted.setdefault(referenced, {})[text] = None
+    return wanted
 
 
 def _without_files(rows: Sequence[Row], schema: Collection, mapper: FieldMapper) -> None:
