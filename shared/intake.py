@@ -236,17 +236,18 @@ class PendingGauge:
 
     def full(self, max_count: int, max_bytes: int) -> bool:
         """True when the pending set holds ``max_count`` submissions or ``max_bytes`` bytes (a
-        zero is no cap).
-
-        Raises:
-            StorageError: the listing failed.
-        """
+        zero is no cap); a listing that fails admits, logged at ERROR."""
         if not max_count and not max_bytes:
             return False
         now = self._clock()
         with self._lock:
             if self._counted_at is None or now - self._counted_at >= self._refresh:
-                self.count, self.bytes = self._queue.pending_usage()
+                try:
+                    self.count, self.bytes = self._queue.pending_usage()
+                except StorageError:
+                    # The count failing must not refuse every visitor: the cap waits for the next
+                    # listing (a write that fails as well still answers 503).
+                    logger.exception("the intake queue could not be counted: posts admitted")
                 self._counted_at = now
             return bool(
                 (max_count and self.count >= max_count) or (max_bytes and self.bytes >= max_bytes)

@@ -86,10 +86,31 @@ resource "google_storage_bucket_iam_member" "drain_intake_object_creator" {
 # Intake bucket: create-items writes submissions, drain-intake works the queue.
 # ---------------------------------------------------------------------------------------------------
 
-# create-items queues a submission and its files create-if-absent; it never reads, lists or deletes.
+# create-items queues a submission and its files create-if-absent; it never deletes.
 resource "google_storage_bucket_iam_member" "create_items_intake_creator" {
   bucket = google_storage_bucket.intake.name
   role   = "roles/storage.objectCreator"
+  member = google_service_account.function["create-items"].member
+}
+
+# create-items also lists the pending set (INTAKE_MAX_PENDING, INTAKE_MAX_PENDING_BYTES) and reads
+# a queued call back to compare a reused Idempotency-Key's body: get + list, nothing more.
+resource "google_project_iam_custom_role" "create_items_intake_admission" {
+  project     = var.project_id
+  role_id     = "${replace(var.name_prefix, "-", "_")}_intake_admission"
+  title       = "webflow-functions create-items intake admission"
+  description = "List the intake queue and read a queued submission; nothing else."
+  permissions = [
+    "storage.objects.get",
+    "storage.objects.list",
+  ]
+
+  depends_on = [google_project_service.this]
+}
+
+resource "google_storage_bucket_iam_member" "create_items_intake_admission" {
+  bucket = google_storage_bucket.intake.name
+  role   = google_project_iam_custom_role.create_items_intake_admission.id
   member = google_service_account.function["create-items"].member
 }
 

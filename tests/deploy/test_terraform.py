@@ -382,6 +382,10 @@ def test_bucket_access_only_for_the_functions_that_touch_each_bucket(module: Mod
             "roles/storage.objectCreator",
             '${google_service_account.function["create-items"].member}',
         ),
+        "create_items_intake_admission": (
+            "${google_project_iam_custom_role.create_items_intake_admission.id}",
+            '${google_service_account.function["create-items"].member}',
+        ),
         "drain_intake_object_user": (
             "roles/storage.objectUser",
             '${google_service_account.function["drain-intake"].member}',
@@ -394,6 +398,8 @@ def test_bucket_access_only_for_the_functions_that_touch_each_bucket(module: Mod
     assert reader["member"] == '${google_service_account.function["upload-asset"].member}'
     role = module.resource("google_project_iam_custom_role", "upload_asset_object_access")
     assert sorted(role["permissions"]) == ["storage.objects.get", "storage.objects.update"]
+    admission = module.resource("google_project_iam_custom_role", "create_items_intake_admission")
+    assert sorted(admission["permissions"]) == ["storage.objects.get", "storage.objects.list"]
 
 
 def test_build_account_holds_no_basic_role(module: Module) -> None:
