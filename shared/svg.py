@@ -66,8 +66,11 @@ ATTRIBUTES = frozenset(
     paint-order mix-blend-mode isolation transform-origin pointer-events enable-background
     attributeName attributeType begin dur end min max restart repeatCount repeatDur calcMode
     keyTimes keySplines keyPoints from to by additive accumulate path
+    role focusable zoomAndPan white-space clip font kerning text-overflow
     """.split()  # noqa: SIM905 - a list of names reads best as words
 )
+# Inert in any SVG: what Illustrator (data-name) and accessibility tools (aria-*) add.
+_INERT_ATTRIBUTE = re.compile(r"^(?:data|aria)-[a-z0-9][a-z0-9-]*$")
 # Namespaced attributes that may stand: xlink's reference and title, xml's space and language.
 FOREIGN_ATTRIBUTES = frozenset(
     {f"{{{XLINK_NS}}}href", f"{{{XLINK_NS}}}title", f"{{{XML_NS}}}space", f"{{{XML_NS}}}lang"}
@@ -165,7 +168,7 @@ def _check_element(element: Element, tag: str) -> None:
             local = name.rsplit("}", 1)[1]
         else:
             local = name
-            if local not in ATTRIBUTES:
+            if local not in ATTRIBUTES and not _INERT_ATTRIBUTE.match(local):
                 kind = "an event handler" if local.lower().startswith("on") else "an attribute"
                 raise SvgRefused(f"the SVG has {kind} not allowed in a drawing ({local})")
         if local == "href":

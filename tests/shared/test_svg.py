@@ -35,6 +35,10 @@ DRAWINGS = {
         '</metadata><path d="M0 0L10 10" stroke="black"/>',
         head='<?xml version="1.0" encoding="UTF-8"?>',
     ),
+    "Illustrator's data-name and an accessible title": svg(
+        '<title id="t">Logo</title><g id="Layer_1" data-name="Layer 1" role="img" '
+        'aria-labelledby="t"><rect width="4" height="4" style="fill:#0a0"/></g>'
+    ),
     "a spinner": svg(
         '<circle cx="5" cy="5" r="4"><animateTransform attributeName="transform" '
         'type="rotate" from="0 5 5" to="360 5 5" dur="1s" repeatCount="indefinite"/></circle>'
@@ -92,6 +96,10 @@ BYPASSES = {
         "external resource",
     ),
     "an event handler in upper case": (svg('<rect ONCLICK="alert(1)"/>'), "event handler"),
+    "a script in a data- attribute's clothing": (
+        svg('<rect data-x="javascript:alert(1)"/>'),
+        "external resource",
+    ),
     "a foreign attribute": (
         svg('<rect xmlns:ev="http://www.w3.org/2001/xml-events" ev:event="click"/>'),
         "another namespace",
