@@ -239,15 +239,7 @@ class ItemsApi:
             raise validation_error(
                 [{"param": "fieldData", "description": "Must contain at least 1 item"}]
             )
-        locale_ids = body.get("cmsLocaleIds")
-        if locale_ids is not None and not (
-            isinstance(locale_ids, list)
-            and locale_ids
-            and all(isinstance(x, str) for x in locale_ids)
-        ):
-            raise validation_error(
-                [{"param": "cmsLocaleIds", "description": "Must be a list of ids"}]
-            )
+        locale_ids = _locale_ids(body.get("cmsLocaleIds"), "cmsLocaleIds")
         shared = {key: body[key] for key in ("isDraft", "isArchived") if key in body}
         entries = [{"fieldData": data, **shared} for data in datas]
         created = self.cms.create_items(
@@ -273,20 +265,7 @@ class ItemsApi:
                 raise validation_error(
                     [{"param": f"items[{index}]", "description": "Must be an object"}]
                 )
-            locale_ids = entry.get("cmsLocaleIds")
-            if locale_ids is not None and not (
-                isinstance(locale_ids, list)
-                and locale_ids
-                and all(isinstance(x, str) for x in locale_ids)
-            ):
-                raise validation_error(
-                    [
-                        {
-                            "param": f"items[{index}].cmsLocaleIds",
-                            "description": "Must be a list of ids",
-                        }
-                    ]
-                )
+            locale_ids = _locale_ids(entry.get("cmsLocaleIds"), f"items[{index}].cmsLocaleIds")
             locales = locale_ids or [primary]
             variants += len(locales)
             body = {k: v for k, v in entry.items() if k != "cmsLocaleIds"}
@@ -393,3 +372,12 @@ class ItemsApi:
 
 
 __all__ = ["ApiError", "ItemsApi", "render_collection", "render_site"]
+
+
+def _locale_ids(value: Any, param: str) -> list[str] | None:
+    """A body's cmsLocaleIds: absent, or a non-empty list of ids; else 400 naming ``param``."""
+    if value is not None and not (
+        isinstance(value, list) and value and all(isinstance(x, str) for x in value)
+    ):
+        raise validation_error([{"param": param, "description": "Must be a list of ids"}])
+    return value
