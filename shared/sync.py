@@ -211,40 +211,80 @@ def canonical(field_type: str | None, value: Any) -> Any:
     (an image to its file id and alt, a date to its instant, a number to a float...)."""
     if value is None or value == "" or value == [] or value == {}:
         return None
-    if field_type in ("Image", "File") and isinstance(value, Mapping):
-        return (value.get("fileId") or value.get("url"), value.get("alt") or None)
-    if field_type == "MultiImage" and isinstance(value, Sequence) and not isinstance(value, str):
-        return tuple(canonical("Image", v) for v in value)
-    if field_type in ("DateTime", "Date") and isinstance(value, str):
-        try:
-            parsed = dt.datetime.fromisoformat(value)
-        except ValueError:
-            return value
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=dt.UTC)
-        return parsed.astimezone(dt.UTC)
-    if (
-        field_type == "Number"
-        and isinstance(value, int | float | str)
-        and not isinstance(value, bool)
-    ):
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    if (
-        field_type == "MultiReference"
-        and isinstance(value, Sequence)
-        and not isinstance(value, str)
-    ):
-        return tuple(sorted(str(v) for v in value))
-    if field_type == "Color" and isinstance(value, str):
-        return value.strip().lower()
-    if field_type == "RichText" and isinstance(value, str):
-        return re.sub(r">\s+<", "><", value.strip())
-    if isinstance(value, str):
-        return value.strip()
-    return value
+    reduce = _CANONICAL.get(field_type or "")
+    if reduce is not None:
+        reduced = reduce(value)
+        if reduced is not _AS_GIVEN:
+            return reduced
+    return value.strip() if isinstance(value, str) else value
+
+
+# What a reducer answers for a value not of its type's shape: compared as given.
+_AS_GIVEN = object()
+
+
+def _file(value: Any) -> Any:
+    if not isinstance(value, Mapping):
+        return _AS_GIVEN
+    return (value.get("fileId") or value.get("url"), value.get("alt") or None)
+
+
+def _files(value: Any) -> Any:
+    if not _is_list(value):
+        return _AS_GIVEN
+    return tuple(canonical("Image", entry) for entry in value)
+
+
+def _instant(value: Any) -> Any:
+    if not isinstance(value, str):
+        return _AS_GIVEN
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC)
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return _AS_GIVEN
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
+def _references(value: Any) -> Any:
+    if not _is_list(value):
+        return _AS_GIVEN
+    return tuple(sorted(str(entry) for entry in value))
+
+
+def _colour(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else _AS_GIVEN
+
+
+def _rich_text(value: Any) -> Any:
+    return re.sub(r">\s+<", "><", value.strip()) if isinstance(value, str) else _AS_GIVEN
+
+
+def _is_list(value: Any) -> bool:
+    return isinstance(value, Sequence) and not isinstance(value, str)
+
+
+_CANONICAL: dict[str, Callable[[Any], Any]] = {
+    "Image": _file,
+    "File": _file,
+    "MultiImage": _files,
+    "DateTime": _instant,
+    "Date": _instant,
+    "Number": _number,
+    "MultiReference": _references,
+    "Color": _colour,
+    "RichText": _rich_text,
+}
 
 
 def key_text(value: Any) -> str | None:
