@@ -648,6 +648,7 @@ def command_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         schema,
         download=Path(args.download) if args.download else None,
         relative_to=output.resolve().parent if output else None,
+        allowed_hosts=frozenset(args.allow_host),
     )
     rows = exporter.rows(read_all(client, args.collection))
     if output is None:
@@ -748,6 +749,13 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--output", "-o", help="the file to write (default: standard output)")
     export.add_argument(
         "--download", metavar="DIR", help="save images and files in DIR and write their paths"
+    )
+    export.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="with --download: fetch from HOST although it is not public (repeatable)",
     )
     export.set_defaults(map=None)
     schema = commands.add_parser("schema", help="print a collection's fields")

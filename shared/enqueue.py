@@ -76,8 +76,8 @@ def _admit(queue: IntakeQueue, settings: CreateItemsSettings) -> None:
     """Refuse (503) a post while the queue holds its cap: a flood cannot fill the bucket.
 
     Raises:
-        Unavailable: over INTAKE_MAX_PENDING or INTAKE_MAX_PENDING_BYTES.
-        StorageError: the queue could not be counted.
+        Unavailable: over INTAKE_MAX_PENDING or INTAKE_MAX_PENDING_BYTES (a count that failed
+            admits: shared/intake.py's PendingGauge).
     """
     if queue.gauge.full(settings.intake_max_pending, settings.intake_max_pending_bytes):
         logger.warning(
@@ -144,13 +144,16 @@ def quarantine_form(
         FieldValidationError: a file that no field could take (nothing is written).
         StorageError: Cloud Storage failed.
     """
-    if queue.gauge.full(settings.intake_max_pending, settings.intake_max_pending_bytes):
+    if queue.gauge.full(
+        settings.intake_max_pending, settings.intake_max_pending_bytes
+    ) or queue.gauge.spam_full(settings.intake_max_pending_bytes):
         logger.warning("spam dropped: the intake queue is full", extra={"reason": reason})
         return FormReply(outcome=None)
     _structural_file_checks(post, settings)
     submission = _form_submission(queue, settings, collection_id, post, post.files)
     submission.validated = False
-    queue.quarantine(submission, reason)
+    if queue.quarantine(submission, reason):
+        queue.gauge.added(len(submission.to_bytes()), spam=True)
     return FormReply(outcome=None, queued=submission.id)
 
 
@@ -363,21 +366,30 @@ def queue_json_call(
         validated=schema is not None,
         body_digest=body_digest,
     )
+    # A key used before (pending, done, failed or quarantined) answers as the first call did, and
+    # is not queued again; one taken by a racing call meanwhile is compared the same way.
+    if idempotency_key and _check_same_body(queue, submission):
+        return submission_id
     if not _put(queue, submission) and idempotency_key:
         _check_same_body(queue, submission)
     return submission_id
 
 
-def _check_same_body(queue: IntakeQueue, submission: Submission) -> None:
-    """A key used again must carry the body it was first used with (the IETF Idempotency-Key
-    draft: 422 otherwise), so that a second, different call is never silently dropped."""
+def _check_same_body(queue: IntakeQueue, submission: Submission) -> bool:
+    """True when the key was used before, with the same body; a key used before with another
+    body is refused (the IETF Idempotency-Key draft: 422), so that a second, different call is
+    never silently dropped, even after the first was written.
+
+    Raises:
+        Unprocessable: idempotency_key_reused.
+    """
     kept = queue.kept(submission.id)
     if kept is None:
-        return  # gone meanwhile (the lifecycle): nothing to compare with
+        return False  # never used, or gone with the lifecycle: nothing to compare with
     try:
         first = Submission.from_bytes(kept)
     except CorruptSubmission:
-        return
+        return True
     same = first.body_digest == submission.body_digest or (
         first.body_digest is None
         and [first.collection_id, first.entries, first.live]
@@ -391,6 +403,7 @@ def _check_same_body(queue: IntakeQueue, submission: Submission) -> None:
         raise Unprocessable(
             "idempotency_key_reused", "The Idempotency-Key belongs to another call", [detail]
         )
+    return True
 
 
 def _invalid_items(failed: Sequence[CreateResult], *, single: bool) -> FieldValidationError:

@@ -52,11 +52,13 @@ class Exporter:
         *,
         download: Path | None = None,
         relative_to: Path | None = None,
+        allowed_hosts: frozenset[str] = frozenset(),
     ) -> None:
         self.client = client
         self.schema = schema
         self.download = download
         self.relative_to = relative_to
+        self.allowed_hosts = allowed_hosts
         self._slugs: dict[str, dict[str, str]] = {}  # collection id -> {item id: slug}
         self.downloaded = 0
 
@@ -120,17 +122,12 @@ class Exporter:
         target = self.download / f"{value.get('fileId') or ''}-{name}".lstrip("-")
         if not target.exists():
             self.download.mkdir(parents=True, exist_ok=True)
-            host = _host(url)
-            target.write_bytes(download(url, max_bytes=25 * 1024 * 1024, allowed_hosts={host}))
+            target.write_bytes(
+                download(url, max_bytes=25 * 1024 * 1024, allowed_hosts=self.allowed_hosts)
+            )
             self.downloaded += 1
         base = self.relative_to or Path.cwd()
         return os.path.relpath(target, base)
-
-
-def _host(url: str) -> str:
-    from urllib.parse import urlsplit
-
-    return urlsplit(url).hostname or ""
 
 
 def write_export(

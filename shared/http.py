@@ -345,11 +345,16 @@ def _form_too_large(max_bytes: int, max_text_bytes: int | None, max_fields: int 
 # --- auth and CORS ---------------------------------------------------------------------------
 
 
+def _presented(request: flask.Request) -> tuple[str, str]:
+    """(scheme, key) of the request's Authorization header."""
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    return scheme, presented.strip()
+
+
 def caller_digest(request: flask.Request) -> str:
     """A digest of the API key the caller presented (after :func:`require_api_key`): who the
     caller is, for scoping what it names (an Idempotency-Key), never the key itself."""
-    _, _, presented = request.headers.get("Authorization", "").partition(" ")
-    return hashlib.sha256(presented.strip().encode()).hexdigest()[:32]
+    return hashlib.sha256(_presented(request)[1].encode()).hexdigest()[:32]
 
 
 def _one_of(presented: str, keys: Sequence[SecretStr | str]) -> bool:
@@ -373,8 +378,7 @@ def require_key_in(
 ) -> None:
     """After :func:`require_api_key`: refuse (403, ``code``) a known key that is not one of
     ``keys``, the keys of the one operation asked for."""
-    _, _, presented = request.headers.get("Authorization", "").partition(" ")
-    if not _one_of(presented.strip(), keys):
+    if not _one_of(_presented(request)[1], keys):
         raise Forbidden(code, message, [{"field": "Authorization", "message": "may not do this"}])
 
 
@@ -383,8 +387,7 @@ def require_api_key(
 ) -> None:
     """Accept ``Authorization: Bearer <key>`` matching one of ``keys`` (constant time), else 401."""
     challenge = f'Bearer realm="{realm}"'
-    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
-    presented = presented.strip()
+    scheme, presented = _presented(request)
     if scheme.lower() != "bearer" or not presented:
         raise AppError(
             401,

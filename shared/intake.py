@@ -233,29 +233,46 @@ class PendingGauge:
         self._counted_at: float | None = None
         self.count = 0
         self.bytes = 0
+        self.spam_bytes = 0
 
     def full(self, max_count: int, max_bytes: int) -> bool:
         """True when the pending set holds ``max_count`` submissions or ``max_bytes`` bytes (a
         zero is no cap); a listing that fails admits, logged at ERROR."""
         if not max_count and not max_bytes:
             return False
-        now = self._clock()
         with self._lock:
-            if self._counted_at is None or now - self._counted_at >= self._refresh:
-                try:
-                    self.count, self.bytes = self._queue.pending_usage()
-                except StorageError:
-                    # The count failing must not refuse every visitor: the cap waits for the next
-                    # listing (a write that fails as well still answers 503).
-                    logger.exception("the intake queue could not be counted: posts admitted")
-                self._counted_at = now
+            self._recount()
             return bool(
                 (max_count and self.count >= max_count) or (max_bytes and self.bytes >= max_bytes)
             )
 
-    def added(self, size: int) -> None:
-        """This instance queued a submission of ``size`` bytes (its files included)."""
+    def spam_full(self, max_bytes: int) -> bool:
+        """True when the quarantine holds ``max_bytes`` bytes: spam is then dropped, and counted
+        apart, so that a flood of it never refuses a visitor."""
+        if not max_bytes:
+            return False
         with self._lock:
+            self._recount()
+            return self.spam_bytes >= max_bytes
+
+    def _recount(self) -> None:
+        now = self._clock()
+        if self._counted_at is not None and now - self._counted_at < self._refresh:
+            return
+        try:
+            self.count, self.bytes, self.spam_bytes = self._queue.usage()
+        except StorageError:
+            # The count failing must not refuse every visitor: the cap waits for the next
+            # listing (a write that fails as well still answers 503).
+            logger.exception("the intake queue could not be counted: posts admitted")
+        self._counted_at = now
+
+    def added(self, size: int, *, spam: bool = False) -> None:
+        """This instance queued (or quarantined) a submission of ``size`` bytes."""
+        with self._lock:
+            if spam:
+                self.spam_bytes += size
+                return
             self.count += 1
             self.bytes += size
 
@@ -432,8 +449,8 @@ class IntakeQueue:
         return data
 
     def kept(self, submission_id: str) -> bytes | None:
-        """A submission's content in whichever state it is (pending, done or failed); None when
-        it is kept in none."""
+        """A submission's content in whichever state it is (pending, done, failed or spam); None
+        when it is kept in none."""
         for state in _STATES:
             name = self.object_name(state, submission_id)
             with _wrap(f"reading gs://{self.bucket_name}/{name}"):
@@ -449,26 +466,29 @@ class IntakeQueue:
     def counts(self) -> StatusCounts:
         """How many submissions each state holds."""
         listed = {state: len(self.listing(state)) for state in _STATES}
-        _, pending_bytes = self.pending_usage()
+        _, pending_bytes, _ = self.usage()
         return StatusCounts(
             listed["pending"], listed["done"], listed["failed"], pending_bytes, listed["spam"]
         )
 
-    def pending_usage(self) -> tuple[int, int]:
-        """(pending submissions, bytes they hold with their kept files)."""
-        count = size = 0
-        for prefix in ("pending", "files"):
+    def usage(self) -> tuple[int, int, int]:
+        """(pending submissions, bytes they hold with their kept files, bytes of the quarantine)."""
+        count = size = spam = 0
+        for prefix in ("pending", "files", "spam"):
             where = posixpath.join(self.prefix, prefix) + "/"
             try:
                 with _wrap(f"listing gs://{self.bucket_name}/{where}"):
                     for blob in self.storage.client.list_blobs(
                         self.bucket_name, prefix=where, retry=self.storage.retry
                     ):
+                        if prefix == "spam":
+                            spam += int(blob.size or 0)
+                            continue
                         size += int(blob.size or 0)
                         count += prefix == "pending"
             except _not_found() as exc:  # the bucket itself is missing
                 raise StorageError(f"listing gs://{self.bucket_name}/{where}: {exc}") from exc
-        return count, size
+        return count, size, spam
 
     # -- claims ---------------------------------------------------------------------------------
 

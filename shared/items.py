@@ -258,13 +258,6 @@ class CreateItemsSettings(WebflowSettings):
             )
         return value
 
-    @field_validator("form_captcha_verify_url")
-    @classmethod
-    def _verify_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http(s) URL")
-        return value
-
     def captcha(self) -> CaptchaSettings | None:
         """The challenge's settings (FORM_CAPTCHA), or None when none is configured."""
         from shared.spam import PROVIDERS, CaptchaSettings, hostnames_of
@@ -300,7 +293,7 @@ class CreateItemsSettings(WebflowSettings):
         """Extensions a form file may have: UPLOAD_ALLOWED_EXTENSIONS, as upload-asset checks it."""
         return allowed_extensions(self.upload_allowed_extensions)
 
-    @field_validator("form_success_url", "form_error_url")
+    @field_validator("form_success_url", "form_error_url", "form_captcha_verify_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):

@@ -198,7 +198,7 @@ def _form_post(request: flask.Request, settings: CreateItemsSettings) -> flask.R
             token=post.captcha_token,
             remote_ip=client,
             verifier=verifier,
-            rules=settings.spam_rules(),
+            rules=instance.keep(CreateItemsSettings.spam_rules),
         )
         if spam is not None:
             reply = _quarantined(settings, collection_id, post, spam)

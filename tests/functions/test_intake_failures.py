@@ -332,3 +332,35 @@ def test_a_run_that_meets_an_outage_goes_on_as_soon_as_webflow_is_back(
     # One run: deferred by the outage, then written once a probe found Webflow back.
     assert (report["deferred"], report["created"], report["remaining"]) == (1, 1, 0)
     assert item_by_name(sandbox, submissions, FORM["Name"]) is not None
+
+
+def test_an_idempotency_key_still_holds_its_body_once_the_call_was_written(
+    app: FlaskClient, gcs: FakeGCS, sandbox: Sandbox, posts: str
+) -> None:
+    body = {"collectionId": posts, "items": [{"fieldData": {"name": "Written once"}}]}
+    headers = {**AUTH, "Prefer": "respond-async", "Idempotency-Key": "k-done"}
+    first = app.post("/", json=body, headers=headers).get_json()["id"]
+    assert run_drain()["created"] == 1
+    # The same call again: the same answer, nothing queued again.
+    again = app.post("/", json=body, headers=headers)
+    assert (again.status_code, again.get_json()["id"]) == (202, first)
+    assert names(gcs, "intake/pending/") == []
+    # Another body under the written call's key: refused, not queued.
+    other = {"collectionId": posts, "items": [{"fieldData": {"name": "Something else"}}]}
+    clash = app.post("/", json=other, headers=headers)
+    assert clash.status_code == 422
+    assert names(gcs, "intake/pending/") == []
+
+
+def test_spam_is_dropped_once_the_quarantine_holds_the_byte_cap_and_visitors_still_get_in(
+    env: dict[str, str], gcs: FakeGCS
+) -> None:
+    app = make_app(**{**env, "INTAKE_MAX_PENDING_BYTES": "600"})
+    spam = {**FORM, "_gotcha": "bot", "Message": "x" * 500}
+    for n in range(3):
+        response = app.post("/", data={**spam, "Name": f"Bot {n}"}, headers=JSON_ACCEPT)
+        assert response.status_code == 202  # a bot learns nothing from the answer
+    assert len(names(gcs, "intake/spam/")) == 1  # the first filled the quarantine's share
+    visitor = app.post("/", data=FORM, headers=JSON_ACCEPT)
+    assert visitor.status_code == 202
+    assert len(names(gcs, "intake/pending/")) == 1

@@ -142,6 +142,8 @@ def test_export_downloads_files_and_writes_their_paths(
         str(out_dir / "posts.csv"),
         "--download",
         str(out_dir / "files"),
+        "--allow-host",
+        "127.0.0.1",  # the sandbox's asset host
     )
     assert code == 0
     text = (out_dir / "posts.csv").read_text(encoding="utf-8")
