@@ -291,6 +291,7 @@ class IntakeQueue:
         self.prefix = "/".join(part for part in prefix.split("/") if part)
         # What the queue holds, as this instance counts it (the cap on pending submissions).
         self.gauge = PendingGauge(self)
+        self._transient_checked_at: float | None = None
 
     # -- names ----------------------------------------------------------------------------------
 
@@ -465,10 +466,11 @@ class IntakeQueue:
 
     def counts(self) -> StatusCounts:
         """How many submissions each state holds."""
-        listed = {state: len(self.listing(state)) for state in _STATES}
-        _, pending_bytes, _ = self.usage()
+        pending, pending_bytes, _ = self.usage()
+        kept: tuple[State, ...] = ("done", "failed", "spam")
+        listed = {state: len(self.listing(state)) for state in kept}
         return StatusCounts(
-            listed["pending"], listed["done"], listed["failed"], pending_bytes, listed["spam"]
+            pending, listed["done"], listed["failed"], pending_bytes, listed["spam"]
         )
 
     def usage(self) -> tuple[int, int, int]:
@@ -599,9 +601,14 @@ class IntakeQueue:
             )
         return replayed
 
-    def replay_transient(self) -> list[str]:
+    def replay_transient(self, every: float = 300.0) -> list[str]:
         """Queue again the failed submissions whose reason was transient (shared/failures.py):
-        an outage is no verdict on them. Only an older version could fail one so."""
+        an outage is no verdict on them. Only an older version could fail one so, which is why
+        the failed set is listed for it at most every ``every`` seconds, not at each run."""
+        now = time.monotonic()
+        if self._transient_checked_at is not None and now - self._transient_checked_at < every:
+            return []
+        self._transient_checked_at = now
         ids = [
             queued.id
             for queued in self.listing("failed")

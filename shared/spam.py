@@ -141,16 +141,31 @@ class CaptchaVerifier:
                 self._seen.popitem(last=False)
             return True
 
-    def verify(self, token: str | None, remote_ip: str | None) -> Verdict:
-        """Ask the provider about ``token``; the answer's hostname, action and score checked."""
-        import httpx
+    def _forget(self, token: str) -> None:
+        """The provider could not be asked: the token stays good for the visitor's retry."""
+        with self._lock:
+            self._seen.pop(hashlib.sha256(token.encode()).hexdigest(), None)
 
+    def verify(self, token: str | None, remote_ip: str | None) -> Verdict:
+        """Ask the provider about ``token``; the answer's hostname, action and score checked.
+
+        A token is taken once; one the provider could not judge (unreachable, 5xx, 429, its
+        internal error) is not, so the visitor's retry of a 503 carries it again.
+        """
         if not token:
             return Verdict(False, "missing token")
         if len(token) > MAX_TOKEN_CHARS:
             return Verdict(False, "token too long")
         if not self._first_use(token):
             return Verdict(False, "token already used")
+        verdict = self._ask(token, remote_ip)
+        if verdict.unavailable:
+            self._forget(token)
+        return verdict
+
+    def _ask(self, token: str, remote_ip: str | None) -> Verdict:
+        import httpx
+
         form = {"secret": self.settings.secret, "response": token}
         if remote_ip:
             form["remoteip"] = remote_ip
