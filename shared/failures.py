@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shared.errors import WebflowAPIError, WebflowConnectionError, WebflowError
+from shared.errors import WebflowAPIError, WebflowError
 
 if TYPE_CHECKING:
     from shared.models import ErrorInfo
@@ -45,31 +45,32 @@ TRANSIENT_CODES = frozenset(
 CREDENTIAL_CODES = frozenset({"upstream_not_authorized", "not_authorized", "missing_scopes"})
 
 
+def _status(failure: WebflowError | ErrorInfo) -> int | None:
+    """The HTTP status Webflow answered with; None for a failure that had no answer."""
+    if isinstance(failure, WebflowAPIError):
+        return failure.status_code
+    if isinstance(failure, WebflowError):
+        return None
+    return failure.status_code
+
+
 def is_transient(failure: WebflowError | ErrorInfo | None) -> bool:
     """True when ``failure`` is worth trying again later, unchanged."""
     if failure is None:
         return False
-    if isinstance(failure, WebflowAPIError):
-        return failure.status_code in (408, 429) or failure.status_code >= 500
-    if isinstance(failure, WebflowError):
-        # A transport failure, or any other client error that is no answer of Webflow's (a lost
-        # answer wrapped for the caller): not a verdict.
-        return True
-    if failure.status_code is not None:
-        return failure.status_code in (408, 429) or failure.status_code >= 500
-    return failure.code in TRANSIENT_CODES
+    status = _status(failure)
+    if status is not None:
+        return status in (408, 429) or status >= 500
+    # No answer (a transport failure, a lost answer wrapped for the caller): not a verdict; a
+    # per-item failure without a status says by its code.
+    return isinstance(failure, WebflowError) or failure.code in TRANSIENT_CODES
 
 
 def _credentials(failure: WebflowError | ErrorInfo) -> bool:
-    if isinstance(failure, WebflowConnectionError):
-        return False
-    if isinstance(failure, WebflowAPIError):
-        return failure.status_code in (401, 403)
-    if isinstance(failure, WebflowError):
-        return False
-    if failure.status_code is not None:
-        return failure.status_code in (401, 403)
-    return failure.code in CREDENTIAL_CODES
+    status = _status(failure)
+    if status is not None:
+        return status in (401, 403)
+    return not isinstance(failure, WebflowError) and failure.code in CREDENTIAL_CODES
 
 
 def is_refusal(failure: WebflowError | ErrorInfo | None) -> bool:
