@@ -544,7 +544,14 @@ def _keep_progress(queue: IntakeQueue, entry: _Taken, results: Sequence[CreateRe
     if not written:
         return 0
     submission.settled.update({str(position): done for position, done in written.items()})
-    if queue.rewrite(entry.queued, submission.to_bytes()):
+    try:
+        kept = queue.rewrite(entry.queued, submission.to_bytes())
+    except StorageError:
+        # Progress is a saving, not a safeguard: unrecorded, the next run finds these items by
+        # their slugs instead of skipping them.
+        logger.warning("progress not kept", extra={"submission": entry.queued.id})
+        kept = False
+    if kept:
         logger.info(
             "progress kept: the next run sends only the rest",
             extra={"submission": entry.queued.id, "settled": len(submission.settled)},

@@ -13,6 +13,7 @@ import os
 import time
 from typing import Any
 
+import pytest
 from flask.testing import FlaskClient
 
 from shared.pacing import reset_limiters
@@ -364,3 +365,34 @@ def test_spam_is_dropped_once_the_quarantine_holds_the_byte_cap_and_visitors_sti
     visitor = app.post("/", data=FORM, headers=JSON_ACCEPT)
     assert visitor.status_code == 202
     assert len(names(gcs, "intake/pending/")) == 1
+
+
+def test_progress_that_cannot_be_recorded_costs_look_ups_not_items(
+    app: FlaskClient,
+    gcs: FakeGCS,
+    sandbox: Sandbox,
+    posts: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from shared.intake import IntakeQueue
+    from shared.storage import StorageError
+
+    def unwritable(*_args: Any) -> bool:
+        raise StorageError("Cloud Storage failed while writing")
+
+    items = [{"fieldData": {"name": f"Kept {n}", "slug": f"kept-{n}"}} for n in range(150)]
+    body = {"collectionId": posts, "items": items}
+    assert app.post("/", json=body, headers={**AUTH, "Prefer": "respond-async"}).status_code == 202
+    sandbox.configure(rateLimitPerMinute=2)
+    monkeypatch.setattr(IntakeQueue, "rewrite", unwritable)
+    report = run_drain(WEBFLOW_MAX_RETRY_SECONDS="1")
+    monkeypatch.undo()
+    assert (report["deferred"], report["failed"], report["remaining"]) == (1, 0, 1)
+
+    sandbox.configure(rateLimitPerMinute=0)
+    fresh_clients()
+    report = run_drain()
+    # Unrecorded, the first 100 are found by their slugs: existing, not made twice.
+    assert (report["created"], report["existing"], report["remaining"]) == (50, 100, 0)
+    made = [i for i in list_items(sandbox, posts) if i["fieldData"]["name"].startswith("Kept ")]
+    assert len(made) == 150
