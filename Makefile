@@ -52,7 +52,7 @@ test-fast: install
 
 # ruff's lint and format check, and xenon's gate: no function of shared/ or functions/ above
 # radon's grade C (all run, any fails the target); part of `make test`.
-LINT_PATHS := shared functions sandbox devstack bench deploy tests
+LINT_PATHS := shared webflow_cli functions sandbox devstack bench deploy tests
 lint: install
 	$(VENV)/bin/ruff check $(LINT_PATHS); status=$$?; \
 	$(VENV)/bin/xenon --max-absolute C shared functions || status=1; \
@@ -60,7 +60,7 @@ lint: install
 
 # mypy in strict mode (settings in pyproject.toml); part of `make test`. Each function's main.py
 # is checked on its own, since all four are modules named main.
-TYPED_PATHS := shared sandbox devstack bench
+TYPED_PATHS := shared webflow_cli sandbox devstack bench
 typecheck: install
 	$(VENV)/bin/mypy $(TYPED_PATHS)
 	@for source in functions/*/main.py; do $(VENV)/bin/mypy "$$source" || exit 1; done

@@ -3,7 +3,7 @@
 Three inputs are generated (and kept in a temporary folder for the run): a 24-megapixel JPEG of about
 17 MB (a camera writes about 20 MB for as many pixels: generated ones hold less noise) with EXIF
 orientation 6 and GPS coordinates, as a camera writes it; a 12-megapixel HEIC, as a phone writes it;
-and a PNG of about 30 MB. Each is prepared by shared/imaging.py with the default settings in a fresh
+and a PNG of about 30 MB. Each is prepared by shared/uploads/imaging.py with the default settings in a fresh
 interpreter (Pillow imported and the file read first), which reports the time, the peak resident
 set size above its level just before, and the bytes in and out; the output is then checked: within
 Webflow's 4 MB limit, upright (the red corner of the generated photo is top-right after a quarter
@@ -31,7 +31,7 @@ TARGET_GROWTH_MB = 200
 PROBE = """
 import io, json, sys, time
 from PIL import Image
-import shared.imaging as imaging
+import shared.uploads.imaging as imaging
 from bench.asset_memory import RssSampler
 from bench.photos import GPS_IFD, red_corner
 

@@ -226,7 +226,7 @@ class DemoSite:
         """The field the provider's widget adds once solved: here solved by the stand-in."""
         if not self.config.captcha or not self.config.siteverify_url:
             return ""
-        from shared.spam import TOKEN_FIELDS
+        from shared.web.spam import TOKEN_FIELDS
 
         answer = self._http.post(
             f"{self.config.siteverify_url}/_fake/tokens",

@@ -14,7 +14,7 @@ locals {
   source_archive_dir    = coalesce(var.source_archive_dir, "${path.module}/../dist")
   ingestion_bucket_name = coalesce(var.ingestion_bucket_name, "${var.project_id}-${var.name_prefix}-uploads")
   intake_bucket_name    = coalesce(var.intake_bucket_name, "${var.project_id}-${var.name_prefix}-intake")
-  # The intake queue's objects live under this prefix of the intake bucket (shared/intake.py).
+  # The intake queue's objects live under this prefix of the intake bucket (shared/intake/queue.py).
   intake_prefix      = "intake"
   source_bucket_name = "${var.project_id}-${var.name_prefix}-sources"
   bucket_location    = upper(coalesce(var.bucket_location, var.region))

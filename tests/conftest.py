@@ -128,8 +128,8 @@ def sandbox(sandbox_server: Sandbox) -> Iterator[Sandbox]:
     Clients and their pacing state live once per process (as in a function instance); a test that
     filled the token's window must not slow or fail the next one.
     """
-    from shared.pacing import reset_limiters
     from shared.webflow import get_client
+    from shared.webflow.pacing import reset_limiters
 
     sandbox_server.reset()
     reset_limiters()

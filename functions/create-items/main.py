@@ -8,8 +8,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import flask
 import functions_framework
 
-from shared.config import ConfigError
-from shared.forms import (
+from shared.cms.items import CreateItemsRequest, CreateItemsSettings, create_from_request
+from shared.core.config import ConfigError
+from shared.core.instance import Instance
+from shared.core.log import get_logger
+from shared.core.problems import Unavailable
+from shared.web.forms import (
     FormPost,
     FormReply,
     read_form_post,
@@ -17,7 +21,7 @@ from shared.forms import (
     submit_form,
     write_to_bucket,
 )
-from shared.http import (
+from shared.web.http import (
     FORM_TYPES,
     ClientRateLimiter,
     caller_digest,
@@ -34,15 +38,11 @@ from shared.http import (
     require_key_in,
     validate_body,
 )
-from shared.instance import Instance
-from shared.items import CreateItemsRequest, CreateItemsSettings, create_from_request
-from shared.log import get_logger
-from shared.problems import Unavailable
-from shared.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, parse_webhook, verify_signature
+from shared.web.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, parse_webhook, verify_signature
 
 if TYPE_CHECKING:
-    from shared.intake import IntakeQueue, SchemaSource
-    from shared.spam import CaptchaVerifier
+    from shared.intake.queue import IntakeQueue, SchemaSource
+    from shared.web.spam import CaptchaVerifier
 
 T = TypeVar("T")
 
@@ -58,16 +58,16 @@ def _form_rate_limiter(settings: CreateItemsSettings) -> ClientRateLimiter:
 
 
 def _queue(settings: CreateItemsSettings) -> IntakeQueue:
-    """The instance's intake queue (shared/intake.py; loaded by the queueing paths alone)."""
-    from shared.intake import intake_queue
-    from shared.storage import get_storage
+    """The instance's intake queue (shared/intake/queue.py; loaded by the queueing paths alone)."""
+    from shared.core.storage import get_storage
+    from shared.intake.queue import intake_queue
 
     return intake_queue(settings, get_storage())
 
 
 def _schemas(settings: CreateItemsSettings) -> SchemaSource:
     """Schemas for intake checks, never waiting long on Webflow."""
-    from shared.intake import SchemaSource
+    from shared.intake.queue import SchemaSource
 
     return SchemaSource(instance.client(), settings.intake_schema_wait_seconds)
 
@@ -75,7 +75,7 @@ def _schemas(settings: CreateItemsSettings) -> SchemaSource:
 def _kept(queue: Callable[[IntakeQueue, SchemaSource], T]) -> T:
     """Run a queueing step with the instance's queue and schemas; Cloud Storage failing is the
     one error a visitor sees: 503 with Retry-After, and nothing was queued."""
-    from shared.storage import StorageError
+    from shared.core.storage import StorageError
 
     try:
         return queue(instance.keep(_queue), instance.keep(_schemas))
@@ -131,7 +131,7 @@ def _json_call(request: flask.Request, settings: CreateItemsSettings) -> flask.R
     )
     body = validate_body(CreateItemsRequest, data)
     if prefers_async(request):
-        from shared.enqueue import queue_json_call
+        from shared.intake.enqueue import queue_json_call
 
         key = request.headers.get("Idempotency-Key")
         caller = caller_digest(request)
@@ -146,9 +146,9 @@ def _json_call(request: flask.Request, settings: CreateItemsSettings) -> flask.R
 
 
 def _sync_call(data: dict[str, Any], settings: CreateItemsSettings) -> flask.Response:
-    """Create-or-update by key (shared/sync.py): created, updated, unchanged, failed per item."""
-    from shared.items import requested_collection
-    from shared.sync import SyncRequest, sync_items
+    """Create-or-update by key (shared/cms/sync.py): created, updated, unchanged, failed per item."""
+    from shared.cms.items import requested_collection
+    from shared.cms.sync import SyncRequest, sync_items
 
     body = validate_body(SyncRequest, data)
     entries = [item.model_dump(by_alias=True, exclude_none=True) for item in body.items]
@@ -168,7 +168,7 @@ def _captcha(settings: CreateItemsSettings) -> CaptchaVerifier | None:
     captcha = settings.captcha()
     if captcha is None:
         return None
-    from shared.spam import CaptchaVerifier
+    from shared.web.spam import CaptchaVerifier
 
     return CaptchaVerifier(captcha)
 
@@ -176,7 +176,7 @@ def _captcha(settings: CreateItemsSettings) -> CaptchaVerifier | None:
 def _form_post(request: flask.Request, settings: CreateItemsSettings) -> flask.Response:
     """A browser form: origin, rate limit, challenge and spam rules, files to the bucket, then a
     redirect or JSON."""
-    from shared.spam import judge  # the form path's alone
+    from shared.web.spam import judge  # the form path's alone
 
     require_allowed_origin(request, settings.origins)  # JSON 403: not a redirect to our pages
     try:
@@ -203,7 +203,7 @@ def _form_post(request: flask.Request, settings: CreateItemsSettings) -> flask.R
         if spam is not None:
             reply = _quarantined(settings, collection_id, post, spam)
         elif settings.form_intake == "queue":
-            from shared.enqueue import queue_form
+            from shared.intake.enqueue import queue_form
 
             reply = _kept(
                 lambda queue, schemas: queue_form(queue, schemas, settings, collection_id, post)
@@ -218,7 +218,7 @@ def _form_post(request: flask.Request, settings: CreateItemsSettings) -> flask.R
 def _token_field(verifier: CaptchaVerifier | None) -> str | None:
     if verifier is None:
         return None
-    from shared.spam import TOKEN_FIELDS
+    from shared.web.spam import TOKEN_FIELDS
 
     return TOKEN_FIELDS[verifier.settings.provider]
 
@@ -230,7 +230,7 @@ def _quarantined(
     if not (settings.intake_bucket or settings.upload_bucket):
         logger.info("spam dropped: no bucket to keep it in", extra={"reason": reason})
         return FormReply(outcome=None)
-    from shared.enqueue import quarantine_form
+    from shared.intake.enqueue import quarantine_form
 
     return _kept(
         lambda queue, _schemas: quarantine_form(queue, settings, collection_id, post, reason)
@@ -249,7 +249,7 @@ def _webhook(request: flask.Request, settings: CreateItemsSettings) -> flask.Res
     event = parse_webhook(body)
     collection_id = form_collection_id(settings)
     if settings.form_intake == "queue":
-        from shared.enqueue import queue_webhook
+        from shared.intake.enqueue import queue_webhook
 
         reply = _kept(
             lambda queue, schemas: queue_webhook(queue, schemas, settings, collection_id, event)

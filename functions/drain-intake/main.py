@@ -19,12 +19,12 @@ from typing import Any, Literal
 import flask
 import functions_framework
 
-from shared.drain import DrainGate, DrainSettings, drain, failed_entry
-from shared.http import http_function, json_response, read_body, require_api_key
-from shared.instance import Instance
-from shared.intake import IntakeQueue, intake_queue
-from shared.log import get_logger
-from shared.problems import InvalidInput
+from shared.core.instance import Instance
+from shared.core.log import get_logger
+from shared.core.problems import InvalidInput
+from shared.intake.drain import DrainGate, DrainSettings, drain, failed_entry
+from shared.intake.queue import IntakeQueue, intake_queue
+from shared.web.http import http_function, json_response, read_body, require_api_key
 
 MAX_BODY_BYTES = 1_000_000
 CLOUDEVENT_JSON = "application/cloudevents+json"
@@ -39,7 +39,7 @@ reset_state = instance.reset
 
 
 def _queue(settings: DrainSettings) -> IntakeQueue:
-    from shared.storage import get_storage
+    from shared.core.storage import get_storage
 
     return intake_queue(settings, get_storage())
 

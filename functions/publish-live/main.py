@@ -5,21 +5,21 @@ from __future__ import annotations
 import flask
 import functions_framework
 
-from shared.http import (
+from shared.cms.publishing import (
+    PublishRequest,
+    PublishSettings,
+    SitePublishGate,
+    publish,
+)
+from shared.core.instance import Instance
+from shared.core.log import get_logger
+from shared.web.http import (
     http_function,
     json_response,
     parse_json,
     read_body,
     require_api_key,
     scheduler_invoker,
-)
-from shared.instance import Instance
-from shared.log import get_logger
-from shared.publishing import (
-    PublishRequest,
-    PublishSettings,
-    SitePublishGate,
-    publish,
 )
 
 MAX_BODY_BYTES = 1_000_000

@@ -5,9 +5,9 @@ from __future__ import annotations
 import flask
 import functions_framework
 
-from shared.http import http_function, json_response, parse_json, require_api_key
-from shared.instance import Instance
-from shared.updates import UpdateItemsRequest, UpdateItemsSettings, apply_updates
+from shared.cms.updates import UpdateItemsRequest, UpdateItemsSettings, apply_updates
+from shared.core.instance import Instance
+from shared.web.http import http_function, json_response, parse_json, require_api_key
 
 instance = Instance(UpdateItemsSettings)
 get_settings = instance.settings

@@ -11,13 +11,13 @@ from cloudevents.http import CloudEvent
 from pydantic import BaseModel, ConfigDict, Field
 from werkzeug.exceptions import InternalServerError
 
-from shared.assets import ObjectRef, PermanentUploadError, UploadSettings, process_object
-from shared.config import ConfigError
-from shared.errors import WebflowError
-from shared.http import AppError, http_function, json_response, parse_json, require_api_key
-from shared.instance import Instance
-from shared.log import bind_context, get_logger, google_project, trace_context
-from shared.storage import ClaimBusyError, StorageError
+from shared.core.config import ConfigError
+from shared.core.instance import Instance
+from shared.core.log import bind_context, get_logger, google_project, trace_context
+from shared.core.storage import ClaimBusyError, StorageError
+from shared.uploads.assets import ObjectRef, PermanentUploadError, UploadSettings, process_object
+from shared.web.http import AppError, http_function, json_response, parse_json, require_api_key
+from shared.webflow.errors import WebflowError
 
 FINALIZED = "google.cloud.storage.object.v1.finalized"
 RETRY_AFTER_SECONDS = "30"

@@ -7,10 +7,10 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from shared.errors import (
+from shared.webflow.errors import (
     WebflowError,
 )
-from shared.models import (
+from shared.webflow.models import (
     ItemResult,
 )
 from shared.webflow.transport import (

@@ -11,9 +11,10 @@ from typing import Any, BinaryIO
 import httpx
 from pydantic import BaseModel, ConfigDict
 
-from shared.config import WebflowSettings
-from shared.log import add_secret
-from shared.models import (
+from shared.webflow.creates import (
+    ItemCreates,
+)
+from shared.webflow.models import (
     Asset,
     AssetUpload,
     Collection,
@@ -21,16 +22,15 @@ from shared.models import (
     PublishResult,
     Site,
 )
-from shared.retry import (
-    RETRYABLE_STATUSES,
-)
-from shared.webflow.creates import (
-    ItemCreates,
-)
 from shared.webflow.multipart import (
     _s3_error,
     multipart_body,
 )
+from shared.webflow.retry import (
+    RETRYABLE_STATUSES,
+)
+from shared.webflow.secrets import announce
+from shared.webflow.settings import WebflowSettings
 from shared.webflow.transport import (
     MAX_ITEMS_PER_REQUEST,
     _AmbiguousWrite,
@@ -306,7 +306,7 @@ class WebflowClient(ItemCreates, ItemUpdates):
                 self._sleep(delay)
         answer = _json_object(response)
         if isinstance(answer.get("secretKey"), str):
-            add_secret(answer["secretKey"])
+            announce(answer["secretKey"])
         return answer
 
 

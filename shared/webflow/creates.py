@@ -9,7 +9,12 @@ from typing import Any
 
 import httpx
 
-from shared.errors import (
+from shared.webflow.batches import (
+    _detail_index,
+    _halves,
+    _reporting_partial,
+)
+from shared.webflow.errors import (
     BadRequestError,
     WebflowAPIError,
     WebflowConnectionError,
@@ -18,19 +23,14 @@ from shared.errors import (
     duplicate_slug_of,
     error_for_status,
 )
-from shared.models import (
+from shared.webflow.items import (
+    ItemReads,
+)
+from shared.webflow.models import (
     ErrorInfo,
     Item,
     ItemResult,
     NewItem,
-)
-from shared.webflow.batches import (
-    _detail_index,
-    _halves,
-    _reporting_partial,
-)
-from shared.webflow.items import (
-    ItemReads,
 )
 from shared.webflow.slugs import SlugHolders
 from shared.webflow.transport import (

@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Iterator
 from typing import Any
 
-from shared.models import (
+from shared.webflow.models import (
     Collection,
     Item,
     ItemList,

@@ -15,11 +15,11 @@ from typing import BinaryIO
 
 import httpx
 
-from shared.errors import (
+from shared.webflow.errors import (
     WebflowAPIError,
     error_for_status,
 )
-from shared.retry import (
+from shared.webflow.retry import (
     retry_after_from_headers,
 )
 from shared.webflow.transport import (

@@ -5,7 +5,7 @@ places must learn who holds one, with as few requests as possible:
 
 - the client, when a create's answer was lost: did our send create the items? Those are the
   newest of the collection, so the newest pages (sorted by creation) find them at once;
-- the create path (shared/items.py), when Webflow says a slug is taken: by the same item (an
+- the create path (shared/cms/items.py), when Webflow says a slug is taken: by the same item (an
   identical resubmission) or by another one (number the new item)? Many collisions list the whole
   collection once instead of one look-up each.
 
@@ -18,7 +18,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from shared.models import Item
+from shared.webflow.models import Item
 
 if TYPE_CHECKING:
     from shared.webflow.items import ItemReads

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import logging
 import math
 import random
 import re
@@ -19,8 +20,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from shared.config import WebflowSettings
-from shared.errors import (
+from shared.webflow.errors import (
     InvalidIdError,
     WebflowAPIError,
     WebflowConnectionError,
@@ -28,22 +28,24 @@ from shared.errors import (
     WebflowTimeoutError,
     error_for_status,
 )
-from shared.log import add_secret, get_logger
-from shared.models import (
+from shared.webflow.models import (
     Collection,
     ErrorInfo,
 )
-from shared.pacing import PacingTimeout, SlidingWindowLimiter, limiter_for
-from shared.retry import (
+from shared.webflow.pacing import PacingTimeout, SlidingWindowLimiter, limiter_for
+from shared.webflow.retry import (
     AMBIGUOUS_STATUSES,
     RETRYABLE_STATUSES,
     RetryBudget,
     RetryPolicy,
     retry_after_from_headers,
 )
-from shared.tls import tls_context
+from shared.webflow.secrets import announce
+from shared.webflow.settings import WebflowSettings
+from shared.webflow.tls import tls_context
 
-logger = get_logger("shared.webflow")
+# A child of the functions' logger ("webflow"): their JSON lines, once the logging is configured.
+logger = logging.getLogger("webflow.shared.webflow")
 
 DEFAULT_BASE_URL = "https://api.webflow.com/v2"
 MAX_ITEMS_PER_REQUEST = 100
@@ -198,7 +200,7 @@ class Transport:
     ) -> None:
         if not token or not token.strip():
             raise ValueError("token is required")
-        add_secret(token)
+        announce(token)
         self.__token = token
         self.base_url = base_url.rstrip("/")
         self.rate_limit_per_minute = rate_limit_per_minute

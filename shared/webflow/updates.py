@@ -7,24 +7,24 @@ from typing import Any, Literal
 
 import httpx
 
-from shared.errors import (
-    BadRequestError,
-    ConflictError,
-    NotFoundError,
-    WebflowAPIError,
-)
-from shared.models import (
-    Item,
-    ItemResult,
-    ItemUpdate,
-)
 from shared.webflow.batches import (
     _detail_index,
     _halves,
     _reporting_partial,
 )
+from shared.webflow.errors import (
+    BadRequestError,
+    ConflictError,
+    NotFoundError,
+    WebflowAPIError,
+)
 from shared.webflow.items import (
     ItemReads,
+)
+from shared.webflow.models import (
+    Item,
+    ItemResult,
+    ItemUpdate,
 )
 from shared.webflow.transport import (
     _chunks,

@@ -352,17 +352,17 @@ def test_real_bundles_carry_checked_hash_pycs_that_312_imports(
     for bundle in bundles:
         extracted = _extract(bundle, tmp_path / bundle.function)
         _assert_checked_hash_pycs(bundle, python312, extracted)
-    # shared.retry and shared.filetypes import nothing outside the standard library
+    # shared.webflow.retry and shared.core.filetypes import nothing outside the standard library
     result = _run_in_bundle(
         extracted,
-        "import shared.retry, shared.filetypes\n"
-        "print(shared.retry.__spec__.cached, shared.filetypes.__spec__.cached)",
+        "import shared.webflow.retry, shared.core.filetypes\n"
+        "print(shared.webflow.retry.__spec__.cached, shared.core.filetypes.__spec__.cached)",
         python=python312.executable,
         flags=("-v",),
     )
     assert result.returncode == 0, result.stderr
-    for module in ("retry", "filetypes"):
-        pyc = extracted / "shared" / "__pycache__" / f"{module}.cpython-312.pyc"
+    for folder, module in (("webflow", "retry"), ("core", "filetypes")):
+        pyc = extracted / "shared" / folder / "__pycache__" / f"{module}.cpython-312.pyc"
         assert str(pyc) in result.stdout.split()
         assert f"# code object from {str(pyc)!r}" in result.stderr.splitlines()
 

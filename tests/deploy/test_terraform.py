@@ -117,7 +117,7 @@ def test_terraform_and_provider_versions_are_pinned(module: Module) -> None:
 
 
 def test_the_extensions_terraform_accepts_are_the_ones_the_functions_accept(module: Module) -> None:
-    from shared.filetypes import FILE_TYPES
+    from shared.core.filetypes import FILE_TYPES
 
     [validation] = module.variables["upload_allowed_extensions"]["validation"]
     listed = re.search(r"contains\(\[([^\]]*)\]", validation["condition"])

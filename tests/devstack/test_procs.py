@@ -124,7 +124,7 @@ def test_structured_lines_are_readable_on_the_terminal_and_whole_in_the_file(
     hub = LogHub(tmp_path / "logs", terminal, color=False)
     record = (
         '{"severity": "INFO", "message": "asset uploaded", "time": "2026-11-22T18:29:06.343Z",'
-        ' "logger": "webflow.shared.assets", "eventId": "42"}'
+        ' "logger": "webflow.shared.uploads.assets", "eventId": "42"}'
     )
 
     hub.service("upload-asset").line(record)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from shared.pacing import reset_limiters
+from shared.webflow.pacing import reset_limiters
 from tests.conftest import Sandbox
 from tests.create_items_support import (
     API_KEY,

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from shared.webhooks import sign
+from shared.web.webhooks import sign
 from tests.conftest import Sandbox
 from tests.create_items_support import ORIGIN, item_by_name, list_items, make_app, writes
 from tests.items_support import create_items

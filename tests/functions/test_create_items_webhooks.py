@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from shared.webhooks import sign
+from shared.web.webhooks import sign
 from tests.conftest import Sandbox
 from tests.create_items_support import (
     deliveries,

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from shared.pacing import reset_limiters
 from shared.webflow import get_client
+from shared.webflow.pacing import reset_limiters
 from tests.conftest import FakeGCS, Sandbox
 from tests.create_items_support import AUTH, list_items, make_app
 from tests.functions import test_intake as intake

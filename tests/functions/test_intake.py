@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from shared.config import load_settings
-from shared.drain import DrainSettings, drain
-from shared.drain import main as drain_command
-from shared.intake import IntakeQueue, intake_queue
-from shared.storage import get_storage
+from shared.core.config import load_settings
+from shared.core.storage import get_storage
+from shared.intake.drain import DrainSettings, drain
+from shared.intake.drain import main as drain_command
+from shared.intake.queue import IntakeQueue, intake_queue
 from shared.webflow import get_client
 from tests.conftest import FakeGCS, Sandbox
 from tests.create_items_support import (

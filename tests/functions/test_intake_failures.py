@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from shared.pacing import reset_limiters
 from shared.webflow import get_client
+from shared.webflow.pacing import reset_limiters
 from tests.conftest import FakeGCS, Sandbox
 from tests.create_items_support import (
     AUTH,
@@ -374,8 +374,8 @@ def test_progress_that_cannot_be_recorded_costs_look_ups_not_items(
     posts: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from shared.intake import IntakeQueue
-    from shared.storage import StorageError
+    from shared.core.storage import StorageError
+    from shared.intake.queue import IntakeQueue
 
     def unwritable(*_args: Any) -> bool:
         raise StorageError("Cloud Storage failed while writing")

@@ -53,7 +53,7 @@ def env(webflow_env: dict[str, str], gcs: FakeGCS) -> Iterator[dict[str, str]]:
     }
     os.environ.update(values)
     yield {**webflow_env, **values}
-    from shared.log import configure
+    from shared.core.log import configure
 
     configure("INFO")
 

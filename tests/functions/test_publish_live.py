@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from shared.config import WebflowSettings, load_settings
-from shared.pacing import reset_limiters
+from shared.core.config import WebflowSettings, load_settings
 from shared.webflow import get_client
+from shared.webflow.pacing import reset_limiters
 from tests.conftest import Sandbox
 from tests.items_support import (
     RequestCounter,

@@ -20,8 +20,8 @@ from cloudevents.conversion import to_binary
 from cloudevents.http import CloudEvent
 
 from devstack.demo import make_png
-from shared.log import clear_secrets, configure
-from shared.webhooks import sign
+from shared.core.log import clear_secrets, configure
+from shared.web.webhooks import sign
 from tests.conftest import Sandbox
 from tests.items_support import function_app
 

@@ -14,7 +14,6 @@ import pytest
 from flask.testing import FlaskClient
 
 from devstack.siteverify import SiteverifyServer
-from shared.cli import main as cli_main
 from tests.conftest import FakeGCS, Sandbox
 from tests.create_items_support import ERROR_URL, ORIGIN, item_by_name, list_items, make_app
 from tests.functions import test_intake as intake
@@ -27,6 +26,7 @@ from tests.functions.test_intake import (
     names,
     run_drain,
 )
+from webflow_cli.app import main as cli_main
 
 SECRET = "captcha-secret-0123456789"
 PROVIDERS = ("turnstile", "hcaptcha", "recaptcha")

@@ -42,20 +42,34 @@ NEVER_AT_IMPORT = {
     "google.api_core",
     "requests",
     "xml.etree.ElementTree",
-    # Image preparation: upload-asset's image path only (shared/imaging.py).
-    "shared.imaging",
+    # Image preparation: upload-asset's image path only (shared/uploads/imaging.py).
+    "shared.uploads.imaging",
     "PIL",
     "PIL.Image",
     "pillow_heif",
 }
 NOT_AT_IMPORT = {
     "create-items": NEVER_AT_IMPORT
-    | {"shared.assets", "shared.storage", "shared.publishing", "shared.intake", "shared.enqueue"},
-    "drain-intake": NEVER_AT_IMPORT | {"shared.assets", "shared.forms", "shared.publishing"},
-    "update-items": NEVER_AT_IMPORT | {"shared.assets", "shared.storage", "shared.forms"},
+    | {
+        "shared.uploads.assets",
+        "shared.core.storage",
+        "shared.cms.publishing",
+        "shared.intake.queue",
+        "shared.intake.enqueue",
+    },
+    "drain-intake": NEVER_AT_IMPORT
+    | {"shared.uploads.assets", "shared.web.forms", "shared.cms.publishing"},
+    "update-items": NEVER_AT_IMPORT
+    | {"shared.uploads.assets", "shared.core.storage", "shared.web.forms"},
     "publish-live": NEVER_AT_IMPORT
-    | {"shared.assets", "shared.storage", "shared.forms", "shared.items", "shared.fields"},
-    "upload-asset": NEVER_AT_IMPORT | {"shared.forms", "shared.publishing"},
+    | {
+        "shared.uploads.assets",
+        "shared.core.storage",
+        "shared.web.forms",
+        "shared.cms.items",
+        "shared.cms.fields",
+    },
+    "upload-asset": NEVER_AT_IMPORT | {"shared.web.forms", "shared.cms.publishing"},
 }
 
 
@@ -82,5 +96,5 @@ def test_importing_a_function_builds_no_model(function: str) -> None:
 @pytest.mark.parametrize("function", sorted(NOT_AT_IMPORT))
 def test_importing_a_function_leaves_other_paths_unloaded(function: str) -> None:
     modules = set(imported(function)["modules"])
-    assert {"main", "shared.config"} <= modules, "the probe did not import the function"
+    assert {"main", "shared.core.config"} <= modules, "the probe did not import the function"
     assert sorted(NOT_AT_IMPORT[function] & modules) == []

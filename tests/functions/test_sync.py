@@ -333,8 +333,8 @@ def test_a_failed_publish_keeps_the_results_and_a_rerun_publishes(
 ) -> None:
     import os
 
-    from shared.pacing import reset_limiters
     from shared.webflow import get_client
+    from shared.webflow.pacing import reset_limiters
 
     os.environ["WEBFLOW_MAX_RETRY_SECONDS"] = "1"
     app = make_app()

@@ -24,7 +24,7 @@ MAIN = Path(__file__).resolve().parents[2] / "functions" / "upload-asset" / "mai
 FINALIZED = "google.cloud.storage.object.v1.finalized"
 API_KEY = "upload-test-key-0123456789"
 
-# Real, small, clean images: upload-asset reads every image it uploads (shared/imaging.py), and
+# Real, small, clean images: upload-asset reads every image it uploads (shared/uploads/imaging.py), and
 # passes these through byte for byte.
 PNG = encode(photo_pixels(64, 48, seed=1), "PNG")
 OTHER_PNG = encode(photo_pixels(64, 48, seed=2), "PNG")
@@ -588,7 +588,7 @@ def test_a_crash_after_the_upload_reuses_the_asset(
     events: Any, gcs: Any, sandbox: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The ledger write after a finished upload failed: the retry must not create a second asset."""
-    from shared.ledger import MarkerLedger
+    from shared.uploads.ledger import MarkerLedger
 
     blob = gcs.put("uploads/photo.png", PNG)
     event = finalized_event(blob)
@@ -610,8 +610,8 @@ def test_a_crash_before_the_bytes_arrived_replaces_the_asset(
     events: Any, gcs: Any, sandbox: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The asset was created but its upload failed: the retry creates a fresh one and uploads it."""
-    from shared.errors import WebflowConnectionError
     from shared.webflow import WebflowClient
+    from shared.webflow.errors import WebflowConnectionError
 
     blob = gcs.put("uploads/photo.png", PNG)
     event = finalized_event(blob)
@@ -697,8 +697,8 @@ def test_http_entry_validates_the_body(http_client: Any, gcs: Any) -> None:
 def test_http_entry_answers_409_while_another_run_holds_the_claim(
     http_client: Any, gcs: Any, sandbox: Any
 ) -> None:
-    from shared.ledger import ledger_for
-    from shared.storage import Storage
+    from shared.core.storage import Storage
+    from shared.uploads.ledger import ledger_for
 
     gcs.put("uploads/photo.png", PNG)
     storage = Storage(gcs.client, emulated=True)

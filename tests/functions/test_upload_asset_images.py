@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from bench.photos import GPS_IFD, encode, heic_photo, jpeg_photo, photo_pixels, red_corner
-from shared.assets import READ_ONCE_BYTES
+from shared.uploads.assets import READ_ONCE_BYTES
 from tests.functions.test_upload_asset import (
     _app,
     assets,

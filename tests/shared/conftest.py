@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from shared.storage import ObjectInfo, Storage
+from shared.core.storage import ObjectInfo, Storage
 from tests.oidc_support import oidc_issuer  # noqa: F401 - a fixture, offered to every module
 
 

@@ -1,4 +1,4 @@
-"""shared/assets.py: the checks made before any download, names, paths and settings."""
+"""shared/uploads/assets.py: the checks made before any download, names, paths and settings."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ import datetime as dt
 
 import pytest
 
-from shared.assets import (
+from shared.core.config import ConfigError, load_settings
+from shared.core.filetypes import MAX_IMAGE_INPUT_BYTES
+from shared.core.storage import ObjectInfo
+from shared.uploads.assets import (
     MAX_DOCUMENT_BYTES,
     MAX_IMAGE_BYTES,
     ObjectRef,
@@ -18,9 +21,6 @@ from shared.assets import (
     sanitize_file_name,
     target_from_metadata,
 )
-from shared.config import ConfigError, load_settings
-from shared.filetypes import MAX_IMAGE_INPUT_BYTES
-from shared.storage import ObjectInfo
 
 ALL = frozenset(
     {

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 
 from bench.photos import encode, photo_pixels
-from shared.cli import main
 from tests.conftest import Sandbox
 from tests.create_items_support import list_items
 from tests.items_support import RequestCounter
 from tests.support import REPO_ROOT
+from webflow_cli.app import main
 
 
 @pytest.fixture

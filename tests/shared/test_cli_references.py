@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from bench.photos import encode, photo_pixels
-from shared.cli import main
 from tests.conftest import Sandbox
 from tests.create_items_support import list_items
 from tests.items_support import RequestCounter
+from webflow_cli.app import main
 
 
 @pytest.fixture

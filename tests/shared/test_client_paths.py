@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from shared.errors import InvalidIdError, NotFoundError
 from shared.webflow import WebflowClient, api_path
+from shared.webflow.errors import InvalidIdError, NotFoundError
 from tests.conftest import Sandbox
 from tests.items_support import create_items, post_fields
 

@@ -6,12 +6,12 @@ import re
 
 import pytest
 
-from shared.assets import UploadSettings
-from shared.config import WebflowSettings
-from shared.drain import DrainSettings
-from shared.items import CreateItemsSettings
-from shared.publishing import PublishSettings
-from shared.updates import UpdateItemsSettings
+from shared.cms.items import CreateItemsSettings
+from shared.cms.publishing import PublishSettings
+from shared.cms.updates import UpdateItemsSettings
+from shared.core.config import WebflowSettings
+from shared.intake.drain import DrainSettings
+from shared.uploads.assets import UploadSettings
 from tests.support import REPO_ROOT
 
 SETTINGS = [

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from shared.errors import (
+from shared.webflow.errors import (
     WebflowConnectionError,
     WebflowError,
     WebflowTimeoutError,
     error_for_status,
 )
-from shared.failures import is_refusal, is_transient
-from shared.models import ErrorInfo
+from shared.webflow.failures import is_refusal, is_transient
+from shared.webflow.models import ErrorInfo
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from typing import ClassVar
 
 import pytest
 
-from shared.fetch import check_public, confined_path, download
+from webflow_cli.fetch import check_public, confined_path, download
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 

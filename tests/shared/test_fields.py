@@ -1,4 +1,4 @@
-"""Unit tests of shared/fields.py: mapping, coercion, validation, sanitising and slugs."""
+"""Unit tests of shared/cms/fields.py: mapping, coercion, validation, sanitising and slugs."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.config import ConfigError
-from shared.fields import (
+from shared.cms.fields import (
     FieldMapper,
     FieldValidationError,
     closest_field,
@@ -21,8 +20,9 @@ from shared.fields import (
     sanitize_html,
     slugify,
 )
-from shared.http import to_app_error
-from shared.models import Collection
+from shared.core.config import ConfigError
+from shared.web.http import to_app_error
+from shared.webflow.models import Collection
 
 AUTHORS = "66a0b6a5c1f1b2a3d4e5f799"
 NEWS, GUIDES = "8f6c1a2b3c4d5e6f7a8b9c01", "8f6c1a2b3c4d5e6f7a8b9c02"

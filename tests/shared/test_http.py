@@ -1,4 +1,4 @@
-"""Unit tests of shared/http.py: bodies, auth, CORS and the error mapping."""
+"""Unit tests of shared/web/http.py: bodies, auth, CORS and the error mapping."""
 
 from __future__ import annotations
 
@@ -12,16 +12,9 @@ import pytest
 from pydantic import BaseModel, Field, SecretStr
 from werkzeug.test import EnvironBuilder
 
-from shared.config import ConfigError
-from shared.errors import (
-    AuthenticationError,
-    BadRequestError,
-    InternalServerError,
-    NotFoundError,
-    RateLimitError,
-    WebflowTimeoutError,
-)
-from shared.http import (
+from shared.core.config import ConfigError
+from shared.core.log import clear_secrets, redact
+from shared.web.http import (
     MAX_TRUSTED_PROXIES,
     AppError,
     ClientRateLimiter,
@@ -42,8 +35,15 @@ from shared.http import (
     wants_json,
     webflow_details,
 )
-from shared.log import clear_secrets, redact
-from shared.models import WebflowId
+from shared.webflow.errors import (
+    AuthenticationError,
+    BadRequestError,
+    InternalServerError,
+    NotFoundError,
+    RateLimitError,
+    WebflowTimeoutError,
+)
+from shared.webflow.models import WebflowId
 
 
 def make_request(method: str = "POST", **kwargs: Any) -> flask.Request:

@@ -1,4 +1,4 @@
-"""shared/imaging.py on generated photos: each input class, what comes out, and what is refused."""
+"""shared/uploads/imaging.py on generated photos: each input class, what comes out, and what is refused."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ from bench.photos import (
     photo_pixels,
     red_corner,
 )
-from shared.filetypes import MAX_IMAGE_BYTES, sniff_image
-from shared.imaging import (
+from shared.core.filetypes import MAX_IMAGE_BYTES, sniff_image
+from shared.uploads.imaging import (
     ImageLimits,
     ImageRefused,
     check_svg,
@@ -135,7 +135,7 @@ def test_the_scan_stops_reading_once_it_knows() -> None:
 
 def test_the_scan_imports_no_pillow() -> None:
     probe = (
-        "import sys; from shared.imaging import ImageLimits, scan_clean_image; "
+        "import sys; from shared.uploads.imaging import ImageLimits, scan_clean_image; "
         "data = open(sys.argv[1], 'rb').read(); "
         "found = scan_clean_image([data], 'png', ImageLimits()); "
         "print(found is not None, 'PIL' in sys.modules)"

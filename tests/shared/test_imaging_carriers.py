@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from bench.photos import GPS_IFD, camera_exif, encode, jpeg_photo, photo_pixels
-from shared.imaging import ImageLimits, prepare_image, scan_clean_image
+from shared.uploads.imaging import ImageLimits, prepare_image, scan_clean_image
 
 LIMITS = ImageLimits()
 XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><exif:GPSLatitude>51,30N</exif:GPSLatitude></x:xmpmeta>'

@@ -1,4 +1,4 @@
-"""Unit tests of shared/items.py: slug collisions, partial failures, request economy, settings."""
+"""Unit tests of shared/cms/items.py: slug collisions, partial failures, request economy, settings."""
 
 from __future__ import annotations
 
@@ -8,17 +8,25 @@ from typing import Any
 
 import pytest
 
-from shared.config import ConfigError, load_settings
-from shared.errors import InternalServerError, RateLimitError, WebflowError
-from shared.fields import FieldMapper, FieldValidationError
-from shared.items import (
+from shared.cms.fields import FieldMapper, FieldValidationError
+from shared.cms.items import (
     CreateItemsSettings,
     CreateOutcome,
     CreateResult,
     create_items,
     keyed_slug,
 )
-from shared.models import Collection, ErrorInfo, Item, ItemList, ItemResult, NewItem, Pagination
+from shared.core.config import ConfigError, load_settings
+from shared.webflow.errors import InternalServerError, RateLimitError, WebflowError
+from shared.webflow.models import (
+    Collection,
+    ErrorInfo,
+    Item,
+    ItemList,
+    ItemResult,
+    NewItem,
+    Pagination,
+)
 
 
 @pytest.fixture(autouse=True)

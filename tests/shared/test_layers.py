@@ -1,8 +1,8 @@
 """The layers of shared/: the domain never reaches for the web layer.
 
-flask is imported by shared/http.py and the functions alone; no other module of shared/ imports
-shared.http at run time (type annotations aside), so the domain's failures are its own problems
-(shared/problems.py) and shared/http.py is the one place that turns them into HTTP answers.
+flask is imported by shared/web/http.py and the functions alone; no other module of shared/ imports
+shared.web.http at run time (type annotations aside), so the domain's failures are its own problems
+(shared/core/problems.py) and shared/web/http.py is the one place that turns them into HTTP answers.
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.http import AppError, to_app_error
-from shared.problems import (
+from shared.core.problems import (
     Conflict,
     Forbidden,
     InvalidInput,
@@ -23,10 +22,11 @@ from shared.problems import (
     Unprocessable,
     UpstreamRefused,
 )
+from shared.web.http import AppError, to_app_error
 from tests.support import REPO_ROOT
 
 SHARED = REPO_ROOT / "shared"
-WEB_LAYER = {SHARED / "http.py"}
+WEB_LAYER = {SHARED / "web" / "http.py"}
 
 
 def _runtime_imports(path: Path) -> set[str]:
@@ -54,12 +54,12 @@ DOMAIN = sorted(path for path in SHARED.rglob("*.py") if path not in WEB_LAYER)
 def test_the_domain_imports_neither_flask_nor_the_web_layer(path: Path) -> None:
     imported = _runtime_imports(path)
     assert not {name for name in imported if name.split(".")[0] == "flask"}
-    assert "shared.http" not in imported
+    assert "shared.web.http" not in imported
 
 
 def test_the_checks_see_the_web_layer_s_own_imports() -> None:
     # The check can fail: http.py itself imports flask.
-    assert "flask" in _runtime_imports(SHARED / "http.py")
+    assert "flask" in _runtime_imports(SHARED / "web" / "http.py")
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""shared/ledger.py: the exactly-once ledger of upload-asset.
+"""shared/uploads/ledger.py: the exactly-once ledger of upload-asset.
 
 MetadataLedger, the one that runs against Cloud Storage, is tested against a small store that
 enforces what Cloud Storage documents for metadata patches: ifGenerationMatch and
@@ -17,8 +17,7 @@ from typing import Any
 
 import pytest
 
-from shared.ledger import MarkerLedger, MetadataLedger, ledger_for
-from shared.storage import (
+from shared.core.storage import (
     META_ASSET_ID,
     META_CLAIM,
     META_ERROR,
@@ -28,6 +27,7 @@ from shared.storage import (
     ObjectInfo,
     Storage,
 )
+from shared.uploads.ledger import MarkerLedger, MetadataLedger, ledger_for
 from tests.shared.conftest import put_and_read
 
 # -- the production ledger, against Cloud Storage's preconditions ------------------------------

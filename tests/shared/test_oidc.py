@@ -1,4 +1,4 @@
-"""Unit tests of shared/oidc.py: ID tokens signed by a local key, certificates served on loopback."""
+"""Unit tests of shared/core/oidc.py: ID tokens signed by a local key, certificates served on loopback."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import time
 import pytest
 from google.auth import crypt
 
-from shared.http import AppError, to_app_error
-from shared.oidc import CertificateCache, is_jwt, verify_invoker
-from shared.problems import Problem
+from shared.core.oidc import CertificateCache, is_jwt, verify_invoker
+from shared.core.problems import Problem
+from shared.web.http import AppError, to_app_error
 from tests.oidc_support import OidcIssuer, other_signer
 from tests.support import free_port
 
@@ -180,7 +180,7 @@ def test_a_jwt_is_told_from_an_api_key(oidc_issuer: OidcIssuer) -> None:
 
 def test_google_auth_loads_only_when_a_token_arrives() -> None:
     code = (
-        "import sys, shared.publishing, shared.oidc; "
+        "import sys, shared.cms.publishing, shared.core.oidc; "
         "assert 'google.auth' not in sys.modules, 'imported at start'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

@@ -1,4 +1,4 @@
-"""Unit tests of shared/publishing.py: pending rule, request modes, settings, auth, site gate."""
+"""Unit tests of shared/cms/publishing.py: pending rule, request modes, settings, auth, site gate."""
 
 from __future__ import annotations
 
@@ -11,12 +11,7 @@ import pytest
 from pydantic import ValidationError
 from werkzeug.test import EnvironBuilder
 
-from shared.config import ConfigError, load_settings
-from shared.errors import InternalServerError
-from shared.http import scheduler_invoker, to_app_error
-from shared.models import Item
-from shared.problems import Problem
-from shared.publishing import (
+from shared.cms.publishing import (
     PublishReport,
     PublishRequest,
     PublishSettings,
@@ -24,6 +19,11 @@ from shared.publishing import (
     has_unpublished_changes,
     publish_site,
 )
+from shared.core.config import ConfigError, load_settings
+from shared.core.problems import Problem
+from shared.web.http import scheduler_invoker, to_app_error
+from shared.webflow.errors import InternalServerError
+from shared.webflow.models import Item
 from tests.oidc_support import OidcIssuer
 
 EARLY = "2025-07-01T10:00:00.000Z"

@@ -1,4 +1,4 @@
-"""Unit tests of shared/results.py: the status code and body every multi-item answer shares."""
+"""Unit tests of shared/cms/results.py: the status code and body every multi-item answer shares."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any, ClassVar
 
 import pytest
 
-from shared.models import ErrorInfo
-from shared.results import BatchOutcome
+from shared.cms.results import BatchOutcome
+from shared.webflow.models import ErrorInfo
 
 
 @dataclass

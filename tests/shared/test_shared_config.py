@@ -1,12 +1,13 @@
-"""Unit tests of shared.config."""
+"""Unit tests of shared.core.config."""
 
 from __future__ import annotations
 
 import pytest
 
-from shared.config import (
+from shared.core.config import (
     MIN_API_KEY_LENGTH,
     ConfigError,
+    FunctionSettings,
     WebflowSettings,
     load_settings,
     split_list,
@@ -125,7 +126,7 @@ def test_several_errors_reported_together(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("LOG_LEVEL", "loud")
 
     with pytest.raises(ConfigError) as info:
-        load_settings(WebflowSettings)
+        load_settings(FunctionSettings)
 
     assert "WEBFLOW_API_TOKEN is required" in str(info.value)
     assert "LOG_LEVEL" in str(info.value)
@@ -142,9 +143,9 @@ def test_every_secret_of_the_settings_is_masked_in_logs_once_loaded(
 ) -> None:
     from pydantic import SecretStr
 
-    from shared.log import clear_secrets, get_logger
+    from shared.core.log import clear_secrets, get_logger
 
-    class KeyedSettings(WebflowSettings):
+    class KeyedSettings(FunctionSettings):
         service_api_keys: SecretStr | None = None
 
     clear_secrets()
@@ -166,10 +167,10 @@ def test_every_secret_of_the_settings_is_masked_in_logs_once_loaded(
 def test_log_level_sets_the_level_of_the_functions_logs(
     level: str, shown: bool, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from shared.log import configure, get_logger
+    from shared.core.log import configure, get_logger
 
     try:
-        load_settings(WebflowSettings, webflow_api_token=TOKEN, log_level=level.lower())
+        load_settings(FunctionSettings, webflow_api_token=TOKEN, log_level=level.lower())
         get_logger("test").debug("debug line")
         get_logger("test").info("info line")
         out = capsys.readouterr().out
@@ -183,10 +184,10 @@ def test_log_level_sets_the_level_of_the_functions_logs(
 
 
 def _function_settings() -> list[tuple[type[WebflowSettings], str]]:
-    from shared.assets import UploadSettings
-    from shared.items import CreateItemsSettings
-    from shared.publishing import PublishSettings
-    from shared.updates import UpdateItemsSettings
+    from shared.cms.items import CreateItemsSettings
+    from shared.cms.publishing import PublishSettings
+    from shared.cms.updates import UpdateItemsSettings
+    from shared.uploads.assets import UploadSettings
 
     return [
         (CreateItemsSettings, "create_items_api_keys"),

@@ -1,10 +1,10 @@
-"""Unit tests of shared.errors and shared.models."""
+"""Unit tests of shared.webflow.errors and shared.webflow.models."""
 
 from __future__ import annotations
 
 import pytest
 
-from shared.errors import (
+from shared.webflow.errors import (
     BadRequestError,
     ConflictError,
     InternalServerError,
@@ -16,7 +16,7 @@ from shared.errors import (
     WebflowTimeoutError,
     error_for_status,
 )
-from shared.models import AssetUpload, Collection, Item, ItemList, ItemResult, NewItem, Site
+from shared.webflow.models import AssetUpload, Collection, Item, ItemList, ItemResult, NewItem, Site
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Unit tests of shared.log."""
+"""Unit tests of shared.core.log."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from shared.log import (
+from shared.core.log import (
     add_secret,
     bind_context,
     clear_secrets,
@@ -189,7 +189,7 @@ def test_a_library_s_lines_carry_the_request_context_and_are_redacted(
 
 def test_everything_an_instance_prints_is_json_on_stdout() -> None:
     code = (
-        "import logging, warnings; from shared.log import get_logger; "
+        "import logging, warnings; from shared.core.log import get_logger; "
         "get_logger('app').info('started'); "
         "logging.getLogger('urllib3.connectionpool').warning('Retrying'); "
         "warnings.warn('old call', UserWarning, stacklevel=1)"
@@ -237,7 +237,7 @@ def test_google_libraries_lines_are_json_too(google_auth_first: bool) -> None:
     code = "; ".join(
         [
             "import logging",
-            "from shared.log import get_logger",
+            "from shared.core.log import get_logger",
             *steps,
             "logging.getLogger('google.auth.transport').warning('token refresh failed')",
         ]

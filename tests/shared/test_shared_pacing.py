@@ -1,4 +1,4 @@
-"""Unit tests of shared.pacing with an injected clock."""
+"""Unit tests of shared.webflow.pacing with an injected clock."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from shared.pacing import PROBE_INTERVAL, SlidingWindowLimiter, limiter_for, reset_limiters
+from shared.webflow.pacing import PROBE_INTERVAL, SlidingWindowLimiter, limiter_for, reset_limiters
 
 
 class FakeTime:
@@ -115,7 +115,7 @@ def test_repeated_remaining_zero_probes_less_often() -> None:
 
 
 def test_one_probe_in_flight_at_a_time() -> None:
-    from shared.pacing import PacingTimeout
+    from shared.webflow.pacing import PacingTimeout
 
     fake = FakeTime()
     limiter = SlidingWindowLimiter(60, clock=fake.clock, sleep=fake.sleep)
@@ -243,7 +243,7 @@ def test_unlimited_server_advertising_a_huge_limit_never_slows_down() -> None:
 
 
 def test_wait_longer_than_max_wait_raises_with_the_wait() -> None:
-    from shared.pacing import PacingTimeout
+    from shared.webflow.pacing import PacingTimeout
 
     fake = FakeTime()
     limiter = SlidingWindowLimiter(1, clock=fake.clock, sleep=fake.sleep)

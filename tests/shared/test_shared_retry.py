@@ -1,4 +1,4 @@
-"""Unit tests of shared.retry: Retry-After parsing, backoff and the retry budget."""
+"""Unit tests of shared.webflow.retry: Retry-After parsing, backoff and the retry budget."""
 
 from __future__ import annotations
 
@@ -6,7 +6,12 @@ import email.utils
 
 import pytest
 
-from shared.retry import RetryBudget, RetryPolicy, parse_retry_after, retry_after_from_headers
+from shared.webflow.retry import (
+    RetryBudget,
+    RetryPolicy,
+    parse_retry_after,
+    retry_after_from_headers,
+)
 
 NOW = 1_750_000_000.0
 

@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.errors import (
+from shared.webflow import WebflowClient, deadline, multipart_body
+from shared.webflow.errors import (
     AuthenticationError,
     BadRequestError,
     InternalServerError,
@@ -21,9 +22,8 @@ from shared.errors import (
     WebflowConnectionError,
     WebflowTimeoutError,
 )
-from shared.models import AssetUpload, ItemPublish, ItemUpdate, NewItem
-from shared.pacing import SlidingWindowLimiter
-from shared.webflow import WebflowClient, deadline, multipart_body
+from shared.webflow.models import AssetUpload, ItemPublish, ItemUpdate, NewItem
+from shared.webflow.pacing import SlidingWindowLimiter
 from tests.shared.webflow_fake import FakeWebflow
 
 TOKEN = "secret-token-0123456789abcdef"
@@ -626,7 +626,7 @@ def test_upload_retries_seekable_stream_from_its_start() -> None:
 
 # ---------------------------------------------------------------- construction
 def test_get_client_caches_per_token_and_base_url() -> None:
-    from shared.config import WebflowSettings, load_settings
+    from shared.core.config import WebflowSettings, load_settings
     from shared.webflow import get_client
 
     get_client.cache_clear()
@@ -649,7 +649,7 @@ def test_get_client_caches_per_token_and_base_url() -> None:
 
 
 def test_get_client_with_options_is_another_client_sharing_the_token_limiter() -> None:
-    from shared.config import WebflowSettings, load_settings
+    from shared.core.config import WebflowSettings, load_settings
     from shared.webflow import get_client
 
     get_client.cache_clear()
@@ -668,7 +668,7 @@ def test_get_client_with_options_is_another_client_sharing_the_token_limiter() -
 
 
 def test_from_settings_applies_settings() -> None:
-    from shared.config import WebflowSettings, load_settings
+    from shared.core.config import WebflowSettings, load_settings
 
     settings = load_settings(
         WebflowSettings,
@@ -814,7 +814,7 @@ def test_delete_retried_after_unknown_outcome_accepts_404_as_done() -> None:
 
 
 def test_delete_of_unknown_item_without_retry_is_not_found() -> None:
-    from shared.errors import NotFoundError
+    from shared.webflow.errors import NotFoundError
 
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(404, json={"code": "item_not_found", "message": "Item not found"})

@@ -5,10 +5,10 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.errors import WebflowError
-from shared.models import NewItem
-from shared.pacing import SlidingWindowLimiter
 from shared.webflow import WebflowClient
+from shared.webflow.errors import WebflowError
+from shared.webflow.models import NewItem
+from shared.webflow.pacing import SlidingWindowLimiter
 from tests.shared.webflow_fake import FakeWebflow
 
 FAULTS = st.sampled_from(

@@ -11,10 +11,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from shared.errors import BadRequestError, NotFoundError, PermissionDeniedError
-from shared.models import ItemUpdate, NewItem
-from shared.pacing import SlidingWindowLimiter
 from shared.webflow import WebflowClient
+from shared.webflow.errors import BadRequestError, NotFoundError, PermissionDeniedError
+from shared.webflow.models import ItemUpdate, NewItem
+from shared.webflow.pacing import SlidingWindowLimiter
 from tests.items_support import RequestCounter
 
 

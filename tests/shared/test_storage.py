@@ -1,4 +1,4 @@
-"""shared/storage.py against a real fake-gcs-server: what the emulator does, object reads."""
+"""shared/core/storage.py against a real fake-gcs-server: what the emulator does, object reads."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from shared.storage import (
+from shared.core.storage import (
     ObjectInfo,
     Storage,
 )

@@ -1,4 +1,4 @@
-"""shared/tls.py's tls_context() against real TLS on loopback: which trust store it uses.
+"""shared/webflow/tls.py's tls_context() against real TLS on loopback: which trust store it uses.
 
 A throwaway CA signs the certificate of a local HTTPS server; a hashed CA directory holding only
 that CA (named by ``openssl x509 -subject_hash``) stands in for the system's /etc/ssl/certs. Each
@@ -192,7 +192,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Pki]:
 _PROBE = """
 import json, ssl, sys
 import httpx
-from shared.tls import tls_context
+from shared.webflow.tls import tls_context
 
 context = tls_context()
 report = {

@@ -1,4 +1,4 @@
-"""Tests of shared/updates.py: request shape, settings, answer, orchestration on the sandbox."""
+"""Tests of shared/cms/updates.py: request shape, settings, answer, orchestration on the sandbox."""
 
 from __future__ import annotations
 
@@ -10,10 +10,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from shared.config import ConfigError, load_settings
-from shared.errors import RateLimitError
-from shared.models import ErrorInfo
-from shared.updates import (
+from shared.cms.updates import (
     ItemPatch,
     UpdateItemsRequest,
     UpdateItemsSettings,
@@ -21,7 +18,10 @@ from shared.updates import (
     UpdateResult,
     apply_updates,
 )
+from shared.core.config import ConfigError, load_settings
 from shared.webflow import WebflowClient
+from shared.webflow.errors import RateLimitError
+from shared.webflow.models import ErrorInfo
 from tests.conftest import Sandbox
 from tests.items_support import create_items, post_fields, publish_items
 

@@ -1,4 +1,4 @@
-"""Unit tests of shared/webhooks.py: signatures, their age, and form_submission payloads."""
+"""Unit tests of shared/web/webhooks.py: signatures, their age, and form_submission payloads."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import json
 import pytest
 from pydantic import SecretStr
 
-from shared.http import AppError, to_app_error
-from shared.problems import Problem
-from shared.webhooks import parse_webhook, sign, verify_signature
+from shared.core.problems import Problem
+from shared.web.http import AppError, to_app_error
+from shared.web.webhooks import parse_webhook, sign, verify_signature
 
 SECRET = "whsec-test-1234"
 NOW = 1_760_000_000.0

@@ -1,0 +1,149 @@
+"""Configuration read once per instance from the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from pydantic import SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings
+
+from shared.core.log import add_secret, configure
+from shared.webflow.settings import WebflowSettings
+
+__all__ = [
+    "MAX_TRUSTED_PROXIES",
+    "MIN_API_KEY_LENGTH",
+    "ConfigError",
+    "FunctionSettings",
+    "WebflowSettings",
+    "api_keys_of",
+    "blank_to_none",
+    "load_settings",
+    "register_secrets",
+    "split_list",
+]
+
+MIN_API_KEY_LENGTH = 16
+# At most this many proxies may append to X-Forwarded-For (FORM_TRUSTED_PROXIES).
+MAX_TRUSTED_PROXIES = 10
+API_KEYS_SUFFIX = "_api_keys"
+
+
+class ConfigError(Exception):
+    """A missing or malformed configuration variable; the message names it."""
+
+
+def split_list(value: Any) -> list[str]:
+    """Parse a comma-separated string (or a list) into a list of non-empty, stripped strings."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [str(part).strip() for part in value if str(part).strip()]
+    raise ValueError("must be a comma-separated list")
+
+
+def api_keys_of(own: SecretStr | None, local_fallback: SecretStr | None) -> list[str]:
+    """A function's own API keys; ``local_fallback`` (CREATE_ITEMS_API_KEYS) serves only in a local
+    run. Cloud Run sets K_SERVICE: a deployed function uses its own keys or none, so a key that may
+    create items can never patch them or publish the site."""
+    source = own if own is not None and own.get_secret_value().strip() else None
+    if source is None and not os.environ.get("K_SERVICE"):
+        source = local_fallback
+    return split_list(source.get_secret_value()) if source is not None else []
+
+
+def blank_to_none(value: Any) -> Any:
+    """A setting's text stripped, None when blank; other values as they are."""
+    return value.strip() or None if isinstance(value, str) else value
+
+
+class FunctionSettings(WebflowSettings):
+    """What every function reads on top of the client's settings: its log level, and the length
+    rule of every ``*_API_KEYS`` variable a subclass declares."""
+
+    log_level: str = "INFO"
+
+    @field_validator("*")
+    @classmethod
+    def _api_keys_long_enough(cls, value: Any, info: ValidationInfo) -> Any:
+        # Every *_API_KEYS variable of every function: a short key can be guessed.
+        if not str(info.field_name).endswith(API_KEYS_SUFFIX) or not isinstance(value, SecretStr):
+            return value
+        if any(len(key) < MIN_API_KEY_LENGTH for key in split_list(value.get_secret_value())):
+            raise ValueError(f"each key must be at least {MIN_API_KEY_LENGTH} characters")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+_TYPE_MESSAGES = {
+    "int_parsing": "must be an integer",
+    "int_from_float": "must be an integer",
+    "float_parsing": "must be a number",
+    "bool_parsing": "must be a boolean (true/false)",
+    "missing": "is required",
+}
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    """Render one pydantic error as 'VARIABLE: message' (or 'VARIABLE is required')."""
+    loc = error.get("loc") or ()
+    name = str(loc[0]).upper() if loc else "CONFIGURATION"
+    kind = error.get("type", "")
+    if kind == "missing":
+        return f"{name} is required"
+    message = _TYPE_MESSAGES.get(kind)
+    if message is None:
+        message = str(error.get("msg", "is invalid"))
+        message = message.removeprefix("Value error, ")
+    if name == "WEBFLOW_RATE_LIMIT_PER_MINUTE" and kind in {"int_parsing", "int_from_float"}:
+        message = "must be a positive integer"
+    if message == "is required":
+        return f"{name} is required"
+    return f"{name}: {message}"
+
+
+def load_settings(cls: type[S], **overrides: Any) -> S:
+    """Build settings of ``cls`` from the environment (explicit overrides win).
+
+    Its secrets are registered for redaction and LOG_LEVEL is applied to the project's logger.
+
+    Raises:
+        ConfigError: naming every missing or malformed variable.
+    """
+    try:
+        settings = cls(**overrides)
+    except ValidationError as exc:
+        messages = list(dict.fromkeys(_describe(err) for err in exc.errors()))
+        raise ConfigError("; ".join(messages)) from None
+    register_secrets(settings)
+    if isinstance(settings, FunctionSettings):
+        configure(settings.log_level)
+    return settings
+
+
+def register_secrets(settings: BaseSettings) -> None:
+    """Mask every secret of ``settings`` in the logs from now on, whichever path uses it.
+
+    A comma-separated secret (API keys, webhook secrets while rotating) is registered whole and
+    part by part, so that neither the list nor one of its keys can appear in a log line.
+    """
+    for name in type(settings).model_fields:
+        value = getattr(settings, name, None)
+        if isinstance(value, SecretStr):
+            secret = value.get_secret_value()
+            add_secret(secret)
+            for part in split_list(secret):
+                add_secret(part)

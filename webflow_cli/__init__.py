@@ -1,0 +1,1 @@
+"""``webflow-functions``: the command-line tool (sync, schema, export, intake)."""
