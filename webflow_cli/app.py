@@ -322,15 +322,15 @@ def _duration(seconds: float) -> str:
 
 
 def _client(args: argparse.Namespace) -> tuple[WebflowClient, Any]:
-    from shared.cms.items import CreateItemsSettings
+    from shared.cms.settings import MappingSettings
     from shared.core.config import load_settings
     from shared.webflow import get_client
 
-    # The command writes directly; it serves no form, so the intake queue's bucket is not needed.
-    overrides: dict[str, Any] = {"form_intake": "sync"}
+    # The command writes directly: it reads the Webflow settings and the field mapping only.
+    overrides: dict[str, Any] = {}
     if args.map is not None:
         overrides["field_map"] = _map_argument(args.map)
-    settings = load_settings(CreateItemsSettings, **overrides)
+    settings = load_settings(MappingSettings, **overrides)
     return get_client(settings), settings
 
 

@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import flask
 import functions_framework
 
-from shared.cms.items import CreateItemsRequest, CreateItemsSettings, create_from_request
+from shared.cms.items import CreateItemsRequest, create_from_request
 from shared.core.config import ConfigError
 from shared.core.instance import Instance
 from shared.core.log import get_logger
 from shared.core.problems import Unavailable
+from shared.intake.settings import CreateItemsSettings
 from shared.web.forms import (
     FormPost,
     FormReply,

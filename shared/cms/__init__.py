@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from shared.cms.items import (
         CHUNK_SIZE,
         CreateItemsRequest,
-        CreateItemsSettings,
         CreateOutcome,
         CreateResult,
         Prepared,
@@ -46,7 +45,6 @@ if TYPE_CHECKING:
 __all__ = [
     "CHUNK_SIZE",
     "CreateItemsRequest",
-    "CreateItemsSettings",
     "CreateOutcome",
     "CreateResult",
     "FieldError",
@@ -85,7 +83,6 @@ __getattr__, __dir__ = lazy_surface(
     {
         "CHUNK_SIZE": "items",
         "CreateItemsRequest": "items",
-        "CreateItemsSettings": "items",
         "CreateOutcome": "items",
         "CreateResult": "items",
         "FieldError": "fields",

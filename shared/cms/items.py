@@ -18,43 +18,23 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PrivateAttr,
-    SecretStr,
-    ValidationInfo,
-    field_validator,
 )
 from pydantic.alias_generators import to_camel
 
 from shared.cms.fields import (
-    ANY_FORM,
     SLUG_MAX_LENGTH,
     FieldError,
     FieldMapper,
     FieldValidationError,
-    InputPath,
     ReferenceResolver,
     field_data_matches,
-    field_list_setting,
-    field_table_setting,
     normalise_field_data,
-    parse_field_list,
-    parse_field_table,
-    parse_unmapped_policy,
 )
 from shared.cms.references import MAX_ITEMS_PER_CALL, ReferenceLookup, collection_schema
 from shared.cms.results import BatchOutcome
-from shared.core.config import (
-    MAX_TRUSTED_PROXIES,
-    ConfigError,
-    FunctionSettings,
-    api_keys_of,
-    blank_to_none,
-    split_list,
-)
-from shared.core.filetypes import MAX_IMAGE_BYTES, MAX_IMAGE_INPUT_BYTES, allowed_extensions
+from shared.cms.settings import MappingSettings
 from shared.core.log import get_logger
 from shared.core.problems import (
-    Forbidden,
     InvalidInput,
     Unavailable,
     upstream_problem,
@@ -66,13 +46,11 @@ from shared.webflow.models import Collection, ErrorInfo, Item, NewItem, WebflowI
 from shared.webflow.slugs import SlugHolders
 
 if TYPE_CHECKING:
-    from shared.web.spam import CaptchaSettings, SpamRules
     from shared.webflow import WebflowClient
 
 __all__ = [
     "MAX_ITEMS_PER_CALL",
     "CreateItemsRequest",
-    "CreateItemsSettings",
     "CreateOutcome",
     "CreateResult",
     "ItemInput",
@@ -96,306 +74,6 @@ MAX_ECHOED_FIELDS = 20
 MAX_ECHOED_NAME = 100
 
 logger = get_logger(__name__)
-
-
-class CreateItemsSettings(FunctionSettings):
-    """Settings of create-items (on top of the Webflow ones)."""
-
-    create_items_api_keys: SecretStr | None = None
-    sync_api_keys: SecretStr | None = None
-    allowed_origins: str = ""
-    honeypot_field: str = "_gotcha"
-    form_success_url: str | None = None
-    form_error_url: str | None = None
-    form_rate_limit_per_minute: int = Field(default=10, ge=0)
-    form_trusted_proxies: int = 0
-    upload_bucket: str | None = None
-    upload_prefix: str = "uploads"
-    upload_allowed_extensions: str | None = None
-    webflow_webhook_secret: SecretStr | None = None
-    form_names: str = ""
-    field_map: str | None = None
-    field_defaults: str | None = None
-    # Declared after everything its validator reads (pydantic validates in this order).
-    form_fields: str | None = None
-    form_create_as_draft: bool = True
-    form_max_text_bytes: int = Field(default=100_000, gt=0)
-    form_max_fields: int = Field(default=100, gt=0, le=10_000)
-    form_allow_svg: bool = False
-    unmapped_fields: str | None = None
-    create_as_draft: bool = False
-    create_live: bool = False
-    # A form post with a 20 MB photo (IMAGE_MAX_INPUT_BYTES) fits; Cloud Run takes 32 MiB at most.
-    max_body_bytes: int = Field(default=25_000_000, gt=0)
-    image_max_input_bytes: int = Field(
-        default=MAX_IMAGE_INPUT_BYTES, ge=MAX_IMAGE_BYTES, le=100 * 1024 * 1024
-    )
-    max_items_per_call: int = Field(default=MAX_ITEMS_PER_CALL, gt=0, le=MAX_ITEMS_PER_CALL)
-    intake_bucket: str | None = None
-    intake_prefix: str = "intake"
-    intake_schema_wait_seconds: float = Field(default=2.0, ge=0, le=30)
-    # Above these, form posts and async JSON calls get 503 (webhooks are still kept); 0: no cap.
-    intake_max_pending: int = Field(default=10_000, ge=0)
-    intake_max_pending_bytes: int = Field(default=1 << 30, ge=0)
-    # Spam protection (shared/web/spam.py).
-    form_captcha: Literal["turnstile", "hcaptcha", "recaptcha"] | None = None
-    form_captcha_secret: SecretStr | None = None
-    form_captcha_verify_url: str | None = None
-    form_captcha_hostnames: str | None = None
-    form_captcha_action: str | None = None
-    form_captcha_min_score: float = Field(default=0.5, ge=0, le=1)
-    form_captcha_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
-    form_captcha_failure: Literal["reject", "quarantine"] = "reject"
-    form_spam_keywords: str | None = None
-    form_spam_max_links: int = Field(default=0, ge=0)
-    # Declared after what its validator reads.
-    form_intake: Literal["queue", "sync"] = "queue"
-
-    _mapper: FieldMapper | None = PrivateAttr(default=None)
-    _public_mappers: dict[tuple[InputPath, str | None], FieldMapper] = PrivateAttr(
-        default_factory=dict
-    )
-
-    @property
-    def form_upload_prefix(self) -> str:
-        """Where form files go: the first of UPLOAD_PREFIX's prefixes (upload-asset takes a list)."""
-        prefixes = split_list(self.upload_prefix)
-        return prefixes[0] if prefixes else "uploads"
-
-    @field_validator("field_map", "field_defaults", mode="before")
-    @classmethod
-    def _json_table(cls, value: Any, info: ValidationInfo) -> Any:
-        return field_table_setting(value, str(info.field_name).upper())
-
-    @field_validator("form_fields", mode="before")
-    @classmethod
-    def _public_fields_declared(cls, value: Any, info: ValidationInfo) -> Any:
-        value = field_list_setting(value, "FORM_FIELDS")
-        if value or _map_entries(info.data.get("field_map")):
-            return value
-        # A public path someone configured, with nothing saying which fields it may write.
-        configured = [
-            name.upper()
-            for name in ("webflow_webhook_secret", "allowed_origins")
-            + ("form_success_url", "form_error_url")
-            if _is_set(info.data.get(name))
-        ]
-        if configured:
-            raise ValueError(
-                f"is required with {', '.join(configured)}: the field slugs form posts and "
-                "webhooks may write (comma-separated, or per form as JSON); FIELD_MAP's targets "
-                "serve when it is set"
-            )
-        return value
-
-    @field_validator("form_intake", mode="before")
-    @classmethod
-    def _intake_has_a_bucket(cls, value: Any, info: ValidationInfo) -> Any:
-        value = str(value).strip().lower() if value is not None else "queue"
-        public = bool(info.data.get("form_fields")) or _map_entries(info.data.get("field_map"))
-        bucket = info.data.get("intake_bucket") or info.data.get("upload_bucket")
-        if value == "queue" and public and not bucket:
-            raise ValueError(
-                "queue (the default) keeps form posts and webhooks in Cloud Storage: set "
-                "INTAKE_BUCKET (or UPLOAD_BUCKET), or FORM_INTAKE=sync to write them to Webflow "
-                "while the visitor waits"
-            )
-        return value
-
-    @field_validator("intake_prefix")
-    @classmethod
-    def _intake_prefix_path(cls, value: str) -> str:
-        value = value.strip().strip("/")
-        if not value or any(part in ("", ".", "..") for part in value.split("/")):
-            raise ValueError("must be a folder path such as 'intake'")
-        return value
-
-    @field_validator("form_trusted_proxies")
-    @classmethod
-    def _proxy_count(cls, value: int) -> int:
-        if not 0 <= value <= MAX_TRUSTED_PROXIES:
-            raise ValueError(
-                f"must be between 0 and {MAX_TRUSTED_PROXIES}: the number of proxies that append to "
-                "X-Forwarded-For after the client (0 direct, 1 behind a load balancer)"
-            )
-        return value
-
-    @field_validator("unmapped_fields")
-    @classmethod
-    def _unmapped_policy(cls, value: str | None) -> str | None:
-        try:
-            parse_unmapped_policy(value)
-        except ConfigError as exc:
-            raise ValueError(str(exc).split(": ", 1)[-1]) from None
-        return value
-
-    @field_validator(
-        "form_success_url",
-        "form_error_url",
-        "upload_bucket",
-        "upload_allowed_extensions",
-        "intake_bucket",
-        "form_captcha",
-        "form_captcha_verify_url",
-        "form_captcha_hostnames",
-        "form_captcha_action",
-        "form_spam_keywords",
-        mode="before",
-    )
-    @classmethod
-    def _blank_optional_text_is_none(cls, value: Any) -> Any:
-        return blank_to_none(value)
-
-    @field_validator("form_captcha_failure", mode="after")
-    @classmethod
-    def _captcha_has_a_secret(cls, value: str, info: ValidationInfo) -> str:
-        provider = info.data.get("form_captcha")
-        secret = info.data.get("form_captcha_secret")
-        if provider and (secret is None or not secret.get_secret_value().strip()):
-            raise ValueError(
-                f"FORM_CAPTCHA={provider} needs FORM_CAPTCHA_SECRET: the secret key of the "
-                "site key the form's widget uses"
-            )
-        return value
-
-    def captcha(self) -> CaptchaSettings | None:
-        """The challenge's settings (FORM_CAPTCHA), or None when none is configured."""
-        from shared.web.spam import PROVIDERS, CaptchaSettings, hostnames_of
-
-        if self.form_captcha is None or self.form_captcha_secret is None:
-            return None
-        configured = split_list(self.form_captcha_hostnames)
-        return CaptchaSettings(
-            provider=self.form_captcha,
-            secret=self.form_captcha_secret.get_secret_value(),
-            verify_url=self.form_captcha_verify_url or PROVIDERS[self.form_captcha],
-            hostnames=frozenset(h.lower() for h in configured) or hostnames_of(self.origins),
-            action=self.form_captcha_action,
-            min_score=self.form_captcha_min_score,
-            timeout=self.form_captcha_timeout_seconds,
-            failure=self.form_captcha_failure,
-        )
-
-    def spam_rules(self) -> SpamRules:
-        """FORM_SPAM_KEYWORDS and FORM_SPAM_MAX_LINKS."""
-        from shared.web.spam import SpamRules
-
-        return SpamRules(tuple(split_list(self.form_spam_keywords)), self.form_spam_max_links)
-
-    @field_validator("upload_allowed_extensions")
-    @classmethod
-    def _known_extensions(cls, value: str | None) -> str | None:
-        allowed_extensions(value)  # upload-asset reads the same variable
-        return value
-
-    @property
-    def file_extensions(self) -> frozenset[str]:
-        """Extensions a form file may have: UPLOAD_ALLOWED_EXTENSIONS, as upload-asset checks it."""
-        return allowed_extensions(self.upload_allowed_extensions)
-
-    @field_validator("form_success_url", "form_error_url", "form_captcha_verify_url")
-    @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http(s) URL")
-        return value
-
-    @property
-    def sync_keys(self) -> list[SecretStr]:
-        """Keys that may sync (create, patch, archive, delete, publish): SYNC_API_KEYS; locally,
-        create-items' keys too."""
-        return [
-            SecretStr(key) for key in api_keys_of(self.sync_api_keys, self.create_items_api_keys)
-        ]
-
-    @property
-    def api_keys(self) -> list[SecretStr]:
-        """The accepted API keys (CREATE_ITEMS_API_KEYS, comma-separated)."""
-        raw = self.create_items_api_keys.get_secret_value() if self.create_items_api_keys else ""
-        return [SecretStr(key) for key in split_list(raw)]
-
-    @property
-    def origins(self) -> list[str]:
-        """Allowed browser origins (ALLOWED_ORIGINS, comma-separated; "*" allows any)."""
-        return split_list(self.allowed_origins)
-
-    @property
-    def form_name_filter(self) -> list[str]:
-        """Webflow form names to accept (FORM_NAMES; empty accepts every form)."""
-        return split_list(self.form_names)
-
-    @property
-    def webhook_secrets(self) -> list[SecretStr]:
-        """Secrets accepted on webhook signatures (comma-separated while rotating)."""
-        raw = self.webflow_webhook_secret.get_secret_value() if self.webflow_webhook_secret else ""
-        return [SecretStr(secret) for secret in split_list(raw)]
-
-    def mapper(self) -> FieldMapper:
-        """The field mapper FIELD_MAP, FIELD_DEFAULTS and UNMAPPED_FIELDS describe (built once)."""
-        if self._mapper is None:
-            self._mapper = FieldMapper.from_settings(self)
-        return self._mapper
-
-    def public_fields(self, form_name: str | None = None) -> frozenset[str] | None:
-        """The slugs a form post or a webhook of ``form_name`` may write; None when undeclared.
-
-        FORM_FIELDS ("*" and the form's own list) when set, else the targets of FIELD_MAP's
-        entries for the form. ``slug`` is never among them.
-        """
-        declared = parse_field_list(self.form_fields, "FORM_FIELDS")
-        if not declared:
-            declared = {
-                form: frozenset(table.values()) for form, table in self.mapper().field_map.items()
-            }
-        if not any(declared.values()):
-            return None
-        allowed = declared.get(ANY_FORM, frozenset())
-        if form_name is not None:
-            allowed |= declared.get(form_name, frozenset())
-        return allowed - {"slug"}
-
-    def public_mapper(
-        self, form_name: str | None = None, *, path: InputPath = "form"
-    ) -> FieldMapper:
-        """The mapper of public input: only the form's declared fields, with the UNMAPPED_FIELDS
-        policy of ``path`` (built once per path and form).
-
-        Raises:
-            Forbidden: when no field is declared for public input at all.
-        """
-        mapper = self._public_mappers.get((path, form_name))
-        if mapper is None:
-            allowed = self.public_fields(form_name)
-            if allowed is None:
-                logger.warning("form input refused: FORM_FIELDS (or FIELD_MAP) is not set")
-                raise Forbidden(
-                    "forms_not_enabled",
-                    "This function does not take form submissions",
-                    [{"field": "body", "message": "no form fields are declared"}],
-                )
-            mapper = FieldMapper.from_settings(self, path=path).restricted_to(allowed)
-            self._public_mappers[(path, form_name)] = mapper
-        return mapper
-
-    def public_draft(self) -> tuple[bool, bool]:
-        """(default_draft, live) of public submissions: drafts unless FORM_CREATE_AS_DRAFT=false."""
-        if self.form_create_as_draft:
-            return True, False
-        return self.create_as_draft, self.create_live
-
-
-def _is_set(value: Any) -> bool:
-    if isinstance(value, SecretStr):
-        return bool(value.get_secret_value().strip())
-    return bool(value)
-
-
-def _map_entries(field_map: Any) -> bool:
-    """True when FIELD_MAP (as loaded) maps at least one name."""
-    try:
-        return any(parse_field_table(field_map, "FIELD_MAP").values())
-    except ConfigError:
-        return False  # reported under FIELD_MAP itself
 
 
 # --- requests ------------------------------------------------------------------------------
@@ -815,7 +493,7 @@ def _unmapped_names(
 
 
 def create_from_request(
-    client: WebflowClient, settings: CreateItemsSettings, request: CreateItemsRequest
+    client: WebflowClient, settings: MappingSettings, request: CreateItemsRequest
 ) -> CreateOutcome:
     """Create the items of a JSON call in the collection it names (or WEBFLOW_COLLECTION_ID)."""
     collection_id = requested_collection(settings, request)
@@ -842,7 +520,7 @@ class _CallBody(Protocol):
     def items(self) -> Sized: ...
 
 
-def requested_collection(settings: CreateItemsSettings, request: _CallBody) -> str:
+def requested_collection(settings: MappingSettings, request: _CallBody) -> str:
     """The collection a JSON call writes to, once its size is checked.
 
     Raises:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from pydantic import SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings
 
+from shared.core.filetypes import MAX_IMAGE_BYTES, MAX_IMAGE_INPUT_BYTES, allowed_extensions
 from shared.core.log import add_secret, configure
 from shared.webflow.settings import WebflowSettings
 
@@ -16,6 +18,7 @@ __all__ = [
     "MAX_TRUSTED_PROXIES",
     "MIN_API_KEY_LENGTH",
     "ConfigError",
+    "FileSettings",
     "FunctionSettings",
     "WebflowSettings",
     "api_keys_of",
@@ -86,8 +89,44 @@ class FunctionSettings(WebflowSettings):
         return level
 
 
+class FileSettings(FunctionSettings):
+    """Where files posted with a form go, and which ones may be: the bucket and prefix that
+    upload-asset watches, its extensions, the largest photo taken."""
+
+    upload_bucket: str | None = None
+    upload_prefix: str = "uploads"
+    upload_allowed_extensions: str | None = None
+    # A form post with a 20 MB photo (IMAGE_MAX_INPUT_BYTES) fits; Cloud Run takes 32 MiB at most.
+    image_max_input_bytes: int = Field(
+        default=MAX_IMAGE_INPUT_BYTES, ge=MAX_IMAGE_BYTES, le=100 * 1024 * 1024
+    )
+
+    @field_validator("upload_bucket", "upload_allowed_extensions", mode="before")
+    @classmethod
+    def _blank_file_setting_is_none(cls, value: Any) -> Any:
+        return blank_to_none(value)
+
+    @field_validator("upload_allowed_extensions")
+    @classmethod
+    def _known_extensions(cls, value: str | None) -> str | None:
+        allowed_extensions(value)  # upload-asset reads the same variable
+        return value
+
+    @property
+    def form_upload_prefix(self) -> str:
+        """Where form files go: the first of UPLOAD_PREFIX's prefixes (upload-asset takes a list)."""
+        prefixes = split_list(self.upload_prefix)
+        return prefixes[0] if prefixes else "uploads"
+
+    @property
+    def file_extensions(self) -> frozenset[str]:
+        """Extensions a form file may have: UPLOAD_ALLOWED_EXTENSIONS, as upload-asset checks it."""
+        return allowed_extensions(self.upload_allowed_extensions)
+
+
 S = TypeVar("S", bound=BaseSettings)
 
+_NAMED = re.compile(r"^[A-Z][A-Z0-9_]*(:| is )")
 _TYPE_MESSAGES = {
     "int_parsing": "must be an integer",
     "int_from_float": "must be an integer",
@@ -100,7 +139,11 @@ _TYPE_MESSAGES = {
 def _describe(error: Mapping[str, Any]) -> str:
     """Render one pydantic error as 'VARIABLE: message' (or 'VARIABLE is required')."""
     loc = error.get("loc") or ()
-    name = str(loc[0]).upper() if loc else "CONFIGURATION"
+    if not loc:
+        # A check across settings (a model validator) names its variable in its message.
+        told = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
+        return told if _NAMED.match(told) else f"CONFIGURATION: {told}"
+    name = str(loc[0]).upper()
     kind = error.get("type", "")
     if kind == "missing":
         return f"{name} is required"

@@ -28,7 +28,6 @@ from pydantic import Field, SecretStr
 from shared.cms.fields import FieldMapper
 from shared.cms.items import (
     CHUNK_SIZE,
-    CreateItemsSettings,
     CreateResult,
     Prepared,
     ReferenceLookup,
@@ -37,7 +36,8 @@ from shared.cms.items import (
     prepare_items,
     send_items,
 )
-from shared.core.config import api_keys_of
+from shared.cms.settings import PublicFieldSettings
+from shared.core.config import FileSettings, api_keys_of
 from shared.core.filetypes import (
     FILE_FIELD_TYPES,
     META_ALT,
@@ -59,6 +59,7 @@ from shared.intake.queue import (
     Submission,
     intake_queue,
 )
+from shared.intake.settings import IntakeSettings
 from shared.webflow.errors import NotFoundError, WebflowError
 from shared.webflow.failures import is_refusal
 
@@ -71,10 +72,13 @@ __all__ = ["DrainGate", "DrainReport", "DrainSettings", "drain", "failed_entry",
 logger = get_logger(__name__)
 
 
-class DrainSettings(CreateItemsSettings):
-    """create-items' settings (the drain maps fields as it does), plus the drain's own."""
+class DrainSettings(IntakeSettings, PublicFieldSettings, FileSettings):
+    """What the drain reads: the queue, the fields public input may write (it maps them as
+    create-items does), where form files go, and its own run's bounds."""
 
     intake_api_keys: SecretStr | None = None
+    # Locally (no K_SERVICE), create-items' keys may list and replay too.
+    create_items_api_keys: SecretStr | None = None
     intake_batch_window_seconds: float = Field(default=5.0, ge=0, le=60)
     intake_max_run_seconds: float = Field(default=50.0, gt=0)
     intake_claim_seconds: float = Field(default=300.0, gt=0)

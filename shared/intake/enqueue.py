@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from shared.cms.fields import FieldError, FieldValidationError
 from shared.cms.items import (
     CreateItemsRequest,
-    CreateItemsSettings,
     CreateResult,
     prepare_items,
     requested_collection,
@@ -41,6 +40,7 @@ from shared.intake.queue import (
     Submission,
     now_rfc3339,
 )
+from shared.intake.settings import CreateItemsSettings
 from shared.web.forms import FormPost, FormReply, file_errors, file_head, file_size
 from shared.web.webhooks import WebhookEvent
 

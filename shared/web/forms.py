@@ -15,7 +15,6 @@ from werkzeug.datastructures import FileStorage, MultiDict
 
 from shared.cms.fields import FieldError, FieldValidationError, InputPath
 from shared.cms.items import (
-    CreateItemsSettings,
     CreateOutcome,
     ReferenceLookup,
     SlugKey,
@@ -41,6 +40,7 @@ from shared.core.problems import Problem, Unprocessable
 from shared.web.webhooks import FormSubmission, WebhookEvent
 
 if TYPE_CHECKING:
+    from shared.web.settings import FormPostSettings
     from shared.webflow import WebflowClient
     from shared.webflow.models import Collection
 
@@ -175,9 +175,7 @@ def read_form_post(form: FormBody, honeypot_field: str, token_field: str | None 
     )
 
 
-def file_errors(
-    post: FormPost, schema: Collection, settings: CreateItemsSettings
-) -> list[FieldError]:
+def file_errors(post: FormPost, schema: Collection, settings: FormPostSettings) -> list[FieldError]:
     """Target field, type and size of every file input (fills in each file's field slug)."""
     mapper = settings.public_mapper()
     errors: list[FieldError] = []
@@ -250,7 +248,7 @@ def file_size(upload: FileStorage) -> int:
 
 def submit_form(
     client: WebflowClient,
-    settings: CreateItemsSettings,
+    settings: FormPostSettings,
     collection_id: str,
     post: FormPost,
     write_object: ObjectWriter,
@@ -279,7 +277,7 @@ def submit_form(
 
 def _merged(
     problems_of_files: list[FieldError],
-    settings: CreateItemsSettings,
+    settings: FormPostSettings,
     post: FormPost,
     schema: Collection,
     client: WebflowClient,
@@ -297,7 +295,7 @@ def _merged(
 
 def _create_one(
     client: WebflowClient,
-    settings: CreateItemsSettings,
+    settings: FormPostSettings,
     collection_id: str,
     values: Mapping[str, Any],
     *,
@@ -323,7 +321,7 @@ def _create_one(
 
 def _stage(
     staged: Sequence[StagedFile],
-    settings: CreateItemsSettings,
+    settings: FormPostSettings,
     collection_id: str,
     item_id: str,
     item_slug: str,
@@ -375,7 +373,7 @@ def write_to_bucket(
 
 
 def receive_form_submission(
-    client: WebflowClient, settings: CreateItemsSettings, collection_id: str, event: WebhookEvent
+    client: WebflowClient, settings: FormPostSettings, collection_id: str, event: WebhookEvent
 ) -> FormReply:
     """Create the item of a verified form_submission; other triggers and forms are acknowledged."""
     if event.trigger_type != "form_submission":

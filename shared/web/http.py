@@ -46,9 +46,9 @@ from shared.web.pages import PAGE_HEADERS, error_page, thank_you_page
 from shared.webflow.errors import WebflowError
 
 if TYPE_CHECKING:
-    from shared.cms.items import CreateItemsSettings
     from shared.cms.publishing import PublishSettings
     from shared.web.forms import FormPost, FormReply
+    from shared.web.settings import FormSettings
 
 __all__ = [
     "FORM_TYPES",
@@ -466,7 +466,7 @@ _UNSAFE_URL_CHARACTER = re.compile(r"[\x00-\x20\x7f\\]")
 # --- forms: where the browser goes ----------------------------------------------------------------
 
 
-def _allowed_redirect(location: str | None, settings: CreateItemsSettings) -> str | None:
+def _allowed_redirect(location: str | None, settings: FormSettings) -> str | None:
     """A `_redirect` is followed only to an origin listed by name (never an open redirect).
 
     ALLOWED_ORIGINS "*" lets any page post the form, but does not let the post send the browser
@@ -493,12 +493,12 @@ def _origins_of(*urls: str | None) -> list[str]:
     return origins
 
 
-def success_location(post: FormPost | None, settings: CreateItemsSettings) -> str | None:
+def success_location(post: FormPost | None, settings: FormSettings) -> str | None:
     """Where to send the browser after a successful post: `_redirect`, else FORM_SUCCESS_URL."""
     return _allowed_redirect(post.redirect if post else None, settings) or settings.form_success_url
 
 
-def error_location(error: AppError, settings: CreateItemsSettings) -> str | None:
+def error_location(error: AppError, settings: FormSettings) -> str | None:
     """FORM_ERROR_URL with the error's code, message and fields in the query, or None."""
     if not settings.form_error_url:
         return None
@@ -515,7 +515,7 @@ def error_location(error: AppError, settings: CreateItemsSettings) -> str | None
 
 
 def form_answer(
-    request: flask.Request, settings: CreateItemsSettings, post: FormPost, reply: FormReply
+    request: flask.Request, settings: FormSettings, post: FormPost, reply: FormReply
 ) -> flask.Response:
     """A browser: 303 to `_redirect`/FORM_SUCCESS_URL, else a thank-you page; others: JSON."""
     error = _form_failure(reply)
@@ -544,7 +544,7 @@ def _form_failure(reply: FormReply) -> AppError | None:
 
 
 def form_error_answer(
-    request: flask.Request, settings: CreateItemsSettings, exc: Exception
+    request: flask.Request, settings: FormSettings, exc: Exception
 ) -> flask.Response:
     """A browser: 303 to FORM_ERROR_URL with the error, else a page saying what is wrong in
     words; others: the ordinary JSON error."""
@@ -559,7 +559,7 @@ def form_error_answer(
     return html_response(page, error.status, error.headers)
 
 
-def back_url(request: flask.Request, settings: CreateItemsSettings) -> str | None:
+def back_url(request: flask.Request, settings: FormSettings) -> str | None:
     """The page the form was posted from (Referer), when its origin is one the function trusts
     for redirects; else None."""
     return _allowed_redirect(request.headers.get("Referer"), settings)

@@ -6,11 +6,11 @@ import re
 
 import pytest
 
-from shared.cms.items import CreateItemsSettings
 from shared.cms.publishing import PublishSettings
 from shared.cms.updates import UpdateItemsSettings
 from shared.core.config import WebflowSettings
 from shared.intake.drain import DrainSettings
+from shared.intake.settings import CreateItemsSettings
 from shared.uploads.assets import UploadSettings
 from tests.support import REPO_ROOT
 

@@ -10,13 +10,13 @@ import pytest
 
 from shared.cms.fields import FieldMapper, FieldValidationError
 from shared.cms.items import (
-    CreateItemsSettings,
     CreateOutcome,
     CreateResult,
     create_items,
     keyed_slug,
 )
 from shared.core.config import ConfigError, load_settings
+from shared.intake.settings import CreateItemsSettings
 from shared.webflow.errors import InternalServerError, RateLimitError, WebflowError
 from shared.webflow.models import (
     Collection,

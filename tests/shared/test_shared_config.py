@@ -184,9 +184,9 @@ def test_log_level_sets_the_level_of_the_functions_logs(
 
 
 def _function_settings() -> list[tuple[type[WebflowSettings], str]]:
-    from shared.cms.items import CreateItemsSettings
     from shared.cms.publishing import PublishSettings
     from shared.cms.updates import UpdateItemsSettings
+    from shared.intake.settings import CreateItemsSettings
     from shared.uploads.assets import UploadSettings
 
     return [
