@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         send_items,
     )
     from shared.cms.publishing import PublishRequest, PublishSettings, SitePublishGate, publish
+    from shared.cms.settings import MappingSettings, PublicFieldSettings, map_entries
     from shared.cms.sync import SyncOptions, SyncOutcome, SyncRequest, sync_items
     from shared.cms.updates import (
         ItemPatch,
@@ -52,7 +53,9 @@ __all__ = [
     "FieldValidationError",
     "InputPath",
     "ItemPatch",
+    "MappingSettings",
     "Prepared",
+    "PublicFieldSettings",
     "PublishRequest",
     "PublishSettings",
     "ReferenceLookup",
@@ -69,6 +72,7 @@ __all__ = [
     "create_items",
     "is_empty",
     "is_item_id",
+    "map_entries",
     "prepare_items",
     "publish",
     "requested_collection",
@@ -90,7 +94,9 @@ __getattr__, __dir__ = lazy_surface(
         "FieldValidationError": "fields",
         "InputPath": "fields",
         "ItemPatch": "updates",
+        "MappingSettings": "settings",
         "Prepared": "items",
+        "PublicFieldSettings": "settings",
         "PublishRequest": "publishing",
         "PublishSettings": "publishing",
         "ReferenceLookup": "items",
@@ -107,6 +113,7 @@ __getattr__, __dir__ = lazy_surface(
         "create_items": "items",
         "is_empty": "fields",
         "is_item_id": "fields",
+        "map_entries": "settings",
         "prepare_items": "items",
         "publish": "publishing",
         "requested_collection": "items",

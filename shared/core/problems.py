@@ -25,6 +25,7 @@ __all__ = [
     "InvalidInput",
     "NotAuthenticated",
     "Problem",
+    "TooManyRequests",
     "Unavailable",
     "Unprocessable",
     "UpstreamRefused",
@@ -98,6 +99,10 @@ class UpstreamRefused(Problem):
 
 class Unavailable(Problem):
     """Something this depends on is rate limited or down; try again after ``retry_after``."""
+
+
+class TooManyRequests(Problem):
+    """The caller sends faster than it may; it may send again after ``retry_after``."""
 
 
 MAX_RETRY_AFTER_SECONDS = 3600

@@ -9,19 +9,20 @@ from typing import TYPE_CHECKING
 from shared import lazy_surface
 
 if TYPE_CHECKING:
-    from shared.intake.drain import DrainGate, DrainSettings, drain, failed_entry, main
+    from shared.intake.drain import DrainGate, DrainSettings, failed_entry
     from shared.intake.enqueue import quarantine_form, queue_form, queue_json_call, queue_webhook
     from shared.intake.queue import IntakeQueue, SchemaSource, intake_queue
+    from shared.intake.settings import CreateItemsSettings, IntakeSettings
 
 __all__ = [
+    "CreateItemsSettings",
     "DrainGate",
     "DrainSettings",
     "IntakeQueue",
+    "IntakeSettings",
     "SchemaSource",
-    "drain",
     "failed_entry",
     "intake_queue",
-    "main",
     "quarantine_form",
     "queue_form",
     "queue_json_call",
@@ -31,14 +32,14 @@ __all__ = [
 __getattr__, __dir__ = lazy_surface(
     __name__,
     {
+        "CreateItemsSettings": "settings",
         "DrainGate": "drain",
         "DrainSettings": "drain",
         "IntakeQueue": "queue",
+        "IntakeSettings": "settings",
         "SchemaSource": "queue",
-        "drain": "drain",
         "failed_entry": "drain",
         "intake_queue": "queue",
-        "main": "drain",
         "quarantine_form": "enqueue",
         "queue_form": "enqueue",
         "queue_json_call": "enqueue",

@@ -39,15 +39,8 @@ if TYPE_CHECKING:
         scheduler_invoker,
         validate_body,
     )
-    from shared.web.spam import (
-        PROVIDERS,
-        TOKEN_FIELDS,
-        CaptchaSettings,
-        CaptchaVerifier,
-        SpamRules,
-        hostnames_of,
-        judge,
-    )
+    from shared.web.settings import FormPostSettings, FormSettings, SpamSettings
+    from shared.web.spam import TOKEN_FIELDS, CaptchaVerifier, judge
     from shared.web.webhooks import (
         SIGNATURE_HEADER,
         TIMESTAMP_HEADER,
@@ -58,17 +51,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FORM_TYPES",
-    "PROVIDERS",
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
     "TOKEN_FIELDS",
     "AppError",
-    "CaptchaSettings",
     "CaptchaVerifier",
     "ClientRateLimiter",
     "FormPost",
+    "FormPostSettings",
     "FormReply",
-    "SpamRules",
+    "FormSettings",
+    "SpamSettings",
     "WebhookEvent",
     "caller_digest",
     "client_address",
@@ -77,7 +70,6 @@ __all__ = [
     "file_size",
     "form_answer",
     "form_error_answer",
-    "hostnames_of",
     "http_function",
     "json_response",
     "judge",
@@ -102,15 +94,15 @@ __getattr__, __dir__ = lazy_surface(
     __name__,
     {
         "AppError": "http",
-        "CaptchaSettings": "spam",
         "CaptchaVerifier": "spam",
         "ClientRateLimiter": "http",
         "FORM_TYPES": "http",
         "FormPost": "forms",
+        "FormPostSettings": "settings",
         "FormReply": "forms",
-        "PROVIDERS": "spam",
+        "FormSettings": "settings",
         "SIGNATURE_HEADER": "webhooks",
-        "SpamRules": "spam",
+        "SpamSettings": "settings",
         "TIMESTAMP_HEADER": "webhooks",
         "TOKEN_FIELDS": "spam",
         "WebhookEvent": "webhooks",
@@ -121,7 +113,6 @@ __getattr__, __dir__ = lazy_surface(
         "file_size": "forms",
         "form_answer": "http",
         "form_error_answer": "http",
-        "hostnames_of": "spam",
         "http_function": "http",
         "json_response": "http",
         "judge": "spam",

@@ -7,14 +7,12 @@ import datetime as dt
 import pytest
 
 from shared.core.config import ConfigError, load_settings
-from shared.core.filetypes import MAX_IMAGE_INPUT_BYTES
+from shared.core.filetypes import MAX_DOCUMENT_BYTES, MAX_IMAGE_BYTES, MAX_IMAGE_INPUT_BYTES
 from shared.core.storage import ObjectInfo
-from shared.uploads.assets import (
-    MAX_DOCUMENT_BYTES,
-    MAX_IMAGE_BYTES,
+from shared.uploads.settings import UploadSettings
+from shared.uploads.targets import (
     ObjectRef,
     PermanentUploadError,
-    UploadSettings,
     check_object,
     matches_prefix,
     parse_target_path,

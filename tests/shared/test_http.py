@@ -14,6 +14,7 @@ from werkzeug.test import EnvironBuilder
 
 from shared.core.config import ConfigError
 from shared.core.log import clear_secrets, redact
+from shared.core.problems import Problem
 from shared.web.http import (
     MAX_TRUSTED_PROXIES,
     AppError,
@@ -52,9 +53,10 @@ def make_request(method: str = "POST", **kwargs: Any) -> flask.Request:
 
 
 def raised(fn: Any, *args: Any, **kwargs: Any) -> AppError:
-    with pytest.raises(AppError) as info:
+    """What the caller is answered when ``fn`` fails (a problem said as the web layer says it)."""
+    with pytest.raises((AppError, Problem)) as info:
         fn(*args, **kwargs)
-    return info.value
+    return to_app_error(info.value)
 
 
 class Entry(BaseModel):

@@ -1,8 +1,9 @@
 """The layers of shared/: the domain never reaches for the web layer.
 
-flask is imported by shared/web/http.py and the functions alone; no other module of shared/ imports
-shared.web.http at run time (type annotations aside), so the domain's failures are its own problems
-(shared/core/problems.py) and shared/web/http.py is the one place that turns them into HTTP answers.
+flask is imported by shared/web/http.py, shared/web/clients.py (who is calling) and the functions
+alone; no other module of shared/ imports shared.web.http at run time (type annotations aside), so
+the domain's failures are its own problems (shared/core/problems.py) and shared/web/http.py is the
+one place that turns them into HTTP answers.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from shared.core.problems import (
     InvalidInput,
     NotAuthenticated,
     Problem,
+    TooManyRequests,
     Unavailable,
     Unprocessable,
     UpstreamRefused,
@@ -26,7 +28,7 @@ from shared.web.http import AppError, to_app_error
 from tests.support import REPO_ROOT
 
 SHARED = REPO_ROOT / "shared"
-WEB_LAYER = {SHARED / "web" / "http.py"}
+WEB_LAYER = {SHARED / "web" / "http.py", SHARED / "web" / "clients.py"}
 
 
 def _runtime_imports(path: Path) -> set[str]:
@@ -71,6 +73,7 @@ def test_the_checks_see_the_web_layer_s_own_imports() -> None:
         (Conflict("clash", "Clash"), 409),
         (Unprocessable("refused", "Refused"), 422),
         (UpstreamRefused("token", "Token"), 502),
+        (TooManyRequests("slow", "Slow", retry_after=3), 429),
         (Unavailable("down", "Down", retry_after=12.2), 503),
     ],
 )
