@@ -11,6 +11,7 @@ its path, relative to the output file, instead of the URL.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import json
@@ -20,6 +21,9 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
+
+from webflow_cli.console import Screen
+from webflow_cli.settings import client_and_settings
 
 if TYPE_CHECKING:
     from shared.webflow import WebflowClient
@@ -181,3 +185,31 @@ def export_text(exporter: Exporter, fmt: str, items: Iterable[Item]) -> str:
     buffer = io.StringIO()
     write_export(buffer, fmt, exporter.columns, exporter.rows(items), exporter.joiners)
     return buffer.getvalue()
+
+
+def command_export(args: argparse.Namespace, screen: Screen) -> int:
+    """``webflow-functions export``: a collection to a file (or standard output), as ``sync``
+    reads it back."""
+    client, _settings = client_and_settings(args)
+    schema = client.get_collection(args.collection)
+    output = Path(args.output) if args.output else None
+    fmt = args.format or (
+        {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(output.suffix.lower(), "csv")
+        if output
+        else "csv"
+    )
+    exporter = Exporter(
+        client,
+        schema,
+        download=Path(args.download) if args.download else None,
+        relative_to=output.resolve().parent if output else None,
+        allowed_hosts=frozenset(args.allow_host),
+    )
+    rows = exporter.rows(read_all(client, args.collection))
+    if output is None:
+        count = write_export(screen.out, fmt, exporter.columns, rows, exporter.joiners)
+    else:
+        with output.open("w", encoding="utf-8", newline="") as handle:
+            count = write_export(handle, fmt, exporter.columns, rows, exporter.joiners)
+    screen.note(f"exported {count:,} items" + (f" to {output}" if output else ""))
+    return 0

@@ -1,0 +1,7 @@
+"""``python -m webflow_cli``: the ``webflow-functions`` command."""
+
+import sys
+
+from webflow_cli.app import main
+
+sys.exit(main())
