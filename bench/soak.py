@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import functools
 import hashlib
-import hmac
-import io
 import json
 import random
 import sys
@@ -28,9 +26,8 @@ import threading
 import time
 import traceback
 import uuid
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,22 +35,25 @@ import httpx
 
 from bench import _procs  # noqa: F401  (puts the repository root on sys.path)
 from bench.report import RESULTS_DIR, Section, machine, write
-from devstack.demo import make_png
+from bench.soak_audit import audit, list_all
+from bench.soak_callers import (
+    Ledger,
+    deliver_webhook,
+    form_post,
+    json_batch,
+    png_image,
+    send_with_retries,
+    submission_fields,
+)
 
 if TYPE_CHECKING:
     from devstack.stack import Stack
 
 FAULTS = {"errorRate": 0.1, "rateLimitRate": 0.05, "dropAfterWriteRate": 0.05}
 NO_FAULTS = {"errorRate": 0.0, "rateLimitRate": 0.0, "dropAfterWriteRate": 0.0}
-TRANSIENT = {408, 429, 500, 502, 503, 504}
 
 
 # --- inputs -------------------------------------------------------------------------------------
-
-
-def png_image(rng: random.Random, size: int = 16) -> bytes:
-    """A small, valid PNG, unique for each draw of ``rng``."""
-    return make_png(size, size, seed=rng.randbytes(8).hex())
 
 
 @dataclass
@@ -105,167 +105,7 @@ class Plan:
         )
 
 
-@dataclass
-class Ledger:
-    """Everything that was sent and what each caller was told."""
-
-    run: str
-    names: dict[str, str] = field(default_factory=dict)  # submission name -> kind
-    accepted: set[str] = field(default_factory=set)
-    refused: dict[str, str] = field(default_factory=dict)  # name -> last answer, after every retry
-    slugs: dict[str, str] = field(default_factory=dict)  # name -> slug create-items reported
-    webhook_payloads: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> payload
-    objects: dict[str, dict[str, Any]] = field(
-        default_factory=dict
-    )  # object name -> {kind, md5, item}
-    image_md5: dict[str, str] = field(default_factory=dict)  # md5 -> object name (or form name)
-    counters: Counter[str] = field(default_factory=Counter)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def count(self, key: str, n: int = 1) -> None:
-        with self.lock:
-            self.counters[key] += n
-
-
-def submission_fields(run: str, kind: str, index: int) -> dict[str, str]:
-    name = f"Soak {run} {kind} {index}"
-    return {
-        "name": name,
-        "email": f"soak.{run}.{kind}.{index}@example.com",
-        "message": f"Message {index} via {kind}.",
-    }
-
-
 # --- callers that retry as real ones do -----------------------------------------------------------
-
-
-def retry_delay(response: httpx.Response | None, attempt: int) -> float:
-    if response is not None:
-        try:
-            return min(5.0, max(0.2, float(response.headers.get("Retry-After", ""))))
-        except ValueError:
-            pass
-    return min(5.0, 0.25 * 2.0**attempt)
-
-
-def send_with_retries(
-    ledger: Ledger, counter: str, send: Callable[[], httpx.Response], *, attempts: int = 8
-) -> httpx.Response | None:
-    """Call `send` until it answers something other than a transient failure; the last answer."""
-    response: httpx.Response | None = None
-    for attempt in range(attempts):
-        try:
-            response = send()
-        except httpx.TransportError:
-            ledger.count(f"{counter}.connectionErrors")
-            response = None
-        else:
-            if response.status_code not in TRANSIENT:
-                return response
-            ledger.count(f"{counter}.status{response.status_code}")
-        ledger.count(f"{counter}.retries")
-        time.sleep(retry_delay(response, attempt))
-    return response
-
-
-def json_batch(ledger: Ledger, client: httpx.Client, url: str, batch: list[dict[str, str]]) -> None:
-    """One JSON call; the whole call is sent again while any of its items is not created."""
-    body = {"items": [{"fieldData": fields} for fields in batch]}
-    pending = {fields["name"] for fields in batch}
-    answer = "no answer"
-    for attempt in range(8):
-        response = send_with_retries(ledger, "json", lambda: client.post(url, json=body))
-        if response is None:
-            break
-        answer = f"{response.status_code} {response.text[:200]}"
-        results = (
-            response.json().get("results", [])
-            if response.headers.get("content-type", "").startswith("application/json")
-            else []
-        )
-        for result in results:
-            name = batch[result["index"]]["name"]
-            if result.get("status") in ("created", "existing"):
-                with ledger.lock:
-                    ledger.accepted.add(name)
-                    if result.get("slug"):
-                        ledger.slugs[name] = result["slug"]
-                pending.discard(name)
-        if not pending:
-            return
-        ledger.count("json.partialRetries")
-        time.sleep(retry_delay(response, attempt))
-    with ledger.lock:
-        for name in pending:
-            ledger.refused[name] = answer
-
-
-def form_post(
-    ledger: Ledger,
-    client: httpx.Client,
-    url: str,
-    fields: dict[str, str],
-    index: int,
-    image: bytes | None,
-) -> None:
-    """A browser's form post (JSON answer asked for), from its own address; resent on failure."""
-    headers = {
-        "Accept": "application/json",
-        "X-Forwarded-For": f"10.{index // 65536 % 256}.{index // 256 % 256}.{index % 256}",
-    }
-
-    def send() -> httpx.Response:
-        if image is None:
-            return client.post(url, data=fields, headers=headers)
-        files = {"attachment": (f"photo-{index}.png", io.BytesIO(image), "image/png")}
-        return client.post(url, data=fields, files=files, headers=headers)
-
-    response = send_with_retries(ledger, "form", send)
-    name = fields["name"]
-    with ledger.lock:
-        if response is not None and response.status_code < 300:
-            ledger.accepted.add(name)
-            body = _json(response)
-            for result in body.get("results", []) if isinstance(body, dict) else []:
-                if result.get("slug"):
-                    ledger.slugs[name] = result["slug"]
-        else:
-            ledger.refused[name] = (
-                "no answer" if response is None else f"{response.status_code} {response.text[:200]}"
-            )
-
-
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    return hmac.new(secret.encode(), timestamp.encode() + b":" + body, hashlib.sha256).hexdigest()
-
-
-def deliver_webhook(
-    ledger: Ledger, client: httpx.Client, url: str, secret: str, payload: dict[str, Any]
-) -> int | None:
-    """Deliver a form_submission webhook as Webflow does (a redelivery carries the same payload)."""
-    body = json.dumps(payload, separators=(",", ":")).encode()
-
-    def send() -> httpx.Response:
-        timestamp = str(int(time.time() * 1000))
-        return client.post(
-            url,
-            content=body,
-            headers={
-                "Content-Type": "application/json",
-                "x-webflow-timestamp": timestamp,
-                "x-webflow-signature": sign(secret, timestamp, body),
-            },
-        )
-
-    response = send_with_retries(ledger, "webhookRedelivery", send)
-    return None if response is None else response.status_code
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -563,113 +403,6 @@ class Soak:
 
 
 # --- the audit ----------------------------------------------------------------------------------
-
-
-def list_all(client: httpx.Client, path: str, key: str) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    while True:
-        body = (
-            client.get(path, params={"limit": 100, "offset": len(found)}).raise_for_status().json()
-        )
-        page = body.get(key, [])
-        found += page
-        if not page or len(found) >= body.get("pagination", {}).get("total", 0):
-            return found
-
-
-def audit(soak: Soak) -> dict[str, Any]:
-    """Compare what was sent with what the sandbox holds."""
-    ledger, info = soak.ledger, soak.stack.info
-    site_id = info["site"]["id"]
-    collections = info["collections"]
-    reader = httpx.Client(
-        base_url=info["apiBaseUrl"],
-        headers={"Authorization": f"Bearer {info['tokens']['readOnly']}"},
-        timeout=30,
-    )
-    try:
-        submissions = list_all(reader, f"/collections/{collections['submissions']}/items", "items")
-        gallery = list_all(reader, f"/collections/{collections['gallery']}/items", "items")
-        assets = list_all(reader, f"/sites/{site_id}/assets", "assets")
-        asset_md5: dict[str, str] = {}
-        for asset in assets:
-            content = httpx.get(asset["hostedUrl"], timeout=30)
-            if content.status_code == 200:
-                asset_md5[asset["id"]] = hashlib.md5(content.content).hexdigest()
-    finally:
-        reader.close()
-
-    prefix = f"Soak {ledger.run} "
-    by_name = Counter(
-        item["fieldData"].get("name")
-        for item in submissions
-        if str(item["fieldData"].get("name", "")).startswith(prefix)
-    )
-    items_by_name: dict[str, dict[str, Any]] = {}
-    for item in submissions:
-        items_by_name.setdefault(item["fieldData"].get("name"), item)
-    expected = set(ledger.names)
-    lost = sorted(name for name in expected if by_name[name] == 0)
-    lost_after_acceptance = [
-        name for name in lost if name in ledger.accepted or ledger.names[name] == "webhook"
-    ]
-    duplicated = sorted(name for name, n in by_name.items() if n > 1)
-    unexpected = sorted(name for name in by_name if name not in expected)
-
-    # Assets: one per image sent, whatever path it took.
-    assets_per_md5 = Counter(asset_md5.values())
-    ours = set(ledger.image_md5)
-    duplicated_assets = sorted(md5 for md5 in ours if assets_per_md5[md5] > 1)
-    images_without_asset = sorted(ledger.image_md5[md5] for md5 in ours if assets_per_md5[md5] == 0)
-    md5_by_asset = {asset_id: md5 for asset_id, md5 in asset_md5.items() if md5 in ours}
-
-    # Attachments: each image's asset sits in the field of the item it was meant for.
-    unattached: list[str] = []
-    gallery_by_asset = Counter(
-        (item["fieldData"].get("image") or {}).get("fileId") for item in gallery
-    )
-    for md5, source in ledger.image_md5.items():
-        asset_ids = [asset_id for asset_id, m in md5_by_asset.items() if m == md5]
-        if not asset_ids:
-            continue  # already counted as an image without an asset
-        if source.startswith("form:") or ledger.objects[source]["kind"] == "path":
-            # A form file input or a file named after an item: its item's attachment field.
-            item_name = (
-                source.removeprefix("form:")
-                if source.startswith("form:")
-                else ledger.objects[source]["item"]
-            )
-            target = items_by_name.get(item_name) or {}
-            field_value = target.get("fieldData", {}).get("attachment") or {}
-            if field_value.get("fileId") not in asset_ids:
-                unattached.append(source)
-        elif not any(gallery_by_asset[asset_id] for asset_id in asset_ids):
-            unattached.append(source)
-    gallery_duplicates = sorted(
-        asset_id for asset_id in md5_by_asset if gallery_by_asset[asset_id] > 1
-    )
-
-    return {
-        "submissionsSent": len(expected),
-        "byKind": dict(Counter(ledger.names.values())),
-        "itemsFound": sum(by_name[name] for name in expected),
-        "lost": len(lost),
-        "lostNames": lost[:20],
-        "lostAfterAcceptance": len(lost_after_acceptance),
-        "refusedAfterRetries": len(ledger.refused),
-        "refusedSample": dict(list(ledger.refused.items())[:5]),
-        "duplicatedItems": len(duplicated) + len(gallery_duplicates),
-        "duplicatedNames": duplicated[:20],
-        "duplicatedGalleryItems": len(gallery_duplicates),
-        "unexpectedItems": len(unexpected),
-        "imagesSent": len(ours),
-        "assetsForOurImages": sum(assets_per_md5[md5] for md5 in ours),
-        "duplicatedAssets": len(duplicated_assets),
-        "imagesWithoutAsset": len(images_without_asset),
-        "imagesWithoutAssetSample": images_without_asset[:10],
-        "unattachedImages": len(unattached),
-        "unattachedSample": unattached[:10],
-    }
 
 
 # --- main ---------------------------------------------------------------------------------------
