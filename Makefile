@@ -50,17 +50,17 @@ test: install system-tools checkov lint typecheck
 test-fast: install
 	$(PY) -m pytest -n 2 -m "not browser and not e2e" $(PYTEST_ARGS)
 
-# ruff's lint and format check, and xenon's gate: no function of shared/ or functions/ above
-# radon's grade C (all run, any fails the target); part of `make test`.
+# ruff's lint and format check, and xenon's gate: no function of shared/, webflow_cli/ or
+# functions/ above radon's grade C (all run, any fails the target); part of `make test`.
 LINT_PATHS := shared webflow_cli functions sandbox devstack bench deploy tests
 lint: install
 	$(VENV)/bin/ruff check $(LINT_PATHS); status=$$?; \
-	$(VENV)/bin/xenon --max-absolute C shared functions || status=1; \
+	$(VENV)/bin/xenon --max-absolute C shared webflow_cli functions || status=1; \
 	$(VENV)/bin/ruff format --check $(LINT_PATHS) && exit $$status
 
 # mypy in strict mode (settings in pyproject.toml); part of `make test`. Each function's main.py
 # is checked on its own, since all four are modules named main.
-TYPED_PATHS := shared webflow_cli sandbox devstack bench
+TYPED_PATHS := shared webflow_cli sandbox devstack bench tests
 typecheck: install
 	$(VENV)/bin/mypy $(TYPED_PATHS)
 	@for source in functions/*/main.py; do $(VENV)/bin/mypy "$$source" || exit 1; done

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -181,10 +182,8 @@ def _ours(pgid: int) -> bool:
 
 def _signal_groups(groups: list[int], sig: signal.Signals) -> None:
     for group in groups:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(group, sig)
-        except ProcessLookupError:
-            pass
 
 
 def _wait_gone(groups: list[int], timeout: float) -> None:

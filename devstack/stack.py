@@ -478,8 +478,9 @@ class Stack:
         rows.append(
             ("sandbox (Webflow API)", state["sandbox"]["apiBaseUrl"], str(self.children[0].pid))
         )
-        for child in self.children[1:]:
-            rows.append((child.name, self.layout.url(child.name), str(child.pid)))
+        rows.extend(
+            (child.name, self.layout.url(child.name), str(child.pid)) for child in self.children[1:]
+        )
         rows.append(
             ("eventarc bridge", f"gs://{self.options.bucket} -> upload-asset", "in-process")
         )

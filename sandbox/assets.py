@@ -221,7 +221,9 @@ class AssetsApi:
             problems.append({"param": "parentFolder", "description": "Must be a folder id"})
         if problems:
             raise validation_error(problems)
-        assert isinstance(file_name, str) and isinstance(file_hash, str) and kind is not None
+        assert isinstance(file_name, str)
+        assert isinstance(file_hash, str)
+        assert kind is not None
         _, content_type, max_bytes = kind
         asset_id = new_id()
         stored_name = f"{asset_id}_{file_name}"

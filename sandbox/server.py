@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
@@ -245,10 +246,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
         response, drop = app.dispatch(request)
         if drop:
             self.close_connection = True
-            try:
+            with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             return
         self._write(response)
 

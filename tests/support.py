@@ -6,6 +6,7 @@ without stopping it (SIGKILL, `timeout`, a crashed xdist worker), the server is 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -98,7 +99,8 @@ class ServerProcess:
 
     def read_json_line(self, timeout: float = 30.0) -> dict[str, Any]:
         """Read the first JSON object the process prints on stdout (its ready line)."""
-        assert self.process is not None and self.process.stdout is not None
+        assert self.process is not None
+        assert self.process.stdout is not None
         deadline = time.monotonic() + timeout
         os.set_blocking(self.process.stdout.fileno(), False)
         buffer = b""
@@ -159,10 +161,8 @@ class ServerProcess:
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def start_sandbox(

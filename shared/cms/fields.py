@@ -351,10 +351,10 @@ class FieldMapper:
             # A given but invalid value already has its own error.
             given = {slug for slug, (_, value) in values.items() if not is_empty(value)}
             exempt = set(deferred) | given | _GENERATED_FIELDS
-            for slug in _missing_required(schema, field_data, exempt):
-                errors.append(
-                    FieldError(self._name_for(slug, raw, schema, form_name), "is required")
-                )
+            errors.extend(
+                FieldError(self._name_for(slug, raw, schema, form_name), "is required")
+                for slug in _missing_required(schema, field_data, exempt)
+            )
         if errors:
             raise FieldValidationError(errors)
         return field_data

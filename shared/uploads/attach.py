@@ -145,10 +145,8 @@ def _set_field(
     new_value: Any = value
     if field.type == "MultiImage":
         current = [v for v in (item.field_data.get(field.slug) or []) if isinstance(v, dict)]
-        if _holds_file(current, value["fileId"]):
-            new_value = None  # appended by an earlier attempt
-        else:
-            new_value = [*current, value]
+        # None: appended by an earlier attempt.
+        new_value = None if _holds_file(current, value["fileId"]) else [*current, value]
     outcome.item_id, outcome.collection_id, outcome.field = item.id, collection.id, field.slug
     if new_value is not None:
         _update_item(client, collection.id, item.id, {field.slug: new_value})

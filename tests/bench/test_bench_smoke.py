@@ -77,7 +77,8 @@ def test_latency_samples_both_paths() -> None:
     section = latency.run(samples=5, warmup=1)
 
     assert_measured(section)
-    assert len(section.data) and section.data["samples"] == 5
+    assert len(section.data)
+    assert section.data["samples"] == 5
 
 
 def test_asset_memory_measures_each_size() -> None:
@@ -106,7 +107,8 @@ def test_image_preparation_measures_each_photo() -> None:
     assert_measured(section)
     for result in section.data["results"].values():
         assert result["bytesOut"] <= 4 * 1024 * 1024
-        assert result["upright"] and not result["gps"]
+        assert result["upright"]
+        assert not result["gps"]
 
 
 def test_sync_runs_the_command_three_times_and_the_loop() -> None:
@@ -136,7 +138,8 @@ def test_an_outage_loses_nothing_and_drains_after_recovery() -> None:
     for run in section.data["runs"].values():
         assert run["statuses"] == {202: 16}
         assert run["queuedAtRecovery"] == 16
-        assert run["failedSet"] == 0 and run["secondsAfterRecovery"] is not None
+        assert run["failedSet"] == 0
+        assert run["secondsAfterRecovery"] is not None
         assert (run["lost"], run["duplicated"], run["items"]) == (0, 0, 16)
 
 
@@ -145,7 +148,8 @@ def test_main_writes_the_markdown_and_json_report(tmp_path: Path) -> None:
 
     report = json.loads((tmp_path / "report.json").read_text())
     assert code == 0
-    assert report["machine"]["nproc"] >= 1 and report["machine"]["python"]
+    assert report["machine"]["nproc"] >= 1
+    assert report["machine"]["python"]
     assert report["sections"]["publishing"]["rows"]
     assert "Publishing" in (tmp_path / "report.md").read_text()
 
@@ -192,7 +196,8 @@ def test_soak_runs_the_stack_and_audits_it(tmp_path: Path) -> None:
     counts = json.loads((tmp_path / "soak.json").read_text())["sections"]["soak"]["data"]
     # Exit 1 means the audit found something lost or duplicated: the soak's whole point.
     assert code == 0, {key: counts.get(key) for key in AUDITED}
-    assert counts["submissionsSent"] == 20 + 6 and counts["imagesSent"] == 3
+    assert counts["submissionsSent"] == 20 + 6
+    assert counts["imagesSent"] == 3
     assert {key: counts[key] for key in AUDITED} == dict.fromkeys(AUDITED, 0)
     # The whole outage: its submissions are among the audited ones, written with no replay.
     assert counts["outage"]["settled"] == "settled"

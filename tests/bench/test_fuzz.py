@@ -9,7 +9,7 @@ import json
 import os
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -567,9 +567,9 @@ def check_answer(function: str, request: dict[str, Any], response: Any) -> None:
     if status >= 400 and request["method"] != "HEAD":
         assert response.mimetype == "application/json", shown
         body = json.loads(response.get_data())
-        assert (
-            isinstance(body, dict) and isinstance(body.get("message"), str) and body["message"]
-        ), shown
+        assert isinstance(body, dict), shown
+        assert isinstance(body.get("message"), str), shown
+        assert body["message"], shown
 
 
 def fuzz_app(
@@ -607,7 +607,10 @@ def function_env(sandbox: Any) -> dict[str, str]:
 
 
 def known_ids(
-    sandbox: Any, buckets: list[str] = (), objects: list[str] = (), generations: list[int] = ()
+    sandbox: Any,
+    buckets: Sequence[str] = (),
+    objects: Sequence[str] = (),
+    generations: Sequence[int] = (),
 ) -> dict[str, Any]:
     """Ids that exist in the sandbox (two staged items, one published), so that typed bodies reach Webflow."""
     collection_id = sandbox.collections["posts"]

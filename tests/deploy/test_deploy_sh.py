@@ -232,10 +232,12 @@ def test_packages_then_runs_init_plan_apply_and_prints_outputs(
     assert [_step(s) for s in steps] == ["init", "plan", "apply", "output"]
     init, plan, apply, _ = steps
     assert "-input=false" in init
-    assert "-input=false" in plan and f"-var-file={tfvars}" in plan
+    assert "-input=false" in plan
+    assert f"-var-file={tfvars}" in plan
     assert not [a for a in plan if a.startswith("-target")]
     assert f"-var=source_archive_dir={dist}" in plan
-    assert "-input=false" in apply and apply[-1].endswith("deploy.tfplan")
+    assert "-input=false" in apply
+    assert apply[-1].endswith("deploy.tfplan")
     secret_checks = [c for c in _calls(tmp_path) if c.startswith("gcloud secrets versions list")]
     assert len(secret_checks) == 7
     assert "function_uris" in result.stdout
@@ -265,8 +267,12 @@ def test_required_variables_match_the_module() -> None:
 def test_secret_names_match_the_module() -> None:
     module = load_module()
     text = DEPLOY_SH.read_text()
-    suffixes = re.search(r"SECRET_SUFFIXES=\(([^)]*)\)", text).group(1).split()
-    env_names = re.search(r"SECRET_ENV_NAMES=\(([^)]*)\)", text).group(1).split()
+    suffixes_match = re.search(r"SECRET_SUFFIXES=\(([^)]*)\)", text)
+    env_names_match = re.search(r"SECRET_ENV_NAMES=\(([^)]*)\)", text)
+    assert suffixes_match is not None
+    assert env_names_match is not None
+    suffixes = suffixes_match.group(1).split()
+    env_names = env_names_match.group(1).split()
     expected = {
         env: f"${{var.name_prefix}}-{suffix}"
         for env, suffix in zip(env_names, suffixes, strict=True)

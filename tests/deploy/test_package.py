@@ -177,7 +177,8 @@ def test_cli_prints_a_table_with_sha256(
     header, row = capsys.readouterr().out.splitlines()
     assert header.split() == ["function", "files", "bytes", "bytecode", "sha256", "path"]
     digest = hashlib.sha256((out / "demo.zip").read_bytes()).hexdigest()
-    assert row.split()[0] == "demo" and digest in row.split()
+    assert row.split()[0] == "demo"
+    assert digest in row.split()
 
 
 def test_cli_without_a_312_interpreter_warns_and_builds_sources_only(
@@ -222,7 +223,8 @@ def test_cli_require_bytecode_fails_without_an_interpreter(
 
     assert code == 2
     error = capsys.readouterr().err
-    assert error.startswith(f"package: {missing}: cannot run") and "--require-bytecode" in error
+    assert error.startswith(f"package: {missing}: cannot run")
+    assert "--require-bytecode" in error
     assert not list(tmp_path.glob("*.zip"))
 
 

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -64,7 +65,7 @@ class ScratchModule:
             for name, value in values.items()
         ]
 
-    def evaluate(self, expression: str, **overrides: object) -> object:
+    def evaluate(self, expression: str, **overrides: object) -> Any:
         result = self.run("console", *self.var_args(overrides), stdin=f"jsonencode({expression})\n")
         assert result.returncode == 0, result.stderr
         return json.loads(json.loads(result.stdout.strip()))
@@ -194,7 +195,7 @@ def test_every_function_setting_plans_cleanly(scratch: ScratchModule) -> None:
 
 
 # One refusal per validation block of variables.tf (a test below checks that none is missing).
-INVALID_INPUTS = [
+INVALID_INPUTS: list[tuple[dict[str, Any], str]] = [
     ({"project_id": "X"}, "project_id must be a Google Cloud project ID"),
     ({"region": "europe"}, "region must be a Google Cloud region"),
     ({"name_prefix": "a-very-long-prefix-name"}, "name_prefix must be 3-16"),

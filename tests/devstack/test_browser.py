@@ -64,7 +64,8 @@ def post_with_photo(page: Page, site_url: str, name: str, photo: Path, loaded: s
     with page.expect_navigation():
         form.locator("button[type=submit]").click()
 
-    assert page.url.startswith(site_url) and "sent=form" in page.url
+    assert page.url.startswith(site_url)
+    assert "sent=form" in page.url
     row = page.locator("[data-collection=submissions] tr.item", has_text=name)
     row.wait_for(timeout=30_000)
     image = row.locator("img")

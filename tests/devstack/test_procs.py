@@ -100,7 +100,8 @@ def test_output_is_prefixed_on_the_terminal_and_kept_plain_in_the_file(tmp_path:
     assert any(line.startswith("echoer") and line.endswith("| hello") for line in lines)
     assert any(line.endswith("| oops") for line in lines)
     file_lines = (tmp_path / "logs" / "echoer.log").read_text().splitlines()
-    assert "hello" in file_lines and "oops" in file_lines
+    assert "hello" in file_lines
+    assert "oops" in file_lines
 
 
 def test_colors_only_when_asked(tmp_path: Path) -> None:
@@ -143,7 +144,8 @@ def test_command_line_of_a_live_and_of_a_finished_process() -> None:
         stdout=subprocess.PIPE,
     )
     try:
-        assert child.stdout is not None and child.stdout.readline() == b"up\n"  # exec'd and running
+        assert child.stdout is not None
+        assert child.stdout.readline() == b"up\n"
 
         assert "time.sleep(30)" in (command_line(child.pid) or "")
     finally:

@@ -91,7 +91,8 @@ def test_a_restart_keeps_the_data_replaces_the_webhook_and_redelivers_nothing(
             time.sleep(3)  # a few bridge polls
 
             assert len(items) == 1
-            assert len(webhooks) == 1 and webhooks[0]["id"] == second.state["webhook"]["id"]
+            assert len(webhooks) == 1
+            assert webhooks[0]["id"] == second.state["webhook"]["id"]
             eventarc_log = (data_dir / "logs" / "eventarc.log").read_text()
             first_run, second_run = eventarc_log.split(f"watching gs://{state['bucket']} on")[1:]
             assert "before-restart.png#" in first_run

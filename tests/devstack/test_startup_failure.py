@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from devstack.layout import StackLayout
+from devstack.layout import StackLayout, free_base_port
 from devstack.stack import StackOptions, run
-from tests.devstack.stackproc import alive, free_base_port
+from tests.devstack.stackproc import alive
 
 pytestmark = pytest.mark.e2e
 

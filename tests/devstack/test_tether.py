@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
@@ -71,7 +72,7 @@ time.sleep(120)
 """
 
 
-def read_line(stream, timeout: float = 30.0) -> str:
+def read_line(stream: IO[bytes], timeout: float = 30.0) -> str:
     """One line from a pipe, failing after timeout instead of blocking the test."""
     ready, _, _ = select.select([stream], [], [], timeout)
     assert ready, f"no line within {timeout:.0f}s"
@@ -113,7 +114,8 @@ def test_a_server_ends_when_the_process_that_started_it_is_killed(
     server = started["pid"]
     members = group_members(server)
     try:
-        assert alive(server) and len(members) == 2  # the server and its watcher
+        assert alive(server)
+        assert len(members) == 2
         if "url" in started:
             assert not refuses_connections(started["url"])
 

@@ -57,8 +57,10 @@ def test_items_are_created_with_coerced_values_and_reported_in_order(
         (1, "created", "second"),
     ]
     first = item_by_slug(sandbox, posts, "no-entrar-en-panico")
-    assert first is not None and first["id"] == body["results"][0]["id"]
-    assert first["fieldData"]["category"] == GUIDES and first["fieldData"]["rating"] == 4.5
+    assert first is not None
+    assert first["id"] == body["results"][0]["id"]
+    assert first["fieldData"]["category"] == GUIDES
+    assert first["fieldData"]["rating"] == 4.5
     second = item_by_slug(sandbox, posts, "second")
     assert second is not None
     assert second["fieldData"]["featured"] is True
@@ -220,12 +222,10 @@ def test_api_keys_never_reach_the_logs(
     )
     app.post("/", data="{", content_type="application/json", headers=AUTH)
     logged = capsys.readouterr().out
-    assert (
-        logged
-        and API_KEY not in logged
-        and OTHER_KEY not in logged
-        and "wrong-key-000" not in logged
-    )
+    assert logged
+    assert API_KEY not in logged
+    assert OTHER_KEY not in logged
+    assert "wrong-key-000" not in logged
 
 
 # --- bad input -------------------------------------------------------------------------------
@@ -351,10 +351,8 @@ def test_valid_items_are_created_when_others_are_invalid(
     assert body["results"][1]["error"]["details"] == [
         {"field": "rating", "message": "must not be negative"}
     ]
-    assert (
-        item_by_slug(sandbox, posts, "fine") is not None
-        and item_by_slug(sandbox, posts, "bad") is None
-    )
+    assert item_by_slug(sandbox, posts, "fine") is not None
+    assert item_by_slug(sandbox, posts, "bad") is None
 
 
 @pytest.mark.parametrize(

@@ -69,7 +69,8 @@ def test_whole_numbers_a_double_holds_exactly_stay_integers(
 ) -> None:
     assert _post(posts_form, {"name": "Int", "rating": "9007199254740992"}).status_code == 201
     stored = item_by_name(sandbox, posts, "Int")["fieldData"]["rating"]  # type: ignore[index]
-    assert stored == 2**53 and isinstance(stored, int)
+    assert stored == 2**53
+    assert isinstance(stored, int)
 
 
 def test_a_json_integer_beyond_python_s_digit_limit_is_a_400(
@@ -123,7 +124,8 @@ def test_rich_text_nested_too_deeply_is_refused_before_sanitising(
     response = _post(app, {"name": "Deep", "body": deep})
     assert response.status_code == 400
     [detail] = response.get_json()["details"]
-    assert detail["field"] == "body" and "nest" in detail["message"]
+    assert detail["field"] == "body"
+    assert "nest" in detail["message"]
     assert writes(sandbox) == 0
 
 
@@ -134,7 +136,8 @@ def test_rich_text_within_the_bounds_is_sanitised_and_kept(
     response = _post(posts_form, {"name": "Nested", "body": html})
     assert response.status_code == 201, response.get_json()
     stored = item_by_name(sandbox, posts, "Nested")["fieldData"]["body"]  # type: ignore[index]
-    assert "<li>ok</li>" in stored and "script" not in stored
+    assert "<li>ok</li>" in stored
+    assert "script" not in stored
 
 
 def test_a_form_s_text_has_its_own_smaller_limit(posts_form: FlaskClient, sandbox: Sandbox) -> None:
@@ -245,7 +248,8 @@ def test_json_calls_with_a_key_still_write_any_field(
     body = {"items": [{"fieldData": {"name": "Keyed", "slug": "keyed", "featured": True}}]}
     assert app.post("/", json=body, headers=AUTH).status_code == 201
     item = item_by_name(sandbox, posts, "Keyed")
-    assert item is not None and item["fieldData"]["slug"] == "keyed"
+    assert item is not None
+    assert item["fieldData"]["slug"] == "keyed"
     assert item["fieldData"]["featured"] is True
 
 
@@ -304,7 +308,8 @@ def test_a_post_matching_a_draft_neither_reveals_nor_reuses_it(
     # THEN a new item of their own is made, and the draft's id appears nowhere in the answer
     assert response.status_code == 201
     result = response.get_json()["results"][0]
-    assert result["status"] == "created" and result["id"] != draft["id"]
+    assert result["status"] == "created"
+    assert result["id"] != draft["id"]
     assert draft["id"] not in response.get_data(as_text=True)
     assert (
         len([i for i in list_items(sandbox, posts) if i["fieldData"]["name"] == "Launch plan"]) == 2

@@ -115,10 +115,12 @@ def test_a_form_post_is_answered_queued_and_the_drain_creates_its_item(
     assert_matches(report, "DrainReport")
     assert (report["created"], report["failed"], report["remaining"]) == (1, 0, 0)
     item = item_by_name(sandbox, submissions, "Ada Lovelace")
-    assert item is not None and item["fieldData"]["email"] == "ada@example.com"
+    assert item is not None
+    assert item["fieldData"]["email"] == "ada@example.com"
     assert item["isDraft"] is True  # public input stays a draft (FORM_CREATE_AS_DRAFT)
     done = gcs.bucket.get_blob(f"intake/done/{body['id']}.json")
-    assert done is not None and names(gcs, "intake/pending/") == []
+    assert done is not None
+    assert names(gcs, "intake/pending/") == []
     assert json.loads(done.metadata["intake-items"])[0]["id"] == item["id"]
     assert names(gcs, "intake/claims/") == []
 
@@ -181,7 +183,8 @@ def test_a_form_file_reaches_its_item_once_the_item_exists(
     assert item is not None
     slug = item["fieldData"]["slug"]
     blob = gcs.bucket.get_blob(f"uploads/{submissions}/{slug}/attachment.png")
-    assert blob is not None and blob.download_as_bytes() == PNG
+    assert blob is not None
+    assert blob.download_as_bytes() == PNG
     assert blob.metadata == {
         "webflow-item-id": item["id"],
         "webflow-item-slug": slug,
@@ -259,13 +262,15 @@ def test_a_cold_instance_queues_unchecked_and_a_refused_submission_is_failed_the
     report = run_drain()
     assert (report["created"], report["failed"]) == (0, 1)
     failed = gcs.bucket.get_blob(f"intake/failed/{queued}.json")
-    assert failed is not None and "name" in failed.metadata["intake-error"]
+    assert failed is not None
+    assert "name" in failed.metadata["intake-error"]
 
     status = drain_app().get("/?state=failed", headers={"Authorization": f"Bearer {INTAKE_KEY}"})
     assert status.status_code == 200
     [entry] = status.get_json()["failed"]
     assert_matches(entry, "FailedSubmission")
-    assert entry["id"] == queued and "name" in entry["reason"]
+    assert entry["id"] == queued
+    assert "name" in entry["reason"]
 
     # The fix: a default for the field the form lacks; then replay (twice: idempotent).
     os.environ["FIELD_DEFAULTS"] = json.dumps({"name": "Anonymous"})
@@ -307,7 +312,8 @@ def test_the_command_lists_and_replays_the_failed_set(
     }
     assert drain_command(["failed"]) == 0
     entry = json.loads(capsys.readouterr().out)
-    assert entry["id"] == "form-unreadable" and entry["reason"].startswith("unreadable")
+    assert entry["id"] == "form-unreadable"
+    assert entry["reason"].startswith("unreadable")
     assert drain_command(["replay", "--all"]) == 0
     assert json.loads(capsys.readouterr().out) == {"replayed": ["form-unreadable"]}
     assert names(gcs, "intake/pending/") == ["intake/pending/form-unreadable.json"]
@@ -424,7 +430,8 @@ def test_a_corrupt_object_goes_to_the_failed_set_with_the_reason(
     report = run_drain()
     assert report["failed"] == 1
     failed = gcs.bucket.get_blob("intake/failed/form-torn.json")
-    assert failed is not None and failed.metadata["intake-error"].startswith("unreadable")
+    assert failed is not None
+    assert failed.metadata["intake-error"].startswith("unreadable")
 
 
 def test_many_submissions_go_in_one_request(

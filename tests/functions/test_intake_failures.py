@@ -272,7 +272,8 @@ def test_a_full_queue_refuses_posts_with_retry_after_and_still_keeps_webhooks(
 
     # The status reports what is held; once drained, posts are taken again.
     status = drain_app().get("/", headers={"Authorization": f"Bearer {INTAKE_KEY}"}).get_json()
-    assert status["queued"] == 2 and status["queuedBytes"] > 0
+    assert status["queued"] == 2
+    assert status["queuedBytes"] > 0
     assert run_drain()["created"] == 2
     fresh = make_app(**{**env, "INTAKE_MAX_PENDING": "2"})
     assert fresh.post("/", data={**FORM, "Name": "V2"}, headers=JSON_ACCEPT).status_code == 202

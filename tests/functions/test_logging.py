@@ -67,7 +67,8 @@ def _json_lines(capfd: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
         entry = json.loads(line)  # a line that is not JSON fails here
         assert isinstance(entry, dict)
         assert entry["severity"] in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
-        assert isinstance(entry["message"], str) and entry["message"]
+        assert isinstance(entry["message"], str)
+        assert entry["message"]
         entries.append(entry)
     return entries
 

@@ -75,9 +75,11 @@ def test_an_unknown_or_ambiguous_name_is_a_field_error_naming_it(
     status, body = create(app, posts, {"name": "B", "author": "Sam Smith"})
     assert status == 400
     message = body["details"][0]["message"]
-    assert "'Sam Smith' names 2 items" in message and "sam-smith-0" in message
+    assert "'Sam Smith' names 2 items" in message
+    assert "sam-smith-0" in message
     status, body = create(app, posts, {"name": "C", "author": {"id": "x", "name": "y"}})
-    assert status == 400 and "one of" in body["details"][0]["message"]
+    assert status == 400
+    assert "one of" in body["details"][0]["message"]
 
 
 def test_sync_and_update_take_references_by_name(

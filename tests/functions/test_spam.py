@@ -208,7 +208,8 @@ def test_a_bot_without_a_token_makes_no_item_and_its_post_is_quarantined_then_re
     assert list_items(sandbox, submissions) == []  # held-out bots: no item
 
     listed = drain_app().get("/?state=spam", headers=INTAKE).get_json()["spam"]
-    assert len(listed) == 3 and {e["reason"] for e in listed} == {"captcha: missing token"}
+    assert len(listed) == 3
+    assert {e["reason"] for e in listed} == {"captcha: missing token"}
     assert drain_app().get("/", headers=INTAKE).get_json()["spam"] == 3
 
     one = listed[0]["id"]

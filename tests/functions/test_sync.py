@@ -170,7 +170,8 @@ def test_a_dry_run_answers_the_plan_and_writes_nothing(
     status, body = sync(
         app, posts, changed, key="summary", dryRun=True, complete=True, missing="delete"
     )
-    assert status == 200 and body["dryRun"] is True
+    assert status == 200
+    assert body["dryRun"] is True
     assert [r["status"] for r in body["results"]] == ["updated", "created"]
     assert {m["key"] for m in body["missing"]["items"]} == {"SKU-2", "SKU-3"}
     assert counter.writes() == 0
@@ -187,7 +188,8 @@ def test_a_complete_set_archives_what_disappeared(
         ("SKU-3", "archived"),
     }
     stored = by_summary(sandbox, posts)
-    assert stored["SKU-2"]["isArchived"] and not stored["SKU-1"]["isArchived"]
+    assert stored["SKU-2"]["isArchived"]
+    assert not stored["SKU-1"]["isArchived"]
     # Archived already: a second complete sync has nothing more to archive.
     status, body = sync(app, posts, CATALOGUE[:1], key="summary", complete=True, missing="archive")
     assert body["missing"]["count"] == 0
@@ -236,7 +238,7 @@ def test_a_null_or_empty_value_clears_the_field_and_clearing_twice_writes_nothin
     app: FlaskClient, sandbox: Sandbox, posts: str
 ) -> None:
     sync(app, posts, CATALOGUE, key="summary")
-    cleared = [
+    cleared: list[dict[str, Any]] = [
         {"fieldData": {"name": "Teapot", "summary": "SKU-1", "rating": None}},
         {"fieldData": {"name": "Kettle", "summary": "SKU-2", "rating": ""}},
         {"fieldData": {"name": "Mug", "summary": "SKU-3"}},  # not given: left as it is
@@ -343,7 +345,8 @@ def test_a_failed_publish_keeps_the_results_and_a_rerun_publishes(
     status, body = sync(app, posts, CATALOGUE, key="summary", publish=True)
     sandbox.configure(rateLimitPerMinute=0)
     assert status == 207, body
-    assert body["created"] == 3 and body["published"] == []
+    assert body["created"] == 3
+    assert body["published"] == []
     assert body["publishError"]["code"] == "upstream_unavailable"
     assert not any(item.get("lastPublished") for item in by_summary(sandbox, posts).values())
 

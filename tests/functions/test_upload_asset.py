@@ -203,7 +203,8 @@ def test_a_new_object_becomes_an_asset(events: Any, gcs: Any, sandbox: Any) -> N
     recorded = ledger(gcs, "uploads/photo.png")
     assert recorded["webflow-asset-id"] == asset["id"]
     assert recorded["webflow-generation"] == str(blob.generation)
-    assert "webflow-claim" not in recorded and "webflow-error" not in recorded
+    assert "webflow-claim" not in recorded
+    assert "webflow-error" not in recorded
     assert hosted_bytes(sandbox, recorded["webflow-hosted-url"]) == PNG
 
 
@@ -253,7 +254,8 @@ def test_concurrent_deliveries_upload_once(
             assert deliver(app.test_client(), event).status_code == 200
     module.reset_state()
 
-    assert 200 in statuses and set(statuses) <= {200, 500}
+    assert 200 in statuses
+    assert set(statuses) <= {200, 500}
     assert len(assets(sandbox)) == 1
     assert ledger(gcs, "uploads/photo.png")["webflow-asset-id"] == assets(sandbox)[0]["id"]
 
@@ -296,7 +298,8 @@ def test_an_event_for_the_functions_own_metadata_write_does_nothing(
 def test_objects_outside_the_prefixes_are_ignored(events: Any, gcs: Any, sandbox: Any) -> None:
     blob = gcs.put("private/photo.png", PNG)
     assert deliver(events, finalized_event(blob)).status_code == 200
-    assert assets(sandbox) == [] and ledger(gcs, "private/photo.png") == {}
+    assert assets(sandbox) == []
+    assert ledger(gcs, "private/photo.png") == {}
 
 
 def test_an_old_event_is_dropped(events: Any, gcs: Any, sandbox: Any) -> None:
@@ -384,7 +387,8 @@ def test_a_path_names_the_item_and_field(events: Any, gcs: Any, sandbox: Any) ->
 
     (asset,) = assets(sandbox)
     hero = get_item(sandbox, "posts", item["id"])["fieldData"]["hero"]
-    assert hero["fileId"] == asset["id"] and hero["alt"] == "A sunrise"
+    assert hero["fileId"] == asset["id"]
+    assert hero["alt"] == "A sunrise"
     assert hero["url"]
 
 
@@ -408,7 +412,8 @@ def test_metadata_from_a_create_items_form_post_names_the_item(
 
     (asset,) = assets(sandbox)
     attachment = get_item(sandbox, "submissions", item["id"])["fieldData"]["attachment"]
-    assert attachment["fileId"] == asset["id"] and attachment["alt"] == "Ada's drawing"
+    assert attachment["fileId"] == asset["id"]
+    assert attachment["alt"] == "Ada's drawing"
 
 
 GALLERY_ITEM = {"name": "Private", "slug": "private", "image": {"url": "https://cdn.example/a.png"}}
@@ -545,14 +550,16 @@ def test_webflow_faults_lose_nothing_and_duplicate_nothing(
             break
     sandbox.configure(faults={})
 
-    assert statuses[-1] == 200 and 500 in statuses
+    assert statuses[-1] == 200
+    assert 500 in statuses
     recorded = ledger(gcs, "uploads/posts/faulty/hero.png")
     assert [a["id"] for a in assets(sandbox)] == [recorded["webflow-asset-id"]]
     assert (
         get_item(sandbox, "posts", item["id"])["fieldData"]["hero"]["fileId"]
         == recorded["webflow-asset-id"]
     )
-    assert "webflow-claim" not in recorded and "webflow-error" not in recorded
+    assert "webflow-claim" not in recorded
+    assert "webflow-error" not in recorded
     assert deliver(events, event).status_code == 200
     assert len(assets(sandbox)) == 1
 
@@ -577,10 +584,12 @@ def test_gallery_ingestion_under_faults_creates_one_item(
             break
     sandbox.configure(faults={})
 
-    assert statuses[-1] == 200 and 500 in statuses
+    assert statuses[-1] == 200
+    assert 500 in statuses
     new = [i for i in list_items(sandbox, "gallery") if i["id"] not in before]
     (asset,) = assets(sandbox)
-    assert len(new) == 1 and new[0]["fieldData"]["image"]["fileId"] == asset["id"]
+    assert len(new) == 1
+    assert new[0]["fieldData"]["image"]["fileId"] == asset["id"]
     assert ledger(gcs, "gallery/harbour.png")["webflow-ingested-item-id"] == new[0]["id"]
 
 
@@ -661,8 +670,10 @@ def test_http_entry_uploads_by_bucket_and_name(http_client: Any, gcs: Any, sandb
     first = http_client.post("/", json=body, headers=headers)
     again = http_client.post("/", json=body, headers=headers)
 
-    assert first.status_code == 200 and first.get_json()["status"] == "uploaded"
-    assert again.status_code == 200 and again.get_json()["status"] == "already_processed"
+    assert first.status_code == 200
+    assert first.get_json()["status"] == "uploaded"
+    assert again.status_code == 200
+    assert again.get_json()["status"] == "already_processed"
     assert first.get_json()["assetId"] == again.get_json()["assetId"] == assets(sandbox)[0]["id"]
 
 
@@ -712,7 +723,8 @@ def test_http_entry_answers_409_while_another_run_holds_the_claim(
         headers={"Authorization": f"Bearer {API_KEY}"},
     )
 
-    assert response.status_code == 409 and response.headers["Retry-After"]
+    assert response.status_code == 409
+    assert response.headers["Retry-After"]
     assert response.get_json()["code"] == "in_progress"
     assert assets(sandbox) == []
 
@@ -730,8 +742,10 @@ def test_http_entry_defaults_to_and_keeps_to_the_configured_bucket(
     )
     default = http_client.post("/", json={"name": "uploads/photo.png"}, headers=auth)
 
-    assert other.status_code == 403 and other.get_json()["code"] == "bucket_not_allowed"
-    assert default.status_code == 200 and default.get_json()["status"] == "uploaded"
+    assert other.status_code == 403
+    assert other.get_json()["code"] == "bucket_not_allowed"
+    assert default.status_code == 200
+    assert default.get_json()["status"] == "uploaded"
 
 
 def test_events_of_another_bucket_are_ignored(events: Any, gcs: Any, sandbox: Any) -> None:
@@ -739,7 +753,8 @@ def test_events_of_another_bucket_are_ignored(events: Any, gcs: Any, sandbox: An
     sys.modules["main"].reset_state()
     blob = gcs.put("uploads/photo.png", PNG)
     assert deliver(events, finalized_event(blob)).status_code == 200
-    assert assets(sandbox) == [] and ledger(gcs, "uploads/photo.png") == {}
+    assert assets(sandbox) == []
+    assert ledger(gcs, "uploads/photo.png") == {}
 
 
 def test_http_answers_match_docs_openapi(http_client: Any, gcs: Any, sandbox: Any) -> None:
@@ -758,12 +773,14 @@ def test_http_answers_match_docs_openapi(http_client: Any, gcs: Any, sandbox: An
         response = http_client.post(
             "/", json={"bucket": gcs.bucket_name, "name": name}, headers=auth
         )
-        assert response.status_code == expected and str(expected) in documented
+        assert response.status_code == expected
+        assert str(expected) in documented
         assert_matches(response.get_json(), "UploadOutcome")
     bad = http_client.post(
         "/", json={"bucket": gcs.bucket_name, "name": "x", "extra": 1}, headers=auth
     )
-    assert bad.status_code == 400 and "400" in documented
+    assert bad.status_code == 400
+    assert "400" in documented
     assert_matches(bad.get_json(), "Error")
 
 

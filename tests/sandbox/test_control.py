@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import Sandbox
+from tests.sandbox.conftest import PrivateSandbox
 from tests.sandbox.helpers import upload_asset
 from tests.sandbox.images import png
 from tests.support import ServerProcess
@@ -62,7 +63,7 @@ def test_reset_restores_the_seed_and_clears_stats(
     assert api.get(f"/collections/{posts}/items").json()["pagination"]["total"] == 0
 
 
-def test_db_keeps_data_across_restarts(private_sandbox, tmp_path: Path) -> None:
+def test_db_keeps_data_across_restarts(private_sandbox: PrivateSandbox, tmp_path: Path) -> None:
     db = str(tmp_path / "sandbox.db")
     private_sandbox.start("--db", db)
     info = private_sandbox.info()
@@ -80,11 +81,14 @@ def test_db_keeps_data_across_restarts(private_sandbox, tmp_path: Path) -> None:
         dup = client.post(
             f"/collections/{posts}/items", json={"fieldData": {"name": "Kept", "slug": "kept"}}
         )
-    assert live.status_code == 200 and live.json()["fieldData"]["slug"] == "kept"
+    assert live.status_code == 200
+    assert live.json()["fieldData"]["slug"] == "kept"
     assert dup.status_code == 400
 
 
-def test_seed_file_replaces_the_default_seed(private_sandbox, tmp_path: Path) -> None:
+def test_seed_file_replaces_the_default_seed(
+    private_sandbox: PrivateSandbox, tmp_path: Path
+) -> None:
     seed = {
         "sites": [
             {
@@ -157,9 +161,11 @@ def test_seed_file_replaces_the_default_seed(private_sandbox, tmp_path: Path) ->
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_a_signal_stops_it_cleanly(private_sandbox, signum: signal.Signals) -> None:
+def test_a_signal_stops_it_cleanly(private_sandbox: PrivateSandbox, signum: signal.Signals) -> None:
     private_sandbox.start()
+    assert private_sandbox.process is not None
     process = private_sandbox.process.process
+    assert process is not None
 
     process.send_signal(signum)
 
@@ -167,7 +173,7 @@ def test_a_signal_stops_it_cleanly(private_sandbox, signum: signal.Signals) -> N
 
 
 def test_db_keeps_uploaded_assets_and_webhooks_across_restarts(
-    private_sandbox, tmp_path: Path
+    private_sandbox: PrivateSandbox, tmp_path: Path
 ) -> None:
     db = str(tmp_path / "sandbox.db")
     private_sandbox.start("--db", db)
@@ -225,7 +231,9 @@ def test_console_script_prints_the_ready_line(tmp_path: Path) -> None:
     assert info["apiBaseUrl"] == ready["apiBaseUrl"]
 
 
-def test_a_db_in_a_folder_not_made_yet_gets_its_folder(private_sandbox, tmp_path: Path) -> None:
+def test_a_db_in_a_folder_not_made_yet_gets_its_folder(
+    private_sandbox: PrivateSandbox, tmp_path: Path
+) -> None:
     db = tmp_path / "not" / "made" / "sandbox.sqlite3"
     private_sandbox.start("--db", str(db))
     assert private_sandbox.info()["collections"]

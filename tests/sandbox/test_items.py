@@ -40,7 +40,8 @@ def test_create_single_item_answers_202_with_object_id_and_timestamps(
     assert response.status_code == 202
     item = response.json()
     assert OBJECT_ID.match(item["id"])
-    assert TIMESTAMP.match(item["createdOn"]) and TIMESTAMP.match(item["lastUpdated"])
+    assert TIMESTAMP.match(item["createdOn"])
+    assert TIMESTAMP.match(item["lastUpdated"])
     assert item["lastPublished"] is None
     assert item["isDraft"] is True
     assert item["fieldData"] == {"name": "Hello", "slug": "hello", "category": NEWS}
@@ -265,7 +266,8 @@ def test_publish_reports_unknown_ids_inside_a_202(
     assert response.status_code == 202
     body = response.json()
     assert body["publishedItemIds"] == [item["id"]]
-    assert len(body["errors"]) == 1 and missing in body["errors"][0]
+    assert len(body["errors"]) == 1
+    assert missing in body["errors"][0]
 
 
 def test_live_patch_of_a_never_published_item_is_409(
@@ -320,7 +322,8 @@ def test_staged_patch_leaves_the_live_version_alone(
 
     assert response.status_code == 200
     staged = response.json()
-    assert staged["isDraft"] is True and staged["lastPublished"] is not None  # changes in draft
+    assert staged["isDraft"] is True
+    assert staged["lastPublished"] is not None
     assert (
         api.get(f"/collections/{posts}/items/{item['id']}/live").json()["fieldData"]["summary"]
         == "old"
@@ -517,7 +520,8 @@ def test_site_publish_publishes_queued_items_once_a_minute(
     assert first.json()["publishToWebflowSubdomain"] is True
     assert api.get(f"/collections/{posts}/items/{queued['id']}/live").status_code == 200
     assert api.get(f"/collections/{posts}/items/{draft['id']}/live").status_code == 404
-    assert second.status_code == 429 and int(second.headers["Retry-After"]) >= 1
+    assert second.status_code == 429
+    assert int(second.headers["Retry-After"]) >= 1
 
 
 def test_list_takes_several_comma_separated_locales(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 
 from tests.conftest import Sandbox
+from tests.sandbox.conftest import PrivateSandbox
 
 
 def test_requests_past_the_limit_get_429_with_retry_after(
@@ -47,7 +48,7 @@ def test_reset_restores_the_start_up_limit(sandbox: Sandbox, api: httpx.Client) 
     assert api.get(f"/sites/{sandbox.site_id}").status_code == 200
 
 
-def test_cli_rate_limit_applies_from_start(private_sandbox) -> None:
+def test_cli_rate_limit_applies_from_start(private_sandbox: PrivateSandbox) -> None:
     private_sandbox.start(rate_limit=2)
     info = private_sandbox.info()
     with private_sandbox.api(info["tokens"]["full"]) as client:

@@ -51,7 +51,10 @@ ALL = frozenset(
 
 
 def _info(
-    name: str, size: int = 10, content_type: str | None = "image/png", **metadata: str
+    name: str,
+    size: int = 10,
+    content_type: str | None = "image/png",
+    metadata: dict[str, str] | None = None,
 ) -> ObjectInfo:
     return ObjectInfo(
         bucket="b",
@@ -60,7 +63,7 @@ def _info(
         metageneration=1,
         size=size,
         content_type=content_type,
-        metadata=metadata,
+        metadata=metadata or {},
     )
 
 
@@ -148,7 +151,8 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load_settings(UploadSettings)
     assert settings.prefixes == ["uploads/", "gallery/"]
     assert settings.api_keys == ["key-one-0123456789", "key-two-0123456789"]
-    assert settings.max_event_age_seconds == 86_400 and settings.ingest_image_field == "image"
+    assert settings.max_event_age_seconds == 86_400
+    assert settings.ingest_image_field == "image"
     monkeypatch.setenv("UPLOAD_API_KEYS", "own-key-0123456789")
     assert load_settings(UploadSettings).api_keys == ["own-key-0123456789"]
 
@@ -186,7 +190,8 @@ def test_path_names_collection_item_and_field() -> None:
         "main-image",
     )
     by_id = parse_target_path("uploads/posts/0123456789abcdef01234567/gallery.jpg", "uploads/")
-    assert by_id is not None and by_id.item_id == "0123456789abcdef01234567"
+    assert by_id is not None
+    assert by_id.item_id == "0123456789abcdef01234567"
     assert parse_target_path("uploads/photo.png", "uploads/") is None
     assert parse_target_path("uploads/a/b/c/d.png", "uploads/") is None
 
@@ -194,7 +199,7 @@ def test_path_names_collection_item_and_field() -> None:
 def test_metadata_names_the_target_as_create_items_writes_it() -> None:
     info = _info(
         "uploads/form/abc.png",
-        **{
+        metadata={
             "webflow-item-id": "i1",
             "webflow-collection-id": "c1",
             "webflow-field": "photo",
@@ -202,12 +207,13 @@ def test_metadata_names_the_target_as_create_items_writes_it() -> None:
         },
     )
     target = target_from_metadata(info)
-    assert target is not None and (target.collection, target.item_id, target.field) == (
+    assert target is not None
+    assert (target.collection, target.item_id, target.field) == (
         "c1",
         "i1",
         "photo",
     )
-    assert target_from_metadata(_info("uploads/x.png", **{"webflow-field": "photo"})) is None
+    assert target_from_metadata(_info("uploads/x.png", metadata={"webflow-field": "photo"})) is None
 
 
 def test_object_ref_from_event_data() -> None:

@@ -63,11 +63,13 @@ def test_a_csv_by_display_names_with_a_photo_column_syncs_and_reruns_as_a_no_op(
     code, out, err = run(capsys, "sync", str(catalogue), "--collection", posts, "--key", "summary")
 
     assert code == 0, out + err
-    assert "created" in out and "reading the collection" in err
+    assert "created" in out
+    assert "reading the collection" in err
     stored = by_summary(sandbox, posts)
     assert stored["SKU-1"]["fieldData"]["rating"] == 4.5
     hero = stored["SKU-1"]["fieldData"]["hero"]
-    assert hero["fileId"] and hero["url"]
+    assert hero["fileId"]
+    assert hero["url"]
     assert re.search(r"assets uploaded\s+1\n", out)
 
     counter = RequestCounter(sandbox)
@@ -75,7 +77,8 @@ def test_a_csv_by_display_names_with_a_photo_column_syncs_and_reruns_as_a_no_op(
     assert code == 0
     assert counter.writes() == 0  # nothing created, patched or uploaded again
     assert re.search(r"unchanged\s+2\n", out)
-    assert re.search(r"assets reused\s+1\n", out) and re.search(r"assets uploaded\s+0\n", out)
+    assert re.search(r"assets reused\s+1\n", out)
+    assert re.search(r"assets uploaded\s+0\n", out)
 
 
 def test_json_and_json_lines_and_an_explicit_map(
@@ -121,11 +124,13 @@ def test_an_emptied_cell_clears_the_field_unless_empty_cells_are_kept(
     code, out, _err = run(
         capsys, "sync", str(emptied), "--collection", posts, "--key", "summary", "--empty", "keep"
     )
-    assert code == 0 and re.search(r"unchanged\s+2\n", out)
+    assert code == 0
+    assert re.search(r"unchanged\s+2\n", out)
     assert by_summary(sandbox, posts)["E-1"]["fieldData"]["rating"] == 4
 
     code, out, _err = run(capsys, "sync", str(emptied), "--collection", posts, "--key", "summary")
-    assert code == 0 and re.search(r"updated\s+2\n", out)
+    assert code == 0
+    assert re.search(r"updated\s+2\n", out)
     stored = by_summary(sandbox, posts)
     assert stored["E-1"]["fieldData"].get("rating") is None
     assert stored["E-2"]["fieldData"].get("rating") is None
@@ -186,8 +191,10 @@ def test_a_dry_run_looks_photos_up_and_shows_a_new_one_as_a_change_without_uploa
     counter = RequestCounter(sandbox)
 
     code, out, _err = run(capsys, *sync)  # the same photo: found by its MD5
-    assert code == 0 and re.search(r"unchanged\s+1\n", out)
-    assert re.search(r"assets to upload\s+0\n", out) and re.search(r"assets reused\s+1\n", out)
+    assert code == 0
+    assert re.search(r"unchanged\s+1\n", out)
+    assert re.search(r"assets to upload\s+0\n", out)
+    assert re.search(r"assets reused\s+1\n", out)
 
     photo.write_bytes(encode(photo_pixels(40, 30, 2), "PNG"))
     code, out, _err = run(capsys, *sync)  # another photo: planned, not uploaded
@@ -202,7 +209,9 @@ def test_the_schema_command_prints_fields_and_a_field_map_skeleton(
 ) -> None:
     code, out, _err = run(capsys, "schema", posts)
     assert code == 0
-    assert "rating" in out and "Number" in out and "category" in out
+    assert "rating" in out
+    assert "Number" in out
+    assert "category" in out
     code, out, _err = run(capsys, "schema", posts, "--field-map", "Contact")
     assert code == 0
     skeleton = json.loads(out)
@@ -222,7 +231,8 @@ def test_the_console_script_is_installed_and_says_how_it_is_used() -> None:
         env={**os.environ},
     )
     assert completed.returncode == 0
-    assert "--collection" in completed.stdout and "--dry-run" in completed.stdout
+    assert "--collection" in completed.stdout
+    assert "--dry-run" in completed.stdout
 
 
 def test_a_photo_url_that_answers_404_or_cannot_be_reached_fails_its_row_and_the_run_goes_on(
@@ -250,8 +260,10 @@ def test_a_photo_url_that_answers_404_or_cannot_be_reached_fails_its_row_and_the
         "127.0.0.1",
     )
     assert code == 1
-    assert "row 2: column Hero:" in out and "404" in out
-    assert "row 3: column Hero:" in out and "could not be fetched" in out
+    assert "row 2: column Hero:" in out
+    assert "404" in out
+    assert "row 3: column Hero:" in out
+    assert "could not be fetched" in out
     assert "summary" in out
     assert set(by_summary(sandbox, posts)) == {"G-3"}
 
@@ -303,6 +315,8 @@ def test_a_path_outside_the_files_folder_or_a_private_url_fails_its_row(
     code, out, _err = run(capsys, "sync", str(path), "--collection", posts, "--key", "summary")
     assert code == 1
     assert "row 2: column Hero: ../secret.png is outside the data file's folder" in out
-    assert "row 3: column Hero:" in out and "outside the data file's folder" in out
-    assert "row 4: column Hero:" in out and "link-local" in out
+    assert "row 3: column Hero:" in out
+    assert "outside the data file's folder" in out
+    assert "row 4: column Hero:" in out
+    assert "link-local" in out
     assert by_summary(sandbox, posts) == {}

@@ -47,8 +47,10 @@ def test_a_terminal_gets_rich_tables_and_a_coloured_error_with_the_text_intact()
 
     shown = ANSI.sub("", out.getvalue())
     assert ANSI.search(out.getvalue())  # drawn, not plain
-    assert re.search(r"created\s+2", shown) and re.search(r"failed\s+1", shown)
-    assert "┃ slug" in shown and "[b]x" in shown  # a boxed table; the cell's brackets kept
+    assert re.search(r"created\s+2", shown)
+    assert re.search(r"failed\s+1", shown)
+    assert "┃ slug" in shown
+    assert "[b]x" in shown
     assert ANSI.search(err.getvalue())
     assert ANSI.sub("", err.getvalue()).strip() == "webflow-functions: row 2: [not markup] is wrong"
 
@@ -79,7 +81,8 @@ def test_terminal_progress_draws_a_rich_bar_per_stage() -> None:
 
     shown = ANSI.sub("", err.getvalue())
     assert "reading the collection" in shown
-    assert "updating" in shown and "100/400" in shown
+    assert "updating" in shown
+    assert "100/400" in shown
     assert "ETA 6s at 30/min" in shown  # 3 requests left at 30 a minute
     assert "━" in shown  # rich's bar, not the plain one
     assert "[####" not in shown

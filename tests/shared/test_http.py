@@ -334,8 +334,9 @@ def test_webflow_validation_error_is_422_with_translated_details() -> None:
 
 
 def test_webflow_details_can_be_renamed_to_caller_fields() -> None:
+    renamed = {"e-mail": "email"}
     details = webflow_details(
-        [{"param": "fieldData.e-mail", "description": "bad"}], {"e-mail": "email"}.get
+        [{"param": "fieldData.e-mail", "description": "bad"}], lambda name: renamed.get(name, name)
     )
     assert details == [{"field": "email", "message": "bad"}]
 
@@ -372,7 +373,8 @@ def test_webflow_outage_is_503_with_a_default_retry_after() -> None:
 
 def test_webflow_timeout_is_503() -> None:
     error = to_app_error(WebflowTimeoutError())
-    assert error.status == 503 and "Retry-After" in error.headers
+    assert error.status == 503
+    assert "Retry-After" in error.headers
 
 
 def test_configuration_error_is_500_without_the_variable_value() -> None:
@@ -386,7 +388,8 @@ def test_unexpected_error_is_500_json_without_a_trace(capsys: pytest.CaptureFixt
     assert response.status_code == 500
     assert body == {"code": "internal_error", "message": "Internal error", "details": []}
     logged = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert logged[-1]["severity"] == "ERROR" and "RuntimeError" in logged[-1]["exception"]
+    assert logged[-1]["severity"] == "ERROR"
+    assert "RuntimeError" in logged[-1]["exception"]
 
 
 # --- handle --------------------------------------------------------------------------------

@@ -195,8 +195,11 @@ def test_png_text_and_exif_chunks_are_dropped_losslessly() -> None:
     info.add_itxt("XML:com.adobe.xmp", "<x:xmpmeta>gps</x:xmpmeta>")
     data = encode(photo_pixels(200, 150), "PNG", pnginfo=info)
     prepared = prepare_image(data, "png", LIMITS)
-    assert prepared.derived and prepared.extension == "png"
-    assert b"tEXt" not in prepared.data and b"iTXt" not in prepared.data  # type: ignore[operator]
+    assert prepared.derived
+    assert prepared.extension == "png"
+    assert prepared.data is not None
+    assert b"tEXt" not in prepared.data
+    assert b"iTXt" not in prepared.data
     assert opened(prepared.data).tobytes() == opened(data).tobytes()
 
 
@@ -240,7 +243,8 @@ def test_webp_output_by_setting_and_for_transparency() -> None:
     rgba.putalpha(Image.linear_gradient("L").resize((200, 100)))
     tiff = encode(rgba, "TIFF")
     prepared = prepare_image(tiff, "tiff", LIMITS)
-    assert prepared.extension == "webp" and opened(prepared.data).mode == "RGBA"
+    assert prepared.extension == "webp"
+    assert opened(prepared.data).mode == "RGBA"
 
 
 def test_a_bmp_and_a_tiff_are_converted() -> None:
@@ -273,7 +277,8 @@ def test_a_png_over_the_limit_becomes_lossy_and_fits() -> None:
     data = encode(photo_pixels(1200, 900), "PNG")
     limits = ImageLimits(max_bytes=len(data) // 4)
     prepared = prepare_image(data, "png", limits)
-    assert prepared.size <= limits.max_bytes and prepared.extension == "jpg"
+    assert prepared.size <= limits.max_bytes
+    assert prepared.extension == "jpg"
 
 
 def test_the_quality_floor_forces_a_smaller_size_when_needed() -> None:
@@ -281,7 +286,8 @@ def test_the_quality_floor_forces_a_smaller_size_when_needed() -> None:
     limits = ImageLimits(max_bytes=40_000, quality_floor=80)
     prepared = prepare_image(data, "jpg", limits)
     assert prepared.size <= 40_000
-    assert prepared.width < 1200 and any("to fit" in step for step in prepared.steps)
+    assert prepared.width < 1200
+    assert any("to fit" in step for step in prepared.steps)
 
 
 # --- animations ----------------------------------------------------------------------------

@@ -90,8 +90,11 @@ def no_gps(data: bytes) -> None:
     """What an independent reader finds: no GPS IFD, no XMP, no EXIF bytes left anywhere."""
     image = Image.open(io.BytesIO(data))
     assert not image.getexif().get_ifd(GPS_IFD)
-    assert not image.info.get("xmp") and not image.info.get("exif")
-    assert b"GPSLatitude" not in data and b"Exif\x00\x00" not in data and b"MM\x00*" not in data
+    assert not image.info.get("xmp")
+    assert not image.info.get("exif")
+    assert b"GPSLatitude" not in data
+    assert b"Exif\x00\x00" not in data
+    assert b"MM\x00*" not in data
 
 
 @pytest.mark.parametrize("carrier", sorted(CARRIERS))
@@ -128,7 +131,7 @@ def test_an_animation_keeps_every_frame_byte_for_byte_once_stripped() -> None:
     assert prepared.data is not None
     before = Image.open(io.BytesIO(data))
     after = Image.open(io.BytesIO(prepared.data))
-    for number in range(before.n_frames):
+    for number in range(getattr(before, "n_frames", 1)):  # an animation's frames, else one
         before.seek(number)
         after.seek(number)
         assert before.convert("RGBA").tobytes() == after.convert("RGBA").tobytes()

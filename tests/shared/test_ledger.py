@@ -138,9 +138,11 @@ def test_two_racing_deliveries_one_claim_stands(
     for thread in threads:
         thread.join()
     # THEN exactly one holds the claim: the other's write met a bumped metageneration (412)
-    assert len(results) == 2 and results.count("busy") == 1
+    assert len(results) == 2
+    assert results.count("busy") == 1
     latest = production.read("b", "uploads/a.png")
-    assert latest is not None and latest.claim is not None
+    assert latest is not None
+    assert latest.claim is not None
     assert latest.claim.claim_id == next(r for r in results if r != "busy")
 
 
@@ -182,12 +184,15 @@ def test_a_crash_between_steps_leaves_the_asset_for_the_retry_and_no_second_uplo
     # WHEN it comes after THEN it claims, finds the asset to reuse, and records it done
     clock.now += 601
     late = production.read("b", "uploads/a.png")
-    assert late is not None and late.pending_asset_id(info.generation) == "asset-1"
+    assert late is not None
+    assert late.pending_asset_id(info.generation) == "asset-1"
     claimed, claim = production.claim(late, "retry", ttl_seconds=600)
     production.record_success(claimed, claim, "asset-1", "https://cdn/a.png")
     done = production.read("b", "uploads/a.png")
-    assert done is not None and done.processed(info.generation)
-    assert done.claim is None and done.meta(META_PENDING_ASSET) is None
+    assert done is not None
+    assert done.processed(info.generation)
+    assert done.claim is None
+    assert done.meta(META_PENDING_ASSET) is None
 
 
 def test_an_object_replaced_since_it_was_read_is_never_written_to(
@@ -198,7 +203,8 @@ def test_an_object_replaced_since_it_was_read_is_never_written_to(
     with pytest.raises(ClaimBusyError, match="generation"):
         production.claim(info, "stale", ttl_seconds=600)
     latest = production.read("b", "uploads/a.png")
-    assert latest is not None and latest.meta(META_CLAIM) is None
+    assert latest is not None
+    assert latest.meta(META_CLAIM) is None
 
 
 def test_a_claim_whose_answer_was_lost_is_held(
@@ -219,7 +225,8 @@ def test_release_keeps_the_pending_asset_and_lets_a_retry_claim(
     claimed = production.record_pending_asset(claimed, claim, "asset-1")
     production.release(claimed, claim)
     retry = production.read("b", "uploads/a.png")
-    assert retry is not None and retry.claim is None
+    assert retry is not None
+    assert retry.claim is None
     assert retry.pending_asset_id(info.generation) == "asset-1"
     production.claim(retry, "second", ttl_seconds=600)
 
@@ -234,7 +241,8 @@ def test_recording_as_the_holder_survives_a_stale_snapshot(
     production.record_pending_asset(claimed, claim, "asset-1")
     production.record_success(claimed, claim, "asset-1", None)
     done = production.read("b", "uploads/a.png")
-    assert done is not None and done.processed(info.generation)
+    assert done is not None
+    assert done.processed(info.generation)
 
 
 def test_an_error_recorded_without_a_claim_marks_the_generation_failed(
@@ -243,7 +251,8 @@ def test_an_error_recorded_without_a_claim_marks_the_generation_failed(
     info = store.upload("b", "uploads/a.exe")
     production.record_error(info, "extension .exe is not allowed")
     failed = production.read("b", "uploads/a.exe")
-    assert failed is not None and failed.failed(info.generation)
+    assert failed is not None
+    assert failed.failed(info.generation)
     assert failed.meta(META_ERROR) == "extension .exe is not allowed"
 
 
@@ -266,9 +275,9 @@ def ledger(storage: Storage) -> MarkerLedger:
 def test_claim_round_trip_and_malformed_values() -> None:
     claim = Claim(generation=12, claim_id="abc", expires_at=1700000000)
     assert Claim.parse(claim.encode()) == claim
-    assert (
-        Claim.parse("garbage") is None and Claim.parse("x:y:z") is None and Claim.parse("") is None
-    )
+    assert Claim.parse("garbage") is None
+    assert Claim.parse("x:y:z") is None
+    assert Claim.parse("") is None
 
 
 def test_claim_records_generation_and_blocks_a_second_claim(
@@ -276,10 +285,12 @@ def test_claim_records_generation_and_blocks_a_second_claim(
 ) -> None:
     info = put_and_read(gcs, storage, "uploads/a.png", b"x")
     claimed, claim = ledger.claim(info, "first", ttl_seconds=60)
-    assert claimed.claim == claim and claimed.ledger_generation == info.generation
+    assert claimed.claim == claim
+    assert claimed.ledger_generation == info.generation
 
     again = storage.get_object(gcs.bucket_name, "uploads/a.png")
-    assert again is not None and again.generation == info.generation
+    assert again is not None
+    assert again.generation == info.generation
     with pytest.raises(ClaimBusyError):
         ledger.claim(again, "second", ttl_seconds=60)
 
@@ -323,7 +334,9 @@ def test_concurrent_claims_have_one_winner(
         thread.join()
     assert len(winners) == 1
     latest = storage.get_object(gcs.bucket_name, "uploads/a.png")
-    assert latest is not None and latest.claim is not None and latest.claim.claim_id == winners[0]
+    assert latest is not None
+    assert latest.claim is not None
+    assert latest.claim.claim_id == winners[0]
 
 
 def test_an_expired_claim_can_be_taken_over(
@@ -346,7 +359,8 @@ def test_release_lets_a_retry_claim_and_keeps_the_pending_asset(
     ledger.release(claimed, claim)
 
     retry = storage.get_object(gcs.bucket_name, "uploads/a.png")
-    assert retry is not None and retry.claim is None
+    assert retry is not None
+    assert retry.claim is None
     assert retry.generation == info.generation
     assert retry.pending_asset_id(info.generation) == "asset-1"
     ledger.claim(retry, "second", ttl_seconds=60)
@@ -361,9 +375,12 @@ def test_record_success_marks_the_generation_processed(
 
     done = storage.get_object(gcs.bucket_name, "uploads/a.png")
     assert done is not None
-    assert done.processed(info.generation) and not done.processed(info.generation + 1)
-    assert done.claim is None and done.meta(META_PENDING_ASSET) is None
-    assert done.meta(META_ASSET_ID) == "asset-9" and done.meta("webflow-item-id") == "item-1"
+    assert done.processed(info.generation)
+    assert not done.processed(info.generation + 1)
+    assert done.claim is None
+    assert done.meta(META_PENDING_ASSET) is None
+    assert done.meta(META_ASSET_ID) == "asset-9"
+    assert done.meta("webflow-item-id") == "item-1"
     assert not list(gcs.client.list_blobs(ledger.claims_bucket(gcs.bucket_name)))
 
 
@@ -375,7 +392,8 @@ def test_record_error_marks_the_generation_failed(
     )
     ledger.record_error(info, "extension .exe is not allowed")
     failed = storage.get_object(gcs.bucket_name, "uploads/a.exe")
-    assert failed is not None and failed.failed(info.generation)
+    assert failed is not None
+    assert failed.failed(info.generation)
     assert failed.meta(META_ERROR) == "extension .exe is not allowed"
 
 
@@ -386,5 +404,7 @@ def test_a_new_upload_resets_the_ledger(gcs: Any, storage: Storage, ledger: Mark
     time.sleep(0.01)
     gcs.put("uploads/a.png", b"y")
     fresh = storage.get_object(gcs.bucket_name, "uploads/a.png")
-    assert fresh is not None and fresh.generation != info.generation
-    assert not fresh.processed(fresh.generation) and fresh.ledger_generation is None
+    assert fresh is not None
+    assert fresh.generation != info.generation
+    assert not fresh.processed(fresh.generation)
+    assert fresh.ledger_generation is None

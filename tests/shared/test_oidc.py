@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import time
+from typing import Any
 
 import pytest
 from google.auth import crypt
@@ -62,7 +63,7 @@ def test_the_audience_may_differ_by_a_trailing_slash(oidc_issuer: OidcIssuer) ->
     ids=["wrong-audience", "expired", "wrong-issuer"],
 )
 def test_an_invalid_token_is_401_naming_the_authorization_header(
-    oidc_issuer: OidcIssuer, claims: dict[str, object], reason: str
+    oidc_issuer: OidcIssuer, claims: dict[str, Any], reason: str
 ) -> None:
     error = _refusal(oidc_issuer, oidc_issuer.token(**claims))
     assert (error.status, error.code) == (401, "invalid_token")

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import flask
 import pytest
 from pydantic import ValidationError
+from werkzeug.datastructures import Headers
 from werkzeug.test import EnvironBuilder
 
 from shared.cms.publishing import (
@@ -169,13 +170,14 @@ def _settings(issuer: OidcIssuer, **overrides: str) -> PublishSettings:
 
 
 def _request(authorization: str, url: str = FUNCTION_URL, **headers: str) -> flask.Request:
+    sent: dict[str, str] = {"Authorization": authorization, **headers}
     parts = urlsplit(url)
     environ = EnvironBuilder(
         path=parts.path,
         base_url=f"{parts.scheme}://{parts.netloc}",
         query_string=parts.query,
         method="POST",
-        headers={"Authorization": authorization, **headers},
+        headers=Headers(sent),
     )
     return flask.Request(environ.get_environ())
 

@@ -16,7 +16,7 @@ from shared.web.settings import FormPostSettings, FormSettings, SpamSettings
 from shared.webflow.settings import WebflowSettings
 
 TOKEN = "token-0123456789abcdef"
-PARTS = [
+PARTS: list[type[FunctionSettings]] = [
     MappingSettings,
     PublicFieldSettings,
     FileSettings,
@@ -77,7 +77,7 @@ def test_a_public_path_without_form_fields_is_refused_naming_form_fields(
         cls, webflow_api_token=TOKEN, upload_bucket="b", form_fields="name", **{variable: value}
     )
     assert isinstance(settings, PublicFieldSettings)
-    assert settings.public_fields() == {"name"}
+    assert settings.public_fields() == frozenset({"name"})
 
 
 def test_a_queue_without_a_bucket_is_refused_naming_form_intake() -> None:
@@ -114,4 +114,5 @@ def test_the_captcha_s_hostnames_default_to_those_of_the_allowed_origins() -> No
         form_captcha="turnstile",
         form_captcha_secret="captcha-secret-0123",
     ).captcha()
-    assert alone is not None and alone.hostnames == frozenset()
+    assert alone is not None
+    assert alone.hostnames == frozenset()

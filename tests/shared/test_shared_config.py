@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from operator import attrgetter
+
 import pytest
 
 from shared.core.config import (
@@ -158,7 +160,8 @@ def test_every_secret_of_the_settings_is_masked_in_logs_once_loaded(
     get_logger("test").warning("seen %s and %s", TOKEN, "key-two-0123456789")
 
     line = capsys.readouterr().out
-    assert TOKEN not in line and "key-two-0123456789" not in line
+    assert TOKEN not in line
+    assert "key-two-0123456789" not in line
     assert line.count("[REDACTED]") == 2
     clear_secrets()
 
@@ -225,7 +228,7 @@ def test_api_keys_of_16_characters_are_accepted(
 
 
 @pytest.mark.parametrize(
-    "settings_class", sorted({cls for cls, _ in _function_settings()}, key=lambda c: c.__name__)
+    "settings_class", sorted({cls for cls, _ in _function_settings()}, key=attrgetter("__name__"))
 )
 def test_every_functions_settings_strip_webflow_ids_and_read_blank_as_unset(
     monkeypatch: pytest.MonkeyPatch, settings_class: type[WebflowSettings]

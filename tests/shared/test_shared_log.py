@@ -6,6 +6,7 @@ import json
 import logging
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import pytest
 
@@ -23,7 +24,7 @@ from shared.core.log import (
 
 
 @pytest.fixture(autouse=True)
-def _forget_secrets() -> None:
+def _forget_secrets() -> Iterator[None]:
     clear_secrets()
     yield
     clear_secrets()

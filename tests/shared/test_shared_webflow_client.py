@@ -8,7 +8,7 @@ import json
 import logging
 import threading
 import time
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import httpx
 import pytest
@@ -373,7 +373,8 @@ def test_error_body_reaches_caller_intact_and_token_never_in_it() -> None:
         details,
         "req-42",
     )
-    assert TOKEN not in str(err) and TOKEN not in repr(err)
+    assert TOKEN not in str(err)
+    assert TOKEN not in repr(err)
 
 
 def test_401_is_not_retried() -> None:
@@ -457,7 +458,8 @@ def test_threads_of_a_cold_instance_share_one_schema_fetch() -> None:
         thread.join()
 
     assert len(calls) == 1
-    assert len(schemas) == 8 and all(schema is schemas[0] for schema in schemas)
+    assert len(schemas) == 8
+    assert all(schema is schemas[0] for schema in schemas)
 
 
 def test_iter_items_walks_every_page(fake: FakeWebflow) -> None:
@@ -467,7 +469,8 @@ def test_iter_items_walks_every_page(fake: FakeWebflow) -> None:
 
     slugs = [item.slug for item in client.iter_items(COLLECTION)]
 
-    assert len(slugs) == 230 and len(set(slugs)) == 230
+    assert len(slugs) == 230
+    assert len(set(slugs)) == 230
     assert len(fake.requests) == 3
 
 
@@ -498,11 +501,12 @@ class _ForwardOnly(io.RawIOBase):
 
 def test_httpx_own_multipart_cannot_give_s3_a_length_for_a_stream_of_known_size() -> None:
     # Why the client keeps its own encoder: S3 refuses a chunked POST.
-    files = {"file": ("a.png", _ForwardOnly(b"x" * 100), "image/png")}
+    files: dict[str, Any] = {"file": ("a.png", _ForwardOnly(b"x" * 100), "image/png")}
     request = httpx.Request("POST", "https://s3.test/", data={"key": "k"}, files=files)
     assert "content-length" not in request.headers
     assert request.headers["transfer-encoding"] == "chunked"
-    ours = multipart_body({"key": "k"}, "a.png", _ForwardOnly(b"x" * 100), 100, "image/png")
+    stream = cast(BinaryIO, _ForwardOnly(b"x" * 100))  # reads only, as a network stream does
+    ours = multipart_body({"key": "k"}, "a.png", stream, 100, "image/png")
     assert ours.content_length == len(b"".join(ours))
 
 
@@ -543,7 +547,8 @@ def test_multipart_reads_in_64k_pieces_and_never_past_size() -> None:
 
     list(body)
 
-    assert max(stream.reads) == 65536 and -1 not in stream.reads
+    assert max(stream.reads) == 65536
+    assert -1 not in stream.reads
     assert stream.tell() == 150_000
 
 
@@ -585,7 +590,8 @@ def test_upload_sends_content_length_without_auth_or_chunking() -> None:
     assert "authorization" not in request.headers
     assert "transfer-encoding" not in request.headers
     assert int(request.headers["content-length"]) == len(request.content)
-    assert request.content.endswith(b"--\r\n") and data in request.content
+    assert request.content.endswith(b"--\r\n")
+    assert data in request.content
 
 
 def test_upload_s3_error_becomes_api_error_with_code_and_message() -> None:
@@ -686,7 +692,7 @@ def test_from_settings_applies_settings() -> None:
 
 
 def test_blank_token_is_refused() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="token is required"):
         WebflowClient("  ")
 
 

@@ -51,11 +51,13 @@ def test_every_item_is_reported_as_it_exists(
     for n, result in enumerate(results):
         stored = fake.items[f"item-{n}"]
         if n in taken:
-            assert result.status == "failed" and result.error is not None
+            assert result.status == "failed"
+            assert result.error is not None
             assert result.error.code == "duplicate_slug"
             assert stored["fieldData"]["name"] == f"someone else {n}"
         else:
-            assert result.status == "created" and result.item is not None
+            assert result.status == "created"
+            assert result.item is not None
             assert result.item.id == stored["id"]
             assert stored["fieldData"]["name"] == f"item {n}"
     assert len(fake.items) == count + len([n for n in taken if n >= count])
@@ -83,10 +85,12 @@ def test_with_few_retries_no_failure_hides_a_created_item(count: int, faults: li
         result = reported.get(n)
         exists = f"item-{n}" in fake.items
         if result is not None and result.status == "created":
-            assert result.item is not None and exists
+            assert result.item is not None
+            assert exists
             assert fake.items[f"item-{n}"]["id"] == result.item.id
         elif exists:
             unknown = result is not None and result.error is not None
-            assert unknown and result.error.code == "outcome_unknown", (  # type: ignore[union-attr]
+            assert unknown, f"item {n} exists but was reported {result}"
+            assert result.error.code == "outcome_unknown", (  # type: ignore[union-attr]
                 f"item {n} exists but was reported {result}"
             )

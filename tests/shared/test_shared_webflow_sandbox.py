@@ -15,6 +15,7 @@ from shared.webflow import WebflowClient
 from shared.webflow.errors import BadRequestError, NotFoundError, PermissionDeniedError
 from shared.webflow.models import ItemUpdate, NewItem
 from shared.webflow.pacing import SlidingWindowLimiter
+from tests.conftest import Sandbox
 from tests.items_support import RequestCounter
 
 
@@ -170,8 +171,10 @@ def test_invalid_item_failed_and_others_created(sandbox, client: WebflowClient) 
 
     assert [r.status for r in results] == ["created"] * 4 + ["failed", "created"]
     error = results[4].error
-    assert error is not None and error.code == "validation_error"
-    assert error.details and error.details[0]["param"] == "rating"
+    assert error is not None
+    assert error.code == "validation_error"
+    assert error.details
+    assert error.details[0]["param"] == "rating"
     assert client.find_item_by_slug(collection_id, "mixed-4") is None
 
 
@@ -189,7 +192,8 @@ def test_bulk_create_across_locales(sandbox, client: WebflowClient) -> None:  # 
 
     assert [r.status for r in results] == ["created"] * 3
     item = results[1].item
-    assert item is not None and item.cms_locale_id == locales[0]
+    assert item is not None
+    assert item.cms_locale_id == locales[0]
     for locale in locales:
         assert client.get_item(collection_id, item.id, cms_locale_id=locale).slug == "loc-1"
 
@@ -216,7 +220,9 @@ def test_read_update_publish_delete_round_trip(sandbox, client: WebflowClient) -
 
     assert site.locales.primary is not None
     assert collection.field("name") is not None
-    assert updated[0].status == "updated" and updated[0].item.field_data["summary"] == "changed"  # type: ignore[union-attr]
+    assert updated[0].status == "updated"
+    assert updated[0].item is not None
+    assert updated[0].item.field_data["summary"] == "changed"
     assert updated[1].status == "not_found"
     assert published.published_item_ids == [created.id]
     assert live.field_data["summary"] == "changed"
@@ -256,7 +262,8 @@ def test_asset_upload_with_wrong_bytes_raises_s3_error(sandbox, client: WebflowC
     with pytest.raises(BadRequestError) as info:
         client.upload_to_presigned(upload, io.BytesIO(data), len(data), "application/pdf")
 
-    assert info.value.code and info.value.code != "bad_request"
+    assert info.value.code
+    assert info.value.code != "bad_request"
     assert info.value.message
 
 
@@ -281,8 +288,8 @@ def test_spurious_429s_are_waited_out_with_retry_after(sandbox, client: WebflowC
 
 
 def test_bulk_create_under_faults_makes_each_item_once_per_locale(
-    sandbox, client: WebflowClient
-) -> None:  # type: ignore[no-untyped-def]
+    sandbox: Sandbox, client: WebflowClient
+) -> None:
     collection_id = sandbox.collections["posts"]
     locales = [sandbox.locales["primary"]["cmsLocaleId"]] + [
         loc["cmsLocaleId"] for loc in sandbox.locales["secondary"]

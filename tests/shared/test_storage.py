@@ -60,7 +60,9 @@ def test_emulator_keeps_a_key_patched_to_null_as_empty(gcs: Any, storage: Storag
     blob.patch()
     assert gcs.bucket.get_blob("uploads/a.png").metadata == {"webflow-claim": ""}
     info = storage.get_object(gcs.bucket_name, "uploads/a.png")
-    assert info is not None and info.meta("webflow-claim") is None and info.claim is None
+    assert info is not None
+    assert info.meta("webflow-claim") is None
+    assert info.claim is None
 
 
 def test_emulator_ignores_if_generation_match_on_media_uploads_and_deletes(gcs: Any) -> None:
@@ -89,7 +91,8 @@ def test_get_object_reports_md5_hex_without_download(gcs: Any, storage: Storage)
         "image/png",
         "A cat",
     )
-    assert info.generation > 0 and info.component_count is None  # not a composed object
+    assert info.generation > 0
+    assert info.component_count is None
 
 
 def test_get_object_missing_is_none(gcs: Any, storage: Storage) -> None:
@@ -108,15 +111,18 @@ def test_emulator_reports_composed_objects_like_plain_ones(gcs: Any, storage: St
     composite.content_type = "application/pdf"
     composite.compose(parts)
     info = storage.get_object(gcs.bucket_name, "uploads/big.pdf")
-    assert info is not None and info.size == 2000
-    assert info.component_count is None and info.md5_hash is not None
+    assert info is not None
+    assert info.size == 2000
+    assert info.component_count is None
+    assert info.md5_hash is not None
 
 
 def test_object_info_of_a_composite_has_no_md5_hex() -> None:
     info = ObjectInfo.from_resource(
         {"bucket": "b", "name": "x.pdf", "generation": "3", "size": "9", "componentCount": 2}
     )
-    assert info.md5_hex is None and info.component_count == 2
+    assert info.md5_hex is None
+    assert info.component_count == 2
 
 
 def test_iter_chunks_streams_the_bytes_in_bounded_chunks(gcs: Any, storage: Storage) -> None:
@@ -124,7 +130,8 @@ def test_iter_chunks_streams_the_bytes_in_bounded_chunks(gcs: Any, storage: Stor
     info = put_and_read(gcs, storage, "uploads/doc.pdf", data, content_type="application/pdf")
     chunks = list(storage.iter_chunks(info, chunk_size=64 * 1024))
     assert b"".join(chunks) == data
-    assert len(chunks) == 4 and max(len(c) for c in chunks) == 64 * 1024
+    assert len(chunks) == 4
+    assert max(len(c) for c in chunks) == 64 * 1024
 
 
 def test_object_info_from_eventarc_data() -> None:
@@ -143,7 +150,8 @@ def test_object_info_from_eventarc_data() -> None:
         }
     )
     assert (info.generation, info.size, info.md5_hex) == (17, 3, hashlib.md5(b"abc").hexdigest())
-    assert info.time_created is not None and info.time_created.year == 2026
+    assert info.time_created is not None
+    assert info.time_created.year == 2026
 
 
 # -- claims and the ledger ----------------------------------------------------------------------------

@@ -236,19 +236,24 @@ def test_a_hashed_ca_directory_is_read_lazily_and_still_verifies(pki: _Pki) -> N
         SSL_CERT_DIR=str(pki.hashed_dir),
     )
     assert report["x509_ca"] == 0  # nothing parsed before the first handshake
-    assert report["check_hostname"] and report["required"]
+    assert report["check_hostname"]
+    assert report["required"]
     trusted, by_name, other_ca, other_name = report["results"]
     assert trusted == by_name == "ok"
-    assert other_ca.startswith("error:") and "CERTIFICATE_VERIFY_FAILED" in other_ca
-    assert other_name.startswith("error:") and "CERTIFICATE_VERIFY_FAILED" in other_name
+    assert other_ca.startswith("error:")
+    assert "CERTIFICATE_VERIFY_FAILED" in other_ca
+    assert other_name.startswith("error:")
+    assert "CERTIFICATE_VERIFY_FAILED" in other_name
 
 
 def test_a_directory_without_hashed_certificates_falls_back_to_certifi(pki: _Pki) -> None:
     report = _probe(pki.trusted.url(), SSL_CERT_DIR=str(pki.empty_dir))
     assert report["x509_ca"] > 100  # certifi's bundle, loaded whole
-    assert report["check_hostname"] and report["required"]
+    assert report["check_hostname"]
+    assert report["required"]
     [result] = report["results"]
-    assert result.startswith("error:") and "CERTIFICATE_VERIFY_FAILED" in result
+    assert result.startswith("error:")
+    assert "CERTIFICATE_VERIFY_FAILED" in result
 
 
 def test_ssl_cert_file_wins(pki: _Pki) -> None:
@@ -259,7 +264,8 @@ def test_ssl_cert_file_wins(pki: _Pki) -> None:
         SSL_CERT_DIR=str(pki.empty_dir),
     )
     assert report["x509_ca"] == 1
-    assert report["check_hostname"] and report["required"]
+    assert report["check_hostname"]
+    assert report["required"]
     trusted, other_ca = report["results"]
     assert trusted == "ok"
     assert "CERTIFICATE_VERIFY_FAILED" in other_ca
@@ -271,7 +277,8 @@ def test_without_either_variable_the_system_directory_is_used_when_it_has_certif
         re.fullmatch(r"[0-9a-f]{8}\.[0-9]+", name) for name in os.listdir(system_dir)
     )
     report = _probe()
-    assert report["check_hostname"] and report["required"]
+    assert report["check_hostname"]
+    assert report["required"]
     if hashed:
         assert report["x509_ca"] == 0
     else:
