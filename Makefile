@@ -6,7 +6,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 CHECKOV_VENV ?= .venv-checkov
 PYTEST_ARGS ?=
 
-.PHONY: install run demo test test-fast lint typecheck sandbox bench soak package deploy system-tools checkov clean
+.PHONY: install run demo test test-fast lint typecheck sandbox bench soak package deploy system-tools checkov wheels clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV) || { echo "cannot create $(VENV): on Debian or Ubuntu, apt-get install python3-venv" >&2; exit 1; }
@@ -35,6 +35,17 @@ $(CHECKOV_VENV)/.installed:
 
 checkov: $(CHECKOV_VENV)/.installed
 
+# The wheels of every function bundle's pinned requirements, from the package index: the bundle
+# test installs each bundle from these alone (pip --no-index), so the test itself stays offline.
+WHEELHOUSE := .cache/wheels
+$(WHEELHOUSE)/.complete: pyproject.toml $(VENV)/.installed
+	mkdir -p $(WHEELHOUSE)
+	$(PY) deploy/package.py --print-requirements > .cache/bundle-requirements.txt
+	$(PIP) download --only-binary=:all: -d $(WHEELHOUSE) -r .cache/bundle-requirements.txt
+	touch $@
+
+wheels: $(WHEELHOUSE)/.complete
+
 run: install
 	$(PY) -m devstack run
 
@@ -44,7 +55,7 @@ demo: install
 sandbox: install
 	$(VENV)/bin/webflow-sandbox --host 127.0.0.1 --port 8700
 
-test: install system-tools checkov lint typecheck
+test: install system-tools checkov wheels lint typecheck
 	CHECKOV_BIN=$(abspath $(CHECKOV_VENV))/bin/checkov $(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
 test-fast: install

@@ -1,8 +1,10 @@
 """Build reproducible Cloud Functions (gen2) source bundles, one zip per function.
 
-Each bundle holds the function's ``main.py`` at the root, the ``shared`` package beside it
-(Python sources only) and a ``requirements.txt`` of exact pins, so that Cloud Build installs the
-dependency versions the project was tested with. Beside each source it puts the CPython 3.12
+Each bundle holds the function's ``main.py`` at the root, the modules of the ``shared`` package
+it reaches beside it (its import closure, deploy/closure.py: upload-asset alone carries the image
+code) and a ``requirements.txt`` of exact pins of the distributions those modules import (and
+functions-framework), so that Cloud Build installs only what the function runs, at the versions
+the project was tested with. Beside each source it puts the CPython 3.12
 bytecode (``__pycache__/<name>.cpython-312.pyc``, checked-hash pycs of PEP 552) compiled by a 3.12
 interpreter: the buildpack compiles only the dependencies, so without them every new instance would
 compile the project's sources on its cold start. The same inputs always give a byte-identical zip:
@@ -33,6 +35,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from closure import (
+    RUNTIME_DISTRIBUTIONS,
+    Closure,
+    ClosureError,
+    distribution_of,
+    distribution_roots,
+    import_closure,
+)
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
@@ -203,7 +213,7 @@ def requirements_text(pins: Sequence[str], *, closure: bool) -> str:
     """Render requirements.txt for a bundle."""
     scope = "runtime dependency closure" if closure else "direct runtime dependencies"
     header = [
-        "# Exact pins of the project's " + scope + ",",
+        "# Exact pins of the function's " + scope + ",",
         "# built by deploy/package.py from pyproject.toml for CPython 3.12 on Linux.",
     ]
     return "\n".join([*header, *pins]) + "\n"
@@ -226,15 +236,17 @@ def _python_sources(directory: Path, prefix: str) -> dict[str, bytes]:
 
 
 def bundle_entries(root: Path, function: str, requirements: str) -> dict[str, bytes]:
-    """Collect the files of one function's bundle as ``{archive name: content}``."""
+    """Collect the files of one function's bundle as ``{archive name: content}``: its folder's
+    sources and the modules of ``shared`` its main.py reaches."""
     function_dir = root / "functions" / function
     if not (function_dir / "main.py").is_file():
         raise PackagingError(f"functions/{function}/main.py not found")
-    shared_dir = root / SHARED_PACKAGE
-    if not (shared_dir / "__init__.py").is_file():
+    if not (root / SHARED_PACKAGE / "__init__.py").is_file():
         raise PackagingError(f"{SHARED_PACKAGE}/__init__.py not found")
     entries = _python_sources(function_dir, "")
-    shared_entries = _python_sources(shared_dir, SHARED_PACKAGE)
+    shared_entries = {
+        name: (root / name).read_bytes() for name in sorted(_closure(root, function).files)
+    }
     clash = set(entries) & set(shared_entries)
     if clash:
         raise PackagingError(f"functions/{function} shadows shared files: {sorted(clash)}")
@@ -243,6 +255,44 @@ def bundle_entries(root: Path, function: str, requirements: str) -> dict[str, by
         raise PackagingError(f"functions/{function} must not carry its own requirements.txt")
     entries["requirements.txt"] = requirements.encode("utf-8")
     return entries
+
+
+def _closure(root: Path, function: str) -> Closure:
+    try:
+        return import_closure(root, root / "functions" / function / "main.py", [SHARED_PACKAGE])
+    except SyntaxError as exc:
+        raise PackagingError(
+            f"functions/{function}: cannot compile the bundle's {exc.filename}, line "
+            f"{exc.lineno}: {exc.msg}"
+        ) from exc
+    except ClosureError as exc:
+        raise PackagingError(f"functions/{function}: {exc}") from exc
+
+
+def function_requirements(
+    root: Path, function: str, declared: Sequence[Requirement]
+) -> list[Requirement]:
+    """The declared requirements of the distributions the function's modules import (and
+    functions-framework, which serves it).
+
+    Raises:
+        PackagingError: a module imports a distribution that no declared requirement brings in.
+    """
+    roots = distribution_roots()
+    try:
+        used = {distribution_of(name, roots) for name in _closure(root, function).external}
+    except ClosureError as exc:
+        raise PackagingError(f"functions/{function}: {exc}") from exc
+    used |= RUNTIME_DISTRIBUTIONS
+    chosen = [r for r in declared if canonicalize_name(r.name) in used]
+    brought = {pin.partition("==")[0] for pin in resolve_pins(chosen, closure=True)}
+    undeclared = sorted(used - brought)
+    if undeclared:
+        raise PackagingError(
+            f"functions/{function} imports {undeclared}, which pyproject.toml does not declare "
+            "(nor does a declared dependency bring them in)"
+        )
+    return chosen
 
 
 def _interpreter_env() -> dict[str, str]:
@@ -386,10 +436,11 @@ def build(
     unknown = sorted(set(selected) - set(available))
     if unknown:
         raise PackagingError(f"unknown function(s) {unknown}; available: {available}")
-    pins = resolve_pins(project_dependencies(root / "pyproject.toml"), closure=closure)
-    requirements = requirements_text(pins, closure=closure)
+    declared = project_dependencies(root / "pyproject.toml")
     bundles = []
     for function in sorted(set(selected)):
+        wanted = function_requirements(root, function, declared)
+        requirements = requirements_text(resolve_pins(wanted, closure=closure), closure=closure)
         entries = bundle_entries(root, function, requirements)
         if bytecode is not None:
             entries.update(compile_bytecode(entries, bytecode))
@@ -400,6 +451,15 @@ def build(
         tag = bytecode.cache_tag if bytecode else None
         bundles.append(Bundle(function, path, len(entries), len(data), digest, tag))
     return bundles
+
+
+def all_requirements(root: Path = REPO_ROOT, functions: Sequence[str] | None = None) -> str:
+    """One requirements file of the pins every selected bundle holds (to fetch their wheels)."""
+    declared = project_dependencies(root / "pyproject.toml")
+    pins: set[str] = set()
+    for function in functions or discover_functions(root):
+        pins.update(resolve_pins(function_requirements(root, function, declared)))
+    return requirements_text(sorted(pins), closure=True)
 
 
 def format_table(bundles: Sequence[Bundle]) -> str:
@@ -443,6 +503,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="fail, instead of warning and building without bytecode, when no 3.12 is found",
     )
+    parser.add_argument(
+        "--print-requirements",
+        action="store_true",
+        help="print the pins of every selected bundle together (one requirements file) and stop",
+    )
     parser.add_argument("--root", type=Path, default=REPO_ROOT, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -465,6 +530,13 @@ def _bytecode_python(executable: str | None, *, required: bool) -> BytecodePytho
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point."""
     args = parse_args(argv)
+    if args.print_requirements:
+        try:
+            print(all_requirements(args.root, args.functions), end="")
+        except PackagingError as exc:
+            print(f"package: {exc}", file=sys.stderr)
+            return 2
+        return 0
     try:
         bytecode = _bytecode_python(args.bytecode_python, required=args.require_bytecode)
         bundles = build(

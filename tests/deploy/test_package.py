@@ -47,7 +47,7 @@ def _requirements(archive: zipfile.ZipFile) -> list[str]:
     return [line for line in lines if line and not line.startswith("#")]
 
 
-def test_bundle_holds_main_at_root_and_only_python_sources_of_shared(
+def test_bundle_holds_main_at_root_and_the_shared_sources_it_reaches(
     fake_project: Path, tmp_path: Path
 ) -> None:
     # WHEN
@@ -62,7 +62,8 @@ def test_bundle_holds_main_at_root_and_only_python_sources_of_shared(
         "shared/__init__.py",
         "shared/helpers.py",
         "shared/sub/__init__.py",
-    ]
+        "shared/sub/lazy.py",
+    ]  # shared/unused.py is reached by nothing
     assert bundle.path == tmp_path / "dist" / "demo.zip"
     assert bundle.files == len(names)
 
@@ -98,20 +99,39 @@ def test_requirements_pin_every_dependency_exactly_at_the_installed_version(
         assert version, pin
         assert importlib.metadata.version(name) == version
         names.add(canonicalize_name(name))
-    assert _direct_dependency_names() <= names
-    # the closure reaches transitive runtime dependencies, never the dev tools
-    assert {"flask", "google-api-core", "pydantic-core"} <= names
+    # what the function imports (pydantic) and what serves it, with their closures, and nothing
+    # the function never imports (Pillow, Cloud Storage), never the dev tools
+    assert {"functions-framework", "pydantic", "flask", "pydantic-core"} <= names
+    assert not {"pillow", "google-cloud-storage", "rich"} & names
     assert not {"pytest", "hypothesis", "python-hcl2", "pip", "setuptools"} & names
 
 
-def test_direct_pins_hold_only_the_declared_dependencies(
+def test_direct_pins_hold_only_the_declared_dependencies_the_function_imports(
     fake_project: Path, tmp_path: Path
 ) -> None:
     (bundle,) = package.build(tmp_path / "dist", root=fake_project, closure=False)
 
     with zipfile.ZipFile(bundle.path) as archive:
         pins = _requirements(archive)
-    assert {canonicalize_name(p.partition("==")[0]) for p in pins} == _direct_dependency_names()
+    names = {canonicalize_name(p.partition("==")[0]) for p in pins}
+    assert names == {"functions-framework", "pydantic"}
+    assert names <= _direct_dependency_names()
+
+
+def test_an_import_no_declared_dependency_brings_is_refused(
+    fake_project: Path, tmp_path: Path
+) -> None:
+    (fake_project / "shared/helpers.py").write_text("import hypothesis\n")
+
+    with pytest.raises(package.PackagingError, match=r"imports \['hypothesis'\]"):
+        package.build(tmp_path / "dist", root=fake_project)
+
+
+def test_an_import_of_a_missing_project_module_is_named(fake_project: Path, tmp_path: Path) -> None:
+    (fake_project / "shared/helpers.py").write_text("from shared.gone import thing\n")
+
+    with pytest.raises(package.PackagingError, match=r"shared\.gone: imported, but no such"):
+        package.build(tmp_path / "dist", root=fake_project)
 
 
 def test_markers_are_evaluated_for_the_python312_target() -> None:
@@ -342,7 +362,7 @@ def test_every_source_has_a_checked_hash_pyc_of_the_312_interpreter(
     (bundle,) = package.build(tmp_path / "dist", root=fake_project, bytecode=python312)
 
     _assert_checked_hash_pycs(bundle, python312, _extract(bundle, tmp_path / "bundle"))
-    assert bundle.files == 2 * 4 + 1  # four sources, their pycs, requirements.txt
+    assert bundle.files == 2 * 5 + 1  # five sources, their pycs, requirements.txt
 
 
 def test_real_bundles_carry_checked_hash_pycs_that_312_imports(
