@@ -8,6 +8,9 @@ does not import the pipeline and its storage layer.
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Literal
 
 __all__ = [
     "CONVERTED_IMAGE_TYPES",
@@ -26,7 +29,9 @@ __all__ = [
     "META_ITEM_ID",
     "META_ITEM_SLUG",
     "UNTYPED_CONTENT_TYPES",
+    "FileProblem",
     "allowed_extensions",
+    "check_file",
     "content_type_fits",
     "extension_of",
     "extensions_for",
@@ -210,3 +215,51 @@ def allowed_extensions(setting: str | None) -> frozenset[str]:
         # secret, and the message goes to the logs.
         raise ValueError(f"must list only extensions Webflow accepts ({', '.join(FILE_TYPES)})")
     return chosen
+
+
+@dataclass(frozen=True)
+class FileProblem:
+    """Why a file cannot become an asset, for each path to say in its own words: the extension is
+    not taken, an SVG is not accepted, the reported content type contradicts the extension, the
+    file is too large (``limit`` bytes) or empty, or its first bytes are another format
+    (``detail``)."""
+
+    kind: Literal["extension", "svg", "content_type", "size", "empty", "content"]
+    extension: str
+    content_type: str = ""
+    limit: int = 0
+    detail: str = ""
+
+
+def check_file(
+    extension: str,
+    content_type: str,
+    size: int,
+    allowed: Collection[str],
+    *,
+    image_input_bytes: int = MAX_IMAGE_INPUT_BYTES,
+    allow_svg: bool = True,
+    head: bytes | None = None,
+) -> FileProblem | None:
+    """The one check of a file before it may become an asset, made by form posts (with the
+    target's extensions), by the intake without a schema, and by upload-asset before it
+    downloads a byte: the same file is refused on every path for the same reason.
+
+    ``content_type`` is normalized; ``head`` (the first bytes, when at hand) is sniffed for an
+    image whose content contradicts its extension.
+    """
+    if extension not in allowed:
+        return FileProblem("extension", extension)
+    if extension == "svg" and not allow_svg:
+        return FileProblem("svg", extension)
+    if not content_type_fits(extension, content_type):
+        return FileProblem("content_type", extension, content_type)
+    limit = size_limit(extension, image_input_bytes)
+    if size > limit:
+        return FileProblem("size", extension, content_type, limit)
+    if size == 0:
+        return FileProblem("empty", extension)
+    mismatch = image_content_error(extension, head) if head is not None else None
+    if mismatch:
+        return FileProblem("content", extension, content_type, detail=mismatch)
+    return None

@@ -23,12 +23,8 @@ from shared.cms.items import (
 )
 from shared.core.filetypes import (
     FILE_FIELD_TYPES,
-    content_type_fits,
     extension_of,
     extensions_for,
-    image_content_error,
-    normalized_content_type,
-    size_limit,
 )
 from shared.core.log import get_logger
 from shared.core.problems import Unavailable, Unprocessable
@@ -41,7 +37,7 @@ from shared.intake.queue import (
     now_rfc3339,
 )
 from shared.intake.settings import CreateItemsSettings
-from shared.web.forms import FormPost, FormReply, file_errors, file_head, file_size
+from shared.web.forms import FormPost, FormReply, file_errors, file_problem, file_size
 from shared.web.webhooks import WebhookEvent
 
 if TYPE_CHECKING:
@@ -223,25 +219,10 @@ def _structural_file_checks(post: FormPost, settings: CreateItemsSettings) -> No
     allowed = sorted(takes & settings.file_extensions)
     errors: list[FieldError] = []
     for staged in post.files:
-        extension = extension_of(staged.upload.filename or "")
-        reported = normalized_content_type(staged.upload.mimetype)
-        size = file_size(staged.upload)
-        problem = None
         if not settings.upload_bucket:
-            problem = "file uploads are not enabled"
-        elif extension not in allowed:
-            problem = f"must be one of: {', '.join(allowed)}"
-        elif extension == "svg" and not settings.form_allow_svg:
-            problem = "SVG files are not accepted"
-        elif not content_type_fits(extension, reported):
-            problem = f"is sent as {reported}, not as a .{extension} file"
-        elif size > size_limit(extension, settings.image_max_input_bytes):
-            limit = size_limit(extension, settings.image_max_input_bytes)
-            problem = f"must be at most {limit / (1024 * 1024):g} MB"
-        elif size == 0:
-            problem = "is empty"
+            problem: str | None = "file uploads are not enabled"
         else:
-            problem = image_content_error(extension, file_head(staged.upload))
+            problem = file_problem(staged, allowed, settings)
         if problem:
             errors.append(FieldError(staged.input_name, problem))
     if errors:

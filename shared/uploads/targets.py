@@ -22,10 +22,10 @@ from shared.core.filetypes import (
     META_ITEM_ID,
     META_ITEM_SLUG,
     UNTYPED_CONTENT_TYPES,
-    content_type_fits,
+    FileProblem,
+    check_file,
     extension_of,
     normalized_content_type,
-    size_limit,
 )
 from shared.core.storage import (
     ObjectInfo,
@@ -134,20 +134,25 @@ def check_object(
     ext = extension_of(info.name)
     if not ext:
         raise PermanentUploadError("the object name has no file extension")
-    if ext not in allowed_extensions:
-        raise PermanentUploadError(f"extension .{ext} is not allowed")
     reported = normalized_content_type(info.content_type)
-    if not content_type_fits(ext, reported):
-        raise PermanentUploadError(f"content type {reported} does not match extension .{ext}")
-    limit = size_limit(ext, image_input_bytes)
-    if info.size > limit:
-        kind = "this image type" if ext in INPUT_IMAGE_TYPES else "documents"
-        raise PermanentUploadError(
-            f"{info.size} bytes is over the {limit / (1024 * 1024):g} MB limit for {kind}"
-        )
-    if info.size == 0:
-        raise PermanentUploadError("the object is empty")
+    problem = check_file(
+        ext, reported, info.size, allowed_extensions, image_input_bytes=image_input_bytes
+    )
+    if problem is not None:
+        raise PermanentUploadError(_reason(problem, info.size))
     return FILE_TYPES[ext][0] if reported in UNTYPED_CONTENT_TYPES else reported
+
+
+def _reason(problem: FileProblem, size: int) -> str:
+    """The problem as upload-asset records it in the object's metadata."""
+    if problem.kind == "content_type":
+        return f"content type {problem.content_type} does not match extension .{problem.extension}"
+    if problem.kind == "size":
+        kind = "this image type" if problem.extension in INPUT_IMAGE_TYPES else "documents"
+        return f"{size} bytes is over the {problem.limit / (1024 * 1024):g} MB limit for {kind}"
+    if problem.kind == "empty":
+        return "the object is empty"
+    return f"extension .{problem.extension} is not allowed"
 
 
 def sanitize_file_name(name: str) -> str:

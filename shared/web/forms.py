@@ -28,12 +28,10 @@ from shared.core.filetypes import (
     META_FIELD,
     META_ITEM_ID,
     META_ITEM_SLUG,
-    content_type_fits,
+    check_file,
     extension_of,
     extensions_for,
-    image_content_error,
     normalized_content_type,
-    size_limit,
 )
 from shared.core.log import get_logger
 from shared.core.problems import Problem, Unprocessable
@@ -189,42 +187,47 @@ def file_errors(post: FormPost, schema: Collection, settings: FormPostSettings) 
         if not settings.upload_bucket:
             errors.append(FieldError(staged.input_name, "file uploads are not enabled"))
             continue
-        extension = extension_of(staged.upload.filename or "")
         allowed = sorted(extensions_for(target.type).keys() & settings.file_extensions)
         if not allowed:
             errors.append(FieldError(staged.input_name, "does not take a file"))
             continue
-        if extension not in allowed:
-            errors.append(FieldError(staged.input_name, f"must be one of: {', '.join(allowed)}"))
-            continue
-        if extension == "svg" and not settings.form_allow_svg:
-            # An SVG can carry scripts, and an asset is served to visitors from Webflow's CDN.
-            errors.append(FieldError(staged.input_name, "SVG files are not accepted"))
-            continue
-        # The checks upload-asset makes again: a file it would refuse is refused here, before the
+        # The check upload-asset makes again: a file it would refuse is refused here, before the
         # item exists, rather than answered 201 and never attached.
-        reported = normalized_content_type(staged.upload.mimetype)
-        if not content_type_fits(extension, reported):
-            errors.append(
-                FieldError(staged.input_name, f"is sent as {reported}, not as a .{extension} file")
-            )
-            continue
-        size = file_size(staged.upload)
-        limit = size_limit(extension, settings.image_max_input_bytes)
-        if size > limit:
-            errors.append(
-                FieldError(staged.input_name, f"must be at most {limit / (1024 * 1024):g} MB")
-            )
-            continue
-        if size == 0:
-            errors.append(FieldError(staged.input_name, "is empty"))
-            continue
-        mismatch = image_content_error(extension, file_head(staged.upload))
-        if mismatch:
-            errors.append(FieldError(staged.input_name, mismatch))
+        problem = file_problem(staged, allowed, settings)
+        if problem:
+            errors.append(FieldError(staged.input_name, problem))
             continue
         staged.field_slug = target.slug
     return errors
+
+
+def file_problem(
+    staged: StagedFile, allowed: Sequence[str], settings: FormPostSettings
+) -> str | None:
+    """What is wrong with a posted file that may have one of the ``allowed`` extensions, said to
+    the visitor (check_file, the one check every path makes), or None."""
+    extension = extension_of(staged.upload.filename or "")
+    problem = check_file(
+        extension,
+        normalized_content_type(staged.upload.mimetype),
+        file_size(staged.upload),
+        allowed,
+        image_input_bytes=settings.image_max_input_bytes,
+        allow_svg=settings.form_allow_svg,
+        head=file_head(staged.upload),
+    )
+    if problem is None:
+        return None
+    if problem.kind == "extension":
+        return f"must be one of: {', '.join(allowed)}"
+    if problem.kind == "svg":
+        # An SVG can carry scripts, and an asset is served to visitors from Webflow's CDN.
+        return "SVG files are not accepted"
+    if problem.kind == "content_type":
+        return f"is sent as {problem.content_type}, not as a .{extension} file"
+    if problem.kind == "size":
+        return f"must be at most {problem.limit / (1024 * 1024):g} MB"
+    return "is empty" if problem.kind == "empty" else problem.detail
 
 
 def file_head(upload: FileStorage, length: int = 64) -> bytes:
