@@ -499,7 +499,7 @@ def run_soak(args: argparse.Namespace, *, log: Callable[[str], None] = print) ->
         if outage is not None:
             state = outage["settled"]
         timed_out = state != "settled" or not sent_all
-        counts = audit(soak)
+        counts = audit(soak.ledger, soak.stack.info)
         counts["outage"] = outage
         counts["intake"] = soak.intake_counts()
         counts.update(

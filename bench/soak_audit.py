@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
 from bench import _procs  # noqa: F401  (puts the repository root on sys.path)
-
-if TYPE_CHECKING:
-    from bench.soak import Soak
+from bench.soak_callers import Ledger
 
 __all__ = ["audit", "list_all"]
 
@@ -29,9 +27,8 @@ def list_all(client: httpx.Client, path: str, key: str) -> list[dict[str, Any]]:
             return found
 
 
-def audit(soak: Soak) -> dict[str, Any]:
-    """Compare what was sent with what the sandbox holds."""
-    ledger, info = soak.ledger, soak.stack.info
+def audit(ledger: Ledger, info: dict[str, Any]) -> dict[str, Any]:
+    """Compare what was sent (``ledger``) with what the sandbox the stack's ``info`` names holds."""
     site_id = info["site"]["id"]
     collections = info["collections"]
     reader = httpx.Client(
