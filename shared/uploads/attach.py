@@ -7,7 +7,7 @@ import posixpath
 import re
 from typing import TYPE_CHECKING, Any
 
-from shared.cms.fields import is_item_id, slugify
+from shared.cms.values import is_item_id, slugify
 from shared.core.filetypes import (
     FILE_FIELD_TYPES,
     META_ALT,

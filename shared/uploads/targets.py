@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from anyascii import anyascii
 
-from shared.cms.fields import is_item_id
+from shared.cms.values import is_item_id
 from shared.core.filetypes import (
     FILE_TYPES,
     INPUT_IMAGE_TYPES,
