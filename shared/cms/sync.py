@@ -10,7 +10,7 @@ answer was lost resolves to its item by slug), patches 100 per request with only
 fields. Run again, a sync writes nothing: it is resumable by construction.
 
 Used by create-items' JSON API (a body with ``"sync": {...}``) and by the ``webflow-functions sync``
-command (webflow_cli/app.py).
+command (webflow_cli/sync.py).
 """
 
 from __future__ import annotations
