@@ -153,12 +153,10 @@ class SyncProgress:
         return requests * 60.0 / max(1, self.rate_per_minute)
 
     def line(self, stage: str, done: int, total: int | None) -> str:
-        """The plain line: the bar, the count, the time taken and the ETA."""
-        text = f"{_STAGES.get(stage, stage)}: {done:,}" + (f"/{total:,}" if total else "")
+        """The plain line: the count (and share), the time taken and the ETA."""
+        text = f"{_STAGES.get(stage, stage)}: {done:,}"
         if total:
-            width = 30
-            filled = int(width * done / max(1, total))
-            text = f"[{'#' * filled}{'.' * (width - filled)}] {text}"
+            text += f"/{total:,} ({100 * done // max(1, total)}%)"
         text += f" · {time.monotonic() - self.started:.0f}s"
         eta = self.eta(done, total)
         if eta:

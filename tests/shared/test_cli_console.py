@@ -65,9 +65,10 @@ def test_plain_progress_prints_one_line_per_stage_and_tenth_with_an_eta_at_the_r
 
     lines = err.getvalue().splitlines()
     assert len(lines) == 11  # 0, 100, ..., 1000: each tenth once
-    assert lines[0].startswith("[..............................] creating: 0/1,000")
+    assert lines[0].startswith("creating: 0/1,000 (0%) · ")
     assert lines[0].endswith("ETA 10s at 60/min")  # 10 requests of 100 at 60 a minute
-    assert lines[-1].startswith("[##############################] creating: 1,000/1,000")
+    assert lines[-1].startswith("creating: 1,000/1,000 (100%) · ")
+    assert lines[5].startswith("creating: 500/1,000 (50%) · ")
     assert "ETA" not in lines[-1]
 
 
@@ -85,7 +86,7 @@ def test_terminal_progress_draws_a_rich_bar_per_stage() -> None:
     assert "100/400" in shown
     assert "ETA 6s at 30/min" in shown  # 3 requests left at 30 a minute
     assert "━" in shown  # rich's bar, not the plain one
-    assert "[####" not in shown
+    assert "(25%)" not in shown  # not the plain lines
 
 
 @pytest.mark.parametrize(("seconds", "told"), [(0.2, "0s"), (42, "42s"), (187, "3m07s")])
