@@ -12,7 +12,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 
-import nh3
 from anyascii import anyascii
 
 from shared.webflow.models import Field
@@ -116,6 +115,8 @@ def is_item_id(value: Any) -> bool:
 
 def sanitize_html(html: str) -> str:
     """Remove script/style elements, event-handler attributes and non-http(s)/mailto/tel URLs."""
+    import nh3  # RichText values only: the paths that never write one never load it
+
     return nh3.clean(html, url_schemes=set(_URL_SCHEMES), link_rel="noopener noreferrer")
 
 
