@@ -13,6 +13,7 @@ declared one.
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.metadata
 import sys
 from collections.abc import Iterable, Iterator
@@ -21,7 +22,14 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-__all__ = ["Closure", "ClosureError", "distribution_roots", "import_closure"]
+__all__ = [
+    "Closure",
+    "ClosureError",
+    "distribution_roots",
+    "import_closure",
+    "package_surface",
+    "runtime_imports",
+]
 
 # Every function is served by functions-framework, which its main.py does not import itself.
 RUNTIME_DISTRIBUTIONS = frozenset({"functions-framework"})
@@ -40,7 +48,7 @@ class Closure:
     external: set[str] = field(default_factory=set)
 
 
-def _runtime_imports(tree: ast.Module) -> Iterator[tuple[str, list[str]]]:
+def runtime_imports(tree: ast.Module) -> Iterator[tuple[str, list[str]]]:
     """(module, names) of each import that runs: ``if TYPE_CHECKING:`` blocks are left out."""
     skipped: set[int] = set()
     for node in ast.walk(tree):
@@ -56,7 +64,7 @@ def _runtime_imports(tree: ast.Module) -> Iterator[tuple[str, list[str]]]:
             yield node.module, [alias.name for alias in node.names]
 
 
-def _surface(init: Path) -> dict[str, str]:
+def package_surface(init: Path) -> dict[str, str]:
     """{public name: dotted module} of a package's lazy surface (its TYPE_CHECKING imports)."""
     tree = ast.parse(init.read_text(encoding="utf-8"))
     names: dict[str, str] = {}
@@ -103,7 +111,7 @@ class _Walk:
             return
         self.closure.files.add(relative)
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=relative)
-        for module, names in _runtime_imports(tree):
+        for module, names in runtime_imports(tree):
             self.imported(module, names)
 
     def imported(self, module: str, names: Iterable[str]) -> None:
@@ -115,7 +123,7 @@ class _Walk:
                 if self._path(f"{module}.{name}") is not None:
                     self.module(f"{module}.{name}")
                 elif init is not None and init.name == "__init__.py":
-                    target = _surface(init).get(name)
+                    target = package_surface(init).get(name)
                     if target is not None:
                         self.module(target)
         elif top not in sys.stdlib_module_names and top != "__future__":
@@ -130,14 +138,16 @@ def import_closure(root: Path, entry: Path, packages: Iterable[str] = ("shared",
     ``module.name``)."""
     walk = _Walk(root, frozenset(packages))
     tree = ast.parse(entry.read_text(encoding="utf-8"), filename=str(entry))
-    for module, names in _runtime_imports(tree):
+    for module, names in runtime_imports(tree):
         walk.imported(module, names)
     return walk.closure
 
 
+@functools.cache
 def distribution_roots() -> dict[str, str]:
     """{importable dotted root: distribution name} of every installed distribution: its top-level
-    modules, and the shallowest packages under a namespace package (``google.cloud.storage``)."""
+    modules, and the shallowest packages under a namespace package (``google.cloud.storage``).
+    Read once per process: every bundle of a build asks."""
     roots: dict[str, str] = {}
     for distribution in importlib.metadata.distributions():
         name = canonicalize_name(distribution.metadata["Name"])

@@ -235,18 +235,18 @@ def _python_sources(directory: Path, prefix: str) -> dict[str, bytes]:
     return entries
 
 
-def bundle_entries(root: Path, function: str, requirements: str) -> dict[str, bytes]:
+def bundle_entries(
+    root: Path, function: str, closure: Closure, requirements: str
+) -> dict[str, bytes]:
     """Collect the files of one function's bundle as ``{archive name: content}``: its folder's
-    sources and the modules of ``shared`` its main.py reaches."""
+    sources and the modules of ``shared`` its main.py reaches (``closure``)."""
     function_dir = root / "functions" / function
     if not (function_dir / "main.py").is_file():
         raise PackagingError(f"functions/{function}/main.py not found")
     if not (root / SHARED_PACKAGE / "__init__.py").is_file():
         raise PackagingError(f"{SHARED_PACKAGE}/__init__.py not found")
     entries = _python_sources(function_dir, "")
-    shared_entries = {
-        name: (root / name).read_bytes() for name in sorted(_closure(root, function).files)
-    }
+    shared_entries = {name: (root / name).read_bytes() for name in sorted(closure.files)}
     clash = set(entries) & set(shared_entries)
     if clash:
         raise PackagingError(f"functions/{function} shadows shared files: {sorted(clash)}")
@@ -257,7 +257,12 @@ def bundle_entries(root: Path, function: str, requirements: str) -> dict[str, by
     return entries
 
 
-def _closure(root: Path, function: str) -> Closure:
+def function_closure(root: Path, function: str) -> Closure:
+    """What the function's main.py reaches (deploy/closure.py), read once per build.
+
+    Raises:
+        PackagingError: a source does not parse, or imports a project module that is not there.
+    """
     try:
         return import_closure(root, root / "functions" / function / "main.py", [SHARED_PACKAGE])
     except SyntaxError as exc:
@@ -270,7 +275,7 @@ def _closure(root: Path, function: str) -> Closure:
 
 
 def function_requirements(
-    root: Path, function: str, declared: Sequence[Requirement]
+    function: str, closure: Closure, declared: Sequence[Requirement]
 ) -> list[Requirement]:
     """The declared requirements of the distributions the function's modules import (and
     functions-framework, which serves it).
@@ -280,7 +285,7 @@ def function_requirements(
     """
     roots = distribution_roots()
     try:
-        used = {distribution_of(name, roots) for name in _closure(root, function).external}
+        used = {distribution_of(name, roots) for name in closure.external}
     except ClosureError as exc:
         raise PackagingError(f"functions/{function}: {exc}") from exc
     used |= RUNTIME_DISTRIBUTIONS
@@ -439,9 +444,10 @@ def build(
     declared = project_dependencies(root / "pyproject.toml")
     bundles = []
     for function in sorted(set(selected)):
-        wanted = function_requirements(root, function, declared)
+        reached = function_closure(root, function)
+        wanted = function_requirements(function, reached, declared)
         requirements = requirements_text(resolve_pins(wanted, closure=closure), closure=closure)
-        entries = bundle_entries(root, function, requirements)
+        entries = bundle_entries(root, function, reached, requirements)
         if bytecode is not None:
             entries.update(compile_bytecode(entries, bytecode))
         data = zip_bytes(entries)
@@ -458,7 +464,8 @@ def all_requirements(root: Path = REPO_ROOT, functions: Sequence[str] | None = N
     declared = project_dependencies(root / "pyproject.toml")
     pins: set[str] = set()
     for function in functions or discover_functions(root):
-        pins.update(resolve_pins(function_requirements(root, function, declared)))
+        reached = function_closure(root, function)
+        pins.update(resolve_pins(function_requirements(function, reached, declared)))
     return requirements_text(sorted(pins), closure=True)
 
 

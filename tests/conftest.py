@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -14,7 +15,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import ServerProcess, start_fake_gcs, start_sandbox
+from tests.support import REPO_ROOT, ServerProcess, start_fake_gcs, start_sandbox
+
+# deploy/'s modules (package.py, closure.py) are scripts' siblings, imported by their names.
+if str(REPO_ROOT / "deploy") not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT / "deploy"))
 
 
 @pytest.fixture(autouse=True)

@@ -21,7 +21,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from shared.core.config import FunctionSettings, api_keys_of, split_list
+from shared.core.config import FunctionSettings, api_keys_of, http_url, split_list
 from shared.core.log import get_logger
 from shared.core.oidc import GOOGLE_CERTS_URL
 from shared.core.problems import InvalidInput
@@ -96,9 +96,7 @@ class PublishSettings(FunctionSettings):
     @field_validator("publish_oidc_certs_url")
     @classmethod
     def _certs_url_is_http(cls, value: str) -> str:
-        if not value.strip().startswith(("http://", "https://")):
-            raise ValueError("must be an http(s) URL")
-        return value.strip()
+        return http_url(value) or value
 
     def client_options(self) -> dict[str, Any]:
         """WebflowClient options of publish-live: a rate-limited run stops, the next one goes on.

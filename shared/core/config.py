@@ -23,6 +23,7 @@ __all__ = [
     "WebflowSettings",
     "api_keys_of",
     "blank_to_none",
+    "http_url",
     "load_settings",
     "register_secrets",
     "split_list",
@@ -57,6 +58,20 @@ def api_keys_of(own: SecretStr | None, local_fallback: SecretStr | None) -> list
     if source is None and not os.environ.get("K_SERVICE"):
         source = local_fallback
     return split_list(source.get_secret_value()) if source is not None else []
+
+
+def http_url(value: str | None) -> str | None:
+    """A setting's URL, stripped, when it is http(s); None stays None.
+
+    Raises:
+        ValueError: any other scheme (a settings validator's message).
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must be an http(s) URL")
+    return value
 
 
 def blank_to_none(value: Any) -> Any:
@@ -120,7 +135,8 @@ class FileSettings(FunctionSettings):
 
     @property
     def file_extensions(self) -> frozenset[str]:
-        """Extensions a form file may have: UPLOAD_ALLOWED_EXTENSIONS, as upload-asset checks it."""
+        """Extensions a file may have: UPLOAD_ALLOWED_EXTENSIONS, else every one Webflow takes
+        (form posts and upload-asset read the same variable)."""
         return allowed_extensions(self.upload_allowed_extensions)
 
 

@@ -148,9 +148,7 @@ def process_object(
         return done
 
     try:
-        content_type = check_object(
-            info, settings.allowed_extensions, settings.image_max_input_bytes
-        )
+        content_type = check_object(info, settings.file_extensions, settings.image_max_input_bytes)
         check_target(info, prefix, settings)
     except PermanentUploadError as exc:
         ledger.record_error(info, str(exc))

@@ -6,12 +6,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from shared.core.config import FunctionSettings, api_keys_of, blank_to_none, split_list
-from shared.core.filetypes import (
-    MAX_IMAGE_BYTES,
-    MAX_IMAGE_INPUT_BYTES,
-    allowed_extensions,
-)
+from shared.core.config import FileSettings, api_keys_of, blank_to_none, split_list
 
 if TYPE_CHECKING:
     from shared.uploads.imaging import ImageLimits
@@ -19,17 +14,17 @@ if TYPE_CHECKING:
 __all__ = ["UploadSettings"]
 
 
-class UploadSettings(FunctionSettings):
-    """Settings of upload-asset (on top of the Webflow ones)."""
+class UploadSettings(FileSettings):
+    """Settings of upload-asset: the files' settings create-items shares (UPLOAD_BUCKET,
+    UPLOAD_ALLOWED_EXTENSIONS, IMAGE_MAX_INPUT_BYTES) and its own."""
 
-    upload_bucket: str | None = None
+    # A list here (every prefix handled, "" all objects); form files go to the first.
     upload_prefix: str = Field(
         default="", description="Comma-separated object name prefixes to handle"
     )
     max_event_age_seconds: float = Field(default=86_400.0, gt=0)
     ingest_collection_id: str | None = None
     ingest_image_field: str = "image"
-    upload_allowed_extensions: str | None = None
     upload_api_keys: SecretStr | None = None
     create_items_api_keys: SecretStr | None = None
     upload_claim_ttl_seconds: float = Field(default=600.0, gt=0)
@@ -44,9 +39,6 @@ class UploadSettings(FunctionSettings):
     image_quality_floor: int = Field(default=60, ge=1, le=92)
     image_max_pixels: int = Field(default=50_000_000, ge=1_000_000, le=500_000_000)
     image_keep_tags: str = ""
-    image_max_input_bytes: int = Field(
-        default=MAX_IMAGE_INPUT_BYTES, ge=MAX_IMAGE_BYTES, le=100 * 1024 * 1024
-    )
 
     @field_validator("image_output_format", mode="before")
     @classmethod
@@ -82,19 +74,11 @@ class UploadSettings(FunctionSettings):
     @field_validator(
         "ingest_collection_id",
         "upload_asset_folder",
-        "upload_allowed_extensions",
-        "upload_bucket",
         mode="before",
     )
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         return blank_to_none(value)
-
-    @field_validator("upload_allowed_extensions")
-    @classmethod
-    def _known_extensions(cls, value: str | None) -> str | None:
-        allowed_extensions(value)
-        return value
 
     @property
     def prefixes(self) -> list[str]:
@@ -111,11 +95,6 @@ class UploadSettings(FunctionSettings):
         return frozenset(
             value for value in (self.webflow_collection_id, self.ingest_collection_id) if value
         )
-
-    @property
-    def allowed_extensions(self) -> frozenset[str]:
-        """Extensions accepted: UPLOAD_ALLOWED_EXTENSIONS, else everything Webflow accepts."""
-        return allowed_extensions(self.upload_allowed_extensions)
 
     @property
     def api_keys(self) -> list[str]:

@@ -14,6 +14,7 @@ from shared.core.config import (
     FileSettings,
     FunctionSettings,
     blank_to_none,
+    http_url,
     split_list,
 )
 from shared.web.spam import PROVIDERS, CaptchaSettings, SpamRules, hostnames_of
@@ -46,9 +47,7 @@ class FormSettings(FunctionSettings):
     @field_validator("form_success_url", "form_error_url")
     @classmethod
     def _form_url_is_http(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http(s) URL")
-        return value
+        return http_url(value)
 
     @field_validator("form_trusted_proxies")
     @classmethod
@@ -101,9 +100,7 @@ class SpamSettings(FunctionSettings):
     @field_validator("form_captcha_verify_url")
     @classmethod
     def _verify_url_is_http(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http(s) URL")
-        return value
+        return http_url(value)
 
     @model_validator(mode="after")
     def _captcha_has_a_secret(self) -> SpamSettings:

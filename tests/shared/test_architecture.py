@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from closure import package_surface
 
 from tests.support import REPO_ROOT
 
@@ -108,16 +109,10 @@ def test_no_module_is_longer_than_800_lines(path: Path) -> None:
 
 
 def _surface_imports(package: str) -> dict[str, str]:
-    """{name: module} of the package's ``if TYPE_CHECKING:`` imports (what type checkers see)."""
-    tree = ast.parse((SHARED / package / "__init__.py").read_text(encoding="utf-8"))
-    seen: dict[str, str] = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            for child in ast.walk(node):
-                if isinstance(child, ast.ImportFrom) and child.module:
-                    for alias in child.names:
-                        seen[alias.asname or alias.name] = child.module.rsplit(".", 1)[-1]
-    return seen
+    """{name: module} of the package's ``if TYPE_CHECKING:`` imports (what type checkers see, and
+    what the bundles' closure follows)."""
+    surface = package_surface(SHARED / package / "__init__.py")
+    return {name: module.rsplit(".", 1)[-1] for name, module in surface.items()}
 
 
 @pytest.mark.parametrize("package", PACKAGES)

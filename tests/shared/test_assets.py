@@ -128,9 +128,9 @@ def test_allowed_extensions_override_narrows_the_list() -> None:
     settings = load_settings(
         UploadSettings, webflow_api_token="t", upload_allowed_extensions="png, .jpg"
     )
-    assert settings.allowed_extensions == {"png", "jpg"}
+    assert settings.file_extensions == {"png", "jpg"}
     with pytest.raises(PermanentUploadError, match="not allowed"):
-        check_object(_info("u/a.gif", content_type="image/gif"), settings.allowed_extensions)
+        check_object(_info("u/a.gif", content_type="image/gif"), settings.file_extensions)
 
 
 def test_unknown_allowed_extension_is_a_config_error() -> None:
@@ -139,7 +139,7 @@ def test_unknown_allowed_extension_is_a_config_error() -> None:
 
 
 def test_default_allowed_extensions_are_webflows_list_and_the_converted_images() -> None:
-    allowed = load_settings(UploadSettings, webflow_api_token="t").allowed_extensions
+    allowed = load_settings(UploadSettings, webflow_api_token="t").file_extensions
     assert allowed == ALL
     assert {"heic", "heif", "tif", "tiff", "bmp", "png", "pdf"} <= allowed
 

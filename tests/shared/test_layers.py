@@ -12,6 +12,7 @@ import ast
 from pathlib import Path
 
 import pytest
+from closure import runtime_imports
 
 from shared.core.problems import (
     Conflict,
@@ -32,21 +33,9 @@ WEB_LAYER = {SHARED / "web" / "http.py", SHARED / "web" / "clients.py"}
 
 
 def _runtime_imports(path: Path) -> set[str]:
-    """Modules ``path`` imports when it runs (imports under ``if TYPE_CHECKING:`` left out)."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    skipped: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            skipped.update(id(child) for child in ast.walk(node))
-    modules: set[str] = set()
-    for node in ast.walk(tree):
-        if id(node) in skipped:
-            continue
-        if isinstance(node, ast.Import):
-            modules.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            modules.add(node.module)
-    return modules
+    """Modules ``path`` imports when it runs (imports under ``if TYPE_CHECKING:`` left out), read
+    as the deployment bundles read them."""
+    return {module for module, _ in runtime_imports(ast.parse(path.read_text(encoding="utf-8")))}
 
 
 DOMAIN = sorted(path for path in SHARED.rglob("*.py") if path not in WEB_LAYER)
